@@ -20,8 +20,10 @@ void RegisterAttestationCommands(CLI::App& app, Action& run);
 void RegisterEnclaveCommands(CLI::App& app, Action& run);
 // party {create-key, encrypt}
 void RegisterPartyCommands(CLI::App& app, Action& run);
-// verify-receipt, audit-log verify
+// audit-log verify
 void RegisterAuditCommands(CLI::App& app, Action& run);
+// verify-receipt
+void RegisterReceiptCommands(CLI::App& app, Action& run);
 
 }  // namespace cloister::cli
 

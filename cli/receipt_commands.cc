@@ -1,0 +1,7 @@
+#include "cli/commands.h"
+
+namespace cloister::cli {
+
+void RegisterReceiptCommands(CLI::App& /*app*/, Action& /*run*/) {}
+
+}  // namespace cloister::cli
