@@ -6,6 +6,7 @@
 #include <openssl/cms.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -16,6 +17,7 @@
 #include "attestation/platform_pki.h"
 #include "common/bytes.h"
 #include "common/clock.h"
+#include "common/file.h"
 #include "common/ossl.h"
 #include "kms/policy.h"
 #include "kms/recipient.h"
@@ -426,6 +428,108 @@ TEST(RecipientVerifierTest, EndToEndEnvelopeToAttestedKey) {
   BUF_MEM* mem = nullptr;
   BIO_get_mem_ptr(out.get(), &mem);
   EXPECT_EQ(Bytes(mem->data, mem->data + mem->length), data_key);
+}
+
+// --- Real AWS documents (../shared/vectors/nitro), verified at their own timestamps ----------
+
+std::string VectorsDir() {
+  const char* env = std::getenv("CLOISTER_VECTORS_DIR");
+  return env != nullptr ? env : CLOISTER_VECTORS_DIR;
+}
+
+Bytes ReadNitroVector(const std::string& name) {
+  auto data = ReadFile(VectorsDir() + "/nitro/" + name, 1 << 20);
+  EXPECT_TRUE(data.has_value()) << name;
+  if (!data.has_value()) return {};
+  if (name.ends_with(".b64")) {
+    auto decoded = Base64Decode(AsString(*data));
+    EXPECT_TRUE(decoded.has_value()) << name;
+    return decoded.has_value() ? *decoded : Bytes{};
+  }
+  return *data;
+}
+
+std::unique_ptr<RecipientVerifier> AwsVerifier(const Clock& clock, bool allow_debug = false) {
+  auto root = ReadTextFile(VectorsDir() + "/nitro/aws_nitro_enclaves_root_g1.pem", 1 << 16);
+  EXPECT_TRUE(root.has_value());
+  RecipientVerifierOptions options;
+  options.trust_roots_pem = root.has_value() ? *root : "";
+  options.max_age_seconds = kMaxAgeSeconds;
+  options.allow_debug = allow_debug;
+  return std::move(*RecipientVerifier::Create(options, clock));
+}
+
+// A real KMS-Recipient-style document from AWS (RSA-2048 SubjectPublicKeyInfo public key).
+constexpr char kAwsRecipientDoc[] = "anjuna_sample_prod_doc_with_publickey_2021-03-24.cbor";
+constexpr UnixMillis kAwsRecipientDocTime = 1616602241734;
+
+TEST(RecipientVerifierAwsTest, AcceptsRealRecipientDocumentAndItsPcrsDrivePolicy) {
+  FixedClock clock(kAwsRecipientDocTime + 30 * kSecond);
+  auto verifier = AwsVerifier(clock);
+  auto info = verifier->Verify(ReadNitroVector(kAwsRecipientDoc));
+  ASSERT_TRUE(info.has_value()) << info.error().ToString();
+  EXPECT_EQ(info->module_id, "i-0a6d65e7122308898-enc017846bcd2f820da");
+  EXPECT_EQ(EVP_PKEY_get_bits(info->public_key.get()), 2048);
+  const std::string pcr0 =
+      "672cd3c91b7ac756037d260051169c70b1de59c7a3a9a8253322c98763697891c722fec043cbf72a824ae5d5ac"
+      "41fc41";
+  const std::string pcr2 =
+      "43386b9d36326b00423ab138f89aee03df275e5a7af7851e961b1e75a31e9ec63960b4aa2da45940e45c9decac"
+      "a70443";
+  RequestContext request = MakeRequestContext(kOperator, "kms:Decrypt", kKeyArn);
+  AddRecipientConditionKeys(*info, request);
+  auto policy = Policy::Parse(R"({"Version": "2012-10-17", "Statement": [{
+      "Sid": "Enable enclave data processing", "Effect": "Allow",
+      "Principal": {"AWS": "arn:aws:iam::111122223333:role/operator"},
+      "Action": "kms:Decrypt", "Resource": "*",
+      "Condition": {"StringEqualsIgnoreCase": {
+        "kms:RecipientAttestation:ImageSha384": ")" + pcr0 + R"(",
+        "kms:RecipientAttestation:PCR2": ")" + pcr2 + R"("}}}]})");
+  ASSERT_TRUE(policy.has_value()) << policy.error().ToString();
+  EXPECT_TRUE(policy->Evaluate(request).allowed());
+  // And the envelope to that enclave's key is well-formed (only the enclave could open it).
+  auto envelope = EnvelopeForRecipient(Bytes(32, 1), info->public_key.get());
+  ASSERT_TRUE(envelope.has_value()) << envelope.error().ToString();
+  EXPECT_EQ(envelope->size(), 493u);
+}
+
+TEST(RecipientVerifierAwsTest, RefusesRealDocumentPastMaxAge) {
+  FixedClock clock(kAwsRecipientDocTime + (kMaxAgeSeconds + 1) * kSecond);
+  auto info = AwsVerifier(clock)->Verify(ReadNitroVector(kAwsRecipientDoc));
+  ASSERT_FALSE(info.has_value());
+  EXPECT_EQ(info.error().code(), ErrorCode::kVerifyFailed);
+}
+
+TEST(RecipientVerifierAwsTest, RefusesRealDocumentUnderForeignRoot) {
+  FixedClock clock(kAwsRecipientDocTime + 30 * kSecond);
+  auto verifier = NewVerifier(clock);  // trusts only the emulated platform's root
+  auto info = verifier->Verify(ReadNitroVector(kAwsRecipientDoc));
+  ASSERT_FALSE(info.has_value());
+  EXPECT_EQ(info.error().code(), ErrorCode::kVerifyFailed);
+}
+
+TEST(RecipientVerifierAwsTest, RefusesRealDebugDocumentUnlessAllowed) {
+  const Bytes doc = ReadNitroVector("blocky_nitrite_nitro_attestation_debug_2024-09-07.b64");
+  FixedClock clock(1725719886508 + 10 * kSecond);
+  auto refused = AwsVerifier(clock)->Verify(doc);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code(), ErrorCode::kVerifyFailed);
+  EXPECT_NE(refused.error().message().find("debug"), std::string::npos)
+      << refused.error().message();
+  // With debug allowed it gets past verification, then fails on its public_key (1024 bytes of
+  // 0x01, not a SubjectPublicKeyInfo): still an error, never an attestation-less request.
+  auto allowed = AwsVerifier(clock, /*allow_debug=*/true)->Verify(doc);
+  ASSERT_FALSE(allowed.has_value());
+  EXPECT_EQ(allowed.error().code(), ErrorCode::kMalformed);
+  EXPECT_NE(allowed.error().message().find("SubjectPublicKeyInfo"), std::string::npos);
+}
+
+TEST(RecipientVerifierAwsTest, RefusesRealDocumentWithoutPublicKey) {
+  FixedClock clock(1616018515685 + 30 * kSecond);
+  auto info = AwsVerifier(clock)->Verify(ReadNitroVector("anjuna_sample_prod_doc_2021-03-17.cbor"));
+  ASSERT_FALSE(info.has_value());
+  EXPECT_EQ(info.error().code(), ErrorCode::kMalformed);
+  EXPECT_NE(info.error().message().find("no public_key"), std::string::npos);
 }
 
 }  // namespace
