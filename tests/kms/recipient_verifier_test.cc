@@ -319,7 +319,13 @@ TEST(RecipientVerifierTest, CachedResultNotUsedPastMaxAge) {
   ASSERT_TRUE(verifier->Verify(doc).has_value());
   clock.Set(kT0 + kMaxAgeSeconds * kSecond - 1);
   EXPECT_TRUE(verifier->Verify(doc).has_value());
+  EXPECT_EQ(verifier->cache_stats().hits, 1u);
+  // At valid_until the cached result is no longer used (the verifier decides afresh; its age
+  // bound is inclusive), and one millisecond later the document is refused.
   clock.Set(kT0 + kMaxAgeSeconds * kSecond);
+  (void)verifier->Verify(doc);
+  EXPECT_EQ(verifier->cache_stats().hits, 1u);
+  clock.Set(kT0 + kMaxAgeSeconds * kSecond + 1);
   auto late = verifier->Verify(doc);
   ASSERT_FALSE(late.has_value());
   EXPECT_EQ(late.error().code(), ErrorCode::kVerifyFailed);
@@ -337,7 +343,10 @@ TEST(RecipientVerifierTest, CachedResultNotUsedPastCertificateExpiry) {
   auto info = verifier->Verify(doc);
   ASSERT_TRUE(info.has_value()) << info.error().ToString();
   EXPECT_LE(info->valid_until, kT0 + 3 * 3600 * kSecond);
-  clock.Set(info->valid_until);
+  clock.Set(info->valid_until - 1);
+  ASSERT_TRUE(verifier->Verify(doc).has_value());
+  EXPECT_EQ(verifier->cache_stats().hits, 1u);
+  clock.Set(info->valid_until + 1000);  // certificates carry whole seconds
   auto late = verifier->Verify(doc);
   ASSERT_FALSE(late.has_value());
   EXPECT_EQ(late.error().code(), ErrorCode::kVerifyFailed);
