@@ -19,19 +19,13 @@
 #include "common/bytes.h"
 #include "common/file.h"
 #include "common/ossl.h"
+#include "tests/kms/recipient_test_keys.h"
 
 namespace cloister::kms {
 namespace {
 
-EvpPkeyPtr NewRsaKey(unsigned bits) {
-  return EvpPkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(bits)));
-}
 
-// RSA keygen is slow; share one 2048-bit key across the tests of this file.
-EVP_PKEY* SharedRsa2048() {
-  static EVP_PKEY* key = NewRsaKey(2048).release();
-  return key;
-}
+EVP_PKEY* SharedRsa2048() { return testing_keys::TestRsa(2048); }
 
 // The shared vectors live beside the repository (CLOISTER_VECTORS_DIR); a checkout elsewhere
 // (a worktree) points at them with the environment variable of the same name.
@@ -95,12 +89,12 @@ TEST(EnvelopeForRecipientTest, DecryptsWithOpensslCms) {
 }
 
 TEST(EnvelopeForRecipientTest, DecryptsWithRsa4096) {
-  EvpPkeyPtr key = NewRsaKey(4096);
+  EVP_PKEY* key = testing_keys::TestRsa(4096);
   ASSERT_NE(key, nullptr);
   const Bytes plaintext = ToBytes("a 32-byte data key, more or less");
-  auto envelope = EnvelopeForRecipient(plaintext, key.get());
+  auto envelope = EnvelopeForRecipient(plaintext, key);
   ASSERT_TRUE(envelope.has_value()) << envelope.error().ToString();
-  auto decrypted = OpensslDecrypt(*envelope, key.get());
+  auto decrypted = OpensslDecrypt(*envelope, key);
   ASSERT_TRUE(decrypted.has_value()) << decrypted.error().ToString();
   EXPECT_EQ(*decrypted, plaintext);
 }
@@ -108,8 +102,7 @@ TEST(EnvelopeForRecipientTest, DecryptsWithRsa4096) {
 TEST(EnvelopeForRecipientTest, OtherKeyCannotDecrypt) {
   auto envelope = EnvelopeForRecipient(ToBytes("secret"), SharedRsa2048());
   ASSERT_TRUE(envelope.has_value());
-  EvpPkeyPtr other = NewRsaKey(2048);
-  EXPECT_FALSE(OpensslDecrypt(*envelope, other.get()).has_value());
+  EXPECT_FALSE(OpensslDecrypt(*envelope, testing_keys::TestRsa(4096)).has_value());
 }
 
 TEST(EnvelopeForRecipientTest, FreshKeyAndIvEachTime) {
@@ -189,8 +182,7 @@ TEST(EnvelopeForRecipientTest, RefusesWrongKeys) {
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
   EXPECT_NE(r.error().message().find("not an RSA key"), std::string::npos);
-  EvpPkeyPtr small = NewRsaKey(1024);
-  r = EnvelopeForRecipient(ToBytes("k"), small.get());
+  r = EnvelopeForRecipient(ToBytes("k"), testing_keys::TestRsa(1024));
   ASSERT_FALSE(r.has_value());
   EXPECT_NE(r.error().message().find("1024 bits"), std::string::npos);
 }

@@ -21,6 +21,7 @@
 #include "common/ossl.h"
 #include "kms/policy.h"
 #include "kms/recipient.h"
+#include "tests/kms/recipient_test_keys.h"
 
 namespace cloister::kms {
 namespace {
@@ -45,12 +46,7 @@ Bytes Spki(EVP_PKEY* key) {
   return out;
 }
 
-// Keys are slow to make; each is made once per test binary.
-EVP_PKEY* Rsa(unsigned bits) {
-  static EVP_PKEY* k2048 = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048});
-  static EVP_PKEY* k1024 = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{1024});
-  return bits == 1024 ? k1024 : k2048;
-}
+EVP_PKEY* Rsa(unsigned bits) { return testing_keys::TestRsa(bits); }
 
 PlatformPki& Platform() {
   static auto* pki = new PlatformPki(std::move(*PlatformPki::Create(kT0 - 60 * kSecond)));
