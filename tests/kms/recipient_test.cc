@@ -105,6 +105,39 @@ TEST(EnvelopeForRecipientTest, OtherKeyCannotDecrypt) {
   EXPECT_FALSE(OpensslDecrypt(*envelope, testing_keys::TestRsa(4096)).has_value());
 }
 
+// The prepared-key cache is keyed by key object: alternating keys, and more key objects than
+// it holds (each a separate EVP_PKEY parsed from the same SubjectPublicKeyInfo), must always
+// encrypt to the key passed.
+TEST(EnvelopeForRecipientTest, PreparedKeyCacheNeverMixesKeys) {
+  const Bytes plaintext = ToBytes("data key");
+  for (int round = 0; round < 3; ++round) {
+    for (unsigned bits : {2048u, 4096u}) {
+      auto envelope = EnvelopeForRecipient(plaintext, testing_keys::TestRsa(bits));
+      ASSERT_TRUE(envelope.has_value());
+      auto decrypted = OpensslDecrypt(*envelope, testing_keys::TestRsa(bits));
+      ASSERT_TRUE(decrypted.has_value()) << bits << ": " << decrypted.error().ToString();
+      EXPECT_EQ(*decrypted, plaintext);
+    }
+  }
+  unsigned char* der = nullptr;
+  const int len = i2d_PUBKEY(SharedRsa2048(), &der);
+  ASSERT_GT(len, 0);
+  const Bytes spki(der, der + len);
+  OPENSSL_free(der);
+  for (size_t i = 0; i < kRecipientKeyCacheEntries + 8; ++i) {
+    const unsigned char* p = spki.data();
+    EvpPkeyPtr copy(d2i_PUBKEY(nullptr, &p, static_cast<long>(spki.size())));
+    ASSERT_NE(copy, nullptr);
+    auto envelope = EnvelopeForRecipient(plaintext, copy.get());
+    ASSERT_TRUE(envelope.has_value());
+    if (i % 37 == 0) {
+      auto decrypted = OpensslDecrypt(*envelope, SharedRsa2048());
+      ASSERT_TRUE(decrypted.has_value()) << i;
+      EXPECT_EQ(*decrypted, plaintext);
+    }
+  }
+}
+
 TEST(EnvelopeForRecipientTest, FreshKeyAndIvEachTime) {
   const Bytes plaintext(32, 0x42);
   auto a = EnvelopeForRecipient(plaintext, SharedRsa2048());
