@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -32,7 +33,9 @@ class FakeResolver final : public Resolver {
     if (auto literal = IpAddress::Parse(host)) {
       all.push_back(*literal);
     } else {
-      auto it = table_.find(std::string(host));
+      std::string name(host);  // DNS names are case-insensitive
+      for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      auto it = table_.find(name);
       if (it == table_.end()) return Error::Unavailable("no such name");
       for (const auto& s : it->second) all.push_back(Ip(s));
     }
@@ -188,30 +191,30 @@ TEST(AllowlistDecisionTest, MatchesVsockProxy) {
       {"another name with the same address", {{"alias.example.com", 443}}, "kms.example.com", 443,
        F::kAny, {}, "10.0.0.1", MatchKind::kAddress},
       {"port mismatch", {{"kms.example.com", 8443}}, "kms.example.com", 443, F::kAny,
-       ErrorCode::kPolicyDenied},
+       ErrorCode::kPolicyDenied, "", MatchKind::kName},
       {"port mismatch by IP", {{"10.0.0.1", 8443}}, "kms.example.com", 443, F::kAny,
-       ErrorCode::kPolicyDenied},
+       ErrorCode::kPolicyDenied, "", MatchKind::kName},
       {"other host", {{"other.example.com", 443}}, "kms.example.com", 443, F::kAny,
-       ErrorCode::kPolicyDenied},
+       ErrorCode::kPolicyDenied, "", MatchKind::kName},
       {"unresolvable entry is skipped", {{"nx.example.com", 443}, {"kms.example.com", 443}},
        "kms.example.com", 443, F::kAny, {}, "10.0.0.1", MatchKind::kName},
-      {"empty allowlist", {}, "kms.example.com", 443, F::kAny, ErrorCode::kPolicyDenied},
+      {"empty allowlist", {}, "kms.example.com", 443, F::kAny, ErrorCode::kPolicyDenied, "", MatchKind::kName},
       {"remote does not resolve", {{"nx.example.com", 443}}, "nx.example.com", 443, F::kAny,
-       ErrorCode::kUnavailable},
+       ErrorCode::kUnavailable, "", MatchKind::kName},
       {"-4 on an IPv6-only host", {{"v6only.example.com", 443}}, "v6only.example.com", 443,
-       F::kV4Only, ErrorCode::kNotFound},
+       F::kV4Only, ErrorCode::kNotFound, "", MatchKind::kName},
       {"-6 on an IPv6-only host", {{"v6only.example.com", 443}}, "v6only.example.com", 443,
        F::kV6Only, {}, "fd00::1", MatchKind::kName},
       {"-6 on an IPv4 literal", {{"10.0.0.1", 443}}, "10.0.0.1", 443, F::kV6Only,
-       ErrorCode::kNotFound},
+       ErrorCode::kNotFound, "", MatchKind::kName},
       {"mixed prefers IPv4", {{"10.0.0.2", 443}}, "dual.example.com", 443, F::kAny, {},
        "10.0.0.2", MatchKind::kAddress},
       {"mixed: IPv6 entry does not match the IPv4 choice", {{"fd00::2", 443}},
-       "dual.example.com", 443, F::kAny, ErrorCode::kPolicyDenied},
+       "dual.example.com", 443, F::kAny, ErrorCode::kPolicyDenied, "", MatchKind::kName},
       {"-6 picks the IPv6 address", {{"fd00::2", 443}}, "dual.example.com", 443, F::kV6Only, {},
        "fd00::2", MatchKind::kAddress},
       {"-4 picks the IPv4 address", {{"fd00::2", 443}}, "dual.example.com", 443, F::kV4Only,
-       ErrorCode::kPolicyDenied},
+       ErrorCode::kPolicyDenied, "", MatchKind::kName},
       {"-4 and an entry name with both families", {{"dual.example.com", 443}}, "10.0.0.2", 443,
        F::kV4Only, {}, "10.0.0.2", MatchKind::kAddress},
   };
@@ -270,8 +273,9 @@ TEST(SystemResolverTest, RealCheckWithLoopback) {
 // records with TTLs 300 and 60.
 std::vector<uint8_t> SampleResponse() {
   std::vector<uint8_t> m = {0x12, 0x34, 0x81, 0x80, 0, 1, 0, 3, 0, 0, 0, 0};
-  for (uint8_t b : {1, 'a', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0}) m.push_back(b);
-  for (uint8_t b : {0, 1, 0, 1}) m.push_back(b);  // QTYPE A, QCLASS IN
+  for (char b : std::string("\x01" "a\x07" "example", 10)) m.push_back(static_cast<uint8_t>(b));
+  m.push_back(0);
+  m.insert(m.end(), {0, 1, 0, 1});  // QTYPE A, QCLASS IN
   auto rr = [&m](uint16_t type, uint32_t ttl, std::vector<uint8_t> rdata) {
     m.insert(m.end(), {0xc0, 0x0c, static_cast<uint8_t>(type >> 8), static_cast<uint8_t>(type), 0,
                        1, static_cast<uint8_t>(ttl >> 24), static_cast<uint8_t>(ttl >> 16),

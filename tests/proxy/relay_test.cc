@@ -698,6 +698,9 @@ TEST_P(SlowReaderTest, MemoryStaysBoundedBothWays) {
     }
     while (!writer_done) std::this_thread::sleep_for(10ms);
     long rss_after = VmRssKb(pid_);
+    std::cerr << (toward_remote ? "to remote" : "to client") << ": writer got " << sent.load()
+              << " bytes in before the reader read; proxy VmRSS " << rss_before << " -> "
+              << rss_after << " kB\n";
     // Only kernel socket and pipe buffers may hold the backlog: tens of megabytes at most.
     EXPECT_LT(sent.load(), size_t{64} << 20);
     EXPECT_LT(rss_after - rss_before, 16 * 1024) << "RSS grew from " << rss_before << " kB";
