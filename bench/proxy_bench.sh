@@ -34,16 +34,17 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
-start_server() {  # mode -> prints port
-  local out="$tmp/server-$1.port"
-  "$tool" server --mode "$1" >"$out" &
+for mode in sink echo; do
+  "$tool" server --mode "$mode" >"$tmp/server-$mode.port" 2>/dev/null &
   pids+=($!)
-  for _ in $(seq 100); do [[ -s $out ]] && break; sleep 0.05; done
-  head -1 "$out"
-}
-sink_port="$(start_server sink)"
-echo_port="$(start_server echo)"
+done
+for mode in sink echo; do
+  for _ in $(seq 100); do [[ -s $tmp/server-$mode.port ]] && break; sleep 0.05; done
+done
+sink_port="$(head -1 "$tmp/server-sink.port")"
+echo_port="$(head -1 "$tmp/server-echo.port")"
 
 cat >"$tmp/allow.yaml" <<YAML
 allowlist:

@@ -130,7 +130,12 @@ struct Connection {
   Flow down;  // remote -> client
   bool connecting = true;
   bool dead = false;
-  bool client_r = false, client_w = false, remote_r = false, remote_w = false;
+  // Readiness as last learnt; writability is assumed until a write returns EAGAIN.
+  bool client_r = false, client_w = true, remote_r = false, remote_w = true;
+  // Whether EPOLLOUT is in the interest set. It is only while a write is blocked: a Unix socket
+  // signals write space each time its peer reads, which would wake the loop once per message.
+  bool client_out_armed = false, remote_out_armed = true;
+  bool client_out_event = false, remote_out_event = false;
   Clock::time_point opened, last_activity;
   int64_t opened_unix_ms = 0;
   std::string client_desc, remote_desc;
@@ -258,6 +263,8 @@ class Worker {
   void Open(Incoming in);
   void OnEvent(Endpoint* ep, uint32_t events);
   void Pump(Connection& c);
+  // Adds EPOLLOUT to the interest set of one socket while a write to it is blocked.
+  void UpdateInterest(Connection& c, bool remote);
   // Moves bytes for one direction; returns false (with `reason`) when the connection must end.
   bool Transfer(Connection& c, Flow& f, int src, int dst, bool& src_ready, bool& dst_ready,
                 bool src_is_client, CloseReason& reason, int& error);
@@ -385,12 +392,13 @@ void Worker::Open(Incoming in) {
     return;
   }
   epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
   ev.data.ptr = &c.client_ep;
   if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, c.client.get(), &ev) != 0) {
     Close(c, CloseReason::kInternal, errno);
     return;
   }
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;  // EPOLLOUT: connect completion
   ev.data.ptr = &c.remote_ep;
   if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, c.remote.get(), &ev) != 0) {
     Close(c, CloseReason::kInternal, errno);
@@ -405,9 +413,11 @@ void Worker::OnEvent(Endpoint* ep, uint32_t events) {
   if (ep->is_remote) {
     c.remote_r |= readable;
     c.remote_w |= writable;
+    c.remote_out_event |= writable;
   } else {
     c.client_r |= readable;
     c.client_w |= writable;
+    c.client_out_event |= writable;
   }
   if (c.connecting) {
     if (!ep->is_remote || !(writable || readable)) return;
@@ -438,7 +448,31 @@ void Worker::Pump(Connection& c) {
   if (c.up.bytes + c.down.bytes != before || c.up.src_eof || c.down.src_eof) {
     c.last_activity = Clock::now();
   }
-  if (c.up.shut && c.down.shut) Close(c, CloseReason::kDone);
+  if (c.up.shut && c.down.shut) {
+    Close(c, CloseReason::kDone);
+    return;
+  }
+  UpdateInterest(c, false);
+  UpdateInterest(c, true);
+}
+
+void Worker::UpdateInterest(Connection& c, bool remote) {
+  bool& armed = remote ? c.remote_out_armed : c.client_out_armed;
+  bool& got_event = remote ? c.remote_out_event : c.client_out_event;
+  bool writable = remote ? c.remote_w : c.client_w;
+  size_t pending = remote ? c.up.pending : c.down.pending;
+  bool want = (!writable && pending > 0) || (remote && c.connecting);
+  // Disarm lazily, on a wake-up that found nothing to write, so bulk transfers do not toggle.
+  bool change = want ? !armed : (armed && got_event);
+  got_event = false;
+  if (!change) return;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (want ? uint32_t{EPOLLOUT} : uint32_t{0});
+  ev.data.ptr = remote ? &c.remote_ep : &c.client_ep;
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, remote ? c.remote.get() : c.client.get(), &ev) ==
+      0) {
+    armed = want;
+  }
 }
 
 bool Worker::Transfer(Connection& c, Flow& f, int src, int dst, bool& src_ready,
