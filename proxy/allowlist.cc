@@ -1,17 +1,36 @@
 #include "proxy/allowlist.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <exception>
 #include <set>
+#include <sstream>
 #include <sys/stat.h>
 
 #include "common/file.h"
 
 namespace cloister::proxy {
 namespace {
+
+// A YAML event sink that keeps nothing: used to count documents.
+class IgnoreEvents final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
 
 bool EqualsIgnoreAsciiCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -110,10 +129,19 @@ Result<Allowlist> ParseAllowlist(std::string_view yaml) {
     return Error::Malformed("allowlist holds a NUL byte");
   }
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(std::string(yaml));
-    if (docs.empty()) return Error::Malformed("no 'allowlist' field (the file is empty)");
-    if (docs.size() > 1) return Error::Malformed("the file holds more than one YAML document");
-    return ParseDocument(docs.front());
+    std::string text(yaml);
+    // Count documents with at most two parser steps: yaml-cpp 0.7's LoadAll never ends on
+    // some inputs (e.g. a leading ','), because each step can succeed without consuming input.
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    IgnoreEvents ignore;
+    if (!parser.HandleNextDocument(ignore)) {
+      return Error::Malformed("no 'allowlist' field (the file is empty)");
+    }
+    if (parser.HandleNextDocument(ignore)) {
+      return Error::Malformed("the file holds more than one YAML document (or stray content)");
+    }
+    return ParseDocument(YAML::Load(text));
   } catch (const YAML::Exception& e) {
     return Error::Malformed(std::string("bad YAML: ") + e.what());
   } catch (const std::exception& e) {

@@ -135,6 +135,9 @@ TEST(AllowlistParseTest, RejectsMalformedInput) {
       {"unclosed flow", "allowlist: [\n"},
       {"bad indentation", "allowlist:\n- address: a\n   port: 1\n  x\n"},
       {"two documents", "allowlist: []\n---\nallowlist: []\n"},
+      // yaml-cpp 0.7's LoadAll loops forever on these (found by fuzz.allowlist).
+      {"leading comma", ", port: 2list: []\n---\nallowlist: []\n"},
+      {"lone comma", ","},
       {"NUL byte", std::string("allowlist: []\n\0", 15)},
       {"too many entries", many},
       {"too large", "allowlist: []\n#" + std::string(kMaxAllowlistFileBytes, 'x') + "\n"},
