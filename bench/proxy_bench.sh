@@ -54,10 +54,12 @@ YAML
 export CLOISTER_VSOCK=emulated CLOISTER_VSOCK_DIR="$tmp/vsock" CLOISTER_LOG_LEVEL=warn
 "$proxy" --config "$tmp/allow.yaml" 7001 127.0.0.1 "$sink_port" >"$tmp/proxy-sink.out" 2>"$tmp/proxy-sink.err" &
 pids+=($!)
+proxy_sink_pid=$!
 "$proxy" --config "$tmp/allow.yaml" 7002 127.0.0.1 "$echo_port" >"$tmp/proxy-echo.out" 2>"$tmp/proxy-echo.err" &
 pids+=($!)
 socat -lf /dev/null UNIX-LISTEN:"$tmp/socat-sink.sock",fork,backlog=1024 TCP:127.0.0.1:"$sink_port" &
 pids+=($!)
+socat_sink_pid=$!
 socat -lf /dev/null UNIX-LISTEN:"$tmp/socat-echo.sock",fork,backlog=1024 TCP:127.0.0.1:"$echo_port" &
 pids+=($!)
 for s in "$tmp/vsock/3_7001.sock" "$tmp/vsock/3_7002.sock" "$tmp/socat-sink.sock" "$tmp/socat-echo.sock"; do
@@ -72,6 +74,10 @@ declare -A echo_target=([proxy]="unix:$tmp/vsock/3_7002.sock" [socat]="unix:$tmp
 ways=(proxy socat direct)
 for w in "${ways[@]}"; do : >"$tmp/$w.single"; : >"$tmp/$w.multi"; : >"$tmp/$w.p50"; : >"$tmp/$w.p99"; done
 
+# CPU time (utime+stime of the process and its reaped children, in clock ticks) of a relay.
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13 + $14 + $15}'; }
+proxy_cpu0="$(cpu_ticks "$proxy_sink_pid")"
+socat_cpu0="$(cpu_ticks "$socat_sink_pid")"
 echo "cloister-proxy benchmark: $REPS reps, ${BYTES} bytes per throughput run, $STREAMS streams, $RTT_COUNT round trips; $(nproc) CPUs" >&2
 for rep in $(seq "$REPS"); do
   for w in "${ways[@]}"; do
@@ -83,6 +89,14 @@ for rep in $(seq "$REPS"); do
   done
   echo "  rep $rep done" >&2
 done
+
+proxy_cpu1="$(cpu_ticks "$proxy_sink_pid")"
+socat_cpu1="$(cpu_ticks "$socat_sink_pid")"
+hz="$(getconf CLK_TCK)"
+gib_relayed="$(awk -v r="$REPS" -v b="$BYTES" 'BEGIN {print 2 * r * b / 1073741824}')"
+cpu_per_gib() { awk -v a="$1" -v b="$2" -v hz="$hz" -v g="$gib_relayed" 'BEGIN {printf "%.3f", (b - a) / hz / g}'; }
+proxy_cpu="$(cpu_per_gib "$proxy_cpu0" "$proxy_cpu1")"
+socat_cpu="$(cpu_per_gib "$socat_cpu0" "$socat_cpu1")"
 
 median() { sort -g "$1" | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 declare -A m
@@ -100,5 +114,7 @@ printf '%-28s %12s %12s %12s %14s %14s\n' "RTT 64 B p50, us" "${m[proxy.p50]}" "
   "$(ratio "${m[proxy.p50]}" "${m[socat.p50]}")" "$(ratio "${m[proxy.p50]}" "${m[direct.p50]}")"
 printf '%-28s %12s %12s %12s %14s %14s\n' "RTT 64 B p99, us" "${m[proxy.p99]}" "${m[socat.p99]}" "${m[direct.p99]}" \
   "$(ratio "${m[proxy.p99]}" "${m[socat.p99]}")" "$(ratio "${m[proxy.p99]}" "${m[direct.p99]}")"
+printf '%-28s %12s %12s %12s %14s %14s\n' "relay CPU s per GiB" "$proxy_cpu" "$socat_cpu" "-" \
+  "$(ratio "$proxy_cpu" "$socat_cpu")" "-"
 echo
 echo "targets: throughput >= 1.5x socat and >= 0.5x direct; p99 <= socat's"
