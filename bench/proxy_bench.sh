@@ -8,7 +8,7 @@
 # noise hits all three alike. Not run by the test suite.
 #
 #   bench/proxy_bench.sh            # uses $CLOISTER_BUILD_DIR or build/
-#   REPS=5 BYTES=$((1<<30)) STREAMS=64 RTT_COUNT=20000 bench/proxy_bench.sh
+#   REPS=5 BYTES=$((1<<30)) STREAMS=64 RTT_COUNT=20000 PROXY_ARGS="-w 4" bench/proxy_bench.sh
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${CLOISTER_BUILD_DIR:-$root/build}"
@@ -18,6 +18,7 @@ REPS="${REPS:-5}"
 BYTES="${BYTES:-1073741824}"
 STREAMS="${STREAMS:-64}"
 RTT_COUNT="${RTT_COUNT:-20000}"
+read -r -a proxy_args <<<"${PROXY_ARGS:-}"  # extra cloister-proxy options, e.g. "-w 8"
 for f in "$tool" "$proxy"; do
   [[ -x $f ]] || { echo "missing $f: cmake --build $build --target cloister-proxy cloister-proxy-bench-tool" >&2; exit 1; }
 done
@@ -52,10 +53,10 @@ allowlist:
 - {address: 127.0.0.1, port: $echo_port}
 YAML
 export CLOISTER_VSOCK=emulated CLOISTER_VSOCK_DIR="$tmp/vsock" CLOISTER_LOG_LEVEL=warn
-"$proxy" --config "$tmp/allow.yaml" 7001 127.0.0.1 "$sink_port" >"$tmp/proxy-sink.out" 2>"$tmp/proxy-sink.err" &
+"$proxy" "${proxy_args[@]}" --config "$tmp/allow.yaml" 7001 127.0.0.1 "$sink_port" >"$tmp/proxy-sink.out" 2>"$tmp/proxy-sink.err" &
 pids+=($!)
 proxy_sink_pid=$!
-"$proxy" --config "$tmp/allow.yaml" 7002 127.0.0.1 "$echo_port" >"$tmp/proxy-echo.out" 2>"$tmp/proxy-echo.err" &
+"$proxy" "${proxy_args[@]}" --config "$tmp/allow.yaml" 7002 127.0.0.1 "$echo_port" >"$tmp/proxy-echo.out" 2>"$tmp/proxy-echo.err" &
 pids+=($!)
 socat -lf /dev/null UNIX-LISTEN:"$tmp/socat-sink.sock",fork,backlog=1024 TCP:127.0.0.1:"$sink_port" &
 pids+=($!)
@@ -78,7 +79,7 @@ for w in "${ways[@]}"; do : >"$tmp/$w.single"; : >"$tmp/$w.multi"; : >"$tmp/$w.p
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13 + $14 + $15}'; }
 proxy_cpu0="$(cpu_ticks "$proxy_sink_pid")"
 socat_cpu0="$(cpu_ticks "$socat_sink_pid")"
-echo "cloister-proxy benchmark: $REPS reps, ${BYTES} bytes per throughput run, $STREAMS streams, $RTT_COUNT round trips; $(nproc) CPUs" >&2
+echo "cloister-proxy ${PROXY_ARGS:-(defaults)} benchmark: $REPS reps, ${BYTES} bytes per throughput run, $STREAMS streams, $RTT_COUNT round trips; $(nproc) CPUs" >&2
 for rep in $(seq "$REPS"); do
   for w in "${ways[@]}"; do
     "$tool" throughput --target "${sink_target[$w]}" --bytes "$BYTES" --streams 1 >>"$tmp/$w.single"
@@ -87,7 +88,7 @@ for rep in $(seq "$REPS"); do
     echo "$p50" >>"$tmp/$w.p50"
     echo "$p99" >>"$tmp/$w.p99"
   done
-  echo "  rep $rep done" >&2
+  echo "  rep $rep done (load average $(cut -d' ' -f1 /proc/loadavg))" >&2
 done
 
 proxy_cpu1="$(cpu_ticks "$proxy_sink_pid")"
