@@ -1,5 +1,6 @@
 #include "attestation/eif.h"
 
+#include <openssl/err.h>
 #include <openssl/pem.h>
 
 #include <algorithm>
@@ -384,8 +385,12 @@ Result<Image> ParseImage(ByteSpan data) {
   CLOISTER_ASSIGN_OR_RETURN(uint16_t count, r.U16Be("EIF section count"));
   std::array<uint64_t, kMaxSections> offsets{};
   std::array<uint64_t, kMaxSections> sizes{};
-  for (auto& o : offsets) CLOISTER_ASSIGN_OR_RETURN(o, r.U64Be("EIF section offset"));
-  for (auto& s : sizes) CLOISTER_ASSIGN_OR_RETURN(s, r.U64Be("EIF section size"));
+  for (size_t i = 0; i < kMaxSections; ++i) {
+    CLOISTER_ASSIGN_OR_RETURN(offsets[i], r.U64Be("EIF section offset"));
+  }
+  for (size_t i = 0; i < kMaxSections; ++i) {
+    CLOISTER_ASSIGN_OR_RETURN(sizes[i], r.U64Be("EIF section size"));
+  }
   CLOISTER_ASSIGN_OR_RETURN(uint32_t unused, r.U32Be("EIF unused"));
   CLOISTER_ASSIGN_OR_RETURN(image.crc32, r.U32Be("EIF crc32"));
   if (reserved != 0 || unused != 0) return Error::Malformed("EIF: reserved header fields not zero");

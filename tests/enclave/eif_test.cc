@@ -314,7 +314,8 @@ TEST(EifArchiveTest, RefusesBadArchives) {
       {"trailing garbage", [](Bytes& b) { b.push_back('x'); }},
       {"dot-dot path", [&](Bytes& b) { set_name(b, 0, ".."); }},
       {"absolute path", [&](Bytes& b) { set_name(b, 0, "/"); }},
-      {"device node", [](Bytes& b) { b[6 + 8] = '0'; b[6 + 9] = '0'; b[6 + 10] = '0'; b[6 + 11] = '2'; }},
+      // Mode field of the first entry ("a", 040755) turned into a character device (020755).
+      {"device node", [](Bytes& b) { b[6 + 8 + 4] = '2'; }},
   };
   for (const auto& c : cases) {
     Bytes b = good;
