@@ -9,6 +9,7 @@
 #include <array>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "common/cbor.h"
@@ -382,48 +383,61 @@ Result<Response> Nsm::Exchange(const Request& request, Op expected) {
   return response;
 }
 
+namespace {
+Request MakeRequest(Op op) {
+  Request r;
+  r.op = op;
+  return r;
+}
+}  // namespace
+
 Result<PcrDescription> Nsm::DescribePcr(uint16_t index) {
-  Request req{.op = Op::kDescribePcr, .index = index};
+  Request req = MakeRequest(Op::kDescribePcr);
+  req.index = index;
   CLOISTER_ASSIGN_OR_RETURN(Response r, Exchange(req, Op::kDescribePcr));
   return PcrDescription{r.lock, std::move(r.data)};
 }
 
 Result<Bytes> Nsm::ExtendPcr(uint16_t index, ByteSpan data) {
-  Request req{.op = Op::kExtendPcr, .index = index, .data = Bytes(data.begin(), data.end())};
+  Request req = MakeRequest(Op::kExtendPcr);
+  req.index = index;
+  req.data.assign(data.begin(), data.end());
   CLOISTER_ASSIGN_OR_RETURN(Response r, Exchange(req, Op::kExtendPcr));
   return std::move(r.data);
 }
 
 Status Nsm::LockPcr(uint16_t index) {
-  Request req{.op = Op::kLockPcr, .index = index};
+  Request req = MakeRequest(Op::kLockPcr);
+  req.index = index;
   CLOISTER_ASSIGN_OR_RETURN(Response r, Exchange(req, Op::kLockPcr));
   (void)r;
   return OkStatus();
 }
 
 Status Nsm::LockPcrs(uint16_t range) {
-  Request req{.op = Op::kLockPcrs, .range = range};
+  Request req = MakeRequest(Op::kLockPcrs);
+  req.range = range;
   CLOISTER_ASSIGN_OR_RETURN(Response r, Exchange(req, Op::kLockPcrs));
   (void)r;
   return OkStatus();
 }
 
 Result<Response> Nsm::DescribeNsm() {
-  return Exchange(Request{.op = Op::kDescribeNsm}, Op::kDescribeNsm);
+  return Exchange(MakeRequest(Op::kDescribeNsm), Op::kDescribeNsm);
 }
 
 Result<Bytes> Nsm::Attestation(std::optional<Bytes> user_data, std::optional<Bytes> nonce,
                                std::optional<Bytes> public_key) {
-  Request req{.op = Op::kAttestation,
-              .user_data = std::move(user_data),
-              .nonce = std::move(nonce),
-              .public_key = std::move(public_key)};
+  Request req = MakeRequest(Op::kAttestation);
+  req.user_data = std::move(user_data);
+  req.nonce = std::move(nonce);
+  req.public_key = std::move(public_key);
   CLOISTER_ASSIGN_OR_RETURN(Response r, Exchange(req, Op::kAttestation));
   return std::move(r.document);
 }
 
 Result<Bytes> Nsm::GetRandom() {
-  CLOISTER_ASSIGN_OR_RETURN(Response r, Exchange(Request{.op = Op::kGetRandom}, Op::kGetRandom));
+  CLOISTER_ASSIGN_OR_RETURN(Response r, Exchange(MakeRequest(Op::kGetRandom), Op::kGetRandom));
   return std::move(r.random);
 }
 

@@ -1,6 +1,7 @@
 #include "parent/image_builder.h"
 
 #include <elf.h>
+#include <fcntl.h>
 #include <spawn.h>
 #include <sodium.h>
 #include <sys/stat.h>
