@@ -13,6 +13,7 @@
 #include "common/file.h"
 #include "common/ossl.h"
 #include "parent/image_builder.h"
+#include "parent/launcher.h"
 
 namespace cloister::cli {
 namespace {
@@ -116,6 +117,30 @@ struct BuildArgs {
 struct SignArgs {
   std::string eif_path, cert, key;
 };
+struct RunArgs {
+  std::string eif_path, name, platform_dir;
+  uint32_t cpu_count = 0;
+  uint64_t memory = 0;
+  uint32_t cid = 0;
+  bool debug = false;
+  int timeout_ms = parent::kDefaultHeartbeatTimeoutMs;
+};
+struct TerminateArgs {
+  std::string id, name;
+  bool all = false;
+};
+struct ConsoleArgs {
+  std::string id;
+  int disconnect_timeout = 0;
+};
+
+Result<parent::EnclaveRecord> FindEnclave(const std::string& id, const std::string& name) {
+  CLOISTER_ASSIGN_OR_RETURN(auto all, parent::ListEnclaves(parent::DefaultRunDir()));
+  for (auto& r : all) {
+    if ((!id.empty() && r.id == id) || (!name.empty() && r.name == name)) return std::move(r);
+  }
+  return Error::NotFound("no running enclave " + (id.empty() ? "named " + name : id));
+}
 
 }  // namespace
 
@@ -191,6 +216,104 @@ void RegisterEnclaveCommands(CLI::App& app, Action& run) {
         return ReportFailure(st.error());
       }
       PrintOrdered({{"Measurements", parent::MeasurementsJson(image->measurements)}});
+      return kExitOk;
+    };
+  });
+
+  // run-enclave
+  auto ra = std::make_shared<RunArgs>();
+  CLI::App* r = app.add_subcommand("run-enclave", "Start an enclave from an image in the sandbox");
+  r->add_option("--eif-path", ra->eif_path, "The image")->required();
+  r->add_option("--cpu-count", ra->cpu_count, "Number of CPUs")->required()->check(
+      CLI::Range(1u, 4096u));
+  r->add_option("--memory", ra->memory, "Memory in MiB")->required()->check(
+      CLI::Range(uint64_t{1}, uint64_t{1} << 22));
+  r->add_option("--enclave-cid", ra->cid, "vsock CID (default: the first free from 16)");
+  r->add_option("--enclave-name", ra->name, "Name (default: the image file name)");
+  r->add_flag("--debug-mode", ra->debug, "Debug mode: console available, PCR0-2 attest as zero");
+  r->add_option("--platform-dir", ra->platform_dir,
+                "Emulated platform state (default: $XDG_STATE_HOME/cloister/platform)");
+  r->add_option("--timeout-ms", ra->timeout_ms, "How long to wait for the heartbeat")
+      ->capture_default_str()->check(CLI::Range(100, 600000));
+  r->callback([ra, &run] {
+    run = [ra]() -> int {
+      parent::RunOptions o;
+      o.eif_path = ra->eif_path;
+      o.cpu_count = ra->cpu_count;
+      o.memory_mib = ra->memory;
+      if (ra->cid != 0) o.enclave_cid = ra->cid;
+      o.enclave_name = ra->name;
+      o.debug_mode = ra->debug;
+      o.platform_dir = ra->platform_dir;
+      o.heartbeat_timeout_ms = ra->timeout_ms;
+      auto rec = parent::RunEnclave(o);
+      if (!rec) return ReportFailure(rec.error());
+      PrintOrdered(parent::RunEnclaveJson(*rec));
+      return kExitOk;
+    };
+  });
+
+  // describe-enclaves
+  CLI::App* de = app.add_subcommand("describe-enclaves", "List the running enclaves");
+  de->callback([&run] {
+    run = []() -> int {
+      auto all = parent::ListEnclaves(parent::DefaultRunDir());
+      if (!all) return ReportFailure(all.error());
+      nlohmann::ordered_json j = nlohmann::ordered_json::array();
+      for (const auto& rec : *all) j.push_back(parent::DescribeEnclaveJson(rec));
+      PrintOrdered(j);
+      return kExitOk;
+    };
+  });
+
+  // terminate-enclave
+  auto ta = std::make_shared<TerminateArgs>();
+  CLI::App* t = app.add_subcommand("terminate-enclave", "Stop an enclave");
+  auto* id_opt = t->add_option("--enclave-id", ta->id, "The enclave's ID");
+  auto* name_opt = t->add_option("--enclave-name", ta->name, "The enclave's name");
+  auto* all_opt = t->add_flag("--all", ta->all, "Every running enclave");
+  id_opt->excludes(name_opt)->excludes(all_opt);
+  name_opt->excludes(all_opt);
+  t->callback([ta, &run] {
+    run = [ta]() -> int {
+      if (ta->id.empty() && ta->name.empty() && !ta->all) {
+        return ReportFailure(Error::InvalidArgument(
+            "give --enclave-id, --enclave-name or --all"));
+      }
+      std::vector<parent::EnclaveRecord> targets;
+      if (ta->all) {
+        auto all = parent::ListEnclaves(parent::DefaultRunDir());
+        if (!all) return ReportFailure(all.error());
+        targets = std::move(*all);
+      } else {
+        auto one = FindEnclave(ta->id, ta->name);
+        if (!one) return ReportFailure(one.error());
+        targets.push_back(std::move(*one));
+      }
+      nlohmann::ordered_json out = nlohmann::ordered_json::array();
+      for (const auto& rec : targets) {
+        auto st = parent::TerminateEnclave(rec);
+        if (!st) return ReportFailure(st.error());
+        out.push_back({{"EnclaveName", rec.name}, {"EnclaveID", rec.id}, {"Terminated", true}});
+      }
+      PrintOrdered(ta->all ? out : out[0]);
+      return kExitOk;
+    };
+  });
+
+  // console
+  auto ca = std::make_shared<ConsoleArgs>();
+  CLI::App* c = app.add_subcommand("console", "Follow a debug-mode enclave's console");
+  c->add_option("--enclave-id", ca->id, "The enclave's ID")->required();
+  c->add_option("--disconnect-timeout", ca->disconnect_timeout,
+                "Stop following after this many seconds (0: until the enclave stops)")
+      ->check(CLI::Range(0, 86400));
+  c->callback([ca, &run] {
+    run = [ca]() -> int {
+      auto rec = FindEnclave(ca->id, "");
+      if (!rec) return ReportFailure(rec.error());
+      auto st = parent::StreamConsole(*rec, ca->disconnect_timeout, std::cout);
+      if (!st) return ReportFailure(st.error());
       return kExitOk;
     };
   });
