@@ -230,13 +230,16 @@ void LoadSeccomp(int err_fd) {
   // Hardening only: a remount may be refused when the host mount has locked atime flags.
   (void)::mount(nullptr, vsock_target.c_str(), nullptr,
                 MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+  // proc must be mounted while the host's /proc is still visible in this mount namespace (the
+  // kernel refuses a proc mount that would reveal more than an existing one).
+  std::string proc_target = root + "/proc";
+  if (::mount("proc", proc_target.c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+    Die(err, "mount /proc", errno);
+  }
   if (::chdir(root.c_str()) != 0) Die(err, "chdir root", errno);
   if (::syscall(SYS_pivot_root, ".", ".") != 0) Die(err, "pivot_root", errno);
   if (::umount2(".", MNT_DETACH) != 0) Die(err, "detach the host root", errno);
   if (::chdir("/") != 0) Die(err, "chdir /", errno);
-  if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
-    Die(err, "mount /proc", errno);
-  }
   if (::sethostname(spec.hostname.data(), spec.hostname.size()) != 0) {
     Die(err, "sethostname", errno);
   }
