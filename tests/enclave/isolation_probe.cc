@@ -6,6 +6,7 @@
 //                   credentials, limits)
 //   "write-file" {path, data} -> {}          "read-file" {path} -> {exists, data?}
 //   "alloc"      {mib} -> {ok}  (malloc and touch every page)
+//   "attest-loop" {count} -> {nanos}  (count NSM Attestation requests back to back; bench/)
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/mount.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -217,6 +219,27 @@ Result<CborPtr> AllocHandler(const cbor_item_t& req) {
   return r;
 }
 
+cloister::nsm::Nsm* g_nsm = nullptr;
+
+Result<CborPtr> AttestLoopHandler(const cbor_item_t& req) {
+  const cbor_item_t* v = cloister::enclave::MapGet(&req, "count");
+  if (v == nullptr) return cloister::Error::InvalidArgument("missing count");
+  CLOISTER_ASSIGN_OR_RETURN(uint64_t count, cloister::CborAsUint(v, "count"));
+  if (count == 0 || count > 100000) return cloister::Error::InvalidArgument("count out of range");
+  auto start = std::chrono::steady_clock::now();
+  for (uint64_t i = 0; i < count; ++i) {
+    cloister::Bytes nonce(16, static_cast<uint8_t>(i));
+    CLOISTER_ASSIGN_OR_RETURN(cloister::Bytes doc, g_nsm->Attestation(std::nullopt, nonce,
+                                                                      std::nullopt));
+    (void)doc;
+  }
+  auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                   std::chrono::steady_clock::now() - start).count();
+  CborPtr r(cbor_new_indefinite_map());
+  Put(r.get(), "nanos", cloister::CborUint(static_cast<uint64_t>(nanos)));
+  return r;
+}
+
 }  // namespace
 
 int main() {
@@ -229,10 +252,12 @@ int main() {
   }
   auto transport = vsock::Transport::FromEnvironment();
   if (!transport) return 1;
+  g_nsm = nsm->get();
   enclave::RpcServer server;
   if (!enclave::RegisterBuiltinHandlers(server, **nsm) || !server.Register("probe", Probe) ||
       !server.Register("write-file", WriteFileHandler) ||
-      !server.Register("read-file", ReadFileHandler) || !server.Register("alloc", AllocHandler)) {
+      !server.Register("read-file", ReadFileHandler) || !server.Register("alloc", AllocHandler) ||
+      !server.Register("attest-loop", AttestLoopHandler)) {
     return 1;
   }
   auto listener = transport->Listen({vsock::kCidAny, enclave::kDefaultRpcPort});
