@@ -13,7 +13,7 @@ json ContextJson(const EncryptionContext& c) {
   return j;
 }
 
-void AddRecipient(json& j, const Recipient* r) {
+void AddRecipient(json& j, const RecipientParam* r) {
   if (r == nullptr) return;
   j["Recipient"] = {{"KeyEncryptionAlgorithm", r->key_encryption_algorithm.empty()
                                                     ? "RSAES_OAEP_SHA_256"
@@ -196,7 +196,7 @@ Result<Bytes> KmsClient::Encrypt(std::string_view key_id, ByteSpan plaintext,
 Result<KeyMaterialResult> KmsClient::Decrypt(ByteSpan ciphertext_blob,
                                              const EncryptionContext& context,
                                              std::string_view key_id,
-                                             const Recipient* recipient) {
+                                             const RecipientParam* recipient) {
   json req = {{"CiphertextBlob", Base64Encode(ciphertext_blob)}};
   if (!context.empty()) req["EncryptionContext"] = ContextJson(context);
   if (!key_id.empty()) req["KeyId"] = key_id;
@@ -221,7 +221,7 @@ Result<Bytes> KmsClient::ReEncrypt(ByteSpan ciphertext_blob, std::string_view de
 Result<KeyMaterialResult> KmsClient::GenerateDataKey(std::string_view key_id,
                                                      size_t number_of_bytes,
                                                      const EncryptionContext& context,
-                                                     const Recipient* recipient) {
+                                                     const RecipientParam* recipient) {
   json req = {{"KeyId", key_id}, {"NumberOfBytes", number_of_bytes}};
   if (!context.empty()) req["EncryptionContext"] = ContextJson(context);
   AddRecipient(req, recipient);
@@ -230,7 +230,7 @@ Result<KeyMaterialResult> KmsClient::GenerateDataKey(std::string_view key_id,
 }
 
 Result<KeyMaterialResult> KmsClient::GenerateRandom(size_t number_of_bytes,
-                                                    const Recipient* recipient) {
+                                                    const RecipientParam* recipient) {
   json req = {{"NumberOfBytes", number_of_bytes}};
   AddRecipient(req, recipient);
   CLOISTER_ASSIGN_OR_RETURN(json r, Call("GenerateRandom", req));

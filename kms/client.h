@@ -72,15 +72,15 @@ class KmsClient {
   // `key_id` may be empty (the blob names its key). `recipient` adds the Recipient parameter.
   Result<KeyMaterialResult> Decrypt(ByteSpan ciphertext_blob, const EncryptionContext& context = {},
                                     std::string_view key_id = "",
-                                    const Recipient* recipient = nullptr);
+                                    const RecipientParam* recipient = nullptr);
   Result<Bytes> ReEncrypt(ByteSpan ciphertext_blob, std::string_view destination_key_id,
                           const EncryptionContext& source_context = {},
                           const EncryptionContext& destination_context = {});
   Result<KeyMaterialResult> GenerateDataKey(std::string_view key_id, size_t number_of_bytes,
                                             const EncryptionContext& context = {},
-                                            const Recipient* recipient = nullptr);
+                                            const RecipientParam* recipient = nullptr);
   Result<KeyMaterialResult> GenerateRandom(size_t number_of_bytes,
-                                           const Recipient* recipient = nullptr);
+                                           const RecipientParam* recipient = nullptr);
 
  private:
   KmsClient(ClientOptions options, std::unique_ptr<httplib::Client> http, std::string host);

@@ -161,7 +161,7 @@ Status DecodeRecipient(const json& j, KmsRequest& r) {
   const json* m = Member(j, "Recipient");
   if (m == nullptr) return OkStatus();
   if (!m->is_object()) return Serialization("Recipient must be a structure");
-  Recipient rec;
+  RecipientParam rec;
   CLOISTER_ASSIGN_OR_RETURN(auto alg, String(*m, "KeyEncryptionAlgorithm", 1, 64));
   rec.key_encryption_algorithm = alg.value_or("RSAES_OAEP_SHA_256");
   if (rec.key_encryption_algorithm != "RSAES_OAEP_SHA_256") {

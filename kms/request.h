@@ -35,10 +35,11 @@ inline constexpr int64_t kMaxPendingWindowDays = 30;
 inline constexpr int64_t kMaxListKeysLimit = 1000;     // ListKeys Limit
 inline constexpr int64_t kMaxListAliasesLimit = 100;   // ListAliases Limit
 inline constexpr size_t kMaxMarker = 1024;             // Marker
+// RecipientInfo.AttestationDocument: "Maximum length of 262144".
+inline constexpr size_t kMaxAttestationDocument = 262144;
 // Our own bounds (AWS documents none tighter than its request size limits).
 inline constexpr size_t kMaxRequestBody = 512 * 1024;
 inline constexpr size_t kMaxEncryptionContextBytes = 8192;
-inline constexpr size_t kMaxAttestationDocument = 64 * 1024;
 inline constexpr int kMaxJsonDepth = 16;
 
 enum class Operation {
@@ -71,8 +72,8 @@ std::optional<Operation> ParseOperation(std::string_view name);
 // Encryption context: sorted by key, so equal contexts compare equal whatever the JSON order.
 using EncryptionContext = std::map<std::string, std::string>;
 
-// The Recipient parameter of Decrypt, GenerateDataKey and GenerateRandom.
-struct Recipient {
+// The Recipient parameter of Decrypt, GenerateDataKey and GenerateRandom (API RecipientInfo).
+struct RecipientParam {
   std::string key_encryption_algorithm;  // RSAES_OAEP_SHA_256
   Bytes attestation_document;
 };
@@ -96,7 +97,7 @@ struct KmsRequest {
   Bytes ciphertext_blob;   // Decrypt, ReEncrypt
   EncryptionContext encryption_context;              // or SourceEncryptionContext
   EncryptionContext destination_encryption_context;  // ReEncrypt
-  std::optional<Recipient> recipient;
+  std::optional<RecipientParam> recipient;
   bool bypass_policy_lockout_safety_check = false;
 };
 

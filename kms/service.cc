@@ -34,19 +34,13 @@ std::string NewKeyId() {
 
 double Seconds(int64_t ms) { return static_cast<double>(ms) / 1000.0; }
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 bool ValidAliasChars(std::string_view name) {
   return std::all_of(name.begin(), name.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '_' || c == '-';
   });
 }
 
-std::string_view EffectName(Decision::Effect e) {
+std::string_view DecisionName(Decision::Effect e) {
   switch (e) {
     case Decision::Effect::kAllow:
       return "Allow";
@@ -70,9 +64,7 @@ KmsService::KmsService(KmsConfig config, std::unique_ptr<KeyStore> store,
     : config_(std::move(config)),
       store_(std::move(store)),
       audit_(std::move(audit)),
-      clock_(clock),
-      recipients_(config_.trusted_roots_pem, config_.attestation_max_age_seconds,
-                  config_.allow_debug_attestation, clock) {
+      clock_(clock) {
   for (const Principal& p : config_.principals) by_access_key_[p.credentials.access_key_id] = &p;
 }
 
@@ -84,6 +76,13 @@ Result<std::unique_ptr<KmsService>> KmsService::Create(KmsConfig config,
   CLOISTER_ASSIGN_OR_RETURN(auto aliases, store->LoadAliases());
   std::unique_ptr<KmsService> s(
       new KmsService(std::move(config), std::move(store), std::move(audit), clock));
+  if (!s->config_.trusted_roots_pem.empty()) {
+    RecipientVerifierOptions options;
+    options.trust_roots_pem = s->config_.trusted_roots_pem;
+    options.max_age_seconds = s->config_.attestation_max_age_seconds;
+    options.allow_debug = s->config_.allow_debug_attestation;
+    CLOISTER_ASSIGN_OR_RETURN(s->recipients_, RecipientVerifier::Create(options, clock));
+  }
   for (StoredKey& k : keys) {
     auto policy = Policy::Parse(k.row.policy);
     if (!policy) return Error::Internal("stored policy of " + k.row.key_id + " does not parse");
@@ -280,17 +279,10 @@ Status KmsService::Authorize(Call& call, const Key& key, std::string_view action
   ctx.condition_values["kms:calleraccount"] = {call.principal->account};
   ctx.condition_values["aws:principalarn"] = {call.principal->arn};
   ctx.condition_values["aws:principalaccount"] = {call.principal->account};
-  if (context != nullptr) {
-    std::vector<std::string> keys;
-    for (const auto& [k, v] : *context) {
-      ctx.condition_values["kms:encryptioncontext:" + Lower(k)].push_back(v);
-      keys.push_back(k);
-    }
-    if (!keys.empty()) ctx.condition_values["kms:encryptioncontextkeys"] = std::move(keys);
-  }
+  if (context != nullptr) AddEncryptionContextConditionKeys(*context, ctx);
   if (recipient != nullptr) AddRecipientConditionKeys(*recipient, ctx);
   Decision d = key.policy->Evaluate(ctx);
-  call.event.decision = std::string(EffectName(d.effect));
+  call.event.decision = std::string(DecisionName(d.effect));
   call.event.statement = d.statement;
   if (d.effect == Decision::Effect::kAllow) return OkStatus();
   std::string why = d.effect == Decision::Effect::kExplicitDeny
@@ -580,7 +572,11 @@ Result<json> KmsService::KeyPolicyOp(Call& call, const KmsRequest& req) {
 Result<std::optional<RecipientInfo>> KmsService::VerifyRecipient(Call& call,
                                                                  const KmsRequest& req) {
   if (!req.recipient) return std::optional<RecipientInfo>();
-  auto info = recipients_.Verify(req.recipient->attestation_document);
+  if (!recipients_) {
+    return KmsError("ValidationException", "Recipient is not supported: the server trusts no "
+                    "attestation roots (trusted_attestation_roots)");
+  }
+  auto info = recipients_->Verify(req.recipient->attestation_document);
   if (!info) {
     return KmsError("ValidationException",
                     "The attestation document is not valid: " + info.error().message());

@@ -94,7 +94,7 @@ class KmsService {
   std::unique_ptr<KeyStore> store_;
   std::unique_ptr<AuditLog> audit_;
   const Clock& clock_;
-  RecipientVerifier recipients_;
+  std::unique_ptr<RecipientVerifier> recipients_;  // null: no trusted roots configured
   std::map<std::string, const Principal*, std::less<>> by_access_key_;
 
   std::mutex write_mu_;  // serialises mutations (store write, then map update)
