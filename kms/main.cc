@@ -14,6 +14,7 @@
 #include "common/cli.h"
 #include "common/log.h"
 #include "common/secret.h"
+#include "kms/http_handler.h"
 #include "kms/service.h"
 
 namespace cloister::kms {
@@ -26,14 +27,6 @@ std::string DefaultDataDir() {
   if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return std::string(x) + "/cloister/kms";
   if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.local/share/cloister/kms";
   return "./cloister-kms-data";
-}
-
-std::string NewRequestId() {
-  uint8_t b[16];
-  randombytes_buf(b, sizeof(b));
-  std::string h = HexEncode(ByteSpan(b, sizeof(b)));
-  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
-         "-" + h.substr(20);
 }
 
 Result<KmsConfig> ConfigFor(const std::string& path) {
@@ -77,26 +70,7 @@ int Run(const std::string& listen, const std::string& data_dir, const std::strin
   KmsService& kms = **service;
 
   httplib::Server server;
-  server.set_payload_max_length(kMaxRequestBody);
-  server.set_keep_alive_max_count(100000);
-  server.Post("/", [&kms](const httplib::Request& req, httplib::Response& res) {
-    sigv4::Request r;
-    r.method = req.method;
-    r.target = req.target.empty() ? req.path : req.target;
-    for (const auto& [k, v] : req.headers) {
-      if (k == "REMOTE_ADDR" || k == "REMOTE_PORT" || k == "LOCAL_ADDR" || k == "LOCAL_PORT") {
-        continue;
-      }
-      r.headers.emplace_back(k, v);
-    }
-    r.body = AsBytes(req.body);
-    std::string id = NewRequestId();
-    HttpResponse out = kms.Handle(r, req.remote_addr, id);
-    res.status = out.status;
-    res.set_header("x-amzn-RequestId", id);
-    if (!out.error_type.empty()) res.set_header("x-amzn-ErrorType", out.error_type);
-    res.set_content(out.body, "application/x-amz-json-1.1");
-  });
+  InstallKmsHandler(server, kms);
 
   int bound = port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
   if (bound < 0) return ReportFailure(Error::Io("cannot listen on " + listen));
