@@ -84,6 +84,7 @@ Result<std::unique_ptr<KmsClient>> KmsClient::Create(ClientOptions options) {
                                                 std::string(rest));
   if (!http->is_valid()) return Error::InvalidArgument("KMS endpoint is not usable");
   http->set_keep_alive(true);
+  http->set_tcp_nodelay(true);  // see kms/http_handler.cc
   http->set_connection_timeout(options.timeout_seconds, 0);
   http->set_read_timeout(options.timeout_seconds, 0);
   http->set_write_timeout(options.timeout_seconds, 0);

@@ -18,6 +18,11 @@ std::string NewRequestId() {
 void InstallKmsHandler(httplib::Server& server, KmsService& service) {
   server.set_payload_max_length(kMaxRequestBody);
   server.set_keep_alive_max_count(100000);
+  // Small request/response pairs on keep-alive connections: without TCP_NODELAY, Nagle and
+  // delayed ACKs add tens of milliseconds per request.
+  server.set_tcp_nodelay(true);
+  // Each keep-alive connection holds a worker while it is open; allow many clients.
+  server.new_task_queue = [] { return new httplib::ThreadPool(kHttpWorkerThreads); };
   server.Post("/", [&service](const httplib::Request& req, httplib::Response& res) {
     sigv4::Request r;
     r.method = req.method;

@@ -12,6 +12,9 @@
 
 namespace cloister::kms {
 
+// Worker threads of the HTTP server (each open keep-alive connection occupies one).
+inline constexpr size_t kHttpWorkerThreads = 64;
+
 void InstallKmsHandler(httplib::Server& server, KmsService& service);
 
 }  // namespace cloister::kms

@@ -127,7 +127,14 @@ HttpResponse KmsService::Handle(const sigv4::Request& request, std::string_view 
           return it == by_access_key_.end() ? nullptr : &it->second->credentials;
         },
         config_.region, kService, clock_.NowMillis());
-    if (!caller) return caller.error();
+    if (!caller) {
+      if (const std::string* auth = sigv4::FindHeader(request.headers, "authorization")) {
+        if (auto parsed = sigv4::ParseAuthorization(*auth)) {
+          call.event.principal = "unauthenticated:" + parsed->access_key_id.substr(0, 128);
+        }
+      }
+      return caller.error();
+    }
     call.principal = by_access_key_.find(*caller)->second;
     call.event.principal = call.principal->arn;
     CLOISTER_ASSIGN_OR_RETURN(KmsRequest req,
