@@ -1,0 +1,6 @@
+cloister_test(NAME enclave_core_test
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/recipient_cms_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/esdk_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/auction_test.cc
+  DEPS cloister::enclave_core LABELS unit)
