@@ -7,4 +7,6 @@ cloister_library(NAME enclave_core
     ${CMAKE_CURRENT_LIST_DIR}/esdk.cc
     ${CMAKE_CURRENT_LIST_DIR}/computation.cc
     ${CMAKE_CURRENT_LIST_DIR}/auction.cc
-  DEPS cloister::common)
+    ${CMAKE_CURRENT_LIST_DIR}/receipt.cc
+    ${CMAKE_CURRENT_LIST_DIR}/frames.cc
+  DEPS cloister::attestation cloister::common)

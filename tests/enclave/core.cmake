@@ -2,5 +2,9 @@ cloister_test(NAME enclave_core_test
   SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/recipient_cms_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/esdk_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/esdk_interop_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/auction_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/receipt_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/frames_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/fuzz_corpus_test.cc
   DEPS cloister::enclave_core LABELS unit)
