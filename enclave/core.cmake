@@ -9,4 +9,5 @@ cloister_library(NAME enclave_core
     ${CMAKE_CURRENT_LIST_DIR}/auction.cc
     ${CMAKE_CURRENT_LIST_DIR}/receipt.cc
     ${CMAKE_CURRENT_LIST_DIR}/frames.cc
+    ${CMAKE_CURRENT_LIST_DIR}/session.cc
   DEPS cloister::attestation cloister::common)

@@ -52,6 +52,32 @@ class FakeKmsProvider : public DataKeyProvider {
     return SecretBytes::CopyOf(out);
   }
 
+  // KMS Encrypt / Decrypt of an arbitrary blob under this key with `context` as AAD.
+  Bytes EncryptBlob(ByteSpan plaintext, const EncryptionContext& context) {
+    Bytes aad = *SerializeEncryptionContext(context);
+    return Seal(plaintext, Bytes(12, 0x07), aad);
+  }
+  Result<SecretBytes> DecryptBlob(ByteSpan blob, const EncryptionContext& context) {
+    ++decrypt_calls;
+    if (blob.size() < 16) return Error::VerifyFailed("fake KMS: short blob");
+    CLOISTER_ASSIGN_OR_RETURN(Bytes aad, SerializeEncryptionContext(context));
+    Bytes iv(12, 0x07);
+    EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
+    EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, master_.data(), iv.data());
+    int n = 0;
+    EVP_DecryptUpdate(ctx.get(), nullptr, &n, aad.data(), static_cast<int>(aad.size()));
+    Bytes out(blob.size() - 16 + 1);
+    EVP_DecryptUpdate(ctx.get(), out.data(), &n, blob.data(), static_cast<int>(blob.size() - 16));
+    EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, 16,
+                        const_cast<uint8_t*>(blob.data()) + blob.size() - 16);
+    if (EVP_DecryptFinal_ex(ctx.get(), out.data(), &n) != 1) {
+      return Error::VerifyFailed("fake KMS: ciphertext or context does not match");
+    }
+    out.resize(blob.size() - 16);
+    return SecretBytes::CopyOf(out);
+  }
+  const std::string& arn() const { return arn_; }
+
   int generate_calls = 0;
   int decrypt_calls = 0;
   bool lie = false;
