@@ -414,6 +414,9 @@ Result<Bytes> PlatformPki::Attest(const AttestRequest& request, UnixMillis now) 
   doc.public_key = request.public_key;
   doc.user_data = request.user_data;
   doc.nonce = request.nonce;
+  // Check the request before issuing anything; the chain fields are filled in below.
+  doc.certificate = Bytes(1);
+  doc.cabundle = {Bytes(1)};
   if (auto valid = ValidateAttestationDoc(doc); !valid) {
     return Error::InvalidArgument(valid.error().message());
   }

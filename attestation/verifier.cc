@@ -297,9 +297,16 @@ Result<VerifiedDocument> Verifier::Impl::Verify(ByteSpan document,
   CLOISTER_ASSIGN_OR_RETURN(CertInfo leaf, LoadCert(doc.certificate, "certificate"));
   CLOISTER_RETURN_IF_ERROR(CheckValidity(leaf.label, leaf.not_before, leaf.not_after, now));
   CLOISTER_RETURN_IF_ERROR(CheckLeaf(leaf));
+  // The COSE signature is checked before the leaf's own signature: both must hold, and a
+  // document altered outside its certificates then fails after one signature check, not two.
+  if (auto cose = VerifyCoseSign1Es384(parsed.cose, leaf.key); !cose) {
+    if (X509_check_issued(issuer->cert.get(), leaf.cert.get()) != X509_V_OK) {
+      return Error::VerifyFailed(leaf.label + " is not issued by " + issuer->label);
+    }
+    return cose.error();
+  }
   CLOISTER_RETURN_IF_ERROR(CheckIssued(*issuer, leaf));
   not_after = std::min(not_after, leaf.not_after);
-  CLOISTER_RETURN_IF_ERROR(VerifyCoseSign1Es384(parsed.cose, leaf.key));
 
   // 4. The caller's expectations.
   VerifiedDocument out;

@@ -1,7 +1,431 @@
+// Auditor and platform commands: verify-attestation, pcr, platform {init, root-cert, attest}.
+// See README "Auditor's journey" and docs/attestation-document.md.
+#include <openssl/rand.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "attestation/attestation_doc.h"
+#include "attestation/pcr_bank.h"
+#include "attestation/platform_pki.h"
+#include "attestation/platform_store.h"
+#include "attestation/verifier.h"
 #include "cli/commands.h"
+#include "common/cli.h"
+#include "common/clock.h"
+#include "common/file.h"
+#include "common/log.h"
+#include "common/ossl.h"
 
 namespace cloister::cli {
+namespace {
 
-void RegisterAttestationCommands(CLI::App& /*app*/, Action& /*run*/) {}
+using attestation::PlatformStore;
+using nlohmann::json;
+
+// A document is at most a few KiB (COSE limit); base64 text of it 4/3 of that.
+constexpr size_t kMaxDocumentFile = 2 * attestation::kMaxCoseSign1Length;
+constexpr size_t kMaxSmallFile = 1 << 20;  // root bundles, measurements, public keys
+constexpr size_t kHashChunk = 1 << 16;
+
+// Parses "N=HEX" into `out`. kInvalidArgument on a bad index, hex or length.
+Status ParsePcrArgs(const std::vector<std::string>& args, std::map<uint32_t, Bytes>& out) {
+  for (const std::string& arg : args) {
+    size_t eq = arg.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Error::InvalidArgument("PCR must be N=HEX, got \"" + arg + "\"");
+    }
+    uint32_t index = 0;
+    for (char c : arg.substr(0, eq)) {
+      if (c < '0' || c > '9' || index > attestation::kPcrCount) {
+        return Error::InvalidArgument("bad PCR index in \"" + arg + "\"");
+      }
+      index = index * 10 + static_cast<uint32_t>(c - '0');
+    }
+    if (index >= attestation::kPcrCount) {
+      return Error::InvalidArgument("PCR index must be 0-31 in \"" + arg + "\"");
+    }
+    auto value = HexDecode(arg.substr(eq + 1));
+    if (!value || value->size() != attestation::kPcrLength) {
+      return Error::InvalidArgument("PCR" + std::to_string(index) +
+                                    " must be 96 hex digits (48 bytes)");
+    }
+    auto [it, inserted] = out.emplace(index, *value);
+    if (!inserted && it->second != *value) {
+      return Error::InvalidArgument("conflicting values for PCR" + std::to_string(index));
+    }
+  }
+  return OkStatus();
+}
+
+Result<Bytes> ParseHexArg(const std::string& text, const char* what) {
+  auto bytes = HexDecode(text);
+  if (!bytes) return Error::InvalidArgument(std::string(what) + " must be hex");
+  return bytes;
+}
+
+// Reads nitro-cli's Measurements JSON ({"Measurements": {...}} or the inner object) into
+// `out`. kInvalidArgument when unreadable or inconsistent with `out`.
+Status ReadMeasurements(const std::string& path, std::map<uint32_t, Bytes>& out) {
+  auto text = ReadTextFile(path, kMaxSmallFile);
+  if (!text) return Error::InvalidArgument(text.error().message());
+  json j = json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_object() && j.contains("Measurements")) j = j["Measurements"];
+  if (j.is_discarded() || !j.is_object()) {
+    return Error::InvalidArgument(path + ": not a Measurements JSON object");
+  }
+  std::vector<std::string> args;
+  for (const auto& [key, value] : j.items()) {
+    if (!value.is_string()) return Error::InvalidArgument(path + ": " + key + " is not a string");
+    const std::string& s = value.get_ref<const std::string&>();
+    if (key == "HashAlgorithm") {
+      // nitro-cli prints the hasher's Debug form, "Sha384 { ... }".
+      if (s.rfind("Sha384", 0) != 0) {
+        return Error::InvalidArgument(path + ": HashAlgorithm must be Sha384");
+      }
+      continue;
+    }
+    if (key.size() < 4 || key.rfind("PCR", 0) != 0) {
+      return Error::InvalidArgument(path + ": unexpected key " + key);
+    }
+    args.push_back(key.substr(3) + "=" + s);
+  }
+  if (args.empty()) return Error::InvalidArgument(path + ": no PCR values");
+  return ParsePcrArgs(args, out);
+}
+
+// Returns the document bytes from `path`: raw CBOR, or base64 text of it.
+Result<Bytes> ReadDocument(const std::string& path) {
+  auto bytes = ReadFile(path, kMaxDocumentFile);
+  if (!bytes) return Error::InvalidArgument(bytes.error().message());
+  // CBOR documents start with an array head (0x84) or tag 18 (0xd2 / 0xd8); base64 text never
+  // starts with those bytes.
+  if (!bytes->empty() && ((*bytes)[0] == 0x84 || (*bytes)[0] == 0xd2 || (*bytes)[0] == 0xd8)) {
+    return bytes;
+  }
+  auto decoded = Base64Decode(AsString(*bytes));
+  if (decoded) return decoded;
+  return bytes;  // neither: let the parser say what is wrong
+}
+
+Result<std::string> DefaultRootPem(const std::string& state_dir) {
+  auto dir = PlatformStore::ResolveStateDir(state_dir);
+  if (!dir) return Error::InvalidArgument(dir.error().message() + " (or pass --root)");
+  auto pem = ReadTextFile(PlatformStore::RootCertPath(*dir), kMaxSmallFile);
+  if (!pem) {
+    return Error::InvalidArgument("no --root given and no platform root in " + *dir +
+                                  " (run `cloister platform init` or pass --root)");
+  }
+  return pem;
+}
+
+json HexOrNull(const std::optional<Bytes>& b) { return b ? json(HexEncode(*b)) : json(nullptr); }
+
+struct VerifyArgs {
+  std::string doc;
+  std::string root;
+  std::string state_dir;
+  std::vector<std::string> expect_pcrs;
+  std::string measurements;
+  std::string nonce;
+  int64_t max_age_seconds = -1;
+  std::string at;
+  bool allow_debug = false;
+};
+
+int RunVerify(const VerifyArgs& a) {
+  attestation::VerifyOptions options;
+  Status pcrs = ParsePcrArgs(a.expect_pcrs, options.expected_pcrs);
+  if (!pcrs) return ReportFailure(pcrs.error());
+  if (!a.measurements.empty()) {
+    Status m = ReadMeasurements(a.measurements, options.expected_pcrs);
+    if (!m) return ReportFailure(m.error());
+  }
+  if (!a.nonce.empty()) {
+    auto nonce = ParseHexArg(a.nonce, "--nonce");
+    if (!nonce) return ReportFailure(nonce.error());
+    options.expected_nonce = *nonce;
+  }
+  if (a.max_age_seconds >= 0) options.max_age_ms = a.max_age_seconds * 1000;
+  options.allow_debug = a.allow_debug;
+  options.now = SystemClock::Get().NowMillis();
+  if (!a.at.empty()) {
+    auto at = ParseRfc3339(a.at);
+    if (!at) return ReportFailure(Error::InvalidArgument("--at: " + at.error().message()));
+    options.now = *at;
+  }
+  Result<std::string> root_pem = a.root.empty() ? DefaultRootPem(a.state_dir)
+                                                : ReadTextFile(a.root, kMaxSmallFile);
+  if (!root_pem) return ReportFailure(Error::InvalidArgument(root_pem.error().message()));
+  auto anchors = attestation::TrustAnchors::FromPem(*root_pem);
+  if (!anchors) return ReportFailure(Error::InvalidArgument("--root: " + anchors.error().message()));
+  auto document = ReadDocument(a.doc);
+  if (!document) return ReportFailure(document.error());
+
+  attestation::Verifier verifier(*anchors);
+  auto verified = verifier.Verify(*document, options);
+  spdlog::info("event=verify_attestation doc={} valid={}", LogDigest(*document),
+               verified.has_value());
+  if (!verified) {
+    PrintJson({{"valid", false},
+               {"code", std::string(ErrorCodeName(verified.error().code()))},
+               {"reason", verified.error().message()}});
+    return kExitFailed;
+  }
+  const attestation::AttestationDoc& doc = verified->doc;
+  json pcr_json = json::object();
+  for (const auto& [index, value] : doc.pcrs) pcr_json[std::to_string(index)] = HexEncode(value);
+  PrintJson({{"valid", true},
+             {"module_id", doc.module_id},
+             {"digest", doc.digest},
+             {"timestamp", doc.timestamp},
+             {"time", FormatRfc3339(doc.timestamp)},
+             {"debug", verified->debug},
+             {"not_after", FormatRfc3339(verified->not_after)},
+             {"pcrs", pcr_json},
+             {"public_key", HexOrNull(doc.public_key)},
+             {"user_data", HexOrNull(doc.user_data)},
+             {"nonce", HexOrNull(doc.nonce)}});
+  return kExitOk;
+}
+
+// Returns SHA384(48 zero bytes || SHA384(bytes of `path`)), as nitro-cli's pcr command does.
+Result<Bytes> ExtendedFileHash(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error::InvalidArgument("cannot open " + path);
+  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+  if (!ctx || !OsslOk(EVP_DigestInit_ex(ctx.get(), EVP_sha384(), nullptr))) {
+    return OpensslError("SHA-384");
+  }
+  std::vector<char> buf(kHashChunk);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    std::streamsize n = in.gcount();
+    if (n > 0 && !OsslOk(EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(n)))) {
+      return OpensslError("SHA-384");
+    }
+  }
+  if (in.bad()) return Error::Io("read error on " + path);
+  Bytes digest(attestation::kPcrLength);
+  unsigned int len = 0;
+  if (!OsslOk(EVP_DigestFinal_ex(ctx.get(), digest.data(), &len))) return OpensslError("SHA-384");
+  attestation::PcrBank bank;
+  return bank.Extend(attestation::kBootLockedPcrs, digest);
+}
+
+int RunPcr(const std::string& input, const std::string& certificate) {
+  if (input.empty() == certificate.empty()) {
+    return ReportFailure(
+        Error::InvalidArgument("give exactly one of --input or --signing-certificate"));
+  }
+  if (!input.empty()) {
+    auto pcr = ExtendedFileHash(input);
+    if (!pcr) return ReportFailure(pcr.error());
+    PrintJson({{"PCR", HexEncode(*pcr)}});
+    return kExitOk;
+  }
+  auto pem = ReadTextFile(certificate, kMaxSmallFile);
+  if (!pem) return ReportFailure(Error::InvalidArgument(pem.error().message()));
+  auto cert = ParseCertificatePem(*pem);
+  if (!cert) return ReportFailure(Error::InvalidArgument(cert.error().message()));
+  auto der = CertificateToDer(cert->get());
+  if (!der) return ReportFailure(der.error());
+  attestation::PcrBank bank;
+  auto pcr8 = bank.Extend(8, Sha384(*der));
+  if (!pcr8) return ReportFailure(pcr8.error());
+  PrintJson({{"PCR8", HexEncode(*pcr8)}});
+  return kExitOk;
+}
+
+int RunPlatformInit(const std::string& state_dir, bool force) {
+  auto dir = PlatformStore::ResolveStateDir(state_dir);
+  if (!dir) return ReportFailure(Error::InvalidArgument(dir.error().message()));
+  auto pki = PlatformStore::Init(*dir, SystemClock::Get().NowMillis(), force);
+  if (!pki) return ReportFailure(pki.error());
+  PrintJson({{"state_dir", *dir},
+             {"root_certificate", PlatformStore::RootCertPath(*dir)},
+             {"root_sha256", HexEncode(Sha256(pki->RootCertificateDer()))}});
+  return kExitOk;
+}
+
+int RunPlatformRootCert(const std::string& state_dir) {
+  auto dir = PlatformStore::ResolveStateDir(state_dir);
+  if (!dir) return ReportFailure(Error::InvalidArgument(dir.error().message()));
+  auto pki = PlatformStore::Load(*dir);
+  if (!pki) return ReportFailure(pki.error());
+  std::cout << pki->RootCertificatePem() << std::flush;
+  return kExitOk;
+}
+
+struct AttestArgs {
+  std::string state_dir;
+  std::vector<std::string> pcrs;
+  std::string user_data;
+  std::string nonce;
+  std::string public_key;
+  std::string module_id;
+  std::string out;
+  std::string at;
+};
+
+Result<std::string> RandomModuleId() {
+  Bytes r(17);
+  if (!OsslOk(RAND_bytes(r.data(), static_cast<int>(r.size())))) return OpensslError("RAND");
+  std::string hex = HexEncode(r);
+  // The NSM's shape: <instance id>-enc<16 hex digits>.
+  return "i-" + hex.substr(0, 17) + "-enc" + hex.substr(17, 16);
+}
+
+int RunPlatformAttest(const AttestArgs& a) {
+  attestation::AttestRequest request;
+  // The NSM attests the locked PCRs: 0-15 at least, zero unless given.
+  for (uint32_t i = 0; i < attestation::kBootLockedPcrs; ++i) {
+    request.pcrs[i] = Bytes(attestation::kPcrLength, 0);
+  }
+  std::map<uint32_t, Bytes> given;
+  Status pcrs = ParsePcrArgs(a.pcrs, given);
+  if (!pcrs) return ReportFailure(pcrs.error());
+  for (auto& [index, value] : given) request.pcrs[index] = value;
+  if (!a.user_data.empty()) {
+    auto v = ParseHexArg(a.user_data, "--user-data");
+    if (!v) return ReportFailure(v.error());
+    request.user_data = *v;
+  }
+  if (!a.nonce.empty()) {
+    auto v = ParseHexArg(a.nonce, "--nonce");
+    if (!v) return ReportFailure(v.error());
+    request.nonce = *v;
+  }
+  if (!a.public_key.empty()) {
+    auto v = ReadFile(a.public_key, kMaxSmallFile);
+    if (!v) return ReportFailure(Error::InvalidArgument(v.error().message()));
+    request.public_key = *v;
+  }
+  if (a.module_id.empty()) {
+    auto id = RandomModuleId();
+    if (!id) return ReportFailure(id.error());
+    request.module_id = *id;
+  } else {
+    request.module_id = a.module_id;
+  }
+  UnixMillis now = SystemClock::Get().NowMillis();
+  if (!a.at.empty()) {
+    auto at = ParseRfc3339(a.at);
+    if (!at) return ReportFailure(Error::InvalidArgument("--at: " + at.error().message()));
+    now = *at;
+  }
+  auto dir = PlatformStore::ResolveStateDir(a.state_dir);
+  if (!dir) return ReportFailure(Error::InvalidArgument(dir.error().message()));
+  auto pki = PlatformStore::Load(*dir);
+  if (!pki) return ReportFailure(pki.error());
+  uint64_t version = pki->state_version();
+  auto doc = pki->Attest(request, now);
+  if (!doc) return ReportFailure(doc.error());
+  if (pki->state_version() != version) {
+    Status saved = PlatformStore::Save(*dir, *pki);
+    if (!saved) return ReportFailure(saved.error());
+  }
+  Status written = WriteFileAtomic(a.out, *doc, 0644);
+  if (!written) return ReportFailure(written.error());
+  spdlog::info("event=attest module_id={} doc={}", request.module_id, LogDigest(*doc));
+  PrintJson({{"document", a.out},
+             {"module_id", request.module_id},
+             {"timestamp", now},
+             {"time", FormatRfc3339(now)},
+             {"size", doc->size()},
+             {"sha256", HexEncode(Sha256(*doc))}});
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterAttestationCommands(CLI::App& app, Action& run) {
+  auto verify_args = std::make_shared<VerifyArgs>();
+  CLI::App* verify = app.add_subcommand(
+      "verify-attestation",
+      "Verify a Nitro attestation document: chain to the root, validity, signature, and the "
+      "expected PCRs, nonce, age and debug mode");
+  verify->add_option("--doc", verify_args->doc, "Document file: raw CBOR or base64 text")
+      ->required();
+  verify->add_option("--root", verify_args->root,
+                     "PEM file of trusted root certificate(s) (default: the local platform's "
+                     "root.pem)");
+  verify->add_option("--state-dir", verify_args->state_dir,
+                     "Platform state directory for the default root (default: "
+                     "$XDG_STATE_HOME/cloister/platform)");
+  verify->add_option("--expect-pcr", verify_args->expect_pcrs,
+                     "Required PCR value N=HEX (repeatable)");
+  verify->add_option("--expect-measurements", verify_args->measurements,
+                     "Measurements JSON as printed by nitro-cli / cloister build-enclave");
+  verify->add_option("--nonce", verify_args->nonce, "Required nonce (hex)");
+  verify->add_option("--max-age", verify_args->max_age_seconds,
+                     "Maximum document age in seconds")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+  verify->add_option("--at", verify_args->at,
+                     "Verify at this RFC 3339 UTC time instead of now (e.g. "
+                     "2024-09-07T14:37:40Z)");
+  verify->add_flag("--allow-debug", verify_args->allow_debug,
+                   "Accept debug-mode documents (PCR0-2 all zero)");
+  verify->callback([verify_args, &run] { run = [verify_args] { return RunVerify(*verify_args); }; });
+
+  auto pcr_input = std::make_shared<std::string>();
+  auto pcr_cert = std::make_shared<std::string>();
+  CLI::App* pcr = app.add_subcommand("pcr", "Print the PCR value of a file or of a signing "
+                                            "certificate (PCR8), as nitro-cli pcr does");
+  auto* input_opt = pcr->add_option("--input", *pcr_input, "File whose bytes to measure");
+  auto* cert_opt = pcr->add_option("--signing-certificate", *pcr_cert,
+                                   "PEM signing certificate: prints PCR8");
+  input_opt->excludes(cert_opt);
+  pcr->callback([pcr_input, pcr_cert, &run] {
+    run = [pcr_input, pcr_cert] { return RunPcr(*pcr_input, *pcr_cert); };
+  });
+
+  CLI::App* platform = app.add_subcommand(
+      "platform", "The emulated Nitro platform: its attestation PKI and NSM signing");
+  platform->require_subcommand(1);
+
+  auto init_dir = std::make_shared<std::string>();
+  auto init_force = std::make_shared<bool>(false);
+  CLI::App* init = platform->add_subcommand("init", "Create the platform PKI (fresh keys)");
+  init->add_option("--state-dir", *init_dir,
+                   "State directory (default: $XDG_STATE_HOME/cloister/platform, else "
+                   "~/.local/state/cloister/platform)");
+  init->add_flag("--force", *init_force, "Replace an existing platform");
+  init->callback([init_dir, init_force, &run] {
+    run = [init_dir, init_force] { return RunPlatformInit(*init_dir, *init_force); };
+  });
+
+  auto root_dir = std::make_shared<std::string>();
+  CLI::App* root = platform->add_subcommand("root-cert", "Print the platform root certificate "
+                                                         "(PEM)");
+  root->add_option("--state-dir", *root_dir, "State directory (default: XDG state home)");
+  root->callback([root_dir, &run] { run = [root_dir] { return RunPlatformRootCert(*root_dir); }; });
+
+  auto attest_args = std::make_shared<AttestArgs>();
+  CLI::App* attest = platform->add_subcommand(
+      "attest", "Issue an attestation document as the platform's NSM would");
+  attest->add_option("--state-dir", attest_args->state_dir,
+                     "State directory (default: XDG state home)");
+  attest->add_option("--pcr", attest_args->pcrs,
+                     "PCR value N=HEX (repeatable; PCRs 0-15 default to zero)");
+  attest->add_option("--user-data", attest_args->user_data, "user_data (hex, up to 1024 bytes)");
+  attest->add_option("--nonce", attest_args->nonce, "nonce (hex, up to 1024 bytes)");
+  attest->add_option("--public-key", attest_args->public_key,
+                     "File holding the public_key bytes (DER, up to 1024 bytes)");
+  attest->add_option("--module-id", attest_args->module_id,
+                     "module_id (default: a random i-...-enc... id)");
+  attest->add_option("--at", attest_args->at, "Timestamp (RFC 3339 UTC; default now)");
+  attest->add_option("--out", attest_args->out, "Where to write the document (raw CBOR)")
+      ->required();
+  attest->callback([attest_args, &run] {
+    run = [attest_args] { return RunPlatformAttest(*attest_args); };
+  });
+}
 
 }  // namespace cloister::cli

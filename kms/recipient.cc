@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <climits>
 #include <string>
 #include <utility>
 
@@ -99,25 +100,127 @@ Status CheckRecipientKey(EVP_PKEY* key) {
   return OkStatus();
 }
 
-// Returns a certificate object that exists only to carry `key` and the SubjectKeyIdentifier
-// `ski` into OpenSSL's CMS recipient API, which takes the recipient as a certificate. It is
-// never signed, encoded or sent; only its public key and key identifier end up in the envelope.
+// Returns the process-wide Ed25519 key that signs key carriers (below). Created once, never
+// leaves the process, and vouches for nothing: OpenSSL only needs the carrier to be encodable.
+EVP_PKEY* CarrierSigningKey() {
+  static EVP_PKEY* const key = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+  return key;
+}
+
+// Returns a certificate that exists only to carry `key` and the SubjectKeyIdentifier `ski` into
+// OpenSSL's CMS recipient API, which takes the recipient as a certificate (and hashes it, so it
+// must be a complete, signed structure). It is never sent or trusted; only its public key and
+// key identifier end up in the envelope.
 Result<X509Ptr> KeyCarrier(EVP_PKEY* key, ByteSpan ski) {
+  EVP_PKEY* signer = CarrierSigningKey();
+  if (signer == nullptr) return OpensslError("creating the key-carrier signing key");
   X509Ptr cert(X509_new());
   if (cert == nullptr) return OpensslError("X509_new");
-  if (!OsslOk(X509_set_version(cert.get(), X509_VERSION_3)) ||
-      !OsslOk(X509_set_pubkey(cert.get(), key))) {
-    return OpensslError("preparing the recipient key carrier");
-  }
   std::unique_ptr<ASN1_OCTET_STRING, OsslDeleter<ASN1_OCTET_STRING_free>> octets(
       ASN1_OCTET_STRING_new());
-  if (octets == nullptr ||
+  if (!OsslOk(X509_set_version(cert.get(), X509_VERSION_3)) ||
+      !OsslOk(ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1)) ||
+      X509_gmtime_adj(X509_getm_notBefore(cert.get()), 0) == nullptr ||
+      X509_gmtime_adj(X509_getm_notAfter(cert.get()), 0) == nullptr ||
+      !OsslOk(X509_set_pubkey(cert.get(), key)) || octets == nullptr ||
       !OsslOk(ASN1_OCTET_STRING_set(octets.get(), ski.data(), static_cast<int>(ski.size()))) ||
       !OsslOk(X509_add1_ext_i2d(cert.get(), NID_subject_key_identifier, octets.get(), 0,
-                                X509V3_ADD_DEFAULT))) {
-    return OpensslError("setting the recipient key identifier");
+                                X509V3_ADD_DEFAULT)) ||
+      X509_sign(cert.get(), signer, nullptr) <= 0) {
+    return OpensslError("preparing the recipient key carrier");
   }
   return cert;
+}
+
+// Room for the final padding block beside the plaintext in the chunk buffer.
+constexpr int kMinChunkBuffer = 64;
+
+// Owns the BIOs BIO_new_CMS pushes on top of `out` (not `out` itself) and frees them top-down,
+// as OpenSSL's own i2d_ASN1_bio_stream does.
+class StreamChain {
+ public:
+  StreamChain(BIO* top, BIO* out) : top_(top), out_(out) {}
+  ~StreamChain() { Release(); }
+  StreamChain(const StreamChain&) = delete;
+  StreamChain& operator=(const StreamChain&) = delete;
+
+  BIO* top() const { return top_; }
+
+  // Inserts a write buffer of `size` bytes directly below the top (cipher) BIO.
+  Status InsertBufferBelowTop(size_t size) {
+    BIO* below = BIO_pop(top_);  // detaches top_ from the rest of the chain
+    BioPtr buffer(BIO_new(BIO_f_buffer()));
+    if (buffer == nullptr || below == nullptr ||
+        BIO_set_write_buffer_size(buffer.get(), static_cast<long>(size)) <= 0) {
+      if (below != nullptr) BIO_push(top_, below);
+      return OpensslError("BIO_f_buffer");
+    }
+    BIO_push(buffer.get(), below);
+    BIO_push(top_, buffer.release());
+    return OkStatus();
+  }
+
+  // Frees every BIO above `out`.
+  void Release() {
+    while (top_ != nullptr && top_ != out_) {
+      BIO* next = BIO_pop(top_);
+      BIO_free(top_);
+      top_ = next;
+    }
+    top_ = nullptr;
+  }
+
+ private:
+  BIO* top_;
+  BIO* out_;
+};
+
+using OaepParamsPtr = std::unique_ptr<RSA_OAEP_PARAMS, OsslDeleter<RSA_OAEP_PARAMS_free>>;
+using Asn1StringPtr = std::unique_ptr<ASN1_STRING, OsslDeleter<ASN1_STRING_free>>;
+
+// Returns a new AlgorithmIdentifier {id-sha256, NULL}: RFC 4055's sha256Identifier, with the
+// explicit NULL AWS writes (OpenSSL would omit it; RFC 4055 section 2.1 makes both legal).
+X509_ALGOR* Sha256WithNull() {
+  X509_ALGOR* alg = X509_ALGOR_new();
+  if (alg != nullptr && !OsslOk(X509_ALGOR_set0(alg, OBJ_nid2obj(NID_sha256), V_ASN1_NULL,
+                                                nullptr))) {
+    X509_ALGOR_free(alg);
+    return nullptr;
+  }
+  return alg;
+}
+
+// Rewrites the recipient's keyEncryptionAlgorithm as AWS encodes it: rsaesOaep with
+// RSAES-OAEP-params {[0] sha256Identifier, [1] {mgf1, sha256Identifier}} and pSourceFunc absent
+// (RFC 4055 section 4.1). Same meaning as OpenSSL's encoding; only the NULLs differ.
+Status UseAwsOaepEncoding(CMS_RecipientInfo* ri) {
+  X509_ALGOR* key_alg = nullptr;
+  if (!OsslOk(CMS_RecipientInfo_ktri_get0_algs(ri, nullptr, nullptr, &key_alg)) ||
+      key_alg == nullptr) {
+    return OpensslError("reading the key encryption algorithm");
+  }
+  OaepParamsPtr oaep(RSA_OAEP_PARAMS_new());
+  if (oaep == nullptr) return OpensslError("RSA_OAEP_PARAMS_new");
+  oaep->hashFunc = Sha256WithNull();
+  std::unique_ptr<X509_ALGOR, OsslDeleter<X509_ALGOR_free>> mgf1_hash(Sha256WithNull());
+  if (oaep->hashFunc == nullptr || mgf1_hash == nullptr) return OpensslError("X509_ALGOR");
+  Asn1StringPtr mgf1_params(
+      ASN1_item_pack(mgf1_hash.get(), ASN1_ITEM_rptr(X509_ALGOR), nullptr));
+  oaep->maskGenFunc = X509_ALGOR_new();
+  if (mgf1_params == nullptr || oaep->maskGenFunc == nullptr ||
+      !OsslOk(X509_ALGOR_set0(oaep->maskGenFunc, OBJ_nid2obj(NID_mgf1), V_ASN1_SEQUENCE,
+                              mgf1_params.get()))) {
+    return OpensslError("encoding MGF1 parameters");
+  }
+  mgf1_params.release();  // owned by oaep->maskGenFunc now
+  Asn1StringPtr params(ASN1_item_pack(oaep.get(), ASN1_ITEM_rptr(RSA_OAEP_PARAMS), nullptr));
+  if (params == nullptr ||
+      !OsslOk(X509_ALGOR_set0(key_alg, OBJ_nid2obj(NID_rsaesOaep), V_ASN1_SEQUENCE,
+                              params.get()))) {
+    return OpensslError("encoding RSAES-OAEP parameters");
+  }
+  params.release();  // owned by the recipient info now
+  return OkStatus();
 }
 
 }  // namespace
@@ -154,15 +257,28 @@ Result<Bytes> EnvelopeForRecipient(ByteSpan plaintext, EVP_PKEY* recipient_rsa_p
     return OpensslError("setting RSAES-OAEP-SHA256 parameters");
   }
 
-  BioPtr in(BIO_new_mem_buf(plaintext.data(), static_cast<int>(plaintext.size())));
+  if (plaintext.size() > static_cast<size_t>(INT_MAX) - kMinChunkBuffer) {
+    return Error::InvalidArgument("plaintext too large for a CMS envelope");
+  }
   BioPtr out(BIO_new(BIO_s_mem()));
-  if (in == nullptr || out == nullptr) return OpensslError("BIO_new");
+  if (out == nullptr) return OpensslError("BIO_new");
   // Streaming output is BER with indefinite lengths at ContentInfo, [0], EnvelopedData and
   // EncryptedContentInfo, and encryptedContent as a constructed [0] of OCTET STRING chunks: the
-  // shape of AWS's CiphertextForRecipient (../shared/vectors/kms-cms/blob1.der).
-  if (!OsslOk(i2d_CMS_bio_stream(out.get(), cms.get(), in.get(), CMS_STREAM | CMS_BINARY))) {
-    return OpensslError("encrypting the CMS envelope");
+  // shape of AWS's CiphertextForRecipient (../shared/vectors/kms-cms/blob1.der). Creating the
+  // stream encrypts the content key; the header is encoded at the first write.
+  StreamChain chain(BIO_new_CMS(out.get(), cms.get()), out.get());
+  if (chain.top() == nullptr) return OpensslError("BIO_new_CMS");
+  CLOISTER_RETURN_IF_ERROR(UseAwsOaepEncoding(ri));
+  // A buffer between the cipher and the chunking BIO, so that the ciphertext (up to the buffer
+  // size) goes out as one OCTET STRING chunk, as in AWS's blob.
+  CLOISTER_RETURN_IF_ERROR(chain.InsertBufferBelowTop(plaintext.size() + kMinChunkBuffer));
+  if (!plaintext.empty() &&
+      BIO_write(chain.top(), plaintext.data(), static_cast<int>(plaintext.size())) !=
+          static_cast<int>(plaintext.size())) {
+    return OpensslError("encrypting the CMS content");
   }
+  if (BIO_flush(chain.top()) <= 0) return OpensslError("finishing the CMS envelope");
+  chain.Release();
   BUF_MEM* mem = nullptr;
   if (BIO_get_mem_ptr(out.get(), &mem) <= 0 || mem == nullptr) {
     return OpensslError("reading the CMS envelope");

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
 #include <ostream>
 #include <string>
 #include <utility>
@@ -32,8 +33,15 @@ EVP_PKEY* SharedRsa2048() {
   return key;
 }
 
+// The shared vectors live beside the repository (CLOISTER_VECTORS_DIR); a checkout elsewhere
+// (a worktree) points at them with the environment variable of the same name.
+std::string VectorsDir() {
+  const char* env = std::getenv("CLOISTER_VECTORS_DIR");
+  return env != nullptr ? env : CLOISTER_VECTORS_DIR;
+}
+
 Bytes ReadVector(const std::string& name) {
-  auto data = ReadFile(std::string(CLOISTER_VECTORS_DIR) + "/kms-cms/" + name, 1 << 16);
+  auto data = ReadFile(VectorsDir() + "/kms-cms/" + name, 1 << 16);
   EXPECT_TRUE(data.has_value()) << name;
   return data.has_value() ? *data : Bytes{};
 }
