@@ -1,0 +1,2 @@
+# Key-policy parser (kms/policy.h); corpus in tests/fuzz/corpus/kms_policy/.
+cloister_fuzz(NAME kms_policy SOURCE kms_policy_fuzz.cc DEPS cloister::kms_policy)

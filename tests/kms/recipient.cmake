@@ -1,0 +1,12 @@
+# cloister::kms_policy: Recipient parsing, condition keys, CiphertextForRecipient envelopes, and
+# (with the attestation library) RecipientVerifier.
+cloister_test(NAME kms_recipient_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/recipient_test.cc
+  DEPS cloister::kms_policy
+  LABELS unit)
+if(TARGET cloister_attestation)
+  cloister_test(NAME kms_recipient_verifier_test
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/recipient_verifier_test.cc
+    DEPS cloister::kms_policy cloister::attestation
+    LABELS unit)
+endif()
