@@ -5,6 +5,7 @@
 // over repetitions and the ratios against the targets.
 //
 //   attestation_bench [--benchmark_repetitions=N] [--benchmark_min_time=S]
+//                     [--benchmark_enable_random_interleaving=true|false]
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
@@ -215,13 +216,18 @@ void PrintRatio(const MedianReporter& r, const char* what, const char* ours, con
 
 int main(int argc, char** argv) {
   using namespace cloister::attestation;
+  // Defaults (overridable): 9 repetitions, randomly interleaved across benchmarks, so that load
+  // from other processes on a shared machine hits the baselines and the subjects alike.
   std::vector<char*> args(argv, argv + argc);
-  std::string reps = "--benchmark_repetitions=5";
-  bool has_reps = false;
-  for (int i = 1; i < argc; ++i) {
-    if (std::string(argv[i]).rfind("--benchmark_repetitions", 0) == 0) has_reps = true;
+  std::vector<std::string> defaults = {"--benchmark_repetitions=9",
+                                       "--benchmark_enable_random_interleaving=true",
+                                       "--benchmark_min_time=0.2"};
+  for (std::string& d : defaults) {
+    std::string key = d.substr(0, d.find('='));
+    bool given = false;
+    for (int i = 1; i < argc; ++i) given = given || std::string(argv[i]).rfind(key, 0) == 0;
+    if (!given) args.push_back(d.data());
   }
-  if (!has_reps) args.push_back(reps.data());
   int n = static_cast<int>(args.size());
   benchmark::Initialize(&n, args.data());
   MedianReporter reporter;
