@@ -34,6 +34,12 @@ Result<Recipient> ParseRecipient(const nlohmann::json& value) {
         return Error::InvalidArgument("Recipient.AttestationDocument is longer than " +
                                       std::to_string(kMaxAttestationDocumentBytes) + " bytes");
       }
+      // Empty (or blank) text decodes to nothing; refuse it here. (common's Base64Decode hands
+      // libsodium a null output buffer for it, which UBSan reports.)
+      if (text.find_first_not_of(" \t\n\r\f\v") == std::string::npos) {
+        return Error::InvalidArgument("Recipient.AttestationDocument must be 1 to " +
+                                      std::to_string(kMaxAttestationDocumentBytes) + " bytes");
+      }
       auto decoded = Base64Decode(text);
       if (!decoded) {
         return Error::InvalidArgument("Recipient.AttestationDocument is not valid base64");

@@ -259,6 +259,9 @@ INSTANTIATE_TEST_SUITE_P(
         {"DocumentNotString", R"({"AttestationDocument": 5})", false, "base64 string"},
         {"DocumentBadBase64", R"({"AttestationDocument": "Z(9j"})", false, "not valid base64"},
         {"DocumentEmpty", R"({"AttestationDocument": ""})", false, "1 to 262144"},
+        // Regression (found by fuzz.kms_recipient): blank text used to reach Base64Decode,
+        // which passes libsodium a null buffer for it.
+        {"DocumentBlank", R"({"AttestationDocument": " \n "})", false, "1 to 262144"},
         {"WrongAlgorithm",
          R"({"AttestationDocument": "ZG9j", "KeyEncryptionAlgorithm": "RSAES_OAEP_SHA_1"})", false,
          "RSAES_OAEP_SHA_256"},

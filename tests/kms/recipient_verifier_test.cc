@@ -358,6 +358,28 @@ TEST(RecipientVerifierTest, CacheIsBounded) {
   EXPECT_EQ(verifier->cache_stats().entries, 2u);
 }
 
+// Regression: entries dropped on expiry leave no trace in the eviction order, so the bound
+// holds across expiries and reinsertions.
+TEST(RecipientVerifierTest, CacheBoundHoldsAcrossExpiry) {
+  FixedClock clock(kT0);
+  auto verifier = NewVerifier(clock, false, /*cache_entries=*/2);
+  std::vector<Bytes> docs;
+  for (int i = 0; i < 4; ++i) {
+    docs.push_back(Attest(Platform(), GoodPcrs(), kT0, Spki(Rsa(2048)), "x" + std::to_string(i)));
+  }
+  ASSERT_TRUE(verifier->Verify(docs[0]).has_value());
+  ASSERT_TRUE(verifier->Verify(docs[1]).has_value());
+  clock.Set(kT0 + kMaxAgeSeconds * kSecond);  // both cached entries expire here
+  for (int round = 0; round < 3; ++round) {
+    for (const Bytes& doc : docs) (void)verifier->Verify(doc);
+    EXPECT_LE(verifier->cache_stats().entries, 2u);
+  }
+  docs.push_back(Attest(Platform(), GoodPcrs(), kT0 + kMaxAgeSeconds * kSecond, Spki(Rsa(2048)),
+                        "late"));
+  ASSERT_TRUE(verifier->Verify(docs.back()).has_value());
+  EXPECT_EQ(verifier->cache_stats().entries, 1u);
+}
+
 TEST(RecipientVerifierTest, FailuresAreNotCached) {
   FixedClock clock(kT0);
   auto verifier = NewVerifier(clock);
