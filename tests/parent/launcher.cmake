@@ -7,6 +7,9 @@ cloister_executable(NAME isolation-probe
 cloister_test(NAME nsm_service_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/nsm_service_test.cc
   DEPS cloister::launcher cloister::attestation LABELS unit)
 
+cloister_test(NAME image_builder_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/image_builder_test.cc
+  DEPS cloister::launcher LABELS unit)
+
 cloister_test(NAME launcher_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/launcher_test.cc
   DEPS cloister::enclave_runtime cloister::eif cloister::common LABELS integration)
 add_dependencies(launcher_test cloister cloister-enclave isolation-probe)
