@@ -269,8 +269,11 @@ void LoadSeccomp(int err_fd) {
     Die(err_high, "dup2", errno);
   }
   // Close everything else; the error pipe stays (close-on-exec) until execve.
-  for (int fd = kEnclaveNsmFd + 1; fd < 4096; ++fd) {
-    if (fd != err_high) ::close(fd);
+  if (::syscall(SYS_close_range, kEnclaveNsmFd + 1, err_high - 1, 0) != 0 ||
+      ::syscall(SYS_close_range, err_high + 1, ~0U, 0) != 0) {
+    for (int fd = kEnclaveNsmFd + 1; fd < 4096; ++fd) {
+      if (fd != err_high) ::close(fd);
+    }
   }
   const int late_err = err_high;
 

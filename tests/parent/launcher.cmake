@@ -7,6 +7,22 @@ cloister_executable(NAME isolation-probe
 cloister_test(NAME nsm_service_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/nsm_service_test.cc
   DEPS cloister::launcher cloister::attestation LABELS unit)
 
+cloister_test(NAME image_builder_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/image_builder_test.cc
+  DEPS cloister::launcher LABELS unit)
+
 cloister_test(NAME launcher_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/launcher_test.cc
   DEPS cloister::enclave_runtime cloister::eif cloister::common LABELS integration)
 add_dependencies(launcher_test cloister cloister-enclave isolation-probe)
+
+# Reproducible images: fast check by default; the full second-build-directory check compiles
+# the runtime again (about a minute of CPU), so it runs only with CLOISTER_SLOW_TESTS=1 (and
+# carries the `slow` label).
+add_test(NAME eif.reproducible_image
+         COMMAND ${CMAKE_CURRENT_LIST_DIR}/reproducible_build.sh image ${PROJECT_SOURCE_DIR}
+                 ${PROJECT_BINARY_DIR})
+set_tests_properties(eif.reproducible_image PROPERTIES LABELS integration TIMEOUT 120)
+add_test(NAME eif.reproducible_runtime
+         COMMAND ${CMAKE_CURRENT_LIST_DIR}/reproducible_build.sh runtime ${PROJECT_SOURCE_DIR}
+                 ${PROJECT_BINARY_DIR})
+set_tests_properties(eif.reproducible_runtime PROPERTIES LABELS "integration;slow" TIMEOUT 1200
+                     SKIP_RETURN_CODE 77)
