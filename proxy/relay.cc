@@ -154,6 +154,8 @@ class Relay::Impl {
         allowlist_(std::move(allowlist)),
         resolver_(std::move(resolver)),
         target_(decision.remote, options_.remote_port) {}
+  // Stops whatever threads are still running (Run() normally has).
+  ~Impl();
 
   Status Init();
   Status Run();
@@ -718,6 +720,12 @@ Status Relay::Impl::StartMetrics() {
   }
   metrics_port_ = static_cast<uint16_t>(port);
   metrics_thread_ = std::thread([this] { metrics_server_->listen_after_bind(); });
+  // stop() before the server runs would be lost (httplib 0.11 has no wait_until_ready).
+  auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (!metrics_server_->is_running() && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (!metrics_server_->is_running()) return Error::Io("the metrics server did not start");
   return OkStatus();
 }
 
@@ -966,6 +974,19 @@ Status Relay::Impl::Run() {
                metrics_.accepted.load(), metrics_.bytes_to_remote.load(),
                metrics_.bytes_to_client.load());
   return OkStatus();
+}
+
+Relay::Impl::~Impl() {
+  for (auto& w : workers_) w->Finish(CloseReason::kShutdown);
+  workers_.clear();  // joins
+  {
+    std::lock_guard lock(refresher_mu_);
+    refresher_stop_ = true;
+  }
+  refresher_cv_.notify_all();
+  if (refresher_.joinable()) refresher_.join();
+  if (metrics_server_) metrics_server_->stop();
+  if (metrics_thread_.joinable()) metrics_thread_.join();
 }
 
 Relay::Relay(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
