@@ -1,5 +1,6 @@
 #include "proxy/allowlist.h"
 
+#include <sys/stat.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
@@ -8,7 +9,6 @@
 #include <exception>
 #include <set>
 #include <sstream>
-#include <sys/stat.h>
 
 #include "common/file.h"
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <httplib.h>
+#include <linux/vm_sockets.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -20,7 +21,6 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
-#include <linux/vm_sockets.h>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -50,8 +50,8 @@ enum class CloseReason {
 };
 
 constexpr std::array<const char*, static_cast<size_t>(CloseReason::kCount)> kReasonNames = {
-    "done",          "connect_failed", "connect_timeout", "idle_timeout", "client_error",
-    "remote_error",  "drain_timeout",  "shutdown",        "internal"};
+    "done",         "connect_failed", "connect_timeout", "idle_timeout", "client_error",
+    "remote_error", "drain_timeout",  "shutdown",        "internal"};
 
 const char* ReasonName(CloseReason r) { return kReasonNames[static_cast<size_t>(r)]; }
 
@@ -109,8 +109,8 @@ struct Flow {
   size_t cap = 0;           // most bytes in flight
   size_t pending = 0;       // bytes read but not yet written
   bool src_eof = false;
-  bool shut = false;  // shutdown(dst, SHUT_WR) done
-  uint64_t bytes = 0; // bytes written to dst
+  bool shut = false;   // shutdown(dst, SHUT_WR) done
+  uint64_t bytes = 0;  // bytes written to dst
 };
 
 class Worker;
@@ -477,11 +477,13 @@ void Worker::UpdateInterest(Connection& c, bool remote) {
   }
 }
 
-bool Worker::Transfer(Connection& c, Flow& f, int src, int dst, bool& src_ready,
-                      bool& dst_ready, bool src_is_client, CloseReason& reason, int& error) {
+bool Worker::Transfer(Connection& c, Flow& f, int src, int dst, bool& src_ready, bool& dst_ready,
+                      bool src_is_client, CloseReason& reason, int& error) {
   (void)c;
-  const CloseReason src_fail = src_is_client ? CloseReason::kClientError : CloseReason::kRemoteError;
-  const CloseReason dst_fail = src_is_client ? CloseReason::kRemoteError : CloseReason::kClientError;
+  const CloseReason src_fail =
+      src_is_client ? CloseReason::kClientError : CloseReason::kRemoteError;
+  const CloseReason dst_fail =
+      src_is_client ? CloseReason::kRemoteError : CloseReason::kClientError;
   std::atomic<uint64_t>& counter =
       src_is_client ? relay_->metrics().bytes_to_remote : relay_->metrics().bytes_to_client;
   for (;;) {
@@ -639,11 +641,12 @@ Result<std::pair<std::string, uint16_t>> ParseLoopbackAddress(const std::string&
     }
   }
   if (!loopback) {
-    return Error::InvalidArgument("--metrics must be a loopback address (127.0.0.0/8 or ::1), not " +
-                                  host);
+    return Error::InvalidArgument(
+        "--metrics must be a loopback address (127.0.0.0/8 or ::1), not " + host);
   }
   if (port_text.empty() || port_text.size() > 5 ||
-      !std::all_of(port_text.begin(), port_text.end(), [](char ch) { return ch >= '0' && ch <= '9'; }) ||
+      !std::all_of(port_text.begin(), port_text.end(),
+                   [](char ch) { return ch >= '0' && ch <= '9'; }) ||
       std::stoul(port_text) > 65535) {
     return Error::InvalidArgument("--metrics port is not 0..65535: " + port_text);
   }
@@ -856,8 +859,8 @@ void Relay::Impl::RefreshLoop() {
   if (literal) return;  // a numeric address never changes
   for (;;) {
     std::optional<uint32_t> ttl = QueryDnsTtl(options_.remote_host, options_.family);
-    auto wait = ttl ? std::chrono::milliseconds(std::max<uint64_t>(1, *ttl) * 1000)
-                    : options_.dns_refresh;
+    auto wait =
+        ttl ? std::chrono::milliseconds(std::max<uint64_t>(1, *ttl) * 1000) : options_.dns_refresh;
     spdlog::debug("event=dns_next_refresh host={} ttl={} wait_ms={}", options_.remote_host,
                   ttl ? std::to_string(*ttl) : "none", wait.count());
     {
@@ -996,9 +999,8 @@ Relay::~Relay() = default;
 Result<std::unique_ptr<Relay>> Relay::Create(RelayOptions options, vsock::Transport transport,
                                              Allowlist allowlist, AllowDecision decision,
                                              std::unique_ptr<Resolver> resolver) {
-  auto impl = std::make_unique<Impl>(std::move(options), std::move(transport),
-                                     std::move(allowlist), std::move(decision),
-                                     std::move(resolver));
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(transport), std::move(allowlist),
+                                     std::move(decision), std::move(resolver));
   CLOISTER_RETURN_IF_ERROR(impl->Init());
   return std::unique_ptr<Relay>(new Relay(std::move(impl)));
 }

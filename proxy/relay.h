@@ -49,8 +49,8 @@ constexpr size_t kFdsPerConnection = 6;
 constexpr size_t kReservedFds = 64;
 
 struct RelayOptions {
-  uint32_t listen_port = 0;         // vsock port (on VMADDR_CID_ANY)
-  std::string remote_host;          // as given on the command line
+  uint32_t listen_port = 0;  // vsock port (on VMADDR_CID_ANY)
+  std::string remote_host;   // as given on the command line
   uint16_t remote_port = 0;
   IpFamily family = IpFamily::kAny;
   int workers = kDefaultWorkers;

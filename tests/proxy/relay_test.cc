@@ -22,13 +22,12 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/ossl.h"
 #include "common/unique_fd.h"
@@ -760,7 +759,8 @@ TEST_F(ProxyTest, SigtermDrainsOpenConnections) {
   ASSERT_EQ(::kill(pid_, SIGTERM), 0);
   // The listener goes away at once; the open connection keeps working.
   auto deadline = Clock::now() + 2s;
-  while (std::filesystem::exists(path_) && Clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  while (std::filesystem::exists(path_) && Clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
   EXPECT_FALSE(std::filesystem::exists(path_));
   ExpectEcho(c.get(), "during the drain");
   EXPECT_EQ(WaitExit(200ms), -1);  // still draining
@@ -820,8 +820,8 @@ TEST_F(ProxyTest, ServesPrometheusMetricsOnLoopback) {
 
 TEST_F(ProxyTest, ReResolvesAHostNameAndRechecksTheAllowlist) {
   EchoServer echo;
-  std::string config = WriteConfig("allowlist:\n- {address: localhost, port: " +
-                                   std::to_string(echo.port()) + "}\n");
+  std::string config = WriteConfig(
+      "allowlist:\n- {address: localhost, port: " + std::to_string(echo.port()) + "}\n");
   // /etc/hosts names have no DNS TTL, so --dns-refresh sets the interval.
   Start({"-4", "--dns-refresh", "1", "--metrics", "127.0.0.1:0", "--config", config, "5005",
          "localhost", std::to_string(echo.port())});
