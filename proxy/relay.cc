@@ -713,6 +713,8 @@ Status Relay::Impl::Init() {
 Status Relay::Impl::StartMetrics() {
   CLOISTER_ASSIGN_OR_RETURN(auto hp, ParseLoopbackAddress(*options_.metrics_address));
   metrics_server_ = std::make_unique<httplib::Server>();
+  // One thread is plenty for a scraper; httplib would otherwise start eight.
+  metrics_server_->new_task_queue = [] { return new httplib::ThreadPool(1); };
   metrics_server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(MetricsText(), "text/plain; version=0.0.4; charset=utf-8");
   });
@@ -915,6 +917,9 @@ Status Relay::Impl::Run() {
 
   auto begin_drain = [this](const char* why) {
     if (draining_) return;
+    // Connections already queued in the backlog were accepted by the kernel: serve them too
+    // (up to the limit) rather than reset them with the listener.
+    AcceptSome();
     draining_ = true;
     drain_deadline_ = Clock::now() + options_.drain_timeout;
     CloseListener();
