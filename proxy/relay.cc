@@ -656,6 +656,17 @@ Result<std::pair<std::string, uint16_t>> ParseLoopbackAddress(const std::string&
 }  // namespace
 
 Status Relay::Impl::Init() {
+  // Block the signals before any thread starts, so every thread inherits the mask and they
+  // reach the signalfd instead of killing the process.
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  if (::pthread_sigmask(SIG_BLOCK, &mask, nullptr) != 0) {
+    return Error::Io("cannot block SIGTERM/SIGINT");
+  }
+  signals_.Reset(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (!signals_) return Error::FromErrno("signalfd", errno);
   if (options_.workers < 1 || options_.workers > kMaxWorkers) {
     return Error::InvalidArgument("--num_workers must be 1.." + std::to_string(kMaxWorkers));
   }
@@ -705,6 +716,10 @@ Status Relay::Impl::Init() {
   ev.data.fd = wake_.get();
   if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev) != 0) {
     return Error::FromErrno("epoll_ctl(eventfd)", errno);
+  }
+  ev.data.fd = signals_.get();
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, signals_.get(), &ev) != 0) {
+    return Error::FromErrno("epoll_ctl(signalfd)", errno);
   }
   if (options_.metrics_address) CLOISTER_RETURN_IF_ERROR(StartMetrics());
   return OkStatus();
@@ -894,21 +909,6 @@ void Relay::Impl::Stop() {
 }
 
 Status Relay::Impl::Run() {
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGTERM);
-  sigaddset(&mask, SIGINT);
-  if (::pthread_sigmask(SIG_BLOCK, &mask, nullptr) != 0) {
-    return Error::Io("cannot block SIGTERM/SIGINT");
-  }
-  signals_.Reset(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
-  if (!signals_) return Error::FromErrno("signalfd", errno);
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.fd = signals_.get();
-  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, signals_.get(), &ev) != 0) {
-    return Error::FromErrno("epoll_ctl(signalfd)", errno);
-  }
   for (int i = 0; i < options_.workers; ++i) {
     workers_.push_back(std::make_unique<Worker>(this, i));
     CLOISTER_RETURN_IF_ERROR(workers_.back()->Start());

@@ -754,7 +754,8 @@ TEST_F(ProxyTest, IdleConnectionsAreClosed) {
 
 TEST_F(ProxyTest, SigtermDrainsOpenConnections) {
   EchoServer echo;
-  StartRelay(echo.port());
+  // With --metrics, a server thread exists too: the signal must still reach the drain.
+  StartRelay(echo.port(), {"--metrics", "127.0.0.1:0"});
   UniqueFd c = Connect();
   ASSERT_TRUE(c);
   ExpectEcho(c.get(), "before");
