@@ -27,8 +27,8 @@ enum Field : size_t {
 };
 
 constexpr std::array<std::string_view, kFieldCount> kFieldNames = {
-    kKeyModuleId,    kKeyDigest,   kKeyTimestamp, kKeyPcrs,  kKeyCertificate,
-    kKeyCabundle,    kKeyPublicKey, kKeyUserData, kKeyNonce,
+    kKeyModuleId, kKeyDigest,    kKeyTimestamp, kKeyPcrs,  kKeyCertificate,
+    kKeyCabundle, kKeyPublicKey, kKeyUserData,  kKeyNonce,
 };
 constexpr size_t kMandatoryFields = kPublicKey;  // module_id .. cabundle
 
@@ -221,8 +221,8 @@ Result<Bytes> EncodeAttestationPayload(const AttestationDoc& doc) {
   cbor_item_t* m = map.get();
   CLOISTER_RETURN_IF_ERROR(CborMapAdd(m, CborText(kKeyModuleId), CborText(doc.module_id)));
   CLOISTER_RETURN_IF_ERROR(CborMapAdd(m, CborText(kKeyDigest), CborText(doc.digest)));
-  CLOISTER_RETURN_IF_ERROR(CborMapAdd(m, CborText(kKeyTimestamp),
-                                      CborUint(static_cast<uint64_t>(doc.timestamp))));
+  CLOISTER_RETURN_IF_ERROR(
+      CborMapAdd(m, CborText(kKeyTimestamp), CborUint(static_cast<uint64_t>(doc.timestamp))));
   CLOISTER_RETURN_IF_ERROR(CborMapAdd(m, CborText(kKeyPcrs), std::move(pcrs)));
   CLOISTER_RETURN_IF_ERROR(CborMapAdd(m, CborText(kKeyCertificate), CborBytes(doc.certificate)));
   CLOISTER_RETURN_IF_ERROR(CborMapAdd(m, CborText(kKeyCabundle), std::move(cabundle)));

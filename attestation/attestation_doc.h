@@ -68,11 +68,11 @@ inline constexpr std::string_view kKeyNonce = "nonce";
 struct AttestationDoc {
   std::string module_id;
   std::string digest{kDigestSha384};
-  UnixMillis timestamp = 0;             // > 0
-  std::map<uint32_t, Bytes> pcrs;       // index -> 48-byte value
-  Bytes certificate;                    // DER of the signing (leaf) certificate
-  std::vector<Bytes> cabundle;          // DER, root first, then intermediates down to the leaf
-  std::optional<Bytes> public_key;      // absent = CBOR null
+  UnixMillis timestamp = 0;         // > 0
+  std::map<uint32_t, Bytes> pcrs;   // index -> 48-byte value
+  Bytes certificate;                // DER of the signing (leaf) certificate
+  std::vector<Bytes> cabundle;      // DER, root first, then intermediates down to the leaf
+  std::optional<Bytes> public_key;  // absent = CBOR null
   std::optional<Bytes> user_data;
   std::optional<Bytes> nonce;
 

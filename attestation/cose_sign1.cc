@@ -116,8 +116,8 @@ Result<Bytes> SignCoseSign1Es384(ByteSpan payload, EVP_PKEY* key) {
   }
   std::array<uint8_t, 128> der_sig{};  // a DER ECDSA-P384 signature is at most 104 bytes
   size_t der_len = der_sig.size();
-  if (!OsslOk(EVP_DigestSign(ctx.get(), der_sig.data(), &der_len, to_sign.data(),
-                             to_sign.size()))) {
+  if (!OsslOk(
+          EVP_DigestSign(ctx.get(), der_sig.data(), &der_len, to_sign.data(), to_sign.size()))) {
     return OpensslError("EVP_DigestSign");
   }
   const unsigned char* p = der_sig.data();
@@ -200,8 +200,8 @@ Status VerifyCoseSign1Es384(const CoseSign1& message, EVP_PKEY* public_key) {
     return Error::VerifyFailed("COSE signature is not 96 bytes");
   }
   BignumPtr r(BN_bin2bn(message.signature.data(), kP384CoordinateLength, nullptr));
-  BignumPtr s(BN_bin2bn(message.signature.data() + kP384CoordinateLength,
-                        kP384CoordinateLength, nullptr));
+  BignumPtr s(
+      BN_bin2bn(message.signature.data() + kP384CoordinateLength, kP384CoordinateLength, nullptr));
   EcdsaSigPtr sig(ECDSA_SIG_new());
   if (!r || !s || !sig) return OpensslError("BN_bin2bn");
   if (!OsslOk(ECDSA_SIG_set0(sig.get(), r.get(), s.get()))) return OpensslError("ECDSA_SIG_set0");
@@ -221,8 +221,8 @@ Status VerifyCoseSign1Es384(const CoseSign1& message, EVP_PKEY* public_key) {
       !OsslOk(EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha384(), nullptr, public_key))) {
     return OpensslError("EVP_DigestVerifyInit");
   }
-  if (EVP_DigestVerify(ctx.get(), der_sig.data(), static_cast<size_t>(der_len),
-                       signed_bytes.data(), signed_bytes.size()) != 1) {
+  if (EVP_DigestVerify(ctx.get(), der_sig.data(), static_cast<size_t>(der_len), signed_bytes.data(),
+                       signed_bytes.size()) != 1) {
     ERR_clear_error();
     return Error::VerifyFailed("COSE signature does not verify with the certificate's key");
   }

@@ -40,8 +40,8 @@ Result<Bytes> PcrBank::Extend(uint32_t index, ByteSpan data) {
     return Error::PolicyDenied("PCR" + std::to_string(index) + " is locked");
   }
   if (data.size() > kMaxExtendDataLength) {
-    return Error::Malformed("PCR extend data larger than " +
-                            std::to_string(kMaxExtendDataLength) + " bytes");
+    return Error::Malformed("PCR extend data larger than " + std::to_string(kMaxExtendDataLength) +
+                            " bytes");
   }
   std::array<uint8_t, kPcrLength> next{};
   EvpMdCtxPtr ctx(EVP_MD_CTX_new());

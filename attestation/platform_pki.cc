@@ -140,8 +140,8 @@ Result<X509Ptr> Issue(const X509_NAME* subject, EVP_PKEY* subject_key, X509* iss
 
 Result<std::string> KeyToPem(EVP_PKEY* key) {
   BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || !OsslOk(PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr,
-                                               nullptr))) {
+  if (!bio ||
+      !OsslOk(PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr))) {
     return OpensslError("PEM_write_bio_PrivateKey");
   }
   char* data = nullptr;
@@ -203,9 +203,9 @@ struct PlatformPki::Impl {
     Level& level = levels[i];
     UnixMillis not_after = std::min(now + kLifetimes[i], parent.not_after);
     CertProfile profile{kBasicConstraints[i], kKeyUsages[i], true};
-    CLOISTER_ASSIGN_OR_RETURN(
-        X509Ptr cert, Issue(X509_get_subject_name(level.cert.get()), level.key.get(),
-                            parent.cert.get(), parent.key.get(), now, not_after, profile));
+    CLOISTER_ASSIGN_OR_RETURN(X509Ptr cert,
+                              Issue(X509_get_subject_name(level.cert.get()), level.key.get(),
+                                    parent.cert.get(), parent.key.get(), now, not_after, profile));
     return SetCert(i, std::move(cert));
   }
 
@@ -233,14 +233,13 @@ struct PlatformPki::Impl {
     }
     const Level& instance = levels[kCaLevels - 1];
     CLOISTER_ASSIGN_OR_RETURN(EvpPkeyPtr key, NewP384Key());
-    CLOISTER_ASSIGN_OR_RETURN(
-        X509NamePtr name,
-        MakeName({{"C", "US"},
-                  {"ST", "Washington"},
-                  {"L", "Seattle"},
-                  {"O", "Cloister"},
-                  {"OU", "Emulated Nitro"},
-                  {"CN", module_id.substr(0, kMaxCommonName)}}));
+    CLOISTER_ASSIGN_OR_RETURN(X509NamePtr name,
+                              MakeName({{"C", "US"},
+                                        {"ST", "Washington"},
+                                        {"L", "Seattle"},
+                                        {"O", "Cloister"},
+                                        {"OU", "Emulated Nitro"},
+                                        {"CN", module_id.substr(0, kMaxCommonName)}}));
     CertProfile profile{"critical,CA:FALSE", "digitalSignature,nonRepudiation", false};
     UnixMillis not_after = std::min(now + kLeafLifetimeMillis, instance.not_after);
     CLOISTER_ASSIGN_OR_RETURN(X509Ptr cert, Issue(name.get(), key.get(), instance.cert.get(),
@@ -251,9 +250,9 @@ struct PlatformPki::Impl {
     leaf.not_after = AsnTimeToMillis(X509_get0_notAfter(cert.get()));
     leaf.key = std::shared_ptr<EVP_PKEY>(key.release(), EVP_PKEY_free);
     if (it == leaves.end() && leaves.size() >= kMaxCachedLeaves) {
-      auto oldest = std::min_element(leaves.begin(), leaves.end(), [](const auto& a, const auto& b) {
-        return a.second.not_after < b.second.not_after;
-      });
+      auto oldest = std::min_element(
+          leaves.begin(), leaves.end(),
+          [](const auto& a, const auto& b) { return a.second.not_after < b.second.not_after; });
       leaves.erase(oldest);
     }
     leaves[module_id] = leaf;
@@ -311,10 +310,9 @@ Result<PlatformPki> PlatformPki::Create(UnixMillis now, std::string_view region)
   UnixMillis root_start = now - kRootBackdateMillis;
   CLOISTER_ASSIGN_OR_RETURN(X509NamePtr root_name, MakeName(names[kRoot]));
   CLOISTER_ASSIGN_OR_RETURN(
-      X509Ptr root,
-      Issue(root_name.get(), impl->levels[kRoot].key.get(), nullptr,
-            impl->levels[kRoot].key.get(), root_start, root_start + kLifetimes[kRoot],
-            CertProfile{kBasicConstraints[kRoot], kKeyUsages[kRoot], true}));
+      X509Ptr root, Issue(root_name.get(), impl->levels[kRoot].key.get(), nullptr,
+                          impl->levels[kRoot].key.get(), root_start, root_start + kLifetimes[kRoot],
+                          CertProfile{kBasicConstraints[kRoot], kKeyUsages[kRoot], true}));
   CLOISTER_RETURN_IF_ERROR(impl->SetCert(kRoot, std::move(root)));
   for (size_t i = 1; i < kCaLevels; ++i) {
     CLOISTER_ASSIGN_OR_RETURN(X509NamePtr name, MakeName(names[i]));

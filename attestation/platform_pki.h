@@ -55,9 +55,9 @@ inline constexpr size_t kMaxCachedLeaves = 64;
 // What an enclave asks its NSM to attest (NSM API Attestation request plus what the platform
 // knows: the enclave's module id and its locked PCRs).
 struct AttestRequest {
-  std::string module_id;             // e.g. "i-0123456789abcdef0-enc0123456789abcdef"
-  std::map<uint32_t, Bytes> pcrs;    // locked PCRs, 48 bytes each (PcrBank::LockedPcrs())
-  std::optional<Bytes> public_key;   // up to 1024 bytes each (attestation_doc.h limits)
+  std::string module_id;            // e.g. "i-0123456789abcdef0-enc0123456789abcdef"
+  std::map<uint32_t, Bytes> pcrs;   // locked PCRs, 48 bytes each (PcrBank::LockedPcrs())
+  std::optional<Bytes> public_key;  // up to 1024 bytes each (attestation_doc.h limits)
   std::optional<Bytes> user_data;
   std::optional<Bytes> nonce;
 };

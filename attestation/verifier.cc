@@ -94,8 +94,7 @@ Result<CertInfo> LoadCert(ByteSpan der, std::string label) {
     ERR_clear_error();
     return Error::VerifyFailed(info.label + " has an unusable public key");
   }
-  CLOISTER_ASSIGN_OR_RETURN(info.not_before,
-                            AsnTimeToMillis(X509_get0_notBefore(info.cert.get())));
+  CLOISTER_ASSIGN_OR_RETURN(info.not_before, AsnTimeToMillis(X509_get0_notBefore(info.cert.get())));
   CLOISTER_ASSIGN_OR_RETURN(info.not_after, AsnTimeToMillis(X509_get0_notAfter(info.cert.get())));
   return info;
 }
@@ -256,8 +255,8 @@ Result<VerifiedDocument> Verifier::Impl::Verify(ByteSpan document,
         "certificate chain does not lead to a trusted root: cabundle[0] is not a configured "
         "trust anchor");
   }
-  CLOISTER_RETURN_IF_ERROR(CheckValidity(anchor->info.label, anchor->info.not_before,
-                                         anchor->info.not_after, now));
+  CLOISTER_RETURN_IF_ERROR(
+      CheckValidity(anchor->info.label, anchor->info.not_before, anchor->info.not_after, now));
   CLOISTER_RETURN_IF_ERROR(CheckCa(anchor->info));
   UnixMillis not_after = anchor->info.not_after;
 
@@ -271,10 +270,11 @@ Result<VerifiedDocument> Verifier::Impl::Verify(ByteSpan document,
     chain_key = ExtendChainKey(chain_key, Sha256Of(der));
     std::optional<Entry> entry = Lookup(chain_key);
     if (entry) {
-      CLOISTER_RETURN_IF_ERROR(CheckValidity(entry->info->label, entry->info->not_before,
-                                             entry->info->not_after, now));
+      CLOISTER_RETURN_IF_ERROR(
+          CheckValidity(entry->info->label, entry->info->not_before, entry->info->not_after, now));
     } else {
-      CLOISTER_ASSIGN_OR_RETURN(CertInfo info, LoadCert(der, "cabundle[" + std::to_string(i) + "]"));
+      CLOISTER_ASSIGN_OR_RETURN(CertInfo info,
+                                LoadCert(der, "cabundle[" + std::to_string(i) + "]"));
       CLOISTER_RETURN_IF_ERROR(CheckValidity(info.label, info.not_before, info.not_after, now));
       CLOISTER_RETURN_IF_ERROR(CheckCa(info));
       if (allowance < 1) {
@@ -293,20 +293,33 @@ Result<VerifiedDocument> Verifier::Impl::Verify(ByteSpan document,
     issuer = issuer_holder.get();
   }
 
-  // 3. The signing certificate, then the COSE signature with its key.
-  CLOISTER_ASSIGN_OR_RETURN(CertInfo leaf, LoadCert(doc.certificate, "certificate"));
-  CLOISTER_RETURN_IF_ERROR(CheckValidity(leaf.label, leaf.not_before, leaf.not_after, now));
-  CLOISTER_RETURN_IF_ERROR(CheckLeaf(leaf));
-  // The COSE signature is checked before the leaf's own signature: both must hold, and a
-  // document altered outside its certificates then fails after one signature check, not two.
-  if (auto cose = VerifyCoseSign1Es384(parsed.cose, leaf.key); !cose) {
-    if (X509_check_issued(issuer->cert.get(), leaf.cert.get()) != X509_V_OK) {
-      return Error::VerifyFailed(leaf.label + " is not issued by " + issuer->label);
+  // 3. The signing certificate, then the COSE signature with its key. A leaf already verified
+  // under this exact chain comes from the cache too (one enclave signs many documents); its
+  // validity is still checked now.
+  chain_key = ExtendChainKey(chain_key, Sha256Of(doc.certificate));
+  std::optional<Entry> leaf_entry = Lookup(chain_key);
+  std::shared_ptr<const CertInfo> leaf;
+  if (leaf_entry) {
+    leaf = leaf_entry->info;
+    CLOISTER_RETURN_IF_ERROR(CheckValidity(leaf->label, leaf->not_before, leaf->not_after, now));
+    CLOISTER_RETURN_IF_ERROR(VerifyCoseSign1Es384(parsed.cose, leaf->key));
+  } else {
+    CLOISTER_ASSIGN_OR_RETURN(CertInfo info, LoadCert(doc.certificate, "certificate"));
+    CLOISTER_RETURN_IF_ERROR(CheckValidity(info.label, info.not_before, info.not_after, now));
+    CLOISTER_RETURN_IF_ERROR(CheckLeaf(info));
+    // The COSE signature is checked before the leaf's own signature: both must hold, and a
+    // document altered outside its certificates then fails after one signature check, not two.
+    if (auto cose = VerifyCoseSign1Es384(parsed.cose, info.key); !cose) {
+      if (X509_check_issued(issuer->cert.get(), info.cert.get()) != X509_V_OK) {
+        return Error::VerifyFailed(info.label + " is not issued by " + issuer->label);
+      }
+      return cose.error();
     }
-    return cose.error();
+    CLOISTER_RETURN_IF_ERROR(CheckIssued(*issuer, info));
+    leaf = std::make_shared<const CertInfo>(std::move(info));
+    Insert(chain_key, Entry{leaf, 0});
   }
-  CLOISTER_RETURN_IF_ERROR(CheckIssued(*issuer, leaf));
-  not_after = std::min(not_after, leaf.not_after);
+  not_after = std::min(not_after, leaf->not_after);
 
   // 4. The caller's expectations.
   VerifiedDocument out;
@@ -346,8 +359,7 @@ Result<VerifiedDocument> Verifier::Impl::Verify(ByteSpan document,
   return out;
 }
 
-Verifier::Verifier(TrustAnchors anchors, size_t cache_capacity)
-    : impl_(std::make_unique<Impl>()) {
+Verifier::Verifier(TrustAnchors anchors, size_t cache_capacity) : impl_(std::make_unique<Impl>()) {
   impl_->anchors = std::move(anchors);
   impl_->capacity = cache_capacity;
 }

@@ -14,10 +14,11 @@
 //     (PCR0-2 all zero) refused unless allow_debug: kPolicyDenied.
 //
 // A cache remembers certificate-chain prefixes already verified (keyed by the anchor and the
-// SHA-256 fingerprints of the DER of every certificate in the prefix), with their combined
-// validity window and remaining path length; validity at `now` is still checked on every call.
-// Warm verification of documents from one platform thus costs two signature checks (the leaf
-// certificate and the COSE signature).
+// SHA-256 fingerprints of the DER of every certificate in the prefix, the leaf included), with
+// each certificate's validity window and the remaining path length; validity at `now` is still
+// checked on every call. Warm verification of a document from a known platform thus costs two
+// signature checks (a new leaf certificate and the COSE signature), and one when the leaf (the
+// same enclave) was seen before.
 //
 // Thread safety: Verify is safe to call concurrently on one Verifier (the cache is guarded by a
 // shared mutex). No I/O.
@@ -67,11 +68,11 @@ class TrustAnchors {
 };
 
 struct VerifyOptions {
-  UnixMillis now = 0;                        // the time at which certificates must be valid
-  std::map<uint32_t, Bytes> expected_pcrs;   // each must be present with exactly this value
-  std::optional<Bytes> expected_nonce;       // the document's nonce must equal it
-  std::optional<int64_t> max_age_ms;         // now - timestamp must not exceed it
-  bool allow_debug = false;                  // accept PCR0-2 all zero
+  UnixMillis now = 0;                       // the time at which certificates must be valid
+  std::map<uint32_t, Bytes> expected_pcrs;  // each must be present with exactly this value
+  std::optional<Bytes> expected_nonce;      // the document's nonce must equal it
+  std::optional<int64_t> max_age_ms;        // now - timestamp must not exceed it
+  bool allow_debug = false;                 // accept PCR0-2 all zero
 };
 
 struct VerifiedDocument {

@@ -160,11 +160,12 @@ int RunVerify(const VerifyArgs& a) {
     if (!at) return ReportFailure(Error::InvalidArgument("--at: " + at.error().message()));
     options.now = *at;
   }
-  Result<std::string> root_pem = a.root.empty() ? DefaultRootPem(a.state_dir)
-                                                : ReadTextFile(a.root, kMaxSmallFile);
+  Result<std::string> root_pem =
+      a.root.empty() ? DefaultRootPem(a.state_dir) : ReadTextFile(a.root, kMaxSmallFile);
   if (!root_pem) return ReportFailure(Error::InvalidArgument(root_pem.error().message()));
   auto anchors = attestation::TrustAnchors::FromPem(*root_pem);
-  if (!anchors) return ReportFailure(Error::InvalidArgument("--root: " + anchors.error().message()));
+  if (!anchors)
+    return ReportFailure(Error::InvalidArgument("--root: " + anchors.error().message()));
   auto document = ReadDocument(a.doc);
   if (!document) return ReportFailure(document.error());
 
@@ -364,23 +365,24 @@ void RegisterAttestationCommands(CLI::App& app, Action& run) {
   verify->add_option("--expect-measurements", verify_args->measurements,
                      "Measurements JSON as printed by nitro-cli / cloister build-enclave");
   verify->add_option("--nonce", verify_args->nonce, "Required nonce (hex)");
-  verify->add_option("--max-age", verify_args->max_age_seconds,
-                     "Maximum document age in seconds")
+  verify->add_option("--max-age", verify_args->max_age_seconds, "Maximum document age in seconds")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
   verify->add_option("--at", verify_args->at,
                      "Verify at this RFC 3339 UTC time instead of now (e.g. "
                      "2024-09-07T14:37:40Z)");
   verify->add_flag("--allow-debug", verify_args->allow_debug,
                    "Accept debug-mode documents (PCR0-2 all zero)");
-  verify->callback([verify_args, &run] { run = [verify_args] { return RunVerify(*verify_args); }; });
+  verify->callback(
+      [verify_args, &run] { run = [verify_args] { return RunVerify(*verify_args); }; });
 
   auto pcr_input = std::make_shared<std::string>();
   auto pcr_cert = std::make_shared<std::string>();
-  CLI::App* pcr = app.add_subcommand("pcr", "Print the PCR value of a file or of a signing "
-                                            "certificate (PCR8), as nitro-cli pcr does");
+  CLI::App* pcr = app.add_subcommand("pcr",
+                                     "Print the PCR value of a file or of a signing "
+                                     "certificate (PCR8), as nitro-cli pcr does");
   auto* input_opt = pcr->add_option("--input", *pcr_input, "File whose bytes to measure");
-  auto* cert_opt = pcr->add_option("--signing-certificate", *pcr_cert,
-                                   "PEM signing certificate: prints PCR8");
+  auto* cert_opt =
+      pcr->add_option("--signing-certificate", *pcr_cert, "PEM signing certificate: prints PCR8");
   input_opt->excludes(cert_opt);
   pcr->callback([pcr_input, pcr_cert, &run] {
     run = [pcr_input, pcr_cert] { return RunPcr(*pcr_input, *pcr_cert); };
@@ -402,8 +404,9 @@ void RegisterAttestationCommands(CLI::App& app, Action& run) {
   });
 
   auto root_dir = std::make_shared<std::string>();
-  CLI::App* root = platform->add_subcommand("root-cert", "Print the platform root certificate "
-                                                         "(PEM)");
+  CLI::App* root = platform->add_subcommand("root-cert",
+                                            "Print the platform root certificate "
+                                            "(PEM)");
   root->add_option("--state-dir", *root_dir, "State directory (default: XDG state home)");
   root->callback([root_dir, &run] { run = [root_dir] { return RunPlatformRootCert(*root_dir); }; });
 
@@ -423,9 +426,8 @@ void RegisterAttestationCommands(CLI::App& app, Action& run) {
   attest->add_option("--at", attest_args->at, "Timestamp (RFC 3339 UTC; default now)");
   attest->add_option("--out", attest_args->out, "Where to write the document (raw CBOR)")
       ->required();
-  attest->callback([attest_args, &run] {
-    run = [attest_args] { return RunPlatformAttest(*attest_args); };
-  });
+  attest->callback(
+      [attest_args, &run] { run = [attest_args] { return RunPlatformAttest(*attest_args); }; });
 }
 
 }  // namespace cloister::cli

@@ -1,7 +1,126 @@
+// cloister verify-receipt: an auditor's or party's offline check of a run's receipt
+// (docs/receipt.md). Exit 0 when the receipt verifies, 1 when it does not, 2 on usage errors.
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+#include "attestation/verifier.h"
 #include "cli/commands.h"
+#include "common/bytes.h"
+#include "common/cli.h"
+#include "common/file.h"
+#include "enclave/receipt.h"
 
 namespace cloister::cli {
+namespace {
 
-void RegisterReceiptCommands(CLI::App& /*app*/, Action& /*run*/) {}
+constexpr size_t kMaxMeasurementsBytes = 64 * 1024;
+constexpr size_t kMaxMyInputBytes = size_t{1} << 30;
+
+struct VerifyReceiptFlags {
+  std::string receipt;
+  std::string root;
+  std::string measurements;
+  std::string my_input;
+  std::string party;
+  std::string manifest;
+  bool allow_debug = false;
+};
+
+// Reads nitro-cli's measurements JSON ({"Measurements": {"PCR0": hex, ...}} or the inner object)
+// into PCR index -> value. kInvalidArgument when it does not parse.
+Result<std::map<uint32_t, Bytes>> ReadMeasurements(const std::string& path) {
+  CLOISTER_ASSIGN_OR_RETURN(std::string text, ReadTextFile(path, kMaxMeasurementsBytes));
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return Error::InvalidArgument("--expect-measurements: not a JSON object");
+  }
+  if (j.contains("Measurements")) j = j["Measurements"];
+  std::map<uint32_t, Bytes> pcrs;
+  for (const auto& [k, v] : j.items()) {
+    if (k.rfind("PCR", 0) != 0) continue;  // HashAlgorithm and friends
+    uint32_t index = 0;
+    try {
+      index = static_cast<uint32_t>(std::stoul(k.substr(3)));
+    } catch (...) {
+      return Error::InvalidArgument("--expect-measurements: bad key " + k);
+    }
+    if (!v.is_string()) return Error::InvalidArgument("--expect-measurements: " + k);
+    auto value = HexDecode(v.get<std::string>());
+    if (!value || value->size() != 48 || index > 31) {
+      return Error::InvalidArgument("--expect-measurements: " + k + " is not 48 bytes of hex");
+    }
+    pcrs[index] = *value;
+  }
+  if (!pcrs.count(0) || !pcrs.count(1) || !pcrs.count(2)) {
+    return Error::InvalidArgument("--expect-measurements must give PCR0, PCR1 and PCR2");
+  }
+  return pcrs;
+}
+
+int VerifyReceiptCommand(const VerifyReceiptFlags& f) {
+  auto receipt = ReadFile(f.receipt, enclave::kMaxReceiptBytes);
+  if (!receipt) return ReportFailure(receipt.error().WithContext("--receipt"));
+  auto root = ReadTextFile(f.root, kMaxMeasurementsBytes);
+  if (!root) return ReportFailure(root.error().WithContext("--root"));
+  auto anchors = attestation::TrustAnchors::FromPem(*root);
+  if (!anchors) return ReportFailure(anchors.error().WithContext("--root"));
+  enclave::VerifyReceiptOptions o;
+  auto pcrs = ReadMeasurements(f.measurements);
+  if (!pcrs) return ReportFailure(pcrs.error());
+  o.expected_pcrs = *pcrs;
+  o.allow_debug = f.allow_debug;
+  if (!f.my_input.empty()) {
+    auto mine = ReadFile(f.my_input, kMaxMyInputBytes);
+    if (!mine) return ReportFailure(mine.error().WithContext("--my-input"));
+    o.my_input = std::move(*mine);
+  }
+  if (!f.party.empty()) o.my_party = f.party;
+  if (!f.manifest.empty()) {
+    auto m = ReadFile(f.manifest, size_t{1} << 20);
+    if (!m) return ReportFailure(m.error().WithContext("--manifest"));
+    o.manifest = std::move(*m);
+  }
+  attestation::Verifier verifier(*anchors);
+  auto v = enclave::VerifyReceipt(*receipt, verifier, o);
+  if (!v) {
+    PrintJson({{"Verified", false},
+               {"Reason", {{"code", std::string(ErrorCodeName(v.error().code()))},
+                           {"message", v.error().message()}}}});
+    return kExitFailed;
+  }
+  auto body = enclave::ReceiptBodyToJson(v->receipt.body);
+  if (!body) return ReportFailure(body.error());
+  nlohmann::json out = {{"Verified", true},
+                        {"ModuleId", v->document.doc.module_id},
+                        {"AttestedAt", FormatRfc3339(v->document.doc.timestamp)},
+                        {"Receipt", *body}};
+  if (v->my_input_party) out["MyInputCountedAs"] = *v->my_input_party;
+  PrintJson(out);
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterReceiptCommands(CLI::App& app, Action& run) {
+  auto flags = std::make_shared<VerifyReceiptFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "verify-receipt",
+      "Verify a run's receipt offline: attestation chain to the platform root, the expected "
+      "PCRs, not debug, the binding of the body, and optionally that your input was counted");
+  cmd->add_option("--receipt", flags->receipt, "Receipt file (CBOR)")->required();
+  cmd->add_option("--root", flags->root, "Platform root certificate (PEM)")->required();
+  cmd->add_option("--expect-measurements", flags->measurements,
+                  "Measurements JSON as build-enclave / describe-eif print it")
+      ->required();
+  cmd->add_option("--my-input", flags->my_input,
+                  "Your ciphertext as you handed it to the operator: must have been counted");
+  cmd->add_option("--party", flags->party, "With --my-input: the party it must be counted for");
+  cmd->add_option("--manifest", flags->manifest,
+                  "The manifest you audited: must match the receipt's manifest digest");
+  cmd->add_flag("--allow-debug", flags->allow_debug,
+                "Accept a debug-mode enclave (all-zero PCR0-2); never for production");
+  cmd->callback([flags, &run] { run = [flags] { return VerifyReceiptCommand(*flags); }; });
+}
 
 }  // namespace cloister::cli

@@ -17,6 +17,7 @@ std::string HexEncode(ByteSpan data) {
 
 Result<Bytes> HexDecode(std::string_view hex) {
   if (hex.size() % 2 != 0) return Error::Malformed("hex string has odd length");
+  if (hex.empty()) return Bytes{};
   Bytes out(hex.size() / 2);
   size_t len = 0;
   const char* end = nullptr;
@@ -43,6 +44,7 @@ Result<Bytes> Base64Decode(std::string_view text) {
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
     text.remove_suffix(1);
   }
+  if (text.empty()) return Bytes{};  // libsodium must not see a null output buffer
   if (text.size() % 4 != 0) return Error::Malformed("base64 length is not a multiple of 4");
   Bytes out(text.size() / 4 * 3);
   size_t len = 0;

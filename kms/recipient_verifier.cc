@@ -24,8 +24,8 @@ struct RecipientVerifier::Impl {
   const Clock& clock;
 
   mutable std::mutex mu;
-  // Successful results by document SHA-256 (raw 32 bytes as a string), and insertion order for
-  // eviction. Guarded by `mu`.
+  // Successful results by document SHA-256 (raw 32 bytes as a string), and their keys in
+  // insertion order for eviction (always the same set of keys). Guarded by `mu`.
   mutable std::map<std::string, RecipientInfo> cache;
   mutable std::deque<std::string> order;
   mutable uint64_t hits = 0;
@@ -41,7 +41,8 @@ struct RecipientVerifier::Impl {
       return std::nullopt;
     }
     if (now >= it->second.valid_until) {
-      cache.erase(it);  // its key stays in `order` and is skipped there
+      cache.erase(it);
+      order.erase(std::find(order.begin(), order.end(), key));
       ++misses;
       return std::nullopt;
     }
@@ -53,12 +54,11 @@ struct RecipientVerifier::Impl {
     if (options.cache_entries == 0) return;
     std::lock_guard<std::mutex> lock(mu);
     if (cache.count(key) != 0) return;
+    // `order` holds exactly the keys of `cache`, oldest first.
     while (cache.size() >= options.cache_entries && !order.empty()) {
       cache.erase(order.front());
       order.pop_front();
     }
-    // `order` may hold keys of entries dropped on expiry; bound it too.
-    while (order.size() >= 2 * options.cache_entries) order.pop_front();
     cache.emplace(key, info.Clone());
     order.push_back(key);
   }

@@ -137,32 +137,49 @@ Bytes Without(std::string_view key) {
 
 std::vector<FailingCase> FailingCases() {
   return {
-      {"trailing_bytes", [] { Pairs p = BasePairs(); Bytes b = Encode(p); b.push_back(0); return b; }},
-      {"truncated", [] { Pairs p = BasePairs(); Bytes b = Encode(p); b.pop_back(); return b; }},
+      {"trailing_bytes",
+       [] {
+         Pairs p = BasePairs();
+         Bytes b = Encode(p);
+         b.push_back(0);
+         return b;
+       }},
+      {"truncated",
+       [] {
+         Pairs p = BasePairs();
+         Bytes b = Encode(p);
+         b.pop_back();
+         return b;
+       }},
       {"empty", [] { return Bytes(); }},
       {"not_a_map", [] { return *EncodeCbor(BytesArray(2, 3).get()); }},
-      {"duplicate_key", [] {
+      {"duplicate_key",
+       [] {
          Pairs p = BasePairs();
          p.emplace_back(Text("module_id"), Text("i-other"));
          return Encode(p);
        }},
-      {"duplicate_optional_key", [] {
+      {"duplicate_optional_key",
+       [] {
          Pairs p = BasePairs();
          p.emplace_back(Text("nonce"), CborNull());
          return Encode(p);
        }},
-      {"unknown_key", [] {
+      {"unknown_key",
+       [] {
          Pairs p = BasePairs();
          p.emplace_back(Text("extra"), CborNull());
          return Encode(p);
        }},
-      {"unknown_key_replacing", [] {
+      {"unknown_key_replacing",
+       [] {
          Pairs p = BasePairs();
          Remove(p, "nonce");
          p.emplace_back(Text("Nonce"), CborNull());
          return Encode(p);
        }},
-      {"integer_key", [] {
+      {"integer_key",
+       [] {
          Pairs p = BasePairs();
          p.emplace_back(CborUint(1), CborNull());
          return Encode(p);
@@ -194,22 +211,27 @@ std::vector<FailingCase> FailingCases() {
       {"pcr_47_bytes", [] { return With("pcrs", PcrMap(16, 47)); }},
       {"pcr_empty", [] { return With("pcrs", PcrMap(1, 0)); }},
       {"pcr_index_32", [] { return With("pcrs", PcrMap(1, 48, 32)); }},
-      {"pcr_index_text", [] {
+      {"pcr_index_text",
+       [] {
          CborPtr map(cbor_new_definite_map(1));
          EXPECT_TRUE(CborMapAdd(map.get(), Text("0"), CborBytes(Bytes(48, 0))));
          return With("pcrs", std::move(map));
        }},
-      {"pcr_index_negative", [] {
+      {"pcr_index_negative",
+       [] {
          CborPtr map(cbor_new_definite_map(1));
-         EXPECT_TRUE(CborMapAdd(map.get(), CborPtr(cbor_build_negint8(0)), CborBytes(Bytes(48, 0))));
+         EXPECT_TRUE(
+             CborMapAdd(map.get(), CborPtr(cbor_build_negint8(0)), CborBytes(Bytes(48, 0))));
          return With("pcrs", std::move(map));
        }},
-      {"pcr_value_text", [] {
+      {"pcr_value_text",
+       [] {
          CborPtr map(cbor_new_definite_map(1));
          EXPECT_TRUE(CborMapAdd(map.get(), CborUint(0), Text(std::string(48, 'a'))));
          return With("pcrs", std::move(map));
        }},
-      {"pcr_duplicate_index", [] {
+      {"pcr_duplicate_index",
+       [] {
          CborPtr map(cbor_new_definite_map(2));
          EXPECT_TRUE(CborMapAdd(map.get(), CborUint(3), CborBytes(Bytes(48, 0))));
          EXPECT_TRUE(CborMapAdd(map.get(), CborUint(3), CborBytes(Bytes(48, 1))));
@@ -224,7 +246,8 @@ std::vector<FailingCase> FailingCases() {
       {"cabundle_9_entries", [] { return With("cabundle", BytesArray(9, 10)); }},
       {"cabundle_empty_entry", [] { return With("cabundle", BytesArray(2, 0)); }},
       {"cabundle_1025_entry", [] { return With("cabundle", BytesArray(2, 1025)); }},
-      {"cabundle_text_entry", [] {
+      {"cabundle_text_entry",
+       [] {
          CborPtr array(cbor_new_definite_array(1));
          EXPECT_TRUE(CborArrayPush(array.get(), Text("cert")));
          return With("cabundle", std::move(array));
@@ -237,7 +260,8 @@ std::vector<FailingCase> FailingCases() {
       {"nonce_1025", [] { return With("nonce", CborBytes(Bytes(1025, 1))); }},
       {"nonce_int", [] { return With("nonce", CborUint(7)); }},
       {"nonce_undefined", [] { return With("nonce", CborPtr(cbor_new_undef())); }},
-      {"tagged_payload", [] {
+      {"tagged_payload",
+       [] {
          Pairs p = BasePairs();
          Bytes b = Encode(p);
          b.insert(b.begin(), {0xd8, 0x18});  // tag 24 (embedded CBOR) around the map
@@ -283,8 +307,8 @@ TEST(AttestationDocTest, EncoderRefusesWhatTheParserRefuses) {
 // Re-encoding a real NSM payload gives back the exact bytes: our encoder writes the NSM's field
 // order, integer widths and null optionals.
 TEST(AttestationDocTest, ReencodingRealPayloadsIsByteExact) {
-  for (const char* file : {kBlockyProd.file, kBlockyDebug.file, kAnjunaProd.file,
-                           kAnjunaPublicKey.file}) {
+  for (const char* file :
+       {kBlockyProd.file, kBlockyDebug.file, kAnjunaProd.file, kAnjunaPublicKey.file}) {
     auto parsed = ParseAttestationDocument(LoadVector(file));
     ASSERT_TRUE(parsed.has_value()) << file << ": " << parsed.error().ToString();
     auto encoded = EncodeAttestationPayload(parsed->doc);

@@ -92,8 +92,8 @@ TEST_F(CliTest, PlatformJourneyAndVerify) {
   EXPECT_EQ(attest.j()["document"], dir_ + "/doc.cbor");
 
   std::string doc = " --doc " + dir_ + "/doc.cbor --root " + state_ + "/root.pem";
-  Output ok = Run("verify-attestation" + doc + " --expect-pcr 0=" + kPcr0 +
-                  " --nonce 0102 --max-age 60");
+  Output ok =
+      Run("verify-attestation" + doc + " --expect-pcr 0=" + kPcr0 + " --nonce 0102 --max-age 60");
   ASSERT_EQ(ok.code, 0) << ok.out << ok.err;
   json j = ok.j();
   EXPECT_EQ(j["valid"], true);
@@ -120,19 +120,18 @@ TEST_F(CliTest, PlatformJourneyAndVerify) {
   Write("m.json", "{\"Measurements\": {\"HashAlgorithm\": \"Sha384 { ... }\", \"PCR0\": \"" +
                       kPcr0 + "\", \"PCR1\": \"" + kPcr1 + "\", \"PCR2\": \"" +
                       std::string(96, '0') + "\"}}");
-  EXPECT_EQ(Run("verify-attestation" + doc + " --expect-measurements " + dir_ + "/m.json").code,
-            0);
+  EXPECT_EQ(Run("verify-attestation" + doc + " --expect-measurements " + dir_ + "/m.json").code, 0);
   Write("inner.json", "{\"HashAlgorithm\": \"Sha384 { ... }\", \"PCR0\": \"" + kPcr1 + "\"}");
-  EXPECT_EQ(
-      Run("verify-attestation" + doc + " --expect-measurements " + dir_ + "/inner.json").code, 1);
+  EXPECT_EQ(Run("verify-attestation" + doc + " --expect-measurements " + dir_ + "/inner.json").code,
+            1);
   Write("bad.json", "{\"HashAlgorithm\": \"Sha256\", \"PCR0\": \"" + kPcr0 + "\"}");
   EXPECT_EQ(Run("verify-attestation" + doc + " --expect-measurements " + dir_ + "/bad.json").code,
             2);
 
   // Another platform's root does not accept the document.
   ASSERT_EQ(Run("platform init --state-dir " + dir_ + "/other").code, 0);
-  Output other = Run("verify-attestation --doc " + dir_ + "/doc.cbor --root " + dir_ +
-                     "/other/root.pem");
+  Output other =
+      Run("verify-attestation --doc " + dir_ + "/doc.cbor --root " + dir_ + "/other/root.pem");
   EXPECT_EQ(other.code, 1);
   EXPECT_NE(other.j()["reason"].get<std::string>().find("trusted root"), std::string::npos);
 }
@@ -200,12 +199,14 @@ TEST_F(CliTest, UsageAndMalformedInput) {
   EXPECT_EQ(Run("platform attest --state-dir " + dir_ + "/none --out " + dir_ + "/x").code, 1);
   EXPECT_EQ(Run("platform attest --state-dir " + dir_ + "/none").code, 2);
   ASSERT_EQ(Run("platform init --state-dir " + state_).code, 0);
-  EXPECT_EQ(Run("platform attest --state-dir " + state_ + " --user-data " +
-                std::string(2050, 'a') + " --out " + dir_ + "/x").code,
+  EXPECT_EQ(Run("platform attest --state-dir " + state_ + " --user-data " + std::string(2050, 'a') +
+                " --out " + dir_ + "/x")
+                .code,
             2);
-  EXPECT_EQ(Run("platform attest --state-dir " + state_ + " --pcr 40=" + kPcr0 + " --out " +
-                dir_ + "/x").code,
-            2);
+  EXPECT_EQ(
+      Run("platform attest --state-dir " + state_ + " --pcr 40=" + kPcr0 + " --out " + dir_ + "/x")
+          .code,
+      2);
   EXPECT_EQ(Run("platform").code, 2);
 }
 

@@ -28,8 +28,7 @@ TEST(CoseSign1Test, SignThenVerify) {
   EXPECT_EQ(decoded->signature.size(), 96u);
   EXPECT_TRUE(VerifyCoseSign1Es384(*decoded, key.get()).has_value());
   EvpPkeyPtr other = NewKey();
-  EXPECT_EQ(VerifyCoseSign1Es384(*decoded, other.get()).error().code(),
-            ErrorCode::kVerifyFailed);
+  EXPECT_EQ(VerifyCoseSign1Es384(*decoded, other.get()).error().code(), ErrorCode::kVerifyFailed);
   decoded->payload[0] ^= 1;
   EXPECT_EQ(VerifyCoseSign1Es384(*decoded, key.get()).error().code(), ErrorCode::kVerifyFailed);
 }
@@ -38,7 +37,9 @@ TEST(CoseSign1Test, SigStructureIsRfc9052Shape) {
   auto sig = CoseSign1SigStructure(Bytes{0xa1, 0x01, 0x38, 0x22}, ToBytes("p"));
   ASSERT_TRUE(sig.has_value());
   // ["Signature1", h'a1013822', h'', h'70']
-  EXPECT_EQ(HexEncode(*sig), "846a5369676e61747572653144a101382240" "4170");
+  EXPECT_EQ(HexEncode(*sig),
+            "846a5369676e61747572653144a101382240"
+            "4170");
 }
 
 TEST(CoseSign1Test, RefusesWrongKeys) {
@@ -51,8 +52,7 @@ TEST(CoseSign1Test, RefusesWrongKeys) {
   EXPECT_FALSE(SignCoseSign1Es384(Bytes(kMaxCosePayloadLength + 1), key.get()).has_value());
   auto message = SignCoseSign1Es384(ToBytes("x"), key.get());
   auto decoded = DecodeCoseSign1(*message);
-  EXPECT_EQ(VerifyCoseSign1Es384(*decoded, p256.get()).error().code(),
-            ErrorCode::kVerifyFailed);
+  EXPECT_EQ(VerifyCoseSign1Es384(*decoded, p256.get()).error().code(), ErrorCode::kVerifyFailed);
 }
 
 // Builds a COSE_Sign1-like array from parts for the failing-case table.
@@ -102,55 +102,165 @@ TEST(CoseSign1Test, DecoderRejectsEveryFailingCase) {
   };
   std::vector<Case> cases = {
       {"empty", [] { return Bytes(); }},
-      {"trailing_bytes", [] { Bytes b = Parts().Encode(); b.push_back(0xf6); return b; }},
-      {"truncated", [] { Bytes b = Parts().Encode(); b.pop_back(); return b; }},
-      {"tag_19", [] { Bytes b = Parts().Encode(); b.insert(b.begin(), {0xd8, 0x13}); return b; }},
-      {"tag_98_cose_sign", [] { Bytes b = Parts().Encode(); b.insert(b.begin(), {0xd8, 0x62}); return b; }},
-      {"double_tag", [] { Bytes b = Parts().Encode(); b.insert(b.begin(), {0xd2, 0xd8, 0x12}); return b; }},
-      {"tag_18_twice", [] { Bytes b = Parts().Encode(); b.insert(b.begin(), {0xd2, 0xd2}); return b; }},
-      {"three_elements", [] { Parts p; p.drop_signature = true; return p.Encode(); }},
-      {"five_elements", [] { Parts p; p.extra = 1; return p.Encode(); }},
+      {"trailing_bytes",
+       [] {
+         Bytes b = Parts().Encode();
+         b.push_back(0xf6);
+         return b;
+       }},
+      {"truncated",
+       [] {
+         Bytes b = Parts().Encode();
+         b.pop_back();
+         return b;
+       }},
+      {"tag_19",
+       [] {
+         Bytes b = Parts().Encode();
+         b.insert(b.begin(), {0xd8, 0x13});
+         return b;
+       }},
+      {"tag_98_cose_sign",
+       [] {
+         Bytes b = Parts().Encode();
+         b.insert(b.begin(), {0xd8, 0x62});
+         return b;
+       }},
+      {"double_tag",
+       [] {
+         Bytes b = Parts().Encode();
+         b.insert(b.begin(), {0xd2, 0xd8, 0x12});
+         return b;
+       }},
+      {"tag_18_twice",
+       [] {
+         Bytes b = Parts().Encode();
+         b.insert(b.begin(), {0xd2, 0xd2});
+         return b;
+       }},
+      {"three_elements",
+       [] {
+         Parts p;
+         p.drop_signature = true;
+         return p.Encode();
+       }},
+      {"five_elements",
+       [] {
+         Parts p;
+         p.extra = 1;
+         return p.Encode();
+       }},
       {"map_instead_of_array", [] { return *EncodeCbor(CborPtr(cbor_new_definite_map(0)).get()); }},
-      {"protected_not_bstr", [] { Parts p; p.protected_header = CborPtr(cbor_new_definite_map(0)); return p.Encode(); }},
-      {"protected_empty", [] { Parts p; p.protected_header = CborBytes({}); return p.Encode(); }},
-      {"protected_es256", [] {
+      {"protected_not_bstr",
+       [] {
          Parts p;
-         p.protected_header = CborBytes(Header([](cbor_item_t* m) {
-           EXPECT_TRUE(CborMapAdd(m, CborUint(1), CborPtr(cbor_build_negint8(6))));
-         }, 1));
+         p.protected_header = CborPtr(cbor_new_definite_map(0));
          return p.Encode();
        }},
-      {"protected_extra_header", [] {
+      {"protected_empty",
+       [] {
          Parts p;
-         p.protected_header = CborBytes(Header([](cbor_item_t* m) {
-           EXPECT_TRUE(CborMapAdd(m, CborUint(1), CborPtr(cbor_build_negint8(34))));
-           EXPECT_TRUE(CborMapAdd(m, CborUint(4), CborBytes(ToBytes("kid"))));
-         }, 2));
+         p.protected_header = CborBytes({});
          return p.Encode();
        }},
-      {"protected_text_label", [] {
+      {"protected_es256",
+       [] {
          Parts p;
-         p.protected_header = CborBytes(Header([](cbor_item_t* m) {
-           EXPECT_TRUE(CborMapAdd(m, CborText("alg"), CborPtr(cbor_build_negint8(34))));
-         }, 1));
+         p.protected_header = CborBytes(Header(
+             [](cbor_item_t* m) {
+               EXPECT_TRUE(CborMapAdd(m, CborUint(1), CborPtr(cbor_build_negint8(6))));
+             },
+             1));
          return p.Encode();
        }},
-      {"protected_trailing", [] { Parts p; p.protected_header = CborBytes(Bytes{0xa1, 0x01, 0x38, 0x22, 0x00}); return p.Encode(); }},
-      {"protected_garbage", [] { Parts p; p.protected_header = CborBytes(Bytes{0xff}); return p.Encode(); }},
-      {"unprotected_not_empty", [] {
+      {"protected_extra_header",
+       [] {
+         Parts p;
+         p.protected_header = CborBytes(Header(
+             [](cbor_item_t* m) {
+               EXPECT_TRUE(CborMapAdd(m, CborUint(1), CborPtr(cbor_build_negint8(34))));
+               EXPECT_TRUE(CborMapAdd(m, CborUint(4), CborBytes(ToBytes("kid"))));
+             },
+             2));
+         return p.Encode();
+       }},
+      {"protected_text_label",
+       [] {
+         Parts p;
+         p.protected_header = CborBytes(Header(
+             [](cbor_item_t* m) {
+               EXPECT_TRUE(CborMapAdd(m, CborText("alg"), CborPtr(cbor_build_negint8(34))));
+             },
+             1));
+         return p.Encode();
+       }},
+      {"protected_trailing",
+       [] {
+         Parts p;
+         p.protected_header = CborBytes(Bytes{0xa1, 0x01, 0x38, 0x22, 0x00});
+         return p.Encode();
+       }},
+      {"protected_garbage",
+       [] {
+         Parts p;
+         p.protected_header = CborBytes(Bytes{0xff});
+         return p.Encode();
+       }},
+      {"unprotected_not_empty",
+       [] {
          Parts p;
          p.unprotected = CborPtr(cbor_new_definite_map(1));
          EXPECT_TRUE(CborMapAdd(p.unprotected.get(), CborUint(4), CborBytes(ToBytes("k"))));
          return p.Encode();
        }},
-      {"unprotected_not_map", [] { Parts p; p.unprotected = CborNull(); return p.Encode(); }},
-      {"payload_null", [] { Parts p; p.payload = CborNull(); return p.Encode(); }},
-      {"payload_empty", [] { Parts p; p.payload = CborBytes({}); return p.Encode(); }},
-      {"payload_text", [] { Parts p; p.payload = CborText("payload"); return p.Encode(); }},
-      {"payload_too_large", [] { Parts p; p.payload = CborBytes(Bytes(kMaxCosePayloadLength + 1)); return p.Encode(); }},
-      {"signature_64", [] { Parts p; p.signature = CborBytes(Bytes(64, 1)); return p.Encode(); }},
-      {"signature_97", [] { Parts p; p.signature = CborBytes(Bytes(97, 1)); return p.Encode(); }},
-      {"signature_text", [] { Parts p; p.signature = CborText(std::string(96, 'a')); return p.Encode(); }},
+      {"unprotected_not_map",
+       [] {
+         Parts p;
+         p.unprotected = CborNull();
+         return p.Encode();
+       }},
+      {"payload_null",
+       [] {
+         Parts p;
+         p.payload = CborNull();
+         return p.Encode();
+       }},
+      {"payload_empty",
+       [] {
+         Parts p;
+         p.payload = CborBytes({});
+         return p.Encode();
+       }},
+      {"payload_text",
+       [] {
+         Parts p;
+         p.payload = CborText("payload");
+         return p.Encode();
+       }},
+      {"payload_too_large",
+       [] {
+         Parts p;
+         p.payload = CborBytes(Bytes(kMaxCosePayloadLength + 1));
+         return p.Encode();
+       }},
+      {"signature_64",
+       [] {
+         Parts p;
+         p.signature = CborBytes(Bytes(64, 1));
+         return p.Encode();
+       }},
+      {"signature_97",
+       [] {
+         Parts p;
+         p.signature = CborBytes(Bytes(97, 1));
+         return p.Encode();
+       }},
+      {"signature_text",
+       [] {
+         Parts p;
+         p.signature = CborText(std::string(96, 'a'));
+         return p.Encode();
+       }},
       {"oversize_input", [] { return Bytes(kMaxCoseSign1Length + 1, 0x40); }},
   };
   for (const Case& c : cases) {

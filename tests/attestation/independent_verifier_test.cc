@@ -80,11 +80,12 @@ std::string IndependentVerify(const Buf& doc, const Buf& root_der, time_t at) {
       cbor_map_size(map.get()) != 9) {
     return "payload is not a definite map of 9";
   }
-  static const char* kOrder[] = {"module_id", "digest",   "timestamp", "pcrs",  "certificate",
+  static const char* kOrder[] = {"module_id", "digest",     "timestamp", "pcrs", "certificate",
                                  "cabundle",  "public_key", "user_data", "nonce"};
   cbor_pair* f = cbor_map_handle(map.get());
   for (int i = 0; i < 9; ++i) {
-    if (!TextIs(f[i].key, kOrder[i])) return std::string("field ") + std::to_string(i) + " is not " + kOrder[i];
+    if (!TextIs(f[i].key, kOrder[i]))
+      return std::string("field ") + std::to_string(i) + " is not " + kOrder[i];
   }
   if (!cbor_isa_string(f[0].value) || cbor_string_length(f[0].value) == 0) return "module_id";
   if (!TextIs(f[1].value, "SHA384")) return "digest";
@@ -95,8 +96,8 @@ std::string IndependentVerify(const Buf& doc, const Buf& root_der, time_t at) {
   }
   cbor_pair* pcrs = cbor_map_handle(f[3].value);
   for (size_t i = 0; i < cbor_map_size(f[3].value); ++i) {
-    if (!cbor_isa_uint(pcrs[i].key) || cbor_get_int(pcrs[i].key) > 31 ||
-        !IsBytes(pcrs[i].value) || cbor_bytestring_length(pcrs[i].value) != 48) {
+    if (!cbor_isa_uint(pcrs[i].key) || cbor_get_int(pcrs[i].key) > 31 || !IsBytes(pcrs[i].value) ||
+        cbor_bytestring_length(pcrs[i].value) != 48) {
       return "pcr entry";
     }
   }
@@ -114,12 +115,11 @@ std::string IndependentVerify(const Buf& doc, const Buf& root_der, time_t at) {
   if (!leaf) return "leaf does not parse";
   cbor_item_t** bundle = cbor_array_handle(f[5].value);
   if (!IsBytes(bundle[0]) || BytesOf(bundle[0]) != root_der) return "cabundle[0] is not the root";
-  std::unique_ptr<X509_STORE, decltype(&X509_STORE_free)> store(X509_STORE_new(),
-                                                               X509_STORE_free);
+  std::unique_ptr<X509_STORE, decltype(&X509_STORE_free)> store(X509_STORE_new(), X509_STORE_free);
   Cert root = CertOf(root_der);
   if (!root || X509_STORE_add_cert(store.get(), root.get()) != 1) return "root";
   std::unique_ptr<STACK_OF(X509), void (*)(STACK_OF(X509)*)> chain(
-      sk_X509_new_null(), [](STACK_OF(X509)* s) { sk_X509_pop_free(s, X509_free); });
+      sk_X509_new_null(), [](STACK_OF(X509) * s) { sk_X509_pop_free(s, X509_free); });
   for (size_t i = 1; i < cbor_array_size(f[5].value); ++i) {
     if (!IsBytes(bundle[i])) return "cabundle entry";
     Cert c = CertOf(BytesOf(bundle[i]));
@@ -140,8 +140,8 @@ std::string IndependentVerify(const Buf& doc, const Buf& root_der, time_t at) {
   // Sig_structure = ["Signature1", protected, h'', payload], signed with ES384.
   Item sig_structure(cbor_new_definite_array(4));
   Item context(cbor_build_string("Signature1"));
-  Item prot(cbor_build_bytestring(cbor_bytestring_handle(parts[0]),
-                                  cbor_bytestring_length(parts[0])));
+  Item prot(
+      cbor_build_bytestring(cbor_bytestring_handle(parts[0]), cbor_bytestring_length(parts[0])));
   Item aad(cbor_build_bytestring(nullptr, 0));
   Item body(cbor_build_bytestring(payload.data(), payload.size()));
   if (!cbor_array_push(sig_structure.get(), context.get()) ||
@@ -192,12 +192,13 @@ constexpr int64_t kNow = 1767225600000;  // 2026-01-01T00:00:00Z
 TEST(IndependentVerifierTest, SanityRealAwsDocumentsPass) {
   std::string dir = cloister::attestation::testing::VectorsDir() + "/nitro/";
   Buf root = RootDerFromPem(dir + "aws_nitro_enclaves_root_g1.pem");
-  EXPECT_EQ(IndependentVerify(ReadAll(dir + "anjuna_sample_prod_doc_2021-03-17.cbor"), root,
-                              1616018515),
-            "");
-  EXPECT_EQ(IndependentVerify(ReadAll(dir + "anjuna_sample_prod_doc_with_publickey_2021-03-24.cbor"),
-                              root, 1616602241),
-            "");
+  EXPECT_EQ(
+      IndependentVerify(ReadAll(dir + "anjuna_sample_prod_doc_2021-03-17.cbor"), root, 1616018515),
+      "");
+  EXPECT_EQ(
+      IndependentVerify(ReadAll(dir + "anjuna_sample_prod_doc_with_publickey_2021-03-24.cbor"),
+                        root, 1616602241),
+      "");
   EXPECT_NE(IndependentVerify(ReadAll(dir + "anjuna_sample_prod_doc_2021-03-17.cbor"), root,
                               1616018515 + 86400),
             "");
@@ -237,9 +238,9 @@ TEST(IndependentVerifierTest, AcceptsOurDocuments) {
   }
   // Another platform's root does not accept them.
   auto other = PlatformPki::Create(kNow);
-  EXPECT_NE(IndependentVerify(*pki->Attest(requests[0], kNow), other->RootCertificateDer(),
-                              kNow / 1000),
-            "");
+  EXPECT_NE(
+      IndependentVerify(*pki->Attest(requests[0], kNow), other->RootCertificateDer(), kNow / 1000),
+      "");
 }
 
 }  // namespace

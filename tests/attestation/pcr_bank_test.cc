@@ -72,8 +72,7 @@ TEST(PcrBankTest, RangesAndLimits) {
   EXPECT_EQ(bank.Lock(32).error().code(), ErrorCode::kInvalidArgument);
   EXPECT_FALSE(bank.IsLocked(99));
   EXPECT_EQ(bank.LockRange(33).error().code(), ErrorCode::kInvalidArgument);
-  EXPECT_EQ(bank.Extend(16, Bytes(kMaxExtendDataLength + 1)).error().code(),
-            ErrorCode::kMalformed);
+  EXPECT_EQ(bank.Extend(16, Bytes(kMaxExtendDataLength + 1)).error().code(), ErrorCode::kMalformed);
   EXPECT_TRUE(bank.Extend(16, Bytes(kMaxExtendDataLength)).has_value());
   ASSERT_TRUE(bank.LockRange(32).has_value());
   EXPECT_EQ(bank.LockedPcrs().size(), 32u);

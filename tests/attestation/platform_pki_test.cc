@@ -55,8 +55,8 @@ TEST(PlatformPkiTest, ChainHasTheAwsShape) {
 
   // CA levels: root, regional, zonal, instance.
   const long kPathLens[] = {-1, 2, 1, 0};
-  const int64_t kLifetimes[] = {kRootLifetimeMillis, kRegionalLifetimeMillis,
-                                kZonalLifetimeMillis, kInstanceLifetimeMillis};
+  const int64_t kLifetimes[] = {kRootLifetimeMillis, kRegionalLifetimeMillis, kZonalLifetimeMillis,
+                                kInstanceLifetimeMillis};
   for (size_t i = 0; i < 4; ++i) {
     X509Ptr cert = Cert(bundle[i]);
     SCOPED_TRACE(i);

@@ -24,9 +24,7 @@ inline std::string VectorsDir() {
   return std::string(CLOISTER_SOURCE_DIR) + "/../../shared/vectors";
 }
 
-inline std::string VectorPath(const std::string& name) {
-  return VectorsDir() + "/nitro/" + name;
-}
+inline std::string VectorPath(const std::string& name) { return VectorsDir() + "/nitro/" + name; }
 
 // Returns the raw CBOR of a vector (base64 text decoded for .b64 files); aborts the test binary
 // if the vector is missing, since every test here depends on it.
@@ -61,9 +59,9 @@ struct RealVector {
 inline constexpr RealVector kBlockyProd{"blocky_nitrite_nitro_attestation_2024-09-07.b64",
                                         1725719859545, "i-0a22e5c5f24d22174-enc0191cceb4289903f",
                                         false};
-inline constexpr RealVector kBlockyDebug{
-    "blocky_nitrite_nitro_attestation_debug_2024-09-07.b64", 1725719886508,
-    "i-0a22e5c5f24d22174-enc0191ccebaf8feaba", true};
+inline constexpr RealVector kBlockyDebug{"blocky_nitrite_nitro_attestation_debug_2024-09-07.b64",
+                                         1725719886508, "i-0a22e5c5f24d22174-enc0191ccebaf8feaba",
+                                         true};
 inline constexpr RealVector kAnjunaPublicKey{
     "anjuna_sample_prod_doc_with_publickey_2021-03-24.cbor", 1616602241734,
     "i-0a6d65e7122308898-enc017846bcd2f820da", false};

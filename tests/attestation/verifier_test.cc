@@ -196,15 +196,34 @@ TEST(VerifierTest, WarmCacheHoldsIntermediatesAndStillChecksTime) {
   VerifyOptions options;
   options.now = kBlockyProd.timestamp;
   ASSERT_TRUE(verifier.Verify(doc, options).has_value());
-  EXPECT_EQ(verifier.CacheSize(), 3u);  // regional, zonal, instance
+  EXPECT_EQ(verifier.CacheSize(), 4u);  // regional, zonal, instance, leaf
   ASSERT_TRUE(verifier.Verify(doc, options).has_value());
-  EXPECT_EQ(verifier.CacheSize(), 3u);
-  // The debug document shares regional and zonal but has its own instance... or the same one:
-  // either way a cache hit never skips the validity check.
+  EXPECT_EQ(verifier.CacheSize(), 4u);
+  // The debug document shares the intermediates but has its own leaf: one more entry.
+  VerifyOptions debug_options;
+  debug_options.now = kBlockyDebug.timestamp;
+  debug_options.allow_debug = true;
+  ASSERT_TRUE(verifier.Verify(LoadVector(kBlockyDebug.file), debug_options).has_value());
+  EXPECT_EQ(verifier.CacheSize(), 5u);
+  // A cache hit never skips the validity check.
   options.now = kBlockyProd.timestamp + 30 * kDayMillis;
   auto late = verifier.Verify(doc, options);
   ASSERT_FALSE(late.has_value());
   EXPECT_NE(late.error().message().find("certificate expired"), std::string::npos);
+}
+
+TEST(VerifierTest, BoundedCacheStillVerifies) {
+  Verifier verifier(AwsAnchors(), /*cache_capacity=*/2);
+  Bytes doc = LoadVector(kAnjunaProd.file);
+  VerifyOptions options;
+  options.now = kAnjunaProd.timestamp;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(verifier.Verify(doc, options).has_value());
+    EXPECT_LE(verifier.CacheSize(), 2u);
+  }
+  Verifier uncached(AwsAnchors(), /*cache_capacity=*/0);
+  ASSERT_TRUE(uncached.Verify(doc, options).has_value());
+  EXPECT_EQ(uncached.CacheSize(), 0u);
 }
 
 TEST(VerifierTest, ConcurrentVerificationIsSafe) {

@@ -10,8 +10,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto decoded = cloister::attestation::DecodeCoseSign1({data, size});
   if (decoded) {
     (void)cloister::attestation::VerifyCoseSign1Es384(*decoded, key.get());
-    (void)cloister::attestation::CoseSign1SigStructure(decoded->protected_header,
-                                                       decoded->payload);
+    (void)cloister::attestation::CoseSign1SigStructure(decoded->protected_header, decoded->payload);
   }
   return 0;
 }

@@ -10,3 +10,10 @@ if(TARGET cloister_attestation)
     DEPS cloister::kms_policy cloister::attestation
     LABELS unit)
 endif()
+# KMS-side envelopes opened by the enclave-side parser (enclave/recipient_cms.h).
+if(TARGET cloister_enclave_core)
+  cloister_test(NAME kms_recipient_enclave_test
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/recipient_enclave_test.cc
+    DEPS cloister::kms_policy cloister::enclave_core cloister::attestation
+    LABELS unit)
+endif()

@@ -21,6 +21,7 @@
 #include "common/ossl.h"
 #include "kms/policy.h"
 #include "kms/recipient.h"
+#include "tests/kms/recipient_test_keys.h"
 
 namespace cloister::kms {
 namespace {
@@ -45,12 +46,7 @@ Bytes Spki(EVP_PKEY* key) {
   return out;
 }
 
-// Keys are slow to make; each is made once per test binary.
-EVP_PKEY* Rsa(unsigned bits) {
-  static EVP_PKEY* k2048 = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048});
-  static EVP_PKEY* k1024 = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{1024});
-  return bits == 1024 ? k1024 : k2048;
-}
+EVP_PKEY* Rsa(unsigned bits) { return testing_keys::TestRsa(bits); }
 
 PlatformPki& Platform() {
   static auto* pki = new PlatformPki(std::move(*PlatformPki::Create(kT0 - 60 * kSecond)));
@@ -319,7 +315,13 @@ TEST(RecipientVerifierTest, CachedResultNotUsedPastMaxAge) {
   ASSERT_TRUE(verifier->Verify(doc).has_value());
   clock.Set(kT0 + kMaxAgeSeconds * kSecond - 1);
   EXPECT_TRUE(verifier->Verify(doc).has_value());
+  EXPECT_EQ(verifier->cache_stats().hits, 1u);
+  // At valid_until the cached result is no longer used (the verifier decides afresh; its age
+  // bound is inclusive), and one millisecond later the document is refused.
   clock.Set(kT0 + kMaxAgeSeconds * kSecond);
+  (void)verifier->Verify(doc);
+  EXPECT_EQ(verifier->cache_stats().hits, 1u);
+  clock.Set(kT0 + kMaxAgeSeconds * kSecond + 1);
   auto late = verifier->Verify(doc);
   ASSERT_FALSE(late.has_value());
   EXPECT_EQ(late.error().code(), ErrorCode::kVerifyFailed);
@@ -337,7 +339,10 @@ TEST(RecipientVerifierTest, CachedResultNotUsedPastCertificateExpiry) {
   auto info = verifier->Verify(doc);
   ASSERT_TRUE(info.has_value()) << info.error().ToString();
   EXPECT_LE(info->valid_until, kT0 + 3 * 3600 * kSecond);
-  clock.Set(info->valid_until);
+  clock.Set(info->valid_until - 1);
+  ASSERT_TRUE(verifier->Verify(doc).has_value());
+  EXPECT_EQ(verifier->cache_stats().hits, 1u);
+  clock.Set(info->valid_until + 1000);  // certificates carry whole seconds
   auto late = verifier->Verify(doc);
   ASSERT_FALSE(late.has_value());
   EXPECT_EQ(late.error().code(), ErrorCode::kVerifyFailed);
@@ -351,6 +356,28 @@ TEST(RecipientVerifierTest, CacheIsBounded) {
     ASSERT_TRUE(verifier->Verify(doc).has_value());
   }
   EXPECT_EQ(verifier->cache_stats().entries, 2u);
+}
+
+// Regression: entries dropped on expiry leave no trace in the eviction order, so the bound
+// holds across expiries and reinsertions.
+TEST(RecipientVerifierTest, CacheBoundHoldsAcrossExpiry) {
+  FixedClock clock(kT0);
+  auto verifier = NewVerifier(clock, false, /*cache_entries=*/2);
+  std::vector<Bytes> docs;
+  for (int i = 0; i < 4; ++i) {
+    docs.push_back(Attest(Platform(), GoodPcrs(), kT0, Spki(Rsa(2048)), "x" + std::to_string(i)));
+  }
+  ASSERT_TRUE(verifier->Verify(docs[0]).has_value());
+  ASSERT_TRUE(verifier->Verify(docs[1]).has_value());
+  clock.Set(kT0 + kMaxAgeSeconds * kSecond);  // both cached entries expire here
+  for (int round = 0; round < 3; ++round) {
+    for (const Bytes& doc : docs) (void)verifier->Verify(doc);
+    EXPECT_LE(verifier->cache_stats().entries, 2u);
+  }
+  docs.push_back(Attest(Platform(), GoodPcrs(), kT0 + kMaxAgeSeconds * kSecond, Spki(Rsa(2048)),
+                        "late"));
+  ASSERT_TRUE(verifier->Verify(docs.back()).has_value());
+  EXPECT_EQ(verifier->cache_stats().entries, 1u);
 }
 
 TEST(RecipientVerifierTest, FailuresAreNotCached) {

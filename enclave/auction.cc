@@ -1,0 +1,247 @@
+#include "enclave/auction.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <set>
+
+#include "common/cbor.h"
+#include "common/ossl.h"
+#include "enclave/internal/json_strict.h"
+
+namespace cloister::enclave {
+namespace {
+
+constexpr std::string_view kFirstPrice = "first-price";
+constexpr std::string_view kSecondPrice = "second-price";
+
+// JSON numbers are doubles in many parsers; kMaxAmount < 2^53 keeps them exact everywhere.
+Result<uint64_t> GetAmount(const nlohmann::json& obj, const char* key) {
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_number_unsigned()) {
+    return Error::Malformed(std::string("field '") + key + "' is missing or not an integer >= 0");
+  }
+  uint64_t v = it->get<uint64_t>();
+  if (v > kMaxAmount) return Error::Malformed(std::string("field '") + key + "' is too large");
+  return v;
+}
+
+// Parses a decimal amount: digits only, no sign, no leading zero, 1..kMaxAmount.
+Result<uint64_t> ParseAmount(std::string_view s) {
+  if (s.empty()) return Error::Malformed("amount is empty");
+  if (s.size() > 16) return Error::Malformed("amount is too long");
+  if (s[0] == '0') return Error::Malformed("amount has a leading zero or is zero");
+  uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return Error::Malformed("amount is not a decimal integer");
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (v > kMaxAmount) return Error::Malformed("amount exceeds " + std::to_string(kMaxAmount));
+  return v;
+}
+
+}  // namespace
+
+Result<AuctionSettings> ParseAuctionSettings(const Manifest& manifest) {
+  CLOISTER_ASSIGN_OR_RETURN(nlohmann::json doc, internal::ParseStrictJson(AsString(manifest.bytes)));
+  auto it = doc.find("auction");
+  if (it == doc.end() || !it->is_object()) {
+    return Error::Malformed("manifest auction section is missing or not an object");
+  }
+  const auto& a = *it;
+  for (const auto& [k, v] : a.items()) {
+    if (k != "rule" && k != "tie_break" && k != "lots") {
+      return Error::Malformed("manifest auction has unknown field '" + k + "'");
+    }
+  }
+  AuctionSettings s;
+  CLOISTER_ASSIGN_OR_RETURN(std::string rule, internal::GetString(a, "rule"));
+  if (rule == kFirstPrice) {
+    s.rule = AuctionRule::kFirstPrice;
+  } else if (rule == kSecondPrice) {
+    s.rule = AuctionRule::kSecondPrice;
+  } else {
+    return Error::Malformed("manifest auction.rule must be first-price or second-price");
+  }
+  CLOISTER_ASSIGN_OR_RETURN(std::string tie, internal::GetString(a, "tie_break"));
+  if (tie != kTieBreakLowestSha256) {
+    return Error::Malformed("manifest auction.tie_break must be '" +
+                            std::string(kTieBreakLowestSha256) + "'");
+  }
+  auto lots = a.find("lots");
+  if (lots == a.end() || !lots->is_array() || lots->empty()) {
+    return Error::Malformed("manifest auction.lots is missing, empty or not an array");
+  }
+  if (lots->size() > kMaxLots) {
+    return Error::Malformed("manifest has more than " + std::to_string(kMaxLots) + " lots");
+  }
+  std::set<std::string> seen;
+  for (const auto& l : *lots) {
+    if (!l.is_object()) return Error::Malformed("manifest lot is not an object");
+    for (const auto& [k, v] : l.items()) {
+      if (k != "id" && k != "reserve_price") {
+        return Error::Malformed("manifest lot has unknown field '" + k + "'");
+      }
+    }
+    Lot lot;
+    CLOISTER_ASSIGN_OR_RETURN(lot.id, internal::GetString(l, "id"));
+    if (!IsValidId(lot.id)) return Error::Malformed("manifest lot id is invalid");
+    CLOISTER_ASSIGN_OR_RETURN(lot.reserve_price, GetAmount(l, "reserve_price"));
+    if (!seen.insert(lot.id).second) {
+      return Error::Malformed("manifest lists lot '" + lot.id + "' twice");
+    }
+    s.lots.push_back(std::move(lot));
+  }
+  return s;
+}
+
+Auction::Auction(const Manifest& manifest, AuctionSettings settings)
+    : computation_id_(manifest.computation_id),
+      parties_(manifest.parties),
+      settings_(std::move(settings)),
+      has_input_(manifest.parties.size(), false),
+      state_(settings_.lots.size()) {
+  for (uint32_t i = 0; i < settings_.lots.size(); ++i) lot_index_.emplace(settings_.lots[i].id, i);
+  for (uint32_t i = 0; i < parties_.size(); ++i) party_index_.emplace(parties_[i].id, i);
+}
+
+Result<std::unique_ptr<Auction>> Auction::Create(const Manifest& manifest) {
+  if (manifest.computation != kAuctionComputation) {
+    return Error::Malformed("manifest computation is not " + std::string(kAuctionComputation));
+  }
+  CLOISTER_ASSIGN_OR_RETURN(AuctionSettings s, ParseAuctionSettings(manifest));
+  return std::unique_ptr<Auction>(new Auction(manifest, std::move(s)));
+}
+
+Result<Bids> Auction::ParseBids(ByteSpan file) const {
+  if (file.size() > kMaxBidFileBytes) return Error::Malformed("bid file is too large");
+  std::string_view text = AsString(file);
+  Bids bids;
+  std::vector<bool> seen(settings_.lots.size(), false);
+  size_t line_no = 0;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    ++line_no;
+    size_t nl = text.find('\n', pos);
+    std::string_view line = text.substr(pos, nl == std::string_view::npos ? text.npos : nl - pos);
+    pos = nl == std::string_view::npos ? text.size() : nl + 1;
+    auto fail = [line_no](const std::string& why) {
+      return Error::Malformed("bid file line " + std::to_string(line_no) + ": " + why);
+    };
+    if (line.size() > kMaxBidLineBytes) return fail("line is too long");
+    size_t comma = line.find(',');
+    if (comma == std::string_view::npos) return fail("expected 'lot,amount'");
+    std::string_view lot = line.substr(0, comma);
+    std::string_view amount = line.substr(comma + 1);
+    auto li = lot_index_.find(lot);
+    if (li == lot_index_.end()) {
+      // Only echo a lot id that is well-formed, so no bid content ends up in an error message.
+      return fail(IsValidId(lot) ? "unknown lot '" + std::string(lot) + "'" : "invalid lot id");
+    }
+    auto v = ParseAmount(amount);
+    if (!v) return fail(v.error().message());
+    if (seen[li->second]) return fail("second bid for lot '" + std::string(lot) + "'");
+    seen[li->second] = true;
+    bids.emplace_back(li->second, *v);
+  }
+  return bids;
+}
+
+Bytes Auction::TieHash(uint32_t lot, uint32_t party) const {
+  Bytes in(computation_id_.begin(), computation_id_.end());
+  in.push_back(0);
+  Append(in, AsBytes(settings_.lots[lot].id));
+  in.push_back(0);
+  Append(in, AsBytes(parties_[party].id));
+  return Sha256(in);
+}
+
+Status Auction::AddInput(std::string_view party, ByteSpan plaintext) {
+  auto pi = party_index_.find(party);
+  if (pi == party_index_.end()) {
+    return Error::PolicyDenied("party is not in the manifest");
+  }
+  uint32_t p = pi->second;
+  if (has_input_[p]) return Error::PolicyDenied("second input from this party");
+  CLOISTER_ASSIGN_OR_RETURN(Bids bids, ParseBids(plaintext));
+  has_input_[p] = true;
+  for (const auto& [lot, amount] : bids) {
+    if (amount < settings_.lots[lot].reserve_price) continue;  // does not count
+    LotState& s = state_[lot];
+    if (amount > s.best) {
+      s.second = s.best;
+      s.best = amount;
+      s.best_party = p;
+      s.best_tie.clear();
+    } else if (amount == s.best) {
+      s.second = amount;
+      if (s.best_tie.empty()) s.best_tie = TieHash(lot, s.best_party);
+      Bytes challenger = TieHash(lot, p);
+      if (challenger < s.best_tie) {
+        s.best_party = p;
+        s.best_tie = std::move(challenger);
+      }
+    } else if (amount > s.second) {
+      s.second = amount;
+    }
+  }
+  return OkStatus();
+}
+
+Result<std::vector<LotOutcome>> Auction::Decide() const {
+  for (size_t i = 0; i < parties_.size(); ++i) {
+    if (!has_input_[i]) {
+      return Error::PolicyDenied("party '" + parties_[i].id + "' has no input");
+    }
+  }
+  std::vector<LotOutcome> out;
+  out.reserve(state_.size());
+  for (size_t i = 0; i < state_.size(); ++i) {
+    const LotState& s = state_[i];
+    LotOutcome o;
+    o.lot = settings_.lots[i].id;
+    if (s.best > 0) {
+      o.winner = parties_[s.best_party].id;
+      o.price = settings_.rule == AuctionRule::kFirstPrice
+                    ? s.best
+                    : std::max(s.second, settings_.lots[i].reserve_price);
+    }
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+Result<Bytes> Auction::Outcome() {
+  CLOISTER_ASSIGN_OR_RETURN(std::vector<LotOutcome> lots, Decide());
+  CborPtr root(cbor_new_definite_map(3));
+  CLOISTER_RETURN_IF_ERROR(CborMapAdd(root.get(), CborText("computation"),
+                                      CborText(kAuctionComputation)));
+  CLOISTER_RETURN_IF_ERROR(CborMapAdd(
+      root.get(), CborText("rule"),
+      CborText(settings_.rule == AuctionRule::kFirstPrice ? kFirstPrice : kSecondPrice)));
+  CborPtr arr(cbor_new_definite_array(lots.size()));
+  for (const auto& l : lots) {
+    CborPtr m(cbor_new_definite_map(3));
+    CLOISTER_RETURN_IF_ERROR(CborMapAdd(m.get(), CborText("lot"), CborText(l.lot)));
+    CLOISTER_RETURN_IF_ERROR(
+        CborMapAdd(m.get(), CborText("winner"), l.winner ? CborText(*l.winner) : CborNull()));
+    CLOISTER_RETURN_IF_ERROR(
+        CborMapAdd(m.get(), CborText("price"), l.price ? CborUint(*l.price) : CborNull()));
+    CLOISTER_RETURN_IF_ERROR(CborArrayPush(arr.get(), std::move(m)));
+  }
+  CLOISTER_RETURN_IF_ERROR(CborMapAdd(root.get(), CborText("lots"), std::move(arr)));
+  return EncodeCbor(root.get());
+}
+
+std::string FormatBids(const std::vector<std::pair<std::string, uint64_t>>& bids) {
+  std::string out;
+  for (const auto& [lot, amount] : bids) {
+    out += lot;
+    out += ',';
+    out += std::to_string(amount);
+    out += '\n';
+  }
+  return out;
+}
+
+}  // namespace cloister::enclave

@@ -1,0 +1,102 @@
+// The sealed-bid auction: first-price or second-price (Vickrey), a reserve price per lot, and a
+// deterministic tie-break. Rules, manifest section and bid-file format: docs/auction.md.
+//
+// Only the winner and the price of each lot leave the computation; bids are never stored beyond
+// the running per-lot state (best bid, its bidder, second-best amount).
+//
+// Thread safety: an Auction is not thread-safe.
+#ifndef CLOISTER_ENCLAVE_AUCTION_H_
+#define CLOISTER_ENCLAVE_AUCTION_H_
+
+#include <cstdint>
+#include <functional>
+#include <string_view>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "enclave/computation.h"
+
+namespace cloister::enclave {
+
+inline constexpr std::string_view kAuctionComputation = "sealed-bid-auction";
+// The only tie-break: among equal highest bids, the bidder with the lowest
+// SHA-256(computation_id || 0x00 || lot || 0x00 || party) wins. Stated in the manifest so the
+// parties' key policies pin it.
+inline constexpr std::string_view kTieBreakLowestSha256 = "lowest-sha256";
+// Amounts are integers in the smallest currency unit, 1..kMaxAmount (fits JSON doubles exactly).
+inline constexpr uint64_t kMaxAmount = 1'000'000'000'000'000;  // 10^15
+inline constexpr size_t kMaxLots = 100'000;
+// Bid file: `lot,amount` lines; at most one bid per lot, so at most kMaxLots lines.
+inline constexpr size_t kMaxBidLineBytes = kMaxIdBytes + 1 + 16 + 1;
+inline constexpr size_t kMaxBidFileBytes = kMaxLots * kMaxBidLineBytes;
+
+enum class AuctionRule { kFirstPrice, kSecondPrice };
+
+struct Lot {
+  std::string id;
+  uint64_t reserve_price = 0;  // bids below it do not count; 0 = no reserve
+};
+
+struct AuctionSettings {
+  AuctionRule rule = AuctionRule::kSecondPrice;
+  std::vector<Lot> lots;
+};
+
+struct LotOutcome {
+  std::string lot;
+  std::optional<std::string> winner;  // empty: no bid met the reserve
+  std::optional<uint64_t> price;
+};
+
+// Parses the auction section of `manifest` (rule, lots, tie_break). kMalformed naming the field.
+Result<AuctionSettings> ParseAuctionSettings(const Manifest& manifest);
+
+// One party's parsed bids: (lot index, amount).
+using Bids = std::vector<std::pair<uint32_t, uint64_t>>;
+
+class Auction final : public Computation {
+ public:
+  static Result<std::unique_ptr<Auction>> Create(const Manifest& manifest);
+
+  std::string_view name() const override { return kAuctionComputation; }
+  Status AddInput(std::string_view party, ByteSpan plaintext) override;
+  Result<Bytes> Outcome() override;
+
+  // Parses a bid file against this auction's lots. kMalformed with the line number and reason.
+  Result<Bids> ParseBids(ByteSpan bid_file) const;
+  // Returns the per-lot outcome (the data Outcome() encodes). kPolicyDenied if a party is missing.
+  Result<std::vector<LotOutcome>> Decide() const;
+
+ private:
+  struct LotState {
+    uint64_t best = 0;            // 0: no counted bid
+    uint64_t second = 0;
+    uint32_t best_party = 0;      // index into manifest parties
+    Bytes best_tie;               // tie-break hash of the best bidder, computed on first tie
+  };
+  Auction(const Manifest& manifest, AuctionSettings settings);
+  Bytes TieHash(uint32_t lot, uint32_t party) const;
+
+  std::string computation_id_;
+  std::vector<Party> parties_;
+  AuctionSettings settings_;
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  using IndexMap = std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>>;
+  IndexMap lot_index_;
+  IndexMap party_index_;
+  std::vector<bool> has_input_;
+  std::vector<LotState> state_;
+};
+
+// Encodes bids as a bid file (for the CLI and tests).
+std::string FormatBids(const std::vector<std::pair<std::string, uint64_t>>& bids);
+
+}  // namespace cloister::enclave
+
+#endif  // CLOISTER_ENCLAVE_AUCTION_H_

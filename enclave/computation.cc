@@ -1,0 +1,103 @@
+#include "enclave/computation.h"
+
+#include <nlohmann/json.hpp>
+
+#include <set>
+#include <unordered_set>
+
+#include "common/ossl.h"
+#include "enclave/auction.h"
+#include "enclave/internal/json_strict.h"
+
+namespace cloister::enclave {
+
+bool IsValidId(std::string_view id) {
+  if (id.empty() || id.size() > kMaxIdBytes) return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == ':' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+const Party* Manifest::FindParty(std::string_view id) const {
+  for (const auto& p : parties) {
+    if (p.id == id) return &p;
+  }
+  return nullptr;
+}
+
+Result<Manifest> ParseManifest(ByteSpan json) {
+  if (json.size() > kMaxManifestBytes) return Error::Malformed("manifest is too large");
+  CLOISTER_ASSIGN_OR_RETURN(nlohmann::json doc, internal::ParseStrictJson(AsString(json)));
+  if (!doc.is_object()) return Error::Malformed("manifest is not a JSON object");
+  static const std::set<std::string> kKnown = {"computation_id", "computation", "description",
+                                               "parties", "kms", "auction"};
+  for (const auto& [k, v] : doc.items()) {
+    if (!kKnown.count(k)) return Error::Malformed("manifest has unknown field '" + k + "'");
+  }
+  Manifest m;
+  CLOISTER_ASSIGN_OR_RETURN(m.computation_id, internal::GetString(doc, "computation_id"));
+  if (!IsValidId(m.computation_id)) return Error::Malformed("manifest computation_id is invalid");
+  CLOISTER_ASSIGN_OR_RETURN(m.computation, internal::GetString(doc, "computation"));
+  if (doc.contains("description") && !doc["description"].is_string()) {
+    return Error::Malformed("manifest description is not a string");
+  }
+  if (!doc.contains("kms") || !doc["kms"].is_object()) {
+    return Error::Malformed("manifest kms is missing or not an object");
+  }
+  const auto& kms = doc["kms"];
+  for (const auto& [k, v] : kms.items()) {
+    if (k != "endpoint" && k != "region") {
+      return Error::Malformed("manifest kms has unknown field '" + k + "'");
+    }
+  }
+  CLOISTER_ASSIGN_OR_RETURN(m.kms.endpoint, internal::GetString(kms, "endpoint"));
+  CLOISTER_ASSIGN_OR_RETURN(m.kms.region, internal::GetString(kms, "region"));
+  if (m.kms.endpoint.rfind("https://", 0) != 0 && m.kms.endpoint.rfind("http://", 0) != 0) {
+    return Error::Malformed("manifest kms.endpoint is not an http(s) URL");
+  }
+  if (m.kms.region.empty() || m.kms.region.size() > kMaxIdBytes) {
+    return Error::Malformed("manifest kms.region is invalid");
+  }
+  if (!doc.contains("parties") || !doc["parties"].is_array() || doc["parties"].empty()) {
+    return Error::Malformed("manifest parties is missing, empty or not an array");
+  }
+  if (doc["parties"].size() > kMaxParties) {
+    return Error::Malformed("manifest has more than " + std::to_string(kMaxParties) + " parties");
+  }
+  std::unordered_set<std::string> seen;
+  for (const auto& p : doc["parties"]) {
+    if (!p.is_object()) return Error::Malformed("manifest party is not an object");
+    for (const auto& [k, v] : p.items()) {
+      if (k != "id" && k != "key_arn") {
+        return Error::Malformed("manifest party has unknown field '" + k + "'");
+      }
+    }
+    Party party;
+    CLOISTER_ASSIGN_OR_RETURN(party.id, internal::GetString(p, "id"));
+    CLOISTER_ASSIGN_OR_RETURN(party.key_arn, internal::GetString(p, "key_arn"));
+    if (!IsValidId(party.id)) return Error::Malformed("manifest party id is invalid");
+    if (party.key_arn.rfind("arn:", 0) != 0 || party.key_arn.size() > kMaxArnBytes) {
+      return Error::Malformed("manifest party '" + party.id + "' key_arn is not a key ARN");
+    }
+    if (!seen.insert(party.id).second) {
+      return Error::Malformed("manifest lists party '" + party.id + "' twice");
+    }
+    m.parties.push_back(std::move(party));
+  }
+  m.bytes.assign(json.begin(), json.end());
+  m.digest = Sha384(json);
+  return m;
+}
+
+Result<std::unique_ptr<Computation>> CreateComputation(const Manifest& manifest) {
+  if (manifest.computation == kAuctionComputation) {
+    CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<Auction> a, Auction::Create(manifest));
+    return std::unique_ptr<Computation>(std::move(a));
+  }
+  return Error::Malformed("manifest names unknown computation '" + manifest.computation + "'");
+}
+
+}  // namespace cloister::enclave

@@ -1,0 +1,223 @@
+#include "enclave/receipt.h"
+
+#include <nlohmann/json.hpp>
+
+#include "attestation/attestation_doc.h"
+#include "common/cbor.h"
+#include "common/ossl.h"
+#include "enclave/computation.h"
+#include "enclave/internal/cbor_strict.h"
+
+namespace cloister::enclave {
+namespace {
+
+// Outcomes nest (lots inside a map inside the body inside the receipt).
+constexpr size_t kMaxReceiptDepth = 16;
+
+Result<nlohmann::json> ItemToJson(const cbor_item_t* item, size_t depth) {
+  if (depth > kMaxReceiptDepth) return Error::Malformed("outcome nests too deeply");
+  if (cbor_isa_uint(item)) return nlohmann::json(cbor_get_int(item));
+  if (cbor_isa_string(item)) {
+    CLOISTER_ASSIGN_OR_RETURN(std::string_view s, CborAsText(item, "outcome text"));
+    return nlohmann::json(std::string(s));
+  }
+  if (cbor_isa_bytestring(item)) {
+    CLOISTER_ASSIGN_OR_RETURN(ByteSpan b, CborAsBytes(item, "outcome bytes"));
+    return nlohmann::json(HexEncode(b));
+  }
+  if (cbor_is_null(item)) return nlohmann::json(nullptr);
+  if (cbor_is_bool(item)) return nlohmann::json(cbor_get_bool(item));
+  if (cbor_isa_array(item)) {
+    nlohmann::json a = nlohmann::json::array();
+    cbor_item_t** items = cbor_array_handle(item);
+    for (size_t i = 0; i < cbor_array_size(item); ++i) {
+      CLOISTER_ASSIGN_OR_RETURN(nlohmann::json v, ItemToJson(items[i], depth + 1));
+      a.push_back(std::move(v));
+    }
+    return a;
+  }
+  if (cbor_isa_map(item)) {
+    // nlohmann::ordered_json would keep order; a plain object sorts keys, which is fine for
+    // display and what PrintJson expects.
+    nlohmann::json o = nlohmann::json::object();
+    cbor_pair* pairs = cbor_map_handle(item);
+    for (size_t i = 0; i < cbor_map_size(item); ++i) {
+      CLOISTER_ASSIGN_OR_RETURN(std::string_view k, CborAsText(pairs[i].key, "outcome key"));
+      CLOISTER_ASSIGN_OR_RETURN(nlohmann::json v, ItemToJson(pairs[i].value, depth + 1));
+      o[std::string(k)] = std::move(v);
+    }
+    return o;
+  }
+  return Error::Malformed("outcome holds a CBOR type that has no JSON form here");
+}
+
+}  // namespace
+
+Result<nlohmann::json> CborToJson(ByteSpan cbor) {
+  CLOISTER_ASSIGN_OR_RETURN(CborPtr item, DecodeCbor(cbor, kMaxReceiptDepth));
+  return ItemToJson(item.get(), 0);
+}
+
+Result<nlohmann::json> ReceiptBodyToJson(const ReceiptBody& body) {
+  nlohmann::json inputs = nlohmann::json::array();
+  for (const auto& in : body.inputs) {
+    inputs.push_back({{"Party", in.party}, {"Sha384", HexEncode(in.sha384)}});
+  }
+  CLOISTER_ASSIGN_OR_RETURN(nlohmann::json outcome, CborToJson(body.outcome));
+  return nlohmann::json{{"ComputationId", body.computation_id},
+                        {"ManifestDigest", HexEncode(body.manifest_digest)},
+                        {"Inputs", std::move(inputs)},
+                        {"Outcome", std::move(outcome)},
+                        {"Time", FormatRfc3339(body.time)}};
+}
+
+Result<Bytes> EncodeReceiptBody(const ReceiptBody& body) {
+  if (!IsValidId(body.computation_id)) return Error::InvalidArgument("bad computation id");
+  if (body.manifest_digest.size() != kSha384Bytes) {
+    return Error::InvalidArgument("manifest digest must be 48 bytes");
+  }
+  if (body.inputs.size() > kMaxReceiptInputs) return Error::InvalidArgument("too many inputs");
+  if (body.time < 0) return Error::InvalidArgument("negative time");
+  auto outcome = DecodeCbor(body.outcome, kMaxReceiptDepth);
+  if (!outcome) return Error::InvalidArgument("outcome is not one CBOR item");
+  CborPtr map(cbor_new_definite_map(6));
+  CLOISTER_RETURN_IF_ERROR(CborMapAdd(map.get(), CborText("version"), CborUint(kReceiptVersion)));
+  CLOISTER_RETURN_IF_ERROR(
+      CborMapAdd(map.get(), CborText("computation_id"), CborText(body.computation_id)));
+  CLOISTER_RETURN_IF_ERROR(
+      CborMapAdd(map.get(), CborText("manifest_digest"), CborBytes(body.manifest_digest)));
+  CborPtr inputs(cbor_new_definite_array(body.inputs.size()));
+  for (const auto& in : body.inputs) {
+    if (!IsValidId(in.party) || in.sha384.size() != kSha384Bytes) {
+      return Error::InvalidArgument("bad receipt input");
+    }
+    CborPtr entry(cbor_new_definite_map(2));
+    CLOISTER_RETURN_IF_ERROR(CborMapAdd(entry.get(), CborText("party"), CborText(in.party)));
+    CLOISTER_RETURN_IF_ERROR(CborMapAdd(entry.get(), CborText("sha384"), CborBytes(in.sha384)));
+    CLOISTER_RETURN_IF_ERROR(CborArrayPush(inputs.get(), std::move(entry)));
+  }
+  CLOISTER_RETURN_IF_ERROR(CborMapAdd(map.get(), CborText("inputs"), std::move(inputs)));
+  CLOISTER_RETURN_IF_ERROR(CborMapAdd(map.get(), CborText("outcome"), std::move(*outcome)));
+  CLOISTER_RETURN_IF_ERROR(
+      CborMapAdd(map.get(), CborText("time"), CborUint(static_cast<uint64_t>(body.time))));
+  return EncodeCbor(map.get());
+}
+
+Result<ReceiptBody> DecodeReceiptBody(ByteSpan bytes) {
+  CLOISTER_ASSIGN_OR_RETURN(CborPtr item, DecodeCbor(bytes, kMaxReceiptDepth));
+  CLOISTER_ASSIGN_OR_RETURN(
+      auto f, internal::MapFields(item.get(),
+                                  {"version", "computation_id", "manifest_digest", "inputs",
+                                   "outcome", "time"},
+                                  "receipt body"));
+  CLOISTER_ASSIGN_OR_RETURN(uint64_t version, CborAsUint(f[0], "receipt version"));
+  if (version != kReceiptVersion) {
+    return Error::Malformed("receipt version " + std::to_string(version) + " is not supported");
+  }
+  ReceiptBody body;
+  CLOISTER_ASSIGN_OR_RETURN(std::string_view cid, CborAsText(f[1], "computation_id"));
+  if (!IsValidId(cid)) return Error::Malformed("receipt computation_id is invalid");
+  body.computation_id = std::string(cid);
+  CLOISTER_ASSIGN_OR_RETURN(ByteSpan md, CborAsBytes(f[2], "manifest_digest"));
+  if (md.size() != kSha384Bytes) return Error::Malformed("receipt manifest_digest is not 48 bytes");
+  body.manifest_digest.assign(md.begin(), md.end());
+  if (!cbor_isa_array(f[3]) || !cbor_array_is_definite(f[3])) {
+    return Error::Malformed("receipt inputs is not a definite array");
+  }
+  size_t n = cbor_array_size(f[3]);
+  if (n > kMaxReceiptInputs) return Error::Malformed("receipt has too many inputs");
+  cbor_item_t** items = cbor_array_handle(f[3]);
+  for (size_t i = 0; i < n; ++i) {
+    CLOISTER_ASSIGN_OR_RETURN(auto e, internal::MapFields(items[i], {"party", "sha384"},
+                                                          "receipt input"));
+    ReceiptInput in;
+    CLOISTER_ASSIGN_OR_RETURN(std::string_view party, CborAsText(e[0], "input party"));
+    if (!IsValidId(party)) return Error::Malformed("receipt input party is invalid");
+    for (const auto& prev : body.inputs) {
+      if (prev.party == party) return Error::Malformed("receipt lists a party twice");
+    }
+    in.party = std::string(party);
+    CLOISTER_ASSIGN_OR_RETURN(ByteSpan d, CborAsBytes(e[1], "input sha384"));
+    if (d.size() != kSha384Bytes) return Error::Malformed("receipt input digest is not 48 bytes");
+    in.sha384.assign(d.begin(), d.end());
+    body.inputs.push_back(std::move(in));
+  }
+  CLOISTER_ASSIGN_OR_RETURN(body.outcome, EncodeCbor(f[4]));
+  CLOISTER_ASSIGN_OR_RETURN(uint64_t t, CborAsUint(f[5], "receipt time"));
+  if (t > static_cast<uint64_t>(INT64_MAX)) return Error::Malformed("receipt time is too large");
+  body.time = static_cast<UnixMillis>(t);
+  return body;
+}
+
+Bytes ReceiptUserData(ByteSpan body_bytes) { return Sha384(body_bytes); }
+
+Result<Bytes> EncodeReceipt(ByteSpan body_bytes, ByteSpan attestation_document) {
+  CborPtr map(cbor_new_definite_map(2));
+  CLOISTER_RETURN_IF_ERROR(CborMapAdd(map.get(), CborText("body"), CborBytes(body_bytes)));
+  CLOISTER_RETURN_IF_ERROR(
+      CborMapAdd(map.get(), CborText("attestation"), CborBytes(attestation_document)));
+  return EncodeCbor(map.get());
+}
+
+Result<Receipt> DecodeReceipt(ByteSpan bytes) {
+  if (bytes.size() > kMaxReceiptBytes) return Error::Malformed("receipt is too large");
+  CLOISTER_ASSIGN_OR_RETURN(CborPtr item, DecodeCbor(bytes, 4));
+  CLOISTER_ASSIGN_OR_RETURN(auto f,
+                            internal::MapFields(item.get(), {"body", "attestation"}, "receipt"));
+  Receipt r;
+  CLOISTER_ASSIGN_OR_RETURN(ByteSpan body, CborAsBytes(f[0], "receipt body"));
+  r.body_bytes.assign(body.begin(), body.end());
+  CLOISTER_ASSIGN_OR_RETURN(ByteSpan att, CborAsBytes(f[1], "receipt attestation"));
+  r.attestation.assign(att.begin(), att.end());
+  CLOISTER_ASSIGN_OR_RETURN(r.body, DecodeReceiptBody(r.body_bytes));
+  return r;
+}
+
+Result<VerifiedReceipt> VerifyReceipt(ByteSpan receipt, const attestation::Verifier& verifier,
+                                      const VerifyReceiptOptions& options) {
+  VerifiedReceipt out;
+  CLOISTER_ASSIGN_OR_RETURN(out.receipt, DecodeReceipt(receipt));
+  const Receipt& r = out.receipt;
+  UnixMillis now = 0;
+  if (options.now) {
+    now = *options.now;
+  } else {
+    CLOISTER_ASSIGN_OR_RETURN(attestation::ParsedAttestation parsed,
+                              attestation::ParseAttestationDocument(r.attestation));
+    now = parsed.doc.timestamp;
+  }
+  attestation::VerifyOptions vo;
+  vo.now = now;
+  vo.expected_pcrs = options.expected_pcrs;
+  vo.allow_debug = options.allow_debug;
+  CLOISTER_ASSIGN_OR_RETURN(out.document, verifier.Verify(r.attestation, vo));
+  const auto& doc = out.document.doc;
+  if (!doc.user_data || !ConstantTimeEquals(*doc.user_data, ReceiptUserData(r.body_bytes))) {
+    return Error::VerifyFailed("receipt body is not the one the attestation document binds "
+                               "(user_data != SHA-384(body))");
+  }
+  if (r.body.time > doc.timestamp) {
+    return Error::VerifyFailed("receipt time is after its attestation document");
+  }
+  if (options.manifest) {
+    if (!ConstantTimeEquals(Sha384(*options.manifest), r.body.manifest_digest)) {
+      return Error::VerifyFailed("receipt manifest digest differs from the given manifest");
+    }
+  }
+  if (options.my_input) {
+    Bytes mine = Sha384(*options.my_input);
+    for (const auto& in : r.body.inputs) {
+      if (options.my_party && in.party != *options.my_party) continue;
+      if (ConstantTimeEquals(in.sha384, mine)) {
+        out.my_input_party = in.party;
+        break;
+      }
+    }
+    if (!out.my_input_party) {
+      return Error::VerifyFailed("your input was not counted: its SHA-384 is not in the receipt");
+    }
+  }
+  return out;
+}
+
+}  // namespace cloister::enclave

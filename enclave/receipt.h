@@ -1,0 +1,112 @@
+// The receipt a run returns: what was computed, over which inputs, under which manifest, bound
+// to an attestation document from the enclave that did it. Format: docs/receipt.md.
+//
+//   receipt = {"body": bstr, "attestation": bstr}          (CBOR map, this key order)
+//   body    = {"version": 1, "computation_id": tstr, "manifest_digest": bstr .size 48,
+//              "inputs": [* {"party": tstr, "sha384": bstr .size 48}],
+//              "outcome": any (the computation's outcome CBOR), "time": uint (Unix ms)}
+//   attestation.user_data = SHA-384(body bytes exactly as they appear in "body")
+//
+// The body travels as a byte string so verifiers hash exactly what the enclave hashed, without
+// re-encoding. Decoding is strict: exact key sets and order, no trailing bytes, sizes bounded.
+//
+// Thread safety: functions only; VerifyReceipt may share one attestation::Verifier.
+#ifndef CLOISTER_ENCLAVE_RECEIPT_H_
+#define CLOISTER_ENCLAVE_RECEIPT_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "attestation/verifier.h"
+#include "common/bytes.h"
+#include "common/clock.h"
+#include "common/result.h"
+
+namespace cloister::enclave {
+
+inline constexpr uint64_t kReceiptVersion = 1;
+inline constexpr size_t kSha384Bytes = 48;
+// A receipt carries one input per party; kMaxParties (computation.h) bounds them. The outcome
+// of 100,000 lots is a few MiB; 32 MiB bounds the whole receipt.
+inline constexpr size_t kMaxReceiptBytes = 32u << 20;
+inline constexpr size_t kMaxReceiptInputs = 1000;
+
+struct ReceiptInput {
+  std::string party;
+  Bytes sha384;  // SHA-384 of the ciphertext exactly as the enclave received it
+  bool operator==(const ReceiptInput&) const = default;
+};
+
+struct ReceiptBody {
+  std::string computation_id;
+  Bytes manifest_digest;             // SHA-384 of the manifest file
+  std::vector<ReceiptInput> inputs;  // in manifest party order
+  Bytes outcome;                     // the outcome as a CBOR data item (encoded)
+  UnixMillis time = 0;
+};
+
+// Returns the canonical encoding of `body` (definite lengths, the key order above).
+// kInvalidArgument if a field is out of range or `outcome` is not one CBOR item.
+Result<Bytes> EncodeReceiptBody(const ReceiptBody& body);
+// Parses body bytes strictly. kMalformed naming the rule broken.
+Result<ReceiptBody> DecodeReceiptBody(ByteSpan bytes);
+
+// Returns the bytes the enclave asks the NSM to put in user_data: SHA-384(body_bytes).
+Bytes ReceiptUserData(ByteSpan body_bytes);
+
+// Returns {"body": body_bytes, "attestation": attestation_document}.
+Result<Bytes> EncodeReceipt(ByteSpan body_bytes, ByteSpan attestation_document);
+
+struct Receipt {
+  Bytes body_bytes;
+  ReceiptBody body;
+  Bytes attestation;  // the COSE_Sign1 document
+};
+// Parses a receipt file strictly (both layers). kMalformed.
+Result<Receipt> DecodeReceipt(ByteSpan bytes);
+
+struct VerifyReceiptOptions {
+  // PCRs the enclave image must have (from `build-enclave`'s measurements).
+  std::map<uint32_t, Bytes> expected_pcrs;
+  bool allow_debug = false;
+  // Time at which the certificate chain must be valid; unset = the document's own timestamp
+  // (a receipt stays verifiable after the 3-hour leaf certificate expires).
+  std::optional<UnixMillis> now;
+  // The caller's own ciphertext: it must be among the counted inputs (under `my_party` if set).
+  std::optional<Bytes> my_input;
+  std::optional<std::string> my_party;
+  // The manifest the caller audited: its SHA-384 must equal the receipt's manifest_digest.
+  std::optional<Bytes> manifest;
+};
+
+struct VerifiedReceipt {
+  Receipt receipt;
+  attestation::VerifiedDocument document;
+  std::optional<std::string> my_input_party;  // the party the caller's input was counted for
+};
+
+// Verifies `receipt`: parses it; verifies the attestation document with `verifier` (chain to
+// the trusted root, signature, expected PCRs, debug refused unless allowed); checks that
+// user_data == SHA-384(body); that the receipt time is not after the document time; and the
+// optional my-input and manifest checks. kMalformed: does not parse; kVerifyFailed: chain,
+// signature, binding, or the caller's input is not counted; kPolicyDenied: PCR or debug
+// expectations not met.
+Result<VerifiedReceipt> VerifyReceipt(ByteSpan receipt, const attestation::Verifier& verifier,
+                                      const VerifyReceiptOptions& options);
+
+// Returns `cbor` (an outcome) as JSON for display: maps with text keys become objects, arrays
+// arrays, text strings, unsigned integers, null and booleans themselves, byte strings hex text.
+// kMalformed for anything else (negative integers, floats, tags, non-text keys).
+Result<nlohmann::json> CborToJson(ByteSpan cbor);
+
+// Returns the receipt body as JSON (ComputationId, ManifestDigest, Inputs, Outcome, Time).
+Result<nlohmann::json> ReceiptBodyToJson(const ReceiptBody& body);
+
+}  // namespace cloister::enclave
+
+#endif  // CLOISTER_ENCLAVE_RECEIPT_H_

@@ -1,0 +1,282 @@
+// Tests for enclave/computation.h and enclave/auction.h: manifest parsing, bid files, and the
+// auction rules (first/second price, reserve, ties, missing and duplicate inputs).
+#include "enclave/auction.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "common/cbor.h"
+#include "common/file.h"
+#include "common/ossl.h"
+
+namespace cloister::enclave {
+namespace {
+
+std::string ManifestJson(const std::string& rule, const std::string& lots,
+                         const std::string& parties =
+                             R"([{"id":"alice","key_arn":"arn:aws:kms:us-east-1:111:key/a"},
+                                 {"id":"bob","key_arn":"arn:aws:kms:us-east-1:111:key/b"},
+                                 {"id":"carol","key_arn":"arn:aws:kms:us-east-1:111:key/c"}])") {
+  return R"({"computation_id":"auction-1","computation":"sealed-bid-auction",
+             "kms":{"endpoint":"http://127.0.0.1:8000","region":"us-east-1"},
+             "parties":)" + parties + R"(,
+             "auction":{"rule":")" + rule + R"(","tie_break":"lowest-sha256","lots":)" + lots +
+         "}}";
+}
+
+std::unique_ptr<Auction> MakeAuction(const std::string& json) {
+  auto m = ParseManifest(AsBytes(json));
+  EXPECT_TRUE(m.has_value()) << m.error().ToString();
+  auto a = Auction::Create(*m);
+  EXPECT_TRUE(a.has_value()) << a.error().ToString();
+  return std::move(*a);
+}
+
+struct Expect {
+  std::string lot;
+  std::string winner;  // "" = none
+  uint64_t price;
+};
+
+void CheckOutcome(Auction& a, const std::vector<Expect>& want) {
+  auto got = a.Decide();
+  ASSERT_TRUE(got.has_value()) << got.error().ToString();
+  ASSERT_EQ(got->size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    SCOPED_TRACE(want[i].lot);
+    EXPECT_EQ((*got)[i].lot, want[i].lot);
+    if (want[i].winner.empty()) {
+      EXPECT_FALSE((*got)[i].winner.has_value());
+      EXPECT_FALSE((*got)[i].price.has_value());
+    } else {
+      ASSERT_TRUE((*got)[i].winner.has_value());
+      EXPECT_EQ(*(*got)[i].winner, want[i].winner);
+      EXPECT_EQ(*(*got)[i].price, want[i].price);
+    }
+  }
+}
+
+TEST(AuctionTest, RulesTable) {
+  const std::string lots = R"([{"id":"lot-1","reserve_price":0},{"id":"lot-2","reserve_price":50},
+                               {"id":"lot-3","reserve_price":100},{"id":"lot-4","reserve_price":10}])";
+  struct Row {
+    const char* name;
+    const char* rule;
+    const char* alice;
+    const char* bob;
+    const char* carol;
+    std::vector<Expect> want;
+  };
+  const Row rows[] = {
+      {"first price: highest bid pays its bid", "first-price", "lot-1,30\n", "lot-1,70\n",
+       "lot-1,50\n", {{"lot-1", "bob", 70}, {"lot-2", "", 0}, {"lot-3", "", 0}, {"lot-4", "", 0}}},
+      {"second price: highest bid pays the second", "second-price", "lot-1,30\n", "lot-1,70\n",
+       "lot-1,50\n", {{"lot-1", "bob", 50}, {"lot-2", "", 0}, {"lot-3", "", 0}, {"lot-4", "", 0}}},
+      {"reserve not met", "second-price", "lot-3,99\n", "lot-3,20\n", "",
+       {{"lot-1", "", 0}, {"lot-2", "", 0}, {"lot-3", "", 0}, {"lot-4", "", 0}}},
+      {"reserve met exactly, single bidder pays reserve", "second-price", "lot-3,100\n", "", "",
+       {{"lot-1", "", 0}, {"lot-2", "", 0}, {"lot-3", "alice", 100}, {"lot-4", "", 0}}},
+      {"single bidder above reserve pays reserve (Vickrey)", "second-price", "", "lot-2,500\n", "",
+       {{"lot-1", "", 0}, {"lot-2", "bob", 50}, {"lot-3", "", 0}, {"lot-4", "", 0}}},
+      {"single bidder, no reserve, Vickrey price 0", "second-price", "lot-1,42\n", "", "",
+       {{"lot-1", "alice", 0}, {"lot-2", "", 0}, {"lot-3", "", 0}, {"lot-4", "", 0}}},
+      {"single bidder first price pays own bid", "first-price", "", "lot-2,500\n", "",
+       {{"lot-1", "", 0}, {"lot-2", "bob", 500}, {"lot-3", "", 0}, {"lot-4", "", 0}}},
+      {"second bid below reserve: price is reserve", "second-price", "lot-3,300\n", "lot-3,90\n",
+       "", {{"lot-1", "", 0}, {"lot-2", "", 0}, {"lot-3", "alice", 100}, {"lot-4", "", 0}}},
+      {"second bid above reserve: price is second bid", "second-price", "lot-3,300\n",
+       "lot-3,150\n", "", {{"lot-1", "", 0}, {"lot-2", "", 0}, {"lot-3", "alice", 150}, {"lot-4", "", 0}}},
+      {"lots with no bids", "first-price", "", "", "",
+       {{"lot-1", "", 0}, {"lot-2", "", 0}, {"lot-3", "", 0}, {"lot-4", "", 0}}},
+      {"several lots at once", "second-price", "lot-1,10\nlot-2,60\nlot-4,11\n",
+       "lot-2,70\nlot-1,5\n", "lot-4,30\nlot-1,9\n",
+       {{"lot-1", "alice", 9}, {"lot-2", "bob", 60}, {"lot-3", "", 0}, {"lot-4", "carol", 11}}},
+  };
+  for (const auto& row : rows) {
+    SCOPED_TRACE(row.name);
+    auto a = MakeAuction(ManifestJson(row.rule, lots));
+    ASSERT_TRUE(a);
+    ASSERT_TRUE(a->AddInput("alice", AsBytes(row.alice)).has_value());
+    ASSERT_TRUE(a->AddInput("bob", AsBytes(row.bob)).has_value());
+    ASSERT_TRUE(a->AddInput("carol", AsBytes(row.carol)).has_value());
+    CheckOutcome(*a, row.want);
+  }
+}
+
+TEST(AuctionTest, TiesAreBrokenByLowestHashWhateverTheInputOrder) {
+  const std::string lots = R"([{"id":"lot-1","reserve_price":0}])";
+  std::string winner;
+  const char* orders[][3] = {{"alice", "bob", "carol"}, {"carol", "bob", "alice"},
+                             {"bob", "carol", "alice"}};
+  for (auto& order : orders) {
+    for (const char* rule : {"first-price", "second-price"}) {
+      auto a = MakeAuction(ManifestJson(rule, lots));
+      for (const char* p : order) ASSERT_TRUE(a->AddInput(p, AsBytes("lot-1,77\n")).has_value());
+      auto got = a->Decide();
+      ASSERT_TRUE(got.has_value());
+      ASSERT_TRUE((*got)[0].winner.has_value());
+      EXPECT_EQ(*(*got)[0].price, 77u) << rule;  // a tie at the top: second price = top
+      if (winner.empty()) winner = *(*got)[0].winner;
+      EXPECT_EQ(*(*got)[0].winner, winner);
+    }
+  }
+  // The winner is the documented one: lowest SHA-256("auction-1" 0 "lot-1" 0 party).
+  std::string best;
+  Bytes best_hash;
+  for (const char* p : {"alice", "bob", "carol"}) {
+    Bytes in = ToBytes(std::string("auction-1") + '\0' + "lot-1" + '\0' + p);
+    Bytes h = Sha256(in);
+    if (best.empty() || h < best_hash) {
+      best = p;
+      best_hash = h;
+    }
+  }
+  EXPECT_EQ(winner, best);
+}
+
+TEST(AuctionTest, OutcomeIsCanonicalCbor) {
+  auto a = MakeAuction(ManifestJson("second-price", R"([{"id":"lot-1","reserve_price":5},
+                                                        {"id":"lot-2","reserve_price":5}])"));
+  ASSERT_TRUE(a->AddInput("alice", AsBytes("lot-1,10\n")).has_value());
+  ASSERT_TRUE(a->AddInput("bob", AsBytes("lot-1,8\n")).has_value());
+  ASSERT_TRUE(a->AddInput("carol", AsBytes("")).has_value());
+  auto out = a->Outcome();
+  ASSERT_TRUE(out.has_value());
+  auto item = DecodeCbor(*out);
+  ASSERT_TRUE(item.has_value());
+  // {"computation": "sealed-bid-auction", "rule": "second-price",
+  //  "lots": [{"lot": "lot-1", "winner": "alice", "price": 8}, {"lot": "lot-2", ...null}]}
+  std::string hex = HexEncode(*out);
+  EXPECT_EQ(hex.substr(0, 2), "a3");
+  EXPECT_NE(hex.find(HexEncode(AsBytes("alice"))), std::string::npos);
+  EXPECT_EQ(hex.find(HexEncode(AsBytes("lot-1,10"))), std::string::npos);
+}
+
+TEST(AuctionTest, MissingDuplicateAndUnknownPartiesFailTheRun) {
+  const std::string lots = R"([{"id":"lot-1","reserve_price":0}])";
+  auto a = MakeAuction(ManifestJson("first-price", lots));
+  ASSERT_TRUE(a->AddInput("alice", AsBytes("lot-1,1\n")).has_value());
+  auto dup = a->AddInput("alice", AsBytes("lot-1,2\n"));
+  ASSERT_FALSE(dup.has_value());
+  EXPECT_EQ(dup.error().code(), ErrorCode::kPolicyDenied);
+  auto unknown = a->AddInput("mallory", AsBytes("lot-1,2\n"));
+  ASSERT_FALSE(unknown.has_value());
+  EXPECT_EQ(unknown.error().code(), ErrorCode::kPolicyDenied);
+  ASSERT_TRUE(a->AddInput("bob", AsBytes("")).has_value());
+  auto missing = a->Outcome();
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().code(), ErrorCode::kPolicyDenied);
+  EXPECT_NE(missing.error().message().find("carol"), std::string::npos);
+}
+
+TEST(AuctionTest, MalformedInputIsRefusedAtomically) {
+  const std::string lots = R"([{"id":"lot-1","reserve_price":0},{"id":"lot-2","reserve_price":0}])";
+  auto a = MakeAuction(ManifestJson("first-price", lots));
+  // The bad second line must not leave the good first line counted.
+  auto bad = a->AddInput("alice", AsBytes("lot-1,1000\nlot-2,x\n"));
+  ASSERT_FALSE(bad.has_value());
+  ASSERT_TRUE(a->AddInput("bob", AsBytes("lot-1,5\n")).has_value());
+  ASSERT_TRUE(a->AddInput("carol", AsBytes("")).has_value());
+  // Alice's input was refused, so the run cannot complete...
+  EXPECT_FALSE(a->Decide().has_value());
+  // ...and had it been retried, the earlier line would not be there.
+  ASSERT_TRUE(a->AddInput("alice", AsBytes("lot-2,3\n")).has_value());
+  CheckOutcome(*a, {{"lot-1", "bob", 5}, {"lot-2", "alice", 3}});
+}
+
+TEST(AuctionTest, BidFileFailureTable) {
+  auto a = MakeAuction(ManifestJson("first-price", R"([{"id":"lot-1","reserve_price":0},
+                                                       {"id":"lot-2","reserve_price":0}])"));
+  const char* bad[] = {
+      "lot-1",                 // no comma
+      "lot-1,",                // empty amount
+      "lot-1,0",               // zero
+      "lot-1,007",             // leading zero
+      "lot-1,-5",              // sign
+      "lot-1,+5",              // sign
+      "lot-1,1.5",             // fraction
+      "lot-1, 5",              // space
+      "lot-1,5 ",              // trailing space
+      "lot-1,5\r\n",           // CR
+      "lot-1,1000000000000001",  // over kMaxAmount
+      "lot-1,12345678901234567",  // too long
+      "lot-9,5",               // unknown lot
+      "lot-1,5\nlot-1,6",      // same lot twice
+      "\nlot-1,5",             // empty line
+      "lot-1,5\n\n",           // empty line at end
+      "lot-1;5",               // wrong separator
+      "lot-1,5,6",             // extra field
+      "Lot-1,5",               // ids are case-sensitive
+  };
+  for (const char* b : bad) {
+    SCOPED_TRACE(b);
+    auto r = a->ParseBids(AsBytes(b));
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().code(), ErrorCode::kMalformed);
+    EXPECT_NE(r.error().message().find("line"), std::string::npos);
+  }
+  const char* good[] = {"", "lot-1,5", "lot-1,5\n", "lot-2,1000000000000000\nlot-1,1\n"};
+  for (const char* g : good) {
+    SCOPED_TRACE(g);
+    EXPECT_TRUE(a->ParseBids(AsBytes(g)).has_value());
+  }
+  EXPECT_FALSE(a->ParseBids(Bytes(kMaxBidFileBytes + 1, 'a')).has_value());
+}
+
+TEST(AuctionTest, ManifestFailureTable) {
+  const std::string lots = R"([{"id":"lot-1","reserve_price":0}])";
+  struct Row {
+    const char* name;
+    std::string json;
+  };
+  const Row rows[] = {
+      {"not json", "{"},
+      {"not an object", "[]"},
+      {"unknown field", R"({"computation_id":"a","x":1})"},
+      {"duplicate key", R"({"computation_id":"a","computation_id":"b"})"},
+      {"bad rule", ManifestJson("third-price", lots)},
+      {"no lots", ManifestJson("first-price", "[]")},
+      {"duplicate lot", ManifestJson("first-price", R"([{"id":"l","reserve_price":0},
+                                                        {"id":"l","reserve_price":1}])")},
+      {"negative reserve", ManifestJson("first-price", R"([{"id":"l","reserve_price":-1}])")},
+      {"fractional reserve", ManifestJson("first-price", R"([{"id":"l","reserve_price":1.5}])")},
+      {"lot id with space", ManifestJson("first-price", R"([{"id":"a b","reserve_price":1}])")},
+      {"no parties", ManifestJson("first-price", lots, "[]")},
+      {"duplicate party", ManifestJson("first-price", lots,
+                                       R"([{"id":"a","key_arn":"arn:x"},{"id":"a","key_arn":"arn:y"}])")},
+      {"party without arn", ManifestJson("first-price", lots, R"([{"id":"a"}])")},
+      {"party arn not an arn", ManifestJson("first-price", lots, R"([{"id":"a","key_arn":"k"}])")},
+  };
+  for (const auto& row : rows) {
+    SCOPED_TRACE(row.name);
+    auto m = ParseManifest(AsBytes(row.json));
+    if (m) {
+      auto c = CreateComputation(*m);
+      ASSERT_FALSE(c.has_value());
+      EXPECT_EQ(c.error().code(), ErrorCode::kMalformed);
+    } else {
+      EXPECT_EQ(m.error().code(), ErrorCode::kMalformed);
+    }
+  }
+  std::string tie = ManifestJson("first-price", lots);
+  tie.replace(tie.find("lowest-sha256"), 13, "first-party");
+  auto m = ParseManifest(AsBytes(tie));
+  ASSERT_TRUE(m.has_value());
+  EXPECT_FALSE(CreateComputation(*m).has_value());
+}
+
+TEST(AuctionTest, ExampleManifestParses) {
+  auto bytes = ReadFile(std::string(CLOISTER_SOURCE_DIR) +
+                        "/examples/sealed-bid-auction/manifest.json");
+  ASSERT_TRUE(bytes.has_value());
+  auto m = ParseManifest(*bytes);
+  ASSERT_TRUE(m.has_value()) << m.error().ToString();
+  EXPECT_EQ(m->digest.size(), 48u);
+  auto c = CreateComputation(*m);
+  ASSERT_TRUE(c.has_value()) << c.error().ToString();
+  EXPECT_EQ((*c)->name(), "sealed-bid-auction");
+}
+
+}  // namespace
+}  // namespace cloister::enclave

@@ -1,0 +1,18 @@
+cloister_test(NAME enclave_core_test
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/recipient_cms_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/esdk_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/esdk_interop_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/auction_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/receipt_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/frames_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/session_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/fuzz_corpus_test.cc
+  DEPS cloister::enclave_core LABELS unit)
+cloister_test(NAME enclave_cli_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/verify_receipt_cli_test.cc
+  DEPS cloister::enclave_core LABELS integration)
+add_dependencies(enclave_cli_test cloister)
+cloister_test(NAME enclave_esdk_node_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/esdk_node_decrypt_test.cc
+  DEPS cloister::enclave_core LABELS interop)

@@ -1,0 +1,76 @@
+// Writes seed inputs for tests/fuzz/corpus/{esdk,frames}/ when CLOISTER_WRITE_CORPUS names the
+// corpus root (run once by hand; the files are committed). Skipped otherwise.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "common/file.h"
+#include "enclave/esdk.h"
+#include "enclave/frames.h"
+#include "enclave/receipt.h"
+
+namespace cloister::enclave {
+namespace {
+
+// Generates the fixed key the esdk fuzz target's provider returns.
+class FixedKeyProvider : public esdk::DataKeyProvider {
+ public:
+  Result<DataKey> GenerateDataKey(const esdk::EncryptionContext&) override {
+    DataKey dk;
+    CLOISTER_ASSIGN_OR_RETURN(dk.plaintext, SecretBytes::CopyOf(Bytes(32, 0x42)));
+    dk.encrypted.push_back({"aws-kms", ToBytes("arn:aws:kms:us-east-1:1:key/k"), Bytes(8, 1)});
+    return dk;
+  }
+  Result<SecretBytes> DecryptDataKey(const esdk::EncryptedDataKey&,
+                                     const esdk::EncryptionContext&) override {
+    return SecretBytes::CopyOf(Bytes(32, 0x42));
+  }
+};
+
+TEST(FuzzCorpus, Write) {
+  const char* root = std::getenv("CLOISTER_WRITE_CORPUS");
+  if (root == nullptr) GTEST_SKIP() << "set CLOISTER_WRITE_CORPUS to write seeds";
+  std::string r(root);
+  FixedKeyProvider p;
+  int i = 0;
+  for (auto suite : {esdk::AlgorithmSuite::kAes256GcmHkdfSha512CommitKey,
+                     esdk::AlgorithmSuite::kAes256GcmHkdfSha512CommitKeyEcdsaP384}) {
+    for (size_t len : {size_t{0}, size_t{5}, size_t{40}}) {
+      esdk::EncryptOptions o;
+      o.suite = suite;
+      o.frame_length = 16;
+      auto m = esdk::EncryptBytes(Bytes(len, 'b'), p, {{"cloister:party", "p"}}, o);
+      ASSERT_TRUE(m.has_value());
+      ASSERT_TRUE(WriteFileAtomic(r + "/esdk/msg" + std::to_string(i++), *m).has_value());
+    }
+  }
+  std::vector<frames::Message> msgs;
+  msgs.emplace_back(frames::GetAttestation{Bytes(4, 1)});
+  msgs.emplace_back(frames::SetCredentials{"AKIA", *SecretBytes::CopyOf(AsBytes("s")),
+                                           *SecretBytes::CopyOf(AsBytes("t"))});
+  msgs.emplace_back(frames::PutInput{"p", Bytes(3, 2)});
+  msgs.emplace_back(frames::Run{});
+  msgs.emplace_back(frames::InputAccepted{"p", Bytes(48, 3)});
+  msgs.emplace_back(frames::ErrorResponse{"malformed", "x"});
+  i = 0;
+  for (const auto& m : msgs) {
+    auto f = frames::EncodeFrame(m);
+    ASSERT_TRUE(f.has_value());
+    ASSERT_TRUE(WriteFileAtomic(r + "/frames/frame" + std::to_string(i++), *f).has_value());
+  }
+  ReceiptBody b;
+  b.computation_id = "c";
+  b.manifest_digest = Bytes(48, 1);
+  b.inputs = {{"p", Bytes(48, 2)}};
+  b.outcome = {0xf6};
+  b.time = 1;
+  auto body = EncodeReceiptBody(b);
+  ASSERT_TRUE(body.has_value());
+  ASSERT_TRUE(WriteFileAtomic(r + "/frames/receipt_body", *body).has_value());
+  auto receipt = EncodeReceipt(*body, Bytes(10, 0x84));
+  ASSERT_TRUE(WriteFileAtomic(r + "/frames/receipt", *receipt).has_value());
+}
+
+}  // namespace
+}  // namespace cloister::enclave

@@ -1,0 +1,269 @@
+// Tests for enclave/receipt.h: encode/decode, strict decoding table, and VerifyReceipt against
+// documents from the emulated platform PKI (binding, PCRs, debug, roots, my-input, tampering).
+#include "enclave/receipt.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+
+#include "attestation/platform_pki.h"
+#include "common/cbor.h"
+#include "common/ossl.h"
+
+namespace cloister::enclave {
+namespace {
+
+constexpr UnixMillis kNow = 1'790'000'000'000;  // 2026-09
+
+Bytes Pcr(uint8_t b) { return Bytes(48, b); }
+
+ReceiptBody SampleBody() {
+  ReceiptBody b;
+  b.computation_id = "auction-1";
+  b.manifest_digest = Sha384(AsBytes("manifest"));
+  b.inputs = {{"alice", Sha384(AsBytes("alice ciphertext"))},
+              {"bob", Sha384(AsBytes("bob ciphertext"))}};
+  CborPtr outcome(cbor_new_definite_map(1));
+  EXPECT_TRUE(CborMapAdd(outcome.get(), CborText("winner"), CborText("alice")).has_value());
+  b.outcome = *EncodeCbor(outcome.get());
+  b.time = kNow - 5;
+  return b;
+}
+
+class ReceiptTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto pki = attestation::PlatformPki::Create(kNow - 1000);
+    ASSERT_TRUE(pki.has_value());
+    pki_.emplace(std::move(*pki));
+    auto anchors = attestation::TrustAnchors::FromDer({pki_->RootCertificateDer()});
+    ASSERT_TRUE(anchors.has_value());
+    verifier_ = std::make_unique<attestation::Verifier>(*anchors);
+    pcrs_ = {{0, Pcr(0xa0)}, {1, Pcr(0xa1)}, {2, Pcr(0xa2)}};
+  }
+
+  // A receipt whose document binds `body_bytes` (or `bind` if given).
+  Bytes MakeReceipt(const Bytes& body_bytes, std::optional<Bytes> bind = std::nullopt,
+                    std::map<uint32_t, Bytes> pcrs = {}) {
+    attestation::AttestRequest req;
+    req.module_id = "i-0123456789abcdef0-enc0123456789abcdef";
+    req.pcrs = pcrs.empty() ? pcrs_ : pcrs;
+    for (uint32_t i = 3; i < 16; ++i) req.pcrs.emplace(i, Bytes(48, 0));
+    req.user_data = bind ? *bind : ReceiptUserData(body_bytes);
+    auto doc = pki_->Attest(req, kNow);
+    EXPECT_TRUE(doc.has_value()) << doc.error().ToString();
+    if (!doc) return {};
+    auto r = EncodeReceipt(body_bytes, *doc);
+    EXPECT_TRUE(r.has_value());
+    return r ? *r : Bytes{};
+  }
+
+  VerifyReceiptOptions Opts() {
+    VerifyReceiptOptions o;
+    o.expected_pcrs = pcrs_;
+    return o;
+  }
+
+  std::optional<attestation::PlatformPki> pki_;
+  std::unique_ptr<attestation::Verifier> verifier_;
+  std::map<uint32_t, Bytes> pcrs_;
+};
+
+TEST_F(ReceiptTest, BodyRoundTrips) {
+  ReceiptBody b = SampleBody();
+  auto bytes = EncodeReceiptBody(b);
+  ASSERT_TRUE(bytes.has_value()) << bytes.error().ToString();
+  auto back = DecodeReceiptBody(*bytes);
+  ASSERT_TRUE(back.has_value()) << back.error().ToString();
+  EXPECT_EQ(back->computation_id, b.computation_id);
+  EXPECT_EQ(back->manifest_digest, b.manifest_digest);
+  EXPECT_EQ(back->inputs, b.inputs);
+  EXPECT_EQ(back->outcome, b.outcome);
+  EXPECT_EQ(back->time, b.time);
+  EXPECT_EQ(*EncodeReceiptBody(*back), *bytes);  // canonical
+}
+
+TEST_F(ReceiptTest, VerifiesAndFindsMyInput) {
+  Bytes body = *EncodeReceiptBody(SampleBody());
+  Bytes receipt = MakeReceipt(body);
+  auto o = Opts();
+  o.my_input = ToBytes("bob ciphertext");
+  o.manifest = ToBytes("manifest");
+  auto v = VerifyReceipt(receipt, *verifier_, o);
+  ASSERT_TRUE(v.has_value()) << v.error().ToString();
+  EXPECT_EQ(v->my_input_party, "bob");
+  EXPECT_EQ(v->receipt.body.inputs.size(), 2u);
+}
+
+TEST_F(ReceiptTest, VerifiesLongAfterTheLeafExpiredAtItsOwnTime) {
+  Bytes receipt = MakeReceipt(*EncodeReceiptBody(SampleBody()));
+  auto o = Opts();
+  ASSERT_TRUE(VerifyReceipt(receipt, *verifier_, o).has_value());
+  o.now = kNow + 4 * attestation::kHourMillis;  // leaf lives 3 hours
+  auto late = VerifyReceipt(receipt, *verifier_, o);
+  ASSERT_FALSE(late.has_value());
+  EXPECT_EQ(late.error().code(), ErrorCode::kVerifyFailed);
+}
+
+TEST_F(ReceiptTest, VerificationFailureTable) {
+  Bytes body = *EncodeReceiptBody(SampleBody());
+  Bytes good = MakeReceipt(body);
+  ReceiptBody other_body = SampleBody();
+  other_body.inputs.pop_back();  // the parent dropped bob's input
+  Bytes dropped = MakeReceipt(*EncodeReceiptBody(other_body));
+
+  auto other_pki = attestation::PlatformPki::Create(kNow - 1000);
+  ASSERT_TRUE(other_pki.has_value());
+  attestation::Verifier foreign(
+      *attestation::TrustAnchors::FromDer({other_pki->RootCertificateDer()}));
+
+  struct Row {
+    const char* name;
+    std::function<Bytes()> receipt;
+    std::function<void(VerifyReceiptOptions&)> opts;
+    const attestation::Verifier* verifier;
+    ErrorCode code;
+  };
+  auto none = [](VerifyReceiptOptions&) {};
+  const Row rows[] = {
+      {"tampered body (outcome changed)",
+       [&] {
+         Bytes b = body;
+         // Rename a party in place: still valid CBOR, but not the bytes the document binds.
+         const std::string name = "alice";
+         auto pos = std::search(b.begin(), b.end(), name.begin(), name.end());
+         pos[4] = 'x';
+         auto parsed = DecodeReceipt(good);
+         return parsed ? *EncodeReceipt(b, parsed->attestation) : Bytes{};
+       },
+       none, verifier_.get(), ErrorCode::kVerifyFailed},
+      {"document binds other bytes",
+       [&] { return MakeReceipt(body, Sha384(AsBytes("something else"))); }, none,
+       verifier_.get(), ErrorCode::kVerifyFailed},
+      {"my input dropped by the parent", [&] { return dropped; },
+       [](VerifyReceiptOptions& o) { o.my_input = ToBytes("bob ciphertext"); }, verifier_.get(),
+       ErrorCode::kVerifyFailed},
+      {"my input under another party", [&] { return good; },
+       [](VerifyReceiptOptions& o) {
+         o.my_input = ToBytes("bob ciphertext");
+         o.my_party = "alice";
+       },
+       verifier_.get(), ErrorCode::kVerifyFailed},
+      {"wrong manifest", [&] { return good; },
+       [](VerifyReceiptOptions& o) { o.manifest = ToBytes("another manifest"); }, verifier_.get(),
+       ErrorCode::kVerifyFailed},
+      {"different PCR2 (image changed)", [&] { return good; },
+       [](VerifyReceiptOptions& o) { o.expected_pcrs[2] = Pcr(0xee); }, verifier_.get(),
+       ErrorCode::kPolicyDenied},
+      {"debug-mode enclave",
+       [&] { return MakeReceipt(body, std::nullopt, {{0, Pcr(0)}, {1, Pcr(0)}, {2, Pcr(0)}}); },
+       [](VerifyReceiptOptions& o) { o.expected_pcrs.clear(); }, verifier_.get(),
+       ErrorCode::kPolicyDenied},
+      {"foreign platform root", [&] { return good; }, none, &foreign, ErrorCode::kVerifyFailed},
+      {"attestation byte flipped",
+       [&] {
+         auto parsed = DecodeReceipt(good);
+         if (!parsed) return Bytes{};
+         Receipt r = std::move(*parsed);
+         r.attestation[r.attestation.size() - 10] ^= 1;
+         return *EncodeReceipt(r.body_bytes, r.attestation);
+       },
+       none, verifier_.get(), ErrorCode::kVerifyFailed},
+      {"receipt truncated", [&] { return Bytes(good.begin(), good.end() - 1); }, none,
+       verifier_.get(), ErrorCode::kMalformed},
+      {"receipt with trailing byte", [&] { Bytes b = good; b.push_back(0); return b; }, none,
+       verifier_.get(), ErrorCode::kMalformed},
+  };
+  for (const auto& row : rows) {
+    SCOPED_TRACE(row.name);
+    auto o = Opts();
+    row.opts(o);
+    auto v = VerifyReceipt(row.receipt(), *row.verifier, o);
+    ASSERT_FALSE(v.has_value());
+    EXPECT_EQ(v.error().code(), row.code) << v.error().ToString();
+  }
+  // Debug documents pass only when explicitly allowed.
+  auto o = Opts();
+  o.expected_pcrs.clear();
+  o.allow_debug = true;
+  EXPECT_TRUE(VerifyReceipt(MakeReceipt(body, std::nullopt, {{0, Pcr(0)}, {1, Pcr(0)}, {2, Pcr(0)}}),
+                            *verifier_, o)
+                  .has_value());
+}
+
+TEST_F(ReceiptTest, StrictDecodingTable) {
+  auto body_with = [](std::function<void(cbor_item_t*)> edit, size_t fields = 6,
+                      std::vector<std::string> keys = {"version", "computation_id",
+                                                       "manifest_digest", "inputs", "outcome",
+                                                       "time"}) {
+    ReceiptBody b = SampleBody();
+    CborPtr m(cbor_new_definite_map(fields));
+    std::vector<CborPtr> vals;
+    vals.push_back(CborUint(1));
+    vals.push_back(CborText(b.computation_id));
+    vals.push_back(CborBytes(b.manifest_digest));
+    CborPtr inputs(cbor_new_definite_array(1));
+    CborPtr e(cbor_new_definite_map(2));
+    (void)CborMapAdd(e.get(), CborText("party"), CborText("alice"));
+    (void)CborMapAdd(e.get(), CborText("sha384"), CborBytes(Bytes(48, 1)));
+    (void)CborArrayPush(inputs.get(), std::move(e));
+    vals.push_back(std::move(inputs));
+    vals.push_back(CborText("x"));
+    vals.push_back(CborUint(5));
+    for (size_t i = 0; i < keys.size() && i < fields; ++i) {
+      (void)CborMapAdd(m.get(), CborText(keys[i]), std::move(vals[i % vals.size()]));
+    }
+    if (edit) edit(m.get());
+    return *EncodeCbor(m.get());
+  };
+  EXPECT_TRUE(DecodeReceiptBody(body_with(nullptr)).has_value());
+  struct Row {
+    const char* name;
+    Bytes bytes;
+  };
+  Bytes good = body_with(nullptr);
+  Bytes trailing = good;
+  trailing.push_back(0);
+  Bytes v2 = good;
+  v2[1 + 1 + 7] = 0x02;  // map(6) text(7)"version" uint 1 -> 2
+  const Row rows[] = {
+      {"empty", {}},
+      {"trailing byte", trailing},
+      {"version 2", v2},
+      {"fields out of order",
+       body_with(nullptr, 6, {"computation_id", "version", "manifest_digest", "inputs", "outcome",
+                              "time"})},
+      {"missing field", body_with(nullptr, 5)},
+      {"unknown field name",
+       body_with(nullptr, 6, {"version", "computation_id", "manifest_digest", "inputs", "outcome",
+                              "when"})},
+      {"not a map", ToBytes("\x01")},
+      {"short manifest digest",
+       [] {
+         ReceiptBody b = SampleBody();
+         CborPtr m(cbor_new_definite_map(6));
+         (void)CborMapAdd(m.get(), CborText("version"), CborUint(1));
+         (void)CborMapAdd(m.get(), CborText("computation_id"), CborText("a"));
+         (void)CborMapAdd(m.get(), CborText("manifest_digest"), CborBytes(Bytes(47, 0)));
+         (void)CborMapAdd(m.get(), CborText("inputs"), CborPtr(cbor_new_definite_array(0)));
+         (void)CborMapAdd(m.get(), CborText("outcome"), CborNull());
+         (void)CborMapAdd(m.get(), CborText("time"), CborUint(1));
+         return *EncodeCbor(m.get());
+       }()},
+  };
+  for (const auto& row : rows) {
+    SCOPED_TRACE(row.name);
+    auto r = DecodeReceiptBody(row.bytes);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().code(), ErrorCode::kMalformed);
+  }
+  // Duplicate party in inputs.
+  ReceiptBody dup = SampleBody();
+  dup.inputs[1].party = "alice";
+  auto enc = EncodeReceiptBody(dup);
+  ASSERT_TRUE(enc.has_value());
+  EXPECT_FALSE(DecodeReceiptBody(*enc).has_value());
+}
+
+}  // namespace
+}  // namespace cloister::enclave

@@ -1,0 +1,189 @@
+// Tests for enclave/session.h: the in-enclave run from ciphertexts to the receipt body, and the
+// ways it must fail closed (re-labelled inputs, foreign keys, duplicates, missing parties).
+#include "enclave/session.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "common/ossl.h"
+#include "enclave/auction.h"
+#include "tests/enclave/esdk_fakes.h"
+
+namespace cloister::enclave {
+namespace {
+
+const char* kArn[] = {"arn:aws:kms:us-east-1:1:key/a", "arn:aws:kms:us-east-1:1:key/b",
+                      "arn:aws:kms:us-east-1:1:key/c"};
+
+std::string ManifestJson() {
+  return std::string(R"({"computation_id":"auction-7","computation":"sealed-bid-auction",
+    "kms":{"endpoint":"http://127.0.0.1:1","region":"us-east-1"},
+    "parties":[{"id":"alice","key_arn":")") + kArn[0] + R"("},
+               {"id":"bob","key_arn":")" + kArn[1] + R"("},
+               {"id":"carol","key_arn":")" + kArn[2] + R"("}],
+    "auction":{"rule":"second-price","tie_break":"lowest-sha256",
+               "lots":[{"id":"lot-1","reserve_price":10},{"id":"lot-2","reserve_price":0}]}})";
+}
+
+// KMS as the enclave sees it: one fake key per ARN; Decrypt checks key and context.
+class FakeKms : public KmsDecryptor {
+ public:
+  FakeKms() {
+    for (int i = 0; i < 3; ++i) {
+      keys.emplace(kArn[i], std::make_unique<esdk::FakeKmsProvider>(kArn[i], 0x30 + i));
+    }
+    keys.emplace("arn:aws:kms:us-east-1:1:key/operator",
+                 std::make_unique<esdk::FakeKmsProvider>("arn:aws:kms:us-east-1:1:key/operator",
+                                                         0x77));
+  }
+  Result<SecretBytes> Decrypt(ByteSpan blob, const std::string& arn,
+                              const esdk::EncryptionContext& ctx) override {
+    ++calls[arn];
+    auto it = keys.find(arn);
+    if (it == keys.end()) return Error::NotFound("no such key");
+    return it->second->DecryptBlob(blob, ctx);
+  }
+  std::map<std::string, std::unique_ptr<esdk::FakeKmsProvider>> keys;
+  std::map<std::string, int> calls;
+};
+
+esdk::EncryptionContext Ctx(const std::string& party, const std::string& comp = "auction-7") {
+  return {{"cloister:computation", comp}, {"cloister:party", party}};
+}
+
+Bytes Encrypt(FakeKms& kms, const std::string& arn, const std::string& bids,
+              const esdk::EncryptionContext& ctx) {
+  auto m = esdk::EncryptBytes(AsBytes(bids), *kms.keys.at(arn), ctx);
+  EXPECT_TRUE(m.has_value());
+  return *m;
+}
+
+class SessionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto m = ParseManifest(AsBytes(ManifestJson()));
+    ASSERT_TRUE(m.has_value()) << m.error().ToString();
+    manifest_ = *m;
+    auto s = Session::Create(manifest_, clock_);
+    ASSERT_TRUE(s.has_value());
+    session_ = std::move(*s);
+  }
+  FixedClock clock_{1'790'000'000'000};
+  Manifest manifest_;
+  std::unique_ptr<Session> session_;
+  FakeKms kms_;
+};
+
+TEST_F(SessionTest, RunsTheAuctionAndListsEveryInput) {
+  Bytes a = Encrypt(kms_, kArn[0], "lot-1,100\nlot-2,5\n", Ctx("alice"));
+  Bytes b = Encrypt(kms_, kArn[1], "lot-1,80\n", Ctx("bob"));
+  // Carol uses a bare KMS ciphertext blob (as `aws kms encrypt` makes), bound to the context.
+  Bytes c = kms_.keys.at(kArn[2])->EncryptBlob(AsBytes("lot-2,9\n"), Ctx("carol"));
+  auto da = session_->PutInput("alice", a);
+  ASSERT_TRUE(da.has_value());
+  EXPECT_EQ(*da, Sha384(a));
+  ASSERT_TRUE(session_->PutInput("bob", b).has_value());
+  ASSERT_TRUE(session_->PutInput("carol", c).has_value());
+  auto body_bytes = session_->Run(kms_);
+  ASSERT_TRUE(body_bytes.has_value()) << body_bytes.error().ToString();
+  auto body = DecodeReceiptBody(*body_bytes);
+  ASSERT_TRUE(body.has_value());
+  EXPECT_EQ(body->computation_id, "auction-7");
+  EXPECT_EQ(body->manifest_digest, manifest_.digest);
+  EXPECT_EQ(body->time, 1'790'000'000'000);
+  ASSERT_EQ(body->inputs.size(), 3u);
+  EXPECT_EQ(body->inputs[0], (ReceiptInput{"alice", Sha384(a)}));
+  EXPECT_EQ(body->inputs[1], (ReceiptInput{"bob", Sha384(b)}));
+  EXPECT_EQ(body->inputs[2], (ReceiptInput{"carol", Sha384(c)}));
+  auto outcome = CborToJson(body->outcome);
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ((*outcome)["lots"][0]["winner"], "alice");
+  EXPECT_EQ((*outcome)["lots"][0]["price"], 80);
+  EXPECT_EQ((*outcome)["lots"][1]["winner"], "carol");
+  EXPECT_EQ((*outcome)["lots"][1]["price"], 5);
+  // One KMS call per party: each data key is decrypted once.
+  EXPECT_EQ(kms_.calls[kArn[0]], 1);
+  EXPECT_EQ(kms_.calls[kArn[1]], 1);
+  EXPECT_EQ(kms_.calls[kArn[2]], 1);
+  EXPECT_FALSE(session_->Run(kms_).has_value());  // a session runs once
+}
+
+TEST_F(SessionTest, FailsClosedTable) {
+  struct Row {
+    const char* name;
+    std::function<Bytes(FakeKms&)> bob_input;  // what is handed in as bob's input
+    ErrorCode code;
+    const char* says;
+  };
+  const Row rows[] = {
+      {"alice's input re-labelled as bob's",
+       [](FakeKms& k) { return Encrypt(k, kArn[0], "lot-1,1\n", Ctx("alice")); },
+       ErrorCode::kPolicyDenied, "party 'bob'"},
+      {"bob's input made for another computation",
+       [](FakeKms& k) { return Encrypt(k, kArn[1], "lot-1,1\n", Ctx("bob", "auction-8")); },
+       ErrorCode::kPolicyDenied, "computation"},
+      {"right context, operator's key",
+       [](FakeKms& k) {
+         return Encrypt(k, "arn:aws:kms:us-east-1:1:key/operator", "lot-1,1\n", Ctx("bob"));
+       },
+       ErrorCode::kPolicyDenied, "party's key"},
+      {"bare blob with another party's context",
+       [](FakeKms& k) { return k.keys.at(kArn[1])->EncryptBlob(AsBytes("lot-1,1\n"), Ctx("alice")); },
+       ErrorCode::kVerifyFailed, "party 'bob'"},
+      {"malformed bids",
+       [](FakeKms& k) { return Encrypt(k, kArn[1], "lot-1,one\n", Ctx("bob")); },
+       ErrorCode::kMalformed, "line 1"},
+      {"tampered ciphertext",
+       [](FakeKms& k) {
+         Bytes m = Encrypt(k, kArn[1], "lot-1,1\n", Ctx("bob"));
+         m[m.size() - 120] ^= 1;
+         return m;
+       },
+       ErrorCode::kVerifyFailed, "party 'bob'"},
+      {"garbage", [](FakeKms&) { return Bytes(10000, 0x41); }, ErrorCode::kMalformed,
+       "party 'bob'"},
+  };
+  for (const auto& row : rows) {
+    SCOPED_TRACE(row.name);
+    auto s = Session::Create(manifest_, clock_);
+    ASSERT_TRUE(s.has_value());
+    FakeKms kms;
+    ASSERT_TRUE((*s)->PutInput("alice", Encrypt(kms, kArn[0], "lot-1,50\n", Ctx("alice"))).has_value());
+    ASSERT_TRUE((*s)->PutInput("bob", row.bob_input(kms)).has_value());
+    ASSERT_TRUE((*s)->PutInput("carol", Encrypt(kms, kArn[2], "", Ctx("carol"))).has_value());
+    auto r = (*s)->Run(kms);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().code(), row.code) << r.error().ToString();
+    EXPECT_NE(r.error().message().find("party 'bob'"), std::string::npos) << r.error().message();
+    EXPECT_NE(r.error().message().find(row.says), std::string::npos) << r.error().message();
+  }
+}
+
+TEST_F(SessionTest, RelabelledInputNeverReachesKms) {
+  ASSERT_TRUE(session_->PutInput("bob", Encrypt(kms_, kArn[0], "lot-1,1\n", Ctx("alice"))).has_value());
+  ASSERT_TRUE(session_->PutInput("alice", Encrypt(kms_, kArn[0], "lot-1,1\n", Ctx("alice"))).has_value());
+  ASSERT_TRUE(session_->PutInput("carol", Encrypt(kms_, kArn[2], "", Ctx("carol"))).has_value());
+  EXPECT_FALSE(session_->Run(kms_).has_value());
+  EXPECT_EQ(kms_.calls[kArn[1]], 0);
+}
+
+TEST_F(SessionTest, DuplicateUnknownAndMissingParties) {
+  Bytes a = Encrypt(kms_, kArn[0], "lot-1,100\n", Ctx("alice"));
+  ASSERT_TRUE(session_->PutInput("alice", a).has_value());
+  auto dup = session_->PutInput("alice", a);
+  ASSERT_FALSE(dup.has_value());
+  EXPECT_EQ(dup.error().code(), ErrorCode::kPolicyDenied);
+  auto unknown = session_->PutInput("mallory", a);
+  ASSERT_FALSE(unknown.has_value());
+  EXPECT_EQ(unknown.error().code(), ErrorCode::kPolicyDenied);
+  EXPECT_FALSE(session_->PutInput("bob", {}).has_value());
+  ASSERT_TRUE(session_->PutInput("bob", Encrypt(kms_, kArn[1], "", Ctx("bob"))).has_value());
+  auto missing = session_->Run(kms_);
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().code(), ErrorCode::kPolicyDenied);
+  EXPECT_NE(missing.error().message().find("carol"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cloister::enclave
