@@ -191,10 +191,13 @@ int Rtt(const std::string& target, int count, size_t size) {
       std::cerr << "round trip failed\n";
       return 1;
     }
-    if (i >= 100) us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    if (i >= 100)
+      us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
   }
   std::sort(us.begin(), us.end());
-  auto pct = [&us](double p) { return us[std::min(us.size() - 1, static_cast<size_t>(p * us.size()))]; };
+  auto pct = [&us](double p) {
+    return us[std::min(us.size() - 1, static_cast<size_t>(p * us.size()))];
+  };
   std::printf("%.1f %.1f\n", pct(0.50), pct(0.99));
   return 0;
 }

@@ -1,5 +1,6 @@
 #include "proxy/allowlist.h"
 
+#include <sys/stat.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
@@ -8,7 +9,6 @@
 #include <exception>
 #include <set>
 #include <sstream>
-#include <sys/stat.h>
 
 #include "common/file.h"
 
@@ -158,8 +158,14 @@ Result<Allowlist> LoadAllowlist(const std::string& path) {
     }
     return Error::FromErrno("cannot read the allowlist file " + path, errno);
   }
+  if (!S_ISREG(st.st_mode)) return Error::Io("the allowlist " + path + " is not a regular file");
   auto text = ReadTextFile(path, kMaxAllowlistFileBytes);
-  if (!text) return text.error().WithContext("allowlist " + path);
+  if (!text) {
+    // Too large or unreadable: a problem with the file, not with the command line.
+    ErrorCode code =
+        text.error().code() == ErrorCode::kMalformed ? ErrorCode::kMalformed : ErrorCode::kIo;
+    return Error(code, "allowlist " + path + ": " + text.error().message());
+  }
   auto parsed = ParseAllowlist(*text);
   if (!parsed) return parsed.error().WithContext("allowlist " + path);
   return parsed;

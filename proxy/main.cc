@@ -31,8 +31,9 @@ std::chrono::milliseconds Seconds(double s) {
 }
 
 int RealMain(int argc, char** argv) {
-  CLI::App app{"cloister-proxy: relays a vsock port to one allowlisted TCP endpoint "
-               "(vsock-proxy compatible)"};
+  CLI::App app{
+      "cloister-proxy: relays a vsock port to one allowlisted TCP endpoint "
+      "(vsock-proxy compatible)"};
   app.set_version_flag("--version", "cloister-proxy 0.1.0");
   bool ipv4 = false;
   bool ipv6 = false;

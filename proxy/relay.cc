@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <httplib.h>
+#include <linux/vm_sockets.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -20,7 +21,6 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
-#include <linux/vm_sockets.h>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -50,8 +50,8 @@ enum class CloseReason {
 };
 
 constexpr std::array<const char*, static_cast<size_t>(CloseReason::kCount)> kReasonNames = {
-    "done",          "connect_failed", "connect_timeout", "idle_timeout", "client_error",
-    "remote_error",  "drain_timeout",  "shutdown",        "internal"};
+    "done",         "connect_failed", "connect_timeout", "idle_timeout", "client_error",
+    "remote_error", "drain_timeout",  "shutdown",        "internal"};
 
 const char* ReasonName(CloseReason r) { return kReasonNames[static_cast<size_t>(r)]; }
 
@@ -109,8 +109,8 @@ struct Flow {
   size_t cap = 0;           // most bytes in flight
   size_t pending = 0;       // bytes read but not yet written
   bool src_eof = false;
-  bool shut = false;  // shutdown(dst, SHUT_WR) done
-  uint64_t bytes = 0; // bytes written to dst
+  bool shut = false;   // shutdown(dst, SHUT_WR) done
+  uint64_t bytes = 0;  // bytes written to dst
 };
 
 class Worker;
@@ -154,6 +154,8 @@ class Relay::Impl {
         allowlist_(std::move(allowlist)),
         resolver_(std::move(resolver)),
         target_(decision.remote, options_.remote_port) {}
+  // Stops whatever threads are still running (Run() normally has).
+  ~Impl();
 
   Status Init();
   Status Run();
@@ -475,11 +477,13 @@ void Worker::UpdateInterest(Connection& c, bool remote) {
   }
 }
 
-bool Worker::Transfer(Connection& c, Flow& f, int src, int dst, bool& src_ready,
-                      bool& dst_ready, bool src_is_client, CloseReason& reason, int& error) {
+bool Worker::Transfer(Connection& c, Flow& f, int src, int dst, bool& src_ready, bool& dst_ready,
+                      bool src_is_client, CloseReason& reason, int& error) {
   (void)c;
-  const CloseReason src_fail = src_is_client ? CloseReason::kClientError : CloseReason::kRemoteError;
-  const CloseReason dst_fail = src_is_client ? CloseReason::kRemoteError : CloseReason::kClientError;
+  const CloseReason src_fail =
+      src_is_client ? CloseReason::kClientError : CloseReason::kRemoteError;
+  const CloseReason dst_fail =
+      src_is_client ? CloseReason::kRemoteError : CloseReason::kClientError;
   std::atomic<uint64_t>& counter =
       src_is_client ? relay_->metrics().bytes_to_remote : relay_->metrics().bytes_to_client;
   for (;;) {
@@ -637,11 +641,12 @@ Result<std::pair<std::string, uint16_t>> ParseLoopbackAddress(const std::string&
     }
   }
   if (!loopback) {
-    return Error::InvalidArgument("--metrics must be a loopback address (127.0.0.0/8 or ::1), not " +
-                                  host);
+    return Error::InvalidArgument(
+        "--metrics must be a loopback address (127.0.0.0/8 or ::1), not " + host);
   }
   if (port_text.empty() || port_text.size() > 5 ||
-      !std::all_of(port_text.begin(), port_text.end(), [](char ch) { return ch >= '0' && ch <= '9'; }) ||
+      !std::all_of(port_text.begin(), port_text.end(),
+                   [](char ch) { return ch >= '0' && ch <= '9'; }) ||
       std::stoul(port_text) > 65535) {
     return Error::InvalidArgument("--metrics port is not 0..65535: " + port_text);
   }
@@ -651,6 +656,17 @@ Result<std::pair<std::string, uint16_t>> ParseLoopbackAddress(const std::string&
 }  // namespace
 
 Status Relay::Impl::Init() {
+  // Block the signals before any thread starts, so every thread inherits the mask and they
+  // reach the signalfd instead of killing the process.
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  if (::pthread_sigmask(SIG_BLOCK, &mask, nullptr) != 0) {
+    return Error::Io("cannot block SIGTERM/SIGINT");
+  }
+  signals_.Reset(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (!signals_) return Error::FromErrno("signalfd", errno);
   if (options_.workers < 1 || options_.workers > kMaxWorkers) {
     return Error::InvalidArgument("--num_workers must be 1.." + std::to_string(kMaxWorkers));
   }
@@ -701,6 +717,10 @@ Status Relay::Impl::Init() {
   if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev) != 0) {
     return Error::FromErrno("epoll_ctl(eventfd)", errno);
   }
+  ev.data.fd = signals_.get();
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, signals_.get(), &ev) != 0) {
+    return Error::FromErrno("epoll_ctl(signalfd)", errno);
+  }
   if (options_.metrics_address) CLOISTER_RETURN_IF_ERROR(StartMetrics());
   return OkStatus();
 }
@@ -708,6 +728,8 @@ Status Relay::Impl::Init() {
 Status Relay::Impl::StartMetrics() {
   CLOISTER_ASSIGN_OR_RETURN(auto hp, ParseLoopbackAddress(*options_.metrics_address));
   metrics_server_ = std::make_unique<httplib::Server>();
+  // One thread is plenty for a scraper; httplib would otherwise start eight.
+  metrics_server_->new_task_queue = [] { return new httplib::ThreadPool(1); };
   metrics_server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(MetricsText(), "text/plain; version=0.0.4; charset=utf-8");
   });
@@ -718,6 +740,12 @@ Status Relay::Impl::StartMetrics() {
   }
   metrics_port_ = static_cast<uint16_t>(port);
   metrics_thread_ = std::thread([this] { metrics_server_->listen_after_bind(); });
+  // stop() before the server runs would be lost (httplib 0.11 has no wait_until_ready).
+  auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (!metrics_server_->is_running() && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (!metrics_server_->is_running()) return Error::Io("the metrics server did not start");
   return OkStatus();
 }
 
@@ -848,8 +876,8 @@ void Relay::Impl::RefreshLoop() {
   if (literal) return;  // a numeric address never changes
   for (;;) {
     std::optional<uint32_t> ttl = QueryDnsTtl(options_.remote_host, options_.family);
-    auto wait = ttl ? std::chrono::milliseconds(std::max<uint64_t>(1, *ttl) * 1000)
-                    : options_.dns_refresh;
+    auto wait =
+        ttl ? std::chrono::milliseconds(std::max<uint64_t>(1, *ttl) * 1000) : options_.dns_refresh;
     spdlog::debug("event=dns_next_refresh host={} ttl={} wait_ms={}", options_.remote_host,
                   ttl ? std::to_string(*ttl) : "none", wait.count());
     {
@@ -881,21 +909,6 @@ void Relay::Impl::Stop() {
 }
 
 Status Relay::Impl::Run() {
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGTERM);
-  sigaddset(&mask, SIGINT);
-  if (::pthread_sigmask(SIG_BLOCK, &mask, nullptr) != 0) {
-    return Error::Io("cannot block SIGTERM/SIGINT");
-  }
-  signals_.Reset(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
-  if (!signals_) return Error::FromErrno("signalfd", errno);
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.fd = signals_.get();
-  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, signals_.get(), &ev) != 0) {
-    return Error::FromErrno("epoll_ctl(signalfd)", errno);
-  }
   for (int i = 0; i < options_.workers; ++i) {
     workers_.push_back(std::make_unique<Worker>(this, i));
     CLOISTER_RETURN_IF_ERROR(workers_.back()->Start());
@@ -904,6 +917,9 @@ Status Relay::Impl::Run() {
 
   auto begin_drain = [this](const char* why) {
     if (draining_) return;
+    // Connections already queued in the backlog were accepted by the kernel: serve them too
+    // (up to the limit) rather than reset them with the listener.
+    AcceptSome();
     draining_ = true;
     drain_deadline_ = Clock::now() + options_.drain_timeout;
     CloseListener();
@@ -968,6 +984,19 @@ Status Relay::Impl::Run() {
   return OkStatus();
 }
 
+Relay::Impl::~Impl() {
+  for (auto& w : workers_) w->Finish(CloseReason::kShutdown);
+  workers_.clear();  // joins
+  {
+    std::lock_guard lock(refresher_mu_);
+    refresher_stop_ = true;
+  }
+  refresher_cv_.notify_all();
+  if (refresher_.joinable()) refresher_.join();
+  if (metrics_server_) metrics_server_->stop();
+  if (metrics_thread_.joinable()) metrics_thread_.join();
+}
+
 Relay::Relay(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Relay::~Relay() = default;
@@ -975,9 +1004,8 @@ Relay::~Relay() = default;
 Result<std::unique_ptr<Relay>> Relay::Create(RelayOptions options, vsock::Transport transport,
                                              Allowlist allowlist, AllowDecision decision,
                                              std::unique_ptr<Resolver> resolver) {
-  auto impl = std::make_unique<Impl>(std::move(options), std::move(transport),
-                                     std::move(allowlist), std::move(decision),
-                                     std::move(resolver));
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(transport), std::move(allowlist),
+                                     std::move(decision), std::move(resolver));
   CLOISTER_RETURN_IF_ERROR(impl->Init());
   return std::unique_ptr<Relay>(new Relay(std::move(impl)));
 }

@@ -19,7 +19,8 @@
 // duration, reason), never payload. Optional metrics in the Prometheus text format are served
 // on a loopback address (GET /metrics).
 //
-// Thread safety: Create() and Run() from one thread; Stop() from any thread.
+// Thread safety: Create() and Run() from one thread; Stop() from any thread. Create() blocks
+// SIGTERM and SIGINT in the calling thread, so call it before starting other threads.
 #ifndef CLOISTER_PROXY_RELAY_H_
 #define CLOISTER_PROXY_RELAY_H_
 
@@ -49,8 +50,8 @@ constexpr size_t kFdsPerConnection = 6;
 constexpr size_t kReservedFds = 64;
 
 struct RelayOptions {
-  uint32_t listen_port = 0;         // vsock port (on VMADDR_CID_ANY)
-  std::string remote_host;          // as given on the command line
+  uint32_t listen_port = 0;  // vsock port (on VMADDR_CID_ANY)
+  std::string remote_host;   // as given on the command line
   uint16_t remote_port = 0;
   IpFamily family = IpFamily::kAny;
   int workers = kDefaultWorkers;
@@ -67,8 +68,9 @@ struct RelayOptions {
 class Relay {
  public:
   // Binds the vsock listener and the metrics server. `decision` is the result of the start-up
-  // allowlist check; `allowlist` and `resolver` are kept to re-check DNS refreshes.
-  // kInvalidArgument: bad options (e.g. a non-loopback metrics address); kIo: cannot bind.
+  // allowlist check; `allowlist` and `resolver` are kept to re-check DNS refreshes. Blocks
+  // SIGTERM and SIGINT in the calling thread. kInvalidArgument: bad options (e.g. a non-loopback
+  // metrics address); kIo: cannot bind.
   static Result<std::unique_ptr<Relay>> Create(RelayOptions options, vsock::Transport transport,
                                                Allowlist allowlist, AllowDecision decision,
                                                std::unique_ptr<Resolver> resolver);
@@ -83,8 +85,8 @@ class Relay {
   // Returns max_connections after clamping to RLIMIT_NOFILE.
   size_t max_connections() const;
 
-  // Relays until SIGTERM/SIGINT (or Stop()) and the drain that follows. Blocks SIGTERM and
-  // SIGINT in the calling thread (and the threads it starts). kIo on an unrecoverable error.
+  // Relays until SIGTERM/SIGINT (or Stop()) and the drain that follows, which it reads from a
+  // signalfd. kIo on an unrecoverable error.
   Status Run();
   // Begins the same graceful drain as SIGTERM. Safe from any thread (not a signal handler).
   void Stop();

@@ -83,6 +83,13 @@ bool FamilyAllows(IpFamily family, const IpAddress& address) {
 
 namespace {
 
+std::string NoAddress(IpFamily family, std::string_view host) {
+  std::string what = family == IpFamily::kAny
+                         ? "no address"
+                         : "no " + std::string(IpFamilyName(family)) + " address";
+  return what + " for " + std::string(host);
+}
+
 struct AddrinfoDeleter {
   void operator()(addrinfo* p) const { ::freeaddrinfo(p); }
 };
@@ -122,7 +129,7 @@ Result<std::vector<IpAddress>> SystemResolver::Resolve(std::string_view host,
     int rc = ::getaddrinfo(name.c_str(), nullptr, &hints, &raw);
     AddrinfoPtr list(raw);
     if (rc == EAI_NONAME || rc == EAI_NODATA || rc == EAI_ADDRFAMILY) {
-      return Error::NotFound("no " + std::string(IpFamilyName(family)) + " address for " + name);
+      return Error::NotFound(NoAddress(family, name));
     }
     if (rc != 0) {
       return Error::Unavailable("DNS lookup of " + name + " failed: " + ::gai_strerror(rc));
@@ -138,8 +145,7 @@ Result<std::vector<IpAddress>> SystemResolver::Resolve(std::string_view host,
   }
   std::erase_if(found, [family](const IpAddress& a) { return !FamilyAllows(family, a); });
   if (found.empty()) {
-    return Error::NotFound("no " + std::string(IpFamilyName(family)) + " address for " +
-                           std::string(host));
+    return Error::NotFound(NoAddress(family, host));
   }
   return Normalize(std::move(found));
 }
