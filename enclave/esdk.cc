@@ -471,7 +471,7 @@ Result<size_t> ReadFull(Source& in, SecureVector& buf, size_t n) {
 
 Result<size_t> SpanSource::Read(std::span<uint8_t> out) {
   size_t n = std::min(out.size(), data_.size() - pos_);
-  std::memcpy(out.data(), data_.data() + pos_, n);
+  if (n > 0) std::memcpy(out.data(), data_.data() + pos_, n);
   pos_ += n;
   return n;
 }

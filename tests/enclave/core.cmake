@@ -16,3 +16,8 @@ add_dependencies(enclave_cli_test cloister)
 cloister_test(NAME enclave_esdk_node_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/esdk_node_decrypt_test.cc
   DEPS cloister::enclave_core LABELS interop)
+if(TARGET cloister_kms_policy)
+  cloister_test(NAME enclave_kms_envelope_test
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/kms_envelope_test.cc
+    DEPS cloister::enclave_core cloister::kms_policy LABELS unit)
+endif()
