@@ -6,7 +6,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <climits>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -107,29 +111,92 @@ EVP_PKEY* CarrierSigningKey() {
   return key;
 }
 
-// Returns a certificate that exists only to carry `key` and the SubjectKeyIdentifier `ski` into
-// OpenSSL's CMS recipient API, which takes the recipient as a certificate (and hashes it, so it
-// must be a complete, signed structure). It is never sent or trusted; only its public key and
-// key identifier end up in the envelope.
-Result<X509Ptr> KeyCarrier(EVP_PKEY* key, ByteSpan ski) {
+// Returns a certificate that exists only to carry `key` and its SubjectKeyIdentifier (SHA-256 of
+// the DER SubjectPublicKeyInfo) into OpenSSL's CMS recipient API, which takes the recipient as
+// a certificate (and hashes it, so it must be a complete, signed structure). It is never sent or
+// trusted; only its public key and key identifier end up in envelopes. Its cached fields are
+// filled before it is returned, so it may then be shared between threads.
+Result<X509Ptr> KeyCarrier(EVP_PKEY* key) {
   EVP_PKEY* signer = CarrierSigningKey();
   if (signer == nullptr) return OpensslError("creating the key-carrier signing key");
   X509Ptr cert(X509_new());
   if (cert == nullptr) return OpensslError("X509_new");
-  std::unique_ptr<ASN1_OCTET_STRING, OsslDeleter<ASN1_OCTET_STRING_free>> octets(
-      ASN1_OCTET_STRING_new());
   if (!OsslOk(X509_set_version(cert.get(), X509_VERSION_3)) ||
       !OsslOk(ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1)) ||
       X509_gmtime_adj(X509_getm_notBefore(cert.get()), 0) == nullptr ||
       X509_gmtime_adj(X509_getm_notAfter(cert.get()), 0) == nullptr ||
-      !OsslOk(X509_set_pubkey(cert.get(), key)) || octets == nullptr ||
+      !OsslOk(X509_set_pubkey(cert.get(), key))) {
+    return OpensslError("preparing the recipient key carrier");
+  }
+  // The SubjectPublicKeyInfo as the certificate holds it (already encoded; no key encoder run).
+  unsigned char* der = nullptr;
+  const int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert.get()), &der);
+  if (len <= 0 || der == nullptr) return OpensslError("encoding the recipient public key");
+  std::unique_ptr<unsigned char, OpensslFree> owned(der);
+  const Bytes ski = Sha256(ByteSpan(der, static_cast<size_t>(len)));
+  std::unique_ptr<ASN1_OCTET_STRING, OsslDeleter<ASN1_OCTET_STRING_free>> octets(
+      ASN1_OCTET_STRING_new());
+  if (octets == nullptr ||
       !OsslOk(ASN1_OCTET_STRING_set(octets.get(), ski.data(), static_cast<int>(ski.size()))) ||
       !OsslOk(X509_add1_ext_i2d(cert.get(), NID_subject_key_identifier, octets.get(), 0,
                                 X509V3_ADD_DEFAULT)) ||
-      X509_sign(cert.get(), signer, nullptr) <= 0) {
+      X509_sign(cert.get(), signer, nullptr) <= 0 || X509_get0_pubkey(cert.get()) == nullptr ||
+      X509_get0_subject_key_id(cert.get()) == nullptr) {
     return OpensslError("preparing the recipient key carrier");
   }
   return cert;
+}
+
+// Prepared carriers of the most recently used recipient keys, by key object identity. Making a
+// carrier costs about a millisecond (OpenSSL 3.0 re-encodes and re-decodes the key); a
+// RecipientVerifier hands out the same key object for every request with one document, so
+// repeated envelopes to it reuse the carrier. Each entry holds a reference to its key, so a key
+// object cannot be freed (and its address reused) while it is cached. Thread-safe.
+class CarrierCache {
+ public:
+  // Returns a new reference to the carrier for `key`, making it on a miss.
+  Result<X509Ptr> Get(EVP_PKEY* key) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = entries_.find(key);
+      if (it != entries_.end()) {
+        it->second.last_use = ++clock_;
+        return Share(it->second.carrier.get());
+      }
+    }
+    CLOISTER_ASSIGN_OR_RETURN(X509Ptr carrier, KeyCarrier(key));
+    if (!OsslOk(EVP_PKEY_up_ref(key))) return OpensslError("EVP_PKEY_up_ref");
+    EvpPkeyPtr held(key);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (entries_.size() >= kRecipientKeyCacheEntries) {
+      auto oldest = std::min_element(entries_.begin(), entries_.end(), [](auto& a, auto& b) {
+        return a.second.last_use < b.second.last_use;
+      });
+      entries_.erase(oldest);
+    }
+    X509Ptr shared = Share(carrier.get());
+    entries_.try_emplace(key, Entry{std::move(held), std::move(carrier), ++clock_});
+    return shared;
+  }
+
+ private:
+  struct Entry {
+    EvpPkeyPtr key;
+    X509Ptr carrier;
+    uint64_t last_use;
+  };
+  static X509Ptr Share(X509* cert) {
+    return X509Ptr(OsslOk(X509_up_ref(cert)) ? cert : nullptr);
+  }
+
+  std::mutex mu_;
+  std::map<EVP_PKEY*, Entry> entries_;  // guarded by mu_
+  uint64_t clock_ = 0;                  // guarded by mu_
+};
+
+CarrierCache& Carriers() {
+  static CarrierCache* const cache = new CarrierCache();
+  return *cache;
 }
 
 // Room for the final padding block beside the plaintext in the chunk buffer.
@@ -236,8 +303,8 @@ Result<Bytes> RecipientKeyIdentifier(EVP_PKEY* key) {
 
 Result<Bytes> EnvelopeForRecipient(ByteSpan plaintext, EVP_PKEY* recipient_rsa_public_key) {
   CLOISTER_RETURN_IF_ERROR(CheckRecipientKey(recipient_rsa_public_key));
-  CLOISTER_ASSIGN_OR_RETURN(Bytes ski, RecipientKeyIdentifier(recipient_rsa_public_key));
-  CLOISTER_ASSIGN_OR_RETURN(X509Ptr carrier, KeyCarrier(recipient_rsa_public_key, ski));
+  CLOISTER_ASSIGN_OR_RETURN(X509Ptr carrier, Carriers().Get(recipient_rsa_public_key));
+  if (carrier == nullptr) return OpensslError("X509_up_ref");
 
   // RFC 5652 section 6: EnvelopedData with a random AES-256-CBC content key.
   CmsPtr cms(CMS_EnvelopedData_create(EVP_aes_256_cbc()));

@@ -19,19 +19,13 @@
 #include "common/bytes.h"
 #include "common/file.h"
 #include "common/ossl.h"
+#include "tests/kms/recipient_test_keys.h"
 
 namespace cloister::kms {
 namespace {
 
-EvpPkeyPtr NewRsaKey(unsigned bits) {
-  return EvpPkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(bits)));
-}
 
-// RSA keygen is slow; share one 2048-bit key across the tests of this file.
-EVP_PKEY* SharedRsa2048() {
-  static EVP_PKEY* key = NewRsaKey(2048).release();
-  return key;
-}
+EVP_PKEY* SharedRsa2048() { return testing_keys::TestRsa(2048); }
 
 // The shared vectors live beside the repository (CLOISTER_VECTORS_DIR); a checkout elsewhere
 // (a worktree) points at them with the environment variable of the same name.
@@ -95,12 +89,12 @@ TEST(EnvelopeForRecipientTest, DecryptsWithOpensslCms) {
 }
 
 TEST(EnvelopeForRecipientTest, DecryptsWithRsa4096) {
-  EvpPkeyPtr key = NewRsaKey(4096);
+  EVP_PKEY* key = testing_keys::TestRsa(4096);
   ASSERT_NE(key, nullptr);
   const Bytes plaintext = ToBytes("a 32-byte data key, more or less");
-  auto envelope = EnvelopeForRecipient(plaintext, key.get());
+  auto envelope = EnvelopeForRecipient(plaintext, key);
   ASSERT_TRUE(envelope.has_value()) << envelope.error().ToString();
-  auto decrypted = OpensslDecrypt(*envelope, key.get());
+  auto decrypted = OpensslDecrypt(*envelope, key);
   ASSERT_TRUE(decrypted.has_value()) << decrypted.error().ToString();
   EXPECT_EQ(*decrypted, plaintext);
 }
@@ -108,8 +102,40 @@ TEST(EnvelopeForRecipientTest, DecryptsWithRsa4096) {
 TEST(EnvelopeForRecipientTest, OtherKeyCannotDecrypt) {
   auto envelope = EnvelopeForRecipient(ToBytes("secret"), SharedRsa2048());
   ASSERT_TRUE(envelope.has_value());
-  EvpPkeyPtr other = NewRsaKey(2048);
-  EXPECT_FALSE(OpensslDecrypt(*envelope, other.get()).has_value());
+  EXPECT_FALSE(OpensslDecrypt(*envelope, testing_keys::TestRsa(4096)).has_value());
+}
+
+// The prepared-key cache is keyed by key object: alternating keys, and more key objects than
+// it holds (each a separate EVP_PKEY parsed from the same SubjectPublicKeyInfo), must always
+// encrypt to the key passed.
+TEST(EnvelopeForRecipientTest, PreparedKeyCacheNeverMixesKeys) {
+  const Bytes plaintext = ToBytes("data key");
+  for (int round = 0; round < 3; ++round) {
+    for (unsigned bits : {2048u, 4096u}) {
+      auto envelope = EnvelopeForRecipient(plaintext, testing_keys::TestRsa(bits));
+      ASSERT_TRUE(envelope.has_value());
+      auto decrypted = OpensslDecrypt(*envelope, testing_keys::TestRsa(bits));
+      ASSERT_TRUE(decrypted.has_value()) << bits << ": " << decrypted.error().ToString();
+      EXPECT_EQ(*decrypted, plaintext);
+    }
+  }
+  unsigned char* der = nullptr;
+  const int len = i2d_PUBKEY(SharedRsa2048(), &der);
+  ASSERT_GT(len, 0);
+  const Bytes spki(der, der + len);
+  OPENSSL_free(der);
+  for (size_t i = 0; i < kRecipientKeyCacheEntries + 8; ++i) {
+    const unsigned char* p = spki.data();
+    EvpPkeyPtr copy(d2i_PUBKEY(nullptr, &p, static_cast<long>(spki.size())));
+    ASSERT_NE(copy, nullptr);
+    auto envelope = EnvelopeForRecipient(plaintext, copy.get());
+    ASSERT_TRUE(envelope.has_value());
+    if (i % 37 == 0) {
+      auto decrypted = OpensslDecrypt(*envelope, SharedRsa2048());
+      ASSERT_TRUE(decrypted.has_value()) << i;
+      EXPECT_EQ(*decrypted, plaintext);
+    }
+  }
 }
 
 TEST(EnvelopeForRecipientTest, FreshKeyAndIvEachTime) {
@@ -189,8 +215,7 @@ TEST(EnvelopeForRecipientTest, RefusesWrongKeys) {
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
   EXPECT_NE(r.error().message().find("not an RSA key"), std::string::npos);
-  EvpPkeyPtr small = NewRsaKey(1024);
-  r = EnvelopeForRecipient(ToBytes("k"), small.get());
+  r = EnvelopeForRecipient(ToBytes("k"), testing_keys::TestRsa(1024));
   ASSERT_FALSE(r.has_value());
   EXPECT_NE(r.error().message().find("1024 bits"), std::string::npos);
 }

@@ -21,6 +21,7 @@
 #include "common/ossl.h"
 #include "kms/policy.h"
 #include "kms/recipient.h"
+#include "tests/kms/recipient_test_keys.h"
 
 namespace cloister::kms {
 namespace {
@@ -45,12 +46,7 @@ Bytes Spki(EVP_PKEY* key) {
   return out;
 }
 
-// Keys are slow to make; each is made once per test binary.
-EVP_PKEY* Rsa(unsigned bits) {
-  static EVP_PKEY* k2048 = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048});
-  static EVP_PKEY* k1024 = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{1024});
-  return bits == 1024 ? k1024 : k2048;
-}
+EVP_PKEY* Rsa(unsigned bits) { return testing_keys::TestRsa(bits); }
 
 PlatformPki& Platform() {
   static auto* pki = new PlatformPki(std::move(*PlatformPki::Create(kT0 - 60 * kSecond)));
@@ -319,7 +315,13 @@ TEST(RecipientVerifierTest, CachedResultNotUsedPastMaxAge) {
   ASSERT_TRUE(verifier->Verify(doc).has_value());
   clock.Set(kT0 + kMaxAgeSeconds * kSecond - 1);
   EXPECT_TRUE(verifier->Verify(doc).has_value());
+  EXPECT_EQ(verifier->cache_stats().hits, 1u);
+  // At valid_until the cached result is no longer used (the verifier decides afresh; its age
+  // bound is inclusive), and one millisecond later the document is refused.
   clock.Set(kT0 + kMaxAgeSeconds * kSecond);
+  (void)verifier->Verify(doc);
+  EXPECT_EQ(verifier->cache_stats().hits, 1u);
+  clock.Set(kT0 + kMaxAgeSeconds * kSecond + 1);
   auto late = verifier->Verify(doc);
   ASSERT_FALSE(late.has_value());
   EXPECT_EQ(late.error().code(), ErrorCode::kVerifyFailed);
@@ -337,7 +339,10 @@ TEST(RecipientVerifierTest, CachedResultNotUsedPastCertificateExpiry) {
   auto info = verifier->Verify(doc);
   ASSERT_TRUE(info.has_value()) << info.error().ToString();
   EXPECT_LE(info->valid_until, kT0 + 3 * 3600 * kSecond);
-  clock.Set(info->valid_until);
+  clock.Set(info->valid_until - 1);
+  ASSERT_TRUE(verifier->Verify(doc).has_value());
+  EXPECT_EQ(verifier->cache_stats().hits, 1u);
+  clock.Set(info->valid_until + 1000);  // certificates carry whole seconds
   auto late = verifier->Verify(doc);
   ASSERT_FALSE(late.has_value());
   EXPECT_EQ(late.error().code(), ErrorCode::kVerifyFailed);

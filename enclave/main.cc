@@ -1,0 +1,45 @@
+// cloister-enclave: the enclave runtime, the "kernel" section of a Cloister image
+// (docs/eif.md). It boots inside the sandbox `cloister run-enclave` creates (or a Nitro
+// enclave), hardens itself, reads the manifest from the image, announces itself with the Nitro
+// heartbeat and serves requests on vsock port 5000 (enclave/rpc.h). Computations add their
+// request handlers next to the built-in ones below.
+#include <cstdio>
+
+#include "common/log.h"
+#include "common/vsock.h"
+#include "enclave/boot.h"
+#include "enclave/nsm.h"
+#include "enclave/rpc.h"
+
+namespace {
+
+int Fail(const char* step, const cloister::Error& e) {
+  std::fprintf(stderr, "cloister-enclave: %s: %s\n", step, e.ToString().c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main() {
+  using namespace cloister;
+  if (auto st = enclave::HardenProcess(); !st) return Fail("harden", st.error());
+  InitLogging("cloister-enclave");
+  auto manifest = enclave::ReadManifest();
+  if (!manifest) return Fail("manifest", manifest.error());
+  auto nsm = nsm::Nsm::FromEnvironment();
+  if (!nsm) return Fail("nsm", nsm.error());
+  auto transport = vsock::Transport::FromEnvironment();
+  if (!transport) return Fail("vsock", transport.error());
+
+  enclave::RpcServer server;
+  if (auto st = enclave::RegisterBuiltinHandlers(server, **nsm); !st) {
+    return Fail("handlers", st.error());
+  }
+  auto listener = transport->Listen({vsock::kCidAny, enclave::kDefaultRpcPort});
+  if (!listener) return Fail("listen", listener.error());
+  if (auto st = enclave::SendHeartbeat(*transport); !st) return Fail("heartbeat", st.error());
+  std::fprintf(stderr, "cloister-enclave: ready manifest=%s port=%u\n", manifest->path.c_str(),
+               enclave::kDefaultRpcPort);
+  server.Serve(std::move(*listener));
+  return 0;
+}

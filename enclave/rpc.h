@@ -1,0 +1,75 @@
+// The enclave runtime's request server: length-prefixed CBOR requests over vsock, dispatched to
+// handlers registered by request type (docs/nsm.md "Enclave RPC").
+//
+// Frame: a 4-byte big-endian length, then that many bytes of one CBOR map (at most
+// kMaxRpcFrame). A request is {"type": text, ...fields}; the reply to a handled request is the
+// handler's map with "type" set to the request's type, and a failure is
+// {"type": "error", "code": <ErrorCodeName>, "message": text}. A connection carries any number
+// of request/reply pairs, one at a time.
+//
+// Thread safety: register every handler before Serve(); Serve() runs each connection on its own
+// thread (at most kMaxRpcConnections at once) and handlers may be called concurrently.
+#ifndef CLOISTER_ENCLAVE_RPC_H_
+#define CLOISTER_ENCLAVE_RPC_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "common/cbor.h"
+#include "common/result.h"
+#include "common/unique_fd.h"
+#include "common/vsock.h"
+
+namespace cloister::enclave {
+
+inline constexpr size_t kMaxRpcFrame = size_t{16} << 20;
+inline constexpr int kMaxRpcConnections = 16;
+// The port the runtime serves on (inside the enclave's CID).
+inline constexpr uint32_t kDefaultRpcPort = 5000;
+
+// Writes one frame holding `item` to `fd`. kIo on failure.
+Status WriteFrame(int fd, const cbor_item_t* item);
+// Reads one frame from `fd`. kNotFound on a clean end of stream before the first byte,
+// kMalformed on an oversized frame or bad CBOR, kIo otherwise.
+Result<CborPtr> ReadFrame(int fd, size_t max_size = kMaxRpcFrame);
+
+// Returns the value of text key `key` in `map`, or nullptr.
+const cbor_item_t* MapGet(const cbor_item_t* map, std::string_view key);
+
+// Builds a request map {"type": type} to which callers add fields.
+CborPtr NewRequest(std::string_view type);
+
+// Sends `request` on a new connection to `address` and returns the reply. A {"type":"error"}
+// reply becomes an Error with its code and message.
+Result<CborPtr> Call(const vsock::Transport& transport, vsock::Address address,
+                     const cbor_item_t* request);
+// The same over an already connected socket.
+Result<CborPtr> CallOn(int fd, const cbor_item_t* request);
+
+class RpcServer {
+ public:
+  // A handler gets the request map and returns the reply map (a new item).
+  using Handler = std::function<Result<CborPtr>(const cbor_item_t& request)>;
+
+  // Adds `handler` for requests of `type`. kInvalidArgument if the type is taken.
+  Status Register(std::string type, Handler handler);
+
+  // Serves connections accepted on `listener` until Stop() is called or accept fails.
+  void Serve(UniqueFd listener);
+  void Stop() { stop_.store(true); }
+
+  // Handles one decoded request (used by Serve and by tests).
+  CborPtr Dispatch(const cbor_item_t& request) const;
+
+ private:
+  std::map<std::string, Handler> handlers_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> active_{0};
+};
+
+}  // namespace cloister::enclave
+
+#endif  // CLOISTER_ENCLAVE_RPC_H_

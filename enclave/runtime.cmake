@@ -1,0 +1,26 @@
+# The enclave runtime: the request server and boot steps (library enclave_runtime) and the
+# `cloister-enclave` executable, which `cloister build-enclave` packs as the image's kernel
+# section. The executable must be reproducible: it is linked without debug sections or build
+# paths (stripped, no RPATH) so two build directories give the same bytes (docs/eif.md
+# "Reproducible builds"); its shared libraries travel in the image's bootstrap ramdisk.
+cloister_library(NAME enclave_runtime
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/rpc.cc ${CMAKE_CURRENT_LIST_DIR}/boot.cc
+  DEPS cloister::common cloister::nsm)
+
+# Keeps build paths out of a binary: source and build directories map to fixed names in
+# __FILE__ and debug information.
+function(cloister_reproducible target)
+  target_compile_options(${target} PRIVATE
+    -ffile-prefix-map=${PROJECT_SOURCE_DIR}=/cloister
+    -ffile-prefix-map=${PROJECT_BINARY_DIR}=/cloister-build)
+endfunction()
+foreach(t cloister_enclave_runtime cloister_nsm)
+  cloister_reproducible(${t})
+endforeach()
+
+cloister_executable(NAME cloister-enclave
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/main.cc
+  DEPS cloister::enclave_runtime cloister::nsm cloister::common)
+cloister_reproducible(cloister-enclave)
+target_link_options(cloister-enclave PRIVATE -s -Wl,--build-id=sha1)
+set_target_properties(cloister-enclave PROPERTIES SKIP_BUILD_RPATH ON)

@@ -1,0 +1,2 @@
+# The hash-chained audit log (writer for cloister-kms, verifier for `cloister audit-log verify`).
+cloister_library(NAME kms_audit SOURCES audit_log.cc DEPS cloister::common)

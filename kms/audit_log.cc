@@ -1,0 +1,177 @@
+#include "kms/audit_log.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/bytes.h"
+#include "common/file.h"
+#include "common/ossl.h"
+
+namespace cloister::kms {
+namespace {
+
+const std::string kZeroHash(64, '0');
+// The head file is rewritten in place with a fixed-width record so a single pwrite replaces it.
+constexpr size_t kHeadRecordSize = 20 + 1 + 64 + 1;
+
+std::string LineHash(std::string_view line) { return HexEncode(Sha256(AsBytes(line))); }
+
+std::string HeadRecord(uint64_t seq, const std::string& hash) {
+  std::string s = std::to_string(seq);
+  s.insert(0, 20 - s.size(), '0');
+  return s + " " + hash + "\n";
+}
+
+Status WriteAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Error::FromErrno("audit log write", errno);
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& path) {
+  UniqueFd fd(open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  if (!fd) return Error::FromErrno("open " + path, errno);
+  struct stat st {};
+  if (fstat(fd.get(), &st) != 0) return Error::FromErrno("stat " + path, errno);
+  uint64_t seq = 0;
+  std::string prev = kZeroHash;
+  if (st.st_size > 0) {
+    size_t tail = std::min<size_t>(static_cast<size_t>(st.st_size), kMaxAuditLine * 2 + 2);
+    std::string buf(tail, '\0');
+    off_t at = st.st_size - static_cast<off_t>(tail);
+    if (pread(fd.get(), buf.data(), tail, at) != static_cast<ssize_t>(tail)) {
+      return Error::FromErrno("read " + path, errno);
+    }
+    if (buf.back() != '\n') {
+      // A crash cut the last append short: that entry was never acknowledged, drop it.
+      size_t nl = buf.rfind('\n');
+      off_t keep = nl == std::string::npos ? at : at + static_cast<off_t>(nl) + 1;
+      if (nl == std::string::npos && at != 0) {
+        return Error::VerifyFailed(path + ": last line is longer than the line limit");
+      }
+      if (ftruncate(fd.get(), keep) != 0) return Error::FromErrno("truncate " + path, errno);
+      buf.resize(nl == std::string::npos ? 0 : nl + 1);
+    }
+    if (!buf.empty()) {
+      buf.pop_back();
+      size_t start = buf.rfind('\n');
+      std::string last = start == std::string::npos ? buf : buf.substr(start + 1);
+      auto j = nlohmann::json::parse(last, nullptr, false);
+      if (j.is_discarded() || !j.is_object() || !j.contains("seq") ||
+          !j["seq"].is_number_unsigned()) {
+        return Error::VerifyFailed(path + ": the last line is not a chained audit entry");
+      }
+      seq = j["seq"].get<uint64_t>() + 1;
+      prev = LineHash(last);
+    }
+  }
+  std::string head_path = path + ".head";
+  UniqueFd head(open(head_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+  if (!head) return Error::FromErrno("open " + head_path, errno);
+  if (seq > 0) {
+    std::string rec = HeadRecord(seq - 1, prev);
+    if (pwrite(head.get(), rec.data(), rec.size(), 0) != static_cast<ssize_t>(rec.size())) {
+      return Error::FromErrno("write " + head_path, errno);
+    }
+  }
+  return std::unique_ptr<AuditLog>(new AuditLog(std::move(fd), std::move(head), seq, prev));
+}
+
+Status AuditLog::Append(const AuditEvent& e) {
+  nlohmann::ordered_json j;
+  j["time"] = e.time;
+  j["request_id"] = e.request_id;
+  j["principal"] = e.principal;
+  if (!e.source.empty()) j["source"] = e.source;
+  j["operation"] = e.operation;
+  if (!e.key.empty()) j["key"] = e.key;
+  j["decision"] = e.decision;
+  if (!e.statement.empty()) j["statement"] = e.statement;
+  if (!e.error.empty()) j["error"] = e.error;
+  if (!e.encryption_context.empty()) j["encryption_context"] = e.encryption_context;
+  if (!e.recipient_module_id.empty() || !e.recipient_pcrs.empty()) {
+    nlohmann::ordered_json pcrs = nlohmann::ordered_json::object();
+    for (const auto& [i, v] : e.recipient_pcrs) pcrs[std::to_string(i)] = v;
+    j["recipient"] = {{"module_id", e.recipient_module_id}, {"pcrs", pcrs}};
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  nlohmann::ordered_json line;
+  line["seq"] = next_seq_;
+  line["prev"] = prev_;
+  line.update(j);
+  std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (text.size() > kMaxAuditLine) return Error::InvalidArgument("audit entry too long");
+  std::string hash = LineHash(text);
+  text.push_back('\n');
+  CLOISTER_RETURN_IF_ERROR(WriteAll(fd_.get(), text));
+  std::string rec = HeadRecord(next_seq_, hash);
+  if (pwrite(head_.get(), rec.data(), rec.size(), 0) != static_cast<ssize_t>(rec.size())) {
+    return Error::FromErrno("audit head write", errno);
+  }
+  prev_ = std::move(hash);
+  ++next_seq_;
+  return OkStatus();
+}
+
+Result<AuditVerification> VerifyAuditLog(const std::string& path) {
+  CLOISTER_ASSIGN_OR_RETURN(std::string text, ReadTextFile(path, kMaxAuditLog));
+  AuditVerification out;
+  std::string prev = kZeroHash;
+  size_t pos = 0;
+  uint64_t line_no = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    ++line_no;
+    std::string where = path + ":" + std::to_string(line_no) + ": ";
+    if (nl == std::string::npos) return Error::VerifyFailed(where + "line has no newline");
+    std::string_view line(text.data() + pos, nl - pos);
+    pos = nl + 1;
+    if (line.size() > kMaxAuditLine) return Error::Malformed(where + "line too long");
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return Error::Malformed(where + "not a JSON object");
+    auto seq = j.find("seq");
+    auto p = j.find("prev");
+    if (seq == j.end() || !seq->is_number_unsigned() || p == j.end() || !p->is_string()) {
+      return Error::Malformed(where + "entry lacks seq or prev");
+    }
+    if (seq->get<uint64_t>() != out.entries) {
+      return Error::VerifyFailed(where + "sequence number " + std::to_string(seq->get<uint64_t>()) +
+                                 " where " + std::to_string(out.entries) +
+                                 " was expected (deleted, inserted or reordered entries)");
+    }
+    if (!ConstantTimeEquals(AsBytes(p->get_ref<const std::string&>()), AsBytes(prev))) {
+      return Error::VerifyFailed(where + "chain broken: prev does not match the hash of the "
+                                 "previous line (an entry was edited, removed or moved)");
+    }
+    prev = LineHash(line);
+    ++out.entries;
+  }
+  out.head = out.entries == 0 ? std::string() : prev;
+  auto head = ReadTextFile(path + ".head", 4096);
+  if (head) {
+    out.head_file_checked = true;
+    bool ok = out.entries == 0 ? head->empty()
+                               : head->size() >= kHeadRecordSize &&
+                                     head->substr(0, kHeadRecordSize) ==
+                                         HeadRecord(out.entries - 1, prev);
+    if (!ok) {
+      return Error::VerifyFailed(path + ".head: the log does not end where its head record "
+                                 "says (entries removed or edited at the end)");
+    }
+  } else if (head.error().code() != ErrorCode::kNotFound) {
+    return head.error();
+  }
+  return out;
+}
+
+}  // namespace cloister::kms

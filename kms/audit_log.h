@@ -1,0 +1,77 @@
+// The cloister-kms audit log: one JSON object per line, in CloudTrail's spirit, hash-chained.
+//
+// Each line carries "seq" (0, 1, 2, ...) and "prev", the lower-case hex SHA-256 of the previous
+// line's bytes (without its newline; 64 zeros for the first line). Editing, deleting, inserting
+// or reordering any line breaks the chain at the next line. The tail is anchored by a head file
+// `<log>.head` ("<seq> <sha256 of the last line>\n", rewritten after every append), so removing
+// or editing the last lines is caught too. Entries hold no plaintext, key material or
+// credentials (docs/kms.md lists the fields).
+//
+// Thread safety: AuditLog::Append is thread-safe; VerifyAuditLog is a function.
+#ifndef CLOISTER_KMS_AUDIT_LOG_H_
+#define CLOISTER_KMS_AUDIT_LOG_H_
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "common/result.h"
+#include "common/unique_fd.h"
+
+namespace cloister::kms {
+
+inline constexpr size_t kMaxAuditLine = 64 * 1024;
+inline constexpr size_t kMaxAuditLog = size_t{1} << 32;
+
+// One request as the audit log records it.
+struct AuditEvent {
+  std::string time;  // RFC 3339
+  std::string request_id;
+  std::string principal;  // ARN, or the access key id when unauthenticated
+  std::string source;     // remote address
+  std::string operation;
+  std::string key;       // key ARN, when the request named a key
+  std::string decision;  // Allow, ExplicitDeny, ImplicitDeny, Error
+  std::string statement;
+  std::string error;  // AWS error name, when the request failed
+  std::string recipient_module_id;
+  std::map<uint32_t, std::string> recipient_pcrs;  // index -> hex
+  std::map<std::string, std::string> encryption_context;
+};
+
+class AuditLog {
+ public:
+  // Opens `path` for appending, creating it (0600) if needed. Reads the last complete line to
+  // continue the chain; an incomplete last line (a crash mid-write) is cut off. kIo on failure;
+  // kVerifyFailed if the last line is not a chained entry.
+  static Result<std::unique_ptr<AuditLog>> Open(const std::string& path);
+
+  // Appends `event` as the next line and updates the head file. kIo on failure.
+  Status Append(const AuditEvent& event);
+
+ private:
+  AuditLog(UniqueFd fd, UniqueFd head, uint64_t seq, std::string prev)
+      : fd_(std::move(fd)), head_(std::move(head)), next_seq_(seq), prev_(std::move(prev)) {}
+
+  std::mutex mu_;
+  UniqueFd fd_;
+  UniqueFd head_;
+  uint64_t next_seq_;
+  std::string prev_;
+};
+
+struct AuditVerification {
+  uint64_t entries = 0;
+  std::string head;  // hex SHA-256 of the last line
+  bool head_file_checked = false;
+};
+
+// Verifies the chain of the log at `path` (and `<path>.head` when present). kVerifyFailed with
+// the line number on the first break; kMalformed for a line that is not a JSON entry.
+Result<AuditVerification> VerifyAuditLog(const std::string& path);
+
+}  // namespace cloister::kms
+
+#endif  // CLOISTER_KMS_AUDIT_LOG_H_

@@ -1,0 +1,241 @@
+#include "kms/client.h"
+
+#include <httplib.h>
+
+namespace cloister::kms {
+namespace {
+
+using nlohmann::json;
+
+json ContextJson(const EncryptionContext& c) {
+  json j = json::object();
+  for (const auto& [k, v] : c) j[k] = v;
+  return j;
+}
+
+void AddRecipient(json& j, const RecipientParam* r) {
+  if (r == nullptr) return;
+  j["Recipient"] = {{"KeyEncryptionAlgorithm", r->key_encryption_algorithm.empty()
+                                                    ? "RSAES_OAEP_SHA_256"
+                                                    : r->key_encryption_algorithm},
+                    {"AttestationDocument", Base64Encode(r->attestation_document)}};
+}
+
+Result<Bytes> BlobField(const json& j, std::string_view name) {
+  auto it = j.find(name);
+  if (it == j.end() || !it->is_string()) {
+    return Error::Malformed("KMS response lacks " + std::string(name));
+  }
+  return Base64Decode(it->get_ref<const std::string&>());
+}
+
+std::string StringField(const json& j, std::string_view name) {
+  auto it = j.find(name);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+Result<KeyMaterialResult> MaterialFrom(const json& r) {
+  KeyMaterialResult out;
+  out.key_id = StringField(r, "KeyId");
+  if (r.contains("CiphertextForRecipient")) {
+    CLOISTER_ASSIGN_OR_RETURN(out.ciphertext_for_recipient,
+                              BlobField(r, "CiphertextForRecipient"));
+  } else if (r.contains("Plaintext")) {
+    CLOISTER_ASSIGN_OR_RETURN(Bytes pt, BlobField(r, "Plaintext"));
+    out.plaintext.assign(pt.begin(), pt.end());
+    sodium_memzero(pt.data(), pt.size());
+  } else {
+    return Error::Malformed("KMS response has neither Plaintext nor CiphertextForRecipient");
+  }
+  if (r.contains("CiphertextBlob")) {
+    CLOISTER_ASSIGN_OR_RETURN(out.ciphertext_blob, BlobField(r, "CiphertextBlob"));
+  }
+  return out;
+}
+
+}  // namespace
+
+KmsClient::KmsClient(ClientOptions options, std::unique_ptr<httplib::Client> http,
+                     std::string host)
+    : options_(std::move(options)), http_(std::move(http)), host_(std::move(host)) {}
+
+KmsClient::~KmsClient() = default;
+
+Result<std::unique_ptr<KmsClient>> KmsClient::Create(ClientOptions options) {
+  std::string_view ep = options.endpoint;
+  bool https = ep.starts_with("https://");
+  if (!https && !ep.starts_with("http://")) {
+    return Error::InvalidArgument("KMS endpoint must start with http:// or https://");
+  }
+  std::string_view rest = ep.substr(https ? 8 : 7);
+  if (size_t slash = rest.find('/'); slash != std::string_view::npos) {
+    if (rest.substr(slash) != "/") {
+      return Error::InvalidArgument("KMS endpoint must not have a path");
+    }
+    rest = rest.substr(0, slash);
+  }
+  if (rest.empty()) return Error::InvalidArgument("KMS endpoint has no host");
+  std::string host(rest);
+  // Drop a default port from the Host header, as HTTP clients do.
+  if ((https && host.ends_with(":443")) || (!https && host.ends_with(":80"))) {
+    host = host.substr(0, host.rfind(':'));
+  }
+  auto http = std::make_unique<httplib::Client>(std::string(https ? "https://" : "http://") +
+                                                std::string(rest));
+  if (!http->is_valid()) return Error::InvalidArgument("KMS endpoint is not usable");
+  http->set_keep_alive(true);
+  http->set_tcp_nodelay(true);  // see kms/http_handler.cc
+  http->set_connection_timeout(options.timeout_seconds, 0);
+  http->set_read_timeout(options.timeout_seconds, 0);
+  http->set_write_timeout(options.timeout_seconds, 0);
+  if (https) {
+    if (!options.ca_file.empty()) http->set_ca_cert_path(options.ca_file.c_str());
+    http->enable_server_certificate_verification(true);
+  }
+  return std::unique_ptr<KmsClient>(new KmsClient(std::move(options), std::move(http), host));
+}
+
+Result<json> KmsClient::Call(std::string_view operation, const json& request) {
+  std::string body = request.dump();
+  sigv4::Request r;
+  r.method = "POST";
+  r.target = "/";
+  r.headers = {{"Host", host_},
+               {"Content-Type", "application/x-amz-json-1.1"},
+               {"X-Amz-Target", "TrentService." + std::string(operation)}};
+  r.body = AsBytes(body);
+  const Clock& clock = options_.clock ? *options_.clock : SystemClock::Get();
+  CLOISTER_RETURN_IF_ERROR(
+      sigv4::Sign(r, options_.credentials, options_.region, "kms", clock.NowMillis()));
+  httplib::Headers headers;
+  for (const auto& [k, v] : r.headers) {
+    if (k != "Content-Type") headers.emplace(k, v);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  auto res = http_->Post("/", headers, body, "application/x-amz-json-1.1");
+  sodium_memzero(body.data(), body.size());
+  if (!res) {
+    return Error::Unavailable("KMS request failed: " + httplib::to_string(res.error()));
+  }
+  json j = json::parse(res->body, nullptr, false);
+  if (res->status != 200) {
+    std::string type;
+    std::string message;
+    if (j.is_object()) {
+      type = StringField(j, "__type");
+      message = StringField(j, "message");
+      if (message.empty()) message = StringField(j, "Message");
+    }
+    if (size_t hash = type.rfind('#'); hash != std::string::npos) type = type.substr(hash + 1);
+    if (type.empty()) {
+      const std::string& h = res->get_header_value("x-amzn-ErrorType");
+      type = h.substr(0, h.find(':'));
+    }
+    if (type.empty()) type = "KMSInternalException";
+    return KmsError(type, message.empty() ? "HTTP " + std::to_string(res->status) : message);
+  }
+  if (!j.is_object()) return Error::Malformed("KMS response is not a JSON object");
+  return j;
+}
+
+Result<json> KmsClient::CreateKey(std::string_view policy, std::string_view description) {
+  json req = json::object();
+  if (!policy.empty()) req["Policy"] = policy;
+  if (!description.empty()) req["Description"] = description;
+  CLOISTER_ASSIGN_OR_RETURN(json r, Call("CreateKey", req));
+  if (!r.contains("KeyMetadata")) return Error::Malformed("CreateKey response lacks KeyMetadata");
+  return r["KeyMetadata"];
+}
+
+Result<json> KmsClient::DescribeKey(std::string_view key_id) {
+  CLOISTER_ASSIGN_OR_RETURN(json r, Call("DescribeKey", {{"KeyId", key_id}}));
+  if (!r.contains("KeyMetadata")) return Error::Malformed("DescribeKey response lacks KeyMetadata");
+  return r["KeyMetadata"];
+}
+
+Result<std::string> KmsClient::GetKeyPolicy(std::string_view key_id) {
+  CLOISTER_ASSIGN_OR_RETURN(json r,
+                            Call("GetKeyPolicy", {{"KeyId", key_id}, {"PolicyName", "default"}}));
+  return StringField(r, "Policy");
+}
+
+Status KmsClient::PutKeyPolicy(std::string_view key_id, std::string_view policy) {
+  CLOISTER_ASSIGN_OR_RETURN(
+      json r,
+      Call("PutKeyPolicy", {{"KeyId", key_id}, {"PolicyName", "default"}, {"Policy", policy}}));
+  (void)r;
+  return OkStatus();
+}
+
+Status KmsClient::CreateAlias(std::string_view alias_name, std::string_view target_key_id) {
+  CLOISTER_ASSIGN_OR_RETURN(
+      json r, Call("CreateAlias", {{"AliasName", alias_name}, {"TargetKeyId", target_key_id}}));
+  (void)r;
+  return OkStatus();
+}
+
+Status KmsClient::EnableKey(std::string_view key_id) {
+  CLOISTER_ASSIGN_OR_RETURN(json r, Call("EnableKey", {{"KeyId", key_id}}));
+  (void)r;
+  return OkStatus();
+}
+
+Status KmsClient::DisableKey(std::string_view key_id) {
+  CLOISTER_ASSIGN_OR_RETURN(json r, Call("DisableKey", {{"KeyId", key_id}}));
+  (void)r;
+  return OkStatus();
+}
+
+Result<Bytes> KmsClient::Encrypt(std::string_view key_id, ByteSpan plaintext,
+                                 const EncryptionContext& context) {
+  json req = {{"KeyId", key_id}, {"Plaintext", Base64Encode(plaintext)}};
+  if (!context.empty()) req["EncryptionContext"] = ContextJson(context);
+  CLOISTER_ASSIGN_OR_RETURN(json r, Call("Encrypt", req));
+  return BlobField(r, "CiphertextBlob");
+}
+
+Result<KeyMaterialResult> KmsClient::Decrypt(ByteSpan ciphertext_blob,
+                                             const EncryptionContext& context,
+                                             std::string_view key_id,
+                                             const RecipientParam* recipient) {
+  json req = {{"CiphertextBlob", Base64Encode(ciphertext_blob)}};
+  if (!context.empty()) req["EncryptionContext"] = ContextJson(context);
+  if (!key_id.empty()) req["KeyId"] = key_id;
+  AddRecipient(req, recipient);
+  CLOISTER_ASSIGN_OR_RETURN(json r, Call("Decrypt", req));
+  return MaterialFrom(r);
+}
+
+Result<Bytes> KmsClient::ReEncrypt(ByteSpan ciphertext_blob, std::string_view destination_key_id,
+                                   const EncryptionContext& source_context,
+                                   const EncryptionContext& destination_context) {
+  json req = {{"CiphertextBlob", Base64Encode(ciphertext_blob)},
+              {"DestinationKeyId", destination_key_id}};
+  if (!source_context.empty()) req["SourceEncryptionContext"] = ContextJson(source_context);
+  if (!destination_context.empty()) {
+    req["DestinationEncryptionContext"] = ContextJson(destination_context);
+  }
+  CLOISTER_ASSIGN_OR_RETURN(json r, Call("ReEncrypt", req));
+  return BlobField(r, "CiphertextBlob");
+}
+
+Result<KeyMaterialResult> KmsClient::GenerateDataKey(std::string_view key_id,
+                                                     size_t number_of_bytes,
+                                                     const EncryptionContext& context,
+                                                     const RecipientParam* recipient) {
+  json req = {{"KeyId", key_id}, {"NumberOfBytes", number_of_bytes}};
+  if (!context.empty()) req["EncryptionContext"] = ContextJson(context);
+  AddRecipient(req, recipient);
+  CLOISTER_ASSIGN_OR_RETURN(json r, Call("GenerateDataKey", req));
+  return MaterialFrom(r);
+}
+
+Result<KeyMaterialResult> KmsClient::GenerateRandom(size_t number_of_bytes,
+                                                    const RecipientParam* recipient) {
+  json req = {{"NumberOfBytes", number_of_bytes}};
+  AddRecipient(req, recipient);
+  CLOISTER_ASSIGN_OR_RETURN(json r, Call("GenerateRandom", req));
+  return MaterialFrom(r);
+}
+
+}  // namespace cloister::kms

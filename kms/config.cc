@@ -1,0 +1,132 @@
+#include "kms/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cctype>
+#include <set>
+
+#include "common/file.h"
+
+namespace cloister::kms {
+namespace {
+
+Result<std::string> Scalar(const YAML::Node& n, std::string_view field) {
+  if (!n.IsScalar()) return Error::Malformed("config: " + std::string(field) + " must be a string");
+  return n.Scalar();
+}
+
+Result<KmsConfig> ParseNode(const YAML::Node& root, const std::string& base_dir) {
+  KmsConfig c;
+  if (root.IsNull()) return c;
+  if (!root.IsMap()) return Error::Malformed("config: the document must be a mapping");
+  static const std::set<std::string> kKnown = {
+      "region", "principals", "trusted_attestation_roots", "attestation_max_age_seconds",
+      "allow_debug_attestation"};
+  for (const auto& kv : root) {
+    if (!kv.first.IsScalar() || !kKnown.contains(kv.first.Scalar())) {
+      return Error::Malformed("config: unknown field '" +
+                              (kv.first.IsScalar() ? kv.first.Scalar() : std::string("?")) + "'");
+    }
+  }
+  if (root["region"]) {
+    CLOISTER_ASSIGN_OR_RETURN(c.region, Scalar(root["region"], "region"));
+    if (c.region.empty()) return Error::Malformed("config: region is empty");
+  }
+  if (const YAML::Node ps = root["principals"]) {
+    if (!ps.IsSequence()) return Error::Malformed("config: principals must be a list");
+    std::set<std::string> ids;
+    for (const YAML::Node& p : ps) {
+      if (!p.IsMap()) return Error::Malformed("config: each principal must be a mapping");
+      Principal pr;
+      for (const char* need : {"arn", "access_key_id", "secret_access_key"}) {
+        if (!p[need]) return Error::Malformed(std::string("config: principal lacks ") + need);
+      }
+      CLOISTER_ASSIGN_OR_RETURN(pr.arn, Scalar(p["arn"], "arn"));
+      CLOISTER_ASSIGN_OR_RETURN(pr.account, AccountOfArn(pr.arn));
+      CLOISTER_ASSIGN_OR_RETURN(pr.credentials.access_key_id,
+                                Scalar(p["access_key_id"], "access_key_id"));
+      CLOISTER_ASSIGN_OR_RETURN(std::string secret,
+                                Scalar(p["secret_access_key"], "secret_access_key"));
+      CLOISTER_ASSIGN_OR_RETURN(pr.credentials.secret_access_key,
+                                SecretBytes::CopyOf(AsBytes(secret)));
+      sodium_memzero(secret.data(), secret.size());
+      if (p["session_token"]) {
+        CLOISTER_ASSIGN_OR_RETURN(pr.credentials.session_token,
+                                  Scalar(p["session_token"], "session_token"));
+      }
+      if (pr.credentials.access_key_id.empty() || pr.credentials.secret_access_key.empty()) {
+        return Error::Malformed("config: empty access_key_id or secret_access_key");
+      }
+      if (!ids.insert(pr.credentials.access_key_id).second) {
+        return Error::Malformed("config: access_key_id " + pr.credentials.access_key_id +
+                                " appears twice");
+      }
+      c.principals.push_back(std::move(pr));
+    }
+  }
+  if (const YAML::Node roots = root["trusted_attestation_roots"]) {
+    if (!roots.IsSequence()) {
+      return Error::Malformed("config: trusted_attestation_roots must be a list of paths");
+    }
+    for (const YAML::Node& r : roots) {
+      CLOISTER_ASSIGN_OR_RETURN(std::string path, Scalar(r, "trusted_attestation_roots"));
+      if (!path.empty() && path[0] != '/') path = base_dir + "/" + path;
+      CLOISTER_ASSIGN_OR_RETURN(std::string pem, ReadTextFile(path, kMaxConfigFile));
+      c.trusted_roots_pem += pem;
+      if (!pem.empty() && pem.back() != '\n') c.trusted_roots_pem.push_back('\n');
+    }
+  }
+  if (const YAML::Node age = root["attestation_max_age_seconds"]) {
+    int64_t v = 0;
+    if (!age.IsScalar() || !YAML::convert<int64_t>::decode(age, v) || v <= 0 || v > 86400) {
+      return Error::Malformed("config: attestation_max_age_seconds must be 1..86400");
+    }
+    c.attestation_max_age_seconds = v;
+  }
+  if (const YAML::Node dbg = root["allow_debug_attestation"]) {
+    bool v = false;
+    if (!dbg.IsScalar() || !YAML::convert<bool>::decode(dbg, v)) {
+      return Error::Malformed("config: allow_debug_attestation must be true or false");
+    }
+    c.allow_debug_attestation = v;
+  }
+  return c;
+}
+
+}  // namespace
+
+Result<std::string> AccountOfArn(std::string_view arn) {
+  // arn:aws:iam::<account>:<resource>
+  constexpr std::string_view kPrefix = "arn:aws:iam::";
+  if (!arn.starts_with(kPrefix)) return Error::Malformed("not an IAM ARN: " + std::string(arn));
+  std::string_view rest = arn.substr(kPrefix.size());
+  size_t colon = rest.find(':');
+  if (colon != 12 || rest.size() == 13) {
+    return Error::Malformed("not an IAM ARN: " + std::string(arn));
+  }
+  for (size_t i = 0; i < 12; ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(rest[i]))) {
+      return Error::Malformed("not an IAM ARN: " + std::string(arn));
+    }
+  }
+  return std::string(rest.substr(0, 12));
+}
+
+Result<KmsConfig> ParseConfig(std::string_view yaml, const std::string& base_dir) {
+  try {
+    return ParseNode(YAML::Load(std::string(yaml)), base_dir);
+  } catch (const YAML::Exception& e) {
+    return Error::Malformed(std::string("config: ") + e.what());
+  }
+}
+
+Result<KmsConfig> LoadConfig(const std::string& path) {
+  CLOISTER_ASSIGN_OR_RETURN(std::string text, ReadTextFile(path, kMaxConfigFile));
+  size_t slash = path.rfind('/');
+  std::string base = slash == std::string::npos ? "." : path.substr(0, slash);
+  auto c = ParseConfig(text, base);
+  sodium_memzero(text.data(), text.size());
+  return c;
+}
+
+}  // namespace cloister::kms

@@ -1,0 +1,56 @@
+// The cloister-kms configuration (YAML, documented in docs/kms.md and the README):
+//
+//   region: us-east-1
+//   principals:
+//     - arn: arn:aws:iam::111122223333:user/buyer1
+//       access_key_id: AKIA...
+//       secret_access_key: ...
+//       session_token: ...            # optional
+//   trusted_attestation_roots: [platform-root.pem]   # relative to the config file
+//   attestation_max_age_seconds: 300
+//   allow_debug_attestation: false
+//
+// Thread safety: values.
+#ifndef CLOISTER_KMS_CONFIG_H_
+#define CLOISTER_KMS_CONFIG_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "common/sigv4.h"
+
+namespace cloister::kms {
+
+inline constexpr size_t kMaxConfigFile = 1 << 20;
+inline constexpr int64_t kDefaultAttestationMaxAgeSeconds = 300;
+
+struct Principal {
+  std::string arn;      // arn:aws:iam::<account>:user/<name> (or role/..., root)
+  std::string account;  // 12 digits, from the ARN
+  sigv4::Credentials credentials;
+};
+
+struct KmsConfig {
+  std::string region = "us-east-1";
+  std::vector<Principal> principals;
+  std::string trusted_roots_pem;  // every trusted root, concatenated PEM
+  int64_t attestation_max_age_seconds = kDefaultAttestationMaxAgeSeconds;
+  bool allow_debug_attestation = false;
+};
+
+// Parses config text; relative root paths are resolved against `base_dir`. kMalformed with the
+// offending field; kNotFound/kIo when a root file cannot be read.
+Result<KmsConfig> ParseConfig(std::string_view yaml, const std::string& base_dir);
+
+// Reads and parses the config file at `path`.
+Result<KmsConfig> LoadConfig(const std::string& path);
+
+// Returns the account of an IAM ARN ("arn:aws:iam::111122223333:user/x" -> "111122223333").
+// kMalformed otherwise.
+Result<std::string> AccountOfArn(std::string_view arn);
+
+}  // namespace cloister::kms
+
+#endif  // CLOISTER_KMS_CONFIG_H_

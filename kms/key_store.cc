@@ -1,0 +1,248 @@
+#include "kms/key_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/file.h"
+#include "common/unique_fd.h"
+#include "kms/ciphertext.h"
+
+namespace cloister::kms {
+namespace {
+
+struct StmtCloser {
+  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtCloser>;
+
+constexpr std::string_view kMaterialAadPrefix = "cloister-kms key material v1:";
+
+Error SqlError(sqlite3* db, std::string_view what) {
+  return Error::Io(std::string(what) + ": " + sqlite3_errmsg(db));
+}
+
+Result<StmtPtr> Prepare(sqlite3* db, const char* sql) {
+  sqlite3_stmt* raw = nullptr;
+  int rc = sqlite3_prepare_v2(db, sql, -1, &raw, nullptr);
+  StmtPtr stmt(raw);
+  if (rc != SQLITE_OK) return SqlError(db, "prepare");
+  return stmt;
+}
+
+void BindText(sqlite3_stmt* s, int i, const std::string& v) {
+  sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+}
+
+std::string ColumnText(sqlite3_stmt* s, int i) {
+  const unsigned char* p = sqlite3_column_text(s, i);
+  return p == nullptr ? std::string()
+                      : std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(s, i));
+}
+
+Bytes MaterialAad(const std::string& key_id) {
+  return ToBytes(std::string(kMaterialAadPrefix) + key_id);
+}
+
+Status StepDone(sqlite3* db, sqlite3_stmt* s) {
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_CONSTRAINT) return Error::InvalidArgument("already exists");
+  if (rc != SQLITE_DONE) return SqlError(db, "step");
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& dir, SecretBytes master_key) {
+  if (master_key.size() != kKeyMaterialSize) {
+    return Error::InvalidArgument("the master key must be 32 bytes");
+  }
+  CLOISTER_RETURN_IF_ERROR(MakeDirs(dir, 0700));
+  std::string path = dir + "/keys.db";
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                           nullptr);
+  std::unique_ptr<sqlite3, SqliteCloser> db(raw);
+  if (rc != SQLITE_OK) return Error::Io("cannot open " + path);
+  chmod(path.c_str(), 0600);
+  sqlite3_busy_timeout(db.get(), 5000);
+  std::unique_ptr<KeyStore> store(new KeyStore(std::move(db), std::move(master_key)));
+  CLOISTER_RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
+  CLOISTER_RETURN_IF_ERROR(store->Exec("PRAGMA synchronous=FULL"));
+  CLOISTER_RETURN_IF_ERROR(store->Exec(
+      "CREATE TABLE IF NOT EXISTS keys (key_id TEXT PRIMARY KEY, account TEXT NOT NULL, "
+      "region TEXT NOT NULL, description TEXT NOT NULL, state TEXT NOT NULL, "
+      "policy TEXT NOT NULL, creation_ms INTEGER NOT NULL, deletion_ms INTEGER NOT NULL, "
+      "material BLOB NOT NULL)"));
+  CLOISTER_RETURN_IF_ERROR(store->Exec(
+      "CREATE TABLE IF NOT EXISTS aliases (name TEXT NOT NULL, account TEXT NOT NULL, "
+      "key_id TEXT NOT NULL, creation_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, "
+      "PRIMARY KEY (account, name))"));
+  return store;
+}
+
+Status KeyStore::Exec(const char* sql) {
+  char* err = nullptr;
+  int rc = sqlite3_exec(db_.get(), sql, nullptr, nullptr, &err);
+  std::string msg = err ? err : "";
+  sqlite3_free(err);
+  if (rc != SQLITE_OK) return Error::Io(std::string("sqlite: ") + msg);
+  return OkStatus();
+}
+
+Result<std::vector<StoredKey>> KeyStore::LoadKeys() {
+  std::lock_guard<std::mutex> lock(mu_);
+  CLOISTER_ASSIGN_OR_RETURN(
+      StmtPtr s, Prepare(db_.get(), "SELECT key_id, account, region, description, state, policy, "
+                                    "creation_ms, deletion_ms, material FROM keys"));
+  std::vector<StoredKey> out;
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+    StoredKey k;
+    k.row.key_id = ColumnText(s.get(), 0);
+    k.row.account = ColumnText(s.get(), 1);
+    k.row.region = ColumnText(s.get(), 2);
+    k.row.description = ColumnText(s.get(), 3);
+    k.row.state = ColumnText(s.get(), 4);
+    k.row.policy = ColumnText(s.get(), 5);
+    k.row.creation_ms = sqlite3_column_int64(s.get(), 6);
+    k.row.deletion_ms = sqlite3_column_int64(s.get(), 7);
+    const auto* blob = static_cast<const uint8_t*>(sqlite3_column_blob(s.get(), 8));
+    ByteSpan sealed(blob, static_cast<size_t>(sqlite3_column_bytes(s.get(), 8)));
+    auto material = AesGcmOpen(master_key_.reveal(), {}, sealed, MaterialAad(k.row.key_id));
+    if (!material) {
+      return Error::Internal("key " + k.row.key_id + " does not unseal under the master key");
+    }
+    CLOISTER_ASSIGN_OR_RETURN(k.material, SecretBytes::CopyOf(*material));
+    out.push_back(std::move(k));
+  }
+  if (rc != SQLITE_DONE) return SqlError(db_.get(), "load keys");
+  return out;
+}
+
+Result<std::vector<AliasRow>> KeyStore::LoadAliases() {
+  std::lock_guard<std::mutex> lock(mu_);
+  CLOISTER_ASSIGN_OR_RETURN(
+      StmtPtr s, Prepare(db_.get(), "SELECT name, account, key_id, creation_ms, updated_ms "
+                                    "FROM aliases"));
+  std::vector<AliasRow> out;
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+    AliasRow a;
+    a.name = ColumnText(s.get(), 0);
+    a.account = ColumnText(s.get(), 1);
+    a.key_id = ColumnText(s.get(), 2);
+    a.creation_ms = sqlite3_column_int64(s.get(), 3);
+    a.updated_ms = sqlite3_column_int64(s.get(), 4);
+    out.push_back(std::move(a));
+  }
+  if (rc != SQLITE_DONE) return SqlError(db_.get(), "load aliases");
+  return out;
+}
+
+Status KeyStore::InsertKey(const KeyRow& row, const SecretBytes& material) {
+  CLOISTER_ASSIGN_OR_RETURN(Bytes sealed, AesGcmSeal(master_key_.reveal(), {}, material.reveal(),
+                                                     MaterialAad(row.key_id)));
+  std::lock_guard<std::mutex> lock(mu_);
+  CLOISTER_ASSIGN_OR_RETURN(
+      StmtPtr s, Prepare(db_.get(), "INSERT INTO keys VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
+  BindText(s.get(), 1, row.key_id);
+  BindText(s.get(), 2, row.account);
+  BindText(s.get(), 3, row.region);
+  BindText(s.get(), 4, row.description);
+  BindText(s.get(), 5, row.state);
+  BindText(s.get(), 6, row.policy);
+  sqlite3_bind_int64(s.get(), 7, row.creation_ms);
+  sqlite3_bind_int64(s.get(), 8, row.deletion_ms);
+  sqlite3_bind_blob(s.get(), 9, sealed.data(), static_cast<int>(sealed.size()), SQLITE_TRANSIENT);
+  return StepDone(db_.get(), s.get());
+}
+
+Status KeyStore::UpdateKey(const KeyRow& row) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CLOISTER_ASSIGN_OR_RETURN(
+      StmtPtr s, Prepare(db_.get(), "UPDATE keys SET state = ?2, policy = ?3, deletion_ms = ?4, "
+                                    "description = ?5 WHERE key_id = ?1"));
+  BindText(s.get(), 1, row.key_id);
+  BindText(s.get(), 2, row.state);
+  BindText(s.get(), 3, row.policy);
+  sqlite3_bind_int64(s.get(), 4, row.deletion_ms);
+  BindText(s.get(), 5, row.description);
+  return StepDone(db_.get(), s.get());
+}
+
+Status KeyStore::InsertAlias(const AliasRow& row) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CLOISTER_ASSIGN_OR_RETURN(StmtPtr s,
+                            Prepare(db_.get(), "INSERT INTO aliases VALUES (?1, ?2, ?3, ?4, ?5)"));
+  BindText(s.get(), 1, row.name);
+  BindText(s.get(), 2, row.account);
+  BindText(s.get(), 3, row.key_id);
+  sqlite3_bind_int64(s.get(), 4, row.creation_ms);
+  sqlite3_bind_int64(s.get(), 5, row.updated_ms);
+  return StepDone(db_.get(), s.get());
+}
+
+Status KeyStore::DeleteAlias(const std::string& account, const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CLOISTER_ASSIGN_OR_RETURN(
+      StmtPtr s, Prepare(db_.get(), "DELETE FROM aliases WHERE account = ?1 AND name = ?2"));
+  BindText(s.get(), 1, account);
+  BindText(s.get(), 2, name);
+  return StepDone(db_.get(), s.get());
+}
+
+Status KeyStore::DeleteKey(const std::string& key_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CLOISTER_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  for (const char* sql : {"DELETE FROM aliases WHERE key_id = ?1", "DELETE FROM keys WHERE key_id = ?1"}) {
+    auto s = Prepare(db_.get(), sql);
+    if (!s) {
+      (void)Exec("ROLLBACK");
+      return s.error();
+    }
+    BindText(s->get(), 1, key_id);
+    if (auto st = StepDone(db_.get(), s->get()); !st) {
+      (void)Exec("ROLLBACK");
+      return st;
+    }
+  }
+  return Exec("COMMIT");
+}
+
+Result<SecretBytes> LoadOrCreateMasterKey(const std::string& dir, int fd) {
+  if (fd >= 0) {
+    CLOISTER_ASSIGN_OR_RETURN(SecretBytes key, SecretBytes::Create(kKeyMaterialSize));
+    size_t got = 0;
+    while (got < kKeyMaterialSize) {
+      ssize_t n = read(fd, key.reveal_mutable().data() + got, kKeyMaterialSize - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return Error::InvalidArgument("--master-key-fd must supply 32 bytes");
+      got += static_cast<size_t>(n);
+    }
+    close(fd);
+    return key;
+  }
+  CLOISTER_RETURN_IF_ERROR(MakeDirs(dir, 0700));
+  std::string path = dir + "/master.key";
+  struct stat st {};
+  if (stat(path.c_str(), &st) == 0) {
+    if ((st.st_mode & 077) != 0) {
+      return Error::InvalidArgument(path + " is readable by others; chmod 600 it");
+    }
+    CLOISTER_ASSIGN_OR_RETURN(Bytes raw, ReadFile(path, 64));
+    if (raw.size() != kKeyMaterialSize) {
+      sodium_memzero(raw.data(), raw.size());
+      return Error::InvalidArgument(path + " must hold 32 bytes");
+    }
+    auto key = SecretBytes::CopyOf(raw);
+    sodium_memzero(raw.data(), raw.size());
+    return key;
+  }
+  CLOISTER_ASSIGN_OR_RETURN(SecretBytes key, SecretBytes::Random(kKeyMaterialSize));
+  CLOISTER_RETURN_IF_ERROR(WriteFileAtomic(path, key.reveal(), 0600));
+  return key;
+}
+
+}  // namespace cloister::kms

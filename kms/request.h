@@ -1,0 +1,119 @@
+// The AWS KMS JSON 1.1 request decoder: `X-Amz-Target: TrentService.<Operation>` plus a JSON
+// body become one typed KmsRequest, checked against the limits of the AWS KMS API reference.
+// Everything downstream of the decoder takes the struct, never the JSON.
+//
+// Errors follow AWS KMS: the message starts with the exception name (see sigv4::AwsErrorName)
+// and HttpStatusFor() gives its HTTP status.
+//
+// Thread safety: functions only.
+#ifndef CLOISTER_KMS_REQUEST_H_
+#define CLOISTER_KMS_REQUEST_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/result.h"
+#include "common/secret.h"
+
+namespace cloister::kms {
+
+// Limits from the AWS KMS API reference (request parameters' "Length Constraints").
+inline constexpr size_t kMaxPlaintext = 4096;          // Encrypt Plaintext
+inline constexpr size_t kMaxCiphertextBlob = 6144;     // Decrypt CiphertextBlob
+inline constexpr int64_t kMaxNumberOfBytes = 1024;     // GenerateDataKey/GenerateRandom
+inline constexpr size_t kMaxPolicy = 32768;            // CreateKey/PutKeyPolicy Policy
+inline constexpr size_t kMaxDescription = 8192;        // CreateKey Description
+inline constexpr size_t kMaxKeyId = 2048;              // KeyId
+inline constexpr size_t kMaxAliasName = 256;           // AliasName
+inline constexpr int64_t kMinPendingWindowDays = 7;    // ScheduleKeyDeletion
+inline constexpr int64_t kMaxPendingWindowDays = 30;
+inline constexpr int64_t kMaxListKeysLimit = 1000;     // ListKeys Limit
+inline constexpr int64_t kMaxListAliasesLimit = 100;   // ListAliases Limit
+inline constexpr size_t kMaxMarker = 1024;             // Marker
+// RecipientInfo.AttestationDocument: "Maximum length of 262144".
+inline constexpr size_t kMaxAttestationDocument = 262144;
+// Our own bounds (AWS documents none tighter than its request size limits).
+inline constexpr size_t kMaxRequestBody = 512 * 1024;
+inline constexpr size_t kMaxEncryptionContextBytes = 8192;
+inline constexpr int kMaxJsonDepth = 16;
+
+enum class Operation {
+  kCreateKey,
+  kDescribeKey,
+  kListKeys,
+  kCreateAlias,
+  kListAliases,
+  kDeleteAlias,
+  kEnableKey,
+  kDisableKey,
+  kScheduleKeyDeletion,
+  kCancelKeyDeletion,
+  kGetKeyPolicy,
+  kPutKeyPolicy,
+  kListKeyPolicies,
+  kEncrypt,
+  kDecrypt,
+  kReEncrypt,
+  kGenerateDataKey,
+  kGenerateDataKeyWithoutPlaintext,
+  kGenerateRandom,
+};
+
+// Returns "CreateKey", "Decrypt", ...
+std::string_view OperationName(Operation op);
+// Returns the operation named `name` ("Decrypt"), or nullopt.
+std::optional<Operation> ParseOperation(std::string_view name);
+
+// Encryption context: sorted by key, so equal contexts compare equal whatever the JSON order.
+using EncryptionContext = std::map<std::string, std::string>;
+
+// The Recipient parameter of Decrypt, GenerateDataKey and GenerateRandom (API RecipientInfo).
+struct RecipientParam {
+  std::string key_encryption_algorithm;  // RSAES_OAEP_SHA_256
+  Bytes attestation_document;
+};
+
+// One decoded request. Fields an operation does not take stay empty.
+struct KmsRequest {
+  Operation op = Operation::kListKeys;
+  std::string key_id;              // KeyId, or SourceKeyId for ReEncrypt
+  std::string destination_key_id;  // ReEncrypt
+  std::string alias_name;          // CreateAlias, DeleteAlias
+  std::string target_key_id;       // CreateAlias
+  std::optional<std::string> policy;
+  std::string policy_name;  // GetKeyPolicy/PutKeyPolicy; "default" when absent
+  std::string description;
+  std::string data_key_spec;  // GenerateDataKey*: AES_256, AES_128 or empty
+  std::optional<int64_t> number_of_bytes;
+  std::optional<int64_t> pending_window_in_days;
+  std::optional<int64_t> limit;
+  std::string marker;
+  SecureVector plaintext;  // Encrypt
+  Bytes ciphertext_blob;   // Decrypt, ReEncrypt
+  EncryptionContext encryption_context;              // or SourceEncryptionContext
+  EncryptionContext destination_encryption_context;  // ReEncrypt
+  std::optional<RecipientParam> recipient;
+  bool bypass_policy_lockout_safety_check = false;
+};
+
+// Decodes a request from its X-Amz-Target header value and JSON body. Errors (kMalformed unless
+// noted): UnknownOperationException (target), SerializationException (body is not a JSON object,
+// duplicate member, wrong member type, bad base64), ValidationException (kInvalidArgument:
+// missing required member or a value outside its constraints).
+Result<KmsRequest> DecodeRequest(std::string_view amz_target, std::string_view body);
+
+// Returns the HTTP status AWS KMS uses for the error named `aws_type` (400 for client errors,
+// 500 for KMSInternalException, 503 for DependencyTimeoutException).
+int HttpStatusFor(std::string_view aws_type);
+
+// Returns an Error whose message is "<type>: <message>" with a code matching the type.
+Error KmsError(std::string_view type, std::string_view message);
+
+}  // namespace cloister::kms
+
+#endif  // CLOISTER_KMS_REQUEST_H_

@@ -1,0 +1,93 @@
+// The sandbox that makes an enclave process behave like a Nitro enclave (docs/threat-model.md):
+// own user (mapped so its root is host root but the namespace is owned by an unprivileged uid),
+// PID, network (loopback only), mount, IPC, UTS and cgroup namespaces; a private tmpfs root
+// holding only the image's files plus /proc, /dev/{null,zero,random,urandom}, /tmp and the
+// emulated vsock directory; no capabilities, no_new_privs, RLIMIT_CORE 0, RLIMIT_AS and a
+// cgroup v1 memory limit at --memory, a cpuset of --cpu-count CPUs, and a seccomp filter
+// (libseccomp) refusing IP/packet/netlink sockets, ptrace, mounts, module loading, kexec, bpf,
+// namespace changes and the like.
+//
+// Thread safety: the functions here run in freshly forked single-threaded children, except the
+// cgroup helpers, which the monitor calls.
+#ifndef CLOISTER_PARENT_SANDBOX_H_
+#define CLOISTER_PARENT_SANDBOX_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "attestation/eif_archive.h"
+#include "common/bytes.h"
+#include "common/result.h"
+
+namespace cloister::parent {
+
+// The descriptor number the NSM channel has inside the enclave ($CLOISTER_NSM_FD).
+inline constexpr int kEnclaveNsmFd = 3;
+// The emulated vsock directory inside the enclave ($CLOISTER_VSOCK_DIR).
+inline constexpr const char* kEnclaveVsockDir = "/vsock";
+// Host uid owning each enclave's user namespace: base + CID. Nothing else runs as these uids,
+// so no host process except one with CAP_SYS_PTRACE/CAP_SYS_ADMIN holds capabilities over it.
+inline constexpr uid_t kEnclaveOwnerUidBase = 0x3C000000;
+// Names the launcher creates at the root of the enclave; an image may not carry them.
+inline constexpr const char* kReservedRootNames[] = {"proc", "dev", "vsock", "tmp"};
+
+struct SandboxSpec {
+  std::string root_dir;   // empty host directory the tmpfs root is mounted on
+  std::string vsock_dir;  // host directory bind-mounted at /vsock
+  uint32_t cid = 0;
+  uint64_t memory_bytes = 0;
+  std::vector<int> cpus;
+  Bytes init;                              // the kernel section, written to the init path
+  std::string init_path;                   // e.g. /init
+  std::string ld_library_path;             // empty for static runtimes
+  std::vector<eif::ArchiveEntry> files;    // every ramdisk, in order
+  std::string hostname = "enclave";
+};
+
+// Checks that `files` and `init_path` can be laid out (no reserved names, no file/dir clash).
+Status CheckLayout(const SandboxSpec& spec);
+
+// Pipes between the monitor and the sandbox child (all close-on-exec).
+struct SandboxFds {
+  int to_child = -1;     // monitor -> S1: 'g' once the id maps are written
+  int from_child = -1;   // S1 -> monitor: 'u' after unshare, then "p<pid>\n" or "e<msg>\n"
+  int exec_error = -1;   // S2 -> monitor: error text; EOF without text = execve succeeded
+  int nsm = -1;          // the enclave's end of the NSM channel
+  int console = -1;      // stdout/stderr of the enclave (write end), or -1 for /dev/null
+};
+
+// The body of the forked sandbox child: never returns. Exits 125 when it cannot set up.
+[[noreturn]] void RunSandboxChild(const SandboxSpec& spec, const SandboxFds& fds);
+
+// Writes "0 0 1" to the uid_map and gid_map of `pid` (the monitor, as root, maps the enclave's
+// root to host root; the namespace stays owned by the unprivileged creator). kIo on failure.
+Status WriteIdMaps(pid_t pid);
+
+// cgroup v1 limits of one enclave (memory and cpuset controllers under /sys/fs/cgroup).
+class EnclaveCgroups {
+ public:
+  // Creates cloister/<name> in the memory and cpuset hierarchies with the given limits.
+  // kUnavailable if the controllers are not mounted; kIo otherwise.
+  static Result<EnclaveCgroups> Create(const std::string& name, uint64_t memory_bytes,
+                                       const std::vector<int>& cpus);
+  // Moves `pid` into both groups.
+  Status Add(pid_t pid) const;
+  // Removes the groups (retrying while tasks exit). Best effort.
+  void Remove() const;
+
+  const std::string& memory_dir() const { return memory_dir_; }
+
+ private:
+  std::string memory_dir_;
+  std::string cpuset_dir_;
+};
+
+// Returns the CPUs the host lets enclaves use (the root cpuset), ascending.
+Result<std::vector<int>> AvailableCpus();
+
+}  // namespace cloister::parent
+
+#endif  // CLOISTER_PARENT_SANDBOX_H_

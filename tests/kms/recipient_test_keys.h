@@ -1,0 +1,131 @@
+// Test-only RSA keys for the kms_policy tests (generated with `openssl genpkey`; generating
+// keys in every test process would dominate the run time on a loaded machine). They protect
+// nothing.
+#ifndef CLOISTER_TESTS_KMS_RECIPIENT_TEST_KEYS_H_
+#define CLOISTER_TESTS_KMS_RECIPIENT_TEST_KEYS_H_
+
+#include <openssl/pem.h>
+
+#include "common/ossl.h"
+
+namespace cloister::kms::testing_keys {
+
+inline constexpr char kRsa1024Pem[] = R"(-----BEGIN PRIVATE KEY-----
+MIICdgIBADANBgkqhkiG9w0BAQEFAASCAmAwggJcAgEAAoGBAKrEI/V90y4/00Nm
+lT61zgkTQZHalZako9QBsYUrO6jc/m/mu2FAohD4aHQk2gSeO8/AMCcc1mFy+wHG
+7CUOhSKB3DG53yxcMkcyNlfXmRm+JeNUT2Dr+TRNOWIArZrVMSX/P7pEkQxoYKqG
+flCJFP0tWrzntlR6jcT1+IaKlk/jAgMBAAECgYBlfBNyvchXYA8Jq1le32UG966s
+I59q24WRZUA+yCa4gD2l+xW5AlROiZJqE8yNmgwptynm1LiDSXXq5HFKxIpRsw7F
+j8JugdIfTQNIWKF8OJdhBsThynyicHkXVAdeIe+t1h6xq9dM6XK8JZ0QjLQkzd2l
+UXyx+wcf3c6msLBXAQJBANXaJ6h12fGBJSfRAY59dtCQ7HkhtA9ERXxIKPwczy05
+bEbe62QyotES8l4UlERCtF1DUh0g/GNLqS6ZTXdaKEMCQQDMbBhT4FQZBsh/YDpC
+avp9xFSz3DG+TEKtvbgTvo4FNitQVt8OKYJTjYStSDnTQ5c6Ipis90iHMzVhbGRG
+vw/hAkEAl4ICfNBaA0bq6wWho7Dx35v9XWhqaDKHRCDfoJZMlY7MTn2aqZdSUOuq
+eMr9rErR/A04/Ngk17h/+Tq1bmyafwJAP3QiTQ7qK+aOH/PHwcwhOx7RSA9GpZJY
+dEPaus5AmV+KLGL61BOQb80S7RLpWCm37ITGrZIIwmbj3/zcV5WBIQJAZgrSMtBJ
+AFqF8RcC4Jb4my9pIiezXQUKo1CFqQyLexPrZ18oMQZiuTx1zakwuZ/qXES52Ts9
+atR4VwdMLRMDdw==
+-----END PRIVATE KEY-----
+)";
+
+inline constexpr char kRsa2048Pem[] = R"(-----BEGIN PRIVATE KEY-----
+MIIEvAIBADANBgkqhkiG9w0BAQEFAASCBKYwggSiAgEAAoIBAQC3nqU9c5JL20yR
+xcfvKqO/62ilQS2kizxuoSXFGlvjUtfGhiQmUqJ6FJQzMpkSYMHWaLjiQWDGK6g5
+ofRkWbQceuKswfVKDdnjrQywJSznEF5NoNYHqXmjLGX5tzup6lHN/ZAJ2cBrS+zo
+uQQYqoPCVQ27l2fkFYmk/0HNdCtVpZJJDf6fhAtRy892rQkfmrKZUkG+vF8guJez
+tFwpQxwJJCXYHn4aRlvdBk3Q7ogITRfdeL5Sr2Fupj8GpeGlIXpwnFd8m+h+rkBX
+UzTtUOrpN/KRNS1vu/qisCmDiPe/cZ6rAK1LoGkek1VR0dYAZbDmiJxI47PArM7F
+wDXPfHKtAgMBAAECggEAA+07GGTT0JZ4fTePDoDJbq3Al6Qcr0Og/7angZ8OLv7T
+CXZN6JnkypqNDsk6t8dk7cpghcojISnG17CscsbuUJuaJFqjfbltGu7U8iFhY/GY
+Kq3RVemcZc5pwdzWxEv0AuU0wtkqwcCmaNWoDkT7O1kpSYUz3g9N2b7xr8yXrqWq
+BLJcaC/vMnKa54Xoc8p3OQ5iXJTdTVw//0lx3J2aehISw++0O061/PMkIB/Ks6e1
+pcS2ezyTvx9m/j0hEjY2vDHoHmvvUsxqP3WzIJEi9jEB1HABzUBNGjV7Fp/0JTKN
+X+y06DRLvoE2JhGusxXhyt7KHHqioIzWsFJtg5+BsQKBgQDau6Cjmuh5D/Wtw67O
+JUns7VepgajA0jvg2a+ZSrWueK9qZLn5C+D4s2ZA2P9p2Dj9xoXetaI2mEsILxsf
+s4D1Fe1N/iP+xvFrnEapMs4LPSmhdsWtl7yZG4pjzZyU4DuHUcXYmmDAOY1xUbdW
+7QqKT+lXnZwC94LJsnf0oCmiRQKBgQDW54BVWMCU1gLRwus882Os02oIfYPLM0LW
+K9yMbNog/1KDXzbS3i8VOmgNGkodd4PtQBKzyLJjPkNydIRmL39JRnlG/a6qqCr3
+pFE165lV+g7cZIjYeowl+nupA3SaMNMqtwL3mNOImZeI+9eAfOtiXSj/kvDoMI6I
+A6S2FDHJSQKBgCLfwWf0XdZXfhM7XNaPSW8WFGD5RD+iBVv/OSkWqUrtAQLUlnYn
+t7HPYKE8N9TXXZbQnS16BifwNh5S7F8sjoYE/fXubCzF6V3/56A4cnOGR+nvdusL
+g01h/7mT4cA21CbqGcJEMuLTCkMkBTg9yO1uekS241Xxwo+H/eop0xmFAoGAHRyz
+R9yECiWLsDrFfzZBdHIXVRsbtXU2QqkicWt1iS7NULqfRKWQn0GQQuYi0CcWmhcp
+8WzorYULwf+CyAz7I0QGvdUzyi6J045Q6gsGdJ0xUi3UU+8V+TcbdWPgcdrXYFv2
+bPApB8I2wvnK0b8aa/LO0QBo3itlw4sqzvehXvECgYAnQzeXqptnKh5HL57cris4
+J6LLv2rFWPJCBmlDPQgmUAOpDcEluwr9LRxAxSFny3kyypD1Fejm3D8mske2vIRD
+1BtY8KuaPTICQMPnCt0eo9/6eoYUENZA4dHRTsdR7CwafWFRAsvAEffly7/t2alt
+8nh0cX45WwXSFKUJIdQmIw==
+-----END PRIVATE KEY-----
+)";
+
+inline constexpr char kRsa4096Pem[] = R"(-----BEGIN PRIVATE KEY-----
+MIIJQgIBADANBgkqhkiG9w0BAQEFAASCCSwwggkoAgEAAoICAQCo3n+zdISV+p01
+Mm/stMqvopa8L+YNWh45W+IgWstOKP79iwV99641y+9t5QoKy7LEOxktxOuAK3XD
+riBwAQyHQ3CDuec9Kz05fdIsjL7/WYPei5VAf9Bh5Ncl2DCtPMuV7PJSJhtY4riI
+paXooqWWe0WVFJdgmhEi8qRgVUfgXX3pMHEu0Fs/qFJxL2SIudqKQfZpE06gk47C
+4rDlI2NSlM87Y86+HCbdbBGXI0cp8aAPRGPvSXcQcE4XCicZ6t5U9zDu3WD/P1G4
+SznWQKXlkKbdWT9XmwO1gAGLCtN2VJJ52pgIkSCfmBXChCvbHOv5nFf7XVCC+mck
+Oc7Dt5DrwpoIrf42cvAL2D6Ehqq+jd6lXfQvVUs0ut/YcsAbl+LvFvW2Qk7+4TLY
+HsVfL5LjZUnmq9MSCtbwKqaQc5xaZjzIKMb333aCed0/N+VM66Sil2Tmi8P0y67d
+zkGii/7yeRnIVEcfXIKDJ5kLLvRiUqcOWWjKTTuwzAWD9AymjYMXet002yrNfWSa
+Vkn+4JUwxO5iISn6mzhxT5VhkB2uYBXL9tGw5dtFaTssy84PymZWXtCgcJjlaftz
+ZTGy3s88AB6CKVTIhfwctje5WN8ZZf8fM790LuMvEOwXM4RprdtX5m0fP4Nmukbq
+8L5DebrlzkxBA1nzIFT5XWfed9FKSQIDAQABAoICAEwUYgghmJJRZH5RCOfl0+Mp
+JywFkGm3jiJdaRUWkr3V7nugJItKCSyngmlKZSnT9+g8j+106HzIF7hfPLH5ZwGR
+uqE+IhYG4wCB1SzJBEvasnSTAl0auHFCPkQIkHWcDESxicLE9FEpY+X8azDSBjQz
+uXee3UxiXRIXq0LTaRyGQnHKp1Nl/5ZAaVQg+/Q1d2YOrctNLYFeuVTH+NZjCR5t
+eKfTIZO47zGWvJ4RAMC+4VO/hh6KRKAdWLE8m70reZth+qPDDS4yAsk66wXB/nvc
+nbDfwo/fgN5Gm2tfJ0IKfCt19kT1zXLZfAQ0s+V1tEKy01imA93enpVNjf/TNfCl
+fE5XIh08Xt8+5AqgH0j5wam1OLht4OUyzGR14AJ85HygRBuOJsM/4jxafvWfy3qH
+745B2XLmioGfVpa//H07+Q5uAhxDwaUHrrdHpbNVR83EiwEqV0xuIjBcXoVXlPko
+FbeUhn3X2QTZlKSJeXhED8RCBSwtz0CD4Mdi8Es/f0HCtopNMlepxKgiap+tFfR6
+fjRuoBWS6ICIjAlvp0mH5gkkstiZuWEYpaW/FIKehgyR2laobH072SFZEd4AKCKd
+uw2blWQJbJB8EYpJyNU3AnkV3JcNtPURJZseMfnZ2gw5Uzi6jl+yU4K5u002g+co
+l9JiNt5AsHemF5PNaKXZAoIBAQDkoiYoynuTWRNXTdLQdWVfFe/YcgI91HcgP8/l
+ITZq1PgFjWJBPSQRTNG4jen7T3BWYU21anYwxv7wvtupD4K7DfDFldA6YGmCWzTc
+OazbN+QKkuXWROE6z0+cw3gIhwkxMt+736Hr+N6n6Pg1U4j5dveuXDsj2yv51Zxx
+v5KOzXgWREEIv/0Bu63t1jVXuHUU35xoaIU5Jz3LwN/PrNqMYv1Klhhcnpxvca1Y
+vsv1QswC9PBX5TSNSolSdPotTg731CsWBJPXnKECFOjuSBYasl3C2WswX+fR7q/h
+84gzZ91C2IqM2BPM6vOOLkUJuFzF+0Tj7Wn9j+oRZ27hM9/rAoIBAQC9FQk2UMW5
+dOrBLRiKVlr+lrzrFhhLhryZ1LzyFpymSrsdZqFbyxNNZbO/VhAi5Vsz3Fp0ZBf+
+XIRlyt4yGQfw6D58WT570Pz8H27lYZ/LqMTBSVOImPEmT0J2PalOtyVtKNLC59Mv
+qKiwpRRB3pEPLXwT/+YZYGUGnTEEuQ6EYleImBOcEOm65f+CE0BEwFmsq5xJplGV
+V8PiVOocRUHplgwoBxydZ4Bu3V3oBSQA5p0AOOgihiy0wJ1Wzlj9eQlUQzx4KGmL
+tCz9LLH418WCwgeUvpg1QdP26pHAvqRw0/HGUYqbi2o6GTaL1T6HuORytccPX33Q
+80l4S+LO82WbAoIBAGNSJW2W+LP8ADDu9+Pi+9SgvP60GFEv2UhDMFcDZJZoSg5v
+av2YR/DUBE8+JyUrT0vXHWDwDMQHznxbDSWWPV5xIeVTvY9+jpc4c/Avhe39i60k
+P4AjkAxyPs2FBMH/l3it9w+wiLDv/hnHVPwle92TVumB25cqASKZL0siw9IRZFeX
+8wCQFqMIGvi1E5s14Hbe5R1eOnGnoGrBMPkQyCgwYIRkS9UAekjXg0yIJiY3jFTE
+fxxPz9KJTLprYrsHq+zxWH5KIseJnVBAMShCXIfgcGbS+IOdRiGmpPVtS/+44R/G
+3fltbLyaXI+pfghI9NR04Wp6mo6yVCaXXk2qsV0CggEBAIyVUmcfARPVuSFt/RwF
+/tvhiY8ku2WURS/++4jnhQsi7yJ6ByjvwWc/Ybi2LYM0km3pvRtivHAzq4Dfp/sJ
+n1zf4G2mEQ4QIbj3SgWkYyISVk/7y+74//ti3OB7EiHjjCEwRBwEL4H03Y+Q/ZHI
+AISPZfycvCFMCXE0eJixWvjVAY4evB3CeXWrwiCdXaCAf2whoC8mSOxH9+2VAweH
++uzI0jsEpqLlrJlBX6u9/rnovPzIUtgweJbfy1waShIT5vrOjuwr5+WmTfjjPWPu
+UfzZdLeESjj2u7mPSFVNqYf2HYI9aFgj/RQ7YNHw9/ADaV9chieI8UvlR0/45CbI
+01cCggEAGhm5rI4thxRjPi3DWt2uyJ6DyBrgtN1wIkxz8GtzkXrnNxjpgKxpaVC9
+MPeJYEFtDb2ozuvUSqKj/geW0gZ1JavXprCBoKl2E/SH/d+v+qcdLp0a5Z0QIT8q
+dsQ+/HQnU7+VnYUuyj6W8KBSBaeTUUODjrj+OpoexWbRN9cV8RMJc1uCtKHjRZGv
+c4ilstpf2Dq8iziPkBfyvGE0j9sLpScUNY38FZ263DczazKBise//mqHq02LpISP
+g6k7sP2Rvaw5VbPiScR00CpisusaZfqxmsPqiTGdRJh6FC4Ynq+4yREXEyU+BhCF
+uH/XpuGfEVe5/j09lNpHBDtWiliNBg==
+-----END PRIVATE KEY-----
+)";
+
+// Returns a new reference to the key in `pem` (nullptr if it does not parse).
+inline EvpPkeyPtr LoadKey(const char* pem) {
+  BioPtr bio(BIO_new_mem_buf(pem, -1));
+  return EvpPkeyPtr(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+}
+
+// Returns the shared key of `bits` (1024, 2048 or 4096); lives for the whole process.
+inline EVP_PKEY* TestRsa(unsigned bits) {
+  static EVP_PKEY* const k1024 = LoadKey(kRsa1024Pem).release();
+  static EVP_PKEY* const k2048 = LoadKey(kRsa2048Pem).release();
+  static EVP_PKEY* const k4096 = LoadKey(kRsa4096Pem).release();
+  return bits == 1024 ? k1024 : bits == 4096 ? k4096 : k2048;
+}
+
+}  // namespace cloister::kms::testing_keys
+
+#endif  // CLOISTER_TESTS_KMS_RECIPIENT_TEST_KEYS_H_

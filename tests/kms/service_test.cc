@@ -1,0 +1,509 @@
+// KmsService driven in process with SigV4-signed requests: the protocol's error names, key id /
+// ARN / alias resolution, encryption-context binding, Recipient (CiphertextForRecipient opened
+// with OpenSSL's CMS code), durability across a restart, and the audit log's hash chain.
+#include "kms/service.h"
+
+#include <gtest/gtest.h>
+#include <openssl/cms.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "attestation/platform_pki.h"
+#include "common/file.h"
+#include "common/ossl.h"
+#include "kms/ciphertext.h"
+
+namespace cloister::kms {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+constexpr char kOwnerArn[] = "arn:aws:iam::111122223333:user/owner";
+constexpr char kReaderArn[] = "arn:aws:iam::111122223333:user/reader";
+constexpr char kOutsiderArn[] = "arn:aws:iam::444455556666:user/outsider";
+
+Principal MakePrincipal(const std::string& arn, const std::string& id) {
+  Principal p;
+  p.arn = arn;
+  p.account = *AccountOfArn(arn);
+  p.credentials.access_key_id = id;
+  p.credentials.secret_access_key = *SecretBytes::CopyOf(AsBytes("secret-of-" + id));
+  return p;
+}
+
+sigv4::Credentials CredsOf(const std::string& id) {
+  sigv4::Credentials c;
+  c.access_key_id = id;
+  c.secret_access_key = *SecretBytes::CopyOf(AsBytes("secret-of-" + id));
+  return c;
+}
+
+struct Reply {
+  int status;
+  json body;
+  std::string type() const { return body.value("__type", std::string()); }
+};
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("kms-service-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    Start();
+  }
+  void TearDown() override {
+    service_.reset();
+    fs::remove_all(dir_);
+  }
+  void Start() {
+    service_.reset();
+    KmsConfig config;
+    config.principals.push_back(MakePrincipal(kOwnerArn, "AKIAOWNER"));
+    config.principals.push_back(MakePrincipal(kReaderArn, "AKIAREADER"));
+    config.principals.push_back(MakePrincipal(kOutsiderArn, "AKIAOUTSIDER"));
+    config.trusted_roots_pem = roots_pem_;
+    auto master = LoadOrCreateMasterKey(dir_.string(), -1);
+    ASSERT_TRUE(master) << master.error().ToString();
+    auto store = KeyStore::Open(dir_.string(), std::move(*master));
+    ASSERT_TRUE(store) << store.error().ToString();
+    auto audit = AuditLog::Open((dir_ / "audit.log").string());
+    ASSERT_TRUE(audit) << audit.error().ToString();
+    auto s = KmsService::Create(std::move(config), std::move(*store), std::move(*audit),
+                                SystemClock::Get());
+    ASSERT_TRUE(s) << s.error().ToString();
+    service_ = std::move(*s);
+  }
+  Reply Raw(const std::string& target, const std::string& body,
+            const std::string& key = "AKIAOWNER", bool sign = true,
+            const std::string& method = "POST") {
+    sigv4::Request r;
+    r.method = method;
+    r.target = "/";
+    r.headers = {{"Host", "127.0.0.1:4000"},
+                 {"Content-Type", "application/x-amz-json-1.1"}};
+    if (!target.empty()) r.headers.emplace_back("X-Amz-Target", target);
+    r.body = AsBytes(body);
+    if (sign) {
+      EXPECT_TRUE(sigv4::Sign(r, CredsOf(key), "us-east-1", "kms", SystemClock::Get().NowMillis()));
+    }
+    HttpResponse out = service_->Handle(r, "127.0.0.1", "req-1");
+    json j = json::parse(out.body, nullptr, false);
+    return {out.status, j};
+  }
+  Reply Call(const std::string& op, const json& body, const std::string& key = "AKIAOWNER") {
+    return Raw("TrentService." + op, body.dump(), key);
+  }
+  json Ok(const std::string& op, const json& body, const std::string& key = "AKIAOWNER") {
+    Reply r = Call(op, body, key);
+    EXPECT_EQ(r.status, 200) << op << ": " << r.body.dump();
+    return r.body;
+  }
+  json NewKey(const std::string& policy = "") {
+    json req = json::object();
+    if (!policy.empty()) req["Policy"] = policy;
+    return Ok("CreateKey", req)["KeyMetadata"];
+  }
+
+  fs::path dir_;
+  std::string roots_pem_;
+  std::unique_ptr<KmsService> service_;
+};
+
+TEST_F(ServiceTest, ProtocolErrorsCarryAwsNames) {
+  json key = NewKey();
+  std::string id = key["KeyId"];
+  std::string big(kMaxPlaintext + 1, 'x');
+  struct Row {
+    std::string target;
+    std::string body;
+    std::string want;
+  };
+  std::vector<Row> rows = {
+      {"", "{}", "UnknownOperationException"},
+      {"TrentService.Nope", "{}", "UnknownOperationException"},
+      {"KMS.ListKeys", "{}", "UnknownOperationException"},
+      {"TrentService.ListKeys", "not json", "SerializationException"},
+      {"TrentService.ListKeys", "[]", "SerializationException"},
+      {"TrentService.ListKeys", "{\"Limit\": 1, \"Limit\": 2}", "SerializationException"},
+      {"TrentService.ListKeys", "{\"Limit\": \"ten\"}", "SerializationException"},
+      {"TrentService.ListKeys", "{\"Limit\": 0}", "ValidationException"},
+      {"TrentService.DescribeKey", "{}", "ValidationException"},
+      {"TrentService.DescribeKey", "{\"KeyId\": 7}", "SerializationException"},
+      {"TrentService.Encrypt", json{{"KeyId", id}}.dump(), "ValidationException"},
+      {"TrentService.Encrypt", json{{"KeyId", id}, {"Plaintext", "!!"}}.dump(),
+       "SerializationException"},
+      {"TrentService.Encrypt", json{{"KeyId", id}, {"Plaintext", ""}}.dump(),
+       "ValidationException"},
+      {"TrentService.Encrypt", json{{"KeyId", id}, {"Plaintext", Base64Encode(AsBytes(big))}}.dump(),
+       "ValidationException"},
+      {"TrentService.Encrypt",
+       json{{"KeyId", id}, {"Plaintext", "eA=="}, {"EncryptionContext", {{"a", 1}}}}.dump(),
+       "SerializationException"},
+      {"TrentService.Encrypt",
+       json{{"KeyId", id}, {"Plaintext", "eA=="}, {"EncryptionAlgorithm", "RSAES_OAEP_SHA_1"}}
+           .dump(),
+       "InvalidKeyUsageException"},
+      {"TrentService.GenerateDataKey",
+       json{{"KeyId", id}, {"KeySpec", "AES_256"}, {"NumberOfBytes", 32}}.dump(),
+       "ValidationException"},
+      {"TrentService.GenerateDataKey", json{{"KeyId", id}}.dump(), "ValidationException"},
+      {"TrentService.GenerateDataKey", json{{"KeyId", id}, {"KeySpec", "AES_512"}}.dump(),
+       "ValidationException"},
+      {"TrentService.GenerateRandom", json{{"NumberOfBytes", 0}}.dump(), "ValidationException"},
+      {"TrentService.GenerateRandom", json{{"NumberOfBytes", 1025}}.dump(),
+       "ValidationException"},
+      {"TrentService.ScheduleKeyDeletion", json{{"KeyId", id}, {"PendingWindowInDays", 6}}.dump(),
+       "ValidationException"},
+      {"TrentService.CreateKey", json{{"KeyUsage", "SIGN_VERIFY"}}.dump(), "ValidationException"},
+      {"TrentService.CreateKey", json{{"Policy", "{\"Statement\": 5}"}}.dump(),
+       "MalformedPolicyDocumentException"},
+      {"TrentService.Decrypt", json{{"CiphertextBlob", "AAAA"}}.dump(),
+       "InvalidCiphertextException"},
+      {"TrentService.CreateAlias", json{{"AliasName", "noprefix"}, {"TargetKeyId", id}}.dump(),
+       "ValidationException"},
+      {"TrentService.CreateAlias", json{{"AliasName", "alias/a b"}, {"TargetKeyId", id}}.dump(),
+       "ValidationException"},
+      {"TrentService.CreateAlias", json{{"AliasName", "alias/aws/x"}, {"TargetKeyId", id}}.dump(),
+       "NotAuthorizedException"},
+      {"TrentService.DeleteAlias", json{{"AliasName", "alias/none"}}.dump(), "NotFoundException"},
+      {"TrentService.GetKeyPolicy", json{{"KeyId", id}, {"PolicyName", "other"}}.dump(),
+       "NotFoundException"},
+      {"TrentService.Decrypt",
+       json{{"CiphertextBlob", "AAAA"}, {"Recipient", {{"AttestationDocument", "AAAA"}}}}.dump(),
+       "InvalidCiphertextException"},
+      {"TrentService.GenerateRandom",
+       json{{"NumberOfBytes", 8}, {"Recipient", {{"KeyEncryptionAlgorithm", "RSA"}}}}.dump(),
+       "ValidationException"},
+  };
+  for (const Row& row : rows) {
+    Reply r = Raw(row.target, row.body);
+    EXPECT_EQ(r.type(), row.want) << row.target << " " << row.body.substr(0, 80);
+    EXPECT_EQ(r.status, 400) << row.target;
+    EXPECT_TRUE(r.body.contains("message")) << row.target;
+  }
+  EXPECT_EQ(Raw("TrentService.ListKeys", "{}", "AKIAOWNER", false).type(),
+            "MissingAuthenticationTokenException");
+  EXPECT_EQ(Raw("TrentService.ListKeys", "{}", "AKIANOBODY").type(), "UnrecognizedClientException");
+  EXPECT_EQ(Raw("TrentService.ListKeys", "{}", "AKIAOWNER", true, "GET").type(),
+            "UnknownOperationException");
+}
+
+TEST_F(ServiceTest, ResolvesKeyIdsArnsAndAliasesAsAws) {
+  json key = NewKey();
+  std::string id = key["KeyId"];
+  std::string arn = key["Arn"];
+  EXPECT_EQ(arn, "arn:aws:kms:us-east-1:111122223333:key/" + id);
+  Ok("CreateAlias", {{"AliasName", "alias/bids"}, {"TargetKeyId", arn}});
+  for (const std::string& ref : {id, arn, std::string("alias/bids"),
+                                 std::string("arn:aws:kms:us-east-1:111122223333:alias/bids")}) {
+    EXPECT_EQ(Ok("DescribeKey", {{"KeyId", ref}})["KeyMetadata"]["KeyId"], id) << ref;
+    json enc = Ok("Encrypt", {{"KeyId", ref}, {"Plaintext", "aGk="}});
+    EXPECT_EQ(enc["KeyId"], arn) << ref;
+  }
+  struct Row {
+    std::string op;
+    std::string ref;
+  };
+  std::vector<Row> not_found = {
+      {"DescribeKey", "alias/none"},
+      {"DescribeKey", "arn:aws:kms:us-east-1:111122223333:alias/none"},
+      {"DescribeKey", "arn:aws:kms:eu-west-1:111122223333:key/" + id},  // other region
+      {"DescribeKey", "arn:aws:kms:us-east-1:999999999999:key/" + id},  // other account
+      {"DescribeKey", "arn:aws:kms:us-east-1:111122223333:bucket/" + id},
+      {"DescribeKey", "arn:aws:s3:us-east-1:111122223333:key/" + id},
+      {"DescribeKey", "arn:nonsense"},
+      {"DescribeKey", "00000000-0000-4000-8000-000000000000"},
+      {"EnableKey", "alias/bids"},  // EnableKey does not take aliases
+      {"GetKeyPolicy", "arn:aws:kms:us-east-1:111122223333:alias/bids"},
+  };
+  for (const Row& row : not_found) {
+    EXPECT_EQ(Call(row.op, {{"KeyId", row.ref}}).type(), "NotFoundException") << row.ref;
+  }
+  // A bare key id or alias names a key of the caller's own account only.
+  EXPECT_EQ(Call("DescribeKey", {{"KeyId", id}}, "AKIAOUTSIDER").type(), "NotFoundException");
+  EXPECT_EQ(Call("DescribeKey", {{"KeyId", "alias/bids"}}, "AKIAOUTSIDER").type(),
+            "NotFoundException");
+  EXPECT_EQ(Call("DescribeKey", {{"KeyId", arn}}, "AKIAOUTSIDER").type(), "AccessDeniedException");
+  // Aliases list with their target and can be deleted.
+  json list = Ok("ListAliases", {{"KeyId", id}});
+  ASSERT_EQ(list["Aliases"].size(), 1u);
+  EXPECT_EQ(list["Aliases"][0]["AliasArn"], "arn:aws:kms:us-east-1:111122223333:alias/bids");
+  EXPECT_EQ(Call("CreateAlias", {{"AliasName", "alias/bids"}, {"TargetKeyId", id}}).type(),
+            "AlreadyExistsException");
+  Ok("DeleteAlias", {{"AliasName", "alias/bids"}});
+  EXPECT_EQ(Call("DescribeKey", {{"KeyId", "alias/bids"}}).type(), "NotFoundException");
+}
+
+TEST_F(ServiceTest, EncryptionContextIsBoundOrderIndependently) {
+  std::string id = NewKey()["KeyId"];
+  json enc = Ok("Encrypt", {{"KeyId", id},
+                            {"Plaintext", Base64Encode(AsBytes("bid 4200"))},
+                            {"EncryptionContext", {{"computation", "c1"}, {"party", "p1"}}}});
+  std::string blob = enc["CiphertextBlob"];
+  // Same members in the other order (raw JSON, since json sorts keys).
+  Reply same = Raw("TrentService.Decrypt",
+                   "{\"CiphertextBlob\":\"" + blob +
+                       "\",\"EncryptionContext\":{\"party\":\"p1\",\"computation\":\"c1\"}}");
+  ASSERT_EQ(same.status, 200) << same.body.dump();
+  EXPECT_EQ(same.body["Plaintext"], Base64Encode(AsBytes("bid 4200")));
+  std::vector<json> wrong = {
+      json::object(),
+      {{"computation", "c1"}},
+      {{"computation", "c1"}, {"party", "p2"}},
+      {{"computation", "c1"}, {"party", "p1"}, {"extra", "x"}},
+      {{"Computation", "c1"}, {"party", "p1"}},
+      {{"computation", "c1p"}, {"arty", "p1"}},
+  };
+  for (const json& ctx : wrong) {
+    EXPECT_EQ(Call("Decrypt", {{"CiphertextBlob", blob}, {"EncryptionContext", ctx}}).type(),
+              "InvalidCiphertextException")
+        << ctx.dump();
+  }
+  // Any flipped byte of the blob, and a blob relabelled with another key id, fail too.
+  Bytes raw = *Base64Decode(blob);
+  json ctx = {{"computation", "c1"}, {"party", "p1"}};
+  for (size_t i = 0; i < raw.size(); i += 7) {
+    Bytes bad = raw;
+    bad[i] ^= 0x01;
+    std::string type =
+        Call("Decrypt", {{"CiphertextBlob", Base64Encode(bad)}, {"EncryptionContext", ctx}}).type();
+    EXPECT_TRUE(type == "InvalidCiphertextException") << "byte " << i << ": " << type;
+  }
+  std::string other = NewKey()["KeyId"];
+  Bytes relabelled = raw;
+  std::copy(other.begin(), other.end(), relabelled.begin() + 2);
+  EXPECT_EQ(Call("Decrypt", {{"CiphertextBlob", Base64Encode(relabelled)},
+                             {"EncryptionContext", ctx}})
+                .type(),
+            "InvalidCiphertextException");
+  // The canonical encoding is what makes order irrelevant.
+  EXPECT_EQ(CanonicalEncryptionContext({{"b", "2"}, {"a", "1"}}),
+            CanonicalEncryptionContext({{"a", "1"}, {"b", "2"}}));
+  EXPECT_NE(CanonicalEncryptionContext({{"ab", ""}}), CanonicalEncryptionContext({{"a", "b"}}));
+}
+
+TEST_F(ServiceTest, PoliciesDecideAndStateIsDurableAcrossRestart) {
+  std::string policy = json{{"Version", "2012-10-17"},
+                            {"Statement",
+                             {{{"Sid", "Owner"},
+                               {"Effect", "Allow"},
+                               {"Principal", {{"AWS", kOwnerArn}}},
+                               {"Action", "kms:*"},
+                               {"Resource", "*"}},
+                              {{"Sid", "ReaderEncryptOnly"},
+                               {"Effect", "Allow"},
+                               {"Principal", {{"AWS", kReaderArn}}},
+                               {"Action", "kms:Encrypt"},
+                               {"Resource", "*"}}}}}
+                           .dump();
+  json key = NewKey(policy);
+  std::string id = key["KeyId"];
+  Ok("CreateAlias", {{"AliasName", "alias/durable"}, {"TargetKeyId", id}});
+  json enc = Ok("Encrypt", {{"KeyId", id}, {"Plaintext", "c2VjcmV0"}}, "AKIAREADER");
+  EXPECT_EQ(Call("Decrypt", {{"CiphertextBlob", enc["CiphertextBlob"]}}, "AKIAREADER").type(),
+            "AccessDeniedException");
+  // A policy that would lock the caller out is refused unless the check is bypassed.
+  std::string lockout = json{{"Statement", {{{"Effect", "Allow"},
+                                             {"Principal", {{"AWS", kReaderArn}}},
+                                             {"Action", "kms:*"},
+                                             {"Resource", "*"}}}}}
+                            .dump();
+  EXPECT_EQ(Call("PutKeyPolicy", {{"KeyId", id}, {"Policy", lockout}}).type(),
+            "MalformedPolicyDocumentException");
+  Ok("DisableKey", {{"KeyId", id}});
+
+  Start();  // a new process over the same data dir
+  json md = Ok("DescribeKey", {{"KeyId", "alias/durable"}})["KeyMetadata"];
+  EXPECT_EQ(md["KeyState"], "Disabled");
+  EXPECT_EQ(Ok("GetKeyPolicy", {{"KeyId", id}})["Policy"], policy);
+  Ok("EnableKey", {{"KeyId", id}});
+  EXPECT_EQ(Ok("Decrypt", {{"CiphertextBlob", enc["CiphertextBlob"]}})["Plaintext"], "c2VjcmV0");
+  EXPECT_EQ(Call("Decrypt", {{"CiphertextBlob", enc["CiphertextBlob"]}}, "AKIAREADER").type(),
+            "AccessDeniedException");
+
+  // The key material is sealed at rest: the master key file is 0600, and the database holds
+  // no copy of the plaintext blob key.
+  EXPECT_EQ(fs::status(dir_ / "master.key").permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  // Another master key cannot open the store.
+  service_.reset();
+  ASSERT_TRUE(WriteFileAtomic((dir_ / "master.key").string(), Bytes(32, 7), 0600));
+  auto master = LoadOrCreateMasterKey(dir_.string(), -1);
+  auto store = KeyStore::Open(dir_.string(), std::move(*master));
+  ASSERT_TRUE(store);
+  EXPECT_FALSE((*store)->LoadKeys());
+}
+
+TEST_F(ServiceTest, AuditLogIsChainedAndHoldsNoSecrets) {
+  std::string id = NewKey()["KeyId"];
+  std::string secret_pt = Base64Encode(AsBytes("top secret plaintext"));
+  json enc = Ok("Encrypt", {{"KeyId", id}, {"Plaintext", secret_pt},
+                            {"EncryptionContext", {{"party", "p1"}}}});
+  Ok("Decrypt", {{"CiphertextBlob", enc["CiphertextBlob"]}, {"EncryptionContext", {{"party", "p1"}}}});
+  Call("Decrypt", {{"CiphertextBlob", enc["CiphertextBlob"]}}, "AKIAOUTSIDER");
+  std::string log = *ReadTextFile((dir_ / "audit.log").string());
+  EXPECT_EQ(log.find(secret_pt), std::string::npos);
+  EXPECT_EQ(log.find("secret-of-"), std::string::npos);
+  std::vector<json> lines;
+  std::istringstream in(log);
+  for (std::string l; std::getline(in, l);) lines.push_back(json::parse(l));
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[1]["operation"], "Encrypt");
+  EXPECT_EQ(lines[1]["principal"], kOwnerArn);
+  EXPECT_EQ(lines[1]["decision"], "Allow");
+  EXPECT_EQ(lines[1]["statement"], "Enable IAM User Permissions");
+  EXPECT_EQ(lines[1]["encryption_context"]["party"], "p1");
+  EXPECT_EQ(lines[3]["error"], "AccessDeniedException");
+  EXPECT_EQ(lines[3]["decision"], "ImplicitDeny");
+  auto ok = VerifyAuditLog((dir_ / "audit.log").string());
+  ASSERT_TRUE(ok) << ok.error().ToString();
+  EXPECT_EQ(ok->entries, 4u);
+  EXPECT_TRUE(ok->head_file_checked);
+}
+
+// An attestation-backed Decrypt as the AWS Nitro samples do it, with a policy written like
+// theirs (StringEqualsIgnoreCase on ImageSha384 and PCR0..2 for the operator only).
+class RecipientServiceTest : public ServiceTest {
+ protected:
+  void SetUp() override {
+    now_ = SystemClock::Get().NowMillis();
+    auto pki = attestation::PlatformPki::Create(now_ - 60'000);
+    ASSERT_TRUE(pki) << pki.error().ToString();
+    pki_ = std::make_unique<attestation::PlatformPki>(std::move(*pki));
+    roots_pem_ = pki_->RootCertificatePem();
+    rsa_.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048}));
+    ASSERT_NE(rsa_, nullptr);
+    for (uint32_t i = 0; i < 16; ++i) pcrs_[i] = Bytes(48, static_cast<uint8_t>(i + 1));
+    ServiceTest::SetUp();
+  }
+  Bytes SpkiDer(EVP_PKEY* key) {
+    unsigned char* der = nullptr;
+    int len = i2d_PUBKEY(key, &der);
+    Bytes out(der, der + len);
+    OPENSSL_free(der);
+    return out;
+  }
+  std::string Document(attestation::PlatformPki& pki, std::map<uint32_t, Bytes> pcrs) {
+    attestation::AttestRequest req;
+    req.module_id = "i-0123456789abcdef0-enc0123456789abcdef";
+    req.pcrs = std::move(pcrs);
+    req.public_key = SpkiDer(rsa_.get());
+    auto doc = pki.Attest(req, SystemClock::Get().NowMillis());
+    EXPECT_TRUE(doc) << doc.error().ToString();
+    return Base64Encode(*doc);
+  }
+  Bytes OpenEnvelope(const std::string& b64) {
+    Bytes der = *Base64Decode(b64);
+    BioPtr in(BIO_new_mem_buf(der.data(), static_cast<int>(der.size())));
+    CmsPtr cms(d2i_CMS_bio(in.get(), nullptr));
+    EXPECT_NE(cms, nullptr);
+    BioPtr out(BIO_new(BIO_s_mem()));
+    EXPECT_EQ(CMS_decrypt(cms.get(), rsa_.get(), nullptr, nullptr, out.get(), CMS_BINARY), 1);
+    BUF_MEM* mem = nullptr;
+    BIO_get_mem_ptr(out.get(), &mem);
+    return Bytes(mem->data, mem->data + mem->length);
+  }
+  std::string SamplePolicy() {
+    std::string pcr0 = HexEncode(pcrs_[0]);
+    for (char& c : pcr0) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return json{{"Version", "2012-10-17"},
+                {"Statement",
+                 {{{"Sid", "Enable decrypt from enclave"},
+                   {"Effect", "Allow"},
+                   {"Principal", {{"AWS", kReaderArn}}},
+                   {"Action", "kms:Decrypt"},
+                   {"Resource", "*"},
+                   {"Condition",
+                    {{"StringEqualsIgnoreCase",
+                      {{"kms:RecipientAttestation:ImageSha384", pcr0},
+                       {"kms:RecipientAttestation:PCR0", pcr0},
+                       {"kms:RecipientAttestation:PCR1", HexEncode(pcrs_[1])},
+                       {"kms:RecipientAttestation:PCR2", HexEncode(pcrs_[2])}}}}}},
+                  {{"Sid", "Owner"},
+                   {"Effect", "Allow"},
+                   {"Principal", {{"AWS", kOwnerArn}}},
+                   {"Action", "kms:*"},
+                   {"Resource", "*"}}}}}
+        .dump();
+  }
+
+  UnixMillis now_ = 0;
+  std::unique_ptr<attestation::PlatformPki> pki_;
+  EvpPkeyPtr rsa_;
+  std::map<uint32_t, Bytes> pcrs_;
+};
+
+TEST_F(RecipientServiceTest, DecryptWithRecipientReturnsOnlyCiphertextForRecipient) {
+  std::string id = NewKey(SamplePolicy())["KeyId"];
+  json ctx = {{"party", "buyer1"}};
+  json enc = Ok("Encrypt", {{"KeyId", id}, {"Plaintext", Base64Encode(AsBytes("bid 4200"))},
+                            {"EncryptionContext", ctx}});
+  std::string doc = Document(*pki_, pcrs_);
+  json recipient = {{"KeyEncryptionAlgorithm", "RSAES_OAEP_SHA_256"}, {"AttestationDocument", doc}};
+  json dec = Ok("Decrypt", {{"CiphertextBlob", enc["CiphertextBlob"]}, {"EncryptionContext", ctx},
+                            {"Recipient", recipient}},
+                "AKIAREADER");
+  EXPECT_FALSE(dec.contains("Plaintext"));
+  ASSERT_TRUE(dec.contains("CiphertextForRecipient"));
+  EXPECT_EQ(OpenEnvelope(dec["CiphertextForRecipient"]), ToBytes("bid 4200"));
+
+  // Without a document, with other PCRs, or from another platform: refused.
+  EXPECT_EQ(Call("Decrypt", {{"CiphertextBlob", enc["CiphertextBlob"]}, {"EncryptionContext", ctx}},
+                 "AKIAREADER")
+                .type(),
+            "AccessDeniedException");
+  auto wrong = pcrs_;
+  wrong[1] = Bytes(48, 0xee);
+  EXPECT_EQ(Call("Decrypt", {{"CiphertextBlob", enc["CiphertextBlob"]},
+                             {"EncryptionContext", ctx},
+                             {"Recipient", {{"AttestationDocument", Document(*pki_, wrong)}}}},
+                 "AKIAREADER")
+                .type(),
+            "AccessDeniedException");
+  auto foreign = attestation::PlatformPki::Create(now_ - 60'000);
+  ASSERT_TRUE(foreign);
+  EXPECT_EQ(Call("Decrypt", {{"CiphertextBlob", enc["CiphertextBlob"]},
+                             {"EncryptionContext", ctx},
+                             {"Recipient", {{"AttestationDocument", Document(*foreign, pcrs_)}}}},
+                 "AKIAREADER")
+                .type(),
+            "ValidationException");
+  auto debug = pcrs_;
+  for (uint32_t i : {0u, 1u, 2u}) debug[i] = Bytes(48, 0);
+  EXPECT_EQ(Call("Decrypt", {{"CiphertextBlob", enc["CiphertextBlob"]},
+                             {"EncryptionContext", ctx},
+                             {"Recipient", {{"AttestationDocument", Document(*pki_, debug)}}}},
+                 "AKIAREADER")
+                .type(),
+            "ValidationException");
+
+  // The audit log names the document's module and PCRs for the successful call.
+  std::string log = *ReadTextFile((dir_ / "audit.log").string());
+  EXPECT_NE(log.find("\"module_id\":\"i-0123456789abcdef0-enc0123456789abcdef\""),
+            std::string::npos);
+  EXPECT_NE(log.find(HexEncode(pcrs_[1])), std::string::npos);
+  EXPECT_NE(log.find("\"statement\":\"Enable decrypt from enclave\""), std::string::npos);
+}
+
+TEST_F(RecipientServiceTest, GenerateDataKeyAndRandomWithRecipient) {
+  std::string id = NewKey()["KeyId"];
+  json recipient = {{"AttestationDocument", Document(*pki_, pcrs_)}};
+  json dk = Ok("GenerateDataKey", {{"KeyId", id}, {"KeySpec", "AES_256"}, {"Recipient", recipient}});
+  EXPECT_FALSE(dk.contains("Plaintext"));
+  Bytes key = OpenEnvelope(dk["CiphertextForRecipient"]);
+  EXPECT_EQ(key.size(), 32u);
+  json back = Ok("Decrypt", {{"CiphertextBlob", dk["CiphertextBlob"]}});
+  EXPECT_EQ(*Base64Decode(back["Plaintext"].get<std::string>()), key);
+  json rnd = Ok("GenerateRandom", {{"NumberOfBytes", 24}, {"Recipient", recipient}});
+  EXPECT_FALSE(rnd.contains("Plaintext"));
+  EXPECT_EQ(OpenEnvelope(rnd["CiphertextForRecipient"]).size(), 24u);
+}
+
+}  // namespace
+}  // namespace cloister::kms
