@@ -4,13 +4,13 @@
 // with a reason when node or the npm package is not installed (CLOISTER_NODE_MODULES names a
 // node_modules directory holding @aws-crypto/client-node; default tests/interop/node_modules).
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "common/file.h"
 #include "common/ossl.h"

@@ -97,9 +97,9 @@ TEST(JourneyInProcessTest, BidsToVerifiedReceipt) {
   for (size_t i = 0; i < parties.size(); ++i) {
     std::string arn = "arn:aws:kms:us-east-1:1:key/" + parties[i];
     kms.keys.emplace(arn, std::make_unique<esdk::FakeKmsProvider>(arn, 0x40 + i));
-    auto m = esdk::EncryptBytes(AsBytes(bids[i]), *kms.keys.at(arn),
-                                {{"cloister:computation", "demo-1"},
-                                 {"cloister:party", parties[i]}});
+    auto m =
+        esdk::EncryptBytes(AsBytes(bids[i]), *kms.keys.at(arn),
+                           {{"cloister:computation", "demo-1"}, {"cloister:party", parties[i]}});
     ASSERT_TRUE(m.has_value());
     ciphertexts.push_back(*m);
   }
