@@ -1,7 +1,6 @@
 // cloister verify-receipt: an auditor's or party's offline check of a run's receipt
 // (docs/receipt.md). Exit 0 when the receipt verifies, 1 when it does not, 2 on usage errors.
 #include <nlohmann/json.hpp>
-
 #include <string>
 
 #include "attestation/verifier.h"
@@ -85,8 +84,9 @@ int VerifyReceiptCommand(const VerifyReceiptFlags& f) {
   auto v = enclave::VerifyReceipt(*receipt, verifier, o);
   if (!v) {
     PrintJson({{"Verified", false},
-               {"Reason", {{"code", std::string(ErrorCodeName(v.error().code()))},
-                           {"message", v.error().message()}}}});
+               {"Reason",
+                {{"code", std::string(ErrorCodeName(v.error().code()))},
+                 {"message", v.error().message()}}}});
     return kExitFailed;
   }
   auto body = enclave::ReceiptBodyToJson(v->receipt.body);

@@ -1,8 +1,7 @@
 #include "enclave/auction.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "common/cbor.h"
@@ -43,7 +42,8 @@ Result<uint64_t> ParseAmount(std::string_view s) {
 }  // namespace
 
 Result<AuctionSettings> ParseAuctionSettings(const Manifest& manifest) {
-  CLOISTER_ASSIGN_OR_RETURN(nlohmann::json doc, internal::ParseStrictJson(AsString(manifest.bytes)));
+  CLOISTER_ASSIGN_OR_RETURN(nlohmann::json doc,
+                            internal::ParseStrictJson(AsString(manifest.bytes)));
   auto it = doc.find("auction");
   if (it == doc.end() || !it->is_object()) {
     return Error::Malformed("manifest auction section is missing or not an object");
@@ -214,8 +214,8 @@ Result<std::vector<LotOutcome>> Auction::Decide() const {
 Result<Bytes> Auction::Outcome() {
   CLOISTER_ASSIGN_OR_RETURN(std::vector<LotOutcome> lots, Decide());
   CborPtr root(cbor_new_definite_map(3));
-  CLOISTER_RETURN_IF_ERROR(CborMapAdd(root.get(), CborText("computation"),
-                                      CborText(kAuctionComputation)));
+  CLOISTER_RETURN_IF_ERROR(
+      CborMapAdd(root.get(), CborText("computation"), CborText(kAuctionComputation)));
   CLOISTER_RETURN_IF_ERROR(CborMapAdd(
       root.get(), CborText("rule"),
       CborText(settings_.rule == AuctionRule::kFirstPrice ? kFirstPrice : kSecondPrice)));

@@ -10,10 +10,10 @@
 
 #include <cstdint>
 #include <functional>
-#include <string_view>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -72,10 +72,10 @@ class Auction final : public Computation {
 
  private:
   struct LotState {
-    uint64_t best = 0;            // 0: no counted bid
+    uint64_t best = 0;  // 0: no counted bid
     uint64_t second = 0;
-    uint32_t best_party = 0;      // index into manifest parties
-    Bytes best_tie;               // tie-break hash of the best bidder, computed on first tie
+    uint32_t best_party = 0;  // index into manifest parties
+    Bytes best_tie;           // tie-break hash of the best bidder, computed on first tie
   };
   Auction(const Manifest& manifest, AuctionSettings settings);
   Bytes TieHash(uint32_t lot, uint32_t party) const;

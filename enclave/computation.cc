@@ -1,7 +1,6 @@
 #include "enclave/computation.h"
 
 #include <nlohmann/json.hpp>
-
 #include <set>
 #include <unordered_set>
 
@@ -33,7 +32,7 @@ Result<Manifest> ParseManifest(ByteSpan json) {
   CLOISTER_ASSIGN_OR_RETURN(nlohmann::json doc, internal::ParseStrictJson(AsString(json)));
   if (!doc.is_object()) return Error::Malformed("manifest is not a JSON object");
   static const std::set<std::string> kKnown = {"computation_id", "computation", "description",
-                                               "parties", "kms", "auction"};
+                                               "parties",        "kms",         "auction"};
   for (const auto& [k, v] : doc.items()) {
     if (!kKnown.count(k)) return Error::Malformed("manifest has unknown field '" + k + "'");
   }

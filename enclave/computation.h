@@ -50,8 +50,8 @@ struct Manifest {
   std::string computation;  // e.g. "sealed-bid-auction"
   std::vector<Party> parties;
   KmsSettings kms;
-  Bytes bytes;       // the manifest file as given
-  Bytes digest;      // SHA-384 of `bytes` (receipt field "manifest_digest")
+  Bytes bytes;   // the manifest file as given
+  Bytes digest;  // SHA-384 of `bytes` (receipt field "manifest_digest")
 
   // Returns the party with `id`, or nullptr.
   const Party* FindParty(std::string_view id) const;

@@ -8,9 +8,9 @@
 
 #include <algorithm>
 #include <array>
-#include <optional>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "common/ossl.h"
 #include "common/reader.h"
@@ -27,7 +27,9 @@ constexpr std::string_view kCommitKeyLabel = "COMMITKEY";
 // Reads from a Source in chunks of this size (the buffer grows to a frame when needed).
 constexpr size_t kReadChunk = 64 * 1024;
 
-bool IsSigned(AlgorithmSuite s) { return s == AlgorithmSuite::kAes256GcmHkdfSha512CommitKeyEcdsaP384; }
+bool IsSigned(AlgorithmSuite s) {
+  return s == AlgorithmSuite::kAes256GcmHkdfSha512CommitKeyEcdsaP384;
+}
 
 std::string SuiteHex(uint16_t id) {
   static const char* kHex = "0123456789abcdef";
@@ -85,8 +87,8 @@ class StreamReader {
     size_t want = std::max(n, kReadChunk);
     if (buf_.size() < want) buf_.resize(want);
     while (end_ < n && !eof_) {
-      CLOISTER_ASSIGN_OR_RETURN(size_t got,
-                                src_.Read(std::span<uint8_t>(buf_.data() + end_, buf_.size() - end_)));
+      CLOISTER_ASSIGN_OR_RETURN(
+          size_t got, src_.Read(std::span<uint8_t>(buf_.data() + end_, buf_.size() - end_)));
       if (got == 0) eof_ = true;
       end_ += got;
     }
@@ -109,15 +111,14 @@ Result<SecureVector> Hkdf(ByteSpan key, ByteSpan salt, ByteSpan info, size_t out
   EvpKdfCtxPtr ctx(EVP_KDF_CTX_new(kdf.get()));
   if (!ctx) return OpensslError("HKDF context");
   char digest[] = "SHA512";
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(key.data()),
-                                        key.size()),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<uint8_t*>(salt.data()),
-                                        salt.size()),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<uint8_t*>(info.data()),
-                                        info.size()),
-      OSSL_PARAM_construct_end()};
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
+                         OSSL_PARAM_construct_octet_string(
+                             OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(key.data()), key.size()),
+                         OSSL_PARAM_construct_octet_string(
+                             OSSL_KDF_PARAM_SALT, const_cast<uint8_t*>(salt.data()), salt.size()),
+                         OSSL_PARAM_construct_octet_string(
+                             OSSL_KDF_PARAM_INFO, const_cast<uint8_t*>(info.data()), info.size()),
+                         OSSL_PARAM_construct_end()};
   SecureVector out(out_len);
   if (!OsslOk(EVP_KDF_derive(ctx.get(), out.data(), out.size(), params))) {
     return OpensslError("HKDF derive");
@@ -146,7 +147,8 @@ Result<DerivedKeys> DeriveKeys(AlgorithmSuite suite, ByteSpan data_key, ByteSpan
 // AES-256-GCM. Encrypt appends the ciphertext to `out` and returns the tag.
 Result<Bytes> GcmEncrypt(ByteSpan key, ByteSpan iv, ByteSpan aad, ByteSpan plain, Bytes& out) {
   EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
-  if (!ctx || !OsslOk(EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr)) ||
+  if (!ctx ||
+      !OsslOk(EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr)) ||
       !OsslOk(EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(iv.size()),
                                   nullptr)) ||
       !OsslOk(EVP_EncryptInit_ex(ctx.get(), nullptr, nullptr, key.data(), iv.data()))) {
@@ -179,7 +181,8 @@ Result<Bytes> GcmEncrypt(ByteSpan key, ByteSpan iv, ByteSpan aad, ByteSpan plain
 Status GcmDecrypt(ByteSpan key, ByteSpan iv, ByteSpan aad, ByteSpan cipher, ByteSpan tag,
                   SecureVector& out, std::string_view what) {
   EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
-  if (!ctx || !OsslOk(EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr)) ||
+  if (!ctx ||
+      !OsslOk(EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr)) ||
       !OsslOk(EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(iv.size()),
                                   nullptr)) ||
       !OsslOk(EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, key.data(), iv.data()))) {
@@ -243,8 +246,8 @@ class Signer {
     }
     // With the conversion format set, PUB_KEY yields the compressed point (SEC 1 2.3.3).
     size_t len = 0;
-    if (!OsslOk(EVP_PKEY_get_octet_string_param(s.key_.get(), OSSL_PKEY_PARAM_PUB_KEY, nullptr,
-                                                0, &len)) ||
+    if (!OsslOk(EVP_PKEY_get_octet_string_param(s.key_.get(), OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0,
+                                                &len)) ||
         len != kCompressedP384PointBytes) {
       return OpensslError("encode public key");
     }
@@ -256,8 +259,8 @@ class Signer {
       return OpensslError("encode public key");
     }
     s.ctx_.reset(EVP_MD_CTX_new());
-    if (!s.ctx_ || !OsslOk(EVP_DigestSignInit(s.ctx_.get(), nullptr, EVP_sha384(), nullptr,
-                                              s.key_.get()))) {
+    if (!s.ctx_ ||
+        !OsslOk(EVP_DigestSignInit(s.ctx_.get(), nullptr, EVP_sha384(), nullptr, s.key_.get()))) {
       return OpensslError("sign init");
     }
     return s;
@@ -307,8 +310,8 @@ class Verifier {
     Verifier v;
     v.key_.reset(raw);
     v.ctx_.reset(EVP_MD_CTX_new());
-    if (!v.ctx_ || !OsslOk(EVP_DigestVerifyInit(v.ctx_.get(), nullptr, EVP_sha384(), nullptr,
-                                                v.key_.get()))) {
+    if (!v.ctx_ ||
+        !OsslOk(EVP_DigestVerifyInit(v.ctx_.get(), nullptr, EVP_sha384(), nullptr, v.key_.get()))) {
       return OpensslError("verify init");
     }
     return v;
@@ -358,7 +361,7 @@ Result<EncryptionContext> ParseContext(ByteSpan kvps) {
 
 struct ParsedHeader {
   MessageHeader header;
-  Bytes body;     // serialized header body (the header auth AAD)
+  Bytes body;  // serialized header body (the header auth AAD)
   Bytes auth_tag;
 };
 
@@ -410,8 +413,8 @@ Result<ParsedHeader> ReadHeader(StreamReader& r) {
   }
   CLOISTER_ASSIGN_OR_RETURN(h.frame_length, r.U32("frame length"));
   if (h.frame_length == 0 || h.frame_length > kMaxFrameLength) {
-    return Error::Malformed("frame length " + std::to_string(h.frame_length) +
-                            " is outside 1.." + std::to_string(kMaxFrameLength));
+    return Error::Malformed("frame length " + std::to_string(h.frame_length) + " is outside 1.." +
+                            std::to_string(kMaxFrameLength));
   }
   CLOISTER_ASSIGN_OR_RETURN(ByteSpan commit, r.Take(kCommitKeyBytes, "algorithm suite data"));
   h.commit_key.assign(commit.begin(), commit.end());
@@ -471,7 +474,7 @@ Result<size_t> ReadFull(Source& in, SecureVector& buf, size_t n) {
 
 Result<size_t> SpanSource::Read(std::span<uint8_t> out) {
   size_t n = std::min(out.size(), data_.size() - pos_);
-  std::memcpy(out.data(), data_.data() + pos_, n);
+  if (n > 0) std::memcpy(out.data(), data_.data() + pos_, n);
   pos_ += n;
   return n;
 }
@@ -507,7 +510,8 @@ Status FdSink::Write(ByteSpan data) {
 Result<Bytes> SerializeEncryptionContext(const EncryptionContext& context) {
   Bytes out;
   if (context.empty()) return out;
-  if (context.size() > 0xffff) return Error::InvalidArgument("encryption context has too many pairs");
+  if (context.size() > 0xffff)
+    return Error::InvalidArgument("encryption context has too many pairs");
   PutU16Be(out, static_cast<uint16_t>(context.size()));
   for (const auto& [k, v] : context) {
     if (k.size() > 0xffff || v.size() > 0xffff) {
@@ -674,8 +678,8 @@ Result<MessageHeader> Decrypt(Source& in, Sink& out, DataKeyProvider& provider,
   }
   std::array<uint8_t, kIvBytes> zero_iv{};
   SecureVector empty;
-  CLOISTER_RETURN_IF_ERROR(GcmDecrypt(keys.encryption_key, zero_iv, parsed.body, {},
-                                      parsed.auth_tag, empty, "header"));
+  CLOISTER_RETURN_IF_ERROR(
+      GcmDecrypt(keys.encryption_key, zero_iv, parsed.body, {}, parsed.auth_tag, empty, "header"));
   if (verifier) {
     verifier->Update(parsed.body);
     verifier->Update(parsed.auth_tag);

@@ -76,19 +76,19 @@ using EncryptionContext = std::map<std::string, std::string>;
 
 // structures.md, "Encrypted Data Key".
 struct EncryptedDataKey {
-  std::string provider_id;   // "aws-kms" for KMS
-  Bytes provider_info;       // the KMS key ARN for "aws-kms"
-  Bytes ciphertext;          // the KMS CiphertextBlob for "aws-kms"
+  std::string provider_id;  // "aws-kms" for KMS
+  Bytes provider_info;      // the KMS key ARN for "aws-kms"
+  Bytes ciphertext;         // the KMS CiphertextBlob for "aws-kms"
 };
 
 // The parsed, authenticated header. Every field is checked before it is handed out.
 struct MessageHeader {
   AlgorithmSuite suite = AlgorithmSuite::kAes256GcmHkdfSha512CommitKey;
-  Bytes message_id;                // kMessageIdBytes
-  EncryptionContext context;       // as stored, including aws-crypto-public-key for 0x0578
+  Bytes message_id;           // kMessageIdBytes
+  EncryptionContext context;  // as stored, including aws-crypto-public-key for 0x0578
   std::vector<EncryptedDataKey> encrypted_data_keys;
   uint32_t frame_length = 0;
-  Bytes commit_key;                // algorithm suite data
+  Bytes commit_key;  // algorithm suite data
 };
 
 // Where data keys come from. Fakes implement it in tests; the enclave and the CLI use KMS.
@@ -97,8 +97,8 @@ class DataKeyProvider {
   virtual ~DataKeyProvider() = default;
 
   struct DataKey {
-    SecretBytes plaintext;                      // kDataKeyBytes
-    std::vector<EncryptedDataKey> encrypted;    // at least one
+    SecretBytes plaintext;                    // kDataKeyBytes
+    std::vector<EncryptedDataKey> encrypted;  // at least one
   };
   // Returns a fresh data key and its encryptions, bound to `context` (the full context that will
   // be stored in the message, including aws-crypto-public-key).

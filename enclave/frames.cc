@@ -48,7 +48,8 @@ Result<std::string> Text(cbor_item_t* item, const char* what, size_t max, bool a
 
 Result<Bytes> Blob(cbor_item_t* item, const char* what, size_t min, size_t max) {
   CLOISTER_ASSIGN_OR_RETURN(ByteSpan b, CborAsBytes(item, what));
-  if (b.size() < min || b.size() > max) return Error::Malformed(std::string(what) + " has a bad size");
+  if (b.size() < min || b.size() > max)
+    return Error::Malformed(std::string(what) + " has a bad size");
   return Bytes(b.begin(), b.end());
 }
 
@@ -64,20 +65,19 @@ Result<Bytes> EncodePayload(const Message& m) {
             return Build("get_attestation", std::move(f));
           },
           [](const SetCredentials& x) -> Result<Bytes> {
+            CLOISTER_RETURN_IF_ERROR(
+                Check(!x.access_key_id.empty() && x.access_key_id.size() <= kMaxAccessKeyIdBytes,
+                      "access_key_id"));
             CLOISTER_RETURN_IF_ERROR(Check(
-                !x.access_key_id.empty() && x.access_key_id.size() <= kMaxAccessKeyIdBytes,
-                "access_key_id"));
-            CLOISTER_RETURN_IF_ERROR(Check(!x.secret_access_key.empty() &&
-                                               x.secret_access_key.size() <= kMaxSecretKeyBytes,
-                                           "secret_access_key"));
+                !x.secret_access_key.empty() && x.secret_access_key.size() <= kMaxSecretKeyBytes,
+                "secret_access_key"));
             if (x.session_token) {
-              CLOISTER_RETURN_IF_ERROR(Check(x.session_token->size() <= kMaxSessionTokenBytes,
-                                             "session_token"));
+              CLOISTER_RETURN_IF_ERROR(
+                  Check(x.session_token->size() <= kMaxSessionTokenBytes, "session_token"));
             }
             std::vector<Field> f;
             f.emplace_back("access_key_id", CborText(x.access_key_id));
-            f.emplace_back("secret_access_key",
-                           CborText(AsString(x.secret_access_key.reveal())));
+            f.emplace_back("secret_access_key", CborText(AsString(x.secret_access_key.reveal())));
             f.emplace_back("session_token", x.session_token
                                                 ? CborText(AsString(x.session_token->reveal()))
                                                 : CborNull());
@@ -145,9 +145,9 @@ Result<Message> DecodePayload(ByteSpan payload) {
   }
   if (type == "set_credentials") {
     CLOISTER_ASSIGN_OR_RETURN(
-        auto f, internal::MapFields(
-                    m, {"type", "access_key_id", "secret_access_key", "session_token"},
-                    "set_credentials"));
+        auto f,
+        internal::MapFields(m, {"type", "access_key_id", "secret_access_key", "session_token"},
+                            "set_credentials"));
     SetCredentials c;
     CLOISTER_ASSIGN_OR_RETURN(c.access_key_id,
                               Text(f[1], "access_key_id", kMaxAccessKeyIdBytes, false));
@@ -158,15 +158,16 @@ Result<Message> DecodePayload(ByteSpan payload) {
     CLOISTER_ASSIGN_OR_RETURN(c.secret_access_key, SecretBytes::CopyOf(AsBytes(secret)));
     if (!cbor_is_null(f[3])) {
       CLOISTER_ASSIGN_OR_RETURN(std::string_view token, CborAsText(f[3], "session_token"));
-      if (token.size() > kMaxSessionTokenBytes) return Error::Malformed("session_token is too long");
+      if (token.size() > kMaxSessionTokenBytes)
+        return Error::Malformed("session_token is too long");
       CLOISTER_ASSIGN_OR_RETURN(SecretBytes t, SecretBytes::CopyOf(AsBytes(token)));
       c.session_token.emplace(std::move(t));
     }
     return Message(std::move(c));
   }
   if (type == "put_input") {
-    CLOISTER_ASSIGN_OR_RETURN(auto f, internal::MapFields(m, {"type", "party", "ciphertext"},
-                                                          "put_input"));
+    CLOISTER_ASSIGN_OR_RETURN(auto f,
+                              internal::MapFields(m, {"type", "party", "ciphertext"}, "put_input"));
     PutInput p;
     CLOISTER_ASSIGN_OR_RETURN(p.party, Text(f[1], "party", 64, false));
     CLOISTER_ASSIGN_OR_RETURN(p.ciphertext, Blob(f[2], "ciphertext", 1, kMaxFrameBytes));
@@ -186,8 +187,8 @@ Result<Message> DecodePayload(ByteSpan payload) {
     return Message(Ok{});
   }
   if (type == "input_accepted") {
-    CLOISTER_ASSIGN_OR_RETURN(auto f, internal::MapFields(m, {"type", "party", "sha384"},
-                                                          "input_accepted"));
+    CLOISTER_ASSIGN_OR_RETURN(
+        auto f, internal::MapFields(m, {"type", "party", "sha384"}, "input_accepted"));
     InputAccepted a;
     CLOISTER_ASSIGN_OR_RETURN(a.party, Text(f[1], "party", 64, false));
     CLOISTER_ASSIGN_OR_RETURN(a.sha384, Blob(f[2], "sha384", 48, 48));

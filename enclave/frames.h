@@ -67,8 +67,8 @@ struct ErrorResponse {
   std::string message;  // never secrets
 };
 
-using Message = std::variant<GetAttestation, SetCredentials, PutInput, Run, AttestationResponse,
-                             Ok, InputAccepted, ReceiptResponse, ErrorResponse>;
+using Message = std::variant<GetAttestation, SetCredentials, PutInput, Run, AttestationResponse, Ok,
+                             InputAccepted, ReceiptResponse, ErrorResponse>;
 
 // Returns the frame payload (CBOR) for `m`. kInvalidArgument if a field breaks a limit.
 Result<Bytes> EncodePayload(const Message& m);

@@ -106,10 +106,10 @@ Result<Bytes> EncodeReceiptBody(const ReceiptBody& body) {
 Result<ReceiptBody> DecodeReceiptBody(ByteSpan bytes) {
   CLOISTER_ASSIGN_OR_RETURN(CborPtr item, DecodeCbor(bytes, kMaxReceiptDepth));
   CLOISTER_ASSIGN_OR_RETURN(
-      auto f, internal::MapFields(item.get(),
-                                  {"version", "computation_id", "manifest_digest", "inputs",
-                                   "outcome", "time"},
-                                  "receipt body"));
+      auto f,
+      internal::MapFields(
+          item.get(), {"version", "computation_id", "manifest_digest", "inputs", "outcome", "time"},
+          "receipt body"));
   CLOISTER_ASSIGN_OR_RETURN(uint64_t version, CborAsUint(f[0], "receipt version"));
   if (version != kReceiptVersion) {
     return Error::Malformed("receipt version " + std::to_string(version) + " is not supported");
@@ -128,8 +128,8 @@ Result<ReceiptBody> DecodeReceiptBody(ByteSpan bytes) {
   if (n > kMaxReceiptInputs) return Error::Malformed("receipt has too many inputs");
   cbor_item_t** items = cbor_array_handle(f[3]);
   for (size_t i = 0; i < n; ++i) {
-    CLOISTER_ASSIGN_OR_RETURN(auto e, internal::MapFields(items[i], {"party", "sha384"},
-                                                          "receipt input"));
+    CLOISTER_ASSIGN_OR_RETURN(auto e,
+                              internal::MapFields(items[i], {"party", "sha384"}, "receipt input"));
     ReceiptInput in;
     CLOISTER_ASSIGN_OR_RETURN(std::string_view party, CborAsText(e[0], "input party"));
     if (!IsValidId(party)) return Error::Malformed("receipt input party is invalid");
@@ -193,8 +193,9 @@ Result<VerifiedReceipt> VerifyReceipt(ByteSpan receipt, const attestation::Verif
   CLOISTER_ASSIGN_OR_RETURN(out.document, verifier.Verify(r.attestation, vo));
   const auto& doc = out.document.doc;
   if (!doc.user_data || !ConstantTimeEquals(*doc.user_data, ReceiptUserData(r.body_bytes))) {
-    return Error::VerifyFailed("receipt body is not the one the attestation document binds "
-                               "(user_data != SHA-384(body))");
+    return Error::VerifyFailed(
+        "receipt body is not the one the attestation document binds "
+        "(user_data != SHA-384(body))");
   }
   if (r.body.time > doc.timestamp) {
     return Error::VerifyFailed("receipt time is after its attestation document");

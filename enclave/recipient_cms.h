@@ -52,7 +52,7 @@ class EphemeralRsaKey {
 
 // What a CiphertextForRecipient says about itself, without decrypting.
 struct RecipientCmsInfo {
-  Bytes subject_key_identifier;   // rid of the single KeyTransRecipientInfo
+  Bytes subject_key_identifier;    // rid of the single KeyTransRecipientInfo
   std::string key_encryption_oid;  // "1.2.840.113549.1.1.7" (rsaesOaep)
   std::string oaep_hash_oid;       // "2.16.840.1.101.3.4.2.1" (sha256)
   std::string oaep_mgf_hash_oid;   // hash inside MGF1

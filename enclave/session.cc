@@ -6,8 +6,7 @@ namespace cloister::enclave {
 namespace {
 
 esdk::EncryptionContext ExpectedContext(const Manifest& m, const Party& p) {
-  return {{std::string(kContextComputation), m.computation_id},
-          {std::string(kContextParty), p.id}};
+  return {{std::string(kContextComputation), m.computation_id}, {std::string(kContextParty), p.id}};
 }
 
 // Hands the ESDK decryptor only the party's own KMS key, through KMS.
@@ -19,7 +18,8 @@ class PartyKeyProvider final : public esdk::DataKeyProvider {
   }
   Result<SecretBytes> DecryptDataKey(const esdk::EncryptedDataKey& edk,
                                      const esdk::EncryptionContext& context) override {
-    if (edk.provider_id != esdk::kAwsKmsProviderId || AsString(edk.provider_info) != party_.key_arn) {
+    if (edk.provider_id != esdk::kAwsKmsProviderId ||
+        AsString(edk.provider_info) != party_.key_arn) {
       return Error::NotFound("not under the party's key");
     }
     ++calls;

@@ -4,7 +4,6 @@
 #define CLOISTER_ENCLAVE_INTERNAL_JSON_STRICT_H_
 
 #include <nlohmann/json.hpp>
-
 #include <set>
 #include <string>
 #include <string_view>

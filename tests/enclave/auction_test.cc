@@ -20,9 +20,10 @@ std::string ManifestJson(const std::string& rule, const std::string& lots,
                                  {"id":"carol","key_arn":"arn:aws:kms:us-east-1:111:key/c"}])") {
   return R"({"computation_id":"auction-1","computation":"sealed-bid-auction",
              "kms":{"endpoint":"http://127.0.0.1:8000","region":"us-east-1"},
-             "parties":)" + parties + R"(,
-             "auction":{"rule":")" + rule + R"(","tie_break":"lowest-sha256","lots":)" + lots +
-         "}}";
+             "parties":)" +
+         parties + R"(,
+             "auction":{"rule":")" +
+         rule + R"(","tie_break":"lowest-sha256","lots":)" + lots + "}}";
 }
 
 std::unique_ptr<Auction> MakeAuction(const std::string& json) {
@@ -69,28 +70,71 @@ TEST(AuctionTest, RulesTable) {
     std::vector<Expect> want;
   };
   const Row rows[] = {
-      {"first price: highest bid pays its bid", "first-price", "lot-1,30\n", "lot-1,70\n",
-       "lot-1,50\n", {{"lot-1", "bob", 70}, {"lot-2", "", 0}, {"lot-3", "", 0}, {"lot-4", "", 0}}},
-      {"second price: highest bid pays the second", "second-price", "lot-1,30\n", "lot-1,70\n",
-       "lot-1,50\n", {{"lot-1", "bob", 50}, {"lot-2", "", 0}, {"lot-3", "", 0}, {"lot-4", "", 0}}},
-      {"reserve not met", "second-price", "lot-3,99\n", "lot-3,20\n", "",
+      {"first price: highest bid pays its bid",
+       "first-price",
+       "lot-1,30\n",
+       "lot-1,70\n",
+       "lot-1,50\n",
+       {{"lot-1", "bob", 70}, {"lot-2", "", 0}, {"lot-3", "", 0}, {"lot-4", "", 0}}},
+      {"second price: highest bid pays the second",
+       "second-price",
+       "lot-1,30\n",
+       "lot-1,70\n",
+       "lot-1,50\n",
+       {{"lot-1", "bob", 50}, {"lot-2", "", 0}, {"lot-3", "", 0}, {"lot-4", "", 0}}},
+      {"reserve not met",
+       "second-price",
+       "lot-3,99\n",
+       "lot-3,20\n",
+       "",
        {{"lot-1", "", 0}, {"lot-2", "", 0}, {"lot-3", "", 0}, {"lot-4", "", 0}}},
-      {"reserve met exactly, single bidder pays reserve", "second-price", "lot-3,100\n", "", "",
+      {"reserve met exactly, single bidder pays reserve",
+       "second-price",
+       "lot-3,100\n",
+       "",
+       "",
        {{"lot-1", "", 0}, {"lot-2", "", 0}, {"lot-3", "alice", 100}, {"lot-4", "", 0}}},
-      {"single bidder above reserve pays reserve (Vickrey)", "second-price", "", "lot-2,500\n", "",
+      {"single bidder above reserve pays reserve (Vickrey)",
+       "second-price",
+       "",
+       "lot-2,500\n",
+       "",
        {{"lot-1", "", 0}, {"lot-2", "bob", 50}, {"lot-3", "", 0}, {"lot-4", "", 0}}},
-      {"single bidder, no reserve, Vickrey price 0", "second-price", "lot-1,42\n", "", "",
+      {"single bidder, no reserve, Vickrey price 0",
+       "second-price",
+       "lot-1,42\n",
+       "",
+       "",
        {{"lot-1", "alice", 0}, {"lot-2", "", 0}, {"lot-3", "", 0}, {"lot-4", "", 0}}},
-      {"single bidder first price pays own bid", "first-price", "", "lot-2,500\n", "",
+      {"single bidder first price pays own bid",
+       "first-price",
+       "",
+       "lot-2,500\n",
+       "",
        {{"lot-1", "", 0}, {"lot-2", "bob", 500}, {"lot-3", "", 0}, {"lot-4", "", 0}}},
-      {"second bid below reserve: price is reserve", "second-price", "lot-3,300\n", "lot-3,90\n",
-       "", {{"lot-1", "", 0}, {"lot-2", "", 0}, {"lot-3", "alice", 100}, {"lot-4", "", 0}}},
-      {"second bid above reserve: price is second bid", "second-price", "lot-3,300\n",
-       "lot-3,150\n", "", {{"lot-1", "", 0}, {"lot-2", "", 0}, {"lot-3", "alice", 150}, {"lot-4", "", 0}}},
-      {"lots with no bids", "first-price", "", "", "",
+      {"second bid below reserve: price is reserve",
+       "second-price",
+       "lot-3,300\n",
+       "lot-3,90\n",
+       "",
+       {{"lot-1", "", 0}, {"lot-2", "", 0}, {"lot-3", "alice", 100}, {"lot-4", "", 0}}},
+      {"second bid above reserve: price is second bid",
+       "second-price",
+       "lot-3,300\n",
+       "lot-3,150\n",
+       "",
+       {{"lot-1", "", 0}, {"lot-2", "", 0}, {"lot-3", "alice", 150}, {"lot-4", "", 0}}},
+      {"lots with no bids",
+       "first-price",
+       "",
+       "",
+       "",
        {{"lot-1", "", 0}, {"lot-2", "", 0}, {"lot-3", "", 0}, {"lot-4", "", 0}}},
-      {"several lots at once", "second-price", "lot-1,10\nlot-2,60\nlot-4,11\n",
-       "lot-2,70\nlot-1,5\n", "lot-4,30\nlot-1,9\n",
+      {"several lots at once",
+       "second-price",
+       "lot-1,10\nlot-2,60\nlot-4,11\n",
+       "lot-2,70\nlot-1,5\n",
+       "lot-4,30\nlot-1,9\n",
        {{"lot-1", "alice", 9}, {"lot-2", "bob", 60}, {"lot-3", "", 0}, {"lot-4", "carol", 11}}},
   };
   for (const auto& row : rows) {
@@ -107,8 +151,8 @@ TEST(AuctionTest, RulesTable) {
 TEST(AuctionTest, TiesAreBrokenByLowestHashWhateverTheInputOrder) {
   const std::string lots = R"([{"id":"lot-1","reserve_price":0}])";
   std::string winner;
-  const char* orders[][3] = {{"alice", "bob", "carol"}, {"carol", "bob", "alice"},
-                             {"bob", "carol", "alice"}};
+  const char* orders[][3] = {
+      {"alice", "bob", "carol"}, {"carol", "bob", "alice"}, {"bob", "carol", "alice"}};
   for (auto& order : orders) {
     for (const char* rule : {"first-price", "second-price"}) {
       auto a = MakeAuction(ManifestJson(rule, lots));
@@ -189,25 +233,25 @@ TEST(AuctionTest, BidFileFailureTable) {
   auto a = MakeAuction(ManifestJson("first-price", R"([{"id":"lot-1","reserve_price":0},
                                                        {"id":"lot-2","reserve_price":0}])"));
   const char* bad[] = {
-      "lot-1",                 // no comma
-      "lot-1,",                // empty amount
-      "lot-1,0",               // zero
-      "lot-1,007",             // leading zero
-      "lot-1,-5",              // sign
-      "lot-1,+5",              // sign
-      "lot-1,1.5",             // fraction
-      "lot-1, 5",              // space
-      "lot-1,5 ",              // trailing space
-      "lot-1,5\r\n",           // CR
-      "lot-1,1000000000000001",  // over kMaxAmount
+      "lot-1",                    // no comma
+      "lot-1,",                   // empty amount
+      "lot-1,0",                  // zero
+      "lot-1,007",                // leading zero
+      "lot-1,-5",                 // sign
+      "lot-1,+5",                 // sign
+      "lot-1,1.5",                // fraction
+      "lot-1, 5",                 // space
+      "lot-1,5 ",                 // trailing space
+      "lot-1,5\r\n",              // CR
+      "lot-1,1000000000000001",   // over kMaxAmount
       "lot-1,12345678901234567",  // too long
-      "lot-9,5",               // unknown lot
-      "lot-1,5\nlot-1,6",      // same lot twice
-      "\nlot-1,5",             // empty line
-      "lot-1,5\n\n",           // empty line at end
-      "lot-1;5",               // wrong separator
-      "lot-1,5,6",             // extra field
-      "Lot-1,5",               // ids are case-sensitive
+      "lot-9,5",                  // unknown lot
+      "lot-1,5\nlot-1,6",         // same lot twice
+      "\nlot-1,5",                // empty line
+      "lot-1,5\n\n",              // empty line at end
+      "lot-1;5",                  // wrong separator
+      "lot-1,5,6",                // extra field
+      "Lot-1,5",                  // ids are case-sensitive
   };
   for (const char* b : bad) {
     SCOPED_TRACE(b);
@@ -243,8 +287,9 @@ TEST(AuctionTest, ManifestFailureTable) {
       {"fractional reserve", ManifestJson("first-price", R"([{"id":"l","reserve_price":1.5}])")},
       {"lot id with space", ManifestJson("first-price", R"([{"id":"a b","reserve_price":1}])")},
       {"no parties", ManifestJson("first-price", lots, "[]")},
-      {"duplicate party", ManifestJson("first-price", lots,
-                                       R"([{"id":"a","key_arn":"arn:x"},{"id":"a","key_arn":"arn:y"}])")},
+      {"duplicate party",
+       ManifestJson("first-price", lots,
+                    R"([{"id":"a","key_arn":"arn:x"},{"id":"a","key_arn":"arn:y"}])")},
       {"party without arn", ManifestJson("first-price", lots, R"([{"id":"a"}])")},
       {"party arn not an arn", ManifestJson("first-price", lots, R"([{"id":"a","key_arn":"k"}])")},
   };
@@ -267,8 +312,8 @@ TEST(AuctionTest, ManifestFailureTable) {
 }
 
 TEST(AuctionTest, ExampleManifestParses) {
-  auto bytes = ReadFile(std::string(CLOISTER_SOURCE_DIR) +
-                        "/examples/sealed-bid-auction/manifest.json");
+  auto bytes =
+      ReadFile(std::string(CLOISTER_SOURCE_DIR) + "/examples/sealed-bid-auction/manifest.json");
   ASSERT_TRUE(bytes.has_value());
   auto m = ParseManifest(*bytes);
   ASSERT_TRUE(m.has_value()) << m.error().ToString();

@@ -16,3 +16,14 @@ add_dependencies(enclave_cli_test cloister)
 cloister_test(NAME enclave_esdk_node_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/esdk_node_decrypt_test.cc
   DEPS cloister::enclave_core LABELS interop)
+if(TARGET cloister_kms_policy)
+  cloister_test(NAME enclave_kms_envelope_test
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/kms_envelope_test.cc
+    DEPS cloister::enclave_core cloister::kms_policy LABELS unit)
+endif()
+if(TARGET cloister_kms_client AND TARGET cloister-kms)
+  cloister_test(NAME enclave_party_cli_test
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/party_cli_test.cc
+    DEPS cloister::enclave_core cloister::kms_client LABELS integration)
+  add_dependencies(enclave_party_cli_test cloister cloister-kms)
+endif()

@@ -1,5 +1,5 @@
 // Decrypts messages made by the unmodified @aws-crypto/client-node (tests/enclave/testdata/esdk,
-// made by tests/interop/esdk_vectors.js) with enclave/esdk.h. The raw AES keyring's data key
+// made by tests/interop/esdk_vectors.cjs) with enclave/esdk.h. The raw AES keyring's data key
 // wrapping is re-implemented here, test-only, per aws-encryption-sdk-specification
 // framework/raw-aes-keyring.md: provider id = key namespace; provider info = key name ||
 // tag length in bits (u32) || IV length (u32) || IV; ciphertext = encrypted key || tag; AAD =

@@ -1,16 +1,16 @@
 // Interop: messages made by enclave/esdk.h decrypt with the unmodified @aws-crypto/client-node
-// (tests/interop/esdk_decrypt.js). The data key is wrapped as client-node's raw AES keyring
+// (tests/interop/esdk_decrypt.cjs). The data key is wrapped as client-node's raw AES keyring
 // expects (aws-encryption-sdk-specification framework/raw-aes-keyring.md), test-only. Skips
 // with a reason when node or the npm package is not installed (CLOISTER_NODE_MODULES names a
 // node_modules directory holding @aws-crypto/client-node; default tests/interop/node_modules).
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "common/file.h"
 #include "common/ossl.h"
@@ -77,7 +77,7 @@ TEST(EsdkNodeDecryptTest, ClientNodeDecryptsOurMessages) {
       std::string file = dir + "/msg.bin";
       ASSERT_TRUE(WriteFileAtomic(file, *msg).has_value());
       std::string cmd = "NODE_PATH=" + NodeModules() + " node " + CLOISTER_SOURCE_DIR +
-                        "/tests/interop/esdk_decrypt.js " + file;
+                        "/tests/interop/esdk_decrypt.cjs " + file;
       FILE* pipe = popen(cmd.c_str(), "r");
       ASSERT_NE(pipe, nullptr);
       std::string out;

@@ -2,7 +2,10 @@
 // tampered and malformed messages.
 #include "enclave/esdk.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <malloc.h>
+#include <unistd.h>
 
 #include <functional>
 #include <string>
@@ -13,7 +16,8 @@
 namespace cloister::enclave::esdk {
 namespace {
 
-constexpr char kArn[] = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+constexpr char kArn[] =
+    "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
 Bytes Pattern(size_t n) {
   Bytes b(n);
@@ -21,7 +25,9 @@ Bytes Pattern(size_t n) {
   return b;
 }
 
-EncryptionContext Ctx() { return {{"cloister:computation", "auction-1"}, {"cloister:party", "buyer1"}}; }
+EncryptionContext Ctx() {
+  return {{"cloister:computation", "auction-1"}, {"cloister:party", "buyer1"}};
+}
 
 // Yields its data `step` bytes at a time, to exercise the streaming reader.
 class TrickleSource : public Source {
@@ -43,8 +49,8 @@ class TrickleSource : public Source {
 TEST(EsdkTest, RoundTripsBothSuitesAcrossFrameBoundaries) {
   for (auto suite : {AlgorithmSuite::kAes256GcmHkdfSha512CommitKey,
                      AlgorithmSuite::kAes256GcmHkdfSha512CommitKeyEcdsaP384}) {
-    for (size_t len : {size_t{0}, size_t{1}, size_t{99}, size_t{100}, size_t{101}, size_t{300},
-                       size_t{12345}}) {
+    for (size_t len :
+         {size_t{0}, size_t{1}, size_t{99}, size_t{100}, size_t{101}, size_t{300}, size_t{12345}}) {
       SCOPED_TRACE(std::to_string(static_cast<int>(suite)) + "/" + std::to_string(len));
       FakeKmsProvider kms(kArn);
       EncryptOptions opt;
@@ -72,8 +78,8 @@ TEST(EsdkTest, HeaderLayoutMatchesVersion2) {
   auto msg = EncryptBytes(Pattern(10), kms, Ctx());
   ASSERT_TRUE(msg.has_value());
   ASSERT_GT(msg->size(), 40u);
-  EXPECT_EQ((*msg)[0], 0x02);                    // version 2.0
-  EXPECT_EQ((*msg)[1], 0x05);                    // suite 05 78 is the default
+  EXPECT_EQ((*msg)[0], 0x02);  // version 2.0
+  EXPECT_EQ((*msg)[1], 0x05);  // suite 05 78 is the default
   EXPECT_EQ((*msg)[2], 0x78);
   auto h = ParseHeader(*msg);
   ASSERT_TRUE(h.has_value()) << h.error().ToString();
@@ -148,7 +154,7 @@ TEST(EsdkTest, ReservedContextPrefixIsRefusedOnEncrypt) {
 // Offsets into a message made by MakeMessage (suite 0x0478 unless stated, frame length 16).
 struct Layout {
   Bytes msg;
-  size_t aad_len_at = 35;    // after version(1) suite(2) id(32)
+  size_t aad_len_at = 35;  // after version(1) suite(2) id(32)
   size_t edk_count_at = 0;
   size_t content_type_at = 0;
   size_t frame_length_at = 0;
@@ -219,14 +225,18 @@ TEST(EsdkTest, FailureTable) {
       {"unknown suite", edit(plain, [&](Bytes& b) { b[1] = 0x99; }), ErrorCode::kMalformed},
       {"suite 0478 relabelled 0578 (no public key)", edit(plain, [&](Bytes& b) { b[1] = 0x05; }),
        ErrorCode::kMalformed},
-      {"suite 0578 relabelled 0478 (public key present)",
-       edit(sig, [&](Bytes& b) { b[1] = 0x04; }), ErrorCode::kMalformed},
+      {"suite 0578 relabelled 0478 (public key present)", edit(sig, [&](Bytes& b) { b[1] = 0x04; }),
+       ErrorCode::kMalformed},
       {"message id changed", edit(plain, [&](Bytes& b) { b[5] ^= 1; }), ErrorCode::kVerifyFailed},
       {"context value changed (KMS AAD)",
        edit(plain, [&](Bytes& b) { b[plain.edk_count_at - 1] ^= 1; }), ErrorCode::kVerifyFailed},
       {"AAD length too long", edit(plain, [&](Bytes& b) { b[35] = 0xff; }), ErrorCode::kMalformed},
       {"zero EDKs",
-       edit(plain, [&](Bytes& b) { b[plain.edk_count_at] = 0; b[plain.edk_count_at + 1] = 0; }),
+       edit(plain,
+            [&](Bytes& b) {
+              b[plain.edk_count_at] = 0;
+              b[plain.edk_count_at + 1] = 0;
+            }),
        ErrorCode::kMalformed},
       {"too many EDKs", edit(plain, [&](Bytes& b) { b[plain.edk_count_at + 1] = 17; }),
        ErrorCode::kMalformed},
@@ -237,8 +247,8 @@ TEST(EsdkTest, FailureTable) {
       {"frame length 0",
        edit(plain, [&](Bytes& b) { std::fill_n(b.begin() + plain.frame_length_at, 4, 0); }),
        ErrorCode::kMalformed},
-      {"frame length over limit",
-       edit(plain, [&](Bytes& b) { b[plain.frame_length_at] = 0x10; }), ErrorCode::kMalformed},
+      {"frame length over limit", edit(plain, [&](Bytes& b) { b[plain.frame_length_at] = 0x10; }),
+       ErrorCode::kMalformed},
       {"commit key changed", edit(plain, [&](Bytes& b) { b[plain.commit_at] ^= 1; }),
        ErrorCode::kVerifyFailed},
       {"header tag changed", edit(plain, [&](Bytes& b) { b[plain.tag_at] ^= 1; }),
@@ -284,8 +294,8 @@ TEST(EsdkTest, FailureTable) {
               b.push_back(0);
             }),
        ErrorCode::kMalformed},
-      {"signature length over limit",
-       edit(sig, [&](Bytes& b) { b[sig.body_at + kBody] = 0x01; }), ErrorCode::kMalformed},
+      {"signature length over limit", edit(sig, [&](Bytes& b) { b[sig.body_at + kBody] = 0x01; }),
+       ErrorCode::kMalformed},
       {"signed message trailing byte", edit(sig, [&](Bytes& b) { b.push_back(0); }),
        ErrorCode::kMalformed},
   };
@@ -342,8 +352,79 @@ TEST(EsdkTest, SerializesContextPerSpecExample) {
   // structures.md "Serialization": count, then (key length, key, value length, value) sorted.
   auto s = SerializeEncryptionContext({{"b", "2"}, {"a", "1"}});
   ASSERT_TRUE(s.has_value());
-  EXPECT_EQ(HexEncode(*s), "0002" "0001" "61" "0001" "31" "0001" "62" "0001" "32");
+  EXPECT_EQ(HexEncode(*s),
+            "0002"
+            "0001"
+            "61"
+            "0001"
+            "31"
+            "0001"
+            "62"
+            "0001"
+            "32");
   EXPECT_TRUE(SerializeEncryptionContext({})->empty());
+}
+
+}  // namespace
+}  // namespace cloister::enclave::esdk
+
+namespace cloister::enclave::esdk {
+namespace {
+
+// Yields `size` pattern bytes without holding them.
+class GeneratorSource : public Source {
+ public:
+  explicit GeneratorSource(uint64_t size) : left_(size) {}
+  Result<size_t> Read(std::span<uint8_t> out) override {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(out.size(), left_));
+    for (size_t i = 0; i < n; ++i) out[i] = static_cast<uint8_t>((left_ - i) * 7);
+    left_ -= n;
+    return n;
+  }
+
+ private:
+  uint64_t left_;
+};
+
+// Counts bytes and records the heap in use at every write.
+class MeasuringSink : public Sink {
+ public:
+  Status Write(ByteSpan data) override {
+    bytes += data.size();
+    peak = std::max(peak, mallinfo2().uordblks);
+    if (fd >= 0 && ::write(fd, data.data(), data.size()) != static_cast<ssize_t>(data.size())) {
+      return Error::Io("write");
+    }
+    return OkStatus();
+  }
+  uint64_t bytes = 0;
+  size_t peak = 0;
+  int fd = -1;
+};
+
+TEST(EsdkTest, StreamsSixteenMiBInConstantMemory) {
+  constexpr uint64_t kSize = 16u << 20;
+  FakeKmsProvider kms(kArn);
+  std::string path = ::testing::TempDir() + "/esdk-stream-" + std::to_string(::getpid());
+  int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_RDWR, 0600);
+  ASSERT_GE(fd, 0);
+  size_t base = mallinfo2().uordblks;
+  GeneratorSource in(kSize);
+  MeasuringSink msg;
+  msg.fd = fd;
+  ASSERT_TRUE(Encrypt(in, msg, kms, Ctx()).has_value());
+  EXPECT_GT(msg.bytes, kSize);
+  // Two 4 KiB frame buffers, the header and OpenSSL contexts: far below 1 MiB, not 16 MiB.
+  EXPECT_LT(msg.peak - std::min(msg.peak, base), size_t{1} << 20);
+  ASSERT_EQ(::lseek(fd, 0, SEEK_SET), 0);
+  FdSource file(fd);
+  MeasuringSink plain;
+  base = mallinfo2().uordblks;
+  ASSERT_TRUE(Decrypt(file, plain, kms).has_value());
+  EXPECT_EQ(plain.bytes, kSize);
+  EXPECT_LT(plain.peak - std::min(plain.peak, base), size_t{1} << 20);
+  ::close(fd);
+  ::unlink(path.c_str());
 }
 
 }  // namespace

@@ -91,29 +91,26 @@ TEST(FramesTest, StrictDecodingTable) {
   rows.push_back({"not CBOR", Frame({0xff})});
   rows.push_back({"not a map", Frame({0x01})});
   rows.push_back({"unknown type", Frame(Payload({{"type", T("launch_missiles")}}))});
-  rows.push_back({"type not first",
-                  Frame(Payload({{"party", T("a")}, {"type", T("put_input")},
-                                 {"ciphertext", B(Bytes(1, 1))}}))});
-  rows.push_back({"extra field",
-                  Frame(Payload({{"type", T("run")}, {"x", U(1)}}))});
-  rows.push_back({"missing field", Frame(Payload({{"type", T("put_input")},
-                                                  {"party", T("a")}}))});
-  rows.push_back({"empty ciphertext",
-                  Frame(Payload({{"type", T("put_input")}, {"party", T("a")},
-                                 {"ciphertext", B({})}}))});
-  rows.push_back({"ciphertext as text",
-                  Frame(Payload({{"type", T("put_input")}, {"party", T("a")},
-                                 {"ciphertext", T("x")}}))});
-  rows.push_back({"nonce too long", Frame(Payload({{"type", T("get_attestation")},
-                                                   {"nonce", B(Bytes(1025, 0))}}))});
-  rows.push_back({"empty secret",
-                  Frame(Payload({{"type", T("set_credentials")},
-                                 {"access_key_id", T("AKIA")},
-                                 {"secret_access_key", T("")},
-                                 {"session_token", N()}}))});
-  rows.push_back({"digest of 47 bytes",
-                  Frame(Payload({{"type", T("input_accepted")}, {"party", T("a")},
-                                 {"sha384", B(Bytes(47, 0))}}))});
+  rows.push_back({"type not first", Frame(Payload({{"party", T("a")},
+                                                   {"type", T("put_input")},
+                                                   {"ciphertext", B(Bytes(1, 1))}}))});
+  rows.push_back({"extra field", Frame(Payload({{"type", T("run")}, {"x", U(1)}}))});
+  rows.push_back({"missing field", Frame(Payload({{"type", T("put_input")}, {"party", T("a")}}))});
+  rows.push_back(
+      {"empty ciphertext",
+       Frame(Payload({{"type", T("put_input")}, {"party", T("a")}, {"ciphertext", B({})}}))});
+  rows.push_back(
+      {"ciphertext as text",
+       Frame(Payload({{"type", T("put_input")}, {"party", T("a")}, {"ciphertext", T("x")}}))});
+  rows.push_back({"nonce too long",
+                  Frame(Payload({{"type", T("get_attestation")}, {"nonce", B(Bytes(1025, 0))}}))});
+  rows.push_back({"empty secret", Frame(Payload({{"type", T("set_credentials")},
+                                                 {"access_key_id", T("AKIA")},
+                                                 {"secret_access_key", T("")},
+                                                 {"session_token", N()}}))});
+  rows.push_back({"digest of 47 bytes", Frame(Payload({{"type", T("input_accepted")},
+                                                       {"party", T("a")},
+                                                       {"sha384", B(Bytes(47, 0))}}))});
   for (const auto& row : rows) {
     SCOPED_TRACE(row.name);
     auto r = DecodeFrame(row.frame);

@@ -138,8 +138,8 @@ TEST_F(ReceiptTest, VerificationFailureTable) {
        },
        none, verifier_.get(), ErrorCode::kVerifyFailed},
       {"document binds other bytes",
-       [&] { return MakeReceipt(body, Sha384(AsBytes("something else"))); }, none,
-       verifier_.get(), ErrorCode::kVerifyFailed},
+       [&] { return MakeReceipt(body, Sha384(AsBytes("something else"))); }, none, verifier_.get(),
+       ErrorCode::kVerifyFailed},
       {"my input dropped by the parent", [&] { return dropped; },
        [](VerifyReceiptOptions& o) { o.my_input = ToBytes("bob ciphertext"); }, verifier_.get(),
        ErrorCode::kVerifyFailed},
@@ -156,7 +156,9 @@ TEST_F(ReceiptTest, VerificationFailureTable) {
        [](VerifyReceiptOptions& o) { o.expected_pcrs[2] = Pcr(0xee); }, verifier_.get(),
        ErrorCode::kPolicyDenied},
       {"debug-mode enclave",
-       [&] { return MakeReceipt(body, std::nullopt, {{0, Pcr(0)}, {1, Pcr(0)}, {2, Pcr(0)}}); },
+       [&] {
+         return MakeReceipt(body, std::nullopt, {{0, Pcr(0)}, {1, Pcr(0)}, {2, Pcr(0)}});
+       },
        [](VerifyReceiptOptions& o) { o.expected_pcrs.clear(); }, verifier_.get(),
        ErrorCode::kPolicyDenied},
       {"foreign platform root", [&] { return good; }, none, &foreign, ErrorCode::kVerifyFailed},
@@ -171,8 +173,13 @@ TEST_F(ReceiptTest, VerificationFailureTable) {
        none, verifier_.get(), ErrorCode::kVerifyFailed},
       {"receipt truncated", [&] { return Bytes(good.begin(), good.end() - 1); }, none,
        verifier_.get(), ErrorCode::kMalformed},
-      {"receipt with trailing byte", [&] { Bytes b = good; b.push_back(0); return b; }, none,
-       verifier_.get(), ErrorCode::kMalformed},
+      {"receipt with trailing byte",
+       [&] {
+         Bytes b = good;
+         b.push_back(0);
+         return b;
+       },
+       none, verifier_.get(), ErrorCode::kMalformed},
   };
   for (const auto& row : rows) {
     SCOPED_TRACE(row.name);
@@ -186,9 +193,10 @@ TEST_F(ReceiptTest, VerificationFailureTable) {
   auto o = Opts();
   o.expected_pcrs.clear();
   o.allow_debug = true;
-  EXPECT_TRUE(VerifyReceipt(MakeReceipt(body, std::nullopt, {{0, Pcr(0)}, {1, Pcr(0)}, {2, Pcr(0)}}),
-                            *verifier_, o)
-                  .has_value());
+  EXPECT_TRUE(
+      VerifyReceipt(MakeReceipt(body, std::nullopt, {{0, Pcr(0)}, {1, Pcr(0)}, {2, Pcr(0)}}),
+                    *verifier_, o)
+          .has_value());
 }
 
 TEST_F(ReceiptTest, StrictDecodingTable) {
@@ -231,12 +239,12 @@ TEST_F(ReceiptTest, StrictDecodingTable) {
       {"trailing byte", trailing},
       {"version 2", v2},
       {"fields out of order",
-       body_with(nullptr, 6, {"computation_id", "version", "manifest_digest", "inputs", "outcome",
-                              "time"})},
+       body_with(nullptr, 6,
+                 {"computation_id", "version", "manifest_digest", "inputs", "outcome", "time"})},
       {"missing field", body_with(nullptr, 5)},
       {"unknown field name",
-       body_with(nullptr, 6, {"version", "computation_id", "manifest_digest", "inputs", "outcome",
-                              "when"})},
+       body_with(nullptr, 6,
+                 {"version", "computation_id", "manifest_digest", "inputs", "outcome", "when"})},
       {"not a map", ToBytes("\x01")},
       {"short manifest digest",
        [] {

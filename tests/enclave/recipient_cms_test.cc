@@ -50,8 +50,9 @@ Bytes Aes256CbcEncrypt(ByteSpan key, ByteSpan iv, ByteSpan plain) {
   EXPECT_EQ(EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_cbc(), nullptr, key.data(), iv.data()), 1);
   Bytes out(plain.size() + 16);
   int n1 = 0, n2 = 0;
-  EXPECT_EQ(EVP_EncryptUpdate(ctx.get(), out.data(), &n1, plain.data(),
-                              static_cast<int>(plain.size())), 1);
+  EXPECT_EQ(
+      EVP_EncryptUpdate(ctx.get(), out.data(), &n1, plain.data(), static_cast<int>(plain.size())),
+      1);
   EXPECT_EQ(EVP_EncryptFinal_ex(ctx.get(), out.data() + n1, &n2), 1);
   out.resize(static_cast<size_t>(n1 + n2));
   return out;
@@ -105,8 +106,8 @@ Bytes MakeEnvelope(EVP_PKEY* pub, ByteSpan plain, const EnvelopeOptions& o = {})
     }
   }
   static const uint8_t kEmpty = 0;
-  BioPtr in(BIO_new_mem_buf(plain.empty() ? &kEmpty : plain.data(),
-                            static_cast<int>(plain.size())));
+  BioPtr in(
+      BIO_new_mem_buf(plain.empty() ? &kEmpty : plain.data(), static_cast<int>(plain.size())));
   BioPtr out(BIO_new(BIO_s_mem()));
   if (o.stream_ber) {
     EXPECT_EQ(i2d_CMS_bio_stream(out.get(), cms.get(), in.get(), flags), 1);
@@ -187,8 +188,9 @@ TEST(RecipientCmsTest, RealKmsBlobLayoutsDecryptEndToEndWhenRekeyed) {
     ASSERT_EQ(Bytes(blob.begin() + c.key_offset, blob.begin() + c.key_offset + 256), ek);
     ASSERT_EQ(Bytes(blob.begin() + c.iv_offset, blob.begin() + c.iv_offset + 16), iv);
     ASSERT_EQ(ct.size(), c.content_len);
-    ASSERT_EQ(Bytes(blob.begin() + c.content_offset,
-                    blob.begin() + c.content_offset + c.content_len), ct);
+    ASSERT_EQ(
+        Bytes(blob.begin() + c.content_offset, blob.begin() + c.content_offset + c.content_len),
+        ct);
 
     Bytes cek(32, 0x5a);
     Bytes plain(c.plain_len);
@@ -269,8 +271,13 @@ TEST(RecipientCmsTest, FailureTable) {
        ErrorCode::kMalformed},
       {"truncated to half", [&] { return Bytes(good.begin(), good.begin() + good.size() / 2); },
        &*key, ErrorCode::kMalformed},
-      {"trailing byte", [&] { Bytes b = good; b.push_back(0); return b; }, &*key,
-       ErrorCode::kMalformed},
+      {"trailing byte",
+       [&] {
+         Bytes b = good;
+         b.push_back(0);
+         return b;
+       },
+       &*key, ErrorCode::kMalformed},
       {"too large", [] { return Bytes(kMaxRecipientCmsBytes + 1, 0); }, &*key,
        ErrorCode::kMalformed},
       {"wrong key", [&] { return good; }, &*wrong, ErrorCode::kVerifyFailed},
@@ -334,8 +341,8 @@ TEST(RecipientCmsTest, FailureTable) {
        },
        &*key, ErrorCode::kPolicyDenied},
       {"plaintext over the limit",
-       [&] { return MakeEnvelope(pub.get(), Bytes(kMaxRecipientPlaintextBytes + 1, 1)); },
-       &*key, ErrorCode::kInvalidArgument},
+       [&] { return MakeEnvelope(pub.get(), Bytes(kMaxRecipientPlaintextBytes + 1, 1)); }, &*key,
+       ErrorCode::kInvalidArgument},
   };
   for (const auto& row : rows) {
     SCOPED_TRACE(row.name);

@@ -19,9 +19,12 @@ const char* kArn[] = {"arn:aws:kms:us-east-1:1:key/a", "arn:aws:kms:us-east-1:1:
 std::string ManifestJson() {
   return std::string(R"({"computation_id":"auction-7","computation":"sealed-bid-auction",
     "kms":{"endpoint":"http://127.0.0.1:1","region":"us-east-1"},
-    "parties":[{"id":"alice","key_arn":")") + kArn[0] + R"("},
-               {"id":"bob","key_arn":")" + kArn[1] + R"("},
-               {"id":"carol","key_arn":")" + kArn[2] + R"("}],
+    "parties":[{"id":"alice","key_arn":")") +
+         kArn[0] + R"("},
+               {"id":"bob","key_arn":")" +
+         kArn[1] + R"("},
+               {"id":"carol","key_arn":")" +
+         kArn[2] + R"("}],
     "auction":{"rule":"second-price","tie_break":"lowest-sha256",
                "lots":[{"id":"lot-1","reserve_price":10},{"id":"lot-2","reserve_price":0}]}})";
 }
@@ -33,9 +36,9 @@ class FakeKms : public KmsDecryptor {
     for (int i = 0; i < 3; ++i) {
       keys.emplace(kArn[i], std::make_unique<esdk::FakeKmsProvider>(kArn[i], 0x30 + i));
     }
-    keys.emplace("arn:aws:kms:us-east-1:1:key/operator",
-                 std::make_unique<esdk::FakeKmsProvider>("arn:aws:kms:us-east-1:1:key/operator",
-                                                         0x77));
+    keys.emplace(
+        "arn:aws:kms:us-east-1:1:key/operator",
+        std::make_unique<esdk::FakeKmsProvider>("arn:aws:kms:us-east-1:1:key/operator", 0x77));
   }
   Result<SecretBytes> Decrypt(ByteSpan blob, const std::string& arn,
                               const esdk::EncryptionContext& ctx) override {
@@ -129,10 +132,11 @@ TEST_F(SessionTest, FailsClosedTable) {
        },
        ErrorCode::kPolicyDenied, "party's key"},
       {"bare blob with another party's context",
-       [](FakeKms& k) { return k.keys.at(kArn[1])->EncryptBlob(AsBytes("lot-1,1\n"), Ctx("alice")); },
+       [](FakeKms& k) {
+         return k.keys.at(kArn[1])->EncryptBlob(AsBytes("lot-1,1\n"), Ctx("alice"));
+       },
        ErrorCode::kVerifyFailed, "party 'bob'"},
-      {"malformed bids",
-       [](FakeKms& k) { return Encrypt(k, kArn[1], "lot-1,one\n", Ctx("bob")); },
+      {"malformed bids", [](FakeKms& k) { return Encrypt(k, kArn[1], "lot-1,one\n", Ctx("bob")); },
        ErrorCode::kMalformed, "line 1"},
       {"tampered ciphertext",
        [](FakeKms& k) {
@@ -149,7 +153,8 @@ TEST_F(SessionTest, FailsClosedTable) {
     auto s = Session::Create(manifest_, clock_);
     ASSERT_TRUE(s.has_value());
     FakeKms kms;
-    ASSERT_TRUE((*s)->PutInput("alice", Encrypt(kms, kArn[0], "lot-1,50\n", Ctx("alice"))).has_value());
+    ASSERT_TRUE(
+        (*s)->PutInput("alice", Encrypt(kms, kArn[0], "lot-1,50\n", Ctx("alice"))).has_value());
     ASSERT_TRUE((*s)->PutInput("bob", row.bob_input(kms)).has_value());
     ASSERT_TRUE((*s)->PutInput("carol", Encrypt(kms, kArn[2], "", Ctx("carol"))).has_value());
     auto r = (*s)->Run(kms);
@@ -161,8 +166,10 @@ TEST_F(SessionTest, FailsClosedTable) {
 }
 
 TEST_F(SessionTest, RelabelledInputNeverReachesKms) {
-  ASSERT_TRUE(session_->PutInput("bob", Encrypt(kms_, kArn[0], "lot-1,1\n", Ctx("alice"))).has_value());
-  ASSERT_TRUE(session_->PutInput("alice", Encrypt(kms_, kArn[0], "lot-1,1\n", Ctx("alice"))).has_value());
+  ASSERT_TRUE(
+      session_->PutInput("bob", Encrypt(kms_, kArn[0], "lot-1,1\n", Ctx("alice"))).has_value());
+  ASSERT_TRUE(
+      session_->PutInput("alice", Encrypt(kms_, kArn[0], "lot-1,1\n", Ctx("alice"))).has_value());
   ASSERT_TRUE(session_->PutInput("carol", Encrypt(kms_, kArn[2], "", Ctx("carol"))).has_value());
   EXPECT_FALSE(session_->Run(kms_).has_value());
   EXPECT_EQ(kms_.calls[kArn[1]], 0);

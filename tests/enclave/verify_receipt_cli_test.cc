@@ -1,11 +1,11 @@
 // Integration test of `cloister verify-receipt` (cli/receipt_commands.cc): the real binary on
 // files in a temporary directory; exit codes 0 (verified), 1 (refused), 2 (usage).
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <sys/wait.h>
 
 #include <cstdio>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "attestation/platform_pki.h"
@@ -114,7 +114,8 @@ TEST_F(VerifyReceiptCliTest, RefusesDroppedInputTamperingAndWrongPcrs) {
   ASSERT_NE(pos, t.end());
   pos[0] = 'A';
   Write("tampered.cbor", t);
-  nlohmann::json m = {{"PCR0", HexEncode(Bytes(48, 0xa0))}, {"PCR1", HexEncode(Bytes(48, 0xa1))},
+  nlohmann::json m = {{"PCR0", HexEncode(Bytes(48, 0xa0))},
+                      {"PCR1", HexEncode(Bytes(48, 0xa1))},
                       {"PCR2", HexEncode(Bytes(48, 0xee))}};
   Write("other.json", ToBytes(nlohmann::json{{"Measurements", m}}.dump()));
   const std::string base = " --root " + P("root.pem") + " --expect-measurements ";

@@ -1,9 +1,9 @@
 // Decrypts an AWS Encryption SDK message made by Cloister (enclave/esdk.h) with the unmodified
-// @aws-crypto/client-node and the same raw AES keyring as esdk_vectors.js; prints
+// @aws-crypto/client-node and the same raw AES keyring as esdk_vectors.cjs; prints
 // {"plaintext_hex", "encryptionContext", "suiteId"} on stdout. Used by
 // tests/enclave/esdk_node_decrypt_test.cc.
 //
-//   node tests/interop/esdk_decrypt.js MESSAGE_FILE
+//   node tests/interop/esdk_decrypt.cjs MESSAGE_FILE
 'use strict'
 const fs = require('fs')
 const {

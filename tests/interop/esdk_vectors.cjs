@@ -3,7 +3,7 @@
 // A raw AES keyring stands in for KMS here: the message format (header, commitment, frames,
 // ECDSA footer) is the same; the KMS keyring interop runs against the KMS emulator.
 //
-//   node tests/interop/esdk_vectors.js OUT_DIR   (with @aws-crypto/client-node installed)
+//   node tests/interop/esdk_vectors.cjs OUT_DIR   (with @aws-crypto/client-node installed)
 'use strict'
 const fs = require('fs')
 const path = require('path')

@@ -1,0 +1,167 @@
+// Integration test of `cloister party encrypt` against a real cloister-kms (port 0, temporary
+// data dir): the output is an ESDK message under the party's key, bound to the computation and
+// party, that decrypts through KMS to the input; the printed SHA-384 is the file's.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "common/file.h"
+#include "common/ossl.h"
+#include "enclave/esdk.h"
+#include "kms/client.h"
+
+namespace cloister::enclave {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr char kKeyId[] = "AKIAPARTYTEST000001";
+constexpr char kSecret[] = "party/test/secret/key/0000000000000000000";
+
+class KmsDecryptProvider : public esdk::DataKeyProvider {
+ public:
+  explicit KmsDecryptProvider(kms::KmsClient& c) : c_(c) {}
+  Result<DataKey> GenerateDataKey(const esdk::EncryptionContext&) override {
+    return Error::Internal("unused");
+  }
+  Result<SecretBytes> DecryptDataKey(const esdk::EncryptedDataKey& edk,
+                                     const esdk::EncryptionContext& ctx) override {
+    if (edk.provider_id != esdk::kAwsKmsProviderId) return Error::NotFound("not kms");
+    CLOISTER_ASSIGN_OR_RETURN(kms::KeyMaterialResult r,
+                              c_.Decrypt(edk.ciphertext, ctx, AsString(edk.provider_info)));
+    return SecretBytes::CopyOf(r.plaintext);
+  }
+
+ private:
+  kms::KmsClient& c_;
+};
+
+class PartyCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("cloister-party-cli-" + std::to_string(getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    std::ofstream(dir_ / "config.yaml")
+        << "region: us-east-1\nprincipals:\n  - arn: arn:aws:iam::111122223333:user/buyer1\n"
+        << "    access_key_id: " << kKeyId << "\n    secret_access_key: \"" << kSecret << "\"\n";
+    endpoint_ = Start();
+    setenv("AWS_ACCESS_KEY_ID", kKeyId, 1);
+    setenv("AWS_SECRET_ACCESS_KEY", kSecret, 1);
+    unsetenv("AWS_SESSION_TOKEN");
+    unsetenv("AWS_PROFILE");
+  }
+  void TearDown() override {
+    if (pid_ > 0) {
+      kill(-pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    fs::remove_all(dir_);
+  }
+  std::string Start() {
+    int out[2];
+    EXPECT_EQ(pipe(out), 0);
+    pid_ = fork();
+    if (pid_ == 0) {
+      setpgid(0, 0);
+      dup2(out[1], STDOUT_FILENO);
+      int devnull = open("/dev/null", O_WRONLY);
+      dup2(devnull, STDERR_FILENO);
+      close(out[0]);
+      std::string bin = std::string(CLOISTER_BINARY_DIR) + "/kms/cloister-kms";
+      std::string data = (dir_ / "data").string();
+      std::string config = (dir_ / "config.yaml").string();
+      execl(bin.c_str(), bin.c_str(), "--listen", "127.0.0.1:0", "--data-dir", data.c_str(),
+            "--config", config.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    setpgid(pid_, pid_);
+    close(out[1]);
+    std::string line;
+    pollfd p{out[0], POLLIN, 0};
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+      if (poll(&p, 1, 200) > 0) {
+        char buf[256];
+        ssize_t n = read(out[0], buf, sizeof(buf));
+        if (n <= 0) break;
+        line.append(buf, static_cast<size_t>(n));
+      }
+    }
+    close(out[0]);
+    auto j = nlohmann::json::parse(line.substr(0, line.find('\n')), nullptr, false);
+    if (!j.is_object() || !j.contains("listening")) return "";
+    return "http://" + j["listening"].get<std::string>();
+  }
+  std::pair<int, std::string> Cli(const std::string& args) {
+    std::string cmd = std::string(CLOISTER_BINARY_DIR) + "/cli/cloister " + args + " 2>/dev/null";
+    FILE* p = popen(cmd.c_str(), "r");
+    std::string out;
+    char buf[4096];
+    size_t n;
+    while (p && (n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    int status = p ? pclose(p) : -1;
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  }
+
+  fs::path dir_;
+  pid_t pid_ = -1;
+  std::string endpoint_;
+};
+
+TEST_F(PartyCliTest, EncryptsUnderThePartysKeyBoundToTheRun) {
+  ASSERT_FALSE(endpoint_.empty()) << "cloister-kms did not start";
+  kms::ClientOptions o;
+  o.endpoint = endpoint_;
+  o.credentials.access_key_id = kKeyId;
+  o.credentials.secret_access_key = *SecretBytes::CopyOf(AsBytes(kSecret));
+  auto client = kms::KmsClient::Create(std::move(o));
+  ASSERT_TRUE(client.has_value());
+  auto key = (*client)->CreateKey("", "buyer1 bids");
+  ASSERT_TRUE(key.has_value()) << key.error().ToString();
+  std::string arn = (*key)["Arn"];
+  std::string bids;
+  for (int i = 0; i < 3000; ++i)
+    bids += "lot-" + std::to_string(i) + "," + std::to_string(100 + i) + "\n";
+  ASSERT_TRUE(WriteFileAtomic((dir_ / "bids.csv").string(), AsBytes(bids)).has_value());
+
+  auto [code, out] = Cli("party encrypt --kms " + endpoint_ + " --key-id " + arn +
+                         " --computation demo-1 --party buyer1 --in " +
+                         (dir_ / "bids.csv").string() + " --out " + (dir_ / "bids.enc").string());
+  ASSERT_EQ(code, 0) << out;
+  auto j = nlohmann::json::parse(out);
+  auto msg = ReadFile((dir_ / "bids.enc").string());
+  ASSERT_TRUE(msg.has_value());
+  EXPECT_EQ(j["Sha384"], HexEncode(Sha384(*msg)));
+  EXPECT_EQ(j["KeyId"], arn);
+
+  KmsDecryptProvider provider(**client);
+  auto dec = esdk::DecryptBytes(*msg, provider);
+  ASSERT_TRUE(dec.has_value()) << dec.error().ToString();
+  EXPECT_EQ(std::string(dec->plaintext.begin(), dec->plaintext.end()), bids);
+  EXPECT_EQ(dec->header.context.at("cloister:computation"), "demo-1");
+  EXPECT_EQ(dec->header.context.at("cloister:party"), "buyer1");
+  EXPECT_EQ(dec->header.suite, esdk::AlgorithmSuite::kAes256GcmHkdfSha512CommitKeyEcdsaP384);
+  ASSERT_EQ(dec->header.encrypted_data_keys.size(), 1u);
+  EXPECT_EQ(AsString(dec->header.encrypted_data_keys[0].provider_info), arn);
+
+  // Usage errors exit 2; a bad key fails with 1 and leaves no output file.
+  EXPECT_EQ(Cli("party encrypt --kms " + endpoint_).first, 2);
+  auto bad = Cli("party encrypt --kms " + endpoint_ +
+                 " --key-id alias/none --computation demo-1 "
+                 "--party buyer1 --in " +
+                 (dir_ / "bids.csv").string() + " --out " + (dir_ / "x.enc").string());
+  EXPECT_EQ(bad.first, 1) << bad.second;
+  EXPECT_FALSE(fs::exists(dir_ / "x.enc"));
+}
+
+}  // namespace
+}  // namespace cloister::enclave
