@@ -12,7 +12,7 @@ cloister_test(NAME image_builder_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/image_bu
 
 cloister_test(NAME launcher_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/launcher_test.cc
   DEPS cloister::enclave_runtime cloister::eif cloister::common LABELS integration)
-add_dependencies(launcher_test cloister cloister-enclave isolation-probe)
+add_dependencies(launcher_test cloister cloister-parent cloister-enclave isolation-probe)
 
 # Reproducible images: fast check by default; the full second-build-directory check compiles
 # the runtime again (about a minute of CPU), so it runs only with CLOISTER_SLOW_TESTS=1 (and

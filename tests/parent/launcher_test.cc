@@ -35,6 +35,7 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::string kCli = std::string(CLOISTER_BINARY_DIR) + "/cli/cloister";
+const std::string kParent = std::string(CLOISTER_BINARY_DIR) + "/parent/cloister-parent";
 const std::string kRuntime = std::string(CLOISTER_BINARY_DIR) + "/enclave/cloister-enclave";
 const std::string kProbe = std::string(CLOISTER_BINARY_DIR) + "/tests/isolation-probe";
 const std::string kExample = std::string(CLOISTER_SOURCE_DIR) + "/examples/hello";
@@ -336,6 +337,27 @@ TEST_F(LauncherTest, DocumentFromInsideVerifiesWithThePrintedPcrs) {
   EXPECT_NE(Sh(kCli + " verify-attestation --doc " + doc + " --root " + *dir_ +
                 "/other/root.pem").status,
             0);
+}
+
+TEST_F(LauncherTest, ParentCommandFetchesADocumentThatVerifies) {
+  auto run = Start("hello.eif");
+  std::string cid = std::to_string(run["EnclaveCID"].get<int>());
+  EXPECT_EQ(Sh(kParent + " ping --enclave-cid " + cid).status, 0);
+  std::string doc = *dir_ + "/parent-doc.cbor";
+  auto fetched = Sh(kParent + " attest --enclave-cid " + cid + " --nonce 0a0b0c --out " + doc);
+  ASSERT_EQ(fetched.status, 0) << fetched.out;
+  EXPECT_EQ(Sh(kCli + " verify-attestation --doc " + doc + " --root " + Platform() +
+               "/root.pem --expect-measurements " + *dir_ + "/hello.json --nonce 0a0b0c")
+                .status,
+            0);
+  // The nonce is bound: another one does not verify.
+  EXPECT_NE(Sh(kCli + " verify-attestation --doc " + doc + " --root " + Platform() +
+               "/root.pem --nonce 0a0b0d")
+                .status,
+            0);
+  // No enclave at that CID: a clear failure, exit 1; a bad nonce: usage, exit 2.
+  EXPECT_EQ(Sh(kParent + " ping --enclave-cid 4242").status, 1);
+  EXPECT_EQ(Sh(kParent + " attest --enclave-cid " + cid + " --nonce xyz --out " + doc).status, 2);
 }
 
 TEST_F(LauncherTest, DebugModeAttestsZeroPcrsAndIsRefusedByDefault) {
