@@ -3,11 +3,11 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <exception>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "common/json.h"
 
 namespace cloister::kms {
 namespace {
@@ -159,45 +159,10 @@ struct Policy::Impl {
 
 namespace {
 
-// Thrown only inside Parse's JSON callback and caught in Parse: nlohmann's parser reports
-// callback failures no other way.
-struct JsonRejected : std::exception {
-  explicit JsonRejected(std::string m) : message(std::move(m)) {}
-  std::string message;
-};
-
 Result<json> ParseJsonStrict(std::string_view text) {
-  std::vector<std::set<std::string>> keys;  // one set per open object
-  auto callback = [&keys](int depth, json::parse_event_t event, json& parsed) -> bool {
-    if (depth > static_cast<int>(kMaxPolicyJsonDepth)) {
-      throw JsonRejected("nested deeper than " + std::to_string(kMaxPolicyJsonDepth));
-    }
-    switch (event) {
-      case json::parse_event_t::object_start:
-        keys.emplace_back();
-        break;
-      case json::parse_event_t::object_end:
-        if (!keys.empty()) keys.pop_back();
-        break;
-      case json::parse_event_t::key:
-        if (!keys.empty() && parsed.is_string() &&
-            !keys.back().insert(parsed.get<std::string>()).second) {
-          throw JsonRejected("duplicate key \"" + parsed.get<std::string>() + "\"");
-        }
-        break;
-      default:
-        break;
-    }
-    return true;
-  };
-  try {
-    return json::parse(text.begin(), text.end(), callback, /*allow_exceptions=*/true,
-                       /*ignore_comments=*/false);
-  } catch (const JsonRejected& e) {
-    return Error::Malformed("policy is not valid JSON: " + e.message);
-  } catch (const json::exception& e) {
-    return Error::Malformed(std::string("policy is not valid JSON: ") + e.what());
-  }
+  auto parsed = ParseStrictJson(text, kMaxPolicyJsonDepth);
+  if (!parsed) return parsed.error().WithContext("policy is not valid JSON");
+  return parsed;
 }
 
 std::string_view TypeName(const json& v) { return v.type_name(); }

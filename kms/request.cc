@@ -3,8 +3,9 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
-#include <set>
 #include <utility>
+
+#include "common/json.h"
 
 namespace cloister::kms {
 namespace {
@@ -40,34 +41,17 @@ Error Validation(std::string_view m) { return KmsError("ValidationException", m)
 
 // Parses `body`, refusing duplicate members and nesting deeper than kMaxJsonDepth.
 Result<json> ParseStrict(std::string_view body) {
-  std::vector<std::set<std::string>> keys;
-  bool duplicate = false;
-  bool too_deep = false;
-  json::parser_callback_t cb = [&](int depth, json::parse_event_t event, json& parsed) {
-    if (depth > kMaxJsonDepth) too_deep = true;
-    switch (event) {
-      case json::parse_event_t::object_start:
-        keys.emplace_back();
-        break;
-      case json::parse_event_t::object_end:
-        if (!keys.empty()) keys.pop_back();
-        break;
-      case json::parse_event_t::key:
-        if (!keys.empty() && parsed.is_string() &&
-            !keys.back().insert(parsed.get<std::string>()).second) {
-          duplicate = true;
-        }
-        break;
-      default:
-        break;
+  JsonRejection why = JsonRejection::kSyntax;
+  auto j = ParseStrictJson(body, kMaxJsonDepth, &why);
+  if (!j) {
+    switch (why) {
+      case JsonRejection::kTooDeep: return Serialization("the request body nests too deeply");
+      case JsonRejection::kDuplicateKey: return Serialization("the request body repeats a member");
+      case JsonRejection::kSyntax: break;
     }
-    return true;
-  };
-  json j = json::parse(body, cb, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Serialization("the request body is not valid JSON");
-  if (too_deep) return Serialization("the request body nests too deeply");
-  if (duplicate) return Serialization("the request body repeats a member");
-  if (!j.is_object()) return Serialization("the request body is not a JSON object");
+    return Serialization("the request body is not valid JSON");
+  }
+  if (!j->is_object()) return Serialization("the request body is not a JSON object");
   return j;
 }
 
