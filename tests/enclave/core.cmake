@@ -24,6 +24,7 @@ endif()
 if(TARGET cloister_kms_client AND TARGET cloister-kms)
   cloister_test(NAME enclave_party_cli_test
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/party_cli_test.cc
-    DEPS cloister::enclave_core cloister::kms_client LABELS integration)
+    DEPS cloister::enclave_core cloister::kms_client cloister::test_support
+    LABELS integration)
   add_dependencies(enclave_party_cli_test cloister cloister-kms)
 endif()

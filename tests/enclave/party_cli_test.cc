@@ -1,23 +1,20 @@
 // Integration test of `cloister party encrypt` against a real cloister-kms (port 0, temporary
 // data dir): the output is an ESDK message under the party's key, bound to the computation and
 // party, that decrypts through KMS to the input; the printed SHA-384 is the file's.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
 
 #include "common/file.h"
 #include "common/ossl.h"
 #include "enclave/esdk.h"
 #include "kms/client.h"
+#include "tests/support/process.h"
 
 namespace cloister::enclave {
 namespace {
@@ -50,9 +47,6 @@ class PartyCliTest : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("cloister-party-cli-" + std::to_string(getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    std::ofstream(dir_ / "config.yaml")
-        << "region: us-east-1\nprincipals:\n  - arn: arn:aws:iam::111122223333:user/buyer1\n"
-        << "    access_key_id: " << kKeyId << "\n    secret_access_key: \"" << kSecret << "\"\n";
     endpoint_ = Start();
     setenv("AWS_ACCESS_KEY_ID", kKeyId, 1);
     setenv("AWS_SECRET_ACCESS_KEY", kSecret, 1);
@@ -60,60 +54,28 @@ class PartyCliTest : public ::testing::Test {
     unsetenv("AWS_PROFILE");
   }
   void TearDown() override {
-    if (pid_ > 0) {
-      kill(-pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
+    kms_.reset();
     fs::remove_all(dir_);
   }
   std::string Start() {
-    int out[2];
-    EXPECT_EQ(pipe(out), 0);
-    pid_ = fork();
-    if (pid_ == 0) {
-      setpgid(0, 0);
-      dup2(out[1], STDOUT_FILENO);
-      int devnull = open("/dev/null", O_WRONLY);
-      dup2(devnull, STDERR_FILENO);
-      close(out[0]);
-      std::string bin = std::string(CLOISTER_BINARY_DIR) + "/kms/cloister-kms";
-      std::string data = (dir_ / "data").string();
-      std::string config = (dir_ / "config.yaml").string();
-      execl(bin.c_str(), bin.c_str(), "--listen", "127.0.0.1:0", "--data-dir", data.c_str(),
-            "--config", config.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    setpgid(pid_, pid_);
-    close(out[1]);
-    std::string line;
-    pollfd p{out[0], POLLIN, 0};
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-      if (poll(&p, 1, 200) > 0) {
-        char buf[256];
-        ssize_t n = read(out[0], buf, sizeof(buf));
-        if (n <= 0) break;
-        line.append(buf, static_cast<size_t>(n));
-      }
-    }
-    close(out[0]);
-    auto j = nlohmann::json::parse(line.substr(0, line.find('\n')), nullptr, false);
-    if (!j.is_object() || !j.contains("listening")) return "";
-    return "http://" + j["listening"].get<std::string>();
+    auto kms = testing::KmsProcess::Start(
+        dir_, testing::KmsConfig({{"arn:aws:iam::111122223333:user/buyer1", kKeyId, kSecret}}));
+    EXPECT_TRUE(kms) << kms.error().ToString();
+    if (!kms) return "";
+    kms_.emplace(std::move(*kms));
+    return kms_->endpoint();
   }
+  // Runs `cloister <args>` (split on spaces); returns the exit code and stdout.
   std::pair<int, std::string> Cli(const std::string& args) {
-    std::string cmd = std::string(CLOISTER_BINARY_DIR) + "/cli/cloister " + args + " 2>/dev/null";
-    FILE* p = popen(cmd.c_str(), "r");
-    std::string out;
-    char buf[4096];
-    size_t n;
-    while (p && (n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    int status = p ? pclose(p) : -1;
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+    std::vector<std::string> argv{testing::BinaryPath("cli/cloister")};
+    std::istringstream words(args);
+    for (std::string w; words >> w;) argv.push_back(w);
+    auto r = testing::RunCommand(argv);
+    return {r.exit_code, r.out};
   }
 
   fs::path dir_;
-  pid_t pid_ = -1;
+  std::optional<testing::KmsProcess> kms_;
   std::string endpoint_;
 };
 

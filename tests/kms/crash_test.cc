@@ -2,22 +2,19 @@
 // killed with SIGKILL at random moments and restarted over the same data dir. After every
 // restart, every key whose CreateKey was acknowledged still exists and every acknowledged
 // ciphertext still decrypts to its plaintext. Bounded: kCycles cycles, well under a minute.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
 #include "kms/client.h"
+#include "tests/support/process.h"
 
 namespace cloister::kms {
 namespace {
@@ -42,58 +39,24 @@ class CrashTest : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("kms-crash-" + std::to_string(getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    std::ofstream(dir_ / "config.yaml")
-        << "region: us-east-1\nprincipals:\n  - arn: arn:aws:iam::111122223333:user/load\n"
-        << "    access_key_id: " << kKeyId << "\n    secret_access_key: \"" << kSecret << "\"\n";
+    config_ = testing::KmsConfig({{"arn:aws:iam::111122223333:user/load", kKeyId, kSecret}});
   }
   void TearDown() override {
     Kill();
     fs::remove_all(dir_);
   }
 
-  // Starts cloister-kms on port 0 and returns its endpoint.
+  // Starts cloister-kms on port 0 over the same data dir and returns its endpoint.
   std::string Start() {
-    int out[2];
-    EXPECT_EQ(pipe(out), 0);
-    pid_ = fork();
-    if (pid_ == 0) {
-      setpgid(0, 0);
-      dup2(out[1], STDOUT_FILENO);
-      int devnull = open("/dev/null", O_WRONLY);
-      dup2(devnull, STDERR_FILENO);
-      close(out[0]);
-      std::string bin = std::string(CLOISTER_BINARY_DIR) + "/kms/cloister-kms";
-      std::string data = (dir_ / "data").string();
-      std::string config = (dir_ / "config.yaml").string();
-      execl(bin.c_str(), bin.c_str(), "--listen", "127.0.0.1:0", "--data-dir", data.c_str(),
-            "--config", config.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    setpgid(pid_, pid_);
-    close(out[1]);
-    std::string line;
-    pollfd p{out[0], POLLIN, 0};
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-      if (poll(&p, 1, 200) > 0) {
-        char buf[256];
-        ssize_t n = read(out[0], buf, sizeof(buf));
-        if (n <= 0) break;
-        line.append(buf, static_cast<size_t>(n));
-      }
-    }
-    close(out[0]);
-    auto j = nlohmann::json::parse(line.substr(0, line.find('\n')), nullptr, false);
-    EXPECT_TRUE(j.is_object() && j.contains("listening")) << "first line: " << line;
-    if (!j.is_object() || !j.contains("listening")) return "";
-    return "http://" + j["listening"].get<std::string>();
+    auto kms = testing::KmsProcess::Start(dir_, config_);
+    EXPECT_TRUE(kms) << kms.error().ToString();
+    if (!kms) return "";
+    kms_.emplace(std::move(*kms));
+    return kms_->endpoint();
   }
   void Kill() {
-    if (pid_ > 0) {
-      kill(-pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-      pid_ = -1;
-    }
+    if (kms_) kms_->process().Stop(SIGKILL);
+    kms_.reset();
   }
   std::unique_ptr<KmsClient> Client(const std::string& endpoint) {
     ClientOptions o;
@@ -121,7 +84,8 @@ class CrashTest : public ::testing::Test {
   }
 
   fs::path dir_;
-  pid_t pid_ = -1;
+  std::string config_;
+  std::optional<testing::KmsProcess> kms_;
   std::mutex mu_;
   std::vector<std::string> keys_;
   std::vector<Acked> acked_;
