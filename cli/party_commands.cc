@@ -117,6 +117,15 @@ Result<std::unique_ptr<kms::KmsClient>> CallerClient(const std::string& endpoint
   return kms::KmsClient::Create(std::move(co));
 }
 
+// Returns `e`, from a KMS call, with `context`. KMS's client-side error names (ValidationException,
+// UnrecognizedClientException, ...) come back as kInvalidArgument; they are failures of the
+// request, not of the command line, so they exit 1, not 2.
+Error KmsFailure(const Error& e, std::string_view context) {
+  Error out = e.WithContext(context);
+  if (out.code() == ErrorCode::kInvalidArgument) return Error::Malformed(out.message());
+  return out;
+}
+
 int Encrypt(const EncryptFlags& f) {
   if (!enclave::IsValidId(f.computation) || !enclave::IsValidId(f.party)) {
     return ReportFailure(Error::InvalidArgument(
@@ -228,13 +237,13 @@ int CreateKey(const CreateKeyFlags& f) {
     if (!built) return ReportFailure(built.error());
     policy = *built;
     md = c.CreateKey(policy, f.description);
-    if (!md) return ReportFailure(md.error().WithContext("KMS CreateKey"));
+    if (!md) return ReportFailure(KmsFailure(md.error(), "KMS CreateKey"));
   } else {
     // The default administrator is the caller's account root, as in AWS's default key policy.
     // KMS names the caller's account only in the key it creates, so the key is created with the
     // default policy first and the party policy replaces it before the key protects anything.
     md = c.CreateKey("", f.description);
-    if (!md) return ReportFailure(md.error().WithContext("KMS CreateKey"));
+    if (!md) return ReportFailure(KmsFailure(md.error(), "KMS CreateKey"));
     const std::string account = md->value("AWSAccountId", "");
     const std::string arn = md->value("Arn", "");
     po.admins = {"arn:" + PartitionOf(arn) + ":iam::" + account + ":root"};
@@ -244,8 +253,8 @@ int CreateKey(const CreateKeyFlags& f) {
       // Leave no key with the default policy behind.
       (void)c.Call("ScheduleKeyDeletion",
                    {{"KeyId", md->value("KeyId", "")}, {"PendingWindowInDays", 7}});
-      return ReportFailure(put.error().WithContext("KMS PutKeyPolicy (the new key " + arn +
-                                                   " is scheduled for deletion)"));
+      return ReportFailure(KmsFailure(
+          put.error(), "KMS PutKeyPolicy (the new key " + arn + " is scheduled for deletion)"));
     }
     policy = *built;
   }
@@ -287,7 +296,7 @@ class KmsDecryptingProvider final : public enclave::esdk::DataKeyProvider {
       return Error::NotFound("not a KMS data key");
     }
     auto r = client_.Decrypt(edk.ciphertext, context, AsString(edk.provider_info));
-    if (!r) return r.error().WithContext("KMS Decrypt");
+    if (!r) return KmsFailure(r.error(), "KMS Decrypt");
     key_arn = r->key_id;
     return SecretBytes::CopyOf(r->plaintext);
   }
@@ -432,7 +441,7 @@ int DecryptCommand(const DecryptFlags& f) {
     }
     if (blob->empty()) return ReportFailure(Error::Malformed("--in " + f.in + " is empty"));
     auto r = (*client)->Decrypt(*blob, want);
-    if (!r) return ReportFailure(r.error().WithContext("KMS Decrypt"));
+    if (!r) return ReportFailure(KmsFailure(r.error(), "KMS Decrypt"));
     if (Status s = out.Open(); !s) return ReportFailure(s.error());
     if (Status s = enclave::esdk::FdSink(out.fd()).Write(r->plaintext); !s) {
       return ReportFailure(s.error());
