@@ -84,7 +84,7 @@ Result<ImageMeasurements> ParseMeasurements(std::string_view text) {
 
 Result<ImageMeasurements> ReadMeasurementsFile(const std::string& path) {
   auto text = ReadTextFile(path, kMaxMeasurementsFileBytes);
-  if (!text) return text.error().WithContext(path);
+  if (!text) return text.error();  // names the path already
   auto m = ParseMeasurements(*text);
   if (!m) return m.error().WithContext(path);
   return m;

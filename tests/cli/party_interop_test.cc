@@ -72,7 +72,7 @@ TEST(PartyInteropTest, ClientNodeAndClientKmsInputsAreCountedBySession) {
   const std::string arn1 = (*k1)["Arn"], arn2 = (*k2)["Arn"];
 
   auto made = testing::RunCommand(
-      {"node", std::string(CLOISTER_SOURCE_DIR) + "/tests/interop/party_inputs.cjs",
+      {"/usr/bin/env", "node", std::string(CLOISTER_SOURCE_DIR) + "/tests/interop/party_inputs.cjs",
        kms->endpoint(), arn1, arn2, "auction-js", dir.path().string()},
       {{"NODE_PATH", NodeModules()},
        {"AWS_ACCESS_KEY_ID", kParty.access_key_id},

@@ -256,7 +256,7 @@ struct BadFile {
 TEST_F(PartyCommandsTest, BadMeasurementFilesAndUsage) {
   const std::string p = Pcr("p");
   const BadFile rows[] = {
-      {"missing", "", "No such file"},
+      {"missing", "", "no such file"},
       {"empty", "\n", "not JSON"},
       {"garbage", "PCR0 = 1234", "not JSON"},
       {"no-pcr2", R"({"Measurements": {"PCR0": ")" + p + R"(", "PCR1": ")" + p + "\"}}",
