@@ -182,7 +182,6 @@ int Encrypt(const EncryptFlags& f) {
   return kExitOk;
 }
 
-
 struct CreateKeyFlags {
   std::string kms;
   std::string region = "us-east-1";
@@ -260,14 +259,13 @@ int CreateKey(const CreateKeyFlags& f) {
   }
   nlohmann::ordered_json pcrs = nlohmann::ordered_json::object();
   for (const auto& [i, v] : po.measurements.pcrs) pcrs["PCR" + std::to_string(i)] = HexEncode(v);
-  nlohmann::ordered_json out = {
-      {"KeyId", md->value("KeyId", "")},
-      {"Arn", md->value("Arn", "")},
-      {"OperatorArn", f.operator_arn},
-      {"Administrators", po.admins},
-      {"Measurements", pcrs},
-      {"AllowDebug", f.allow_debug},
-      {"Policy", nlohmann::ordered_json::parse(policy)}};
+  nlohmann::ordered_json out = {{"KeyId", md->value("KeyId", "")},
+                                {"Arn", md->value("Arn", "")},
+                                {"OperatorArn", f.operator_arn},
+                                {"Administrators", po.admins},
+                                {"Measurements", pcrs},
+                                {"AllowDebug", f.allow_debug},
+                                {"Policy", nlohmann::ordered_json::parse(policy)}};
   std::cout << out.dump(2) << std::endl;
   return kExitOk;
 }
@@ -377,8 +375,8 @@ int DecryptCommand(const DecryptFlags& f) {
   if (f.computation.empty() != f.party.empty()) {
     return ReportFailure(Error::InvalidArgument("--computation and --party go together"));
   }
-  if (!f.computation.empty() && (!enclave::IsValidId(f.computation) ||
-                                 !enclave::IsValidId(f.party))) {
+  if (!f.computation.empty() &&
+      (!enclave::IsValidId(f.computation) || !enclave::IsValidId(f.party))) {
     return ReportFailure(Error::InvalidArgument(
         "--computation and --party must be 1..64 characters of [A-Za-z0-9._:-]"));
   }
@@ -407,9 +405,10 @@ int DecryptCommand(const DecryptFlags& f) {
       for (const auto& [k, v] : want) {
         auto it = h.context.find(k);
         if (it == h.context.end() || it->second != v) {
-          return Error::PolicyDenied("the encryption context does not bind the input to "
-                                     "computation '" + f.computation + "' and party '" + f.party +
-                                     "'");
+          return Error::PolicyDenied(
+              "the encryption context does not bind the input to "
+              "computation '" +
+              f.computation + "' and party '" + f.party + "'");
         }
       }
       return OkStatus();
@@ -422,22 +421,23 @@ int DecryptCommand(const DecryptFlags& f) {
     for (const auto& [k, v] : header->context) {
       if (k != enclave::esdk::kPublicKeyContextKey) context[k] = v;
     }
-    result = {{"Format", "aws-encryption-sdk"},
-              {"AlgorithmSuite", header->suite ==
-                                         enclave::esdk::AlgorithmSuite::kAes256GcmHkdfSha512CommitKey
-                                     ? "0x0478"
-                                     : "0x0578"},
-              {"KeyId", provider.key_arn},
-              {"EncryptionContext", context},
-              {"PlaintextBytes", sink.bytes},
-              {"InputSha384", HexEncode(source.Digest())}};
+    result = {
+        {"Format", "aws-encryption-sdk"},
+        {"AlgorithmSuite",
+         header->suite == enclave::esdk::AlgorithmSuite::kAes256GcmHkdfSha512CommitKey ? "0x0478"
+                                                                                       : "0x0578"},
+        {"KeyId", provider.key_arn},
+        {"EncryptionContext", context},
+        {"PlaintextBytes", sink.bytes},
+        {"InputSha384", HexEncode(source.Digest())}};
   } else {
     auto blob = ReadFile(f.in, enclave::kMaxBareBlobBytes);
     if (!blob) {
-      return ReportFailure(Error::Malformed(
-          "--in " + f.in + ": neither an AWS Encryption SDK message (v2, committing suite) nor a "
-          "KMS ciphertext blob of at most " + std::to_string(enclave::kMaxBareBlobBytes) +
-          " bytes"));
+      return ReportFailure(
+          Error::Malformed("--in " + f.in +
+                           ": neither an AWS Encryption SDK message (v2, committing suite) nor a "
+                           "KMS ciphertext blob of at most " +
+                           std::to_string(enclave::kMaxBareBlobBytes) + " bytes"));
     }
     if (blob->empty()) return ReportFailure(Error::Malformed("--in " + f.in + " is empty"));
     auto r = (*client)->Decrypt(*blob, want);
@@ -462,8 +462,7 @@ int DecryptCommand(const DecryptFlags& f) {
 }  // namespace
 
 void RegisterPartyCommands(CLI::App& app, Action& run) {
-  CLI::App* party =
-      app.add_subcommand("party", "A party's commands: create-key, encrypt, decrypt");
+  CLI::App* party = app.add_subcommand("party", "A party's commands: create-key, encrypt, decrypt");
   party->require_subcommand(1);
 
   auto ck = std::make_shared<CreateKeyFlags>();
@@ -473,11 +472,13 @@ void RegisterPartyCommands(CLI::App& app, Action& run) {
       "with the audited PCRs (PCR0, 1, 2, and 8 when present); prints the key ARN and policy");
   create->add_option("--kms", ck->kms, "KMS endpoint URL")->required();
   create->add_option("--region", ck->region, "AWS region")->capture_default_str();
-  create->add_option("--measurements", ck->measurements,
-                     "Measurements JSON as printed by build-enclave / describe-eif / nitro-cli")
+  create
+      ->add_option("--measurements", ck->measurements,
+                   "Measurements JSON as printed by build-enclave / describe-eif / nitro-cli")
       ->required();
-  create->add_option("--operator-arn", ck->operator_arn,
-                     "The operator's IAM principal (role or user ARN) that runs the enclave")
+  create
+      ->add_option("--operator-arn", ck->operator_arn,
+                   "The operator's IAM principal (role or user ARN) that runs the enclave")
       ->required();
   create->add_option("--admin-arn", ck->admin_arns,
                      "Principal that keeps full rights on the key (repeatable; default: the "
@@ -496,8 +497,7 @@ void RegisterPartyCommands(CLI::App& app, Action& run) {
   dec->add_option("--kms", df->kms, "KMS endpoint URL")->required();
   dec->add_option("--region", df->region, "AWS region")->capture_default_str();
   dec->add_option("--in", df->in, "Encrypted input")->required();
-  dec->add_option("--out", df->out, "Plaintext output (mode 0600, written atomically)")
-      ->required();
+  dec->add_option("--out", df->out, "Plaintext output (mode 0600, written atomically)")->required();
   dec->add_option("--computation", df->computation,
                   "Require this computation id in the encryption context (with --party; a bare "
                   "KMS blob needs both, KMS binds the context)");

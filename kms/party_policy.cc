@@ -18,9 +18,8 @@ std::string PcrConditionKey(uint32_t index) {
 
 ordered_json OperatorStatement(std::string sid, std::string_view effect,
                                const std::string& operator_arn) {
-  return ordered_json{{"Sid", std::move(sid)},
-                      {"Effect", effect},
-                      {"Principal", {{"AWS", operator_arn}}}};
+  return ordered_json{
+      {"Sid", std::move(sid)}, {"Effect", effect}, {"Principal", {{"AWS", operator_arn}}}};
 }
 
 }  // namespace

@@ -82,9 +82,12 @@ TEST(PartyInteropTest, ClientNodeAndClientKmsInputsAreCountedBySession) {
 
   const std::string manifest_json = R"({"computation_id": "auction-js",
     "computation": "sealed-bid-auction",
-    "kms": {"endpoint": ")" + kms->endpoint() + R"(", "region": "us-east-1"},
-    "parties": [{"id": "buyer1", "key_arn": ")" + arn1 + R"("},
-                {"id": "buyer2", "key_arn": ")" + arn2 + R"("}],
+    "kms": {"endpoint": ")" + kms->endpoint() +
+                                    R"(", "region": "us-east-1"},
+    "parties": [{"id": "buyer1", "key_arn": ")" +
+                                    arn1 + R"("},
+                {"id": "buyer2", "key_arn": ")" +
+                                    arn2 + R"("}],
     "auction": {"rule": "second-price", "tie_break": "lowest-sha256",
                 "lots": [{"id": "lot-1", "reserve_price": 100},
                          {"id": "lot-2", "reserve_price": 10}]}})";

@@ -50,9 +50,9 @@ class PartyCommandsTest : public ::testing::Test {
     auto pki = attestation::PlatformPki::Create(SystemClock().NowMillis() - 60'000);
     ASSERT_TRUE(pki.has_value()) << pki.error().ToString();
     pki_.emplace(std::move(*pki));
-    ASSERT_TRUE(WriteFileAtomic((dir_.path() / "root.pem").string(),
-                                AsBytes(pki_->RootCertificatePem()))
-                    .has_value());
+    ASSERT_TRUE(
+        WriteFileAtomic((dir_.path() / "root.pem").string(), AsBytes(pki_->RootCertificatePem()))
+            .has_value());
     // allow_debug_attestation: the server verifies debug documents, so that the key policy is
     // what must refuse them.
     auto kms = testing::KmsProcess::Start(
@@ -96,8 +96,8 @@ class PartyCommandsTest : public ::testing::Test {
   }
 
   // A Recipient for a document with PCR0, 1, 2 and 8 (hex; empty: zero) carrying rsa_'s key.
-  kms::RecipientParam Recipient(const std::string& p0, const std::string& p1,
-                                const std::string& p2, const std::string& p8) {
+  kms::RecipientParam Recipient(const std::string& p0, const std::string& p1, const std::string& p2,
+                                const std::string& p8) {
     attestation::AttestRequest req;
     req.module_id = "i-0123456789abcdef0-enc0123456789abcdef";
     for (uint32_t i = 0; i < 16; ++i) req.pcrs[i] = Bytes(48, 0);
@@ -116,9 +116,9 @@ class PartyCommandsTest : public ::testing::Test {
 
   // Runs create-key as the party; returns the printed JSON (null on failure).
   nlohmann::json CreateKey(const std::string& measurements, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"party", "create-key", "--kms", kms_->endpoint(),
-                                     "--measurements", measurements, "--operator-arn",
-                                     kOperator.arn};
+    std::vector<std::string> args = {"party",          "create-key",     "--kms",
+                                     kms_->endpoint(), "--measurements", measurements,
+                                     "--operator-arn", kOperator.arn};
     args.insert(args.end(), extra.begin(), extra.end());
     auto r = Cli(args, kParty);
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -239,10 +239,10 @@ TEST_F(PartyCommandsTest, CreateKeyWithExplicitAdministrator) {
   EXPECT_EQ(out["Administrators"], nlohmann::json::array({kParty.arn}));
   EXPECT_EQ(out["Policy"]["Statement"][0]["Principal"]["AWS"], kParty.arn);
   // Naming someone else as the only administrator would lock the caller out: KMS refuses.
-  auto r = Cli({"party", "create-key", "--kms", kms_->endpoint(), "--measurements", Path("m.json"),
-                "--operator-arn", kOperator.arn, "--admin-arn",
-                "arn:aws:iam::111122223333:user/someone"},
-               kParty);
+  auto r = Cli(
+      {"party", "create-key", "--kms", kms_->endpoint(), "--measurements", Path("m.json"),
+       "--operator-arn", kOperator.arn, "--admin-arn", "arn:aws:iam::111122223333:user/someone"},
+      kParty);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("MalformedPolicyDocumentException"), std::string::npos) << r.err;
 }
@@ -261,15 +261,16 @@ TEST_F(PartyCommandsTest, BadMeasurementFilesAndUsage) {
       {"garbage", "PCR0 = 1234", "not JSON"},
       {"no-pcr2", R"({"Measurements": {"PCR0": ")" + p + R"(", "PCR1": ")" + p + "\"}}",
        "PCR2 is missing"},
-      {"short", R"({"PCR0": ")" + p.substr(2) + R"(", "PCR1": ")" + p + R"(", "PCR2": ")" + p +
-                    "\"}",
+      {"short",
+       R"({"PCR0": ")" + p.substr(2) + R"(", "PCR1": ")" + p + R"(", "PCR2": ")" + p + "\"}",
        "PCR0 must be 96 hex digits"},
-      {"non-hex", R"({"PCR0": ")" + p + R"(", "PCR1": "x)" + p.substr(1) + R"(", "PCR2": ")" +
-                      p + "\"}",
+      {"non-hex",
+       R"({"PCR0": ")" + p + R"(", "PCR1": "x)" + p.substr(1) + R"(", "PCR2": ")" + p + "\"}",
        "PCR1 must be 96 hex digits"},
       {"number", R"({"PCR0": 5, "PCR1": ")" + p + R"(", "PCR2": ")" + p + "\"}", "not a string"},
-      {"sha256", R"({"HashAlgorithm": "Sha256 { ... }", "PCR0": ")" + p + R"(", "PCR1": ")" + p +
-                     R"(", "PCR2": ")" + p + "\"}",
+      {"sha256",
+       R"({"HashAlgorithm": "Sha256 { ... }", "PCR0": ")" + p + R"(", "PCR1": ")" + p +
+           R"(", "PCR2": ")" + p + "\"}",
        "Sha384"},
   };
   for (const BadFile& row : rows) {
@@ -324,12 +325,13 @@ TEST_F(PartyCommandsTest, DecryptForThePartyAccessDeniedForTheOperator) {
   ASSERT_FALSE(key.is_null());
   const std::string arn = key["Arn"];
   std::string bids;
-  for (int i = 0; i < 2000; ++i) bids += "lot-" + std::to_string(i) + ",9" + std::to_string(i) + "\n";
+  for (int i = 0; i < 2000; ++i)
+    bids += "lot-" + std::to_string(i) + ",9" + std::to_string(i) + "\n";
   ASSERT_TRUE(WriteFileAtomic(Path("bids.csv"), AsBytes(bids)).has_value());
-  auto enc = Cli({"party", "encrypt", "--kms", kms_->endpoint(), "--key-id", arn, "--computation",
-                  "auction-1", "--party", "buyer1", "--in", Path("bids.csv"), "--out",
-                  Path("bids.enc")},
-                 kParty);
+  auto enc =
+      Cli({"party", "encrypt", "--kms", kms_->endpoint(), "--key-id", arn, "--computation",
+           "auction-1", "--party", "buyer1", "--in", Path("bids.csv"), "--out", Path("bids.enc")},
+          kParty);
   ASSERT_EQ(enc.exit_code, 0) << enc.err;
   // A bare KMS blob, as `aws kms encrypt` makes it, with the same context.
   const std::string small = "lot-1,4200\n";
@@ -364,9 +366,9 @@ TEST_F(PartyCommandsTest, DecryptForThePartyAccessDeniedForTheOperator) {
   EXPECT_EQ(nlohmann::json::parse(r.out)["Format"], "kms-ciphertext-blob");
   EXPECT_EQ(*ReadTextFile(Path("bid.out")), small);
 
-  const std::vector<std::string> files = {"m.json", "bids.csv", "bids.enc", "bid.blob",
-                                          "bids.out", "bids.out2", "bid.out", "kms.yaml",
-                                          "kms.log", "kms-data", "root.pem"};
+  const std::vector<std::string> files = {"m.json",   "bids.csv",  "bids.enc", "bid.blob",
+                                          "bids.out", "bids.out2", "bid.out",  "kms.yaml",
+                                          "kms.log",  "kms-data",  "root.pem"};
   // Another computation or party: refused before KMS is asked, nothing written.
   r = Cli({"party", "decrypt", "--kms", kms_->endpoint(), "--in", Path("bids.enc"), "--out",
            Path("x.out"), "--computation", "auction-1", "--party", "buyer2"},

@@ -23,7 +23,8 @@ using attestation::ParseMeasurements;
 constexpr char kParty[] = "arn:aws:iam::111122223333:user/buyer1";
 constexpr char kRoot[] = "arn:aws:iam::111122223333:root";
 constexpr char kOperator[] = "arn:aws:iam::111122223333:role/operator";
-constexpr char kKey[] = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+constexpr char kKey[] =
+    "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
 std::string Pcr(const std::string& seed) { return HexEncode(Sha384(ToBytes(seed))); }
 const std::string kZero(96, '0');
@@ -43,9 +44,11 @@ TEST(MeasurementsTest, ParsesBuildEnclaveAndDescribeEifShapes) {
   EXPECT_EQ(HexEncode(m->pcrs.at(8)), Pcr("8"));
   EXPECT_FALSE(m->IsDebug());
   // describe-eif: other members beside Measurements.
-  auto d = ParseMeasurements(R"({"EifVersion": 4, "Measurements": {"HashAlgorithm": "Sha384 { ... }",
-      "PCR0": ")" + Pcr("0") + R"(", "PCR1": ")" + Pcr("1") + R"(", "PCR2": ")" + Pcr("2") +
-                             R"("}, "IsSigned": false, "Metadata": {"BuildMetadata": {}}})");
+  auto d =
+      ParseMeasurements(R"({"EifVersion": 4, "Measurements": {"HashAlgorithm": "Sha384 { ... }",
+      "PCR0": ")" + Pcr("0") +
+                        R"(", "PCR1": ")" + Pcr("1") + R"(", "PCR2": ")" + Pcr("2") +
+                        R"("}, "IsSigned": false, "Metadata": {"BuildMetadata": {}}})");
   ASSERT_TRUE(d.has_value()) << d.error().ToString();
   EXPECT_EQ(d->pcrs.size(), 3u);
   // The inner object alone, upper-case hex.
@@ -72,8 +75,7 @@ TEST_P(MeasurementsFailureTest, Refuses) {
   auto m = ParseMeasurements(GetParam().text);
   ASSERT_FALSE(m.has_value());
   EXPECT_EQ(m.error().code(), ErrorCode::kMalformed);
-  EXPECT_NE(m.error().message().find(GetParam().message), std::string::npos)
-      << m.error().message();
+  EXPECT_NE(m.error().message().find(GetParam().message), std::string::npos) << m.error().message();
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -97,13 +99,12 @@ INSTANTIATE_TEST_SUITE_P(
                         "PCR0 must be 96 hex digits"},
         BadMeasurements{"Sha256Pcr", MeasurementsJson(Pcr("0"), Pcr("1").substr(0, 64), Pcr("2")),
                         "PCR1 must be 96 hex digits"},
-        BadMeasurements{"NonHex",
-                        MeasurementsJson(Pcr("0"), Pcr("1"), "zz" + Pcr("2").substr(2)),
+        BadMeasurements{"NonHex", MeasurementsJson(Pcr("0"), Pcr("1"), "zz" + Pcr("2").substr(2)),
                         "not all hex"},
-        BadMeasurements{"PcrNotString",
-                        R"({"PCR0": 1, "PCR1": ")" + Pcr("1") + R"(", "PCR2": ")" + Pcr("2") +
-                            "\"}",
-                        "PCR0 is not a string"},
+        BadMeasurements{
+            "PcrNotString",
+            R"({"PCR0": 1, "PCR1": ")" + Pcr("1") + R"(", "PCR2": ")" + Pcr("2") + "\"}",
+            "PCR0 is not a string"},
         BadMeasurements{"DuplicatePcr",
                         R"({"PCR0": ")" + Pcr("0") + R"(", "PCR0": ")" + Pcr("9") +
                             R"(", "PCR1": ")" + Pcr("1") + R"(", "PCR2": ")" + Pcr("2") + "\"}",
@@ -116,12 +117,11 @@ INSTANTIATE_TEST_SUITE_P(
                         R"({"PCR32": ")" + Pcr("0") + R"(", "PCR1": ")" + Pcr("1") +
                             R"(", "PCR2": ")" + Pcr("2") + "\"}",
                         "unknown member \"PCR32\""},
-        BadMeasurements{"UnknownMember",
-                        R"({"Measurements": {"Pcr0": ")" + Pcr("0") + "\"}}",
+        BadMeasurements{"UnknownMember", R"({"Measurements": {"Pcr0": ")" + Pcr("0") + "\"}}",
                         "unknown member \"Pcr0\""},
         BadMeasurements{"WrongHashAlgorithm",
-                        R"({"HashAlgorithm": "Sha256", "PCR0": ")" + Pcr("0") +
-                            R"(", "PCR1": ")" + Pcr("1") + R"(", "PCR2": ")" + Pcr("2") + "\"}",
+                        R"({"HashAlgorithm": "Sha256", "PCR0": ")" + Pcr("0") + R"(", "PCR1": ")" +
+                            Pcr("1") + R"(", "PCR2": ")" + Pcr("2") + "\"}",
                         "HashAlgorithm must be Sha384"},
         BadMeasurements{"TooLarge", std::string(attestation::kMaxMeasurementsFileBytes + 1, ' '),
                         "larger than"}),
@@ -133,8 +133,8 @@ PartyPolicyOptions Options(bool with_pcr8 = true) {
   PartyPolicyOptions o;
   o.admins = {kRoot};
   o.operator_arn = kOperator;
-  auto m = ParseMeasurements(
-      MeasurementsJson(Pcr("0"), Pcr("1"), Pcr("2"), with_pcr8 ? Pcr("8") : ""));
+  auto m =
+      ParseMeasurements(MeasurementsJson(Pcr("0"), Pcr("1"), Pcr("2"), with_pcr8 ? Pcr("8") : ""));
   EXPECT_TRUE(m.has_value());
   o.measurements = *m;
   return o;
@@ -201,16 +201,14 @@ TEST(PartyPolicyTest, OperatorDecryptsOnlyWithTheMeasuredPcrs) {
     EXPECT_TRUE(p.Evaluate(Request(kParty, action)).allowed()) << action;
   }
   // The operator, same account: nothing without a document, only Decrypt with the right one.
-  EXPECT_EQ(p.Evaluate(Request(kOperator, "kms:Decrypt")).effect,
-            Decision::Effect::kExplicitDeny);
+  EXPECT_EQ(p.Evaluate(Request(kOperator, "kms:Decrypt")).effect, Decision::Effect::kExplicitDeny);
   auto good = Doc(Pcr("0"), Pcr("1"), Pcr("2"), Pcr("8"));
   Decision allowed = p.Evaluate(Request(kOperator, "kms:Decrypt", good));
   EXPECT_TRUE(allowed.allowed()) << allowed.reason;
   EXPECT_EQ(allowed.statement, "PartyAdministersKey");  // the account root also matches
   for (const char* action : {"kms:Encrypt", "kms:ReEncryptFrom", "kms:GenerateDataKey",
                              "kms:PutKeyPolicy", "kms:DescribeKey", "kms:CreateGrant"}) {
-    EXPECT_EQ(p.Evaluate(Request(kOperator, action, good)).effect,
-              Decision::Effect::kExplicitDeny)
+    EXPECT_EQ(p.Evaluate(Request(kOperator, action, good)).effect, Decision::Effect::kExplicitDeny)
         << action;
   }
   struct Row {
@@ -232,16 +230,17 @@ TEST(PartyPolicyTest, OperatorDecryptsOnlyWithTheMeasuredPcrs) {
   // Upper-case values in the request still match (StringEqualsIgnoreCase, as AWS's samples).
   std::string upper = Pcr("0");
   for (char& c : upper) c = static_cast<char>(std::toupper(c));
-  EXPECT_TRUE(p.Evaluate(Request(kOperator, "kms:Decrypt", Doc(upper, Pcr("1"), Pcr("2"), Pcr("8"))))
-                  .allowed());
+  EXPECT_TRUE(
+      p.Evaluate(Request(kOperator, "kms:Decrypt", Doc(upper, Pcr("1"), Pcr("2"), Pcr("8"))))
+          .allowed());
 }
 
 TEST(PartyPolicyTest, OperatorInAnotherAccountIsAllowedByItsOwnStatement) {
   PartyPolicyOptions o = Options(false);
   o.operator_arn = "arn:aws:iam::444455556666:role/operator";
   Policy p = ParsedPolicy(o);
-  Decision d = p.Evaluate(
-      Request(o.operator_arn, "kms:Decrypt", Doc(Pcr("0"), Pcr("1"), Pcr("2"), kZero)));
+  Decision d =
+      p.Evaluate(Request(o.operator_arn, "kms:Decrypt", Doc(Pcr("0"), Pcr("1"), Pcr("2"), kZero)));
   EXPECT_TRUE(d.allowed()) << d.reason;
   EXPECT_EQ(d.statement, kSidOperatorDecrypt);
   EXPECT_FALSE(p.Evaluate(Request(o.operator_arn, "kms:Decrypt")).allowed());
@@ -256,9 +255,9 @@ TEST(PartyPolicyTest, RefusesDebugMeasurementsAndBadPrincipals) {
   o.allow_debug = true;
   EXPECT_TRUE(PartyKeyPolicy(o).has_value());
 
-  for (const char* bad : {"", "*", "operator", "arn:aws:iam::1111:role/x",
-                          "arn:aws:iam::111122223333:role/*", "arn:aws:s3:::bucket",
-                          "arn:aws:iam::111122223333:"}) {
+  for (const char* bad :
+       {"", "*", "operator", "arn:aws:iam::1111:role/x", "arn:aws:iam::111122223333:role/*",
+        "arn:aws:s3:::bucket", "arn:aws:iam::111122223333:"}) {
     PartyPolicyOptions b = Options();
     b.operator_arn = bad;
     auto r = PartyKeyPolicy(b);
