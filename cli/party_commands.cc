@@ -199,6 +199,12 @@ std::string PartitionOf(const std::string& arn) {
   return arn.rfind("arn:", 0) == 0 && end != std::string::npos ? arn.substr(4, end - 4) : "aws";
 }
 
+// Returns the string member `key` of a KMS response object, or "" (never throws).
+std::string StringMember(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 int CreateKey(const CreateKeyFlags& f) {
   if (!kms::IsPrincipalArn(f.operator_arn)) {
     return ReportFailure(Error::InvalidArgument(
@@ -243,15 +249,15 @@ int CreateKey(const CreateKeyFlags& f) {
     // default policy first and the party policy replaces it before the key protects anything.
     md = c.CreateKey("", f.description);
     if (!md) return ReportFailure(KmsFailure(md.error(), "KMS CreateKey"));
-    const std::string account = md->value("AWSAccountId", "");
-    const std::string arn = md->value("Arn", "");
+    const std::string account = StringMember(*md, "AWSAccountId");
+    const std::string arn = StringMember(*md, "Arn");
     po.admins = {"arn:" + PartitionOf(arn) + ":iam::" + account + ":root"};
     auto built = kms::PartyKeyPolicy(po);
-    Status put = built ? c.PutKeyPolicy(md->value("KeyId", ""), *built) : Status(built.error());
+    Status put = built ? c.PutKeyPolicy(StringMember(*md, "KeyId"), *built) : Status(built.error());
     if (!put) {
       // Leave no key with the default policy behind.
       (void)c.Call("ScheduleKeyDeletion",
-                   {{"KeyId", md->value("KeyId", "")}, {"PendingWindowInDays", 7}});
+                   {{"KeyId", StringMember(*md, "KeyId")}, {"PendingWindowInDays", 7}});
       return ReportFailure(KmsFailure(
           put.error(), "KMS PutKeyPolicy (the new key " + arn + " is scheduled for deletion)"));
     }
@@ -259,8 +265,8 @@ int CreateKey(const CreateKeyFlags& f) {
   }
   nlohmann::ordered_json pcrs = nlohmann::ordered_json::object();
   for (const auto& [i, v] : po.measurements.pcrs) pcrs["PCR" + std::to_string(i)] = HexEncode(v);
-  nlohmann::ordered_json out = {{"KeyId", md->value("KeyId", "")},
-                                {"Arn", md->value("Arn", "")},
+  nlohmann::ordered_json out = {{"KeyId", StringMember(*md, "KeyId")},
+                                {"Arn", StringMember(*md, "Arn")},
                                 {"OperatorArn", f.operator_arn},
                                 {"Administrators", po.admins},
                                 {"Measurements", pcrs},
