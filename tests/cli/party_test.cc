@@ -247,6 +247,30 @@ TEST_F(PartyCommandsTest, CreateKeyWithExplicitAdministrator) {
   EXPECT_NE(r.err.find("MalformedPolicyDocumentException"), std::string::npos) << r.err;
 }
 
+// What `cloister build-enclave` and `describe-eif` print is accepted as it is, and the key pins
+// exactly the image's PCRs.
+TEST_F(PartyCommandsTest, AcceptsBuildEnclaveAndDescribeEifOutput) {
+  const std::string examples = std::string(CLOISTER_SOURCE_DIR) + "/examples/hello";
+  // Any file will do as the runtime: only the measurements matter here.
+  auto built = Cli({"build-enclave", "--manifest", examples + "/manifest.json", "--app-dir",
+                    examples, "--output-file", Path("hello.eif"), "--runtime", "/bin/true"},
+                   kParty);
+  ASSERT_EQ(built.exit_code, 0) << built.err;
+  ASSERT_TRUE(WriteFileAtomic(Path("built.json"), AsBytes(built.out)).has_value());
+  auto described = Cli({"describe-eif", "--eif-path", Path("hello.eif")}, kParty);
+  ASSERT_EQ(described.exit_code, 0) << described.err;
+  ASSERT_TRUE(WriteFileAtomic(Path("described.json"), AsBytes(described.out)).has_value());
+  auto image = nlohmann::json::parse(built.out)["Measurements"];
+  for (const char* file : {"built.json", "described.json"}) {
+    nlohmann::json out = CreateKey(Path(file));
+    ASSERT_FALSE(out.is_null()) << file;
+    EXPECT_EQ(out["Measurements"]["PCR0"], image["PCR0"]) << file;
+    EXPECT_EQ(out["Measurements"]["PCR1"], image["PCR1"]) << file;
+    EXPECT_EQ(out["Measurements"]["PCR2"], image["PCR2"]) << file;
+    EXPECT_FALSE(out["Measurements"].contains("PCR8")) << file;  // unsigned image
+  }
+}
+
 struct BadFile {
   const char* name;
   std::string text;  // empty name below: the file does not exist
