@@ -271,6 +271,27 @@ TEST_F(PartyCommandsTest, AcceptsBuildEnclaveAndDescribeEifOutput) {
   }
 }
 
+// An operator given as the party's own account root would also be the key's administrator:
+// the policy is refused once KMS has named the account, and the key made in the first step is
+// scheduled for deletion rather than left behind with the default policy.
+TEST_F(PartyCommandsTest, RefusedPolicyLeavesNoUsableKey) {
+  auto r = Cli({"party", "create-key", "--kms", kms_->endpoint(), "--measurements",
+                WriteMeasurements("m.json", Pcr("0"), Pcr("1"), Pcr("2")), "--operator-arn",
+                "arn:aws:iam::111122223333:root"},
+               kParty);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.err.find("cannot also administer"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("scheduled for deletion"), std::string::npos) << r.err;
+  auto party = Client(kParty);
+  auto keys = party->Call("ListKeys", nlohmann::json::object());
+  ASSERT_TRUE(keys.has_value());
+  for (const auto& k : (*keys)["Keys"]) {
+    auto md = party->DescribeKey(k["KeyArn"].get<std::string>());
+    ASSERT_TRUE(md.has_value());
+    EXPECT_EQ((*md)["KeyState"], "PendingDeletion");
+  }
+}
+
 struct BadFile {
   const char* name;
   std::string text;  // empty name below: the file does not exist
