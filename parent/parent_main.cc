@@ -139,6 +139,13 @@ Result<enclave::frames::Message> Exchange(enclave::frames::FrameConnection& conn
   return std::move(*reply);
 }
 
+// A failure reported by the enclave (or KMS behind it) is a failed run, never a usage error,
+// whatever its code: exit 1.
+int RemoteFailure(const Error& e) {
+  ReportFailure(e);
+  return kExitFailed;
+}
+
 void Progress(const std::string& line) {
   std::fprintf(stderr, "cloister-parent: %s\n", line.c_str());
 }
@@ -171,7 +178,7 @@ int RunComputation(const Options& o) {
     creds.session_token = std::move(*token);
   }
   if (auto r = Exchange(conn, frames::Message(std::move(creds))); !r) {
-    return ReportFailure(r.error().WithContext("sending the KMS credentials"));
+    return RemoteFailure(r.error().WithContext("sending the KMS credentials"));
   }
   Progress("sent the operator's KMS credentials (access key " + credentials->access_key_id + ")");
 
@@ -182,7 +189,7 @@ int RunComputation(const Options& o) {
     size_t size = data->size();
     auto r = Exchange(conn, frames::PutInput{f.party, std::move(*data)});
     if (!r) {
-      return ReportFailure(r.error().WithContext("the enclave refused the input of party '" +
+      return RemoteFailure(r.error().WithContext("the enclave refused the input of party '" +
                                                  f.party + "' (" + f.path + ")"));
     }
     auto* accepted = std::get_if<frames::InputAccepted>(&*r);
@@ -196,7 +203,7 @@ int RunComputation(const Options& o) {
 
   Progress("running the computation (the enclave decrypts each input's key through KMS)");
   auto r = Exchange(conn, frames::Run{});
-  if (!r) return ReportFailure(r.error().WithContext("the run failed"));
+  if (!r) return RemoteFailure(r.error().WithContext("the run failed"));
   auto* receipt = std::get_if<frames::ReceiptResponse>(&*r);
   if (receipt == nullptr) return ReportFailure(Error::Malformed("unexpected reply to run"));
   auto decoded = enclave::DecodeReceipt(receipt->receipt);
