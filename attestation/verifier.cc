@@ -164,7 +164,7 @@ Result<EvpPkeyPtr> EcPublicKeyOf(X509* cert, const std::string& label) {
     return Error::VerifyFailed(label + " has an EC key on an unsupported curve");
   }
   EvpPkeyPtr key(EVP_PKEY_new());
-  if (!key || !OsslOk(EVP_PKEY_copy_parameters(key.get(), const_cast<EVP_PKEY*>(parameters))) ||
+  if (!key || !OsslOk(EVP_PKEY_copy_parameters(key.get(), parameters)) ||
       point_len <= 0 ||
       !OsslOk(EVP_PKEY_set1_encoded_public_key(key.get(), point,
                                                static_cast<size_t>(point_len)))) {
