@@ -268,6 +268,13 @@ TEST(AuctionTest, BidFileFailureTable) {
   EXPECT_FALSE(a->ParseBids(Bytes(kMaxBidFileBytes + 1, 'a')).has_value());
 }
 
+// `manifest` with `fields` added at the end of its "kms" object.
+std::string WithKms(std::string manifest, const std::string& fields) {
+  size_t region = manifest.find("\"region\":\"us-east-1\"");
+  manifest.insert(region + std::string("\"region\":\"us-east-1\"").size(), fields);
+  return manifest;
+}
+
 TEST(AuctionTest, ManifestFailureTable) {
   const std::string lots = R"([{"id":"lot-1","reserve_price":0}])";
   struct Row {
@@ -292,6 +299,14 @@ TEST(AuctionTest, ManifestFailureTable) {
                     R"([{"id":"a","key_arn":"arn:x"},{"id":"a","key_arn":"arn:y"}])")},
       {"party without arn", ManifestJson("first-price", lots, R"([{"id":"a"}])")},
       {"party arn not an arn", ManifestJson("first-price", lots, R"([{"id":"a","key_arn":"k"}])")},
+      {"proxy port zero", WithKms(ManifestJson("first-price", lots), R"(,"proxy_port":0)")},
+      {"proxy port text", WithKms(ManifestJson("first-price", lots), R"(,"proxy_port":"8000")")},
+      {"proxy port too big",
+       WithKms(ManifestJson("first-price", lots), R"(,"proxy_port":4294967296)")},
+      {"ca bundle path", WithKms(ManifestJson("first-price", lots), R"(,"ca_bundle":"../ca.pem")")},
+      {"ca bundle hidden", WithKms(ManifestJson("first-price", lots), R"(,"ca_bundle":".ca")")},
+      {"ca bundle empty", WithKms(ManifestJson("first-price", lots), R"(,"ca_bundle":"")")},
+      {"kms unknown field", WithKms(ManifestJson("first-price", lots), R"(,"port":1)")},
   };
   for (const auto& row : rows) {
     SCOPED_TRACE(row.name);
@@ -309,6 +324,19 @@ TEST(AuctionTest, ManifestFailureTable) {
   auto m = ParseManifest(AsBytes(tie));
   ASSERT_TRUE(m.has_value());
   EXPECT_FALSE(CreateComputation(*m).has_value());
+}
+
+TEST(AuctionTest, ManifestKmsProxyPortAndCaBundle) {
+  const std::string lots = R"([{"id":"lot-1","reserve_price":0}])";
+  auto plain = ParseManifest(AsBytes(ManifestJson("first-price", lots)));
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_EQ(plain->kms.proxy_port, 8000u);
+  EXPECT_EQ(plain->kms.ca_bundle, "");
+  auto set = ParseManifest(AsBytes(
+      WithKms(ManifestJson("first-price", lots), R"(,"proxy_port":8443,"ca_bundle":"kms-ca.pem")")));
+  ASSERT_TRUE(set.has_value()) << set.error().ToString();
+  EXPECT_EQ(set->kms.proxy_port, 8443u);
+  EXPECT_EQ(set->kms.ca_bundle, "kms-ca.pem");
 }
 
 TEST(AuctionTest, ExampleManifestParses) {

@@ -1,0 +1,178 @@
+// Tests for the enclave runtime's way to KMS and its computation requests, outside a sandbox:
+// the loopback forwarder relays bytes both ways with half-close; ComputationService refuses
+// requests out of order and inputs the manifest does not allow, naming the party. The whole
+// path with real binaries is tests/parent/journey_test.cc.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "common/clock.h"
+#include "common/ossl.h"
+#include "enclave/kms_forwarder.h"
+#include "enclave/service.h"
+#include "tests/support/process.h"
+
+namespace cloister::enclave {
+namespace {
+
+// An NSM that is never reachable: the error paths under test must not need it.
+class UnreachableNsm final : public nsm::Nsm {
+ public:
+  Result<Bytes> Call(ByteSpan) override { return Error::Unavailable("no NSM in this test"); }
+};
+
+std::string ReadAllFrom(int fd) {
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  return out;
+}
+
+TEST(LoopbackForwarderTest, RelaysBothWaysWithHalfClose) {
+  testing::TempDir dir("cloister-forwarder");
+  vsock::Transport transport(vsock::Mode::kEmulated, dir.path().string(), 3);
+  auto upstream = transport.Listen({3, 18000});
+  ASSERT_TRUE(upstream) << upstream.error().ToString();
+  auto fwd = LoopbackForwarder::Start(transport, 0, {3, 18000});
+  ASSERT_TRUE(fwd) << fwd.error().ToString();
+  ASSERT_NE((*fwd)->port(), 0);
+
+  // The "proxy": reads everything the client sends, then answers and closes.
+  std::string seen_by_proxy;
+  std::thread proxy([&] {
+    int c = ::accept(upstream->get(), nullptr, nullptr);
+    ASSERT_GE(c, 0);
+    seen_by_proxy = ReadAllFrom(c);
+    std::string reply = "reply to " + std::to_string(seen_by_proxy.size()) + " bytes";
+    ASSERT_EQ(::write(c, reply.data(), reply.size()), static_cast<ssize_t>(reply.size()));
+    ::close(c);
+  });
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons((*fwd)->port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  std::string request(300'000, 'k');  // more than one relay buffer
+  size_t sent = 0;
+  while (sent < request.size()) {
+    ssize_t n = ::write(s, request.data() + sent, request.size() - sent);
+    ASSERT_GT(n, 0);
+    sent += static_cast<size_t>(n);
+  }
+  ::shutdown(s, SHUT_WR);  // the proxy sees EOF only through the forwarder's half-close
+  EXPECT_EQ(ReadAllFrom(s), "reply to 300000 bytes");
+  ::close(s);
+  proxy.join();
+  EXPECT_EQ(seen_by_proxy, request);
+}
+
+TEST(LoopbackForwarderTest, ClosesTheClientWhenTheProxyIsNotThere) {
+  testing::TempDir dir("cloister-forwarder");
+  vsock::Transport transport(vsock::Mode::kEmulated, dir.path().string(), 3);
+  auto fwd = LoopbackForwarder::Start(transport, 0, {3, 18001});
+  ASSERT_TRUE(fwd) << fwd.error().ToString();
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons((*fwd)->port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  EXPECT_EQ(ReadAllFrom(s), "");  // closed, no hang
+  ::close(s);
+}
+
+constexpr char kManifest[] = R"({"computation_id":"auction-1","computation":"sealed-bid-auction",
+  "kms":{"endpoint":"http://127.0.0.1:1","region":"us-east-1"},
+  "parties":[{"id":"alice","key_arn":"arn:aws:kms:us-east-1:111:key/a"},
+             {"id":"bob","key_arn":"arn:aws:kms:us-east-1:111:key/b"}],
+  "auction":{"rule":"first-price","tie_break":"lowest-sha256",
+             "lots":[{"id":"lot-1","reserve_price":0}]}})";
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ServiceOptions o;
+    o.direct_kms = true;
+    o.kms_timeout_seconds = 2;
+    auto s = ComputationService::Create(AsBytes(kManifest), nsm_, transport_, o, clock_);
+    ASSERT_TRUE(s) << s.error().ToString();
+    service_ = std::move(*s);
+  }
+  // Returns the error code of `reply` ("" if it is not an error).
+  static std::string ErrorCodeOf(const frames::Message& reply, std::string* message = nullptr) {
+    auto* e = std::get_if<frames::ErrorResponse>(&reply);
+    if (e == nullptr) return "";
+    if (message) *message = e->message;
+    return e->code;
+  }
+
+  UnreachableNsm nsm_;
+  testing::TempDir dir_{"cloister-service"};
+  vsock::Transport transport_{vsock::Mode::kEmulated, dir_.path().string(), 16};
+  FixedClock clock_{1'700'000'000'000};
+  std::unique_ptr<ComputationService> service_;
+};
+
+TEST_F(ServiceTest, RunNeedsCredentialsFirst) {
+  std::string message;
+  EXPECT_EQ(ErrorCodeOf(service_->Handle(frames::Run{}), &message), "invalid_argument");
+  EXPECT_NE(message.find("set_credentials"), std::string::npos) << message;
+}
+
+TEST_F(ServiceTest, InputsAreCheckedAgainstTheManifest) {
+  auto ok = service_->Handle(frames::PutInput{"alice", ToBytes("ciphertext of alice")});
+  auto* accepted = std::get_if<frames::InputAccepted>(&ok);
+  ASSERT_NE(accepted, nullptr) << ErrorCodeOf(ok);
+  EXPECT_EQ(accepted->party, "alice");
+  EXPECT_EQ(accepted->sha384, Sha384(ToBytes("ciphertext of alice")));
+  std::string message;
+  EXPECT_EQ(ErrorCodeOf(service_->Handle(frames::PutInput{"alice", ToBytes("again")}), &message),
+            "policy_denied");
+  EXPECT_NE(message.find("alice"), std::string::npos) << message;
+  EXPECT_EQ(ErrorCodeOf(service_->Handle(frames::PutInput{"mallory", ToBytes("x")}), &message),
+            "policy_denied");
+  EXPECT_NE(message.find("mallory"), std::string::npos) << message;
+  // Responses are not requests.
+  EXPECT_EQ(ErrorCodeOf(service_->Handle(frames::Ok{})), "invalid_argument");
+}
+
+TEST_F(ServiceTest, AFailedRunLeavesNoOutcomeAndRefusesMore) {
+  frames::SetCredentials c;
+  c.access_key_id = "AKIASERVICETEST00001";
+  c.secret_access_key = *SecretBytes::CopyOf(ToBytes("not/a/real/secret"));
+  EXPECT_TRUE(std::holds_alternative<frames::Ok>(service_->Handle(std::move(c))));
+  // bob never sent an input: the run fails naming bob, before any KMS call.
+  ASSERT_TRUE(std::holds_alternative<frames::InputAccepted>(
+      service_->Handle(frames::PutInput{"alice", ToBytes("ciphertext")})));
+  std::string message;
+  EXPECT_NE(ErrorCodeOf(service_->Handle(frames::Run{}), &message), "");
+  EXPECT_EQ(message.find("not/a/real/secret"), std::string::npos);
+  EXPECT_NE(ErrorCodeOf(service_->Handle(frames::Run{}), &message), "");
+  EXPECT_NE(message.find("failed earlier"), std::string::npos) << message;
+  EXPECT_EQ(ErrorCodeOf(service_->Handle(frames::PutInput{"bob", ToBytes("late")})),
+            "policy_denied");
+}
+
+TEST(ServiceCreateTest, RefusesABadManifest) {
+  class : public nsm::Nsm {
+    Result<Bytes> Call(ByteSpan) override { return Error::Unavailable("none"); }
+  } nsm;
+  testing::TempDir dir("cloister-service");
+  vsock::Transport transport(vsock::Mode::kEmulated, dir.path().string(), 16);
+  FixedClock clock(0);
+  std::string bad = kManifest;
+  bad.replace(bad.find("http://127.0.0.1:1"), 18, "http://127.0.0.1:x");
+  auto s = ComputationService::Create(AsBytes(bad), nsm, transport, {}, clock);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code(), ErrorCode::kMalformed);
+  EXPECT_FALSE(ComputationService::Create(AsBytes("{}"), nsm, transport, {}, clock));
+}
+
+}  // namespace
+}  // namespace cloister::enclave
