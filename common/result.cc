@@ -18,6 +18,15 @@ std::string_view ErrorCodeName(ErrorCode code) {
   return "unknown";
 }
 
+ErrorCode ErrorCodeFromName(std::string_view name) {
+  for (ErrorCode code : {ErrorCode::kMalformed, ErrorCode::kVerifyFailed, ErrorCode::kPolicyDenied,
+                         ErrorCode::kNotFound, ErrorCode::kIo, ErrorCode::kUnavailable,
+                         ErrorCode::kInvalidArgument}) {
+    if (ErrorCodeName(code) == name) return code;
+  }
+  return ErrorCode::kInternal;
+}
+
 Error Error::FromErrno(std::string_view what, int errno_value) {
   char buf[256];
   // GNU strerror_r returns the message pointer, which may or may not be `buf`.

@@ -29,6 +29,8 @@ enum class ErrorCode {
 
 // Returns the stable lower-case name of `code` ("malformed", "verify_failed", ...).
 std::string_view ErrorCodeName(ErrorCode code);
+// The inverse of ErrorCodeName (for errors that crossed a wire); kInternal for unknown names.
+ErrorCode ErrorCodeFromName(std::string_view name);
 
 class Error {
  public:

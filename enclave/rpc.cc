@@ -54,15 +54,7 @@ Error FromReply(const cbor_item_t* reply) {
   if (auto* m = MapGet(reply, "message"); m != nullptr) {
     if (auto t = CborAsText(m, "message")) message = std::string(*t);
   }
-  static const std::pair<const char*, ErrorCode> kCodes[] = {
-      {"malformed", ErrorCode::kMalformed},         {"verify_failed", ErrorCode::kVerifyFailed},
-      {"policy_denied", ErrorCode::kPolicyDenied},  {"not_found", ErrorCode::kNotFound},
-      {"io", ErrorCode::kIo},                       {"unavailable", ErrorCode::kUnavailable},
-      {"invalid_argument", ErrorCode::kInvalidArgument}};
-  for (const auto& [name, ec] : kCodes) {
-    if (code == name) return Error(ec, message);
-  }
-  return Error::Internal(message);
+  return Error(ErrorCodeFromName(code), message);
 }
 
 }  // namespace

@@ -126,15 +126,7 @@ Result<enclave::frames::Message> Exchange(enclave::frames::FrameConnection& conn
     return reply.error();
   }
   if (auto* e = std::get_if<enclave::frames::ErrorResponse>(&*reply)) {
-    static const std::pair<const char*, ErrorCode> kCodes[] = {
-        {"malformed", ErrorCode::kMalformed},         {"verify_failed", ErrorCode::kVerifyFailed},
-        {"policy_denied", ErrorCode::kPolicyDenied},  {"not_found", ErrorCode::kNotFound},
-        {"io", ErrorCode::kIo},                       {"unavailable", ErrorCode::kUnavailable},
-        {"invalid_argument", ErrorCode::kInvalidArgument}};
-    for (const auto& [name, code] : kCodes) {
-      if (e->code == name) return Error(code, e->message);
-    }
-    return Error::Internal(e->message);
+    return Error(ErrorCodeFromName(e->code), e->message);
   }
   return std::move(*reply);
 }
