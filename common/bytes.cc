@@ -36,6 +36,88 @@ std::string Base64Encode(ByteSpan data) {
   return out;
 }
 
+namespace {
+
+constexpr char kBase64Alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+constexpr uint8_t kNotBase64 = 0xff;
+
+struct Base64Table {
+  uint8_t value[256];
+  constexpr Base64Table() : value() {
+    for (uint8_t& v : value) v = kNotBase64;
+    for (int i = 0; i < 64; ++i) value[static_cast<uint8_t>(kBase64Alphabet[i])] = i;
+  }
+};
+constexpr Base64Table kBase64Values;
+
+}  // namespace
+
+std::string Base64EncodePublic(ByteSpan data) {
+  std::string out((data.size() + 2) / 3 * 4, '=');
+  size_t o = 0;
+  size_t i = 0;
+  for (; i + 3 <= data.size(); i += 3) {
+    const uint32_t v = (uint32_t{data[i]} << 16) | (uint32_t{data[i + 1]} << 8) | data[i + 2];
+    out[o++] = kBase64Alphabet[(v >> 18) & 63];
+    out[o++] = kBase64Alphabet[(v >> 12) & 63];
+    out[o++] = kBase64Alphabet[(v >> 6) & 63];
+    out[o++] = kBase64Alphabet[v & 63];
+  }
+  if (const size_t rest = data.size() - i; rest != 0) {
+    const uint32_t v = (uint32_t{data[i]} << 16) | (rest == 2 ? uint32_t{data[i + 1]} << 8 : 0);
+    out[o++] = kBase64Alphabet[(v >> 18) & 63];
+    out[o++] = kBase64Alphabet[(v >> 12) & 63];
+    if (rest == 2) out[o] = kBase64Alphabet[(v >> 6) & 63];
+  }
+  return out;
+}
+
+Result<Bytes> Base64DecodePublic(std::string_view text) {
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
+    text.remove_suffix(1);
+  }
+  if (text.empty()) return Bytes{};
+  if (text.size() % 4 != 0) return Error::Malformed("base64 length is not a multiple of 4");
+  // Up to two '=' at the very end; none anywhere else (the table refuses them).
+  size_t pad = 0;
+  if (text.back() == '=') pad = text[text.size() - 2] == '=' ? 2 : 1;
+  const std::string_view body = text.substr(0, text.size() - pad);
+  Bytes out(text.size() / 4 * 3 - pad);
+  size_t o = 0;
+  size_t i = 0;
+  for (; i + 4 <= body.size(); i += 4) {
+    const uint8_t a = kBase64Values.value[static_cast<uint8_t>(body[i])];
+    const uint8_t b = kBase64Values.value[static_cast<uint8_t>(body[i + 1])];
+    const uint8_t c = kBase64Values.value[static_cast<uint8_t>(body[i + 2])];
+    const uint8_t d = kBase64Values.value[static_cast<uint8_t>(body[i + 3])];
+    // Valid values are below 64; kNotBase64 has the top bits set.
+    if (((a | b | c | d) & 0xc0) != 0) return Error::Malformed("invalid base64");
+    const uint32_t v = (uint32_t{a} << 18) | (uint32_t{b} << 12) | (uint32_t{c} << 6) | d;
+    out[o++] = static_cast<uint8_t>(v >> 16);
+    out[o++] = static_cast<uint8_t>(v >> 8);
+    out[o++] = static_cast<uint8_t>(v);
+  }
+  if (pad != 0) {
+    // The last quantum: 3 characters (one '=') or 2 (two '='); the unused low bits must be 0.
+    uint32_t v = 0;
+    const size_t n = 4 - pad;
+    for (size_t k = 0; k < n; ++k) {
+      const uint8_t x = kBase64Values.value[static_cast<uint8_t>(body[i + k])];
+      if (x == kNotBase64) return Error::Malformed("invalid base64");
+      v |= uint32_t{x} << (18 - 6 * k);
+    }
+    const uint32_t unused = pad == 1 ? (v & 0xff) : (v & 0xffff);
+    if (unused != 0) return Error::Malformed("invalid base64");
+    out[o++] = static_cast<uint8_t>(v >> 16);
+    if (pad == 1) out[o++] = static_cast<uint8_t>(v >> 8);
+  }
+  return out;
+}
+
 Result<Bytes> Base64Decode(std::string_view text) {
   EnsureSodiumInitialized();
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) {
@@ -46,6 +128,11 @@ Result<Bytes> Base64Decode(std::string_view text) {
   }
   if (text.empty()) return Bytes{};  // libsodium must not see a null output buffer
   if (text.size() % 4 != 0) return Error::Malformed("base64 length is not a multiple of 4");
+  // libsodium 1.0.18 decodes bytes >= 0x80 (read as negative chars) as if they were base64
+  // characters; refuse them here. OR-accumulated so the scan's time does not depend on the data.
+  unsigned char high = 0;
+  for (char c : text) high |= static_cast<unsigned char>(c);
+  if ((high & 0x80) != 0) return Error::Malformed("invalid base64");
   Bytes out(text.size() / 4 * 3);
   size_t len = 0;
   const char* end = nullptr;

@@ -37,6 +37,13 @@ std::string Base64Encode(ByteSpan data);
 // kMalformed on any other character, bad padding or non-canonical trailing bits.
 Result<Bytes> Base64Decode(std::string_view text);
 
+// Table-driven (variable-time) versions of Base64Encode and Base64Decode, with exactly the same
+// output, accepted inputs and errors, several times faster on large inputs. Their timing depends
+// on the data, so use them only for bytes that are not secret (attestation documents,
+// ciphertexts, certificates), never for plaintexts, keys or credentials.
+std::string Base64EncodePublic(ByteSpan data);
+Result<Bytes> Base64DecodePublic(std::string_view text);
+
 // Compares in time independent of the contents (lengths may leak). Use for MACs, tags, PCRs,
 // tokens.
 bool ConstantTimeEquals(ByteSpan a, ByteSpan b);

@@ -1,6 +1,7 @@
 #include "common/ossl.h"
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 
@@ -21,15 +22,35 @@ Error OpensslError(std::string_view what, ErrorCode code) {
   return Error(code, std::move(msg));
 }
 
+namespace {
+
+// SHA256()/SHA384() look the algorithm up by name on every call in OpenSSL 3; fetching it once
+// makes short hashes (request payloads, cache keys, audit lines) several microseconds cheaper.
+// Falls back to the one-shot functions if the fetch failed.
+const EVP_MD* FetchedDigest(const char* name) {
+  return EVP_MD_fetch(nullptr, name, nullptr);  // kept for the life of the process
+}
+
+bool DigestWith(const EVP_MD* md, ByteSpan data, Bytes& out) {
+  unsigned int len = 0;
+  return md != nullptr &&
+         EVP_Digest(data.data(), data.size(), out.data(), &len, md, nullptr) == 1 &&
+         len == out.size();
+}
+
+}  // namespace
+
 Bytes Sha384(ByteSpan data) {
+  static const EVP_MD* const md = FetchedDigest("SHA384");
   Bytes out(SHA384_DIGEST_LENGTH);
-  SHA384(data.data(), data.size(), out.data());
+  if (!DigestWith(md, data, out)) SHA384(data.data(), data.size(), out.data());
   return out;
 }
 
 Bytes Sha256(ByteSpan data) {
+  static const EVP_MD* const md = FetchedDigest("SHA256");
   Bytes out(SHA256_DIGEST_LENGTH);
-  SHA256(data.data(), data.size(), out.data());
+  if (!DigestWith(md, data, out)) SHA256(data.data(), data.size(), out.data());
   return out;
 }
 

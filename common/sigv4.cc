@@ -6,6 +6,8 @@
 #include <cctype>
 #include <ctime>
 #include <map>
+#include <mutex>
+#include <optional>
 
 #include "common/ossl.h"
 
@@ -227,8 +229,74 @@ std::string StringToSign(std::string_view amz_date, std::string_view scope,
   return out;
 }
 
+namespace {
+
+// Signing keys stay the same for a day per (secret, region, service), so both the signer and the
+// verifier would otherwise redo four HMACs per request. A small process-wide cache, as AWS's SDKs
+// keep: entries live in zeroing memory, the secret is compared in constant time, and the oldest
+// entry is dropped when full. Thread-safe.
+class SigningKeyCache {
+ public:
+  std::optional<SecureVector> Find(ByteSpan secret, std::string_view date,
+                                   std::string_view region, std::string_view service) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const Entry& e : entries_) {
+      if (e.date == date && e.region == region && e.service == service &&
+          ConstantTimeEquals(e.secret, secret)) {
+        return e.key;
+      }
+    }
+    return std::nullopt;
+  }
+
+  void Insert(ByteSpan secret, std::string_view date, std::string_view region,
+              std::string_view service, const SecureVector& key) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (entries_.size() >= kEntries) entries_.erase(entries_.begin());
+    entries_.push_back(Entry{SecureVector(secret.begin(), secret.end()), std::string(date),
+                             std::string(region), std::string(service), key});
+  }
+
+ private:
+  static constexpr size_t kEntries = 32;
+  struct Entry {
+    SecureVector secret;
+    std::string date;
+    std::string region;
+    std::string service;
+    SecureVector key;
+  };
+  std::mutex mu_;
+  std::vector<Entry> entries_;  // guarded by mu_, oldest first
+};
+
+Result<SecureVector> DeriveSigningKeyUncached(ByteSpan secret_access_key, std::string_view date,
+                                              std::string_view region,
+                                              std::string_view service);
+
+SigningKeyCache& SigningKeys() {
+  static SigningKeyCache* const cache = new SigningKeyCache();
+  return *cache;
+}
+
+}  // namespace
+
 Result<SecureVector> DeriveSigningKey(ByteSpan secret_access_key, std::string_view date,
                                       std::string_view region, std::string_view service) {
+  if (auto cached = SigningKeys().Find(secret_access_key, date, region, service)) {
+    return std::move(*cached);
+  }
+  CLOISTER_ASSIGN_OR_RETURN(SecureVector key,
+                            DeriveSigningKeyUncached(secret_access_key, date, region, service));
+  SigningKeys().Insert(secret_access_key, date, region, service, key);
+  return key;
+}
+
+namespace {
+
+Result<SecureVector> DeriveSigningKeyUncached(ByteSpan secret_access_key, std::string_view date,
+                                              std::string_view region,
+                                              std::string_view service) {
   SecureVector k0;
   k0.reserve(4 + secret_access_key.size());
   for (char c : std::string_view("AWS4")) k0.push_back(static_cast<uint8_t>(c));
@@ -244,6 +312,8 @@ Result<SecureVector> DeriveSigningKey(ByteSpan secret_access_key, std::string_vi
   sodium_memzero(k4.data(), k4.size());
   return out;
 }
+
+}  // namespace
 
 Result<std::string> SignString(ByteSpan signing_key, std::string_view string_to_sign) {
   CLOISTER_ASSIGN_OR_RETURN(Bytes mac, Hmac(signing_key, string_to_sign));

@@ -88,7 +88,11 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& path) {
 }
 
 Status AuditLog::Append(const AuditEvent& e) {
+  // The chain fields come first in the line; they are filled in under the lock (assigning to an
+  // existing member keeps its position), so the entry is built once and never copied.
   nlohmann::ordered_json j;
+  j["seq"] = uint64_t{0};
+  j["prev"] = std::string();
   j["time"] = e.time;
   j["request_id"] = e.request_id;
   j["principal"] = e.principal;
@@ -105,11 +109,9 @@ Status AuditLog::Append(const AuditEvent& e) {
     j["recipient"] = {{"module_id", e.recipient_module_id}, {"pcrs", pcrs}};
   }
   std::lock_guard<std::mutex> lock(mu_);
-  nlohmann::ordered_json line;
-  line["seq"] = next_seq_;
-  line["prev"] = prev_;
-  line.update(j);
-  std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  j["seq"] = next_seq_;
+  j["prev"] = prev_;
+  std::string text = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   if (text.size() > kMaxAuditLine) return Error::InvalidArgument("audit entry too long");
   std::string hash = LineHash(text);
   text.push_back('\n');

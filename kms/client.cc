@@ -18,7 +18,7 @@ void AddRecipient(json& j, const RecipientParam* r) {
   j["Recipient"] = {{"KeyEncryptionAlgorithm", r->key_encryption_algorithm.empty()
                                                     ? "RSAES_OAEP_SHA_256"
                                                     : r->key_encryption_algorithm},
-                    {"AttestationDocument", Base64Encode(r->attestation_document)}};
+                    {"AttestationDocument", Base64EncodePublic(r->attestation_document)}};
 }
 
 Result<Bytes> BlobField(const json& j, std::string_view name) {
@@ -206,7 +206,7 @@ Result<KeyMaterialResult> KmsClient::Decrypt(ByteSpan ciphertext_blob,
                                              const EncryptionContext& context,
                                              std::string_view key_id,
                                              const RecipientParam* recipient) {
-  json req = {{"CiphertextBlob", Base64Encode(ciphertext_blob)}};
+  json req = {{"CiphertextBlob", Base64EncodePublic(ciphertext_blob)}};
   if (!context.empty()) req["EncryptionContext"] = ContextJson(context);
   if (!key_id.empty()) req["KeyId"] = key_id;
   AddRecipient(req, recipient);
@@ -217,7 +217,7 @@ Result<KeyMaterialResult> KmsClient::Decrypt(ByteSpan ciphertext_blob,
 Result<Bytes> KmsClient::ReEncrypt(ByteSpan ciphertext_blob, std::string_view destination_key_id,
                                    const EncryptionContext& source_context,
                                    const EncryptionContext& destination_context) {
-  json req = {{"CiphertextBlob", Base64Encode(ciphertext_blob)},
+  json req = {{"CiphertextBlob", Base64EncodePublic(ciphertext_blob)},
               {"DestinationKeyId", destination_key_id}};
   if (!source_context.empty()) req["SourceEncryptionContext"] = ContextJson(source_context);
   if (!destination_context.empty()) {

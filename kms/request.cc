@@ -91,11 +91,18 @@ Result<std::optional<int64_t>> Integer(const json& j, std::string_view name, int
   return std::optional<int64_t>(v);
 }
 
-Result<std::optional<Bytes>> Blob(const json& j, std::string_view name, size_t max_len) {
+// Whether a blob field may carry secret bytes (a plaintext): those are decoded in constant time,
+// the rest (ciphertexts, attestation documents, which can be hundreds of KB) with the faster
+// table decoder.
+enum class Secrecy { kSecret, kPublic };
+
+Result<std::optional<Bytes>> Blob(const json& j, std::string_view name, size_t max_len,
+                                  Secrecy secrecy) {
   const json* m = Member(j, name);
   if (m == nullptr) return std::optional<Bytes>();
   if (!m->is_string()) return Serialization(std::string(name) + " must be a base64 string");
-  auto b = Base64Decode(m->get_ref<const std::string&>());
+  const std::string& text = m->get_ref<const std::string&>();
+  auto b = secrecy == Secrecy::kSecret ? Base64Decode(text) : Base64DecodePublic(text);
   if (!b) return Serialization(std::string(name) + " is not valid base64");
   if (b->empty() || b->size() > max_len) {
     return Validation("1 validation error detected: Value at '" + std::string(name) +
@@ -153,7 +160,8 @@ Status DecodeRecipient(const json& j, KmsRequest& r) {
                       "failed to satisfy constraint: Member must satisfy enum value set: "
                       "[RSAES_OAEP_SHA_256]");
   }
-  CLOISTER_ASSIGN_OR_RETURN(auto doc, Blob(*m, "AttestationDocument", kMaxAttestationDocument));
+  CLOISTER_ASSIGN_OR_RETURN(auto doc, Blob(*m, "AttestationDocument", kMaxAttestationDocument,
+                                           Secrecy::kPublic));
   if (!doc) {
     return Validation("1 validation error detected: Value null at "
                       "'recipient.attestationDocument' failed to satisfy constraint: Member "
@@ -319,7 +327,7 @@ Result<KmsRequest> DecodeRequest(std::string_view amz_target, std::string_view b
     }
     case Operation::kEncrypt: {
       CLOISTER_ASSIGN_OR_RETURN(r.key_id, Required(String(j, "KeyId", 1, kMaxKeyId), "keyId"));
-      CLOISTER_ASSIGN_OR_RETURN(auto pt, Blob(j, "Plaintext", kMaxPlaintext));
+      CLOISTER_ASSIGN_OR_RETURN(auto pt, Blob(j, "Plaintext", kMaxPlaintext, Secrecy::kSecret));
       if (!pt) {
         return Validation("1 validation error detected: Value null at 'plaintext' failed to "
                           "satisfy constraint: Member must not be null");
@@ -331,7 +339,8 @@ Result<KmsRequest> DecodeRequest(std::string_view amz_target, std::string_view b
       break;
     }
     case Operation::kDecrypt: {
-      CLOISTER_ASSIGN_OR_RETURN(auto ct, Blob(j, "CiphertextBlob", kMaxCiphertextBlob));
+      CLOISTER_ASSIGN_OR_RETURN(
+          auto ct, Blob(j, "CiphertextBlob", kMaxCiphertextBlob, Secrecy::kPublic));
       if (!ct) {
         return Validation("1 validation error detected: Value null at 'ciphertextBlob' failed "
                           "to satisfy constraint: Member must not be null");
@@ -345,7 +354,8 @@ Result<KmsRequest> DecodeRequest(std::string_view amz_target, std::string_view b
       break;
     }
     case Operation::kReEncrypt: {
-      CLOISTER_ASSIGN_OR_RETURN(auto ct, Blob(j, "CiphertextBlob", kMaxCiphertextBlob));
+      CLOISTER_ASSIGN_OR_RETURN(
+          auto ct, Blob(j, "CiphertextBlob", kMaxCiphertextBlob, Secrecy::kPublic));
       if (!ct) {
         return Validation("1 validation error detected: Value null at 'ciphertextBlob' failed "
                           "to satisfy constraint: Member must not be null");

@@ -601,7 +601,7 @@ Result<json> KmsService::Deliver(const std::optional<RecipientInfo>& recipient,
   if (recipient) {
     CLOISTER_ASSIGN_OR_RETURN(Bytes env,
                               EnvelopeForRecipient(plaintext, recipient->public_key.get()));
-    response["CiphertextForRecipient"] = Base64Encode(env);
+    response["CiphertextForRecipient"] = Base64EncodePublic(env);
   } else {
     response["Plaintext"] = Base64Encode(plaintext);
   }
@@ -616,7 +616,7 @@ Result<json> KmsService::Encrypt(Call& call, const KmsRequest& req) {
   CLOISTER_RETURN_IF_ERROR(RequireUsable(key));
   CLOISTER_ASSIGN_OR_RETURN(Bytes blob, SealBlob(key.row.key_id, key.material->reveal(),
                                                  req.plaintext, req.encryption_context));
-  return json{{"CiphertextBlob", Base64Encode(blob)},
+  return json{{"CiphertextBlob", Base64EncodePublic(blob)},
               {"KeyId", key.arn},
               {"EncryptionAlgorithm", kAlgorithm}};
 }
@@ -675,7 +675,7 @@ Result<json> KmsService::ReEncrypt(Call& call, const KmsRequest& req) {
       OpenBlob(req.ciphertext_blob, src.material->reveal(), req.encryption_context));
   CLOISTER_ASSIGN_OR_RETURN(Bytes blob, SealBlob(dst.row.key_id, dst.material->reveal(), pt,
                                                  req.destination_encryption_context));
-  return json{{"CiphertextBlob", Base64Encode(blob)},
+  return json{{"CiphertextBlob", Base64EncodePublic(blob)},
               {"SourceKeyId", src.arn},
               {"KeyId", dst.arn},
               {"SourceEncryptionAlgorithm", kAlgorithm},
@@ -696,7 +696,7 @@ Result<json> KmsService::GenerateDataKey(Call& call, const KmsRequest& req) {
   CLOISTER_ASSIGN_OR_RETURN(SecretBytes data_key, SecretBytes::Random(n));
   CLOISTER_ASSIGN_OR_RETURN(Bytes blob, SealBlob(key.row.key_id, key.material->reveal(),
                                                  data_key.reveal(), req.encryption_context));
-  json out = {{"CiphertextBlob", Base64Encode(blob)}, {"KeyId", key.arn}};
+  json out = {{"CiphertextBlob", Base64EncodePublic(blob)}, {"KeyId", key.arn}};
   if (req.op == Operation::kGenerateDataKeyWithoutPlaintext) return out;
   return Deliver(recipient, data_key.reveal(), std::move(out));
 }

@@ -28,6 +28,58 @@ TEST(BytesTest, Base64RoundTripAndStrictness) {
   EXPECT_EQ(Base64Decode("")->size(), 0u);
 }
 
+// libsodium 1.0.18 alone accepts bytes >= 0x80 as base64 characters.
+TEST(BytesTest, Base64RejectsNonAsciiBytes) {
+  for (int c = 0x80; c < 0x100; ++c) {
+    std::string t = "AAAAxAAA";
+    t[4] = static_cast<char>(c);
+    EXPECT_FALSE(Base64Decode(t)) << c;
+    EXPECT_FALSE(Base64DecodePublic(t)) << c;
+  }
+}
+
+// The table-driven variants must agree with the libsodium-backed ones on every input: same
+// output, same acceptance.
+TEST(BytesTest, Base64PublicMatchesConstantTimeVersions) {
+  for (size_t n = 0; n < 70; ++n) {
+    Bytes b(n);
+    for (size_t i = 0; i < n; ++i) b[i] = static_cast<uint8_t>(i * 37 + n * 11 + 250);
+    const std::string text = Base64Encode(b);
+    EXPECT_EQ(Base64EncodePublic(b), text) << n;
+    ASSERT_TRUE(Base64DecodePublic(text)) << n;
+    EXPECT_EQ(*Base64DecodePublic(text), b) << n;
+  }
+  const char* const cases[] = {
+      "", " ", "\n", "YW55IGNhcm5hbCBwbGVhcw==", " YW55IGNhcm5hbCBwbGVhcw==\n",
+      "YW55IGNhcm5hbCBwbGVhcw=", "YW5*", "YW55IGNhcm5hbCBwbGVhcx==", "====", "a===", "ab==",
+      "ab=c", "abc=", "abd=", "AA==", "AB==", "AAA=", "AAB=", "=AAA", "AA=A", "A===", "AAAA",
+      "AA AA", "AAAA\tAAAA", "AAAA====", "-_AA", "+/AA", "AAAA\x80" "AAA", "AA\0A", "////",
+      "YQ", "YQ=", "YQ==", "YWI=", "YWJj", "YWJjZA==", "YWJjZA=", "YW Jj"};
+  for (const char* c : cases) {
+    const std::string text(c);
+    auto slow = Base64Decode(text);
+    auto fast = Base64DecodePublic(text);
+    ASSERT_EQ(slow.has_value(), fast.has_value()) << '"' << text << '"';
+    if (slow) {
+      EXPECT_EQ(*slow, *fast) << '"' << text << '"';
+    }
+  }
+  // Every single-character corruption of a valid text decodes the same way in both.
+  const std::string valid = Base64Encode(ToBytes("attestation document bytes!"));
+  for (size_t i = 0; i < valid.size(); ++i) {
+    for (int ch = 0; ch < 256; ++ch) {
+      std::string t = valid;
+      t[i] = static_cast<char>(ch);
+      auto slow = Base64Decode(t);
+      auto fast = Base64DecodePublic(t);
+      ASSERT_EQ(slow.has_value(), fast.has_value()) << i << " " << ch;
+      if (slow) {
+        ASSERT_EQ(*slow, *fast) << i << " " << ch;
+      }
+    }
+  }
+}
+
 TEST(BytesTest, ConstantTimeEquals) {
   Bytes a = {1, 2, 3}, b = {1, 2, 3}, c = {1, 2, 4}, d = {1, 2};
   EXPECT_TRUE(ConstantTimeEquals(a, b));
