@@ -13,7 +13,9 @@
 #ifndef CLOISTER_ENCLAVE_COMPUTATION_H_
 #define CLOISTER_ENCLAVE_COMPUTATION_H_
 
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -64,6 +66,14 @@ Result<Manifest> ParseManifest(ByteSpan json);
 // True if `id` is 1..kMaxIdBytes of [A-Za-z0-9._:-].
 bool IsValidId(std::string_view id);
 
+// What a computation has done so far, for RunStats (session.h): the time AddInput spent parsing
+// inputs (the rest of AddInput, and Outcome, is the computation proper) and the items counted
+// (for the auction: bids).
+struct ComputationStats {
+  std::chrono::nanoseconds parsing{0};
+  uint64_t items = 0;
+};
+
 class Computation {
  public:
   virtual ~Computation() = default;
@@ -75,6 +85,9 @@ class Computation {
   // Returns the outcome as canonical CBOR (definite lengths, fixed key order). kPolicyDenied if a
   // manifest party has no input.
   virtual Result<Bytes> Outcome() = 0;
+  // Returns the totals since creation. Computations that do not measure return zeros (then all
+  // of AddInput counts as computation time).
+  virtual ComputationStats stats() const { return {}; }
 };
 
 // Returns the computation the manifest names. kMalformed for an unknown computation or a bad

@@ -1,9 +1,23 @@
 #include "enclave/session.h"
 
+#include <chrono>
+
 #include "common/ossl.h"
 
 namespace cloister::enclave {
 namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// Calls kms.Decrypt and adds its time to stats.kms.
+Result<SecretBytes> TimedDecrypt(KmsDecryptor& kms, ByteSpan blob, const std::string& key_arn,
+                                 const esdk::EncryptionContext& context, RunStats& stats) {
+  const auto start = SteadyClock::now();
+  auto key = kms.Decrypt(blob, key_arn, context);
+  stats.kms += SteadyClock::now() - start;
+  ++stats.kms_calls;
+  return key;
+}
 
 esdk::EncryptionContext ExpectedContext(const Manifest& m, const Party& p) {
   return {{std::string(kContextComputation), m.computation_id}, {std::string(kContextParty), p.id}};
@@ -12,7 +26,8 @@ esdk::EncryptionContext ExpectedContext(const Manifest& m, const Party& p) {
 // Hands the ESDK decryptor only the party's own KMS key, through KMS.
 class PartyKeyProvider final : public esdk::DataKeyProvider {
  public:
-  PartyKeyProvider(const Party& party, KmsDecryptor& kms) : party_(party), kms_(kms) {}
+  PartyKeyProvider(const Party& party, KmsDecryptor& kms, RunStats& stats)
+      : party_(party), kms_(kms), stats_(stats) {}
   Result<DataKey> GenerateDataKey(const esdk::EncryptionContext&) override {
     return Error::Internal("the enclave does not encrypt inputs");
   }
@@ -23,13 +38,14 @@ class PartyKeyProvider final : public esdk::DataKeyProvider {
       return Error::NotFound("not under the party's key");
     }
     ++calls;
-    return kms_.Decrypt(edk.ciphertext, party_.key_arn, context);
+    return TimedDecrypt(kms_, edk.ciphertext, party_.key_arn, context, stats_);
   }
   int calls = 0;
 
  private:
   const Party& party_;
   KmsDecryptor& kms_;
+  RunStats& stats_;
 };
 
 class SecureSink final : public esdk::Sink {
@@ -66,22 +82,24 @@ Result<Bytes> Session::PutInput(const std::string& party, Bytes ciphertext) {
   }
   if (ciphertext.empty()) return Error::InvalidArgument("input for '" + party + "' is empty");
   Bytes digest = Sha384(ciphertext);
-  inputs_.emplace(party, std::move(ciphertext));
+  inputs_.emplace(party, Input{std::move(ciphertext), digest});
   return digest;
 }
 
-Result<SecureVector> Session::Open(const Party& party, ByteSpan ciphertext, KmsDecryptor& kms) {
+Result<SecureVector> Session::Open(const Party& party, ByteSpan ciphertext, KmsDecryptor& kms,
+                                   RunStats& stats) {
   esdk::EncryptionContext want = ExpectedContext(manifest_, party);
   SecureVector plain;
   if (!LooksLikeEsdkMessage(ciphertext)) {
     if (ciphertext.size() > kMaxBareBlobBytes) {
       return Error::Malformed("neither an ESDK v2 message nor a KMS ciphertext blob");
     }
-    CLOISTER_ASSIGN_OR_RETURN(SecretBytes p, kms.Decrypt(ciphertext, party.key_arn, want));
+    CLOISTER_ASSIGN_OR_RETURN(SecretBytes p,
+                              TimedDecrypt(kms, ciphertext, party.key_arn, want, stats));
     plain.assign(p.reveal().begin(), p.reveal().end());
     return plain;
   }
-  PartyKeyProvider provider(party, kms);
+  PartyKeyProvider provider(party, kms, stats);
   esdk::DecryptOptions o;
   o.check_header = [&](const esdk::MessageHeader& h) -> Status {
     for (const auto& [k, v] : want) {
@@ -93,6 +111,9 @@ Result<SecureVector> Session::Open(const Party& party, ByteSpan ciphertext, KmsD
     }
     return OkStatus();
   };
+  // The plaintext is shorter than the message: one allocation, instead of a doubling vector whose
+  // every reallocation copies and wipes the bids decrypted so far.
+  plain.reserve(ciphertext.size());
   esdk::SpanSource src(ciphertext);
   SecureSink sink(plain);
   auto header = esdk::Decrypt(src, sink, provider, o);
@@ -105,9 +126,20 @@ Result<SecureVector> Session::Open(const Party& party, ByteSpan ciphertext, KmsD
   return plain;
 }
 
-Result<Bytes> Session::Run(KmsDecryptor& kms) {
+Result<Bytes> Session::Run(KmsDecryptor& kms, RunStats* stats) {
   if (ran_) return Error::InvalidArgument("the session already ran");
   ran_ = true;
+  RunStats local;
+  RunStats& st = stats != nullptr ? *stats : local;
+  st = RunStats{};
+  const auto run_start = SteadyClock::now();
+  // Keeps st.total current on every return path, so a failed run still reports its phases.
+  struct TotalTimer {
+    RunStats& st;
+    SteadyClock::time_point start;
+    ~TotalTimer() { st.total = SteadyClock::now() - start; }
+  } total_timer{st, run_start};
+
   ReceiptBody body;
   body.computation_id = manifest_.computation_id;
   body.manifest_digest = manifest_.digest;
@@ -116,15 +148,38 @@ Result<Bytes> Session::Run(KmsDecryptor& kms) {
     if (it == inputs_.end()) {
       return Error::PolicyDenied("party '" + party.id + "': no input was received");
     }
-    auto plain = Open(party, it->second, kms);
+    const Input& input = it->second;
+    const auto kms_before = st.kms;
+    const auto open_start = SteadyClock::now();
+    auto plain = Open(party, input.ciphertext, kms, st);
+    st.decryption += (SteadyClock::now() - open_start) - (st.kms - kms_before);
     if (!plain) return plain.error().WithContext("party '" + party.id + "'");
+    ++st.inputs;
+    st.ciphertext_bytes += input.ciphertext.size();
+    st.plaintext_bytes += plain->size();
+
+    const auto parsing_before = computation_->stats().parsing;
+    const auto add_start = SteadyClock::now();
     auto added = computation_->AddInput(party.id, *plain);
+    const auto parsing = computation_->stats().parsing - parsing_before;
+    st.parsing += parsing;
+    st.computation += (SteadyClock::now() - add_start) - parsing;
+    st.items = computation_->stats().items;
     if (!added) return added.error().WithContext("party '" + party.id + "'");
-    body.inputs.push_back({party.id, Sha384(it->second)});
+    body.inputs.push_back({party.id, input.sha384});
   }
-  CLOISTER_ASSIGN_OR_RETURN(body.outcome, computation_->Outcome());
+  const auto outcome_start = SteadyClock::now();
+  auto outcome = computation_->Outcome();
+  st.computation += SteadyClock::now() - outcome_start;
+  if (!outcome) return outcome.error();
+  body.outcome = std::move(*outcome);
+
+  const auto receipt_start = SteadyClock::now();
   body.time = clock_.NowMillis();
-  return EncodeReceiptBody(body);
+  auto encoded = EncodeReceiptBody(body);
+  st.receipt += SteadyClock::now() - receipt_start;
+  if (encoded) st.receipt_body_bytes = encoded->size();
+  return encoded;
 }
 
 }  // namespace cloister::enclave
