@@ -27,17 +27,16 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
-#include <sstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -69,7 +68,9 @@ constexpr const char* kComputation = "bench-auction";
 constexpr const char* kOperatorArn = "arn:aws:iam::111122223333:role/operator";
 constexpr const char* kModuleId = "i-0123456789abcdef0-enc0123456789abcdef";
 
-double Ms(std::chrono::nanoseconds d) { return std::chrono::duration<double, std::milli>(d).count(); }
+double Ms(std::chrono::nanoseconds d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
 
 // CPU time (user + system) of this process, in ms.
 double SelfCpuMs() {
@@ -128,8 +129,7 @@ class InProcessNsm final : public nsm::Nsm {
 // lands on main; this is the same sequence of calls.
 class RecipientDecryptor final : public KmsDecryptor {
  public:
-  static Result<std::unique_ptr<RecipientDecryptor>> Create(kms::KmsClient& client,
-                                                            nsm::Nsm& nsm) {
+  static Result<std::unique_ptr<RecipientDecryptor>> Create(kms::KmsClient& client, nsm::Nsm& nsm) {
     CLOISTER_ASSIGN_OR_RETURN(enclave::EphemeralRsaKey key, enclave::EphemeralRsaKey::Generate());
     CLOISTER_ASSIGN_OR_RETURN(Bytes public_key, key.PublicKeyDer());
     CLOISTER_ASSIGN_OR_RETURN(Bytes document,
@@ -182,24 +182,23 @@ class PartyKeyring final : public enclave::esdk::DataKeyProvider {
 // attestation document carrying exactly the audited PCR0, PCR1 and PCR2 (docs/kms-policy.md,
 // the Allow form).
 std::string KeyPolicy(const std::string& party_arn, const eif::Measurements& m) {
-  nlohmann::json policy = {
-      {"Version", "2012-10-17"},
-      {"Statement",
-       {{{"Sid", "PartyAdministers"},
-         {"Effect", "Allow"},
-         {"Principal", {{"AWS", party_arn}}},
-         {"Action", "kms:*"},
-         {"Resource", "*"}},
-        {{"Sid", "EnclaveDecrypts"},
-         {"Effect", "Allow"},
-         {"Principal", {{"AWS", kOperatorArn}}},
-         {"Action", "kms:Decrypt"},
-         {"Resource", "*"},
-         {"Condition",
-          {{"StringEqualsIgnoreCase",
-            {{"kms:RecipientAttestation:PCR0", HexEncode(m.pcr0)},
-             {"kms:RecipientAttestation:PCR1", HexEncode(m.pcr1)},
-             {"kms:RecipientAttestation:PCR2", HexEncode(m.pcr2)}}}}}}}}};
+  nlohmann::json policy = {{"Version", "2012-10-17"},
+                           {"Statement",
+                            {{{"Sid", "PartyAdministers"},
+                              {"Effect", "Allow"},
+                              {"Principal", {{"AWS", party_arn}}},
+                              {"Action", "kms:*"},
+                              {"Resource", "*"}},
+                             {{"Sid", "EnclaveDecrypts"},
+                              {"Effect", "Allow"},
+                              {"Principal", {{"AWS", kOperatorArn}}},
+                              {"Action", "kms:Decrypt"},
+                              {"Resource", "*"},
+                              {"Condition",
+                               {{"StringEqualsIgnoreCase",
+                                 {{"kms:RecipientAttestation:PCR0", HexEncode(m.pcr0)},
+                                  {"kms:RecipientAttestation:PCR1", HexEncode(m.pcr1)},
+                                  {"kms:RecipientAttestation:PCR2", HexEncode(m.pcr2)}}}}}}}}};
   return policy.dump();
 }
 
@@ -386,16 +385,14 @@ Result<Sample> RunOnce(World& w, const enclave::Manifest& manifest, int parties)
   CLOISTER_ASSIGN_OR_RETURN(Bytes body, session->Run(*decryptor, &st));
 
   const auto attest_start = SteadyClock::now();
-  CLOISTER_ASSIGN_OR_RETURN(
-      Bytes document,
-      w.nsm->Attestation(enclave::ReceiptUserData(body), std::nullopt, std::nullopt));
+  CLOISTER_ASSIGN_OR_RETURN(Bytes document, w.nsm->Attestation(enclave::ReceiptUserData(body),
+                                                               std::nullopt, std::nullopt));
   CLOISTER_ASSIGN_OR_RETURN(Bytes receipt, enclave::EncodeReceipt(body, document));
   const auto end = SteadyClock::now();
   const double cpu = SelfCpuMs() + ProcessCpuMs(w.kms->process().pid()) - cpu_start;
 
   enclave::VerifyReceiptOptions vo;
-  vo.expected_pcrs = {{0, w.measurements.pcr0}, {1, w.measurements.pcr1},
-                      {2, w.measurements.pcr2}};
+  vo.expected_pcrs = {{0, w.measurements.pcr0}, {1, w.measurements.pcr1}, {2, w.measurements.pcr2}};
   vo.my_input = w.messages[0];
   vo.my_party = PartyId(0);
   vo.manifest = manifest.bytes;
@@ -448,8 +445,8 @@ int Main(int argc, char** argv) {
   const int max_parties = *std::max_element(party_counts.begin(), party_counts.end());
 
   World w;
-  std::fprintf(stderr, "setup: KMS, %d keys, %d x %d bids encrypted...\n", max_parties,
-               max_parties, bids);
+  std::fprintf(stderr, "setup: KMS, %d keys, %d x %d bids encrypted...\n", max_parties, max_parties,
+               bids);
   if (Status s = Setup(w, max_parties, bids); !s) return ReportFailure(s.error());
 
   struct Row {
@@ -486,25 +483,27 @@ int Main(int argc, char** argv) {
     if (std::fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = -1;
     std::fclose(f);
   }
-  std::printf("journey_bench: medians of %d repetitions (after 1 warm-up); load average %.2f "
-              "%.2f %.2f\n\n",
-              reps, load[0], load[1], load[2]);
+  std::printf(
+      "journey_bench: medians of %d repetitions (after 1 warm-up); load average %.2f "
+      "%.2f %.2f\n\n",
+      reps, load[0], load[1], load[2]);
   std::printf("%7s %9s %7s | %8s %8s %8s %8s %8s %8s | %8s | %8s | %8s %9s %9s\n", "parties",
               "bids", "MB", "total", "kms", "decrypt", "parse", "auction", "receipt", "cpu",
               "verify", "AES-GCM", "total/AES", "decr/AES");
-  std::printf("%7s %9s %7s | %8s %8s %8s %8s %8s %8s | %8s | %8s | %8s %9s %9s\n", "", "", "",
-              "ms", "ms", "ms", "ms", "ms", "ms", "ms", "ms", "ms", "x", "x");
+  std::printf("%7s %9s %7s | %8s %8s %8s %8s %8s %8s | %8s | %8s | %8s %9s %9s\n", "", "", "", "ms",
+              "ms", "ms", "ms", "ms", "ms", "ms", "ms", "ms", "x", "x");
   for (const auto& [parties, m] : rows) {
-    std::printf("%7d %9llu %7.2f | %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f | %8.1f | %8.1f | %8.2f "
-                "%9.0f %9.1f\n",
-                parties, static_cast<unsigned long long>(m.bids), m.ciphertext_bytes / 1e6,
-                m.total, m.kms, m.decrypt, m.parse, m.auction, m.receipt, m.cpu, m.verify, m.aes,
-                m.total / m.aes, m.decrypt / m.aes);
+    std::printf(
+        "%7d %9llu %7.2f | %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f | %8.1f | %8.1f | %8.2f "
+        "%9.0f %9.1f\n",
+        parties, static_cast<unsigned long long>(m.bids), m.ciphertext_bytes / 1e6, m.total, m.kms,
+        m.decrypt, m.parse, m.auction, m.receipt, m.cpu, m.verify, m.aes, m.total / m.aes,
+        m.decrypt / m.aes);
   }
   std::printf("\nnormalised (linear growth = flat columns): per bid in ns, KMS per party in ms\n");
   std::printf("%7s | %8s %8s %8s %8s %8s %8s %8s | %9s | %9s %9s %9s\n", "parties", "total",
-              "decrypt", "parse", "auction", "receipt", "cpu", "AES-GCM", "kms/party",
-              "kms setup", "kms calls", "attest");
+              "decrypt", "parse", "auction", "receipt", "cpu", "AES-GCM", "kms/party", "kms setup",
+              "kms calls", "attest");
   std::printf("%7s | %8s %8s %8s %8s %8s %8s %8s | %9s | %9s %9s %9s\n", "", "ns/bid", "ns/bid",
               "ns/bid", "ns/bid", "ns/bid", "ns/bid", "ns/bid", "ms", "ms", "", "ms");
   for (const auto& [parties, m] : rows) {
