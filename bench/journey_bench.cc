@@ -23,7 +23,6 @@
 //
 //   build/bench/journey_bench [--parties 2,10,100] [--bids 10000] [--reps 5]
 #include <openssl/evp.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -47,6 +46,7 @@
 #include "common/clock.h"
 #include "common/ossl.h"
 #include "common/secret.h"
+#include "common/stopwatch.h"
 #include "enclave/auction.h"
 #include "enclave/esdk.h"
 #include "enclave/nsm.h"
@@ -60,7 +60,6 @@
 namespace cloister::bench {
 namespace {
 
-using SteadyClock = std::chrono::steady_clock;
 using enclave::KmsDecryptor;
 using enclave::RunStats;
 
@@ -70,14 +69,6 @@ constexpr const char* kModuleId = "i-0123456789abcdef0-enc0123456789abcdef";
 
 double Ms(std::chrono::nanoseconds d) {
   return std::chrono::duration<double, std::milli>(d).count();
-}
-
-// CPU time (user + system) of this process, in ms.
-double SelfCpuMs() {
-  rusage u{};
-  ::getrusage(RUSAGE_SELF, &u);
-  return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e3 +
-         (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e3;
 }
 
 // CPU time of process `pid` (from /proc, clock-tick resolution), in ms; 0 if unreadable.
@@ -244,9 +235,9 @@ class AesGcmBaseline {
     messages_.push_back({std::move(ct), std::move(tag)});
   }
   // Decrypts the first `count` buffers; returns the time taken. Aborts the bench on a bad tag.
-  std::chrono::nanoseconds Run(size_t count) {
+  Elapsed Run(size_t count) {
     Bytes out;
-    const auto start = SteadyClock::now();
+    const Stopwatch watch;
     for (size_t i = 0; i < count; ++i) {
       auto& [ct, tag] = messages_[i];
       EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
@@ -260,7 +251,7 @@ class AesGcmBaseline {
         std::abort();
       }
     }
-    return SteadyClock::now() - start;
+    return watch.Read();
   }
 
  private:
@@ -269,12 +260,13 @@ class AesGcmBaseline {
   std::vector<std::pair<Bytes, Bytes>> messages_;
 };
 
+// One repetition. Times in ms; `_cpu` is this (single) thread's CPU time over the same span.
 struct Sample {
   double kms, decrypt, parse, auction, receipt, total, verify, aes;
-  // CPU time of the run (this process and cloister-kms), less sensitive to a busy machine.
-  double cpu;
-  // Detail: kms setup (key + document) and the NSM attestation of the receipt.
-  double kms_setup, receipt_attest;
+  double kms_cpu, decrypt_cpu, parse_cpu, auction_cpu, receipt_cpu, total_cpu, aes_cpu;
+  double kms_server_cpu;            // cloister-kms's CPU time during the run
+  double kms_setup, kms_setup_cpu;  // ephemeral key + attestation document (part of kms)
+  double receipt_attest;            // NSM attestation + receipt encoding (part of receipt)
   uint64_t bids, ciphertext_bytes, kms_calls;
 };
 
@@ -369,52 +361,56 @@ Result<Sample> RunOnce(World& w, const enclave::Manifest& manifest, int parties)
   Sample s{};
   CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<enclave::Session> session,
                             enclave::Session::Create(manifest, SystemClock::Get()));
-  const double cpu_start = SelfCpuMs() + ProcessCpuMs(w.kms->process().pid());
-  const auto start = SteadyClock::now();
+  const double server_cpu_start = ProcessCpuMs(w.kms->process().pid());
+  const Stopwatch run_watch;
   for (int p = 0; p < parties; ++p) {
     CLOISTER_RETURN_IF_ERROR(session->PutInput(PartyId(p), w.messages[p]));
   }
-  const auto digests = SteadyClock::now() - start;
+  const Elapsed digests = run_watch.Read();
 
-  const auto kms_setup_start = SteadyClock::now();
+  const Stopwatch setup_watch;
   CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<RecipientDecryptor> decryptor,
                             RecipientDecryptor::Create(*w.operator_client, *w.nsm));
-  const auto kms_setup = SteadyClock::now() - kms_setup_start;
+  const Elapsed kms_setup = setup_watch.Read();
 
   RunStats st;
   CLOISTER_ASSIGN_OR_RETURN(Bytes body, session->Run(*decryptor, &st));
 
-  const auto attest_start = SteadyClock::now();
+  const Stopwatch attest_watch;
   CLOISTER_ASSIGN_OR_RETURN(Bytes document, w.nsm->Attestation(enclave::ReceiptUserData(body),
                                                                std::nullopt, std::nullopt));
   CLOISTER_ASSIGN_OR_RETURN(Bytes receipt, enclave::EncodeReceipt(body, document));
-  const auto end = SteadyClock::now();
-  const double cpu = SelfCpuMs() + ProcessCpuMs(w.kms->process().pid()) - cpu_start;
+  const Elapsed attest = attest_watch.Read();
+  const Elapsed total = run_watch.Read();
+  s.kms_server_cpu = ProcessCpuMs(w.kms->process().pid()) - server_cpu_start;
 
   enclave::VerifyReceiptOptions vo;
   vo.expected_pcrs = {{0, w.measurements.pcr0}, {1, w.measurements.pcr1}, {2, w.measurements.pcr2}};
   vo.my_input = w.messages[0];
   vo.my_party = PartyId(0);
   vo.manifest = manifest.bytes;
-  const auto verify_start = SteadyClock::now();
+  const Stopwatch verify_watch;
   CLOISTER_ASSIGN_OR_RETURN(enclave::VerifiedReceipt verified,
                             enclave::VerifyReceipt(receipt, *w.verifier, vo));
-  const auto verify = SteadyClock::now() - verify_start;
+  s.verify = Ms(verify_watch.Read().wall);
   if (verified.receipt.body.inputs.size() != static_cast<size_t>(parties)) {
     return Error::Internal("the receipt does not list every party");
   }
+  const Elapsed aes = w.aes.Run(static_cast<size_t>(parties));
 
-  s.kms_setup = Ms(kms_setup);
-  s.receipt_attest = Ms(end - attest_start);
-  s.kms = Ms(kms_setup + st.kms);
-  s.decrypt = Ms(st.decryption);
-  s.parse = Ms(st.parsing);
-  s.auction = Ms(st.computation);
-  s.receipt = Ms(digests + st.receipt + (end - attest_start));
-  s.total = Ms(end - start);
-  s.cpu = cpu;
-  s.verify = Ms(verify);
-  s.aes = Ms(w.aes.Run(static_cast<size_t>(parties)));
+  auto set = [](double& wall, double& cpu, const Elapsed& e) {
+    wall = Ms(e.wall);
+    cpu = Ms(e.cpu);
+  };
+  set(s.kms, s.kms_cpu, kms_setup + st.kms);
+  set(s.decrypt, s.decrypt_cpu, st.decryption);
+  set(s.parse, s.parse_cpu, st.parsing);
+  set(s.auction, s.auction_cpu, st.computation);
+  set(s.receipt, s.receipt_cpu, digests + st.receipt + attest);
+  set(s.total, s.total_cpu, total);
+  set(s.aes, s.aes_cpu, aes);
+  set(s.kms_setup, s.kms_setup_cpu, kms_setup);
+  s.receipt_attest = Ms(attest.wall);
   s.bids = st.items;
   s.ciphertext_bytes = st.ciphertext_bytes;
   s.kms_calls = st.kms_calls;
@@ -464,15 +460,15 @@ int Main(int argc, char** argv) {
       if (r > 0) samples.push_back(*s);
     }
     Sample m = samples[0];
-    auto med = [&](double Sample::*f) {
+    for (auto f :
+         {&Sample::kms, &Sample::decrypt, &Sample::parse, &Sample::auction, &Sample::receipt,
+          &Sample::total, &Sample::verify, &Sample::aes, &Sample::kms_cpu, &Sample::decrypt_cpu,
+          &Sample::parse_cpu, &Sample::auction_cpu, &Sample::receipt_cpu, &Sample::total_cpu,
+          &Sample::aes_cpu, &Sample::kms_server_cpu, &Sample::kms_setup, &Sample::kms_setup_cpu,
+          &Sample::receipt_attest}) {
       std::vector<double> v;
-      for (const auto& s : samples) v.push_back(s.*f);
+      for (const auto& sample : samples) v.push_back(sample.*f);
       m.*f = Median(v);
-    };
-    for (auto f : {&Sample::kms, &Sample::decrypt, &Sample::parse, &Sample::auction,
-                   &Sample::receipt, &Sample::total, &Sample::cpu, &Sample::verify, &Sample::aes,
-                   &Sample::kms_setup, &Sample::receipt_attest}) {
-      med(f);
     }
     rows.push_back({parties, m});
     std::fprintf(stderr, "%d parties: done (%d reps)\n", parties, reps);
@@ -487,32 +483,42 @@ int Main(int argc, char** argv) {
       "journey_bench: medians of %d repetitions (after 1 warm-up); load average %.2f "
       "%.2f %.2f\n\n",
       reps, load[0], load[1], load[2]);
-  std::printf("%7s %9s %7s | %8s %8s %8s %8s %8s %8s | %8s | %8s | %8s %9s %9s\n", "parties",
-              "bids", "MB", "total", "kms", "decrypt", "parse", "auction", "receipt", "cpu",
-              "verify", "AES-GCM", "total/AES", "decr/AES");
-  std::printf("%7s %9s %7s | %8s %8s %8s %8s %8s %8s | %8s | %8s | %8s %9s %9s\n", "", "", "", "ms",
-              "ms", "ms", "ms", "ms", "ms", "ms", "ms", "ms", "x", "x");
+  std::printf("wall clock, ms (ratios: to AES-256-GCM alone over the same bytes, same run)\n");
+  std::printf("%7s %9s %6s | %8s | %8s %8s %8s %8s %8s | %8s | %8s %9s %9s\n", "parties", "bids",
+              "MB", "total", "kms", "decrypt", "parse", "auction", "receipt", "verify", "AES-GCM",
+              "total/AES", "decr/AES");
   for (const auto& [parties, m] : rows) {
     std::printf(
-        "%7d %9llu %7.2f | %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f | %8.1f | %8.1f | %8.2f "
-        "%9.0f %9.1f\n",
+        "%7d %9llu %6.2f | %8.1f | %8.1f %8.1f %8.1f %8.1f %8.1f | %8.1f | %8.2f %9.0f "
+        "%9.1f\n",
         parties, static_cast<unsigned long long>(m.bids), m.ciphertext_bytes / 1e6, m.total, m.kms,
-        m.decrypt, m.parse, m.auction, m.receipt, m.cpu, m.verify, m.aes, m.total / m.aes,
+        m.decrypt, m.parse, m.auction, m.receipt, m.verify, m.aes, m.total / m.aes,
         m.decrypt / m.aes);
   }
-  std::printf("\nnormalised (linear growth = flat columns): per bid in ns, KMS per party in ms\n");
-  std::printf("%7s | %8s %8s %8s %8s %8s %8s %8s | %9s | %9s %9s %9s\n", "parties", "total",
-              "decrypt", "parse", "auction", "receipt", "cpu", "AES-GCM", "kms/party", "kms setup",
-              "kms calls", "attest");
-  std::printf("%7s | %8s %8s %8s %8s %8s %8s %8s | %9s | %9s %9s %9s\n", "", "ns/bid", "ns/bid",
-              "ns/bid", "ns/bid", "ns/bid", "ns/bid", "ns/bid", "ms", "ms", "", "ms");
+  std::printf("\nCPU time of the enclave thread, ms (kms srv: cloister-kms's CPU time)\n");
+  std::printf("%7s | %8s | %8s %8s %8s %8s %8s | %8s | %8s %9s %9s\n", "parties", "total", "kms",
+              "decrypt", "parse", "auction", "receipt", "kms srv", "AES-GCM", "total/AES",
+              "decr/AES");
+  for (const auto& [parties, m] : rows) {
+    std::printf("%7d | %8.1f | %8.1f %8.1f %8.1f %8.1f %8.1f | %8.1f | %8.2f %9.0f %9.1f\n",
+                parties, m.total_cpu, m.kms_cpu, m.decrypt_cpu, m.parse_cpu, m.auction_cpu,
+                m.receipt_cpu, m.kms_server_cpu, m.aes_cpu, m.total_cpu / m.aes_cpu,
+                m.decrypt_cpu / m.aes_cpu);
+  }
+  std::printf(
+      "\nnormalised (linear growth = flat or falling columns): CPU ns per bid; KMS per "
+      "party, excluding the key + document set-up\n");
+  std::printf("%7s | %8s %8s %8s %8s %8s %8s | %11s %11s | %9s %9s\n", "parties", "total",
+              "decrypt", "parse", "auction", "receipt", "AES-GCM", "kms ms/pty", "cpu ms/pty",
+              "setup ms", "setup cpu");
   for (const auto& [parties, m] : rows) {
     const double per_bid = 1e6 / static_cast<double>(m.bids);  // ms -> ns per bid
-    std::printf("%7d | %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f | %9.2f | %9.1f %9llu %9.1f\n",
-                parties, m.total * per_bid, m.decrypt * per_bid, m.parse * per_bid,
-                m.auction * per_bid, m.receipt * per_bid, m.cpu * per_bid, m.aes * per_bid,
-                (m.kms - m.kms_setup) / parties, m.kms_setup,
-                static_cast<unsigned long long>(m.kms_calls), m.receipt_attest);
+    std::printf("%7d | %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f | %11.2f %11.2f | %9.1f %9.1f\n",
+                parties, m.total_cpu * per_bid, m.decrypt_cpu * per_bid, m.parse_cpu * per_bid,
+                m.auction_cpu * per_bid, m.receipt_cpu * per_bid, m.aes_cpu * per_bid,
+                (m.kms - m.kms_setup) / parties,
+                (m.kms_cpu - m.kms_setup_cpu + m.kms_server_cpu) / parties, m.kms_setup,
+                m.kms_setup_cpu);
   }
   std::printf("\ntarget: 100 parties x 10,000 bids within 5000 ms");
   for (const auto& [parties, m] : rows) {

@@ -1,7 +1,6 @@
 #include "enclave/auction.h"
 
 #include <algorithm>
-#include <chrono>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -196,9 +195,9 @@ Status Auction::AddInput(std::string_view party, ByteSpan plaintext) {
   }
   uint32_t p = pi->second;
   if (has_input_[p]) return Error::PolicyDenied("second input from this party");
-  const auto parse_start = std::chrono::steady_clock::now();
+  const Stopwatch parse_watch;
   auto parsed = ParseBids(plaintext);
-  stats_.parsing += std::chrono::steady_clock::now() - parse_start;
+  stats_.parsing += parse_watch.Read();
   if (!parsed) return parsed.error();
   const Bids& bids = *parsed;
   has_input_[p] = true;

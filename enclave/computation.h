@@ -13,7 +13,6 @@
 #ifndef CLOISTER_ENCLAVE_COMPUTATION_H_
 #define CLOISTER_ENCLAVE_COMPUTATION_H_
 
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -23,6 +22,7 @@
 
 #include "common/bytes.h"
 #include "common/result.h"
+#include "common/stopwatch.h"
 
 namespace cloister::enclave {
 
@@ -70,7 +70,7 @@ bool IsValidId(std::string_view id);
 // inputs (the rest of AddInput, and Outcome, is the computation proper) and the items counted
 // (for the auction: bids).
 struct ComputationStats {
-  std::chrono::nanoseconds parsing{0};
+  Elapsed parsing;
   uint64_t items = 0;
 };
 

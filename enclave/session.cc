@@ -1,6 +1,5 @@
 #include "enclave/session.h"
 
-#include <chrono>
 #include <cstring>
 
 #include "common/ossl.h"
@@ -8,14 +7,12 @@
 namespace cloister::enclave {
 namespace {
 
-using SteadyClock = std::chrono::steady_clock;
-
 // Calls kms.Decrypt and adds its time to stats.kms.
 Result<SecretBytes> TimedDecrypt(KmsDecryptor& kms, ByteSpan blob, const std::string& key_arn,
                                  const esdk::EncryptionContext& context, RunStats& stats) {
-  const auto start = SteadyClock::now();
+  const Stopwatch watch;
   auto key = kms.Decrypt(blob, key_arn, context);
-  stats.kms += SteadyClock::now() - start;
+  stats.kms += watch.Read();
   ++stats.kms_calls;
   return key;
 }
@@ -137,13 +134,12 @@ Result<Bytes> Session::Run(KmsDecryptor& kms, RunStats* stats) {
   RunStats local;
   RunStats& st = stats != nullptr ? *stats : local;
   st = RunStats{};
-  const auto run_start = SteadyClock::now();
   // Keeps st.total current on every return path, so a failed run still reports its phases.
   struct TotalTimer {
     RunStats& st;
-    SteadyClock::time_point start;
-    ~TotalTimer() { st.total = SteadyClock::now() - start; }
-  } total_timer{st, run_start};
+    Stopwatch watch;
+    ~TotalTimer() { st.total = watch.Read(); }
+  } total_timer{st, Stopwatch()};
 
   ReceiptBody body;
   body.computation_id = manifest_.computation_id;
@@ -154,35 +150,35 @@ Result<Bytes> Session::Run(KmsDecryptor& kms, RunStats* stats) {
       return Error::PolicyDenied("party '" + party.id + "': no input was received");
     }
     const Input& input = it->second;
-    const auto kms_before = st.kms;
-    const auto open_start = SteadyClock::now();
+    const Elapsed kms_before = st.kms;
+    const Stopwatch open_watch;
     auto plain = Open(party, input.ciphertext, kms, st);
-    st.decryption += (SteadyClock::now() - open_start) - (st.kms - kms_before);
+    st.decryption += open_watch.Read() - (st.kms - kms_before);
     if (!plain) return plain.error().WithContext("party '" + party.id + "'");
     ++st.inputs;
     st.ciphertext_bytes += input.ciphertext.size();
     st.plaintext_bytes += plain->size();
 
-    const auto parsing_before = computation_->stats().parsing;
-    const auto add_start = SteadyClock::now();
+    const Elapsed parsing_before = computation_->stats().parsing;
+    const Stopwatch add_watch;
     auto added = computation_->AddInput(party.id, *plain);
-    const auto parsing = computation_->stats().parsing - parsing_before;
+    const Elapsed parsing = computation_->stats().parsing - parsing_before;
     st.parsing += parsing;
-    st.computation += (SteadyClock::now() - add_start) - parsing;
+    st.computation += add_watch.Read() - parsing;
     st.items = computation_->stats().items;
     if (!added) return added.error().WithContext("party '" + party.id + "'");
     body.inputs.push_back({party.id, input.sha384});
   }
-  const auto outcome_start = SteadyClock::now();
+  const Stopwatch outcome_watch;
   auto outcome = computation_->Outcome();
-  st.computation += SteadyClock::now() - outcome_start;
+  st.computation += outcome_watch.Read();
   if (!outcome) return outcome.error();
   body.outcome = std::move(*outcome);
 
-  const auto receipt_start = SteadyClock::now();
+  const Stopwatch receipt_watch;
   body.time = clock_.NowMillis();
   auto encoded = EncodeReceiptBody(body);
-  st.receipt += SteadyClock::now() - receipt_start;
+  st.receipt += receipt_watch.Read();
   if (encoded) st.receipt_body_bytes = encoded->size();
   return encoded;
 }

@@ -18,13 +18,13 @@
 #ifndef CLOISTER_ENCLAVE_SESSION_H_
 #define CLOISTER_ENCLAVE_SESSION_H_
 
-#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 
 #include "common/clock.h"
+#include "common/stopwatch.h"
 #include "enclave/computation.h"
 #include "enclave/esdk.h"
 #include "enclave/receipt.h"
@@ -43,20 +43,21 @@ class KmsDecryptor {
                                       const esdk::EncryptionContext& context) = 0;
 };
 
-// Where one Run spent its time (std::chrono::steady_clock), for benchmarks and logs. The phases
-// partition Run: `kms` is the time inside KmsDecryptor::Decrypt; `decryption` the rest of opening
-// the inputs (ESDK header, key commitment, AES-GCM frames, signature); `parsing` the
-// computation's input parsing (ComputationStats::parsing); `computation` the rest of AddInput
-// plus Outcome (for the auction: counting the bids and deciding every lot); `receipt` assembling
-// and encoding the receipt body. `total` is the wall time of Run, so total minus the phases is
-// bookkeeping. Input digests are computed by PutInput, not here.
+// Where one Run spent its time, on the wall clock and in the calling thread's CPU time
+// (common/stopwatch.h), for benchmarks and logs. The phases partition Run: `kms` is the time
+// inside KmsDecryptor::Decrypt; `decryption` the rest of opening the inputs (ESDK header, key
+// commitment, AES-GCM frames, signature); `parsing` the computation's input parsing
+// (ComputationStats::parsing); `computation` the rest of AddInput plus Outcome (for the auction:
+// counting the bids and deciding every lot); `receipt` assembling and encoding the receipt body.
+// `total` is all of Run, so total minus the phases is bookkeeping. Input digests are computed by
+// PutInput, not here. The CPU time of `kms` is the enclave's side only (not the KMS server's).
 struct RunStats {
-  std::chrono::nanoseconds kms{0};
-  std::chrono::nanoseconds decryption{0};
-  std::chrono::nanoseconds parsing{0};
-  std::chrono::nanoseconds computation{0};
-  std::chrono::nanoseconds receipt{0};
-  std::chrono::nanoseconds total{0};
+  Elapsed kms;
+  Elapsed decryption;
+  Elapsed parsing;
+  Elapsed computation;
+  Elapsed receipt;
+  Elapsed total;
   uint64_t inputs = 0;            // inputs opened
   uint64_t kms_calls = 0;         // KmsDecryptor::Decrypt calls
   uint64_t ciphertext_bytes = 0;  // of the inputs opened
