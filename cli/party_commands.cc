@@ -1,24 +1,35 @@
-// cloister party encrypt: a party's input, envelope-encrypted under its own KMS key in the AWS
-// Encryption SDK message format (docs/esdk.md) with the context {cloister:computation,
-// cloister:party}. Streams with constant memory; progress on stderr when it is a terminal.
+// A party's commands (docs/party.md):
+//  - create-key: a KMS key whose policy lets the operator decrypt only from an enclave with the
+//    audited PCRs (kms/party_policy.h);
+//  - encrypt: a party's input, envelope-encrypted under its own KMS key in the AWS Encryption
+//    SDK message format (docs/esdk.md) with the context {cloister:computation, cloister:party}.
+//    Streams with constant memory; progress on stderr when it is a terminal;
+//  - decrypt: an ESDK input or a bare KMS CiphertextBlob, with the caller's own credentials (a
+//    party checks its input; the operator's credentials get AccessDeniedException).
 // Credentials come from the standard AWS places (common/aws_credentials.h), never from argv.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
+#include "attestation/measurements.h"
 #include "cli/commands.h"
 #include "common/aws_credentials.h"
 #include "common/cli.h"
+#include "common/file.h"
 #include "common/ossl.h"
 #include "common/unique_fd.h"
 #include "enclave/computation.h"
 #include "enclave/esdk.h"
+#include "enclave/session.h"
 #include "kms/client.h"
+#include "kms/party_policy.h"
 
 namespace cloister::cli {
 namespace {
@@ -91,19 +102,36 @@ class HashingFileSink final : public enclave::esdk::Sink {
   EvpMdCtxPtr ctx_;
 };
 
+// Returns a KMS client for `endpoint` signing with the caller's credentials from the standard
+// AWS places.
+Result<std::unique_ptr<kms::KmsClient>> CallerClient(const std::string& endpoint,
+                                                     const std::string& region,
+                                                     const std::string& ca_file) {
+  auto creds = LoadAwsCredentials();
+  if (!creds) return creds.error().WithContext("AWS credentials");
+  kms::ClientOptions co;
+  co.endpoint = endpoint;
+  co.region = region;
+  co.credentials = std::move(*creds);
+  co.ca_file = ca_file;
+  return kms::KmsClient::Create(std::move(co));
+}
+
+// Returns `e`, from a KMS call, with `context`. KMS's client-side error names (ValidationException,
+// UnrecognizedClientException, ...) come back as kInvalidArgument; they are failures of the
+// request, not of the command line, so they exit 1, not 2.
+Error KmsFailure(const Error& e, std::string_view context) {
+  Error out = e.WithContext(context);
+  if (out.code() == ErrorCode::kInvalidArgument) return Error::Malformed(out.message());
+  return out;
+}
+
 int Encrypt(const EncryptFlags& f) {
   if (!enclave::IsValidId(f.computation) || !enclave::IsValidId(f.party)) {
     return ReportFailure(Error::InvalidArgument(
         "--computation and --party must be 1..64 characters of [A-Za-z0-9._:-]"));
   }
-  auto creds = LoadAwsCredentials();
-  if (!creds) return ReportFailure(creds.error().WithContext("AWS credentials"));
-  kms::ClientOptions co;
-  co.endpoint = f.kms;
-  co.region = f.region;
-  co.credentials = std::move(*creds);
-  co.ca_file = f.ca_file;
-  auto client = kms::KmsClient::Create(std::move(co));
+  auto client = CallerClient(f.kms, f.region, f.ca_file);
   if (!client) return ReportFailure(client.error());
 
   UniqueFd in(::open(f.in.c_str(), O_RDONLY | O_CLOEXEC));
@@ -154,11 +182,334 @@ int Encrypt(const EncryptFlags& f) {
   return kExitOk;
 }
 
+struct CreateKeyFlags {
+  std::string kms;
+  std::string region = "us-east-1";
+  std::string measurements;
+  std::string operator_arn;
+  std::vector<std::string> admin_arns;
+  bool allow_debug = false;
+  std::string description = "Cloister party key";
+  std::string ca_file;
+};
+
+// "arn:<partition>:kms:..." -> "<partition>".
+std::string PartitionOf(const std::string& arn) {
+  size_t end = arn.find(':', 4);
+  return arn.rfind("arn:", 0) == 0 && end != std::string::npos ? arn.substr(4, end - 4) : "aws";
+}
+
+// Returns the string member `key` of a KMS response object, or "" (never throws).
+std::string StringMember(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+int CreateKey(const CreateKeyFlags& f) {
+  if (!kms::IsPrincipalArn(f.operator_arn)) {
+    return ReportFailure(Error::InvalidArgument(
+        "--operator-arn must be an IAM principal ARN such as arn:aws:iam::111122223333:role/op"));
+  }
+  for (const std::string& a : f.admin_arns) {
+    if (!kms::IsPrincipalArn(a) || a == f.operator_arn) {
+      return ReportFailure(Error::InvalidArgument(
+          "--admin-arn must be an IAM principal ARN other than the operator's"));
+    }
+  }
+  // Everything about the measurements is checked before KMS is touched.
+  auto measured = attestation::ReadMeasurementsFile(f.measurements);
+  if (!measured) return ReportFailure(measured.error().WithContext("--measurements"));
+  kms::PartyPolicyOptions po;
+  po.operator_arn = f.operator_arn;
+  po.measurements = std::move(*measured);
+  po.allow_debug = f.allow_debug;
+  if (po.measurements.IsDebug() && !f.allow_debug) {
+    return ReportFailure(Error::PolicyDenied(
+        "--measurements " + f.measurements +
+        ": PCR0, PCR1 or PCR2 is all zeros, which is what every debug-mode enclave attests "
+        "whatever image it runs; a policy pinning it would release your key to any debug "
+        "enclave. Use the production image's measurements (--allow-debug only for tests)"));
+  }
+  auto client = CallerClient(f.kms, f.region, f.ca_file);
+  if (!client) return ReportFailure(client.error());
+  kms::KmsClient& c = **client;
+
+  std::string policy;
+  Result<nlohmann::json> md = Error::Internal("unset");
+  if (!f.admin_arns.empty()) {
+    po.admins = f.admin_arns;
+    auto built = kms::PartyKeyPolicy(po);
+    if (!built) return ReportFailure(built.error());
+    policy = *built;
+    md = c.CreateKey(policy, f.description);
+    if (!md) return ReportFailure(KmsFailure(md.error(), "KMS CreateKey"));
+  } else {
+    // The default administrator is the caller's account root, as in AWS's default key policy.
+    // KMS names the caller's account only in the key it creates, so the key is created with the
+    // default policy first and the party policy replaces it before the key protects anything.
+    md = c.CreateKey("", f.description);
+    if (!md) return ReportFailure(KmsFailure(md.error(), "KMS CreateKey"));
+    const std::string account = StringMember(*md, "AWSAccountId");
+    const std::string arn = StringMember(*md, "Arn");
+    po.admins = {"arn:" + PartitionOf(arn) + ":iam::" + account + ":root"};
+    auto built = kms::PartyKeyPolicy(po);
+    Status put = built ? c.PutKeyPolicy(StringMember(*md, "KeyId"), *built) : Status(built.error());
+    if (!put) {
+      // Leave no key with the default policy behind.
+      (void)c.Call("ScheduleKeyDeletion",
+                   {{"KeyId", StringMember(*md, "KeyId")}, {"PendingWindowInDays", 7}});
+      return ReportFailure(KmsFailure(
+          put.error(), "KMS PutKeyPolicy (the new key " + arn + " is scheduled for deletion)"));
+    }
+    policy = *built;
+  }
+  nlohmann::ordered_json pcrs = nlohmann::ordered_json::object();
+  for (const auto& [i, v] : po.measurements.pcrs) pcrs["PCR" + std::to_string(i)] = HexEncode(v);
+  nlohmann::ordered_json out = {{"KeyId", StringMember(*md, "KeyId")},
+                                {"Arn", StringMember(*md, "Arn")},
+                                {"OperatorArn", f.operator_arn},
+                                {"Administrators", po.admins},
+                                {"Measurements", pcrs},
+                                {"AllowDebug", f.allow_debug},
+                                {"Policy", nlohmann::ordered_json::parse(policy)}};
+  std::cout << out.dump(2) << std::endl;
+  return kExitOk;
+}
+
+struct DecryptFlags {
+  std::string kms;
+  std::string region = "us-east-1";
+  std::string in;
+  std::string out;
+  std::string computation;
+  std::string party;
+  std::string ca_file;
+};
+
+// Data keys through KMS Decrypt with the caller's credentials, as the AWS Encryption SDK's KMS
+// keyring does: only "aws-kms" data keys, with the key ARN they name.
+class KmsDecryptingProvider final : public enclave::esdk::DataKeyProvider {
+ public:
+  explicit KmsDecryptingProvider(kms::KmsClient& client) : client_(client) {}
+  Result<DataKey> GenerateDataKey(const enclave::esdk::EncryptionContext&) override {
+    return Error::Internal("party decrypt does not encrypt");
+  }
+  Result<SecretBytes> DecryptDataKey(const enclave::esdk::EncryptedDataKey& edk,
+                                     const enclave::esdk::EncryptionContext& context) override {
+    if (edk.provider_id != enclave::esdk::kAwsKmsProviderId) {
+      return Error::NotFound("not a KMS data key");
+    }
+    auto r = client_.Decrypt(edk.ciphertext, context, AsString(edk.provider_info));
+    if (!r) return KmsFailure(r.error(), "KMS Decrypt");
+    key_arn = r->key_id;
+    return SecretBytes::CopyOf(r->plaintext);
+  }
+  std::string key_arn;
+
+ private:
+  kms::KmsClient& client_;
+};
+
+// Plaintext to a 0600 temporary file beside the destination, renamed into place only when the
+// whole input has authenticated; removed otherwise, so a failure leaves no --out.
+class PlaintextFile {
+ public:
+  explicit PlaintextFile(std::string out)
+      : out_(std::move(out)), tmp_(out_ + ".tmp-" + std::to_string(::getpid())) {}
+  ~PlaintextFile() {
+    if (fd_) ::unlink(tmp_.c_str());
+  }
+  Status Open() {
+    fd_ = UniqueFd(::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (!fd_) return Error::FromErrno("--out " + out_, errno);
+    return OkStatus();
+  }
+  int fd() const { return fd_.get(); }
+  Status Commit() {
+    if (::fsync(fd_.get()) != 0) return Error::FromErrno("fsync", errno);
+    if (::rename(tmp_.c_str(), out_.c_str()) != 0) return Error::FromErrno("rename", errno);
+    fd_ = UniqueFd();
+    return OkStatus();
+  }
+
+ private:
+  std::string out_;
+  std::string tmp_;
+  UniqueFd fd_;
+};
+
+class CountingFdSink final : public enclave::esdk::Sink {
+ public:
+  explicit CountingFdSink(int fd) : fd_(fd) {}
+  Status Write(ByteSpan data) override {
+    bytes += data.size();
+    return fd_.Write(data);
+  }
+  uint64_t bytes = 0;
+
+ private:
+  enclave::esdk::FdSink fd_;
+};
+
+// Reads a file descriptor it does not own and hashes what it reads (the SHA-384 a receipt lists
+// for the input).
+class HashingFdSource final : public enclave::esdk::Source {
+ public:
+  explicit HashingFdSource(int fd) : fd_(fd), ctx_(EVP_MD_CTX_new()) {
+    ok_ = ctx_ != nullptr && OsslOk(EVP_DigestInit_ex(ctx_.get(), EVP_sha384(), nullptr));
+  }
+  Result<size_t> Read(std::span<uint8_t> out) override {
+    if (!ok_) return OpensslError("sha384");
+    CLOISTER_ASSIGN_OR_RETURN(size_t n, fd_.Read(out));
+    if (!OsslOk(EVP_DigestUpdate(ctx_.get(), out.data(), n))) return OpensslError("sha384");
+    return n;
+  }
+  Bytes Digest() {
+    Bytes d(48);
+    unsigned int n = 0;
+    if (!ok_ || !OsslOk(EVP_DigestFinal_ex(ctx_.get(), d.data(), &n))) return {};
+    return d;
+  }
+
+ private:
+  enclave::esdk::FdSource fd_;
+  EvpMdCtxPtr ctx_;
+  bool ok_ = false;
+};
+
+int DecryptCommand(const DecryptFlags& f) {
+  if (f.computation.empty() != f.party.empty()) {
+    return ReportFailure(Error::InvalidArgument("--computation and --party go together"));
+  }
+  if (!f.computation.empty() &&
+      (!enclave::IsValidId(f.computation) || !enclave::IsValidId(f.party))) {
+    return ReportFailure(Error::InvalidArgument(
+        "--computation and --party must be 1..64 characters of [A-Za-z0-9._:-]"));
+  }
+  enclave::esdk::EncryptionContext want;
+  if (!f.computation.empty()) {
+    want = {{std::string(enclave::kContextComputation), f.computation},
+            {std::string(enclave::kContextParty), f.party}};
+  }
+  UniqueFd in(::open(f.in.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!in) return ReportFailure(Error::FromErrno("--in " + f.in, errno));
+  uint8_t head[3] = {0, 0, 0};
+  ssize_t head_len = ::pread(in.get(), head, sizeof head, 0);
+  if (head_len < 0) return ReportFailure(Error::FromErrno("--in " + f.in, errno));
+  const bool esdk = enclave::LooksLikeEsdkMessage(ByteSpan(head, static_cast<size_t>(head_len)));
+  auto client = CallerClient(f.kms, f.region, f.ca_file);
+  if (!client) return ReportFailure(client.error());
+
+  PlaintextFile out(f.out);
+  nlohmann::ordered_json result;
+  if (esdk) {
+    if (Status s = out.Open(); !s) return ReportFailure(s.error());
+    KmsDecryptingProvider provider(**client);
+    CountingFdSink sink(out.fd());
+    enclave::esdk::DecryptOptions o;
+    o.check_header = [&](const enclave::esdk::MessageHeader& h) -> Status {
+      for (const auto& [k, v] : want) {
+        auto it = h.context.find(k);
+        if (it == h.context.end() || it->second != v) {
+          return Error::PolicyDenied(
+              "the encryption context does not bind the input to "
+              "computation '" +
+              f.computation + "' and party '" + f.party + "'");
+        }
+      }
+      return OkStatus();
+    };
+    HashingFdSource source(in.get());
+    auto header = enclave::esdk::Decrypt(source, sink, provider, o);
+    if (!header) return ReportFailure(header.error());
+    if (Status s = out.Commit(); !s) return ReportFailure(s.error());
+    nlohmann::ordered_json context = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : header->context) {
+      if (k != enclave::esdk::kPublicKeyContextKey) context[k] = v;
+    }
+    result = {
+        {"Format", "aws-encryption-sdk"},
+        {"AlgorithmSuite",
+         header->suite == enclave::esdk::AlgorithmSuite::kAes256GcmHkdfSha512CommitKey ? "0x0478"
+                                                                                       : "0x0578"},
+        {"KeyId", provider.key_arn},
+        {"EncryptionContext", context},
+        {"PlaintextBytes", sink.bytes},
+        {"InputSha384", HexEncode(source.Digest())}};
+  } else {
+    auto blob = ReadFile(f.in, enclave::kMaxBareBlobBytes);
+    if (!blob) {
+      return ReportFailure(
+          Error::Malformed("--in " + f.in +
+                           ": neither an AWS Encryption SDK message (v2, committing suite) nor a "
+                           "KMS ciphertext blob of at most " +
+                           std::to_string(enclave::kMaxBareBlobBytes) + " bytes"));
+    }
+    if (blob->empty()) return ReportFailure(Error::Malformed("--in " + f.in + " is empty"));
+    auto r = (*client)->Decrypt(*blob, want);
+    if (!r) return ReportFailure(KmsFailure(r.error(), "KMS Decrypt"));
+    if (Status s = out.Open(); !s) return ReportFailure(s.error());
+    if (Status s = enclave::esdk::FdSink(out.fd()).Write(r->plaintext); !s) {
+      return ReportFailure(s.error());
+    }
+    if (Status s = out.Commit(); !s) return ReportFailure(s.error());
+    result = {{"Format", "kms-ciphertext-blob"},
+              {"KeyId", r->key_id},
+              {"EncryptionContext", want},
+              {"PlaintextBytes", r->plaintext.size()},
+              {"InputSha384", HexEncode(Sha384(*blob))}};
+  }
+  result["Input"] = f.in;
+  result["Output"] = f.out;
+  std::cout << result.dump(2) << std::endl;
+  return kExitOk;
+}
+
 }  // namespace
 
 void RegisterPartyCommands(CLI::App& app, Action& run) {
-  CLI::App* party = app.add_subcommand("party", "A party's commands: create-key, encrypt");
+  CLI::App* party = app.add_subcommand("party", "A party's commands: create-key, encrypt, decrypt");
   party->require_subcommand(1);
+
+  auto ck = std::make_shared<CreateKeyFlags>();
+  CLI::App* create = party->add_subcommand(
+      "create-key",
+      "Create your KMS key with a policy that lets the operator decrypt only from an enclave "
+      "with the audited PCRs (PCR0, 1, 2, and 8 when present); prints the key ARN and policy");
+  create->add_option("--kms", ck->kms, "KMS endpoint URL")->required();
+  create->add_option("--region", ck->region, "AWS region")->capture_default_str();
+  create
+      ->add_option("--measurements", ck->measurements,
+                   "Measurements JSON as printed by build-enclave / describe-eif / nitro-cli")
+      ->required();
+  create
+      ->add_option("--operator-arn", ck->operator_arn,
+                   "The operator's IAM principal (role or user ARN) that runs the enclave")
+      ->required();
+  create->add_option("--admin-arn", ck->admin_arns,
+                     "Principal that keeps full rights on the key (repeatable; default: the "
+                     "root of your account, as AWS's default key policy)");
+  create->add_flag("--allow-debug", ck->allow_debug,
+                   "Accept all-zero (debug-mode) PCRs: any debug enclave could then decrypt");
+  create->add_option("--description", ck->description, "Key description")->capture_default_str();
+  create->add_option("--ca-file", ck->ca_file, "CA bundle for an https KMS endpoint");
+  create->callback([ck, &run] { run = [ck] { return CreateKey(*ck); }; });
+
+  auto df = std::make_shared<DecryptFlags>();
+  CLI::App* dec = party->add_subcommand(
+      "decrypt",
+      "Decrypt an input (AWS Encryption SDK message or bare KMS ciphertext blob) with your own "
+      "credentials, e.g. to check your input; nothing is written unless it all decrypts");
+  dec->add_option("--kms", df->kms, "KMS endpoint URL")->required();
+  dec->add_option("--region", df->region, "AWS region")->capture_default_str();
+  dec->add_option("--in", df->in, "Encrypted input")->required();
+  dec->add_option("--out", df->out, "Plaintext output (mode 0600, written atomically)")->required();
+  dec->add_option("--computation", df->computation,
+                  "Require this computation id in the encryption context (with --party; a bare "
+                  "KMS blob needs both, KMS binds the context)");
+  dec->add_option("--party", df->party, "Require this party id in the encryption context");
+  dec->add_option("--ca-file", df->ca_file, "CA bundle for an https KMS endpoint");
+  dec->callback([df, &run] { run = [df] { return DecryptCommand(*df); }; });
   auto f = std::make_shared<EncryptFlags>();
   CLI::App* enc = party->add_subcommand(
       "encrypt",
