@@ -3,9 +3,9 @@
 // measured in the same run (issue 6, "Must show").
 //
 // Everything on the enclave's path is the real code: a cloister-kms process trusting the
-// emulated platform's root, one KMS key per party whose policy lets the operator decrypt only
-// from an enclave with the bench's PCR0/1/2 (Recipient condition keys), each party's bids
-// encrypted as an AWS Encryption SDK message under a data key from KMS GenerateDataKey, the
+// emulated platform's root, one KMS key per party with the policy `cloister party create-key`
+// writes (the operator may decrypt only from an enclave with the bench's PCR0/1/2), each party's
+// bids encrypted as an AWS Encryption SDK message under a data key from KMS GenerateDataKey, the
 // enclave Session (PutInput, Run with RunStats), a Recipient decryptor (ephemeral RSA-2048 key,
 // one NSM attestation document carrying it, KMS Decrypt with Recipient, CMS opened in process),
 // the monitor's NSM service signing the receipt's attestation document, and the auditor's
@@ -54,6 +54,7 @@
 #include "enclave/recipient_cms.h"
 #include "enclave/session.h"
 #include "kms/client.h"
+#include "kms/party_policy.h"
 #include "parent/nsm_service.h"
 #include "tests/support/process.h"
 
@@ -169,28 +170,15 @@ class PartyKeyring final : public enclave::esdk::DataKeyProvider {
   std::string key_arn_;
 };
 
-// The party's key policy: the party administers its key; the operator may Decrypt only with an
-// attestation document carrying exactly the audited PCR0, PCR1 and PCR2 (docs/kms-policy.md,
-// the Allow form).
-std::string KeyPolicy(const std::string& party_arn, const eif::Measurements& m) {
-  nlohmann::json policy = {{"Version", "2012-10-17"},
-                           {"Statement",
-                            {{{"Sid", "PartyAdministers"},
-                              {"Effect", "Allow"},
-                              {"Principal", {{"AWS", party_arn}}},
-                              {"Action", "kms:*"},
-                              {"Resource", "*"}},
-                             {{"Sid", "EnclaveDecrypts"},
-                              {"Effect", "Allow"},
-                              {"Principal", {{"AWS", kOperatorArn}}},
-                              {"Action", "kms:Decrypt"},
-                              {"Resource", "*"},
-                              {"Condition",
-                               {{"StringEqualsIgnoreCase",
-                                 {{"kms:RecipientAttestation:PCR0", HexEncode(m.pcr0)},
-                                  {"kms:RecipientAttestation:PCR1", HexEncode(m.pcr1)},
-                                  {"kms:RecipientAttestation:PCR2", HexEncode(m.pcr2)}}}}}}}}};
-  return policy.dump();
+// The party's key policy, as `cloister party create-key` writes it (kms/party_policy.h): the
+// party administers its key; the operator may only Decrypt, and only with an attestation
+// document carrying exactly the audited PCR0, PCR1 and PCR2.
+Result<std::string> KeyPolicy(const std::string& party_arn, const eif::Measurements& m) {
+  kms::PartyPolicyOptions o;
+  o.admins = {party_arn};
+  o.operator_arn = kOperatorArn;
+  o.measurements.pcrs = {{0, m.pcr0}, {1, m.pcr1}, {2, m.pcr2}};
+  return kms::PartyKeyPolicy(o);
 }
 
 std::string BidFile(int party, int bids) {
@@ -339,9 +327,8 @@ Status Setup(World& w, int max_parties, int bids) {
     po.credentials = Creds(principal.access_key_id, principal.secret_access_key);
     CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<kms::KmsClient> client,
                               kms::KmsClient::Create(std::move(po)));
-    CLOISTER_ASSIGN_OR_RETURN(
-        nlohmann::json meta,
-        client->CreateKey(KeyPolicy(principal.arn, w.measurements), PartyId(p) + " bids"));
+    CLOISTER_ASSIGN_OR_RETURN(std::string policy, KeyPolicy(principal.arn, w.measurements));
+    CLOISTER_ASSIGN_OR_RETURN(nlohmann::json meta, client->CreateKey(policy, PartyId(p) + " bids"));
     w.key_arns.push_back(meta.value("Arn", ""));
     PartyKeyring keyring(*client, w.key_arns.back());
     const std::string bid_file = BidFile(p, bids);
