@@ -37,11 +37,11 @@ Status SendHeartbeat(const vsock::Transport& transport) {
   return OkStatus();
 }
 
-Result<Manifest> ReadManifest(const std::string& app_dir) {
+Result<ManifestFile> ReadManifest(const std::string& app_dir) {
   for (const char* name : {"manifest.json", "manifest.yaml", "manifest.yml"}) {
     std::string path = app_dir + "/" + name;
     auto text = ReadTextFile(path, kMaxManifestSize);
-    if (text) return Manifest{path, std::move(*text)};
+    if (text) return ManifestFile{path, std::move(*text)};
     if (text.error().code() != ErrorCode::kNotFound) return text.error();
   }
   return Error::NotFound("no manifest in " + app_dir);

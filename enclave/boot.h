@@ -32,13 +32,13 @@ Status HardenProcess();
 // Sends the heartbeat and waits for its echo. kUnavailable if the parent does not answer.
 Status SendHeartbeat(const vsock::Transport& transport);
 
-struct Manifest {
+struct ManifestFile {
   std::string path;  // e.g. /app/manifest.json
   std::string text;
 };
 // Reads the manifest from `app_dir` (manifest.json, manifest.yaml or manifest.yml).
 // kNotFound if there is none.
-Result<Manifest> ReadManifest(const std::string& app_dir = kAppDir);
+Result<ManifestFile> ReadManifest(const std::string& app_dir = kAppDir);
 
 // Registers the requests every runtime serves:
 //   "ping"        -> {}

@@ -48,7 +48,7 @@ Result<Manifest> ParseManifest(ByteSpan json) {
   }
   const auto& kms = doc["kms"];
   for (const auto& [k, v] : kms.items()) {
-    if (k != "endpoint" && k != "region") {
+    if (k != "endpoint" && k != "region" && k != "proxy_port" && k != "ca_bundle") {
       return Error::Malformed("manifest kms has unknown field '" + k + "'");
     }
   }
@@ -59,6 +59,22 @@ Result<Manifest> ParseManifest(ByteSpan json) {
   }
   if (m.kms.region.empty() || m.kms.region.size() > kMaxIdBytes) {
     return Error::Malformed("manifest kms.region is invalid");
+  }
+  if (kms.contains("proxy_port")) {
+    const auto& port = kms["proxy_port"];
+    if (!port.is_number_unsigned() || port.get<uint64_t>() == 0 ||
+        port.get<uint64_t>() > UINT32_MAX) {
+      return Error::Malformed("manifest kms.proxy_port is not a vsock port number");
+    }
+    m.kms.proxy_port = static_cast<uint32_t>(port.get<uint64_t>());
+  }
+  if (kms.contains("ca_bundle")) {
+    CLOISTER_ASSIGN_OR_RETURN(m.kms.ca_bundle, internal::GetString(kms, "ca_bundle"));
+    // A file name inside the image's /app directory: no path separators, no dot files.
+    if (m.kms.ca_bundle.empty() || m.kms.ca_bundle.size() > kMaxIdBytes ||
+        m.kms.ca_bundle.find('/') != std::string::npos || m.kms.ca_bundle[0] == '.') {
+      return Error::Malformed("manifest kms.ca_bundle must be a file name in the image's /app");
+    }
   }
   if (!doc.contains("parties") || !doc["parties"].is_array() || doc["parties"].empty()) {
     return Error::Malformed("manifest parties is missing, empty or not an array");

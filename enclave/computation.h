@@ -44,6 +44,11 @@ struct Party {
 struct KmsSettings {
   std::string endpoint;  // e.g. "https://kms.us-east-1.amazonaws.com" or "http://127.0.0.1:8000"
   std::string region;    // e.g. "us-east-1"
+  // The vsock port of the KMS proxy on the parent (CID 3); AWS's samples use 8000.
+  uint32_t proxy_port = 8000;
+  // For https endpoints: the PEM file (in the image's /app) of CA certificates KMS's server
+  // certificate must chain to; empty uses the system store.
+  std::string ca_bundle;
 };
 
 // The fields every manifest has. `json` keeps the whole document for the computation's own part.

@@ -4,12 +4,16 @@
 // heartbeat and serves requests on vsock port 5000 (enclave/rpc.h). Computations add their
 // request handlers next to the built-in ones below.
 #include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/vsock.h"
 #include "enclave/boot.h"
 #include "enclave/nsm.h"
 #include "enclave/rpc.h"
+#include "enclave/service.h"
 
 namespace {
 
@@ -34,6 +38,17 @@ int main() {
   enclave::RpcServer server;
   if (auto st = enclave::RegisterBuiltinHandlers(server, **nsm); !st) {
     return Fail("handlers", st.error());
+  }
+  // The computation the manifest names; "computation": "none" (examples/hello) serves the
+  // built-in requests only.
+  std::unique_ptr<enclave::ComputationService> service;
+  auto doc = nlohmann::json::parse(manifest->text, nullptr, false);
+  if (!doc.is_object() || doc.value("computation", "") != "none") {
+    auto created = enclave::ComputationService::Create(AsBytes(manifest->text), **nsm, *transport,
+                                                       {}, SystemClock::Get());
+    if (!created) return Fail("manifest", created.error());
+    service = std::move(*created);
+    if (auto st = service->Register(server); !st) return Fail("handlers", st.error());
   }
   auto listener = transport->Listen({vsock::kCidAny, enclave::kDefaultRpcPort});
   if (!listener) return Fail("listen", listener.error());

@@ -156,6 +156,7 @@ CborPtr RpcServer::Dispatch(const cbor_item_t& request) const {
   if (!reply) return ErrorReply(reply.error());
   CborPtr out = std::move(*reply);
   if (!cbor_isa_map(out.get())) return ErrorReply(Error::Internal("handler reply is not a map"));
+  if (MapGet(out.get(), "type") != nullptr) return out;  // the handler typed its reply
   // Rebuild with "type" first so clients can branch on it.
   CborPtr framed(cbor_new_indefinite_map());
   (void)CborMapAdd(framed.get(), CborText("type"), CborText(*type));

@@ -3,7 +3,8 @@
 //
 // Frame: a 4-byte big-endian length, then that many bytes of one CBOR map (at most
 // kMaxRpcFrame). A request is {"type": text, ...fields}; the reply to a handled request is the
-// handler's map with "type" set to the request's type, and a failure is
+// handler's map with "type" set to the request's type (unless the handler names its reply
+// type itself, as the frames.h messages do), and a failure is
 // {"type": "error", "code": <ErrorCodeName>, "message": text}. A connection carries any number
 // of request/reply pairs, one at a time.
 //
@@ -25,7 +26,8 @@
 
 namespace cloister::enclave {
 
-inline constexpr size_t kMaxRpcFrame = size_t{16} << 20;
+// One frame carries at most one party input (frames.h kMaxFrameBytes).
+inline constexpr size_t kMaxRpcFrame = size_t{64} << 20;
 inline constexpr int kMaxRpcConnections = 16;
 // The port the runtime serves on (inside the enclave's CID).
 inline constexpr uint32_t kDefaultRpcPort = 5000;

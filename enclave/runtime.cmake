@@ -14,13 +14,14 @@ function(cloister_reproducible target)
     -ffile-prefix-map=${PROJECT_SOURCE_DIR}=/cloister
     -ffile-prefix-map=${PROJECT_BINARY_DIR}=/cloister-build)
 endfunction()
-foreach(t cloister_enclave_runtime cloister_nsm)
+foreach(t cloister_enclave_runtime cloister_nsm cloister_enclave_kms cloister_enclave_core
+          cloister_kms_client cloister_kms_protocol)
   cloister_reproducible(${t})
 endforeach()
 
 cloister_executable(NAME cloister-enclave
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/main.cc
-  DEPS cloister::enclave_runtime cloister::nsm cloister::common)
+  DEPS cloister::enclave_kms cloister::enclave_runtime cloister::nsm cloister::common)
 cloister_reproducible(cloister-enclave)
 target_link_options(cloister-enclave PRIVATE -s -Wl,--build-id=sha1)
 set_target_properties(cloister-enclave PROPERTIES SKIP_BUILD_RPATH ON)

@@ -88,6 +88,14 @@ Result<std::unique_ptr<KmsClient>> KmsClient::Create(ClientOptions options) {
   http->set_connection_timeout(options.timeout_seconds, 0);
   http->set_read_timeout(options.timeout_seconds, 0);
   http->set_write_timeout(options.timeout_seconds, 0);
+  if (!options.connect_address.empty()) {
+    std::string_view name = rest;  // host[:port]
+    if (size_t colon = name.rfind(':');
+        colon != std::string_view::npos && name.find(']', colon) == std::string_view::npos) {
+      name = name.substr(0, colon);
+    }
+    http->set_hostname_addr_map({{std::string(name), options.connect_address}});
+  }
   if (https) {
     if (!options.ca_file.empty()) http->set_ca_cert_path(options.ca_file.c_str());
     http->enable_server_certificate_verification(true);

@@ -35,6 +35,10 @@ struct ClientOptions {
   std::string region = "us-east-1";
   sigv4::Credentials credentials;
   std::string ca_file;          // HTTPS: CA bundle; empty uses the system store
+  // When set, connect to this IP address instead of resolving the endpoint's host (the port,
+  // the Host header, TLS SNI and certificate verification still use the endpoint). The enclave
+  // uses it to reach KMS through its loopback forwarder (enclave/kms_forwarder.h).
+  std::string connect_address;
   int timeout_seconds = 30;
   const Clock* clock = nullptr;  // for signing; SystemClock when null
 };

@@ -1,0 +1,150 @@
+#include "enclave/service.h"
+
+#include <charconv>
+
+#include "common/cbor.h"
+#include "common/log.h"
+#include "enclave/kms_recipient.h"
+#include "enclave/receipt.h"
+#include "kms/client.h"
+
+namespace cloister::enclave {
+namespace {
+
+// The TCP port of an http(s)://host[:port] endpoint.
+Result<uint16_t> EndpointPort(std::string_view endpoint) {
+  bool https = endpoint.starts_with("https://");
+  std::string_view rest = endpoint.substr(https ? 8 : 7);
+  rest = rest.substr(0, rest.find('/'));
+  size_t colon = rest.rfind(':');
+  if (colon == std::string_view::npos || rest.find(']', colon) != std::string_view::npos) {
+    return static_cast<uint16_t>(https ? 443 : 80);
+  }
+  std::string_view digits = rest.substr(colon + 1);
+  uint16_t port = 0;
+  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+  if (ec != std::errc() || ptr != digits.data() + digits.size() || port == 0) {
+    return Error::Malformed("KMS endpoint has a bad port");
+  }
+  return port;
+}
+
+// Re-reads an RPC request map as a frames.h message (the strict codec).
+Result<frames::Message> ToMessage(const cbor_item_t& request) {
+  CLOISTER_ASSIGN_OR_RETURN(Bytes payload, EncodeCbor(&request));
+  return frames::DecodePayload(payload);
+}
+
+Result<CborPtr> ToReply(const frames::Message& reply) {
+  CLOISTER_ASSIGN_OR_RETURN(Bytes payload, frames::EncodePayload(reply));
+  return DecodeCbor(payload);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ComputationService>> ComputationService::Create(
+    ByteSpan manifest_json, nsm::Nsm& nsm, const vsock::Transport& transport,
+    ServiceOptions options, const Clock& clock) {
+  CLOISTER_ASSIGN_OR_RETURN(Manifest manifest, ParseManifest(manifest_json));
+  if (auto port = EndpointPort(manifest.kms.endpoint); !port) {
+    return port.error().WithContext("manifest kms.endpoint");
+  }
+  CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<Session> session, Session::Create(manifest, clock));
+  return std::unique_ptr<ComputationService>(
+      new ComputationService(std::move(session), nsm, transport, std::move(options)));
+}
+
+ComputationService::~ComputationService() = default;
+
+Status ComputationService::Register(RpcServer& server) {
+  for (const char* type : {"set_credentials", "put_input", "run"}) {
+    CLOISTER_RETURN_IF_ERROR(
+        server.Register(type, [this](const cbor_item_t& request) -> Result<CborPtr> {
+          CLOISTER_ASSIGN_OR_RETURN(frames::Message message, ToMessage(request));
+          return ToReply(Handle(std::move(message)));
+        }));
+  }
+  return OkStatus();
+}
+
+frames::Message ComputationService::Handle(frames::Message request) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<frames::Message> reply = Error::InvalidArgument("not a request the enclave serves");
+  if (auto* m = std::get_if<frames::SetCredentials>(&request)) {
+    reply = SetCredentials(std::move(*m));
+  } else if (auto* m = std::get_if<frames::PutInput>(&request)) {
+    reply = PutInput(std::move(*m));
+  } else if (std::holds_alternative<frames::Run>(request)) {
+    reply = Run();
+  }
+  if (!reply) return frames::ToErrorResponse(reply.error());
+  return std::move(*reply);
+}
+
+Result<frames::Message> ComputationService::SetCredentials(frames::SetCredentials request) {
+  if (receipt_ || failed_) return Error::PolicyDenied("the computation has already run");
+  sigv4::Credentials c;
+  c.access_key_id = std::move(request.access_key_id);
+  c.secret_access_key = std::move(request.secret_access_key);
+  if (request.session_token) c.session_token = std::string(AsString(request.session_token->reveal()));
+  credentials_.emplace(std::move(c));
+  spdlog::info("event=credentials_received access_key_id={}", credentials_->access_key_id);
+  return frames::Ok{};
+}
+
+Result<frames::Message> ComputationService::PutInput(frames::PutInput request) {
+  if (receipt_ || failed_) return Error::PolicyDenied("the computation has already run");
+  size_t size = request.ciphertext.size();
+  CLOISTER_ASSIGN_OR_RETURN(Bytes digest,
+                            session_->PutInput(request.party, std::move(request.ciphertext)));
+  spdlog::info("event=input_accepted party={} bytes={} sha384={}", request.party, size,
+               HexEncode(digest));
+  return frames::InputAccepted{std::move(request.party), std::move(digest)};
+}
+
+Result<frames::Message> ComputationService::Run() {
+  if (receipt_) return frames::ReceiptResponse{*receipt_};
+  if (failed_) return failed_->WithContext("the computation failed earlier");
+  if (!credentials_) {
+    return Error::InvalidArgument("no KMS credentials: send set_credentials before run");
+  }
+  const Manifest& manifest = session_->manifest();
+  kms::ClientOptions o;
+  o.endpoint = manifest.kms.endpoint;
+  o.region = manifest.kms.region;
+  CLOISTER_ASSIGN_OR_RETURN(o.credentials.secret_access_key,
+                            credentials_->secret_access_key.Clone());
+  o.credentials.access_key_id = credentials_->access_key_id;
+  o.credentials.session_token = credentials_->session_token;
+  o.timeout_seconds = options_.kms_timeout_seconds;
+  if (!manifest.kms.ca_bundle.empty()) o.ca_file = options_.app_dir + "/" + manifest.kms.ca_bundle;
+
+  std::unique_ptr<LoopbackForwarder> forwarder;
+  if (!options_.direct_kms) {
+    CLOISTER_ASSIGN_OR_RETURN(uint16_t port, EndpointPort(manifest.kms.endpoint));
+    CLOISTER_ASSIGN_OR_RETURN(
+        forwarder, LoopbackForwarder::Start(transport_, port,
+                                            {vsock::kCidParent, manifest.kms.proxy_port}));
+    o.connect_address = "127.0.0.1";
+  }
+  CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<kms::KmsClient> client,
+                            kms::KmsClient::Create(std::move(o)));
+  RecipientKmsDecryptor decryptor(*client, nsm_);
+  auto body = session_->Run(decryptor);
+  // The credentials served their purpose; drop them now.
+  credentials_.reset();
+  if (!body) {
+    failed_ = body.error();
+    spdlog::warn("event=run_failed error={}", body.error().ToString());
+    return body.error();
+  }
+  auto document = nsm_.Attestation(ReceiptUserData(*body), std::nullopt, std::nullopt);
+  if (!document) return document.error().WithContext("NSM attestation for the receipt");
+  CLOISTER_ASSIGN_OR_RETURN(Bytes receipt, EncodeReceipt(*body, *document));
+  spdlog::info("event=run_done inputs={} kms_calls={} receipt_bytes={}",
+               manifest.parties.size(), decryptor.calls(), receipt.size());
+  receipt_ = receipt;
+  return frames::ReceiptResponse{std::move(receipt)};
+}
+
+}  // namespace cloister::enclave

@@ -1,0 +1,84 @@
+// The computation requests of the enclave runtime (docs/frames.md), served next to the built-in
+// ones (enclave/boot.h) on the runtime's vsock port:
+//
+//   set_credentials {access_key_id, secret_access_key, session_token?} -> ok {}
+//   put_input {party, ciphertext}                                     -> input_accepted {party, sha384}
+//   run {}                                                            -> receipt {receipt}
+//
+// Requests and replies are frames.h messages (strict codec, size limits) carried in the RPC
+// server's length-prefixed CBOR frames. The operator's KMS credentials stay in this process's
+// memory (secret types) and are used only to sign the enclave's own KMS requests. `run`
+// decrypts every input through KMS with Recipient (enclave/kms_recipient.h), reaching KMS via the
+// loopback forwarder and the vsock proxy (enclave/kms_forwarder.h), runs the computation
+// (enclave/session.h) and returns the receipt: the body and an NSM attestation document whose
+// user_data is SHA-384(body). A run happens once; a later `run` returns the same receipt, and
+// inputs are refused after it. A failed run produces no outcome and leaves the session unusable
+// (the parent starts a new enclave).
+//
+// Thread safety: handlers may be called concurrently; one mutex serialises them.
+#ifndef CLOISTER_ENCLAVE_SERVICE_H_
+#define CLOISTER_ENCLAVE_SERVICE_H_
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "common/clock.h"
+#include "common/sigv4.h"
+#include "common/vsock.h"
+#include "enclave/frames.h"
+#include "enclave/kms_forwarder.h"
+#include "enclave/nsm.h"
+#include "enclave/rpc.h"
+#include "enclave/session.h"
+
+namespace cloister::enclave {
+
+struct ServiceOptions {
+  // Where the image's files are (the manifest's kms.ca_bundle is looked up here).
+  std::string app_dir = "/app";
+  // Connect to the manifest's KMS endpoint directly instead of through the loopback forwarder
+  // and the vsock proxy (in-process tests only; the runtime never sets it).
+  bool direct_kms = false;
+  int kms_timeout_seconds = 30;
+};
+
+class ComputationService {
+ public:
+  // Parses the manifest (enclave/computation.h). `nsm`, `transport` and `clock` must outlive
+  // the service. kMalformed for a bad manifest.
+  static Result<std::unique_ptr<ComputationService>> Create(ByteSpan manifest_json, nsm::Nsm& nsm,
+                                                            const vsock::Transport& transport,
+                                                            ServiceOptions options,
+                                                            const Clock& clock);
+  ~ComputationService();
+
+  // Registers set_credentials, put_input and run with `server`.
+  Status Register(RpcServer& server);
+
+  // Handles one request message; returns the reply message (an ErrorResponse on failure).
+  frames::Message Handle(frames::Message request);
+
+ private:
+  ComputationService(std::unique_ptr<Session> session, nsm::Nsm& nsm,
+                     const vsock::Transport& transport, ServiceOptions options)
+      : session_(std::move(session)), nsm_(nsm), transport_(transport),
+        options_(std::move(options)) {}
+  Result<frames::Message> SetCredentials(frames::SetCredentials request);
+  Result<frames::Message> PutInput(frames::PutInput request);
+  Result<frames::Message> Run();
+
+  std::mutex mu_;
+  std::unique_ptr<Session> session_;
+  nsm::Nsm& nsm_;
+  const vsock::Transport& transport_;
+  ServiceOptions options_;
+  std::optional<sigv4::Credentials> credentials_;
+  std::optional<Bytes> receipt_;
+  std::optional<Error> failed_;
+};
+
+}  // namespace cloister::enclave
+
+#endif  // CLOISTER_ENCLAVE_SERVICE_H_
