@@ -1,7 +1,10 @@
 #include "attestation/verifier.h"
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/params.h>
 #include <openssl/pem.h>
+#include <openssl/provider.h>
 
 #include <array>
 #include <climits>
@@ -64,23 +67,138 @@ std::string SubjectCn(X509* cert) {
   return cn;
 }
 
+// Certificates are parsed in a library context of their own that holds no provider algorithms
+// (only OpenSSL's "null" provider, which stops the default provider from being loaded into it).
+// With OpenSSL 3.0, d2i_X509 otherwise builds an OSSL_DECODER context for the
+// SubjectPublicKeyInfo of every certificate it parses, which costs about a quarter of a P-384
+// signature verification; here that decoding finds no decoder and gives up at once, and
+// EcPublicKeyOf builds the key from the parsed SubjectPublicKeyInfo instead. No cryptographic
+// operation ever runs in this context: signatures are verified in the default one (VerifyLink).
+// Created once and never freed: OpenSSL's own exit handler may run before static destructors.
+OSSL_LIB_CTX* ParseContext() {
+  static OSSL_LIB_CTX* const ctx = [] {
+    OSSL_LIB_CTX* c = OSSL_LIB_CTX_new();
+    // If "null" cannot be loaded, the default provider is loaded on first use: slower, still
+    // correct, since nothing below relies on the decoded key.
+    if (c != nullptr) (void)OSSL_PROVIDER_load(c, "null");
+    return c;
+  }();
+  return ctx;
+}
+
+// Domain parameters of the named curves accepted in certificates, one params-only key each,
+// built once; a certificate's key copies them (cheaper than building the group by name).
+const EVP_PKEY* CurveParameters(int curve_nid) {
+  struct Curves {
+    EvpPkeyPtr p256, p384, p521;
+  };
+  static const Curves* const curves = [] {
+    auto make = [](const char* group) -> EvpPkeyPtr {
+      EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+      std::array<OSSL_PARAM, 2> params = {
+          OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>(group),
+                                           0),
+          OSSL_PARAM_construct_end()};
+      EVP_PKEY* key = nullptr;
+      if (!ctx || !OsslOk(EVP_PKEY_fromdata_init(ctx.get())) ||
+          !OsslOk(EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_KEY_PARAMETERS, params.data()))) {
+        ERR_clear_error();
+        return nullptr;
+      }
+      return EvpPkeyPtr(key);
+    };
+    return new Curves{make("prime256v1"), make("secp384r1"), make("secp521r1")};
+  }();
+  switch (curve_nid) {
+    case NID_X9_62_prime256v1:
+      return curves->p256.get();
+    case NID_secp384r1:
+      return curves->p384.get();
+    case NID_secp521r1:
+      return curves->p521.get();
+    default:
+      return nullptr;
+  }
+}
+
+// Returns the message digest of a certificate signature algorithm's digest, fetched once.
+const EVP_MD* SignatureDigest(int md_nid) {
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  static EVP_MD* const sha384 = EVP_MD_fetch(nullptr, "SHA384", nullptr);
+  static EVP_MD* const sha512 = EVP_MD_fetch(nullptr, "SHA512", nullptr);
+  switch (md_nid) {
+    case NID_sha256:
+      return sha256;
+    case NID_sha384:
+      return sha384;
+    case NID_sha512:
+      return sha512;
+    default:
+      return nullptr;
+  }
+}
+
+// Returns the public key of `cert`: its SubjectPublicKeyInfo must hold an EC point on a named
+// NIST curve (P-256, P-384, P-521; RFC 5480 section 2). The point is decoded and checked to lie
+// on the curve by OpenSSL, as its own SubjectPublicKeyInfo decoder does.
+Result<EvpPkeyPtr> EcPublicKeyOf(X509* cert, const std::string& label) {
+  ASN1_OBJECT* algorithm = nullptr;
+  const unsigned char* point = nullptr;
+  int point_len = 0;
+  X509_ALGOR* algor = nullptr;
+  X509_PUBKEY* spki = X509_get_X509_PUBKEY(cert);
+  if (spki == nullptr ||
+      !OsslOk(X509_PUBKEY_get0_param(&algorithm, &point, &point_len, &algor, spki)) ||
+      OBJ_obj2nid(algorithm) != NID_X9_62_id_ecPublicKey || algor == nullptr) {
+    return Error::VerifyFailed(label + " has an unsupported public key (not EC)");
+  }
+  const ASN1_OBJECT* curve = nullptr;
+  int param_type = V_ASN1_UNDEF;
+  const void* param = nullptr;
+  X509_ALGOR_get0(&curve, &param_type, &param, algor);
+  const EVP_PKEY* parameters =
+      param_type == V_ASN1_OBJECT
+          ? CurveParameters(OBJ_obj2nid(static_cast<const ASN1_OBJECT*>(param)))
+          : nullptr;
+  if (parameters == nullptr) {
+    return Error::VerifyFailed(label + " has an EC key on an unsupported curve");
+  }
+  EvpPkeyPtr key(EVP_PKEY_new());
+  if (!key || !OsslOk(EVP_PKEY_copy_parameters(key.get(), parameters)) ||
+      point_len <= 0 ||
+      !OsslOk(EVP_PKEY_set1_encoded_public_key(key.get(), point,
+                                               static_cast<size_t>(point_len)))) {
+    ERR_clear_error();
+    return Error::VerifyFailed(label + " has an unusable public key");
+  }
+  return key;
+}
+
 // A parsed certificate with what the checks need.
 struct CertInfo {
-  X509Ptr cert;
-  EVP_PKEY* key = nullptr;  // owned by `cert`
+  X509Ptr cert;      // parsed in ParseContext(): use `key`, never X509_get0_pubkey
+  EvpPkeyPtr key;    // the subject public key
   UnixMillis not_before = 0;
   UnixMillis not_after = 0;
   std::string label;  // "cabundle[2] (CN=...)", for messages
 };
 
 Result<CertInfo> LoadCert(ByteSpan der, std::string label) {
-  auto cert = ParseCertificateDer(der);
-  if (!cert) {
+  X509Ptr cert(X509_new_ex(ParseContext(), nullptr));
+  if (!cert) return OpensslError("X509_new_ex");
+  X509* parsed = cert.get();
+  const unsigned char* p = der.data();
+  if (der.empty() || d2i_X509(&parsed, &p, static_cast<long>(der.size())) == nullptr) {
+    // d2i_X509 freed the object it was given.
+    (void)cert.release();
     ERR_clear_error();
     return Error::VerifyFailed(label + " does not parse as X.509");
   }
+  if (p != der.data() + der.size()) {
+    return Error::VerifyFailed(label + " does not parse as X.509 (trailing bytes)");
+  }
   CertInfo info;
-  info.cert = std::move(*cert);
+  info.cert = std::move(cert);
   info.label = label + " (CN=" + SubjectCn(info.cert.get()) + ")";
   uint32_t flags = X509_get_extension_flags(info.cert.get());
   if (flags & EXFLAG_INVALID) {
@@ -89,11 +207,10 @@ Result<CertInfo> LoadCert(ByteSpan der, std::string label) {
   if (flags & EXFLAG_CRITICAL) {
     return Error::VerifyFailed(info.label + " has an unsupported critical extension");
   }
-  info.key = X509_get0_pubkey(info.cert.get());
-  if (info.key == nullptr) {
-    ERR_clear_error();
-    return Error::VerifyFailed(info.label + " has an unusable public key");
+  if (flags & EXFLAG_PROXY) {
+    return Error::VerifyFailed(info.label + " is a proxy certificate");
   }
+  CLOISTER_ASSIGN_OR_RETURN(info.key, EcPublicKeyOf(info.cert.get(), info.label));
   CLOISTER_ASSIGN_OR_RETURN(info.not_before, AsnTimeToMillis(X509_get0_notBefore(info.cert.get())));
   CLOISTER_ASSIGN_OR_RETURN(info.not_after, AsnTimeToMillis(X509_get0_notAfter(info.cert.get())));
   return info;
@@ -135,17 +252,104 @@ long PathLen(X509* cert) {
   return pathlen < 0 ? kUnboundedPath : pathlen;
 }
 
-// Checks that `issuer` issued `subject`: names, key identifiers and the signature.
-Status CheckIssued(const CertInfo& issuer, const CertInfo& subject) {
-  if (X509_check_issued(issuer.cert.get(), subject.cert.get()) != X509_V_OK) {
+// Returns the TBSCertificate of `der` (a certificate that d2i_X509 parsed with no trailing
+// bytes) exactly as received: the first element of the outer SEQUENCE, found with OpenSSL's
+// DER header reader. This is what X509_verify signs over (OpenSSL keeps the received encoding
+// of the TBSCertificate). Indefinite lengths (BER) are refused.
+Result<ByteSpan> ReceivedTbs(ByteSpan der, const std::string& label) {
+  auto next_sequence = [](const unsigned char** p, long max, long* length) {
+    int tag = 0;
+    int cls = 0;
+    int rc = ASN1_get_object(p, length, &tag, &cls, max);
+    return rc == V_ASN1_CONSTRUCTED && tag == V_ASN1_SEQUENCE && cls == V_ASN1_UNIVERSAL;
+  };
+  const unsigned char* p = der.data();
+  const unsigned char* end = der.data() + der.size();
+  long length = 0;
+  if (!next_sequence(&p, static_cast<long>(der.size()), &length)) {
+    ERR_clear_error();
+    return Error::VerifyFailed(label + " is not DER-encoded");
+  }
+  const unsigned char* tbs = p;
+  if (!next_sequence(&p, static_cast<long>(end - p), &length) || length > end - p) {
+    ERR_clear_error();
+    return Error::VerifyFailed(label + " is not DER-encoded");
+  }
+  return ByteSpan(tbs, static_cast<size_t>(p + length - tbs));
+}
+
+// Checks that `subject` names `issuer` as its issuer, as X509_check_issued does: issuer name,
+// authority key identifier against the issuer's, the issuer's keyUsage allowing certificate
+// signing, and a signature algorithm for the issuer's key type (EC).
+Status CheckIssuerMatch(const CertInfo& issuer, const CertInfo& subject) {
+  X509* i = issuer.cert.get();
+  X509* s = subject.cert.get();
+  if (X509_NAME_cmp(X509_get_subject_name(i), X509_get_issuer_name(s)) != 0) {
     return Error::VerifyFailed(subject.label + " is not issued by " + issuer.label);
   }
-  if (X509_verify(subject.cert.get(), issuer.key) != 1) {
-    ERR_clear_error();
-    return Error::VerifyFailed("signature of " + subject.label + " does not verify with " +
-                               issuer.label + "'s key");
+  std::unique_ptr<AUTHORITY_KEYID, OsslDeleter<AUTHORITY_KEYID_free>> akid(
+      static_cast<AUTHORITY_KEYID*>(
+          X509_get_ext_d2i(s, NID_authority_key_identifier, nullptr, nullptr)));
+  if (X509_check_akid(i, akid.get()) != X509_V_OK) {
+    return Error::VerifyFailed(subject.label + " is not issued by " + issuer.label +
+                               " (authority key identifier)");
+  }
+  if ((X509_get_extension_flags(i) & EXFLAG_KUSAGE) &&
+      !(X509_get_key_usage(i) & KU_KEY_CERT_SIGN)) {
+    return Error::VerifyFailed(issuer.label + " lacks keyUsage keyCertSign");
+  }
+  int md_nid = NID_undef;
+  int pk_nid = NID_undef;
+  if (!OsslOk(OBJ_find_sigid_algs(OBJ_obj2nid(X509_get0_tbs_sigalg(s)->algorithm), &md_nid,
+                                  &pk_nid)) ||
+      pk_nid != NID_X9_62_id_ecPublicKey) {
+    return Error::VerifyFailed(subject.label + " is not signed with ECDSA, the key type of " +
+                               issuer.label);
   }
   return OkStatus();
+}
+
+// Verifies the signature of `subject` (received as `subject_der`) with `issuer`'s key, as
+// X509_verify does: both signature algorithm fields equal, no unused bits in the signature,
+// ECDSA with SHA-256/384/512 over the TBSCertificate as received.
+Status VerifyLink(const CertInfo& issuer, const CertInfo& subject, ByteSpan subject_der) {
+  const ASN1_BIT_STRING* signature = nullptr;
+  const X509_ALGOR* outer = nullptr;
+  X509_get0_signature(&signature, &outer, subject.cert.get());
+  const std::string failed =
+      "signature of " + subject.label + " does not verify with " + issuer.label + "'s key";
+  if (signature == nullptr || outer == nullptr ||
+      X509_ALGOR_cmp(outer, X509_get0_tbs_sigalg(subject.cert.get())) != 0 ||
+      (signature->flags & 0x7) != 0) {
+    return Error::VerifyFailed(failed);
+  }
+  int md_nid = NID_undef;
+  int pk_nid = NID_undef;
+  const EVP_MD* md = nullptr;
+  if (OsslOk(OBJ_find_sigid_algs(OBJ_obj2nid(outer->algorithm), &md_nid, &pk_nid)) &&
+      pk_nid == NID_X9_62_id_ecPublicKey) {
+    md = SignatureDigest(md_nid);
+  }
+  if (md == nullptr) {
+    return Error::VerifyFailed(subject.label + " has an unsupported signature algorithm");
+  }
+  CLOISTER_ASSIGN_OR_RETURN(ByteSpan tbs, ReceivedTbs(subject_der, subject.label));
+  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+  if (!ctx || !OsslOk(EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, issuer.key.get())) ||
+      EVP_DigestVerify(ctx.get(), ASN1_STRING_get0_data(signature),
+                       static_cast<size_t>(ASN1_STRING_length(signature)), tbs.data(),
+                       tbs.size()) != 1) {
+    ERR_clear_error();
+    return Error::VerifyFailed(failed);
+  }
+  return OkStatus();
+}
+
+// Checks that `issuer` issued `subject` (received as `subject_der`): names, key identifiers and
+// the signature.
+Status CheckIssued(const CertInfo& issuer, const CertInfo& subject, ByteSpan subject_der) {
+  CLOISTER_RETURN_IF_ERROR(CheckIssuerMatch(issuer, subject));
+  return VerifyLink(issuer, subject, subject_der);
 }
 
 Status CheckLeaf(const CertInfo& leaf) {
@@ -280,7 +484,7 @@ Result<VerifiedDocument> Verifier::Impl::Verify(ByteSpan document,
       if (allowance < 1) {
         return Error::VerifyFailed(info.label + " exceeds the path length of its issuers");
       }
-      CLOISTER_RETURN_IF_ERROR(CheckIssued(*issuer, info));
+      CLOISTER_RETURN_IF_ERROR(CheckIssued(*issuer, info, der));
       Entry fresh;
       fresh.allowance = std::min(allowance - 1, PathLen(info.cert.get()));
       fresh.info = std::make_shared<const CertInfo>(std::move(info));
@@ -302,20 +506,18 @@ Result<VerifiedDocument> Verifier::Impl::Verify(ByteSpan document,
   if (leaf_entry) {
     leaf = leaf_entry->info;
     CLOISTER_RETURN_IF_ERROR(CheckValidity(leaf->label, leaf->not_before, leaf->not_after, now));
-    CLOISTER_RETURN_IF_ERROR(VerifyCoseSign1Es384(parsed.cose, leaf->key));
+    CLOISTER_RETURN_IF_ERROR(VerifyCoseSign1Es384(parsed.cose, leaf->key.get()));
   } else {
     CLOISTER_ASSIGN_OR_RETURN(CertInfo info, LoadCert(doc.certificate, "certificate"));
     CLOISTER_RETURN_IF_ERROR(CheckValidity(info.label, info.not_before, info.not_after, now));
     CLOISTER_RETURN_IF_ERROR(CheckLeaf(info));
     // The COSE signature is checked before the leaf's own signature: both must hold, and a
     // document altered outside its certificates then fails after one signature check, not two.
-    if (auto cose = VerifyCoseSign1Es384(parsed.cose, info.key); !cose) {
-      if (X509_check_issued(issuer->cert.get(), info.cert.get()) != X509_V_OK) {
-        return Error::VerifyFailed(info.label + " is not issued by " + issuer->label);
-      }
+    if (auto cose = VerifyCoseSign1Es384(parsed.cose, info.key.get()); !cose) {
+      CLOISTER_RETURN_IF_ERROR(CheckIssuerMatch(*issuer, info));
       return cose.error();
     }
-    CLOISTER_RETURN_IF_ERROR(CheckIssued(*issuer, info));
+    CLOISTER_RETURN_IF_ERROR(CheckIssued(*issuer, info, doc.certificate));
     leaf = std::make_shared<const CertInfo>(std::move(info));
     Insert(chain_key, Entry{leaf, 0});
   }

@@ -8,7 +8,9 @@
 //     certificate, the anchor included, valid at `now` ("certificate expired" / "certificate not
 //     yet valid"); CA certificates with critical basicConstraints CA:TRUE, keyCertSign and
 //     path lengths respected; the leaf not a CA, with digitalSignature if keyUsage is present
-//     and an EC P-384 key; no unknown critical extensions: kVerifyFailed;
+//     and an EC P-384 key; no unknown critical extensions; every certificate's key EC on a
+//     named P-256/P-384/P-521 curve, its signature ECDSA with SHA-256/384/512 (the checks of
+//     X509_check_issued and X509_verify, see docs/attestation-document.md): kVerifyFailed;
 //  3. the COSE ES384 signature with the leaf key over the bytes as received: kVerifyFailed;
 //  4. expectations: PCR values (constant-time compare), nonce, maximum age, and debug mode
 //     (PCR0-2 all zero) refused unless allow_debug: kPolicyDenied.

@@ -191,6 +191,7 @@ struct CreateKeyFlags {
   bool allow_debug = false;
   std::string description = "Cloister party key";
   std::string ca_file;
+  std::string key_id;  // apply the policy to this existing key instead of creating one
 };
 
 // "arn:<partition>:kms:..." -> "<partition>".
@@ -205,7 +206,54 @@ std::string StringMember(const nlohmann::json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+// create-key without measurements: a key only its own account can use (KMS's default key
+// policy). The party puts its ARN into the manifest, and grants the operator once the image is
+// built and audited (create-key --key-id K --measurements ... --operator-arn ...).
+// With --admin-arn, only those principals get rights (the account root would also admit every
+// other principal of the party's account).
+int CreateUngrantedKey(const CreateKeyFlags& f) {
+  std::string admin_policy;
+  if (!f.admin_arns.empty()) {
+    for (const std::string& a : f.admin_arns) {
+      if (!kms::IsPrincipalArn(a)) {
+        return ReportFailure(Error::InvalidArgument("--admin-arn must be an IAM principal ARN"));
+      }
+    }
+    admin_policy = nlohmann::json{{"Version", "2012-10-17"},
+                                  {"Statement",
+                                   {{{"Sid", kms::kSidPartyAdmin},
+                                     {"Effect", "Allow"},
+                                     {"Principal", {{"AWS", f.admin_arns}}},
+                                     {"Action", "kms:*"},
+                                     {"Resource", "*"}}}}}
+                       .dump();
+  }
+  auto client = CallerClient(f.kms, f.region, f.ca_file);
+  if (!client) return ReportFailure(client.error());
+  auto md = (*client)->CreateKey(admin_policy, f.description);
+  if (!md) return ReportFailure(KmsFailure(md.error(), "KMS CreateKey"));
+  auto policy = (*client)->GetKeyPolicy(StringMember(*md, "KeyId"));
+  if (!policy) return ReportFailure(KmsFailure(policy.error(), "KMS GetKeyPolicy"));
+  nlohmann::ordered_json out = {{"KeyId", StringMember(*md, "KeyId")},
+                                {"Arn", StringMember(*md, "Arn")},
+                                {"OperatorArn", nullptr},
+                                {"Policy", nlohmann::ordered_json::parse(*policy, nullptr, false)}};
+  std::cout << out.dump(2) << std::endl;
+  return kExitOk;
+}
+
 int CreateKey(const CreateKeyFlags& f) {
+  if (f.measurements.empty() && f.operator_arn.empty()) {
+    if (!f.key_id.empty()) {
+      return ReportFailure(Error::InvalidArgument(
+          "--key-id needs --measurements and --operator-arn (the grant to apply)"));
+    }
+    return CreateUngrantedKey(f);
+  }
+  if (f.measurements.empty() || f.operator_arn.empty()) {
+    return ReportFailure(
+        Error::InvalidArgument("--measurements and --operator-arn go together"));
+  }
   if (!kms::IsPrincipalArn(f.operator_arn)) {
     return ReportFailure(Error::InvalidArgument(
         "--operator-arn must be an IAM principal ARN such as arn:aws:iam::111122223333:role/op"));
@@ -236,7 +284,23 @@ int CreateKey(const CreateKeyFlags& f) {
 
   std::string policy;
   Result<nlohmann::json> md = Error::Internal("unset");
-  if (!f.admin_arns.empty()) {
+  if (!f.key_id.empty()) {
+    // An existing key (its ARN is already in the manifest): replace its policy.
+    md = c.DescribeKey(f.key_id);
+    if (!md) return ReportFailure(KmsFailure(md.error(), "KMS DescribeKey"));
+    const std::string arn = StringMember(*md, "Arn");
+    po.admins = f.admin_arns;
+    if (po.admins.empty()) {
+      po.admins = {"arn:" + PartitionOf(arn) + ":iam::" + StringMember(*md, "AWSAccountId") +
+                   ":root"};
+    }
+    auto built = kms::PartyKeyPolicy(po);
+    if (!built) return ReportFailure(built.error());
+    if (auto put = c.PutKeyPolicy(arn, *built); !put) {
+      return ReportFailure(KmsFailure(put.error(), "KMS PutKeyPolicy on " + arn));
+    }
+    policy = *built;
+  } else if (!f.admin_arns.empty()) {
     po.admins = f.admin_arns;
     auto built = kms::PartyKeyPolicy(po);
     if (!built) return ReportFailure(built.error());
@@ -478,14 +542,15 @@ void RegisterPartyCommands(CLI::App& app, Action& run) {
       "with the audited PCRs (PCR0, 1, 2, and 8 when present); prints the key ARN and policy");
   create->add_option("--kms", ck->kms, "KMS endpoint URL")->required();
   create->add_option("--region", ck->region, "AWS region")->capture_default_str();
-  create
-      ->add_option("--measurements", ck->measurements,
-                   "Measurements JSON as printed by build-enclave / describe-eif / nitro-cli")
-      ->required();
-  create
-      ->add_option("--operator-arn", ck->operator_arn,
-                   "The operator's IAM principal (role or user ARN) that runs the enclave")
-      ->required();
+  create->add_option("--measurements", ck->measurements,
+                      "Measurements JSON as printed by build-enclave / describe-eif / nitro-cli "
+                      "(without it and --operator-arn: a key only your account can use, to "
+                      "grant later with --key-id)");
+  create->add_option("--operator-arn", ck->operator_arn,
+                     "The operator's IAM principal (role or user ARN) that runs the enclave");
+  create->add_option("--key-id", ck->key_id,
+                     "Apply the policy to this existing key of yours instead of creating one "
+                     "(when its ARN had to go into the manifest before the image was built)");
   create->add_option("--admin-arn", ck->admin_arns,
                      "Principal that keeps full rights on the key (repeatable; default: the "
                      "root of your account, as AWS's default key policy)");

@@ -57,7 +57,7 @@ Result<std::unique_ptr<ComputationService>> ComputationService::Create(
 ComputationService::~ComputationService() = default;
 
 Status ComputationService::Register(RpcServer& server) {
-  for (const char* type : {"set_credentials", "put_input", "run"}) {
+  for (const char* type : {"get_attestation", "set_credentials", "put_input", "run"}) {
     CLOISTER_RETURN_IF_ERROR(
         server.Register(type, [this](const cbor_item_t& request) -> Result<CborPtr> {
           CLOISTER_ASSIGN_OR_RETURN(frames::Message message, ToMessage(request));
@@ -70,7 +70,14 @@ Status ComputationService::Register(RpcServer& server) {
 frames::Message ComputationService::Handle(frames::Message request) {
   std::lock_guard<std::mutex> lock(mu_);
   Result<frames::Message> reply = Error::InvalidArgument("not a request the enclave serves");
-  if (auto* m = std::get_if<frames::SetCredentials>(&request)) {
+  if (auto* m = std::get_if<frames::GetAttestation>(&request)) {
+    auto document = nsm_.Attestation(std::nullopt, std::move(m->nonce), std::nullopt);
+    if (document) {
+      reply = frames::AttestationResponse{std::move(*document)};
+    } else {
+      reply = document.error();
+    }
+  } else if (auto* m = std::get_if<frames::SetCredentials>(&request)) {
     reply = SetCredentials(std::move(*m));
   } else if (auto* m = std::get_if<frames::PutInput>(&request)) {
     reply = PutInput(std::move(*m));

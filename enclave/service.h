@@ -1,6 +1,7 @@
 // The computation requests of the enclave runtime (docs/frames.md), served next to the built-in
 // ones (enclave/boot.h) on the runtime's vsock port:
 //
+//   get_attestation {nonce}                                           -> attestation {document}
 //   set_credentials {access_key_id, secret_access_key, session_token?} -> ok {}
 //   put_input {party, ciphertext}                                     -> input_accepted {party, sha384}
 //   run {}                                                            -> receipt {receipt}
@@ -54,7 +55,7 @@ class ComputationService {
                                                             const Clock& clock);
   ~ComputationService();
 
-  // Registers set_credentials, put_input and run with `server`.
+  // Registers get_attestation, set_credentials, put_input and run with `server`.
   Status Register(RpcServer& server);
 
   // Handles one request message; returns the reply message (an ErrorResponse on failure).

@@ -111,6 +111,11 @@ void BringUpLoopback(int err_fd) {
   ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
   if (::ioctl(s, SIOCSIFFLAGS, &ifr) != 0) Die(err_fd, "SIOCSIFFLAGS lo", errno);
   ::close(s);
+  // As root in a Nitro enclave, the runtime may bind low loopback ports (its KMS forwarder
+  // listens on the endpoint's port, 443 for https); this network namespace has nothing else.
+  int fd = ::open("/proc/sys/net/ipv4/ip_unprivileged_port_start", O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || ::write(fd, "0", 1) != 1) Die(err_fd, "ip_unprivileged_port_start", errno);
+  ::close(fd);
 }
 
 void DropCapabilities(int err_fd) {
@@ -171,10 +176,20 @@ void LoadSeccomp(int err_fd) {
       Die(err_fd, "seccomp clone rule");
     }
   }
-  // Sockets: only AF_UNIX (the emulated vsock) and AF_VSOCK. Everything else, IP, packet and
-  // netlink included, fails with EAFNOSUPPORT as on a Nitro enclave without a network device.
+  // Sockets: AF_UNIX (the emulated vsock), AF_VSOCK, and TCP over IPv4 for loopback (the
+  // network namespace has no other interface, as a Nitro enclave has no network device; the
+  // runtime's KMS forwarder listens there). Everything else, UDP, raw, IPv6, packet and netlink
+  // included, fails with EAFNOSUPPORT.
+  for (int type : {SOCK_DGRAM, SOCK_RAW, SOCK_RDM, SOCK_SEQPACKET, SOCK_DCCP, SOCK_PACKET}) {
+    if (seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 2,
+                         SCMP_A0(SCMP_CMP_EQ, uint64_t{AF_INET}),
+                         SCMP_A1(SCMP_CMP_MASKED_EQ, uint64_t{0xf},
+                                 static_cast<uint64_t>(type))) != 0) {
+      Die(err_fd, "seccomp socket type rule");
+    }
+  }
   for (int family = 0; family <= 64; ++family) {
-    if (family == AF_UNIX || family == AF_VSOCK) continue;
+    if (family == AF_UNIX || family == AF_VSOCK || family == AF_INET) continue;
     for (int nr : {SCMP_SYS(socket), SCMP_SYS(socketpair)}) {
       if (seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(EAFNOSUPPORT), nr, 1,
                            SCMP_A0(SCMP_CMP_EQ, static_cast<uint64_t>(family))) != 0) {

@@ -143,6 +143,46 @@ TEST(VerifierTest, WrongRootIsRejected) {
   EXPECT_NE(verified.error().message().find("trusted root"), std::string::npos);
 }
 
+TEST(VerifierTest, ForeignIntermediateOrLeafIsNotIssuedByItsPredecessor) {
+  constexpr UnixMillis kAt = 1767225600000;  // 2026-01-01T00:00:00Z
+  auto a = PlatformPki::Create(kAt);
+  auto b = PlatformPki::Create(kAt);  // same names, other keys
+  ASSERT_TRUE(a.has_value() && b.has_value());
+  AttestRequest request;
+  request.module_id = "i-0123456789abcdef0-enc0123456789abcdef";
+  for (uint32_t i = 0; i < 16; ++i) request.pcrs[i] = Bytes(48, static_cast<uint8_t>(i));
+  auto doc_a = a->Attest(request, kAt);
+  auto doc_b = b->Attest(request, kAt);
+  ASSERT_TRUE(doc_a.has_value() && doc_b.has_value());
+  auto parsed_a = ParseAttestationDocument(*doc_a);
+  auto parsed_b = ParseAttestationDocument(*doc_b);
+  ASSERT_TRUE(parsed_a.has_value() && parsed_b.has_value());
+  auto anchors = TrustAnchors::FromDer({a->RootCertificateDer()});
+  ASSERT_TRUE(anchors.has_value());
+  EvpPkeyPtr signer(EVP_EC_gen("P-384"));
+  VerifyOptions options;
+  options.now = kAt + 1000;
+  // Replace one certificate of a's chain by b's; the chain check fails before the COSE one.
+  for (size_t i = 1; i <= parsed_a->doc.cabundle.size(); ++i) {
+    AttestationDoc mixed = parsed_a->doc;
+    if (i < mixed.cabundle.size()) {
+      mixed.cabundle[i] = parsed_b->doc.cabundle[i];
+    } else {
+      mixed.certificate = parsed_b->doc.certificate;
+    }
+    auto signed_doc = SignAttestationDocument(mixed, signer.get());
+    ASSERT_TRUE(signed_doc.has_value());
+    Verifier verifier(*anchors);
+    auto verified = verifier.Verify(*signed_doc, options);
+    ASSERT_FALSE(verified.has_value()) << i;
+    EXPECT_EQ(verified.error().code(), ErrorCode::kVerifyFailed) << i;
+    EXPECT_NE(verified.error().message().find("is not issued by"), std::string::npos)
+        << i << ": " << verified.error().message();
+  }
+  Verifier verifier(*anchors);
+  EXPECT_TRUE(verifier.Verify(*doc_a, options).has_value());
+}
+
 TEST(VerifierTest, PolicyFailures) {
   Verifier verifier(AwsAnchors());
   Bytes doc = LoadVector(kBlockyProd.file);
@@ -258,6 +298,54 @@ TEST(TrustAnchorsTest, RejectsBadBundles) {
   EXPECT_FALSE(TrustAnchors::FromDer({Bytes{0x30, 0x00}}).has_value());
   EXPECT_EQ(Sha256(two->der(0)),
             *HexDecode("641a0321a3e244efe456463195d606317ed7cdcc3c1756e09893f3c68f79bb5b"));
+}
+
+// Returns a self-signed CA certificate (DER) for `key`, signed with SHA-384.
+Bytes SelfSignedCa(EVP_PKEY* key) {
+  X509Ptr cert(X509_new());
+  X509NamePtr name(X509_NAME_new());
+  EXPECT_TRUE(cert && name);
+  X509_NAME_add_entry_by_txt(name.get(), "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("test root"), -1, -1, 0);
+  X509_set_version(cert.get(), X509_VERSION_3);
+  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1);
+  X509_set_subject_name(cert.get(), name.get());
+  X509_set_issuer_name(cert.get(), name.get());
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), 0);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600);
+  X509_set_pubkey(cert.get(), key);
+  X509ExtensionPtr bc(X509V3_EXT_conf_nid(nullptr, nullptr, NID_basic_constraints,
+                                          "critical,CA:TRUE"));
+  X509_add_ext(cert.get(), bc.get(), -1);
+  EXPECT_GT(X509_sign(cert.get(), key, EVP_sha384()), 0);
+  auto der = CertificateToDer(cert.get());
+  EXPECT_TRUE(der.has_value());
+  return der.has_value() ? *der : Bytes{};
+}
+
+// Certificates are parsed without OpenSSL's generic public-key decoder; their keys must be EC
+// points on P-256, P-384 or P-521, anything else is refused with a clear reason.
+TEST(TrustAnchorsTest, AcceptsOnlyEcKeysOnNamedNistCurves) {
+  for (const char* curve : {"P-256", "P-384", "P-521"}) {
+    EvpPkeyPtr key(EVP_EC_gen(curve));
+    ASSERT_TRUE(key) << curve;
+    EXPECT_TRUE(TrustAnchors::FromDer({SelfSignedCa(key.get())}).has_value()) << curve;
+  }
+  EvpPkeyPtr k1(EVP_EC_gen("secp256k1"));
+  ASSERT_TRUE(k1);
+  auto other_curve = TrustAnchors::FromDer({SelfSignedCa(k1.get())});
+  ASSERT_FALSE(other_curve.has_value());
+  EXPECT_NE(other_curve.error().message().find("unsupported curve"), std::string::npos);
+  EvpPkeyPtr rsa(EVP_RSA_gen(1024));
+  ASSERT_TRUE(rsa);
+  auto not_ec = TrustAnchors::FromDer({SelfSignedCa(rsa.get())});
+  ASSERT_FALSE(not_ec.has_value());
+  EXPECT_NE(not_ec.error().message().find("not EC"), std::string::npos);
+  // Trailing bytes after a certificate are refused.
+  EvpPkeyPtr p384(EVP_EC_gen("P-384"));
+  Bytes trailing = SelfSignedCa(p384.get());
+  trailing.push_back(0);
+  EXPECT_FALSE(TrustAnchors::FromDer({trailing}).has_value());
 }
 
 }  // namespace

@@ -207,6 +207,52 @@ TEST_F(PartyCommandsTest, CreateKeyLetsTheOperatorDecryptOnlyInTheMeasuredEnclav
   }
 }
 
+// The order the journey needs: the key's ARN goes into the manifest before the image (and so
+// its PCRs) exists. create-key without measurements makes a key only the party's account can
+// use; create-key --key-id later applies the grant to it.
+TEST_F(PartyCommandsTest, KeyFirstThenGrantForTheMeasuredImage) {
+  // The operator is in the party's account here, so the party names itself as the only admin.
+  auto r = Cli({"party", "create-key", "--kms", kms_->endpoint(), "--admin-arn", kParty.arn},
+               kParty);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto created = nlohmann::json::parse(r.out);
+  const std::string arn = created["Arn"];
+  EXPECT_TRUE(created["OperatorArn"].is_null());
+  auto party = Client(kParty);
+  auto op = Client(kOperator);
+  ASSERT_TRUE(party && op);
+  const kms::EncryptionContext ctx = {{"cloister:computation", "c1"}, {"cloister:party", "b1"}};
+  auto blob = party->Encrypt(arn, ToBytes("lot-1,10"), ctx);
+  ASSERT_TRUE(blob.has_value()) << blob.error().ToString();
+  const std::string p0 = Pcr("image"), p1 = Pcr("runtime"), p2 = Pcr("app");
+  const kms::RecipientParam good = Recipient(p0, p1, p2, "");
+  const kms::RecipientParam other = Recipient(p0, p1, Pcr("other"), "");
+  // Not granted yet: the operator is refused even from the right enclave.
+  auto early = op->Decrypt(*blob, ctx, arn, &good);
+  ASSERT_FALSE(early.has_value());
+  EXPECT_EQ(sigv4::AwsErrorName(early.error()), "AccessDeniedException");
+
+  r = Cli({"party", "create-key", "--kms", kms_->endpoint(), "--key-id", arn, "--measurements",
+           WriteMeasurements("m.json", p0, p1, p2), "--operator-arn", kOperator.arn,
+           "--admin-arn", kParty.arn},
+          kParty);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto granted = nlohmann::json::parse(r.out);
+  EXPECT_EQ(granted["Arn"], arn);
+  EXPECT_EQ(nlohmann::json::parse(*party->GetKeyPolicy(arn)), granted["Policy"]);
+  EXPECT_TRUE(op->Decrypt(*blob, ctx, arn, &good).has_value());
+  EXPECT_FALSE(op->Decrypt(*blob, ctx, arn, &other).has_value());
+  EXPECT_FALSE(op->Decrypt(*blob, ctx, arn).has_value());
+  // Still one key: --key-id changed the existing one.
+  auto keys = party->Call("ListKeys", nlohmann::json::object());
+  ASSERT_TRUE(keys.has_value());
+  EXPECT_EQ((*keys)["Keys"].size(), 1u);
+  // --key-id without a grant is a usage error.
+  EXPECT_EQ(Cli({"party", "create-key", "--kms", kms_->endpoint(), "--key-id", arn}, kParty)
+                .exit_code,
+            2);
+}
+
 TEST_F(PartyCommandsTest, DebugMeasurementsNeedAllowDebug) {
   const std::string debug = WriteMeasurements("debug.json", kZero, kZero, kZero);
   auto refused = Cli({"party", "create-key", "--kms", kms_->endpoint(), "--measurements", debug,

@@ -9,6 +9,7 @@
 //   "attest-loop" {count} -> {nanos}  (count NSM Attestation requests back to back; bench/)
 #include <dirent.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -110,6 +111,18 @@ Result<CborPtr> Probe(const cbor_item_t&) {
   CborPtr r(cbor_new_indefinite_map());
   Put(r.get(), "tcp_socket", CborText(Outcome(::socket(AF_INET, SOCK_STREAM, 0))));
   Put(r.get(), "udp_socket", CborText(Outcome(::socket(AF_INET, SOCK_DGRAM, 0))));
+  {
+    // TCP exists for loopback only: nothing outside the enclave is routable.
+    int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in outside{};
+    outside.sin_family = AF_INET;
+    outside.sin_port = htons(443);
+    outside.sin_addr.s_addr = htonl(0x08080808);  // 8.8.8.8
+    errno = 0;
+    int c = s < 0 ? -1 : ::connect(s, reinterpret_cast<sockaddr*>(&outside), sizeof outside);
+    Put(r.get(), "tcp_connect_outside", CborText(c == 0 ? "connected" : strerrorname_np(errno)));
+    if (s >= 0) ::close(s);
+  }
   Put(r.get(), "tcp6_socket", CborText(Outcome(::socket(AF_INET6, SOCK_STREAM, 0))));
   Put(r.get(), "packet_socket", CborText(Outcome(::socket(AF_PACKET, SOCK_RAW, 0))));
   Put(r.get(), "netlink_socket", CborText(Outcome(::socket(AF_NETLINK, SOCK_RAW, 0))));

@@ -148,8 +148,10 @@ TEST_F(LauncherTest, IsolationSeenFromInsideTheEnclave) {
   auto reply = Simple(cid, "probe");
   ASSERT_TRUE(reply) << reply.error().ToString();
   const cbor_item_t* p = reply->get();
-  // No IP, packet or netlink sockets: only the vsock transport's Unix sockets.
-  EXPECT_EQ(Text(p, "tcp_socket"), "EAFNOSUPPORT");
+  // Only the vsock transport's Unix sockets and loopback TCP (for the KMS forwarder); no UDP,
+  // IPv6, packet or netlink sockets, and no route out.
+  EXPECT_EQ(Text(p, "tcp_socket"), "created");
+  EXPECT_EQ(Text(p, "tcp_connect_outside"), "ENETUNREACH");
   EXPECT_EQ(Text(p, "udp_socket"), "EAFNOSUPPORT");
   EXPECT_EQ(Text(p, "tcp6_socket"), "EAFNOSUPPORT");
   EXPECT_EQ(Text(p, "packet_socket"), "EAFNOSUPPORT");
