@@ -95,13 +95,45 @@ Result<AuctionSettings> ParseAuctionSettings(const Manifest& manifest) {
   return s;
 }
 
+namespace {
+// Splits std::hash into the slot position (low bits) and a 32-bit tag (high bits) that rules out
+// most mismatches without comparing ids.
+uint64_t LotHash(std::string_view id) { return std::hash<std::string_view>{}(id); }
+uint32_t LotTag(uint64_t h) { return static_cast<uint32_t>(h >> 32); }
+}  // namespace
+
+Auction::LotIndex::LotIndex(const std::vector<Lot>& lots) {
+  size_t size = 16;
+  while (size < 2 * lots.size()) size *= 2;
+  slots_.resize(size);
+  mask_ = size - 1;
+  for (uint32_t i = 0; i < lots.size(); ++i) {
+    const uint64_t h = LotHash(lots[i].id);
+    size_t at = h & mask_;
+    while (slots_[at].lot != kEmptySlot) at = (at + 1) & mask_;  // ids are unique (parsed so)
+    slots_[at] = {LotTag(h), i};
+  }
+}
+
+std::optional<uint32_t> Auction::LotIndex::Find(std::string_view id,
+                                                const std::vector<Lot>& lots) const {
+  if (slots_.empty()) return std::nullopt;
+  const uint64_t h = LotHash(id);
+  const uint32_t tag = LotTag(h);
+  for (size_t at = h & mask_;; at = (at + 1) & mask_) {
+    const Slot& slot = slots_[at];
+    if (slot.lot == kEmptySlot) return std::nullopt;  // at most half full: always reached
+    if (slot.tag == tag && lots[slot.lot].id == id) return slot.lot;
+  }
+}
+
 Auction::Auction(const Manifest& manifest, AuctionSettings settings)
     : computation_id_(manifest.computation_id),
       parties_(manifest.parties),
       settings_(std::move(settings)),
       has_input_(manifest.parties.size(), false),
       state_(settings_.lots.size()) {
-  for (uint32_t i = 0; i < settings_.lots.size(); ++i) lot_index_.emplace(settings_.lots[i].id, i);
+  lot_index_ = LotIndex(settings_.lots);
   for (uint32_t i = 0; i < parties_.size(); ++i) party_index_.emplace(parties_[i].id, i);
 }
 
@@ -133,16 +165,16 @@ Result<Bids> Auction::ParseBids(ByteSpan file) const {
     if (comma == std::string_view::npos) return fail("expected 'lot,amount'");
     std::string_view lot = line.substr(0, comma);
     std::string_view amount = line.substr(comma + 1);
-    auto li = lot_index_.find(lot);
-    if (li == lot_index_.end()) {
+    std::optional<uint32_t> li = lot_index_.Find(lot, settings_.lots);
+    if (!li) {
       // Only echo a lot id that is well-formed, so no bid content ends up in an error message.
       return fail(IsValidId(lot) ? "unknown lot '" + std::string(lot) + "'" : "invalid lot id");
     }
     auto v = ParseAmount(amount);
     if (!v) return fail(v.error().message());
-    if (seen[li->second]) return fail("second bid for lot '" + std::string(lot) + "'");
-    seen[li->second] = true;
-    bids.emplace_back(li->second, *v);
+    if (seen[*li]) return fail("second bid for lot '" + std::string(lot) + "'");
+    seen[*li] = true;
+    bids.emplace_back(*li, *v);
   }
   return bids;
 }
@@ -163,8 +195,13 @@ Status Auction::AddInput(std::string_view party, ByteSpan plaintext) {
   }
   uint32_t p = pi->second;
   if (has_input_[p]) return Error::PolicyDenied("second input from this party");
-  CLOISTER_ASSIGN_OR_RETURN(Bids bids, ParseBids(plaintext));
+  const Stopwatch parse_watch;
+  auto parsed = ParseBids(plaintext);
+  stats_.parsing += parse_watch.Read();
+  if (!parsed) return parsed.error();
+  const Bids& bids = *parsed;
   has_input_[p] = true;
+  stats_.items += bids.size();
   for (const auto& [lot, amount] : bids) {
     if (amount < settings_.lots[lot].reserve_price) continue;  // does not count
     LotState& s = state_[lot];

@@ -22,6 +22,7 @@
 
 #include "common/bytes.h"
 #include "common/result.h"
+#include "common/stopwatch.h"
 
 namespace cloister::enclave {
 
@@ -70,6 +71,14 @@ Result<Manifest> ParseManifest(ByteSpan json);
 // True if `id` is 1..kMaxIdBytes of [A-Za-z0-9._:-].
 bool IsValidId(std::string_view id);
 
+// What a computation has done so far, for RunStats (session.h): the time AddInput spent parsing
+// inputs (the rest of AddInput, and Outcome, is the computation proper) and the items counted
+// (for the auction: bids).
+struct ComputationStats {
+  Elapsed parsing;
+  uint64_t items = 0;
+};
+
 class Computation {
  public:
   virtual ~Computation() = default;
@@ -81,6 +90,9 @@ class Computation {
   // Returns the outcome as canonical CBOR (definite lengths, fixed key order). kPolicyDenied if a
   // manifest party has no input.
   virtual Result<Bytes> Outcome() = 0;
+  // Returns the totals since creation. Computations that do not measure return zeros (then all
+  // of AddInput counts as computation time).
+  virtual ComputationStats stats() const { return {}; }
 };
 
 // Returns the computation the manifest names. kMalformed for an unknown computation or a bad

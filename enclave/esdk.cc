@@ -447,7 +447,11 @@ class SecureSink final : public Sink {
  public:
   explicit SecureSink(SecureVector& out) : out_(out) {}
   Status Write(ByteSpan data) override {
-    out_.insert(out_.end(), data.begin(), data.end());
+    if (data.empty()) return OkStatus();
+    // resize + memcpy: vector::insert copies byte by byte with a non-std allocator.
+    const size_t at = out_.size();
+    out_.resize(at + data.size());
+    std::memcpy(out_.data() + at, data.data(), data.size());
     return OkStatus();
   }
 
@@ -752,6 +756,7 @@ Result<DecryptedMessage> DecryptBytes(ByteSpan message, DataKeyProvider& provide
                                       const DecryptOptions& options) {
   SpanSource src(message);
   DecryptedMessage out;
+  out.plaintext.reserve(message.size());  // an upper bound: no reallocation while decrypting
   SecureSink sink(out.plaintext);
   auto header = Decrypt(src, sink, provider, options);
   if (!header) return header.error();

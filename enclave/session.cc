@@ -1,9 +1,21 @@
 #include "enclave/session.h"
 
+#include <cstring>
+
 #include "common/ossl.h"
 
 namespace cloister::enclave {
 namespace {
+
+// Calls kms.Decrypt and adds its time to stats.kms.
+Result<SecretBytes> TimedDecrypt(KmsDecryptor& kms, ByteSpan blob, const std::string& key_arn,
+                                 const esdk::EncryptionContext& context, RunStats& stats) {
+  const Stopwatch watch;
+  auto key = kms.Decrypt(blob, key_arn, context);
+  stats.kms += watch.Read();
+  ++stats.kms_calls;
+  return key;
+}
 
 esdk::EncryptionContext ExpectedContext(const Manifest& m, const Party& p) {
   return {{std::string(kContextComputation), m.computation_id}, {std::string(kContextParty), p.id}};
@@ -12,7 +24,8 @@ esdk::EncryptionContext ExpectedContext(const Manifest& m, const Party& p) {
 // Hands the ESDK decryptor only the party's own KMS key, through KMS.
 class PartyKeyProvider final : public esdk::DataKeyProvider {
  public:
-  PartyKeyProvider(const Party& party, KmsDecryptor& kms) : party_(party), kms_(kms) {}
+  PartyKeyProvider(const Party& party, KmsDecryptor& kms, RunStats& stats)
+      : party_(party), kms_(kms), stats_(stats) {}
   Result<DataKey> GenerateDataKey(const esdk::EncryptionContext&) override {
     return Error::Internal("the enclave does not encrypt inputs");
   }
@@ -23,20 +36,25 @@ class PartyKeyProvider final : public esdk::DataKeyProvider {
       return Error::NotFound("not under the party's key");
     }
     ++calls;
-    return kms_.Decrypt(edk.ciphertext, party_.key_arn, context);
+    return TimedDecrypt(kms_, edk.ciphertext, party_.key_arn, context, stats_);
   }
   int calls = 0;
 
  private:
   const Party& party_;
   KmsDecryptor& kms_;
+  RunStats& stats_;
 };
 
 class SecureSink final : public esdk::Sink {
  public:
   explicit SecureSink(SecureVector& out) : out_(out) {}
   Status Write(ByteSpan data) override {
-    out_.insert(out_.end(), data.begin(), data.end());
+    if (data.empty()) return OkStatus();
+    // resize + memcpy: vector::insert copies byte by byte with a non-std allocator.
+    const size_t at = out_.size();
+    out_.resize(at + data.size());
+    std::memcpy(out_.data() + at, data.data(), data.size());
     return OkStatus();
   }
 
@@ -66,22 +84,24 @@ Result<Bytes> Session::PutInput(const std::string& party, Bytes ciphertext) {
   }
   if (ciphertext.empty()) return Error::InvalidArgument("input for '" + party + "' is empty");
   Bytes digest = Sha384(ciphertext);
-  inputs_.emplace(party, std::move(ciphertext));
+  inputs_.emplace(party, Input{std::move(ciphertext), digest});
   return digest;
 }
 
-Result<SecureVector> Session::Open(const Party& party, ByteSpan ciphertext, KmsDecryptor& kms) {
+Result<SecureVector> Session::Open(const Party& party, ByteSpan ciphertext, KmsDecryptor& kms,
+                                   RunStats& stats) {
   esdk::EncryptionContext want = ExpectedContext(manifest_, party);
   SecureVector plain;
   if (!LooksLikeEsdkMessage(ciphertext)) {
     if (ciphertext.size() > kMaxBareBlobBytes) {
       return Error::Malformed("neither an ESDK v2 message nor a KMS ciphertext blob");
     }
-    CLOISTER_ASSIGN_OR_RETURN(SecretBytes p, kms.Decrypt(ciphertext, party.key_arn, want));
+    CLOISTER_ASSIGN_OR_RETURN(SecretBytes p,
+                              TimedDecrypt(kms, ciphertext, party.key_arn, want, stats));
     plain.assign(p.reveal().begin(), p.reveal().end());
     return plain;
   }
-  PartyKeyProvider provider(party, kms);
+  PartyKeyProvider provider(party, kms, stats);
   esdk::DecryptOptions o;
   o.check_header = [&](const esdk::MessageHeader& h) -> Status {
     for (const auto& [k, v] : want) {
@@ -93,6 +113,9 @@ Result<SecureVector> Session::Open(const Party& party, ByteSpan ciphertext, KmsD
     }
     return OkStatus();
   };
+  // The plaintext is shorter than the message: one allocation, instead of a doubling vector whose
+  // every reallocation copies and wipes the bids decrypted so far.
+  plain.reserve(ciphertext.size());
   esdk::SpanSource src(ciphertext);
   SecureSink sink(plain);
   auto header = esdk::Decrypt(src, sink, provider, o);
@@ -105,9 +128,19 @@ Result<SecureVector> Session::Open(const Party& party, ByteSpan ciphertext, KmsD
   return plain;
 }
 
-Result<Bytes> Session::Run(KmsDecryptor& kms) {
+Result<Bytes> Session::Run(KmsDecryptor& kms, RunStats* stats) {
   if (ran_) return Error::InvalidArgument("the session already ran");
   ran_ = true;
+  RunStats local;
+  RunStats& st = stats != nullptr ? *stats : local;
+  st = RunStats{};
+  // Keeps st.total current on every return path, so a failed run still reports its phases.
+  struct TotalTimer {
+    RunStats& st;
+    Stopwatch watch;
+    ~TotalTimer() { st.total = watch.Read(); }
+  } total_timer{st, Stopwatch()};
+
   ReceiptBody body;
   body.computation_id = manifest_.computation_id;
   body.manifest_digest = manifest_.digest;
@@ -116,15 +149,38 @@ Result<Bytes> Session::Run(KmsDecryptor& kms) {
     if (it == inputs_.end()) {
       return Error::PolicyDenied("party '" + party.id + "': no input was received");
     }
-    auto plain = Open(party, it->second, kms);
+    const Input& input = it->second;
+    const Elapsed kms_before = st.kms;
+    const Stopwatch open_watch;
+    auto plain = Open(party, input.ciphertext, kms, st);
+    st.decryption += open_watch.Read() - (st.kms - kms_before);
     if (!plain) return plain.error().WithContext("party '" + party.id + "'");
+    ++st.inputs;
+    st.ciphertext_bytes += input.ciphertext.size();
+    st.plaintext_bytes += plain->size();
+
+    const Elapsed parsing_before = computation_->stats().parsing;
+    const Stopwatch add_watch;
     auto added = computation_->AddInput(party.id, *plain);
+    const Elapsed parsing = computation_->stats().parsing - parsing_before;
+    st.parsing += parsing;
+    st.computation += add_watch.Read() - parsing;
+    st.items = computation_->stats().items;
     if (!added) return added.error().WithContext("party '" + party.id + "'");
-    body.inputs.push_back({party.id, Sha384(it->second)});
+    body.inputs.push_back({party.id, input.sha384});
   }
-  CLOISTER_ASSIGN_OR_RETURN(body.outcome, computation_->Outcome());
+  const Stopwatch outcome_watch;
+  auto outcome = computation_->Outcome();
+  st.computation += outcome_watch.Read();
+  if (!outcome) return outcome.error();
+  body.outcome = std::move(*outcome);
+
+  const Stopwatch receipt_watch;
   body.time = clock_.NowMillis();
-  return EncodeReceiptBody(body);
+  auto encoded = EncodeReceiptBody(body);
+  st.receipt += receipt_watch.Read();
+  if (encoded) st.receipt_body_bytes = encoded->size();
+  return encoded;
 }
 
 }  // namespace cloister::enclave

@@ -18,11 +18,13 @@
 #ifndef CLOISTER_ENCLAVE_SESSION_H_
 #define CLOISTER_ENCLAVE_SESSION_H_
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 
 #include "common/clock.h"
+#include "common/stopwatch.h"
 #include "enclave/computation.h"
 #include "enclave/esdk.h"
 #include "enclave/receipt.h"
@@ -41,6 +43,29 @@ class KmsDecryptor {
                                       const esdk::EncryptionContext& context) = 0;
 };
 
+// Where one Run spent its time, on the wall clock and in the calling thread's CPU time
+// (common/stopwatch.h), for benchmarks and logs. The phases partition Run: `kms` is the time
+// inside KmsDecryptor::Decrypt; `decryption` the rest of opening the inputs (ESDK header, key
+// commitment, AES-GCM frames, signature); `parsing` the computation's input parsing
+// (ComputationStats::parsing); `computation` the rest of AddInput plus Outcome (for the auction:
+// counting the bids and deciding every lot); `receipt` assembling and encoding the receipt body.
+// `total` is all of Run, so total minus the phases is bookkeeping. Input digests are computed by
+// PutInput, not here. The CPU time of `kms` is the enclave's side only (not the KMS server's).
+struct RunStats {
+  Elapsed kms;
+  Elapsed decryption;
+  Elapsed parsing;
+  Elapsed computation;
+  Elapsed receipt;
+  Elapsed total;
+  uint64_t inputs = 0;            // inputs opened
+  uint64_t kms_calls = 0;         // KmsDecryptor::Decrypt calls
+  uint64_t ciphertext_bytes = 0;  // of the inputs opened
+  uint64_t plaintext_bytes = 0;
+  uint64_t items = 0;  // counted by the computation (ComputationStats::items; bids)
+  uint64_t receipt_body_bytes = 0;
+};
+
 class Session {
  public:
   // `manifest` must outlive nothing: it is copied. kMalformed if the computation is unknown.
@@ -52,19 +77,27 @@ class Session {
 
   // Decrypts every input (manifest order) with `kms`, runs the computation and returns the
   // canonical receipt body bytes. Errors name the party and the reason. A session runs once.
-  Result<Bytes> Run(KmsDecryptor& kms);
+  // When `stats` is not null it is overwritten with the time spent per phase; on failure it holds
+  // the phases up to the failure.
+  Result<Bytes> Run(KmsDecryptor& kms, RunStats* stats);
+  Result<Bytes> Run(KmsDecryptor& kms) { return Run(kms, nullptr); }
 
   const Manifest& manifest() const { return manifest_; }
 
  private:
   Session(Manifest manifest, std::unique_ptr<Computation> computation, const Clock& clock)
       : manifest_(std::move(manifest)), computation_(std::move(computation)), clock_(clock) {}
-  Result<SecureVector> Open(const Party& party, ByteSpan ciphertext, KmsDecryptor& kms);
+  struct Input {
+    Bytes ciphertext;
+    Bytes sha384;  // computed once, by PutInput
+  };
+  Result<SecureVector> Open(const Party& party, ByteSpan ciphertext, KmsDecryptor& kms,
+                            RunStats& stats);
 
   Manifest manifest_;
   std::unique_ptr<Computation> computation_;
   const Clock& clock_;
-  std::map<std::string, Bytes> inputs_;
+  std::map<std::string, Input> inputs_;
   bool ran_ = false;
 };
 

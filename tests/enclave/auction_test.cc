@@ -351,5 +351,36 @@ TEST(AuctionTest, ExampleManifestParses) {
   EXPECT_EQ((*c)->name(), "sealed-bid-auction");
 }
 
+// The lot index (open addressing) finds every lot of a large auction whatever the order, never
+// confuses ids that share a prefix or differ in one character, and refuses ids it does not hold.
+TEST(AuctionTest, LotIndexFindsEveryLotAndOnlyThose) {
+  constexpr int kLots = 5000;
+  std::string lots = "[";
+  for (int l = 0; l < kLots; ++l) {
+    lots +=
+        (l ? "," : "") + std::string(R"({"id":"L)") + std::to_string(l) + R"(","reserve_price":0})";
+  }
+  lots += "]";
+  auto a = MakeAuction(ManifestJson("first-price", lots));
+  ASSERT_NE(a, nullptr);
+  std::vector<std::pair<std::string, uint64_t>> bids;
+  for (int l = kLots - 1; l >= 0; --l) bids.emplace_back("L" + std::to_string(l), l + 1);
+  auto parsed = a->ParseBids(AsBytes(FormatBids(bids)));
+  ASSERT_TRUE(parsed.has_value()) << parsed.error().ToString();
+  ASSERT_EQ(parsed->size(), static_cast<size_t>(kLots));
+  for (int i = 0; i < kLots; ++i) {
+    const uint32_t lot = static_cast<uint32_t>(kLots - 1 - i);
+    EXPECT_EQ((*parsed)[i], (std::pair<uint32_t, uint64_t>(lot, lot + 1))) << i;
+  }
+  for (const char* unknown : {"L5000", "L-1", "l1", "L01", "L1 ", "L", "LL1", "L49999"}) {
+    auto r = a->ParseBids(AsBytes(std::string(unknown) + ",5\n"));
+    ASSERT_FALSE(r.has_value()) << unknown;
+    EXPECT_EQ(r.error().code(), ErrorCode::kMalformed);
+  }
+  auto dup = a->ParseBids(AsBytes("L7,1\nL70,2\nL7,3\n"));
+  ASSERT_FALSE(dup.has_value());
+  EXPECT_NE(dup.error().message().find("line 3"), std::string::npos) << dup.error().message();
+}
+
 }  // namespace
 }  // namespace cloister::enclave

@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
+#include <thread>
 
 #include "common/ossl.h"
 #include "enclave/auction.h"
@@ -110,6 +112,75 @@ TEST_F(SessionTest, RunsTheAuctionAndListsEveryInput) {
   EXPECT_EQ(kms_.calls[kArn[1]], 1);
   EXPECT_EQ(kms_.calls[kArn[2]], 1);
   EXPECT_FALSE(session_->Run(kms_).has_value());  // a session runs once
+}
+
+// A KMS that takes at least `delay` per call, so the KMS phase has a known lower bound.
+class SlowKms : public KmsDecryptor {
+ public:
+  SlowKms(FakeKms& kms, std::chrono::milliseconds delay) : kms_(kms), delay_(delay) {}
+  Result<SecretBytes> Decrypt(ByteSpan blob, const std::string& arn,
+                              const esdk::EncryptionContext& ctx) override {
+    std::this_thread::sleep_for(delay_);
+    return kms_.Decrypt(blob, arn, ctx);
+  }
+
+ private:
+  FakeKms& kms_;
+  std::chrono::milliseconds delay_;
+};
+
+TEST_F(SessionTest, RunStatsSplitTheRunIntoPhases) {
+  const std::string alice_bids = "lot-1,100\nlot-2,5\n", bob_bids = "lot-1,80\n";
+  Bytes a = Encrypt(kms_, kArn[0], alice_bids, Ctx("alice"));
+  Bytes b = Encrypt(kms_, kArn[1], bob_bids, Ctx("bob"));
+  Bytes c = kms_.keys.at(kArn[2])->EncryptBlob(AsBytes("lot-2,9\n"), Ctx("carol"));
+  ASSERT_TRUE(session_->PutInput("alice", a).has_value());
+  ASSERT_TRUE(session_->PutInput("bob", b).has_value());
+  ASSERT_TRUE(session_->PutInput("carol", c).has_value());
+  SlowKms slow(kms_, std::chrono::milliseconds(5));
+  RunStats st;
+  st.inputs = 99;  // overwritten
+  auto body = session_->Run(slow, &st);
+  ASSERT_TRUE(body.has_value()) << body.error().ToString();
+  EXPECT_EQ(st.inputs, 3u);
+  EXPECT_EQ(st.kms_calls, 3u);  // one per party, the bare blob included
+  EXPECT_EQ(st.items, 4u);      // bids parsed
+  EXPECT_EQ(st.ciphertext_bytes, a.size() + b.size() + c.size());
+  EXPECT_EQ(st.plaintext_bytes, alice_bids.size() + bob_bids.size() + 8);
+  EXPECT_EQ(st.receipt_body_bytes, body->size());
+  EXPECT_GE(st.kms.wall, std::chrono::milliseconds(15));
+  EXPECT_LT(st.kms.cpu, st.kms.wall);  // sleeping is not CPU time
+  for (const Elapsed* e : {&st.decryption, &st.parsing, &st.computation, &st.receipt}) {
+    EXPECT_GT(e->wall.count(), 0);
+    EXPECT_GE(e->cpu.count(), 0);
+  }
+  EXPECT_GE(st.total.wall, st.kms.wall + st.decryption.wall + st.parsing.wall +
+                               st.computation.wall + st.receipt.wall);
+  EXPECT_GT(st.total.cpu.count(), 0);
+  // The stats do not change what Run returns: same body as a run without them.
+  auto again = Session::Create(manifest_, clock_);
+  ASSERT_TRUE(again.has_value());
+  ASSERT_TRUE((*again)->PutInput("alice", a).has_value());
+  ASSERT_TRUE((*again)->PutInput("bob", b).has_value());
+  ASSERT_TRUE((*again)->PutInput("carol", c).has_value());
+  auto plain_run = (*again)->Run(kms_);
+  ASSERT_TRUE(plain_run.has_value());
+  EXPECT_EQ(*plain_run, *body);
+}
+
+TEST_F(SessionTest, RunStatsOfAFailedRunStopAtTheFailure) {
+  ASSERT_TRUE(
+      session_->PutInput("alice", Encrypt(kms_, kArn[0], "lot-1,1\n", Ctx("alice"))).has_value());
+  ASSERT_TRUE(
+      session_->PutInput("bob", Encrypt(kms_, kArn[1], "lot-1,x\n", Ctx("bob"))).has_value());
+  ASSERT_TRUE(session_->PutInput("carol", Encrypt(kms_, kArn[2], "", Ctx("carol"))).has_value());
+  RunStats st;
+  ASSERT_FALSE(session_->Run(kms_, &st).has_value());
+  EXPECT_EQ(st.inputs, 2u);     // alice and bob opened; bob's bids did not parse
+  EXPECT_EQ(st.kms_calls, 2u);  // carol never reached KMS
+  EXPECT_EQ(st.items, 1u);      // alice's bid
+  EXPECT_EQ(st.receipt.wall.count(), 0);
+  EXPECT_GT(st.total.wall.count(), 0);
 }
 
 TEST_F(SessionTest, FailsClosedTable) {
