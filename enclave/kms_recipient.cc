@@ -4,7 +4,12 @@ namespace cloister::enclave {
 
 Status RecipientKmsDecryptor::EnsureRecipient() {
   if (key_) return OkStatus();
-  CLOISTER_ASSIGN_OR_RETURN(EphemeralRsaKey key, EphemeralRsaKey::Generate());
+  if (!pending_key_) {
+    CLOISTER_ASSIGN_OR_RETURN(EphemeralRsaKey generated, EphemeralRsaKey::Generate());
+    pending_key_.emplace(std::move(generated));
+  }
+  EphemeralRsaKey key = std::move(*pending_key_);
+  pending_key_.reset();
   CLOISTER_ASSIGN_OR_RETURN(Bytes public_key, key.PublicKeyDer());
   auto document = nsm_.Attestation(std::nullopt, std::nullopt, std::move(public_key));
   if (!document) return document.error().WithContext("NSM attestation for the KMS recipient");

@@ -35,6 +35,12 @@ class RecipientKmsDecryptor final : public KmsDecryptor {
   Result<SecretBytes> Decrypt(ByteSpan ciphertext_blob, const std::string& key_arn,
                               const esdk::EncryptionContext& context) override;
 
+  // Uses `key` (generated ahead of time, e.g. while inputs arrive) instead of generating one on
+  // the first Decrypt. Ignored once a key is in use.
+  void UseKey(EphemeralRsaKey key) {
+    if (!key_) pending_key_.emplace(std::move(key));
+  }
+
   // The number of Decrypt calls sent to KMS so far.
   int calls() const { return calls_; }
 
@@ -44,6 +50,7 @@ class RecipientKmsDecryptor final : public KmsDecryptor {
   kms::KmsClient& client_;
   nsm::Nsm& nsm_;
   std::optional<EphemeralRsaKey> key_;
+  std::optional<EphemeralRsaKey> pending_key_;
   kms::RecipientParam recipient_;
   int calls_ = 0;
 };

@@ -99,8 +99,15 @@ Result<frames::Message> ComputationService::SetCredentials(frames::SetCredential
   return frames::Ok{};
 }
 
+void ComputationService::StartRecipientKey() {
+  if (!recipient_key_.valid()) {
+    recipient_key_ = std::async(std::launch::async, [] { return EphemeralRsaKey::Generate(); });
+  }
+}
+
 Result<frames::Message> ComputationService::PutInput(frames::PutInput request) {
   if (receipt_ || failed_) return Error::PolicyDenied("the computation has already run");
+  StartRecipientKey();
   size_t size = request.ciphertext.size();
   CLOISTER_ASSIGN_OR_RETURN(Bytes digest,
                             session_->PutInput(request.party, std::move(request.ciphertext)));
@@ -137,7 +144,18 @@ Result<frames::Message> ComputationService::Run() {
   CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<kms::KmsClient> client,
                             kms::KmsClient::Create(std::move(o)));
   RecipientKmsDecryptor decryptor(*client, nsm_);
-  auto body = session_->Run(decryptor);
+  StartRecipientKey();
+  if (auto key = recipient_key_.get(); key) decryptor.UseKey(std::move(*key));
+  RunStats stats;
+  auto body = session_->Run(decryptor, &stats);
+  auto ms = [](const Elapsed& e) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(e.wall).count();
+  };
+  spdlog::info(
+      "event=run_phases inputs={} kms_calls={} items={} kms_ms={} decryption_ms={} parsing_ms={} "
+      "computation_ms={} receipt_ms={} total_ms={}",
+      stats.inputs, stats.kms_calls, stats.items, ms(stats.kms), ms(stats.decryption),
+      ms(stats.parsing), ms(stats.computation), ms(stats.receipt), ms(stats.total));
   // The credentials served their purpose; drop them now.
   credentials_.reset();
   if (!body) {

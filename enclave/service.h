@@ -20,6 +20,7 @@
 #ifndef CLOISTER_ENCLAVE_SERVICE_H_
 #define CLOISTER_ENCLAVE_SERVICE_H_
 
+#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -31,6 +32,7 @@
 #include "enclave/frames.h"
 #include "enclave/kms_forwarder.h"
 #include "enclave/nsm.h"
+#include "enclave/recipient_cms.h"
 #include "enclave/rpc.h"
 #include "enclave/session.h"
 
@@ -66,6 +68,9 @@ class ComputationService {
                      const vsock::Transport& transport, ServiceOptions options)
       : session_(std::move(session)), nsm_(nsm), transport_(transport),
         options_(std::move(options)) {}
+  // The run's RSA-2048 recipient key, generated in the background from the first input on
+  // (it takes a large share of the first KMS call otherwise).
+  void StartRecipientKey();
   Result<frames::Message> SetCredentials(frames::SetCredentials request);
   Result<frames::Message> PutInput(frames::PutInput request);
   Result<frames::Message> Run();
@@ -78,6 +83,7 @@ class ComputationService {
   std::optional<sigv4::Credentials> credentials_;
   std::optional<Bytes> receipt_;
   std::optional<Error> failed_;
+  std::future<Result<EphemeralRsaKey>> recipient_key_;
 };
 
 }  // namespace cloister::enclave
