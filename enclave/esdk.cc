@@ -443,21 +443,6 @@ Status CheckUserContext(const EncryptionContext& context) {
   return OkStatus();
 }
 
-class SecureSink final : public Sink {
- public:
-  explicit SecureSink(SecureVector& out) : out_(out) {}
-  Status Write(ByteSpan data) override {
-    if (data.empty()) return OkStatus();
-    // resize + memcpy: vector::insert copies byte by byte with a non-std allocator.
-    const size_t at = out_.size();
-    out_.resize(at + data.size());
-    std::memcpy(out_.data() + at, data.data(), data.size());
-    return OkStatus();
-  }
-
- private:
-  SecureVector& out_;
-};
 
 // Reads up to `n` bytes (less only at end of input) into `buf`.
 Result<size_t> ReadFull(Source& in, SecureVector& buf, size_t n) {
@@ -485,6 +470,15 @@ Result<size_t> SpanSource::Read(std::span<uint8_t> out) {
 
 Status BytesSink::Write(ByteSpan data) {
   Append(bytes_, data);
+  return OkStatus();
+}
+
+Status SecureVectorSink::Write(ByteSpan data) {
+  if (data.empty()) return OkStatus();
+  // resize + memcpy: vector::insert copies byte by byte with a non-std allocator.
+  const size_t at = out_.size();
+  out_.resize(at + data.size());
+  std::memcpy(out_.data() + at, data.data(), data.size());
   return OkStatus();
 }
 
@@ -757,7 +751,7 @@ Result<DecryptedMessage> DecryptBytes(ByteSpan message, DataKeyProvider& provide
   SpanSource src(message);
   DecryptedMessage out;
   out.plaintext.reserve(message.size());  // an upper bound: no reallocation while decrypting
-  SecureSink sink(out.plaintext);
+  SecureVectorSink sink(out.plaintext);
   auto header = Decrypt(src, sink, provider, options);
   if (!header) return header.error();
   out.header = std::move(*header);

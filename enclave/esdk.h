@@ -142,6 +142,15 @@ class BytesSink final : public Sink {
  private:
   Bytes bytes_;
 };
+// Appends to a SecureVector it does not own (plaintexts stay in secret memory).
+class SecureVectorSink final : public Sink {
+ public:
+  explicit SecureVectorSink(SecureVector& out) : out_(out) {}
+  Status Write(ByteSpan data) override;
+
+ private:
+  SecureVector& out_;
+};
 // Reads / writes a file descriptor it does not own (CLI streaming).
 class FdSource final : public Source {
  public:

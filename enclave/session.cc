@@ -46,21 +46,6 @@ class PartyKeyProvider final : public esdk::DataKeyProvider {
   RunStats& stats_;
 };
 
-class SecureSink final : public esdk::Sink {
- public:
-  explicit SecureSink(SecureVector& out) : out_(out) {}
-  Status Write(ByteSpan data) override {
-    if (data.empty()) return OkStatus();
-    // resize + memcpy: vector::insert copies byte by byte with a non-std allocator.
-    const size_t at = out_.size();
-    out_.resize(at + data.size());
-    std::memcpy(out_.data() + at, data.data(), data.size());
-    return OkStatus();
-  }
-
- private:
-  SecureVector& out_;
-};
 
 }  // namespace
 
@@ -117,7 +102,7 @@ Result<SecureVector> Session::Open(const Party& party, ByteSpan ciphertext, KmsD
   // every reallocation copies and wipes the bids decrypted so far.
   plain.reserve(ciphertext.size());
   esdk::SpanSource src(ciphertext);
-  SecureSink sink(plain);
+  esdk::SecureVectorSink sink(plain);
   auto header = esdk::Decrypt(src, sink, provider, o);
   if (!header) {
     if (header.error().code() == ErrorCode::kNotFound && provider.calls == 0) {
