@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "attestation/attestation_doc.h"
+#include "attestation/measurements.h"
 #include "attestation/pcr_bank.h"
 #include "attestation/platform_pki.h"
 #include "attestation/platform_store.h"
@@ -70,34 +71,18 @@ Result<Bytes> ParseHexArg(const std::string& text, const char* what) {
   return bytes;
 }
 
-// Reads nitro-cli's Measurements JSON ({"Measurements": {...}} or the inner object) into
-// `out`. kInvalidArgument when unreadable or inconsistent with `out`.
+// Reads a measurements file (attestation/measurements.h: nitro-cli's Measurements JSON, strict)
+// into `out`. kInvalidArgument when unreadable, malformed or inconsistent with `out`.
 Status ReadMeasurements(const std::string& path, std::map<uint32_t, Bytes>& out) {
-  auto text = ReadTextFile(path, kMaxSmallFile);
-  if (!text) return Error::InvalidArgument(text.error().message());
-  json j = json::parse(*text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_object() && j.contains("Measurements")) j = j["Measurements"];
-  if (j.is_discarded() || !j.is_object()) {
-    return Error::InvalidArgument(path + ": not a Measurements JSON object");
-  }
-  std::vector<std::string> args;
-  for (const auto& [key, value] : j.items()) {
-    if (!value.is_string()) return Error::InvalidArgument(path + ": " + key + " is not a string");
-    const std::string& s = value.get_ref<const std::string&>();
-    if (key == "HashAlgorithm") {
-      // nitro-cli prints the hasher's Debug form, "Sha384 { ... }".
-      if (s.rfind("Sha384", 0) != 0) {
-        return Error::InvalidArgument(path + ": HashAlgorithm must be Sha384");
-      }
-      continue;
+  auto m = attestation::ReadMeasurementsFile(path);
+  if (!m) return Error::InvalidArgument("--expect-measurements: " + m.error().message());
+  for (auto& [index, value] : m->pcrs) {
+    auto [it, inserted] = out.emplace(index, value);
+    if (!inserted && it->second != value) {
+      return Error::InvalidArgument("conflicting values for PCR" + std::to_string(index));
     }
-    if (key.size() < 4 || key.rfind("PCR", 0) != 0) {
-      return Error::InvalidArgument(path + ": unexpected key " + key);
-    }
-    args.push_back(key.substr(3) + "=" + s);
   }
-  if (args.empty()) return Error::InvalidArgument(path + ": no PCR values");
-  return ParsePcrArgs(args, out);
+  return OkStatus();
 }
 
 // Returns the document bytes from `path`: raw CBOR, or base64 text of it.

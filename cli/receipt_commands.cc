@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "attestation/measurements.h"
 #include "attestation/verifier.h"
 #include "cli/commands.h"
 #include "common/bytes.h"
@@ -13,7 +14,7 @@
 namespace cloister::cli {
 namespace {
 
-constexpr size_t kMaxMeasurementsBytes = 64 * 1024;
+constexpr size_t kMaxRootBytes = 64 * 1024;
 constexpr size_t kMaxMyInputBytes = size_t{1} << 30;
 
 struct VerifyReceiptFlags {
@@ -26,48 +27,20 @@ struct VerifyReceiptFlags {
   bool allow_debug = false;
 };
 
-// Reads nitro-cli's measurements JSON ({"Measurements": {"PCR0": hex, ...}} or the inner object)
-// into PCR index -> value. kInvalidArgument when it does not parse.
-Result<std::map<uint32_t, Bytes>> ReadMeasurements(const std::string& path) {
-  CLOISTER_ASSIGN_OR_RETURN(std::string text, ReadTextFile(path, kMaxMeasurementsBytes));
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) {
-    return Error::InvalidArgument("--expect-measurements: not a JSON object");
-  }
-  if (j.contains("Measurements")) j = j["Measurements"];
-  std::map<uint32_t, Bytes> pcrs;
-  for (const auto& [k, v] : j.items()) {
-    if (k.rfind("PCR", 0) != 0) continue;  // HashAlgorithm and friends
-    uint32_t index = 0;
-    try {
-      index = static_cast<uint32_t>(std::stoul(k.substr(3)));
-    } catch (...) {
-      return Error::InvalidArgument("--expect-measurements: bad key " + k);
-    }
-    if (!v.is_string()) return Error::InvalidArgument("--expect-measurements: " + k);
-    auto value = HexDecode(v.get<std::string>());
-    if (!value || value->size() != 48 || index > 31) {
-      return Error::InvalidArgument("--expect-measurements: " + k + " is not 48 bytes of hex");
-    }
-    pcrs[index] = *value;
-  }
-  if (!pcrs.count(0) || !pcrs.count(1) || !pcrs.count(2)) {
-    return Error::InvalidArgument("--expect-measurements must give PCR0, PCR1 and PCR2");
-  }
-  return pcrs;
-}
-
 int VerifyReceiptCommand(const VerifyReceiptFlags& f) {
   auto receipt = ReadFile(f.receipt, enclave::kMaxReceiptBytes);
   if (!receipt) return ReportFailure(receipt.error().WithContext("--receipt"));
-  auto root = ReadTextFile(f.root, kMaxMeasurementsBytes);
+  auto root = ReadTextFile(f.root, kMaxRootBytes);
   if (!root) return ReportFailure(root.error().WithContext("--root"));
   auto anchors = attestation::TrustAnchors::FromPem(*root);
   if (!anchors) return ReportFailure(anchors.error().WithContext("--root"));
   enclave::VerifyReceiptOptions o;
-  auto pcrs = ReadMeasurements(f.measurements);
-  if (!pcrs) return ReportFailure(pcrs.error());
-  o.expected_pcrs = *pcrs;
+  auto measured = attestation::ReadMeasurementsFile(f.measurements);
+  if (!measured) {
+    return ReportFailure(
+        Error::InvalidArgument("--expect-measurements: " + measured.error().message()));
+  }
+  o.expected_pcrs = std::move(measured->pcrs);
   o.allow_debug = f.allow_debug;
   if (!f.my_input.empty()) {
     auto mine = ReadFile(f.my_input, kMaxMyInputBytes);

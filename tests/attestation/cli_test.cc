@@ -121,9 +121,21 @@ TEST_F(CliTest, PlatformJourneyAndVerify) {
                       kPcr0 + "\", \"PCR1\": \"" + kPcr1 + "\", \"PCR2\": \"" +
                       std::string(96, '0') + "\"}}");
   EXPECT_EQ(Run("verify-attestation" + doc + " --expect-measurements " + dir_ + "/m.json").code, 0);
-  Write("inner.json", "{\"HashAlgorithm\": \"Sha384 { ... }\", \"PCR0\": \"" + kPcr1 + "\"}");
+  // The inner object alone, with another image's PCR0: parsed, and the document does not match.
+  Write("inner.json", "{\"HashAlgorithm\": \"Sha384 { ... }\", \"PCR0\": \"" + kPcr1 +
+                          "\", \"PCR1\": \"" + kPcr1 + "\", \"PCR2\": \"" +
+                          std::string(96, '0') + "\"}");
   EXPECT_EQ(Run("verify-attestation" + doc + " --expect-measurements " + dir_ + "/inner.json").code,
             1);
+  // Measurements files are parsed strictly (attestation/measurements.h): PCR0-2 required.
+  Write("partial.json", "{\"PCR0\": \"" + kPcr0 + "\"}");
+  EXPECT_EQ(
+      Run("verify-attestation" + doc + " --expect-measurements " + dir_ + "/partial.json").code, 2);
+  // A measurement that contradicts --expect-pcr is a usage error.
+  EXPECT_EQ(Run("verify-attestation" + doc + " --expect-pcr 0=" + kPcr1 +
+                " --expect-measurements " + dir_ + "/m.json")
+                .code,
+            2);
   Write("bad.json", "{\"HashAlgorithm\": \"Sha256\", \"PCR0\": \"" + kPcr0 + "\"}");
   EXPECT_EQ(Run("verify-attestation" + doc + " --expect-measurements " + dir_ + "/bad.json").code,
             2);
