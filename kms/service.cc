@@ -52,6 +52,22 @@ std::string_view DecisionName(Decision::Effect e) {
   return "ImplicitDeny";
 }
 
+// AWS's policy lockout safety check (CreateKey and PutKeyPolicy, unless
+// BypassPolicyLockoutSafetyCheck): the new policy must let the caller change it again.
+Status CheckPolicyLockout(const Policy& policy, const Principal& caller, const std::string& arn) {
+  RequestContext ctx;
+  ctx.principal_arn = caller.arn;
+  ctx.account = caller.account;
+  ctx.action = "kms:PutKeyPolicy";
+  ctx.resource = arn;
+  ctx.condition_values["kms:calleraccount"] = {ctx.account};
+  ctx.condition_values["aws:principalarn"] = {ctx.principal_arn};
+  if (policy.Evaluate(ctx).effect == Decision::Effect::kAllow) return OkStatus();
+  return KmsError("MalformedPolicyDocumentException",
+                  "The new key policy will not allow you to update the key policy in the "
+                  "future.");
+}
+
 }  // namespace
 
 struct KmsService::Call {
@@ -360,18 +376,7 @@ Result<json> KmsService::CreateKey(Call& call, KmsRequest& req) {
   call.event.key = key.arn;
   call.event.statement = "(account-level operation)";
   if (req.policy && !req.bypass_policy_lockout_safety_check) {
-    RequestContext ctx;
-    ctx.principal_arn = call.principal->arn;
-    ctx.account = call.principal->account;
-    ctx.action = "kms:PutKeyPolicy";
-    ctx.resource = key.arn;
-    ctx.condition_values["kms:calleraccount"] = {ctx.account};
-    ctx.condition_values["aws:principalarn"] = {ctx.principal_arn};
-    if (key.policy->Evaluate(ctx).effect != Decision::Effect::kAllow) {
-      return KmsError("MalformedPolicyDocumentException",
-                      "The new key policy will not allow you to update the key policy in the "
-                      "future.");
-    }
+    CLOISTER_RETURN_IF_ERROR(CheckPolicyLockout(*key.policy, *call.principal, key.arn));
   }
   CLOISTER_ASSIGN_OR_RETURN(SecretBytes material, SecretBytes::Random(kKeyMaterialSize));
   std::lock_guard<std::mutex> wl(write_mu_);
@@ -557,18 +562,7 @@ Result<json> KmsService::KeyPolicyOp(Call& call, const KmsRequest& req) {
   auto policy = Policy::Parse(*req.policy);
   if (!policy) return KmsError("MalformedPolicyDocumentException", policy.error().message());
   if (!req.bypass_policy_lockout_safety_check) {
-    RequestContext ctx;
-    ctx.principal_arn = call.principal->arn;
-    ctx.account = call.principal->account;
-    ctx.action = "kms:PutKeyPolicy";
-    ctx.resource = key.arn;
-    ctx.condition_values["kms:calleraccount"] = {ctx.account};
-    ctx.condition_values["aws:principalarn"] = {ctx.principal_arn};
-    if (policy->Evaluate(ctx).effect != Decision::Effect::kAllow) {
-      return KmsError("MalformedPolicyDocumentException",
-                      "The new key policy will not allow you to update the key policy in the "
-                      "future.");
-    }
+    CLOISTER_RETURN_IF_ERROR(CheckPolicyLockout(*policy, *call.principal, key.arn));
   }
   KeyRow row = key.row;
   row.policy = *req.policy;
