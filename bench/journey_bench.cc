@@ -50,6 +50,7 @@
 #include "common/stopwatch.h"
 #include "enclave/auction.h"
 #include "enclave/esdk.h"
+#include "enclave/kms_keyring.h"
 #include "enclave/kms_recipient.h"
 #include "enclave/nsm.h"
 #include "enclave/receipt.h"
@@ -134,31 +135,6 @@ class FirstCallTimer final : public KmsDecryptor {
   KmsDecryptor& inner_;
   int calls_ = 0;
   Elapsed first_;
-};
-
-// A party's ESDK keyring: GenerateDataKey on its own KMS key (as `cloister party encrypt`).
-class PartyKeyring final : public enclave::esdk::DataKeyProvider {
- public:
-  PartyKeyring(kms::KmsClient& client, std::string key_arn)
-      : client_(client), key_arn_(std::move(key_arn)) {}
-  Result<DataKey> GenerateDataKey(const enclave::esdk::EncryptionContext& context) override {
-    CLOISTER_ASSIGN_OR_RETURN(
-        kms::KeyMaterialResult r,
-        client_.GenerateDataKey(key_arn_, enclave::esdk::kDataKeyBytes, context));
-    DataKey dk;
-    CLOISTER_ASSIGN_OR_RETURN(dk.plaintext, SecretBytes::CopyOf(r.plaintext));
-    dk.encrypted.push_back({std::string(enclave::esdk::kAwsKmsProviderId), ToBytes(r.key_id),
-                            std::move(r.ciphertext_blob)});
-    return dk;
-  }
-  Result<SecretBytes> DecryptDataKey(const enclave::esdk::EncryptedDataKey&,
-                                     const enclave::esdk::EncryptionContext&) override {
-    return Error::Internal("parties do not decrypt here");
-  }
-
- private:
-  kms::KmsClient& client_;
-  std::string key_arn_;
 };
 
 // The party's key policy, as `cloister party create-key` writes it (kms/party_policy.h): the
@@ -321,7 +297,7 @@ Status Setup(World& w, int max_parties, int bids) {
     CLOISTER_ASSIGN_OR_RETURN(std::string policy, KeyPolicy(principal.arn, w.measurements));
     CLOISTER_ASSIGN_OR_RETURN(nlohmann::json meta, client->CreateKey(policy, PartyId(p) + " bids"));
     w.key_arns.push_back(meta.value("Arn", ""));
-    PartyKeyring keyring(*client, w.key_arns.back());
+    enclave::KmsKeyring keyring(*client, w.key_arns.back());
     const std::string bid_file = BidFile(p, bids);
     CLOISTER_ASSIGN_OR_RETURN(
         Bytes message,

@@ -27,6 +27,7 @@
 #include "common/unique_fd.h"
 #include "enclave/computation.h"
 #include "enclave/esdk.h"
+#include "enclave/kms_keyring.h"
 #include "enclave/session.h"
 #include "kms/client.h"
 #include "kms/party_policy.h"
@@ -45,34 +46,6 @@ struct EncryptFlags {
   uint32_t frame_length = enclave::esdk::kDefaultFrameLength;
   bool unsigned_suite = false;
   std::string ca_file;
-};
-
-// Data keys from KMS GenerateDataKey, as the AWS Encryption SDK's KMS keyring makes them: the
-// provider id "aws-kms", the key ARN KMS answers with, and the CiphertextBlob.
-class KmsDataKeyProvider final : public enclave::esdk::DataKeyProvider {
- public:
-  KmsDataKeyProvider(kms::KmsClient& client, std::string key_id)
-      : client_(client), key_id_(std::move(key_id)) {}
-  Result<DataKey> GenerateDataKey(const enclave::esdk::EncryptionContext& context) override {
-    CLOISTER_ASSIGN_OR_RETURN(
-        kms::KeyMaterialResult r,
-        client_.GenerateDataKey(key_id_, enclave::esdk::kDataKeyBytes, context));
-    DataKey dk;
-    CLOISTER_ASSIGN_OR_RETURN(dk.plaintext, SecretBytes::CopyOf(r.plaintext));
-    key_arn = r.key_id;
-    dk.encrypted.push_back({std::string(enclave::esdk::kAwsKmsProviderId), ToBytes(r.key_id),
-                            std::move(r.ciphertext_blob)});
-    return dk;
-  }
-  Result<SecretBytes> DecryptDataKey(const enclave::esdk::EncryptedDataKey&,
-                                     const enclave::esdk::EncryptionContext&) override {
-    return Error::Internal("party encrypt does not decrypt");
-  }
-  std::string key_arn;
-
- private:
-  kms::KmsClient& client_;
-  std::string key_id_;
 };
 
 // Writes to a file descriptor and hashes what it writes (the SHA-384 the receipt will list).
@@ -143,7 +116,7 @@ int Encrypt(const EncryptFlags& f) {
   UniqueFd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (!out) return ReportFailure(Error::FromErrno("--out " + f.out, errno));
 
-  KmsDataKeyProvider provider(**client, f.key_id);
+  enclave::KmsKeyring provider(**client, f.key_id);
   enclave::esdk::FdSource source(in.get());
   HashingFileSink sink(out.get());
   enclave::esdk::EncryptOptions o;
@@ -173,7 +146,7 @@ int Encrypt(const EncryptFlags& f) {
   }
   PrintJson({{"Computation", f.computation},
              {"Party", f.party},
-             {"KeyId", provider.key_arn},
+             {"KeyId", provider.key_arn()},
              {"AlgorithmSuite", f.unsigned_suite ? "0x0478" : "0x0578"},
              {"FrameLength", f.frame_length},
              {"Output", f.out},
@@ -350,30 +323,6 @@ struct DecryptFlags {
   std::string ca_file;
 };
 
-// Data keys through KMS Decrypt with the caller's credentials, as the AWS Encryption SDK's KMS
-// keyring does: only "aws-kms" data keys, with the key ARN they name.
-class KmsDecryptingProvider final : public enclave::esdk::DataKeyProvider {
- public:
-  explicit KmsDecryptingProvider(kms::KmsClient& client) : client_(client) {}
-  Result<DataKey> GenerateDataKey(const enclave::esdk::EncryptionContext&) override {
-    return Error::Internal("party decrypt does not encrypt");
-  }
-  Result<SecretBytes> DecryptDataKey(const enclave::esdk::EncryptedDataKey& edk,
-                                     const enclave::esdk::EncryptionContext& context) override {
-    if (edk.provider_id != enclave::esdk::kAwsKmsProviderId) {
-      return Error::NotFound("not a KMS data key");
-    }
-    auto r = client_.Decrypt(edk.ciphertext, context, AsString(edk.provider_info));
-    if (!r) return KmsFailure(r.error(), "KMS Decrypt");
-    key_arn = r->key_id;
-    return SecretBytes::CopyOf(r->plaintext);
-  }
-  std::string key_arn;
-
- private:
-  kms::KmsClient& client_;
-};
-
 // Plaintext to a 0600 temporary file beside the destination, renamed into place only when the
 // whole input has authenticated; removed otherwise, so a failure leaves no --out.
 class PlaintextFile {
@@ -468,7 +417,7 @@ int DecryptCommand(const DecryptFlags& f) {
   nlohmann::ordered_json result;
   if (esdk) {
     if (Status s = out.Open(); !s) return ReportFailure(s.error());
-    KmsDecryptingProvider provider(**client);
+    enclave::KmsKeyring provider(**client);
     CountingFdSink sink(out.fd());
     enclave::esdk::DecryptOptions o;
     o.check_header = [&](const enclave::esdk::MessageHeader& h) -> Status {
@@ -496,7 +445,7 @@ int DecryptCommand(const DecryptFlags& f) {
         {"AlgorithmSuite",
          header->suite == enclave::esdk::AlgorithmSuite::kAes256GcmHkdfSha512CommitKey ? "0x0478"
                                                                                        : "0x0578"},
-        {"KeyId", provider.key_arn},
+        {"KeyId", provider.key_arn()},
         {"EncryptionContext", context},
         {"PlaintextBytes", sink.bytes},
         {"InputSha384", HexEncode(source.Digest())}};

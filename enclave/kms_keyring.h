@@ -1,0 +1,46 @@
+// The AWS Encryption SDK's KMS keyring over KmsClient (aws-encryption-sdk-specification,
+// framework/aws-kms/aws-kms-keyring.md): data keys come from KMS GenerateDataKey on one KMS key
+// and are recorded as encrypted data keys with provider id "aws-kms", provider info the key ARN
+// KMS answers with, and the CiphertextBlob; "aws-kms" data keys are decrypted with KMS Decrypt
+// naming the key ARN they carry. `cloister party encrypt` / `party decrypt` and the journey
+// benchmark use it.
+//
+// Errors from KMS carry "KMS GenerateDataKey" / "KMS Decrypt" as context; a request KMS refuses
+// as invalid (ValidationException, kInvalidArgument) is reported as kMalformed, because it is the
+// data or the key that is wrong, not the caller's arguments.
+//
+// Thread safety: not thread-safe.
+#ifndef CLOISTER_ENCLAVE_KMS_KEYRING_H_
+#define CLOISTER_ENCLAVE_KMS_KEYRING_H_
+
+#include <string>
+
+#include "enclave/esdk.h"
+#include "kms/client.h"
+
+namespace cloister::enclave {
+
+class KmsKeyring final : public esdk::DataKeyProvider {
+ public:
+  // `client` must outlive the keyring. `generator_key_id` (key id, ARN or alias) is the key
+  // GenerateDataKey uses; empty makes a keyring that only decrypts.
+  explicit KmsKeyring(kms::KmsClient& client, std::string generator_key_id = "")
+      : client_(client), generator_key_id_(std::move(generator_key_id)) {}
+
+  Result<DataKey> GenerateDataKey(const esdk::EncryptionContext& context) override;
+  // kNotFound for data keys of another provider (so the next one is tried).
+  Result<SecretBytes> DecryptDataKey(const esdk::EncryptedDataKey& edk,
+                                     const esdk::EncryptionContext& context) override;
+
+  // The ARN of the KMS key of the last data key generated or decrypted.
+  const std::string& key_arn() const { return key_arn_; }
+
+ private:
+  kms::KmsClient& client_;
+  std::string generator_key_id_;
+  std::string key_arn_;
+};
+
+}  // namespace cloister::enclave
+
+#endif  // CLOISTER_ENCLAVE_KMS_KEYRING_H_
