@@ -60,11 +60,8 @@ TEST(PartyInteropTest, ClientNodeAndClientKmsInputsAreCountedBySession) {
   testing::TempDir dir("cloister-party-interop");
   auto kms = testing::KmsProcess::Start(dir.path(), testing::KmsConfig({kParty}));
   ASSERT_TRUE(kms.has_value()) << kms.error().ToString();
-  kms::ClientOptions o;
-  o.endpoint = kms->endpoint();
-  o.credentials.access_key_id = kParty.access_key_id;
-  o.credentials.secret_access_key = *SecretBytes::CopyOf(AsBytes(kParty.secret_access_key));
-  auto client = kms::KmsClient::Create(std::move(o));
+  auto client =
+      testing::NewKmsClient(kms->endpoint(), kParty.access_key_id, kParty.secret_access_key);
   ASSERT_TRUE(client.has_value());
   auto k1 = (*client)->CreateKey("", "buyer1");
   auto k2 = (*client)->CreateKey("", "buyer2");

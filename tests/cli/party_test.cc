@@ -86,11 +86,7 @@ class PartyCommandsTest : public ::testing::Test {
   }
 
   std::unique_ptr<kms::KmsClient> Client(const testing::KmsPrincipal& p) {
-    kms::ClientOptions o;
-    o.endpoint = kms_->endpoint();
-    o.credentials.access_key_id = p.access_key_id;
-    o.credentials.secret_access_key = *SecretBytes::CopyOf(AsBytes(p.secret_access_key));
-    auto c = kms::KmsClient::Create(std::move(o));
+    auto c = testing::NewKmsClient(kms_->endpoint(), p.access_key_id, p.secret_access_key);
     EXPECT_TRUE(c.has_value());
     return c.has_value() ? std::move(*c) : nullptr;
   }

@@ -81,11 +81,7 @@ class PartyCliTest : public ::testing::Test {
 
 TEST_F(PartyCliTest, EncryptsUnderThePartysKeyBoundToTheRun) {
   ASSERT_FALSE(endpoint_.empty()) << "cloister-kms did not start";
-  kms::ClientOptions o;
-  o.endpoint = endpoint_;
-  o.credentials.access_key_id = kKeyId;
-  o.credentials.secret_access_key = *SecretBytes::CopyOf(AsBytes(kSecret));
-  auto client = kms::KmsClient::Create(std::move(o));
+  auto client = testing::NewKmsClient(endpoint_, kKeyId, kSecret);
   ASSERT_TRUE(client.has_value());
   auto key = (*client)->CreateKey("", "buyer1 bids");
   ASSERT_TRUE(key.has_value()) << key.error().ToString();

@@ -59,12 +59,7 @@ class CrashTest : public ::testing::Test {
     kms_.reset();
   }
   std::unique_ptr<KmsClient> Client(const std::string& endpoint) {
-    ClientOptions o;
-    o.endpoint = endpoint;
-    o.credentials.access_key_id = kKeyId;
-    o.credentials.secret_access_key = *SecretBytes::CopyOf(AsBytes(kSecret));
-    o.timeout_seconds = 5;
-    auto c = KmsClient::Create(std::move(o));
+    auto c = testing::NewKmsClient(endpoint, kKeyId, kSecret);
     EXPECT_TRUE(c);
     return std::move(*c);
   }

@@ -140,11 +140,7 @@ class JourneyTest : public ::testing::Test {
   }
 
   static std::unique_ptr<kms::KmsClient> Client(const Principal& p) {
-    kms::ClientOptions o;
-    o.endpoint = kms_->endpoint();
-    o.credentials.access_key_id = p.access_key_id;
-    o.credentials.secret_access_key = *SecretBytes::CopyOf(AsBytes(p.secret));
-    auto c = kms::KmsClient::Create(std::move(o));
+    auto c = testing::NewKmsClient(kms_->endpoint(), p.access_key_id, p.secret);
     EXPECT_TRUE(c) << c.error().ToString();
     return std::move(*c);
   }

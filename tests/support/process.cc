@@ -281,4 +281,16 @@ Result<KmsProcess> KmsProcess::Start(const std::filesystem::path& dir, const std
   return KmsProcess(std::move(p), j["listening"].get<std::string>());
 }
 
+Result<std::unique_ptr<kms::KmsClient>> NewKmsClient(const std::string& endpoint,
+                                                     const std::string& access_key_id,
+                                                     const std::string& secret_access_key) {
+  kms::ClientOptions o;
+  o.endpoint = endpoint;
+  o.credentials.access_key_id = access_key_id;
+  CLOISTER_ASSIGN_OR_RETURN(o.credentials.secret_access_key,
+                            SecretBytes::CopyOf(AsBytes(secret_access_key)));
+  o.timeout_seconds = 5;
+  return kms::KmsClient::Create(std::move(o));
+}
+
 }  // namespace cloister::testing

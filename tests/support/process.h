@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "kms/client.h"
 
 namespace cloister::testing {
 
@@ -110,6 +111,12 @@ class KmsProcess {
   std::string address_;
   std::string endpoint_;
 };
+
+// A KmsClient for `endpoint` signing as the given access key (5 s timeout: test servers answer
+// at once or not at all).
+Result<std::unique_ptr<kms::KmsClient>> NewKmsClient(const std::string& endpoint,
+                                                     const std::string& access_key_id,
+                                                     const std::string& secret_access_key);
 
 }  // namespace cloister::testing
 
