@@ -90,15 +90,6 @@ Result<std::unique_ptr<kms::KmsClient>> CallerClient(const std::string& endpoint
   return kms::KmsClient::Create(std::move(co));
 }
 
-// Returns `e`, from a KMS call, with `context`. KMS's client-side error names (ValidationException,
-// UnrecognizedClientException, ...) come back as kInvalidArgument; they are failures of the
-// request, not of the command line, so they exit 1, not 2.
-Error KmsFailure(const Error& e, std::string_view context) {
-  Error out = e.WithContext(context);
-  if (out.code() == ErrorCode::kInvalidArgument) return Error::Malformed(out.message());
-  return out;
-}
-
 int Encrypt(const EncryptFlags& f) {
   if (!enclave::IsValidId(f.computation) || !enclave::IsValidId(f.party)) {
     return ReportFailure(Error::InvalidArgument(
@@ -204,9 +195,9 @@ int CreateUngrantedKey(const CreateKeyFlags& f) {
   auto client = CallerClient(f.kms, f.region, f.ca_file);
   if (!client) return ReportFailure(client.error());
   auto md = (*client)->CreateKey(admin_policy, f.description);
-  if (!md) return ReportFailure(KmsFailure(md.error(), "KMS CreateKey"));
+  if (!md) return ReportFailure(kms::KmsCallError(md.error(), "KMS CreateKey"));
   auto policy = (*client)->GetKeyPolicy(StringMember(*md, "KeyId"));
-  if (!policy) return ReportFailure(KmsFailure(policy.error(), "KMS GetKeyPolicy"));
+  if (!policy) return ReportFailure(kms::KmsCallError(policy.error(), "KMS GetKeyPolicy"));
   nlohmann::ordered_json out = {{"KeyId", StringMember(*md, "KeyId")},
                                 {"Arn", StringMember(*md, "Arn")},
                                 {"OperatorArn", nullptr},
@@ -260,7 +251,7 @@ int CreateKey(const CreateKeyFlags& f) {
   if (!f.key_id.empty()) {
     // An existing key (its ARN is already in the manifest): replace its policy.
     md = c.DescribeKey(f.key_id);
-    if (!md) return ReportFailure(KmsFailure(md.error(), "KMS DescribeKey"));
+    if (!md) return ReportFailure(kms::KmsCallError(md.error(), "KMS DescribeKey"));
     const std::string arn = StringMember(*md, "Arn");
     po.admins = f.admin_arns;
     if (po.admins.empty()) {
@@ -270,7 +261,7 @@ int CreateKey(const CreateKeyFlags& f) {
     auto built = kms::PartyKeyPolicy(po);
     if (!built) return ReportFailure(built.error());
     if (auto put = c.PutKeyPolicy(arn, *built); !put) {
-      return ReportFailure(KmsFailure(put.error(), "KMS PutKeyPolicy on " + arn));
+      return ReportFailure(kms::KmsCallError(put.error(), "KMS PutKeyPolicy on " + arn));
     }
     policy = *built;
   } else if (!f.admin_arns.empty()) {
@@ -279,13 +270,13 @@ int CreateKey(const CreateKeyFlags& f) {
     if (!built) return ReportFailure(built.error());
     policy = *built;
     md = c.CreateKey(policy, f.description);
-    if (!md) return ReportFailure(KmsFailure(md.error(), "KMS CreateKey"));
+    if (!md) return ReportFailure(kms::KmsCallError(md.error(), "KMS CreateKey"));
   } else {
     // The default administrator is the caller's account root, as in AWS's default key policy.
     // KMS names the caller's account only in the key it creates, so the key is created with the
     // default policy first and the party policy replaces it before the key protects anything.
     md = c.CreateKey("", f.description);
-    if (!md) return ReportFailure(KmsFailure(md.error(), "KMS CreateKey"));
+    if (!md) return ReportFailure(kms::KmsCallError(md.error(), "KMS CreateKey"));
     const std::string account = StringMember(*md, "AWSAccountId");
     const std::string arn = StringMember(*md, "Arn");
     po.admins = {"arn:" + PartitionOf(arn) + ":iam::" + account + ":root"};
@@ -295,7 +286,7 @@ int CreateKey(const CreateKeyFlags& f) {
       // Leave no key with the default policy behind.
       (void)c.Call("ScheduleKeyDeletion",
                    {{"KeyId", StringMember(*md, "KeyId")}, {"PendingWindowInDays", 7}});
-      return ReportFailure(KmsFailure(
+      return ReportFailure(kms::KmsCallError(
           put.error(), "KMS PutKeyPolicy (the new key " + arn + " is scheduled for deletion)"));
     }
     policy = *built;
@@ -460,7 +451,7 @@ int DecryptCommand(const DecryptFlags& f) {
     }
     if (blob->empty()) return ReportFailure(Error::Malformed("--in " + f.in + " is empty"));
     auto r = (*client)->Decrypt(*blob, want);
-    if (!r) return ReportFailure(KmsFailure(r.error(), "KMS Decrypt"));
+    if (!r) return ReportFailure(kms::KmsCallError(r.error(), "KMS Decrypt"));
     if (Status s = out.Open(); !s) return ReportFailure(s.error());
     if (Status s = enclave::esdk::FdSink(out.fd()).Write(r->plaintext); !s) {
       return ReportFailure(s.error());

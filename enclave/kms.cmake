@@ -1,5 +1,6 @@
 # cloister::enclave_kms: the enclave's way to KMS (Decrypt with Recipient, the loopback
-# forwarder to the vsock proxy, the ESDK KMS keyring) and the computation requests it serves (enclave/service.h).
+# forwarder to the vsock proxy, the ESDK KMS keyring) and the computation requests it serves
+# (enclave/service.h).
 cloister_library(NAME enclave_kms
   SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/kms_recipient.cc

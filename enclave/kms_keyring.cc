@@ -1,15 +1,6 @@
 #include "enclave/kms_keyring.h"
 
 namespace cloister::enclave {
-namespace {
-
-Error FromKms(const Error& e, std::string_view call) {
-  Error out = e.WithContext(call);
-  if (out.code() == ErrorCode::kInvalidArgument) return Error::Malformed(out.message());
-  return out;
-}
-
-}  // namespace
 
 Result<esdk::DataKeyProvider::DataKey> KmsKeyring::GenerateDataKey(
     const esdk::EncryptionContext& context) {
@@ -17,7 +8,7 @@ Result<esdk::DataKeyProvider::DataKey> KmsKeyring::GenerateDataKey(
     return Error::Internal("this KMS keyring has no generator key; it only decrypts");
   }
   auto r = client_.GenerateDataKey(generator_key_id_, esdk::kDataKeyBytes, context);
-  if (!r) return FromKms(r.error(), "KMS GenerateDataKey");
+  if (!r) return kms::KmsCallError(r.error(), "KMS GenerateDataKey");
   DataKey dk;
   CLOISTER_ASSIGN_OR_RETURN(dk.plaintext, SecretBytes::CopyOf(r->plaintext));
   key_arn_ = r->key_id;
@@ -30,7 +21,7 @@ Result<SecretBytes> KmsKeyring::DecryptDataKey(const esdk::EncryptedDataKey& edk
                                                const esdk::EncryptionContext& context) {
   if (edk.provider_id != esdk::kAwsKmsProviderId) return Error::NotFound("not a KMS data key");
   auto r = client_.Decrypt(edk.ciphertext, context, AsString(edk.provider_info));
-  if (!r) return FromKms(r.error(), "KMS Decrypt");
+  if (!r) return kms::KmsCallError(r.error(), "KMS Decrypt");
   key_arn_ = r->key_id;
   return SecretBytes::CopyOf(r->plaintext);
 }

@@ -5,9 +5,8 @@
 // naming the key ARN they carry. `cloister party encrypt` / `party decrypt` and the journey
 // benchmark use it.
 //
-// Errors from KMS carry "KMS GenerateDataKey" / "KMS Decrypt" as context; a request KMS refuses
-// as invalid (ValidationException, kInvalidArgument) is reported as kMalformed, because it is the
-// data or the key that is wrong, not the caller's arguments.
+// Errors from KMS come through kms::KmsCallError ("KMS GenerateDataKey" / "KMS Decrypt" as
+// context; KMS's client-side errors as kMalformed).
 //
 // Thread safety: not thread-safe.
 #ifndef CLOISTER_ENCLAVE_KMS_KEYRING_H_

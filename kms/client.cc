@@ -61,6 +61,12 @@ KmsClient::KmsClient(ClientOptions options, std::unique_ptr<httplib::Client> htt
 
 KmsClient::~KmsClient() = default;
 
+Error KmsCallError(const Error& e, std::string_view call) {
+  Error out = e.WithContext(call);
+  if (out.code() == ErrorCode::kInvalidArgument) return Error::Malformed(out.message());
+  return out;
+}
+
 Result<std::unique_ptr<KmsClient>> KmsClient::Create(ClientOptions options) {
   std::string_view ep = options.endpoint;
   bool https = ep.starts_with("https://");

@@ -52,6 +52,12 @@ struct KeyMaterialResult {
   Bytes ciphertext_for_recipient;
 };
 
+// Returns `e`, the error of a KMS call, with `call` ("KMS Decrypt") as context. KMS's client-side
+// error names (ValidationException, UnrecognizedClientException, ...) arrive as kInvalidArgument
+// and become kMalformed: they are failures of the request, not of the caller's own arguments
+// (a CLI exits 1 for them, not 2).
+Error KmsCallError(const Error& e, std::string_view call);
+
 class KmsClient {
  public:
   // kInvalidArgument for an endpoint that is not http(s)://host[:port].
