@@ -16,9 +16,14 @@
 //                presence of the answer's field are checked. This is the server's throughput
 //                with as little client work as possible on the shared cores (the server still
 //                checks every signature, inside the 5-minute clock-skew window).
+// Floors, in the same run: Replay_HttpFloor (the same signed request to a cpp-httplib server that
+// only answers), Tcp_LoopbackFloor (the same sizes over plain loopback TCP) and Floor_* (what the
+// libraries alone cost for the work every Recipient request must do: nlohmann-json lexing the
+// body, OpenSSL's RSA-OAEP encryption, the two SHA-256 digests).
 // Targets (issue 4): fresh HTTP >= 0.7x fresh crypto-only; reused >= 10x fresh.
 #include <benchmark/benchmark.h>
 #include <httplib.h>
+#include <openssl/rsa.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -357,6 +362,53 @@ void BM_Tcp_LoopbackFloor(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// --- the floor of a reused-document request -----------------------------------------------------
+// Work that every Decrypt with Recipient must do whatever the server's own code costs, measured
+// with the libraries alone: nlohmann-json lexing the signed request body, OpenSSL's RSA-OAEP
+// encryption of the content key (the public-key operation inside the envelope), and the two
+// SHA-256 digests (SigV4's payload hash of the body, the verification cache's key over the
+// document). With Replay_HttpFloor (cpp-httplib with an answer-only handler) they are the part
+// of a reused request that no change to cloister-kms's own code can remove.
+
+void BM_Floor_JsonParseBody(benchmark::State& state) {
+  const std::string body = SignDecrypt(&W().reused).body;
+  for (auto _ : state) benchmark::DoNotOptimize(nlohmann::json::parse(body));
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_Floor_RsaOaepEncrypt(benchmark::State& state) {
+  EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, W().rsa.get(), nullptr));
+  if (ctx == nullptr || EVP_PKEY_encrypt_init(ctx.get()) <= 0 ||
+      EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_OAEP_PADDING) <= 0 ||
+      EVP_PKEY_CTX_set_rsa_oaep_md(ctx.get(), EVP_sha256()) <= 0 ||
+      EVP_PKEY_CTX_set_rsa_mgf1_md(ctx.get(), EVP_sha256()) <= 0) {
+    state.SkipWithError("RSA-OAEP context");
+    for (auto _ : state) {
+    }
+    return;
+  }
+  const Bytes content_key(32, 0x42);
+  Bytes out(static_cast<size_t>(EVP_PKEY_get_size(W().rsa.get())));
+  for (auto _ : state) {
+    size_t n = out.size();
+    if (EVP_PKEY_encrypt(ctx.get(), out.data(), &n, content_key.data(), content_key.size()) <= 0) {
+      state.SkipWithError("EVP_PKEY_encrypt");
+      break;
+    }
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_Floor_Digests(benchmark::State& state) {
+  const std::string body = SignDecrypt(&W().reused).body;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(Sha256(AsBytes(body)));
+    benchmark::DoNotOptimize(Sha256(W().reused));
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
 // --- crypto only (same work, no HTTP/JSON/SigV4/audit) ----------------------------------------
 
 void BM_Crypto_Encrypt(benchmark::State& state) {
@@ -421,6 +473,9 @@ KMS_BENCH(BM_Replay_DecryptRecipientFresh)->Iterations(kFreshPerThread);
 KMS_BENCH(BM_Replay_DecryptRecipientReused);
 KMS_BENCH(BM_Replay_HttpFloor);
 KMS_BENCH(BM_Tcp_LoopbackFloor);
+KMS_BENCH(BM_Floor_JsonParseBody);
+KMS_BENCH(BM_Floor_RsaOaepEncrypt);
+KMS_BENCH(BM_Floor_Digests);
 KMS_BENCH(BM_Crypto_VerifyCached);
 KMS_BENCH(BM_Crypto_EnvelopeOnly);
 
