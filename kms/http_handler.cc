@@ -5,9 +5,12 @@
 namespace cloister::kms {
 namespace {
 
+// A random (version 4) UUID, the form of AWS's x-amzn-RequestId (RFC 9562 section 5.4).
 std::string NewRequestId() {
   uint8_t b[16];
   randombytes_buf(b, sizeof(b));
+  b[6] = static_cast<uint8_t>((b[6] & 0x0f) | 0x40);  // version 4
+  b[8] = static_cast<uint8_t>((b[8] & 0x3f) | 0x80);  // variant 10
   std::string h = HexEncode(ByteSpan(b, sizeof(b)));
   return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
          "-" + h.substr(20);

@@ -100,6 +100,11 @@ test('Encrypt, Decrypt, ReEncrypt, GenerateDataKey, GenerateRandom', async () =>
   }));
   assert.equal(Buffer.from(dec.Plaintext).toString(), plaintext.toString());
   assert.equal(dec.KeyId, k1.Arn);
+  // x-amzn-RequestId, as the SDK reports it: a fresh version 4 UUID per request, as AWS's.
+  const uuid4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+  assert.match(enc.$metadata.requestId, uuid4);
+  assert.match(dec.$metadata.requestId, uuid4);
+  assert.notEqual(enc.$metadata.requestId, dec.$metadata.requestId);
 
   await rejectsWith(c.send(new DecryptCommand({
     CiphertextBlob: enc.CiphertextBlob, EncryptionContext: { computation: 'auction-1' },
