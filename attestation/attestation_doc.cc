@@ -89,7 +89,7 @@ Status CheckOptional(const std::optional<Bytes>& value, std::string_view what, s
 
 Result<std::optional<Bytes>> ParseOptionalBytes(const cbor_item_t* item, std::string_view what,
                                                 size_t min) {
-  if (cbor_is_null(item)) return std::optional<Bytes>();
+  if (CborIsNull(item)) return std::optional<Bytes>();
   CLOISTER_ASSIGN_OR_RETURN(ByteSpan b, CborAsBytes(item, what));
   std::optional<Bytes> out(Bytes(b.begin(), b.end()));
   CLOISTER_RETURN_IF_ERROR(CheckOptional(out, what, min));

@@ -161,6 +161,23 @@ CborPtr CborUint(uint64_t v) {
 }
 CborPtr CborNull() { return CborPtr(cbor_new_null()); }
 
+namespace {
+// A major type 7 item that is a simple value (width 0) rather than a float, which is all that
+// cbor_ctrl_value accepts.
+bool IsSimpleValue(const cbor_item_t* item) {
+  return item != nullptr && cbor_isa_float_ctrl(item) && cbor_float_get_width(item) == CBOR_FLOAT_0;
+}
+}  // namespace
+
+bool CborIsNull(const cbor_item_t* item) {
+  return IsSimpleValue(item) && cbor_ctrl_value(item) == CBOR_CTRL_NULL;
+}
+
+bool CborIsBool(const cbor_item_t* item) {
+  return IsSimpleValue(item) &&
+         (cbor_ctrl_value(item) == CBOR_CTRL_TRUE || cbor_ctrl_value(item) == CBOR_CTRL_FALSE);
+}
+
 Status CborMapAdd(cbor_item_t* map, CborPtr key, CborPtr value) {
   if (!key || !value) return Error::Internal("CBOR: allocation failed");
   if (!cbor_map_add(map, cbor_pair{.key = key.get(), .value = value.get()})) {

@@ -41,6 +41,12 @@ CborPtr CborNull();
 Status CborMapAdd(cbor_item_t* map, CborPtr key, CborPtr value);
 Status CborArrayPush(cbor_item_t* array, CborPtr value);
 
+// Simple values, safe on any item. libcbor 0.8's cbor_is_null/cbor_is_bool (and cbor_get_bool
+// through them) assert, aborting the process, when handed a half, single or double float: never
+// call them on untrusted items, call these.
+bool CborIsNull(const cbor_item_t* item);
+bool CborIsBool(const cbor_item_t* item);
+
 // Views (valid while the item lives).
 Result<ByteSpan> CborAsBytes(const cbor_item_t* item, std::string_view what);
 Result<std::string_view> CborAsText(const cbor_item_t* item, std::string_view what);

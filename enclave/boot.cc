@@ -51,7 +51,7 @@ namespace {
 
 Result<std::optional<Bytes>> OptionalField(const cbor_item_t& req, std::string_view key) {
   const cbor_item_t* v = MapGet(&req, key);
-  if (v == nullptr || cbor_is_null(v)) return std::optional<Bytes>();
+  if (v == nullptr || CborIsNull(v)) return std::optional<Bytes>();
   CLOISTER_ASSIGN_OR_RETURN(ByteSpan b, CborAsBytes(v, key));
   if (b.size() > nsm::kMaxAttestationField) {
     return Error::InvalidArgument(std::string(key) + " exceeds " +

@@ -156,7 +156,7 @@ Result<Message> DecodePayload(ByteSpan payload) {
       return Error::Malformed("secret_access_key is empty or too long");
     }
     CLOISTER_ASSIGN_OR_RETURN(c.secret_access_key, SecretBytes::CopyOf(AsBytes(secret)));
-    if (!cbor_is_null(f[3])) {
+    if (!CborIsNull(f[3])) {
       CLOISTER_ASSIGN_OR_RETURN(std::string_view token, CborAsText(f[3], "session_token"));
       if (token.size() > kMaxSessionTokenBytes)
         return Error::Malformed("session_token is too long");

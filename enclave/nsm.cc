@@ -101,7 +101,7 @@ Result<Bytes> BytesOf(const cbor_item_t* item, std::string_view what, size_t max
 
 Result<std::optional<Bytes>> OptBytesOf(const cbor_item_t* item, std::string_view what,
                                         size_t max) {
-  if (item == nullptr || cbor_is_null(item)) return std::optional<Bytes>();
+  if (item == nullptr || CborIsNull(item)) return std::optional<Bytes>();
   CLOISTER_ASSIGN_OR_RETURN(Bytes b, BytesOf(item, what, max));
   return std::optional<Bytes>(std::move(b));
 }
@@ -310,7 +310,7 @@ Result<Response> DecodeResponse(ByteSpan data) {
   switch (r.op) {
     case Op::kDescribePcr: {
       CLOISTER_ASSIGN_OR_RETURN(auto f, Fields(body, {"lock", "data"}, false, variant.first));
-      if (!cbor_isa_float_ctrl(f[0]) || !cbor_is_bool(f[0])) {
+      if (!CborIsBool(f[0])) {
         return Error::Malformed("NSM: lock is not a boolean");
       }
       r.lock = cbor_get_bool(f[0]);

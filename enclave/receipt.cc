@@ -25,8 +25,8 @@ Result<nlohmann::json> ItemToJson(const cbor_item_t* item, size_t depth) {
     CLOISTER_ASSIGN_OR_RETURN(ByteSpan b, CborAsBytes(item, "outcome bytes"));
     return nlohmann::json(HexEncode(b));
   }
-  if (cbor_is_null(item)) return nlohmann::json(nullptr);
-  if (cbor_is_bool(item)) return nlohmann::json(cbor_get_bool(item));
+  if (CborIsNull(item)) return nlohmann::json(nullptr);
+  if (CborIsBool(item)) return nlohmann::json(cbor_get_bool(item));
   if (cbor_isa_array(item)) {
     nlohmann::json a = nlohmann::json::array();
     cbor_item_t** items = cbor_array_handle(item);

@@ -255,6 +255,10 @@ std::vector<FailingCase> FailingCases() {
       {"public_key_empty", [] { return With("public_key", CborBytes(Bytes())); }},
       {"public_key_1025", [] { return With("public_key", CborBytes(Bytes(1025, 1))); }},
       {"public_key_bool", [] { return With("public_key", CborPtr(cbor_build_bool(true))); }},
+      // Floats where null is allowed: libcbor's own null check aborts on these.
+      {"public_key_half_float", [] { return With("public_key", CborPtr(cbor_build_float2(1))); }},
+      {"user_data_float32", [] { return With("user_data", CborPtr(cbor_build_float4(0))); }},
+      {"nonce_float64", [] { return With("nonce", CborPtr(cbor_build_float8(-2))); }},
       {"user_data_1025", [] { return With("user_data", CborBytes(Bytes(1025, 1))); }},
       {"user_data_text", [] { return With("user_data", Text("hello")); }},
       {"nonce_1025", [] { return With("nonce", CborBytes(Bytes(1025, 1))); }},

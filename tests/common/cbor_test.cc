@@ -66,5 +66,36 @@ TEST(CborTest, BuildsAndEncodes) {
   EXPECT_EQ(HexEncode(*enc), "a2616101616242" "0102");
 }
 
+
+// libcbor 0.8's cbor_is_null/cbor_is_bool abort on floats; CborIsNull/CborIsBool answer for
+// every major type 7 item (found by fuzz_nsm: a half float where a null was allowed).
+TEST(CborTest, SimpleValueChecksAreSafeOnFloats) {
+  struct Row {
+    const char* name;
+    Bytes encoded;
+    bool is_null;
+    bool is_bool;
+  };
+  const Row rows[] = {
+      {"null", {0xf6}, true, false},
+      {"true", {0xf5}, false, true},
+      {"false", {0xf4}, false, true},
+      {"undefined", {0xf7}, false, false},
+      {"half float 1.0", {0xf9, 0x3c, 0x00}, false, false},
+      {"single float 0.0", {0xfa, 0x00, 0x00, 0x00, 0x00}, false, false},
+      {"double float -2.0", {0xfb, 0xc0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}, false, false},
+      {"uint 22 (null's value, other major type)", {0x16}, false, false},
+      {"empty byte string", {0x40}, false, false},
+  };
+  for (const Row& r : rows) {
+    auto item = DecodeCbor(r.encoded);
+    ASSERT_TRUE(item.has_value()) << r.name;
+    EXPECT_EQ(CborIsNull(item->get()), r.is_null) << r.name;
+    EXPECT_EQ(CborIsBool(item->get()), r.is_bool) << r.name;
+  }
+  EXPECT_FALSE(CborIsNull(nullptr));
+  EXPECT_FALSE(CborIsBool(nullptr));
+}
+
 }  // namespace
 }  // namespace cloister
