@@ -1,4 +1,4 @@
-// cloister-kms throughput. An in-process cloister-kms (KmsService behind cpp-httplib on
+// cloister-kms throughput. An in-process cloister-kms (KmsService behind its HTTP server on
 // 127.0.0.1:0, the same handler the binary installs) serves kThreads client threads, each with
 // its own keep-alive KmsClient. For every HTTP figure, the crypto-only cost of the same work
 // (no HTTP, no JSON, no SigV4, no audit log) runs in the same process at the same thread count:
@@ -16,16 +16,17 @@
 //                presence of the answer's field are checked. This is the server's throughput
 //                with as little client work as possible on the shared cores (the server still
 //                checks every signature, inside the 5-minute clock-skew window).
-// Floors, in the same run: Replay_HttpFloor (the same signed request to a cpp-httplib server that
-// only answers), Tcp_LoopbackFloor (the same sizes over plain loopback TCP) and Floor_* (what the
-// libraries alone cost for the work every Recipient request must do: nlohmann-json lexing the
-// body, OpenSSL's RSA-OAEP encryption, the two SHA-256 digests).
+// Floors, in the same run: Replay_HttpFloor (the same signed request to the same HTTP server with
+// a handler that only answers), Tcp_LoopbackFloor (the same sizes over plain loopback TCP) and
+// Floor_* (what the libraries alone cost for the work every Recipient request must do:
+// nlohmann-json lexing the body, OpenSSL's RSA-OAEP encryption, the two SHA-256 digests).
+//
 // Targets (issue 4): fresh HTTP >= 0.7x fresh crypto-only; reused >= 10x fresh.
 #include <benchmark/benchmark.h>
 #include <httplib.h>
-#include <openssl/rsa.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/rsa.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -55,16 +56,16 @@ struct World {
   std::unique_ptr<attestation::PlatformPki> pki;
   EvpPkeyPtr rsa;
   std::unique_ptr<KmsService> service;
-  httplib::Server server;
+  std::unique_ptr<HttpServer> server;
   std::thread server_thread;
-  // The HTTP floor: cpp-httplib with the same settings and a handler that only answers.
-  httplib::Server echo;
+  // The HTTP floor: the same HTTP server with a handler that only answers.
+  std::unique_ptr<HttpServer> echo;
   std::thread echo_thread;
   int echo_port = 0;
   std::string endpoint;
   std::string key_arn;
-  Bytes blob;             // Encrypt of kPlaintext under key_arn
-  Bytes material;         // the key's material, for the crypto-only baselines
+  Bytes blob;                       // Encrypt of kPlaintext under key_arn
+  Bytes material;                   // the key's material, for the crypto-only baselines
   std::vector<Bytes> fresh_http;    // never sent before
   std::vector<Bytes> fresh_replay;  // never sent before (replay client)
   std::vector<Bytes> fresh_crypto;  // for the crypto-only fresh baseline
@@ -119,20 +120,25 @@ World& W() {
     auto audit = AuditLog::Open((w->dir / "audit.log").string());
     w->service = std::move(*KmsService::Create(std::move(config), std::move(*store),
                                                std::move(*audit), SystemClock::Get()));
-    InstallKmsHandler(w->server, *w->service);
-    w->port = w->server.bind_to_any_port("127.0.0.1");
+    w->server = std::move(
+        *HttpServer::Listen("127.0.0.1", 0, KmsHttpHandler(*w->service), KmsHttpServerOptions()));
+    w->port = w->server->port();
     w->endpoint = "http://127.0.0.1:" + std::to_string(w->port);
-    w->server_thread = std::thread([w] { w->server.listen_after_bind(); });
-    w->echo.set_tcp_nodelay(true);
-    w->echo.set_keep_alive_max_count(100000);
-    w->echo.Post("/", [](const httplib::Request&, httplib::Response& res) {
-      // About the size of a CiphertextForRecipient answer.
-      static const std::string body = "{\"CiphertextForRecipient\":\"" + std::string(680, 'A') +
-                                      "\"}";
-      res.set_content(body, "application/x-amz-json-1.1");
-    });
-    w->echo_port = w->echo.bind_to_any_port("127.0.0.1");
-    w->echo_thread = std::thread([w] { w->echo.listen_after_bind(); });
+    w->server_thread = std::thread([w] { w->server->Run(); });
+    w->echo = std::move(*HttpServer::Listen(
+        "127.0.0.1", 0,
+        [](HttpRequest) {
+          // About the size of a CiphertextForRecipient answer.
+          static const std::string body =
+              "{\"CiphertextForRecipient\":\"" + std::string(680, 'A') + "\"}";
+          return HttpAnswer{200,
+                            {{"Content-Type", "application/x-amz-json-1.1"},
+                             {"x-amzn-RequestId", "00000000-0000-4000-8000-000000000000"}},
+                            body};
+        },
+        KmsHttpServerOptions()));
+    w->echo_port = w->echo->port();
+    w->echo_thread = std::thread([w] { w->echo->Run(); });
 
     RecipientVerifierOptions cold;
     cold.trust_roots_pem = w->pki->RootCertificatePem();
@@ -285,7 +291,7 @@ void BM_Replay_DecryptRecipientReused(benchmark::State& state) {
   Replay(state, {SignDecrypt(&W().reused)}, "\"CiphertextForRecipient\"");
 }
 
-// The same reused-document request sent to the answer-only server: what cpp-httplib and the
+// The same reused-document request sent to the answer-only server: what the HTTP libraries and the
 // loopback TCP path cost before any KMS work.
 void BM_Replay_HttpFloor(benchmark::State& state) {
   Replay(state, {SignDecrypt(&W().reused)}, "\"CiphertextForRecipient\"", W().echo_port);
@@ -367,7 +373,7 @@ void BM_Tcp_LoopbackFloor(benchmark::State& state) {
 // with the libraries alone: nlohmann-json lexing the signed request body, OpenSSL's RSA-OAEP
 // encryption of the content key (the public-key operation inside the envelope), and the two
 // SHA-256 digests (SigV4's payload hash of the body, the verification cache's key over the
-// document). With Replay_HttpFloor (cpp-httplib with an answer-only handler) they are the part
+// document). With Replay_HttpFloor (the HTTP server with an answer-only handler) they are the part
 // of a reused request that no change to cloister-kms's own code can remove.
 
 void BM_Floor_JsonParseBody(benchmark::State& state) {
@@ -425,9 +431,9 @@ void BM_Crypto_Decrypt(benchmark::State& state) {
 void RecipientCrypto(benchmark::State& state, const RecipientVerifier& v, bool fresh) {
   Bytes blob = *SealBlob("k", W().material, kPlaintext, {});
   for (auto _ : state) {
-    const Bytes& doc = fresh ? W().fresh_crypto[W().next_crypto.fetch_add(1) %
-                                                W().fresh_crypto.size()]
-                             : W().reused;
+    const Bytes& doc =
+        fresh ? W().fresh_crypto[W().next_crypto.fetch_add(1) % W().fresh_crypto.size()]
+              : W().reused;
     auto info = v.Verify(doc);
     if (!info) {
       state.SkipWithError(info.error().message().c_str());
@@ -488,9 +494,9 @@ int main(int argc, char** argv) {
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   auto& w = cloister::kms::W();
-  w.server.stop();
+  w.server->Stop();
   if (w.server_thread.joinable()) w.server_thread.join();
-  w.echo.stop();
+  w.echo->Stop();
   if (w.echo_thread.joinable()) w.echo_thread.join();
   std::filesystem::remove_all(w.dir);
   return 0;

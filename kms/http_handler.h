@@ -1,21 +1,22 @@
-// Connects KmsService to a cpp-httplib server: POST / is the AWS KMS JSON 1.1 endpoint. Each
-// response carries x-amzn-RequestId and Content-Type application/x-amz-json-1.1.
+// Connects KmsService to the HTTP server: POST / is the AWS KMS JSON 1.1 endpoint. Each answer
+// carries x-amzn-RequestId (a version 4 UUID, as AWS's) and Content-Type
+// application/x-amz-json-1.1, and x-amzn-ErrorType with an error.
 //
-// Thread safety: the installed handler is called from the server's worker threads; KmsService
-// is thread-safe. `service` must outlive `server`.
+// Thread safety: the handler is called from the server's threads; KmsService is thread-safe.
+// `service` must outlive the server.
 #ifndef CLOISTER_KMS_HTTP_HANDLER_H_
 #define CLOISTER_KMS_HTTP_HANDLER_H_
 
-#include <httplib.h>
-
+#include "kms/http_server.h"
 #include "kms/service.h"
 
 namespace cloister::kms {
 
-// Worker threads of the HTTP server (each open keep-alive connection occupies one).
-inline constexpr size_t kHttpWorkerThreads = 64;
+// The server's handler for `service`.
+HttpHandler KmsHttpHandler(KmsService& service);
 
-void InstallKmsHandler(httplib::Server& server, KmsService& service);
+// The server's options for cloister-kms (the request body limit of kms/request.h).
+HttpServerOptions KmsHttpServerOptions();
 
 }  // namespace cloister::kms
 

@@ -1,6 +1,5 @@
 // cloister-kms: an AWS-KMS-compatible server (JSON 1.1 protocol, SigV4, key policies with
-// kms:RecipientAttestation conditions). Thin: flags, then KmsService behind cpp-httplib.
-#include <httplib.h>
+// kms:RecipientAttestation conditions). Thin: flags, then KmsService behind the HTTP server.
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -24,8 +23,10 @@ constexpr std::string_view kDefaultListen = "127.0.0.1:4000";
 constexpr std::string_view kDefaultAccount = "111122223333";
 
 std::string DefaultDataDir() {
-  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return std::string(x) + "/cloister/kms";
-  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.local/share/cloister/kms";
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x)
+    return std::string(x) + "/cloister/kms";
+  if (const char* h = std::getenv("HOME"); h && *h)
+    return std::string(h) + "/.local/share/cloister/kms";
   return "./cloister-kms-data";
 }
 
@@ -69,11 +70,9 @@ int Run(const std::string& listen, const std::string& data_dir, const std::strin
   if (!service) return ReportFailure(service.error());
   KmsService& kms = **service;
 
-  httplib::Server server;
-  InstallKmsHandler(server, kms);
-
-  int bound = port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
-  if (bound < 0) return ReportFailure(Error::Io("cannot listen on " + listen));
+  auto server = HttpServer::Listen(host, port, KmsHttpHandler(kms), KmsHttpServerOptions());
+  if (!server) return ReportFailure(server.error());
+  const int bound = (*server)->port();
   // One line, so scripts can read the address before anything else.
   std::cout << "{\"listening\": \"" << host << ":" << bound << "\"}" << std::endl;
   spdlog::info("kms: event=listening address={}:{} data_dir={} region={}", host, bound, data_dir,
@@ -86,13 +85,9 @@ int Run(const std::string& listen, const std::string& data_dir, const std::strin
     sigaddset(&set, SIGTERM);
     int sig = 0;
     sigwait(&set, &sig);
-    server.stop();
+    (*server)->Stop();
   });
-  bool ok = server.listen_after_bind();
-  if (!ok) {
-    // listen returned without a signal: wake the stopper so it can exit.
-    kill(getpid(), SIGTERM);
-  }
+  (*server)->Run();
   stopper.join();
   spdlog::info("kms: event=stopped");
   return kExitOk;
@@ -104,7 +99,9 @@ int Run(const std::string& listen, const std::string& data_dir, const std::strin
 int main(int argc, char** argv) {
   using namespace cloister;
   // Keys live in this process: no core dumps, no ptrace by other users.
-  struct rlimit core {0, 0};
+  struct rlimit core {
+    0, 0
+  };
   setrlimit(RLIMIT_CORE, &core);
   prctl(PR_SET_DUMPABLE, 0);
   sigset_t set;
@@ -116,8 +113,9 @@ int main(int argc, char** argv) {
   EnsureSodiumInitialized();
   InitLogging("kms");
 
-  CLI::App app{"cloister-kms: an AWS-KMS-compatible key service that enforces attestation "
-               "conditions"};
+  CLI::App app{
+      "cloister-kms: an AWS-KMS-compatible key service that enforces attestation "
+      "conditions"};
   std::string listen(kms::kDefaultListen);
   std::string data_dir = kms::DefaultDataDir();
   std::string config;

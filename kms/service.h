@@ -1,8 +1,8 @@
 // KmsService: the AWS KMS JSON 1.1 protocol over a KeyStore, authorised by key policies
 // (kms_policy), with Recipient support and an audit entry for every request.
 //
-// Handle() takes one HTTP request as seen on the wire (the HTTP server in main.cc only adapts
-// cpp-httplib to it), so tests drive the whole protocol without sockets. Every request is:
+// Handle() takes one HTTP request as seen on the wire (kms/http_handler.h only adapts the HTTP
+// server's requests to it), so tests drive the whole protocol without sockets. Every request is:
 // SigV4-verified against the configured principals; decoded (kms/request.h); resolved to a key
 // (key id, key ARN, alias name, alias ARN); authorised by the key's policy with the condition
 // keys filled in (kms:CallerAccount, aws:PrincipalArn, kms:EncryptionContext:<k>, and the
