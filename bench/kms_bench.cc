@@ -12,7 +12,7 @@
 //   BM_Http_*    KmsClient, the library the enclave and the CLI use: every request is built,
 //                JSON-encoded, SigV4-signed and its answer parsed inside the timed loop;
 //   BM_Replay_*  a load generator in the manner of wrk: the same signed requests, built and
-//                signed before timing starts, sent over cpp-httplib; only the status and the
+//                signed before timing starts, sent with Boost.Beast; only the status and the
 //                presence of the answer's field are checked. This is the server's throughput
 //                with as little client work as possible on the shared cores (the server still
 //                checks every signature, inside the 5-minute clock-skew window).
@@ -23,7 +23,11 @@
 //
 // Targets (issue 4): fresh HTTP >= 0.7x fresh crypto-only; reused >= 10x fresh.
 #include <benchmark/benchmark.h>
-#include <httplib.h>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+// Boost 1.74's Asio uses std::exchange without including <utility>.
+#include <utility>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/rsa.h>
@@ -216,11 +220,11 @@ void BM_Http_DecryptRecipientReused(benchmark::State& state) {
 
 // --- over HTTP, pre-signed requests replayed ----------------------------------------------
 
-// A request as it goes on the wire: JSON body and signed headers.
-struct SignedRequest {
-  httplib::Headers headers;
-  std::string body;
-};
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+
+// A request as it goes on the wire: signed headers and JSON body.
+using SignedRequest = http::request<http::string_body>;
 
 // Decrypt of the world's blob, with `document` as the Recipient's when not null, signed now.
 SignedRequest SignDecrypt(const Bytes* document) {
@@ -229,37 +233,49 @@ SignedRequest SignDecrypt(const Bytes* document) {
     req["Recipient"] = {{"KeyEncryptionAlgorithm", "RSAES_OAEP_SHA_256"},
                         {"AttestationDocument", Base64EncodePublic(*document)}};
   }
-  SignedRequest out;
-  out.body = req.dump();
+  const std::string body = req.dump();
   sigv4::Request r;
   r.method = "POST";
   r.target = "/";
   r.headers = {{"Host", "127.0.0.1:" + std::to_string(W().port)},
                {"Content-Type", "application/x-amz-json-1.1"},
                {"X-Amz-Target", "TrentService.Decrypt"}};
-  r.body = AsBytes(out.body);
+  r.body = AsBytes(body);
   sigv4::Credentials creds;
   creds.access_key_id = kAkid;
   creds.secret_access_key = *SecretBytes::CopyOf(AsBytes(kSecret));
   if (!sigv4::Sign(r, creds, "us-east-1", "kms", SystemClock::Get().NowMillis())) std::abort();
-  for (const auto& [k, v] : r.headers) {
-    if (k != "Content-Type") out.headers.emplace(k, v);
-  }
+  SignedRequest out(http::verb::post, "/", 11);
+  for (const auto& [k, v] : r.headers) out.set(k, v);
+  out.body() = body;
+  out.prepare_payload();
   return out;
 }
 
 // Sends `requests` in turn (one per iteration, wrapping around) and checks each answer.
 void Replay(benchmark::State& state, const std::vector<SignedRequest>& requests,
             std::string_view expect_field, int port = 0) {
-  httplib::Client c("127.0.0.1", port != 0 ? port : W().port);
-  c.set_keep_alive(true);
-  c.set_tcp_nodelay(true);
+  asio::io_context io;
+  asio::ip::tcp::socket socket(io);
+  boost::system::error_code ec;
+  socket.connect({asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(
+                                                           port != 0 ? port : W().port)},
+                 ec);
+  if (!ec) socket.set_option(asio::ip::tcp::no_delay(true), ec);
+  if (ec) state.SkipWithError(("connect: " + ec.message()).c_str());
+  boost::beast::flat_buffer buffer;
   size_t i = 0;
   for (auto _ : state) {
-    const SignedRequest& r = requests[i++ % requests.size()];
-    auto res = c.Post("/", r.headers, r.body, "application/x-amz-json-1.1");
-    if (!res || res->status != 200 || res->body.find(expect_field) == std::string::npos) {
-      state.SkipWithError(res ? res->body.c_str() : "request failed");
+    if (ec) break;
+    http::write(socket, requests[i++ % requests.size()], ec);
+    http::response<http::string_body> res;
+    if (!ec) http::read(socket, buffer, res, ec);
+    if (ec) {
+      state.SkipWithError(ec.message().c_str());
+      break;
+    }
+    if (res.result_int() != 200 || res.body().find(expect_field) == std::string::npos) {
+      state.SkipWithError(res.body().c_str());
       break;
     }
   }
@@ -321,8 +337,8 @@ bool RecvAll(int fd, char* p, size_t n) {
 
 void BM_Tcp_LoopbackFloor(benchmark::State& state) {
   const SignedRequest req = SignDecrypt(&W().reused);
-  size_t out = req.body.size();
-  for (const auto& [k, v] : req.headers) out += k.size() + v.size() + 4;
+  size_t out = req.body().size();
+  for (const auto& field : req) out += field.name_string().size() + field.value().size() + 4;
   constexpr size_t kAnswer = 900;  // about the HTTP answer with a CiphertextForRecipient
   int listener = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -377,7 +393,7 @@ void BM_Tcp_LoopbackFloor(benchmark::State& state) {
 // of a reused request that no change to cloister-kms's own code can remove.
 
 void BM_Floor_JsonParseBody(benchmark::State& state) {
-  const std::string body = SignDecrypt(&W().reused).body;
+  const std::string body = SignDecrypt(&W().reused).body();
   for (auto _ : state) benchmark::DoNotOptimize(nlohmann::json::parse(body));
   state.SetItemsProcessed(state.iterations());
 }
@@ -407,7 +423,7 @@ void BM_Floor_RsaOaepEncrypt(benchmark::State& state) {
 }
 
 void BM_Floor_Digests(benchmark::State& state) {
-  const std::string body = SignDecrypt(&W().reused).body;
+  const std::string body = SignDecrypt(&W().reused).body();
   for (auto _ : state) {
     benchmark::DoNotOptimize(Sha256(AsBytes(body)));
     benchmark::DoNotOptimize(Sha256(W().reused));
