@@ -88,11 +88,10 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& path) {
 }
 
 Status AuditLog::Append(const AuditEvent& e) {
-  // The chain fields come first in the line; they are filled in under the lock (assigning to an
-  // existing member keeps its position), so the entry is built once and never copied.
+  // Everything but the chain fields is serialised before taking the lock; under it, the line is
+  // the chain fields (a number and 64 hex digits, nothing to escape) followed by that object's
+  // members, so the lock covers only what must be in order: hash, append, head record.
   nlohmann::ordered_json j;
-  j["seq"] = uint64_t{0};
-  j["prev"] = std::string();
   j["time"] = e.time;
   j["request_id"] = e.request_id;
   j["principal"] = e.principal;
@@ -108,10 +107,13 @@ Status AuditLog::Append(const AuditEvent& e) {
     for (const auto& [i, v] : e.recipient_pcrs) pcrs[std::to_string(i)] = v;
     j["recipient"] = {{"module_id", e.recipient_module_id}, {"pcrs", pcrs}};
   }
+  const std::string members = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  // `members` is "{...}" with at least "time": drop its opening brace.
+  const std::string_view rest = std::string_view(members).substr(1);
+
   std::lock_guard<std::mutex> lock(mu_);
-  j["seq"] = next_seq_;
-  j["prev"] = prev_;
-  std::string text = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string text = "{\"seq\":" + std::to_string(next_seq_) + ",\"prev\":\"" + prev_ + "\",";
+  text.append(rest);
   if (text.size() > kMaxAuditLine) return Error::InvalidArgument("audit entry too long");
   std::string hash = LineHash(text);
   text.push_back('\n');
