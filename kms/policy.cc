@@ -456,8 +456,8 @@ bool ValueMatches(const Clause& c, std::string_view v) {
 }
 
 bool ClauseMatches(const Clause& c, const RequestContext& request) {
-  auto it = request.condition_values.find(c.key);
-  const bool present = it != request.condition_values.end() && !it->second.empty();
+  const std::vector<std::string>* found = request.Find(c.key);
+  const bool present = found != nullptr && !found->empty();
   if (c.op == Operator::kNull) {
     const std::string_view want = present ? "false" : "true";
     return std::find(c.values.begin(), c.values.end(), want) != c.values.end();
@@ -473,7 +473,7 @@ bool ClauseMatches(const Clause& c, const RequestContext& request) {
         return c.negated;  // "the key is not present ... negated operators evaluate to true"
     }
   }
-  const std::vector<std::string>& values = it->second;
+  const std::vector<std::string>& values = *found;
   switch (c.qualifier) {
     case SetQualifier::kForAllValues:
       return std::all_of(values.begin(), values.end(),
@@ -578,6 +578,14 @@ std::string_view EffectName(Decision::Effect effect) {
       return "implicit_deny";
   }
   return "implicit_deny";
+}
+
+const std::vector<std::string>* RequestContext::Find(const std::string& key) const {
+  if (auto it = condition_values.find(key); it != condition_values.end()) return &it->second;
+  if (shared_values != nullptr) {
+    if (auto it = shared_values->find(key); it != shared_values->end()) return &it->second;
+  }
+  return nullptr;
 }
 
 RequestContext MakeRequestContext(std::string_view principal_arn, std::string_view action,

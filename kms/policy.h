@@ -44,6 +44,8 @@ inline constexpr std::string_view kKeyImageSha384 = "kms:recipientattestation:im
 // Followed by the decimal PCR index, e.g. "kms:recipientattestation:pcr0".
 inline constexpr std::string_view kKeyPcrPrefix = "kms:recipientattestation:pcr";
 
+using ConditionValues = std::map<std::string, std::vector<std::string>>;
+
 // What a request asks for, as the policy sees it.
 struct RequestContext {
   std::string principal_arn;  // e.g. "arn:aws:iam::111122223333:user/buyer1"
@@ -52,7 +54,13 @@ struct RequestContext {
   std::string resource;       // the key ARN
   // Condition key (lower-cased) -> values. Single-valued keys hold one value; a key that is not
   // in the map is absent from the request.
-  std::map<std::string, std::vector<std::string>> condition_values;
+  ConditionValues condition_values;
+  // Condition keys shared between requests and consulted after condition_values: the
+  // kms:RecipientAttestation keys of a verified document, made once per document.
+  std::shared_ptr<const ConditionValues> shared_values;
+
+  // The values of condition key `key` (lower-cased), or nullptr if the request has none.
+  const std::vector<std::string>* Find(const std::string& key) const;
 };
 
 // Returns a context with principal_arn, account (taken from the ARN's account field), action and

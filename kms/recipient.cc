@@ -74,20 +74,26 @@ RecipientInfo RecipientInfo::Clone() const {
   copy.timestamp = timestamp;
   copy.valid_until = valid_until;
   copy.debug = debug;
+  copy.condition_values = condition_values;
   return copy;
 }
 
-void AddRecipientConditionKeys(const RecipientInfo& info, RequestContext& context) {
-  for (const auto& [index, value] : info.pcrs) {
-    context.condition_values[std::string(kKeyPcrPrefix) + std::to_string(index)] = {
-        HexEncode(value)};
+std::shared_ptr<const ConditionValues> RecipientConditionValues(
+    const std::map<uint32_t, Bytes>& pcrs) {
+  auto values = std::make_shared<ConditionValues>();
+  for (const auto& [index, value] : pcrs) {
+    (*values)[std::string(kKeyPcrPrefix) + std::to_string(index)] = {HexEncode(value)};
   }
   // "The ImageSha384 value corresponds to PCR0 in the attestation document." (KMS developer
   // guide, "Condition keys for Nitro Enclaves").
-  auto pcr0 = info.pcrs.find(0);
-  if (pcr0 != info.pcrs.end()) {
-    context.condition_values[std::string(kKeyImageSha384)] = {HexEncode(pcr0->second)};
-  }
+  auto pcr0 = pcrs.find(0);
+  if (pcr0 != pcrs.end()) (*values)[std::string(kKeyImageSha384)] = {HexEncode(pcr0->second)};
+  return values;
+}
+
+void AddRecipientConditionKeys(const RecipientInfo& info, RequestContext& context) {
+  context.shared_values =
+      info.condition_values != nullptr ? info.condition_values : RecipientConditionValues(info.pcrs);
 }
 
 namespace {

@@ -67,6 +67,9 @@ struct RecipientInfo {
   UnixMillis timestamp = 0;        // the document's timestamp
   UnixMillis valid_until = 0;      // min(certificate not_after, timestamp + max age)
   bool debug = false;              // PCR0-2 all zero (only ever true with allow_debug)
+  // The kms:RecipientAttestation condition keys of `pcrs` (RecipientConditionValues), made once
+  // per verified document and shared by every request that presents it.
+  std::shared_ptr<const ConditionValues> condition_values;
 
   // Returns a copy sharing the same public key (reference-counted by OpenSSL).
   RecipientInfo Clone() const;
@@ -116,8 +119,13 @@ class RecipientVerifier {
   std::unique_ptr<Impl> impl_;
 };
 
-// Adds kms:RecipientAttestation:ImageSha384 (= PCR0) and kms:RecipientAttestation:PCR<n> for
-// every PCR of `info`, each as lower-case hex, to `context`.
+// Returns kms:RecipientAttestation:ImageSha384 (= PCR0) and kms:RecipientAttestation:PCR<n> for
+// every PCR in `pcrs`, each as lower-case hex.
+std::shared_ptr<const ConditionValues> RecipientConditionValues(
+    const std::map<uint32_t, Bytes>& pcrs);
+
+// Gives `context` the kms:RecipientAttestation keys of `info` (its condition_values, or made from
+// its pcrs when it has none) as shared values.
 void AddRecipientConditionKeys(const RecipientInfo& info, RequestContext& context);
 
 // Returns `plaintext` as CMS EnvelopedData (RFC 5652 section 6) shaped like AWS KMS's

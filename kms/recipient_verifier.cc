@@ -141,6 +141,7 @@ Result<RecipientInfo> RecipientVerifier::Verify(ByteSpan document) const {
 
   RecipientInfo info;
   info.pcrs = std::move(verified->doc.pcrs);
+  info.condition_values = RecipientConditionValues(info.pcrs);
   info.module_id = std::move(verified->doc.module_id);
   info.public_key = std::move(public_key);
   info.document_sha256 = std::move(digest);

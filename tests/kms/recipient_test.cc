@@ -289,12 +289,17 @@ TEST(AddRecipientConditionKeysTest, AddsLowerHexPcrsAndImageSha) {
   info.pcrs[31] = Bytes(48, 0xFF);
   RequestContext ctx;
   AddRecipientConditionKeys(info, ctx);
-  EXPECT_EQ(ctx.condition_values.at("kms:recipientattestation:imagesha384"),
+  ASSERT_NE(ctx.Find("kms:recipientattestation:imagesha384"), nullptr);
+  EXPECT_EQ(*ctx.Find("kms:recipientattestation:imagesha384"),
             std::vector<std::string>{HexEncode(Bytes(48, 0xAB))});
-  EXPECT_EQ(ctx.condition_values.at("kms:recipientattestation:pcr0")[0],
-            HexEncode(Bytes(48, 0xAB)));
-  EXPECT_EQ(ctx.condition_values.at("kms:recipientattestation:pcr31")[0], std::string(96, 'f'));
-  EXPECT_EQ(ctx.condition_values.count("kms:recipientattestation:pcr2"), 0u);
+  ASSERT_NE(ctx.Find("kms:recipientattestation:pcr0"), nullptr);
+  EXPECT_EQ(ctx.Find("kms:recipientattestation:pcr0")->at(0), HexEncode(Bytes(48, 0xAB)));
+  ASSERT_NE(ctx.Find("kms:recipientattestation:pcr31"), nullptr);
+  EXPECT_EQ(ctx.Find("kms:recipientattestation:pcr31")->at(0), std::string(96, 'f'));
+  EXPECT_EQ(ctx.Find("kms:recipientattestation:pcr2"), nullptr);
+  // Values in the request's own map come first.
+  ctx.condition_values["kms:recipientattestation:pcr1"] = {"override"};
+  EXPECT_EQ(ctx.Find("kms:recipientattestation:pcr1")->at(0), "override");
 }
 
 TEST(RecipientInfoTest, CloneSharesPublicKey) {

@@ -269,8 +269,14 @@ TEST(RecipientVerifierTest, ReturnsMeasurementsKeyAndValidity) {
   EXPECT_EQ(EVP_PKEY_eq(info->public_key.get(), Rsa(2048)), 1);
   RequestContext ctx;
   AddRecipientConditionKeys(*info, ctx);
-  EXPECT_EQ(ctx.condition_values.at("kms:recipientattestation:imagesha384")[0], Hex("pcr0"));
-  EXPECT_EQ(ctx.condition_values.at("kms:recipientattestation:pcr2")[0], Hex("pcr2"));
+  ASSERT_NE(ctx.Find("kms:recipientattestation:imagesha384"), nullptr);
+  ASSERT_NE(ctx.Find("kms:recipientattestation:pcr2"), nullptr);
+  EXPECT_EQ(ctx.Find("kms:recipientattestation:imagesha384")->at(0), Hex("pcr0"));
+  EXPECT_EQ(ctx.Find("kms:recipientattestation:pcr2")->at(0), Hex("pcr2"));
+  // Made once per document: a second verification (from the cache) shares them.
+  auto again = verifier->Verify(doc);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->condition_values, info->condition_values);
 }
 
 TEST(RecipientVerifierTest, DebugDocumentIsFlaggedWhenAllowed) {
