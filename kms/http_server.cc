@@ -83,10 +83,7 @@ class TimedSocket {
   }
   template <class Buffers>
   size_t read_some(const Buffers& buffers) {
-    beast::error_code ec;
-    size_t n = read_some(buffers, ec);
-    if (ec) throw beast::system_error(ec);
-    return n;
+    return OrThrow([&](beast::error_code& ec) { return read_some(buffers, ec); });
   }
 
   template <class Buffers>
@@ -118,13 +115,20 @@ class TimedSocket {
   }
   template <class Buffers>
   size_t write_some(const Buffers& buffers) {
+    return OrThrow([&](beast::error_code& ec) { return write_some(buffers, ec); });
+  }
+
+ private:
+  // The throwing forms Beast's stream concepts also require (the server itself passes error
+  // codes).
+  template <class F>
+  static size_t OrThrow(F f) {
     beast::error_code ec;
-    size_t n = write_some(buffers, ec);
+    size_t n = f(ec);
     if (ec) throw beast::system_error(ec);
     return n;
   }
 
- private:
   int fd_;
   Clock::time_point deadline_ = Clock::time_point::max();
 };
