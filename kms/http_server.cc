@@ -17,6 +17,7 @@
 #include <cstring>
 #include <mutex>
 #include <set>
+#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -273,13 +274,28 @@ struct HttpServer::Impl {
       }
       open.insert(fd);
     }
-    std::thread([this, fd] {
-      Serve(fd);
-      std::lock_guard<std::mutex> lock(mu);
-      open.erase(fd);
-      close(fd);
-      if (open.empty()) idle.notify_all();
-    }).detach();
+    try {
+      std::thread([this, fd] {
+        try {
+          Serve(fd);
+        } catch (const std::exception& e) {  // e.g. out of memory: lose this connection only
+          spdlog::error("kms: event=connection_failed error=\"{}\"", e.what());
+        }
+        Forget(fd);
+      }).detach();
+    } catch (const std::system_error& e) {
+      // Out of threads (RLIMIT_NPROC, memory): refuse this connection, keep the others.
+      spdlog::warn("kms: event=connection_refused error=\"{}\"", e.what());
+      Forget(fd);
+    }
+  }
+
+  // Closes a connection taken by Start() and drops it from `open`.
+  void Forget(int fd) {
+    std::lock_guard<std::mutex> lock(mu);
+    open.erase(fd);
+    close(fd);
+    if (open.empty()) idle.notify_all();
   }
 };
 
