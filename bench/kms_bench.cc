@@ -23,11 +23,6 @@
 //
 // Targets (issue 4): fresh HTTP >= 0.7x fresh crypto-only; reused >= 10x fresh.
 #include <benchmark/benchmark.h>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-// Boost 1.74's Asio uses std::exchange without including <utility>.
-#include <utility>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/rsa.h>
@@ -35,8 +30,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <filesystem>
 #include <thread>
+#include <utility>
 
 #include "attestation/platform_pki.h"
 #include "common/log.h"
@@ -258,8 +257,8 @@ void Replay(benchmark::State& state, const std::vector<SignedRequest>& requests,
   asio::io_context io;
   asio::ip::tcp::socket socket(io);
   boost::system::error_code ec;
-  socket.connect({asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(
-                                                           port != 0 ? port : W().port)},
+  socket.connect({asio::ip::make_address("127.0.0.1"),
+                  static_cast<unsigned short>(port != 0 ? port : W().port)},
                  ec);
   if (!ec) socket.set_option(asio::ip::tcp::no_delay(true), ec);
   if (ec) state.SkipWithError(("connect: " + ec.message()).c_str());
