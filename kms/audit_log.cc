@@ -38,6 +38,16 @@ Status WriteAll(int fd, std::string_view data) {
 
 }  // namespace
 
+std::string AuditRecipientJson(std::string_view module_id, const std::map<uint32_t, Bytes>& pcrs) {
+  nlohmann::ordered_json audited = nlohmann::ordered_json::object();
+  for (uint32_t i : kAuditedPcrs) {
+    auto it = pcrs.find(i);
+    if (it != pcrs.end()) audited[std::to_string(i)] = HexEncode(it->second);
+  }
+  nlohmann::ordered_json j = {{"module_id", module_id}, {"pcrs", std::move(audited)}};
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& path) {
   UniqueFd fd(open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
   if (!fd) return Error::FromErrno("open " + path, errno);
@@ -102,12 +112,12 @@ Status AuditLog::Append(const AuditEvent& e) {
   if (!e.statement.empty()) j["statement"] = e.statement;
   if (!e.error.empty()) j["error"] = e.error;
   if (!e.encryption_context.empty()) j["encryption_context"] = e.encryption_context;
-  if (!e.recipient_module_id.empty() || !e.recipient_pcrs.empty()) {
-    nlohmann::ordered_json pcrs = nlohmann::ordered_json::object();
-    for (const auto& [i, v] : e.recipient_pcrs) pcrs[std::to_string(i)] = v;
-    j["recipient"] = {{"module_id", e.recipient_module_id}, {"pcrs", pcrs}};
+  std::string members = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (e.recipient != nullptr) {
+    // The last member, already serialised (once per attestation document).
+    members.pop_back();
+    members.append(",\"recipient\":").append(*e.recipient).push_back('}');
   }
-  const std::string members = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   // `members` is "{...}" with at least "time": drop its opening brace.
   const std::string_view rest = std::string_view(members).substr(1);
 

@@ -11,12 +11,15 @@
 #ifndef CLOISTER_KMS_AUDIT_LOG_H_
 #define CLOISTER_KMS_AUDIT_LOG_H_
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
+#include "common/bytes.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
 
@@ -36,10 +39,20 @@ struct AuditEvent {
   std::string decision;  // Allow, ExplicitDeny, ImplicitDeny, Error
   std::string statement;
   std::string error;  // AWS error name, when the request failed
-  std::string recipient_module_id;
-  std::map<uint32_t, std::string> recipient_pcrs;  // index -> hex
+  // The attestation document's "recipient" object (AuditRecipientJson), when the request
+  // carried one; shared with the verified result it was made from.
+  std::shared_ptr<const std::string> recipient;
   std::map<std::string, std::string> encryption_context;
 };
+
+// The PCRs an audit entry names: the image, kernel and application (0-2), the parent instance
+// and its IAM role (3, 4) and the image signer (8).
+inline constexpr uint32_t kAuditedPcrs[] = {0, 1, 2, 3, 4, 8};
+
+// Returns the JSON object an audit entry records for an attestation document:
+// {"module_id": ..., "pcrs": {"<index>": "<lower-case hex>", ...}} with the kAuditedPcrs the
+// document carries.
+std::string AuditRecipientJson(std::string_view module_id, const std::map<uint32_t, Bytes>& pcrs);
 
 class AuditLog {
  public:

@@ -63,21 +63,6 @@ Result<Recipient> ParseRecipient(const nlohmann::json& value) {
   return out;
 }
 
-RecipientInfo RecipientInfo::Clone() const {
-  RecipientInfo copy;
-  copy.pcrs = pcrs;
-  copy.module_id = module_id;
-  if (public_key != nullptr && OsslOk(EVP_PKEY_up_ref(public_key.get()))) {
-    copy.public_key.reset(public_key.get());
-  }
-  copy.document_sha256 = document_sha256;
-  copy.timestamp = timestamp;
-  copy.valid_until = valid_until;
-  copy.debug = debug;
-  copy.condition_values = condition_values;
-  return copy;
-}
-
 std::shared_ptr<const ConditionValues> RecipientConditionValues(
     const std::map<uint32_t, Bytes>& pcrs) {
   auto values = std::make_shared<ConditionValues>();

@@ -4,11 +4,11 @@
 // A request's Recipient is {"AttestationDocument": <base64>, "KeyEncryptionAlgorithm":
 // "RSAES_OAEP_SHA_256"} (API RecipientInfo). The server:
 //   1. ParseRecipient(json)                       -> Recipient (kInvalidArgument: bad shape)
-//   2. verifier.Verify(recipient.attestation_document) -> RecipientInfo (or an error: a document
-//      that fails is never "an absent condition key")
-//   3. AddRecipientConditionKeys(info, context)   -> kms:RecipientAttestation:* condition keys
+//   2. verifier.Verify(recipient.attestation_document) -> RecipientInfoPtr (or an error: a
+//      document that fails is never "an absent condition key")
+//   3. AddRecipientConditionKeys(*info, context)  -> kms:RecipientAttestation:* condition keys
 //   4. policy.Evaluate(context)
-//   5. EnvelopeForRecipient(plaintext, info.public_key.get()) -> CiphertextForRecipient bytes
+//   5. EnvelopeForRecipient(plaintext, info->public_key.get()) -> CiphertextForRecipient bytes
 //
 // Thread safety: RecipientVerifier is thread-safe (one instance serves all request threads);
 // the free functions are pure.
@@ -70,10 +70,13 @@ struct RecipientInfo {
   // The kms:RecipientAttestation condition keys of `pcrs` (RecipientConditionValues), made once
   // per verified document and shared by every request that presents it.
   std::shared_ptr<const ConditionValues> condition_values;
-
-  // Returns a copy sharing the same public key (reference-counted by OpenSSL).
-  RecipientInfo Clone() const;
+  // The audit log's "recipient" object for this document (AuditRecipientJson), made once too.
+  std::string audit_json;
 };
+
+// A verified result is immutable and shared: by the verifier's cache and every request that
+// presents the same document.
+using RecipientInfoPtr = std::shared_ptr<const RecipientInfo>;
 
 struct RecipientVerifierOptions {
   std::string trust_roots_pem;      // one or more PEM certificates: the accepted platform roots
@@ -103,7 +106,8 @@ class RecipientVerifier {
   //   kVerifyFailed: bad signature, chain not to a trusted root, outside the certificates'
   //                  validity, older than max_age_seconds or dated in the future, or a
   //                  debug-mode document when allow_debug is false
-  Result<RecipientInfo> Verify(ByteSpan attestation_document) const;
+  // Never returns a null pointer.
+  Result<RecipientInfoPtr> Verify(ByteSpan attestation_document) const;
 
   struct CacheStats {
     uint64_t hits = 0;

@@ -11,6 +11,7 @@
 
 #include "attestation/attestation_doc.h"
 #include "attestation/verifier.h"
+#include "kms/audit_log.h"
 #include "kms/recipient.h"
 
 namespace cloister::kms {
@@ -26,31 +27,31 @@ struct RecipientVerifier::Impl {
   mutable std::mutex mu;
   // Successful results by document SHA-256 (raw 32 bytes as a string), and their keys in
   // insertion order for eviction (always the same set of keys). Guarded by `mu`.
-  mutable std::map<std::string, RecipientInfo> cache;
+  mutable std::map<std::string, RecipientInfoPtr> cache;
   mutable std::deque<std::string> order;
   mutable uint64_t hits = 0;
   mutable uint64_t misses = 0;
 
-  // Returns a clone of the cached result for `key` if it is still usable at `now`, dropping it
-  // when it is not.
-  std::optional<RecipientInfo> Lookup(const std::string& key, UnixMillis now) const {
+  // Returns the cached result for `key` if it is still usable at `now`, dropping it when it is
+  // not.
+  RecipientInfoPtr Lookup(const std::string& key, UnixMillis now) const {
     std::lock_guard<std::mutex> lock(mu);
     auto it = cache.find(key);
     if (it == cache.end()) {
       ++misses;
-      return std::nullopt;
+      return nullptr;
     }
-    if (now >= it->second.valid_until) {
+    if (now >= it->second->valid_until) {
       cache.erase(it);
       order.erase(std::find(order.begin(), order.end(), key));
       ++misses;
-      return std::nullopt;
+      return nullptr;
     }
     ++hits;
-    return it->second.Clone();
+    return it->second;
   }
 
-  void Insert(const std::string& key, const RecipientInfo& info) const {
+  void Insert(const std::string& key, RecipientInfoPtr info) const {
     if (options.cache_entries == 0) return;
     std::lock_guard<std::mutex> lock(mu);
     if (cache.count(key) != 0) return;
@@ -59,7 +60,7 @@ struct RecipientVerifier::Impl {
       cache.erase(order.front());
       order.pop_front();
     }
-    cache.emplace(key, info.Clone());
+    cache.emplace(key, std::move(info));
     order.push_back(key);
   }
 };
@@ -108,7 +109,7 @@ Result<std::unique_ptr<RecipientVerifier>> RecipientVerifier::Create(
   return std::unique_ptr<RecipientVerifier>(new RecipientVerifier(std::move(impl)));
 }
 
-Result<RecipientInfo> RecipientVerifier::Verify(ByteSpan document) const {
+Result<RecipientInfoPtr> RecipientVerifier::Verify(ByteSpan document) const {
   if (document.empty() || document.size() > kMaxAttestationDocumentBytes) {
     return Error::Malformed("attestation document must be 1 to " +
                             std::to_string(kMaxAttestationDocumentBytes) + " bytes");
@@ -116,7 +117,7 @@ Result<RecipientInfo> RecipientVerifier::Verify(ByteSpan document) const {
   const UnixMillis now = impl_->clock.NowMillis();
   Bytes digest = Sha256(document);
   const std::string key(digest.begin(), digest.end());
-  if (auto cached = impl_->Lookup(key, now)) return std::move(*cached);
+  if (RecipientInfoPtr cached = impl_->Lookup(key, now)) return cached;
 
   attestation::VerifyOptions verify_options;
   verify_options.now = now;
@@ -139,18 +140,20 @@ Result<RecipientInfo> RecipientVerifier::Verify(ByteSpan document) const {
   CLOISTER_ASSIGN_OR_RETURN(EvpPkeyPtr public_key,
                             ParseRecipientPublicKey(verified->doc.public_key));
 
-  RecipientInfo info;
-  info.pcrs = std::move(verified->doc.pcrs);
-  info.condition_values = RecipientConditionValues(info.pcrs);
-  info.module_id = std::move(verified->doc.module_id);
-  info.public_key = std::move(public_key);
-  info.document_sha256 = std::move(digest);
-  info.timestamp = verified->doc.timestamp;
-  info.valid_until = std::min<UnixMillis>(
+  auto info = std::make_shared<RecipientInfo>();
+  info->pcrs = std::move(verified->doc.pcrs);
+  info->condition_values = RecipientConditionValues(info->pcrs);
+  info->module_id = std::move(verified->doc.module_id);
+  info->audit_json = AuditRecipientJson(info->module_id, info->pcrs);
+  info->public_key = std::move(public_key);
+  info->document_sha256 = std::move(digest);
+  info->timestamp = verified->doc.timestamp;
+  info->valid_until = std::min<UnixMillis>(
       verified->not_after, verified->doc.timestamp + impl_->options.max_age_seconds * 1000);
-  info.debug = verified->debug;
-  if (info.valid_until > now) impl_->Insert(key, info);
-  return info;
+  info->debug = verified->debug;
+  RecipientInfoPtr shared = std::move(info);
+  if (shared->valid_until > now) impl_->Insert(key, shared);
+  return shared;
 }
 
 RecipientVerifier::CacheStats RecipientVerifier::cache_stats() const {

@@ -19,8 +19,6 @@ constexpr std::string_view kAlgorithm = "SYMMETRIC_DEFAULT";
 constexpr int64_t kDefaultPendingWindowDays = 30;
 constexpr int64_t kDefaultListLimit = 100;
 constexpr int64_t kMillisPerDay = 86400LL * 1000;
-// PCRs copied into the audit log (the image, kernel, application, parent, instance, signer).
-constexpr uint32_t kAuditedPcrs[] = {0, 1, 2, 3, 4, 8};
 
 std::string NewKeyId() {
   uint8_t b[16];
@@ -570,9 +568,8 @@ Result<json> KmsService::KeyPolicyOp(Call& call, const KmsRequest& req) {
   return json::object();
 }
 
-Result<std::optional<RecipientInfo>> KmsService::VerifyRecipient(Call& call,
-                                                                 const KmsRequest& req) {
-  if (!req.recipient) return std::optional<RecipientInfo>();
+Result<RecipientInfoPtr> KmsService::VerifyRecipient(Call& call, const KmsRequest& req) {
+  if (!req.recipient) return RecipientInfoPtr();
   if (!recipients_) {
     return KmsError("ValidationException", "Recipient is not supported: the server trusts no "
                     "attestation roots (trusted_attestation_roots)");
@@ -582,17 +579,14 @@ Result<std::optional<RecipientInfo>> KmsService::VerifyRecipient(Call& call,
     return KmsError("ValidationException",
                     "The attestation document is not valid: " + info.error().message());
   }
-  call.event.recipient_module_id = info->module_id;
-  for (uint32_t i : kAuditedPcrs) {
-    auto it = info->pcrs.find(i);
-    if (it != info->pcrs.end()) call.event.recipient_pcrs[i] = HexEncode(it->second);
-  }
-  return std::optional<RecipientInfo>(std::move(*info));
+  // The audit entry shares the document's serialised module id and PCRs.
+  call.event.recipient = std::shared_ptr<const std::string>(*info, &(*info)->audit_json);
+  return std::move(*info);
 }
 
-Result<json> KmsService::Deliver(const std::optional<RecipientInfo>& recipient,
-                                 ByteSpan plaintext, json response) {
-  if (recipient) {
+Result<json> KmsService::Deliver(const RecipientInfo* recipient, ByteSpan plaintext,
+                                 json response) {
+  if (recipient != nullptr) {
     CLOISTER_ASSIGN_OR_RETURN(Bytes env,
                               EnvelopeForRecipient(plaintext, recipient->public_key.get()));
     response["CiphertextForRecipient"] = Base64EncodePublic(env);
@@ -645,13 +639,13 @@ Result<json> KmsService::Decrypt(Call& call, const KmsRequest& req) {
   CLOISTER_ASSIGN_OR_RETURN(Key key, KeyForBlob(call, req.ciphertext_blob, req.key_id));
   call.event.encryption_context = req.encryption_context;
   CLOISTER_ASSIGN_OR_RETURN(auto recipient, VerifyRecipient(call, req));
-  CLOISTER_RETURN_IF_ERROR(Authorize(call, key, "kms:Decrypt", &req.encryption_context,
-                                     recipient ? &*recipient : nullptr));
+  CLOISTER_RETURN_IF_ERROR(
+      Authorize(call, key, "kms:Decrypt", &req.encryption_context, recipient.get()));
   CLOISTER_RETURN_IF_ERROR(RequireUsable(key));
   CLOISTER_ASSIGN_OR_RETURN(
       SecureVector pt, OpenBlob(req.ciphertext_blob, key.material->reveal(),
                                 req.encryption_context));
-  return Deliver(recipient, pt,
+  return Deliver(recipient.get(), pt,
                  json{{"KeyId", key.arn}, {"EncryptionAlgorithm", kAlgorithm}});
 }
 
@@ -681,8 +675,7 @@ Result<json> KmsService::GenerateDataKey(Call& call, const KmsRequest& req) {
   call.event.encryption_context = req.encryption_context;
   CLOISTER_ASSIGN_OR_RETURN(auto recipient, VerifyRecipient(call, req));
   std::string action = "kms:" + std::string(OperationName(req.op));
-  CLOISTER_RETURN_IF_ERROR(Authorize(call, key, action, &req.encryption_context,
-                                     recipient ? &*recipient : nullptr));
+  CLOISTER_RETURN_IF_ERROR(Authorize(call, key, action, &req.encryption_context, recipient.get()));
   CLOISTER_RETURN_IF_ERROR(RequireUsable(key));
   size_t n = req.data_key_spec == "AES_256"   ? 32
              : req.data_key_spec == "AES_128" ? 16
@@ -692,7 +685,7 @@ Result<json> KmsService::GenerateDataKey(Call& call, const KmsRequest& req) {
                                                  data_key.reveal(), req.encryption_context));
   json out = {{"CiphertextBlob", Base64EncodePublic(blob)}, {"KeyId", key.arn}};
   if (req.op == Operation::kGenerateDataKeyWithoutPlaintext) return out;
-  return Deliver(recipient, data_key.reveal(), std::move(out));
+  return Deliver(recipient.get(), data_key.reveal(), std::move(out));
 }
 
 Result<json> KmsService::GenerateRandom(Call& call, const KmsRequest& req) {
@@ -700,7 +693,7 @@ Result<json> KmsService::GenerateRandom(Call& call, const KmsRequest& req) {
   CLOISTER_ASSIGN_OR_RETURN(auto recipient, VerifyRecipient(call, req));
   CLOISTER_ASSIGN_OR_RETURN(SecretBytes bytes,
                             SecretBytes::Random(static_cast<size_t>(*req.number_of_bytes)));
-  return Deliver(recipient, bytes.reveal(), json::object());
+  return Deliver(recipient.get(), bytes.reveal(), json::object());
 }
 
 }  // namespace cloister::kms

@@ -73,9 +73,10 @@ class KmsService {
   Status UpdateState(const Key& key, KeyRow new_row);
   std::string KeyArn(const KeyRow& row) const;
   nlohmann::json Metadata(const Key& key) const;
-  Result<std::optional<RecipientInfo>> VerifyRecipient(Call& call, const KmsRequest& req);
-  Result<nlohmann::json> Deliver(const std::optional<RecipientInfo>& recipient,
-                                 ByteSpan plaintext, nlohmann::json response);
+  // The verified Recipient of `req`, or null when it has none.
+  Result<RecipientInfoPtr> VerifyRecipient(Call& call, const KmsRequest& req);
+  Result<nlohmann::json> Deliver(const RecipientInfo* recipient, ByteSpan plaintext,
+                                 nlohmann::json response);
 
   Result<nlohmann::json> CreateKey(Call& call, KmsRequest& req);
   Result<nlohmann::json> ListKeys(Call& call, const KmsRequest& req);

@@ -37,8 +37,8 @@ class AuditTest : public ::testing::Test {
       e.key = "arn:aws:kms:us-east-1:111122223333:key/k";
       e.decision = "Allow";
       e.statement = "Owner";
-      e.recipient_module_id = "i-1-enc2";
-      e.recipient_pcrs[0] = std::string(96, 'a');
+      e.recipient = std::make_shared<const std::string>(
+          AuditRecipientJson("i-1-enc2", {{0, Bytes(48, 0xaa)}, {5, Bytes(48, 0xbb)}}));
       ASSERT_TRUE(log->get()->Append(e));
     }
   }
@@ -70,6 +70,18 @@ TEST_F(AuditTest, ChainVerifiesAndContinuesAcrossReopen) {
   EXPECT_EQ(v->entries, 5u);
   EXPECT_TRUE(v->head_file_checked);
   EXPECT_EQ(Cli(), 0);
+}
+
+TEST_F(AuditTest, RecordsTheRecipientModuleAndAuditedPcrs) {
+  Write(1);
+  std::vector<std::string> lines = Lines();
+  ASSERT_EQ(lines.size(), 1u);
+  auto j = nlohmann::json::parse(lines[0]);
+  EXPECT_EQ(j["recipient"]["module_id"], "i-1-enc2");
+  EXPECT_EQ(j["recipient"]["pcrs"]["0"], std::string(96, 'a'));
+  EXPECT_FALSE(j["recipient"]["pcrs"].contains("5"));  // not an audited PCR
+  EXPECT_EQ(j["decision"], "Allow");
+  EXPECT_EQ(j["seq"], 0);
 }
 
 TEST_F(AuditTest, DetectsEveryKindOfTampering) {

@@ -86,7 +86,7 @@ TEST(RecipientEnclaveInteropTest, AttestedKeyToEnclave) {
 
   RequestContext context = MakeRequestContext("arn:aws:iam::111122223333:role/operator",
                                               "kms:Decrypt", "arn:aws:kms:us-east-1:1:key/k");
-  AddRecipientConditionKeys(*info, context);
+  AddRecipientConditionKeys(**info, context);
   auto policy = Policy::Parse(R"({"Statement": {"Effect": "Allow", "Principal": "*",
       "Action": "kms:Decrypt", "Resource": "*", "Condition": {"StringEqualsIgnoreCase":
       {"kms:RecipientAttestation:PCR0": ")" + HexEncode(request.pcrs[0]) + R"("}}}})");
@@ -94,7 +94,7 @@ TEST(RecipientEnclaveInteropTest, AttestedKeyToEnclave) {
   ASSERT_TRUE(policy->Evaluate(context).allowed());
 
   const Bytes data_key(32, 0x77);
-  auto envelope = EnvelopeForRecipient(data_key, info->public_key.get());
+  auto envelope = EnvelopeForRecipient(data_key, (*info)->public_key.get());
   ASSERT_TRUE(envelope.has_value()) << envelope.error().ToString();
   auto opened = enclave::OpenRecipientCms(*envelope, *key);
   ASSERT_TRUE(opened.has_value()) << opened.error().ToString();

@@ -302,15 +302,5 @@ TEST(AddRecipientConditionKeysTest, AddsLowerHexPcrsAndImageSha) {
   EXPECT_EQ(ctx.Find("kms:recipientattestation:pcr1")->at(0), "override");
 }
 
-TEST(RecipientInfoTest, CloneSharesPublicKey) {
-  RecipientInfo info;
-  ASSERT_EQ(EVP_PKEY_up_ref(SharedRsa2048()), 1);
-  info.public_key.reset(SharedRsa2048());
-  info.module_id = "m";
-  RecipientInfo copy = info.Clone();
-  EXPECT_EQ(copy.public_key.get(), info.public_key.get());
-  EXPECT_EQ(copy.module_id, "m");
-}
-
 }  // namespace
 }  // namespace cloister::kms

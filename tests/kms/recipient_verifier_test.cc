@@ -19,6 +19,7 @@
 #include "common/clock.h"
 #include "common/file.h"
 #include "common/ossl.h"
+#include "kms/audit_log.h"
 #include "kms/policy.h"
 #include "kms/recipient.h"
 #include "tests/kms/recipient_test_keys.h"
@@ -225,7 +226,7 @@ TEST_P(RecipientDecisionTest, Decides) {
   RequestContext request = MakeRequestContext(kOperator, "kms:Decrypt", kKeyArn);
   Outcome got;
   std::string detail;
-  std::optional<Result<RecipientInfo>> verified;
+  std::optional<Result<RecipientInfoPtr>> verified;
   if (doc.has_value()) verified.emplace(verifier->Verify(*doc));
   if (verified.has_value() && !verified->has_value()) {
     const Error& e = verified->error();
@@ -235,7 +236,7 @@ TEST_P(RecipientDecisionTest, Decides) {
     EXPECT_TRUE(e.code() == ErrorCode::kMalformed || e.code() == ErrorCode::kVerifyFailed)
         << detail;
   } else {
-    if (verified.has_value()) AddRecipientConditionKeys(**verified, request);
+    if (verified.has_value()) AddRecipientConditionKeys(***verified, request);
     const Decision d = policy->Evaluate(request);
     detail = d.reason;
     got = d.effect == Decision::Effect::kAllow          ? Outcome::kAllow
@@ -258,17 +259,21 @@ TEST(RecipientVerifierTest, ReturnsMeasurementsKeyAndValidity) {
   const Bytes doc = Attest(Platform(), GoodPcrs(), kT0);
   auto info = verifier->Verify(doc);
   ASSERT_TRUE(info.has_value()) << info.error().ToString();
-  EXPECT_EQ(info->pcrs.at(0), Measurement("pcr0"));
-  EXPECT_EQ(info->pcrs.size(), 16u);
-  EXPECT_EQ(info->module_id, "i-0123456789abcdef0-enc0123456789abcdef");
-  EXPECT_EQ(info->timestamp, kT0);
-  EXPECT_EQ(info->valid_until, kT0 + kMaxAgeSeconds * kSecond);
-  EXPECT_EQ(info->document_sha256, Sha256(doc));
-  EXPECT_FALSE(info->debug);
-  ASSERT_NE(info->public_key, nullptr);
-  EXPECT_EQ(EVP_PKEY_eq(info->public_key.get(), Rsa(2048)), 1);
+  EXPECT_EQ((*info)->pcrs.at(0), Measurement("pcr0"));
+  EXPECT_EQ((*info)->pcrs.size(), 16u);
+  EXPECT_EQ((*info)->module_id, "i-0123456789abcdef0-enc0123456789abcdef");
+  EXPECT_EQ((*info)->timestamp, kT0);
+  EXPECT_EQ((*info)->valid_until, kT0 + kMaxAgeSeconds * kSecond);
+  EXPECT_EQ((*info)->document_sha256, Sha256(doc));
+  EXPECT_FALSE((*info)->debug);
+  ASSERT_NE((*info)->public_key, nullptr);
+  EXPECT_EQ(EVP_PKEY_eq((*info)->public_key.get(), Rsa(2048)), 1);
+  // The audit log's record of the document: its module and the audited PCRs, as hex.
+  EXPECT_EQ((*info)->audit_json, AuditRecipientJson((*info)->module_id, (*info)->pcrs));
+  EXPECT_NE((*info)->audit_json.find("\"2\":\"" + Hex("pcr2") + "\""), std::string::npos)
+      << (*info)->audit_json;
   RequestContext ctx;
-  AddRecipientConditionKeys(*info, ctx);
+  AddRecipientConditionKeys(**info, ctx);
   ASSERT_NE(ctx.Find("kms:recipientattestation:imagesha384"), nullptr);
   ASSERT_NE(ctx.Find("kms:recipientattestation:pcr2"), nullptr);
   EXPECT_EQ(ctx.Find("kms:recipientattestation:imagesha384")->at(0), Hex("pcr0"));
@@ -276,7 +281,7 @@ TEST(RecipientVerifierTest, ReturnsMeasurementsKeyAndValidity) {
   // Made once per document: a second verification (from the cache) shares them.
   auto again = verifier->Verify(doc);
   ASSERT_TRUE(again.has_value());
-  EXPECT_EQ(again->condition_values, info->condition_values);
+  EXPECT_EQ((*again)->condition_values, (*info)->condition_values);
 }
 
 TEST(RecipientVerifierTest, DebugDocumentIsFlaggedWhenAllowed) {
@@ -284,7 +289,7 @@ TEST(RecipientVerifierTest, DebugDocumentIsFlaggedWhenAllowed) {
   auto verifier = NewVerifier(clock, /*allow_debug=*/true);
   auto info = verifier->Verify(Attest(Platform(), Pcrs("", "", ""), kT0));
   ASSERT_TRUE(info.has_value()) << info.error().ToString();
-  EXPECT_TRUE(info->debug);
+  EXPECT_TRUE((*info)->debug);
 }
 
 TEST(RecipientVerifierTest, DebugRefusalSaysWhy) {
@@ -305,8 +310,10 @@ TEST(RecipientVerifierTest, CachesByDocumentDigest) {
   clock.Advance(10 * kSecond);
   auto second = verifier->Verify(doc);
   ASSERT_TRUE(second.has_value());
-  EXPECT_EQ(second->pcrs, first->pcrs);
-  EXPECT_EQ(EVP_PKEY_eq(second->public_key.get(), first->public_key.get()), 1);
+  EXPECT_EQ((*second)->pcrs, (*first)->pcrs);
+  EXPECT_EQ(EVP_PKEY_eq((*second)->public_key.get(), (*first)->public_key.get()), 1);
+  // The cached result itself, not a copy.
+  EXPECT_EQ(second->get(), first->get());
   const auto stats = verifier->cache_stats();
   EXPECT_EQ(stats.hits, 1u);
   EXPECT_EQ(stats.misses, 1u);
@@ -344,11 +351,11 @@ TEST(RecipientVerifierTest, CachedResultNotUsedPastCertificateExpiry) {
   const Bytes doc = Attest(Platform(), GoodPcrs(), kT0, Spki(Rsa(2048)), "expiry");
   auto info = verifier->Verify(doc);
   ASSERT_TRUE(info.has_value()) << info.error().ToString();
-  EXPECT_LE(info->valid_until, kT0 + 3 * 3600 * kSecond);
-  clock.Set(info->valid_until - 1);
+  EXPECT_LE((*info)->valid_until, kT0 + 3 * 3600 * kSecond);
+  clock.Set((*info)->valid_until - 1);
   ASSERT_TRUE(verifier->Verify(doc).has_value());
   EXPECT_EQ(verifier->cache_stats().hits, 1u);
-  clock.Set(info->valid_until + 1000);  // certificates carry whole seconds
+  clock.Set((*info)->valid_until + 1000);  // certificates carry whole seconds
   auto late = verifier->Verify(doc);
   ASSERT_FALSE(late.has_value());
   EXPECT_EQ(late.error().code(), ErrorCode::kVerifyFailed);
@@ -448,10 +455,10 @@ TEST(RecipientVerifierTest, EndToEndEnvelopeToAttestedKey) {
   auto info = verifier->Verify(Attest(Platform(), GoodPcrs(), kT0, Spki(Rsa(2048)), "e2e"));
   ASSERT_TRUE(info.has_value()) << info.error().ToString();
   RequestContext request = MakeRequestContext(kOperator, "kms:Decrypt", kKeyArn);
-  AddRecipientConditionKeys(*info, request);
+  AddRecipientConditionKeys(**info, request);
   ASSERT_TRUE(Policy::Parse(AllowSample())->Evaluate(request).allowed());
   const Bytes data_key(32, 0x3c);
-  auto envelope = EnvelopeForRecipient(data_key, info->public_key.get());
+  auto envelope = EnvelopeForRecipient(data_key, (*info)->public_key.get());
   ASSERT_TRUE(envelope.has_value()) << envelope.error().ToString();
   BioPtr in(BIO_new_mem_buf(envelope->data(), static_cast<int>(envelope->size())));
   CmsPtr cms(d2i_CMS_bio(in.get(), nullptr));
@@ -501,8 +508,8 @@ TEST(RecipientVerifierAwsTest, AcceptsRealRecipientDocumentAndItsPcrsDrivePolicy
   auto verifier = AwsVerifier(clock);
   auto info = verifier->Verify(ReadNitroVector(kAwsRecipientDoc));
   ASSERT_TRUE(info.has_value()) << info.error().ToString();
-  EXPECT_EQ(info->module_id, "i-0a6d65e7122308898-enc017846bcd2f820da");
-  EXPECT_EQ(EVP_PKEY_get_bits(info->public_key.get()), 2048);
+  EXPECT_EQ((*info)->module_id, "i-0a6d65e7122308898-enc017846bcd2f820da");
+  EXPECT_EQ(EVP_PKEY_get_bits((*info)->public_key.get()), 2048);
   const std::string pcr0 =
       "672cd3c91b7ac756037d260051169c70b1de59c7a3a9a8253322c98763697891c722fec043cbf72a824ae5d5ac"
       "41fc41";
@@ -510,7 +517,7 @@ TEST(RecipientVerifierAwsTest, AcceptsRealRecipientDocumentAndItsPcrsDrivePolicy
       "43386b9d36326b00423ab138f89aee03df275e5a7af7851e961b1e75a31e9ec63960b4aa2da45940e45c9decac"
       "a70443";
   RequestContext request = MakeRequestContext(kOperator, "kms:Decrypt", kKeyArn);
-  AddRecipientConditionKeys(*info, request);
+  AddRecipientConditionKeys(**info, request);
   auto policy = Policy::Parse(R"({"Version": "2012-10-17", "Statement": [{
       "Sid": "Enable enclave data processing", "Effect": "Allow",
       "Principal": {"AWS": "arn:aws:iam::111122223333:role/operator"},
@@ -521,7 +528,7 @@ TEST(RecipientVerifierAwsTest, AcceptsRealRecipientDocumentAndItsPcrsDrivePolicy
   ASSERT_TRUE(policy.has_value()) << policy.error().ToString();
   EXPECT_TRUE(policy->Evaluate(request).allowed());
   // And the envelope to that enclave's key is well-formed (only the enclave could open it).
-  auto envelope = EnvelopeForRecipient(Bytes(32, 1), info->public_key.get());
+  auto envelope = EnvelopeForRecipient(Bytes(32, 1), (*info)->public_key.get());
   ASSERT_TRUE(envelope.has_value()) << envelope.error().ToString();
   EXPECT_EQ(envelope->size(), 493u);
 }
