@@ -254,30 +254,38 @@ X509_ALGOR* Sha256WithNull() {
   return alg;
 }
 
-// Rewrites the recipient's keyEncryptionAlgorithm as AWS encodes it: rsaesOaep with
-// RSAES-OAEP-params {[0] sha256Identifier, [1] {mgf1, sha256Identifier}} and pSourceFunc absent
-// (RFC 4055 section 4.1). Same meaning as OpenSSL's encoding; only the NULLs differ.
-Status UseAwsOaepEncoding(CMS_RecipientInfo* ri) {
-  X509_ALGOR* key_alg = nullptr;
-  if (!OsslOk(CMS_RecipientInfo_ktri_get0_algs(ri, nullptr, nullptr, &key_alg)) ||
-      key_alg == nullptr) {
-    return OpensslError("reading the key encryption algorithm");
-  }
+// Returns the DER RSAES-OAEP-params AWS writes: {[0] sha256Identifier, [1] {mgf1,
+// sha256Identifier}} with pSourceFunc absent (RFC 4055 section 4.1). Same meaning as OpenSSL's
+// encoding; only the NULLs differ. Null if OpenSSL fails.
+ASN1_STRING* NewAwsOaepParams() {
   OaepParamsPtr oaep(RSA_OAEP_PARAMS_new());
-  if (oaep == nullptr) return OpensslError("RSA_OAEP_PARAMS_new");
+  if (oaep == nullptr) return nullptr;
   oaep->hashFunc = Sha256WithNull();
   std::unique_ptr<X509_ALGOR, OsslDeleter<X509_ALGOR_free>> mgf1_hash(Sha256WithNull());
-  if (oaep->hashFunc == nullptr || mgf1_hash == nullptr) return OpensslError("X509_ALGOR");
+  if (oaep->hashFunc == nullptr || mgf1_hash == nullptr) return nullptr;
   Asn1StringPtr mgf1_params(
       ASN1_item_pack(mgf1_hash.get(), ASN1_ITEM_rptr(X509_ALGOR), nullptr));
   oaep->maskGenFunc = X509_ALGOR_new();
   if (mgf1_params == nullptr || oaep->maskGenFunc == nullptr ||
       !OsslOk(X509_ALGOR_set0(oaep->maskGenFunc, OBJ_nid2obj(NID_mgf1), V_ASN1_SEQUENCE,
                               mgf1_params.get()))) {
-    return OpensslError("encoding MGF1 parameters");
+    return nullptr;
   }
   mgf1_params.release();  // owned by oaep->maskGenFunc now
-  Asn1StringPtr params(ASN1_item_pack(oaep.get(), ASN1_ITEM_rptr(RSA_OAEP_PARAMS), nullptr));
+  return ASN1_item_pack(oaep.get(), ASN1_ITEM_rptr(RSA_OAEP_PARAMS), nullptr);
+}
+
+// Rewrites the recipient's keyEncryptionAlgorithm as AWS encodes it (NewAwsOaepParams, encoded
+// once and copied into each envelope).
+Status UseAwsOaepEncoding(CMS_RecipientInfo* ri) {
+  static const ASN1_STRING* const kParams = NewAwsOaepParams();
+  if (kParams == nullptr) return OpensslError("encoding RSAES-OAEP parameters");
+  X509_ALGOR* key_alg = nullptr;
+  if (!OsslOk(CMS_RecipientInfo_ktri_get0_algs(ri, nullptr, nullptr, &key_alg)) ||
+      key_alg == nullptr) {
+    return OpensslError("reading the key encryption algorithm");
+  }
+  Asn1StringPtr params(ASN1_STRING_dup(kParams));
   if (params == nullptr ||
       !OsslOk(X509_ALGOR_set0(key_alg, OBJ_nid2obj(NID_rsaesOaep), V_ASN1_SEQUENCE,
                               params.get()))) {
