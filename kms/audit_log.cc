@@ -122,15 +122,23 @@ Status AuditLog::Append(const AuditEvent& e) {
   const std::string_view rest = std::string_view(members).substr(1);
 
   std::lock_guard<std::mutex> lock(mu_);
+  if (failed_) return *failed_;
   std::string text = "{\"seq\":" + std::to_string(next_seq_) + ",\"prev\":\"" + prev_ + "\",";
   text.append(rest);
   if (text.size() > kMaxAuditLine) return Error::InvalidArgument("audit entry too long");
   std::string hash = LineHash(text);
   text.push_back('\n');
-  CLOISTER_RETURN_IF_ERROR(WriteAll(fd_.get(), text));
-  std::string rec = HeadRecord(next_seq_, hash);
-  if (pwrite(head_.get(), rec.data(), rec.size(), 0) != static_cast<ssize_t>(rec.size())) {
-    return Error::FromErrno("audit head write", errno);
+  Status st = WriteAll(fd_.get(), text);
+  if (st) {
+    std::string rec = HeadRecord(next_seq_, hash);
+    if (pwrite(head_.get(), rec.data(), rec.size(), 0) != static_cast<ssize_t>(rec.size())) {
+      st = Error::FromErrno("audit head write", errno);
+    }
+  }
+  if (!st) {
+    // The line may be half written: chaining another line after it would corrupt the log.
+    failed_ = st.error();
+    return st;
   }
   prev_ = std::move(hash);
   ++next_seq_;

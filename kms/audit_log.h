@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -61,7 +62,10 @@ class AuditLog {
   // kVerifyFailed if the last line is not a chained entry.
   static Result<std::unique_ptr<AuditLog>> Open(const std::string& path);
 
-  // Appends `event` as the next line and updates the head file. kIo on failure.
+  // Appends `event` as the next line and updates the head file; returns once both are written
+  // (to the kernel: a killed process loses nothing acknowledged). kIo on failure. A failed write
+  // may leave a torn line, so the log then refuses every later append (fail closed; Open cuts
+  // the torn line off).
   Status Append(const AuditEvent& event);
 
  private:
@@ -71,8 +75,10 @@ class AuditLog {
   std::mutex mu_;
   UniqueFd fd_;
   UniqueFd head_;
+  // Guarded by mu_:
   uint64_t next_seq_;
   std::string prev_;
+  std::optional<Error> failed_;  // set by the first failed write; later appends fail too
 };
 
 struct AuditVerification {

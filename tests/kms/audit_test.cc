@@ -1,12 +1,18 @@
 // The audit log's hash chain: every kind of tampering is detected, by the library and by
-// `cloister audit-log verify`; a crash-torn last line is cut off on reopen.
+// `cloister audit-log verify`; a crash-torn last line is cut off on reopen; concurrent appends
+// all land, chained; a failed write fails closed and loses nothing acknowledged.
 #include "kms/audit_log.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
+#include <atomic>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <set>
+#include <thread>
 #include <vector>
 
 #include "common/file.h"
@@ -25,22 +31,28 @@ class AuditTest : public ::testing::Test {
     path_ = (dir_ / "audit.log").string();
   }
   void TearDown() override { fs::remove_all(dir_); }
+  static AuditEvent Event(const std::string& request_id) {
+    AuditEvent e;
+    e.time = "2026-11-22T00:00:00Z";
+    e.request_id = request_id;
+    e.principal = "arn:aws:iam::111122223333:user/owner";
+    e.operation = "Decrypt";
+    e.key = "arn:aws:kms:us-east-1:111122223333:key/k";
+    e.decision = "Allow";
+    e.statement = "Owner";
+    e.recipient = std::make_shared<const std::string>(
+        AuditRecipientJson("i-1-enc2", {{0, Bytes(48, 0xaa)}, {5, Bytes(48, 0xbb)}}));
+    return e;
+  }
   void Write(int n) {
     auto log = AuditLog::Open(path_);
     ASSERT_TRUE(log) << log.error().ToString();
-    for (int i = 0; i < n; ++i) {
-      AuditEvent e;
-      e.time = "2026-11-22T00:00:0" + std::to_string(i) + "Z";
-      e.request_id = "req-" + std::to_string(i);
-      e.principal = "arn:aws:iam::111122223333:user/owner";
-      e.operation = "Decrypt";
-      e.key = "arn:aws:kms:us-east-1:111122223333:key/k";
-      e.decision = "Allow";
-      e.statement = "Owner";
-      e.recipient = std::make_shared<const std::string>(
-          AuditRecipientJson("i-1-enc2", {{0, Bytes(48, 0xaa)}, {5, Bytes(48, 0xbb)}}));
-      ASSERT_TRUE(log->get()->Append(e));
-    }
+    for (int i = 0; i < n; ++i) ASSERT_TRUE(log->get()->Append(Event("req-" + std::to_string(i))));
+  }
+  std::set<std::string> RequestIds() {
+    std::set<std::string> ids;
+    for (const std::string& l : Lines()) ids.insert(nlohmann::json::parse(l)["request_id"]);
+    return ids;
   }
   std::vector<std::string> Lines() {
     std::vector<std::string> out;
@@ -111,6 +123,60 @@ TEST_F(AuditTest, DetectsEveryKindOfTampering) {
     EXPECT_FALSE(VerifyAuditLog(path_)) << row.what;
     EXPECT_EQ(Cli(), 1) << row.what;
   }
+}
+
+TEST_F(AuditTest, ConcurrentAppendsAllLandChained) {
+  constexpr int kThreads = 8;
+  constexpr int kEach = 250;
+  {
+    auto log = AuditLog::Open(path_);
+    ASSERT_TRUE(log) << log.error().ToString();
+    std::atomic<int> failures{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kEach; ++i) {
+          if (!log->get()->Append(Event(std::to_string(t) + "-" + std::to_string(i)))) ++failures;
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(failures.load(), 0);
+  }
+  auto v = VerifyAuditLog(path_);
+  ASSERT_TRUE(v) << v.error().ToString();
+  EXPECT_EQ(v->entries, static_cast<uint64_t>(kThreads * kEach));
+  EXPECT_TRUE(v->head_file_checked);
+  EXPECT_EQ(RequestIds().size(), static_cast<size_t>(kThreads * kEach));
+}
+
+// A write that fails (here: the file-size limit, EFBIG) is an error for that append and every
+// later one, and after a reopen the log holds exactly the acknowledged entries, chained.
+TEST_F(AuditTest, AFailedWriteFailsClosedAndLosesNothingAcknowledged) {
+  Write(3);
+  const auto size = static_cast<rlim_t>(fs::file_size(path_));
+  struct rlimit old {};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+  auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  std::set<std::string> acknowledged = RequestIds();
+  {
+    auto log = AuditLog::Open(path_);
+    ASSERT_TRUE(log) << log.error().ToString();
+    struct rlimit small = old;
+    small.rlim_cur = size + 100;  // room for part of one more line
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+    EXPECT_FALSE(log->get()->Append(Event("torn")));
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &old), 0);
+    // The limit is gone, but the log stays failed: the torn line must not be chained to.
+    EXPECT_FALSE(log->get()->Append(Event("after")));
+  }
+  std::signal(SIGXFSZ, old_handler);
+  Write(1);  // reopen: the torn line is cut off, and the chain continues
+  auto v = VerifyAuditLog(path_);
+  ASSERT_TRUE(v) << v.error().ToString();
+  EXPECT_EQ(v->entries, 4u);
+  acknowledged.insert("req-0");
+  EXPECT_EQ(RequestIds(), acknowledged);
 }
 
 TEST_F(AuditTest, TornLastLineIsCutOffOnReopen) {
