@@ -19,7 +19,8 @@
 // Floors, in the same run: Replay_HttpFloor (the same signed request to the same HTTP server with
 // a handler that only answers), Tcp_LoopbackFloor (the same sizes over plain loopback TCP) and
 // Floor_* (what the libraries alone cost for the work every Recipient request must do:
-// nlohmann-json lexing the body, OpenSSL's RSA-OAEP encryption, the two SHA-256 digests).
+// nlohmann-json lexing the body, OpenSSL's RSA-OAEP encryption, the two SHA-256 digests) and
+// Stage_* (what two of the server's own stages cost alone: decoding that body, one audit line).
 //
 // Targets (issue 4): fresh HTTP >= 0.7x fresh crypto-only; reused >= 10x fresh.
 #include <benchmark/benchmark.h>
@@ -41,6 +42,7 @@
 #include "common/log.h"
 #include "common/sigv4.h"
 #include "kms/ciphertext.h"
+#include "kms/audit_log.h"
 #include "kms/client.h"
 #include "kms/http_handler.h"
 #include "kms/recipient.h"
@@ -498,6 +500,40 @@ void BM_Stage_DecodeRequest(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// One audit line for a reused-document Decrypt: serialising it, its hash, and the two writes
+// (the line, the head record) under the log's lock.
+void BM_Stage_AuditAppend(benchmark::State& state) {
+  static AuditLog* const log = [] {
+    auto opened = AuditLog::Open((W().dir / "stage-audit.log").string());
+    return opened ? opened->release() : nullptr;
+  }();
+  auto info = W().warm->Verify(W().reused);
+  if (log == nullptr || !Ok(state, info)) {
+    if (log == nullptr) state.SkipWithError("opening the audit log");
+    for (auto _ : state) {
+    }
+    return;
+  }
+  AuditEvent e;
+  e.time = "2026-12-06T00:00:00.000Z";
+  e.request_id = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
+  e.principal = kArn;
+  e.source = "127.0.0.1:40000";
+  e.operation = "Decrypt";
+  e.key = "arn:aws:kms:us-east-1:111122223333:key/0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
+  e.decision = "Allow";
+  e.statement = "Enable decrypt from enclave";
+  e.recipient = std::shared_ptr<const std::string>(*info, &(*info)->audit_json);
+  for (auto _ : state) {
+    auto st = log->Append(e);
+    if (!st) {
+      state.SkipWithError(st.error().message().c_str());
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
 void BM_Crypto_VerifyCached(benchmark::State& state) {
   for (auto _ : state) {
     auto info = W().warm->Verify(W().reused);
@@ -534,6 +570,7 @@ KMS_BENCH(BM_Tcp_LoopbackFloor);
 KMS_BENCH(BM_Floor_JsonParseBody);
 KMS_BENCH(BM_Floor_RsaOaepEncrypt);
 KMS_BENCH(BM_Stage_DecodeRequest);
+KMS_BENCH(BM_Stage_AuditAppend);
 KMS_BENCH(BM_Floor_Digests);
 KMS_BENCH(BM_Crypto_VerifyCached);
 KMS_BENCH(BM_Crypto_EnvelopeOnly);

@@ -1,5 +1,7 @@
 #include "common/clock.h"
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -71,19 +73,21 @@ Result<UnixMillis> ParseRfc3339(std::string_view s) {
 }
 
 std::string FormatRfc3339(UnixMillis t) {
-  time_t secs = static_cast<time_t>(t >= 0 ? t / 1000 : (t - 999) / 1000);
-  int ms = static_cast<int>(t - static_cast<UnixMillis>(secs) * 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[96];
-  if (ms == 0) {
-    std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  } else {
-    std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
-  }
-  return buf;
+  // Civil time from the day count (std::chrono's calendar): no gmtime_r, whose time-zone lock
+  // every request thread would otherwise share.
+  using namespace std::chrono;
+  const sys_time<milliseconds> at{milliseconds{t}};
+  const sys_days day = floor<days>(at);
+  const year_month_day date{day};
+  const hh_mm_ss<milliseconds> time{at - day};
+  const int ms = static_cast<int>(time.subseconds().count());
+  std::string out = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", static_cast<int>(date.year()),
+                                static_cast<unsigned>(date.month()),
+                                static_cast<unsigned>(date.day()), time.hours().count(),
+                                time.minutes().count(), time.seconds().count());
+  if (ms != 0) out += fmt::format(".{:03}", ms);
+  out.push_back('Z');
+  return out;
 }
 
 }  // namespace cloister
