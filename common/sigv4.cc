@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <ctime>
 #include <map>
@@ -367,8 +368,10 @@ Result<Authorization> ParseAuthorization(std::string_view header) {
       header.size() == kAlgorithm.size() || header[kAlgorithm.size()] != ' ') {
     return Incomplete("Authorization header requires the AWS4-HMAC-SHA256 algorithm");
   }
+  // "Credential=..., SignedHeaders=..., Signature=...": each exactly once, nothing else.
+  constexpr std::array<std::string_view, 3> kNames = {"Credential", "SignedHeaders", "Signature"};
+  std::array<std::optional<std::string_view>, 3> values;
   std::string_view rest = header.substr(kAlgorithm.size() + 1);
-  std::map<std::string, std::string, std::less<>> parts;
   size_t pos = 0;
   while (pos < rest.size()) {
     size_t comma = rest.find(',', pos);
@@ -380,43 +383,50 @@ Result<Authorization> ParseAuthorization(std::string_view header) {
     if (eq == std::string_view::npos || eq == 0) {
       return Incomplete("Authorization header element is not key=value");
     }
-    std::string key(item.substr(0, eq));
-    if (!parts.emplace(key, std::string(item.substr(eq + 1))).second) {
-      return Incomplete("Authorization header repeats " + key);
-    }
+    const std::string_view key = item.substr(0, eq);
+    const auto known = std::find(kNames.begin(), kNames.end(), key);
+    if (known == kNames.end()) return Incomplete("Authorization header has unknown parameters");
+    std::optional<std::string_view>& slot = values[static_cast<size_t>(known - kNames.begin())];
+    if (slot.has_value()) return Incomplete("Authorization header repeats " + std::string(key));
+    slot = item.substr(eq + 1);
     pos = comma + 1;
   }
-  for (std::string_view need : {"Credential", "SignedHeaders", "Signature"}) {
-    if (parts.find(need) == parts.end()) {
-      return Incomplete("Authorization header requires '" + std::string(need) + "' parameter");
+  for (size_t k = 0; k < kNames.size(); ++k) {
+    if (!values[k].has_value()) {
+      return Incomplete("Authorization header requires '" + std::string(kNames[k]) +
+                        "' parameter");
     }
   }
-  if (parts.size() != 3) return Incomplete("Authorization header has unknown parameters");
   Authorization auth;
-  std::string_view cred = parts.find("Credential")->second;
-  std::vector<std::string> fields;
-  size_t p = 0;
-  while (true) {
-    size_t slash = cred.find('/', p);
-    fields.emplace_back(cred.substr(p, slash == std::string_view::npos ? cred.size() - p
-                                                                        : slash - p));
+  // Credential: <key>/<date>/<region>/<service>/aws4_request.
+  const std::string_view cred = *values[0];
+  std::array<std::string_view, 5> fields;
+  size_t count = 0;
+  for (size_t p = 0;;) {
+    const size_t slash = cred.find('/', p);
+    if (count == fields.size()) {
+      count = fields.size() + 1;  // too many
+      break;
+    }
+    fields[count++] = cred.substr(p, slash == std::string_view::npos ? cred.size() - p : slash - p);
     if (slash == std::string_view::npos) break;
     p = slash + 1;
   }
-  if (fields.size() != 5 || fields[0].empty() || fields[4] != kTerminator) {
+  if (count != fields.size() || fields[0].empty() || fields[4] != kTerminator) {
     return Incomplete("Credential must have the form <key>/<date>/<region>/<service>/aws4_request");
   }
   auth.access_key_id = fields[0];
   auth.date = fields[1];
   auth.region = fields[2];
   auth.service = fields[3];
-  std::string_view sh = parts.find("SignedHeaders")->second;
-  p = 0;
-  while (true) {
-    size_t semi = sh.find(';', p);
+  const std::string_view sh = *values[1];
+  for (size_t p = 0;;) {
+    const size_t semi = sh.find(';', p);
     std::string_view name = sh.substr(p, semi == std::string_view::npos ? sh.size() - p : semi - p);
     if (name.empty()) return Incomplete("SignedHeaders has an empty name");
-    if (Lower(name) != name) return Incomplete("SignedHeaders must be lower case");
+    if (std::any_of(name.begin(), name.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
+      return Incomplete("SignedHeaders must be lower case");
+    }
     auth.signed_headers.emplace_back(name);
     if (auth.signed_headers.size() > kMaxSignedHeaders) {
       return Incomplete("too many SignedHeaders");
@@ -429,7 +439,7 @@ Result<Authorization> ParseAuthorization(std::string_view header) {
           auth.signed_headers.end()) {
     return Incomplete("SignedHeaders must be sorted and unique");
   }
-  auth.signature = parts.find("Signature")->second;
+  auth.signature = *values[2];
   if (auth.signature.size() != 64 || !IsHexLower(auth.signature)) {
     return Incomplete("Signature must be 64 lower-case hex digits");
   }

@@ -199,6 +199,37 @@ TEST_F(VerifyTest, RefusesWithAwsNames) {
            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
            "SignedHeaders=host;x-amz-date;x-missing, Signature=" + std::string(64, 'a')),
        kVectorTime, "IncompleteSignatureException"},
+      {"repeated parameter",
+       set("Authorization",
+           "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
+           "SignedHeaders=host;x-amz-date, Signature=" + std::string(64, 'a') + ", Signature=" +
+               std::string(64, 'a')),
+       kVectorTime, "IncompleteSignatureException"},
+      {"unknown parameter",
+       set("Authorization",
+           "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
+           "SignedHeaders=host;x-amz-date, Signature=" + std::string(64, 'a') + ", Extra=1"),
+       kVectorTime, "IncompleteSignatureException"},
+      {"element without a value",
+       set("Authorization",
+           "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
+           "SignedHeaders, Signature=" + std::string(64, 'a')),
+       kVectorTime, "IncompleteSignatureException"},
+      {"long credential",
+       set("Authorization",
+           "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request/x, "
+           "SignedHeaders=host;x-amz-date, Signature=" + std::string(64, 'a')),
+       kVectorTime, "IncompleteSignatureException"},
+      {"empty signed header name",
+       set("Authorization",
+           "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
+           "SignedHeaders=host;;x-amz-date, Signature=" + std::string(64, 'a')),
+       kVectorTime, "IncompleteSignatureException"},
+      {"upper-case signed header",
+       set("Authorization",
+           "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
+           "SignedHeaders=Host;x-amz-date, Signature=" + std::string(64, 'a')),
+       kVectorTime, "IncompleteSignatureException"},
       {"scope date differs",
        set("Authorization",
            std::string(good).replace(good.find("/20150830/"), 10, "/20150831/")),
