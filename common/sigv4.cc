@@ -6,7 +6,6 @@
 #include <array>
 #include <cctype>
 #include <ctime>
-#include <map>
 #include <mutex>
 #include <optional>
 

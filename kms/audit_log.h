@@ -46,8 +46,8 @@ struct AuditEvent {
   std::map<std::string, std::string> encryption_context;
 };
 
-// The PCRs an audit entry names: the image, kernel and application (0-2), the parent instance
-// and its IAM role (3, 4) and the image signer (8).
+// The PCRs an audit entry names: the image, the kernel and bootstrap, the application (0-2), the
+// parent instance's IAM role (3) and instance id (4), and the image's signing certificate (8).
 inline constexpr uint32_t kAuditedPcrs[] = {0, 1, 2, 3, 4, 8};
 
 // Returns the JSON object an audit entry records for an attestation document:
