@@ -54,6 +54,11 @@ Bytes Sha256(ByteSpan data) {
   return out;
 }
 
+const EVP_CIPHER* Aes256Gcm() {
+  static const EVP_CIPHER* const fetched = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+  return fetched != nullptr ? fetched : EVP_aes_256_gcm();
+}
+
 Result<X509Ptr> ParseCertificateDer(ByteSpan der) {
   const unsigned char* p = der.data();
   X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));

@@ -70,6 +70,11 @@ inline bool OsslOk(int rc) { return rc == 1; }
 Bytes Sha384(ByteSpan data);
 Bytes Sha256(ByteSpan data);
 
+// AES-256-GCM for EVP_EncryptInit_ex/EVP_DecryptInit_ex, fetched from the default provider once
+// for the life of the process: EVP_aes_256_gcm() is looked up by name again at every
+// initialisation in OpenSSL 3, which costs more than sealing a short blob.
+const EVP_CIPHER* Aes256Gcm();
+
 // Parses a certificate from DER. kMalformed on failure or trailing bytes.
 Result<X509Ptr> ParseCertificateDer(ByteSpan der);
 // Parses the first certificate in PEM text. kMalformed on failure.

@@ -147,8 +147,7 @@ Result<DerivedKeys> DeriveKeys(AlgorithmSuite suite, ByteSpan data_key, ByteSpan
 // AES-256-GCM. Encrypt appends the ciphertext to `out` and returns the tag.
 Result<Bytes> GcmEncrypt(ByteSpan key, ByteSpan iv, ByteSpan aad, ByteSpan plain, Bytes& out) {
   EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
-  if (!ctx ||
-      !OsslOk(EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr)) ||
+  if (!ctx || !OsslOk(EVP_EncryptInit_ex(ctx.get(), Aes256Gcm(), nullptr, nullptr, nullptr)) ||
       !OsslOk(EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(iv.size()),
                                   nullptr)) ||
       !OsslOk(EVP_EncryptInit_ex(ctx.get(), nullptr, nullptr, key.data(), iv.data()))) {
@@ -181,8 +180,7 @@ Result<Bytes> GcmEncrypt(ByteSpan key, ByteSpan iv, ByteSpan aad, ByteSpan plain
 Status GcmDecrypt(ByteSpan key, ByteSpan iv, ByteSpan aad, ByteSpan cipher, ByteSpan tag,
                   SecureVector& out, std::string_view what) {
   EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
-  if (!ctx ||
-      !OsslOk(EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr)) ||
+  if (!ctx || !OsslOk(EVP_DecryptInit_ex(ctx.get(), Aes256Gcm(), nullptr, nullptr, nullptr)) ||
       !OsslOk(EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(iv.size()),
                                   nullptr)) ||
       !OsslOk(EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, key.data(), iv.data()))) {

@@ -41,10 +41,10 @@ Result<Bytes> AesGcmSeal(ByteSpan key, ByteSpan header, ByteSpan plaintext, Byte
   EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
   if (!ctx) return OpensslError("EVP_CIPHER_CTX_new");
   int len = 0;
-  if (!OsslOk(EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(),
-                                 out.data() + iv_at)) ||
-      !OsslOk(EVP_EncryptUpdate(ctx.get(), nullptr, &len, aad.data(),
-                                static_cast<int>(aad.size())))) {
+  if (!OsslOk(
+          EVP_EncryptInit_ex(ctx.get(), Aes256Gcm(), nullptr, key.data(), out.data() + iv_at)) ||
+      !OsslOk(
+          EVP_EncryptUpdate(ctx.get(), nullptr, &len, aad.data(), static_cast<int>(aad.size())))) {
     return OpensslError("AES-GCM init");
   }
   size_t ct_at = out.size();
@@ -76,10 +76,9 @@ Result<SecureVector> AesGcmOpen(ByteSpan key, ByteSpan header, ByteSpan sealed,
   EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
   if (!ctx) return OpensslError("EVP_CIPHER_CTX_new");
   int len = 0;
-  if (!OsslOk(EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(),
-                                 iv.data())) ||
-      !OsslOk(EVP_DecryptUpdate(ctx.get(), nullptr, &len, aad.data(),
-                                static_cast<int>(aad.size())))) {
+  if (!OsslOk(EVP_DecryptInit_ex(ctx.get(), Aes256Gcm(), nullptr, key.data(), iv.data())) ||
+      !OsslOk(
+          EVP_DecryptUpdate(ctx.get(), nullptr, &len, aad.data(), static_cast<int>(aad.size())))) {
     return OpensslError("AES-GCM init");
   }
   SecureVector out(ct.size() + 16);
