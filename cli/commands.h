@@ -20,6 +20,8 @@ void RegisterAttestationCommands(CLI::App& app, Action& run);
 void RegisterEnclaveCommands(CLI::App& app, Action& run);
 // party {create-key, encrypt}
 void RegisterPartyCommands(CLI::App& app, Action& run);
+// party join (needs RegisterPartyCommands first)
+void RegisterSessionCommands(CLI::App& app, Action& run);
 // audit-log verify
 void RegisterAuditCommands(CLI::App& app, Action& run);
 // verify-receipt

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   cloister::cli::RegisterAttestationCommands(app, run);
   cloister::cli::RegisterEnclaveCommands(app, run);
   cloister::cli::RegisterPartyCommands(app, run);
+  cloister::cli::RegisterSessionCommands(app, run);
   cloister::cli::RegisterAuditCommands(app, run);
   cloister::cli::RegisterReceiptCommands(app, run);
   if (auto rc = cloister::ParseCommandLine(app, argc, argv)) return *rc;

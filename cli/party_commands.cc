@@ -20,6 +20,7 @@
 
 #include "attestation/measurements.h"
 #include "cli/commands.h"
+#include "cli/joined_session.h"
 #include "common/aws_credentials.h"
 #include "common/cli.h"
 #include "common/file.h"
@@ -29,6 +30,7 @@
 #include "enclave/esdk.h"
 #include "enclave/kms_keyring.h"
 #include "enclave/session.h"
+#include "enclave/session_statement.h"
 #include "kms/client.h"
 #include "kms/party_policy.h"
 
@@ -46,6 +48,8 @@ struct EncryptFlags {
   uint32_t frame_length = enclave::esdk::kDefaultFrameLength;
   bool unsigned_suite = false;
   std::string ca_file;
+  std::string session;  // the joined-session file (cli/joined_session.h)
+  bool no_session = false;
 };
 
 // Writes to a file descriptor and hashes what it writes (the SHA-384 the receipt will list).
@@ -95,6 +99,25 @@ int Encrypt(const EncryptFlags& f) {
     return ReportFailure(Error::InvalidArgument(
         "--computation and --party must be 1..64 characters of [A-Za-z0-9._:-]"));
   }
+  // An input is for one run: bound to the session the party joined, unless it says otherwise.
+  std::optional<JoinedSession> session;
+  if (f.session.empty() == !f.no_session) {
+    return ReportFailure(Error::InvalidArgument(
+        f.no_session ? "--session and --no-session exclude each other"
+                     : "--session FILE is required: join the enclave's session first (`cloister "
+                       "party join`), or pass --no-session for a manifest that allows "
+                       "sessionless (replayable) inputs"));
+  }
+  if (!f.session.empty()) {
+    auto joined = ReadJoinedSession(f.session, "--session");
+    if (!joined) return ReportFailure(joined.error());
+    if (joined->computation_id && *joined->computation_id != f.computation) {
+      return ReportFailure(Error::InvalidArgument(
+          "--computation " + f.computation + " is not the session's computation " +
+          *joined->computation_id));
+    }
+    session = std::move(*joined);
+  }
   auto client = CallerClient(f.kms, f.region, f.ca_file);
   if (!client) return ReportFailure(client.error());
 
@@ -127,6 +150,7 @@ int Encrypt(const EncryptFlags& f) {
   enclave::esdk::EncryptionContext context = {
       {std::string(enclave::kContextComputation), f.computation},
       {std::string(enclave::kContextParty), f.party}};
+  if (session) context.emplace(std::string(enclave::kContextSession), session->session_id_hex);
   Status s = enclave::esdk::Encrypt(source, sink, provider, context, o);
   if (tty) std::fprintf(stderr, "\n");
   if (s && ::fsync(out.get()) != 0) s = Error::FromErrno("fsync", errno);
@@ -137,6 +161,7 @@ int Encrypt(const EncryptFlags& f) {
   }
   PrintJson({{"Computation", f.computation},
              {"Party", f.party},
+             {"SessionId", session ? nlohmann::json(session->session_id_hex) : nlohmann::json()},
              {"KeyId", provider.key_arn()},
              {"AlgorithmSuite", f.unsigned_suite ? "0x0478" : "0x0578"},
              {"FrameLength", f.frame_length},
@@ -533,6 +558,10 @@ void RegisterPartyCommands(CLI::App& app, Action& run) {
   enc->add_flag("--unsigned", f->unsigned_suite,
                 "Use suite 0x0478 (no ECDSA signature) instead of the default 0x0578");
   enc->add_option("--ca-file", f->ca_file, "CA bundle for an https KMS endpoint");
+  enc->add_option("--session", f->session,
+                  "The session you joined (`cloister party join --out`): binds the input to it");
+  enc->add_flag("--no-session", f->no_session,
+                "Make a sessionless input (replayable; only for manifests that allow it)");
   enc->callback([f, &run] { run = [f] { return Encrypt(*f); }; });
 }
 

@@ -6,6 +6,7 @@
 #include "attestation/measurements.h"
 #include "attestation/verifier.h"
 #include "cli/commands.h"
+#include "cli/joined_session.h"
 #include "common/bytes.h"
 #include "common/cli.h"
 #include "common/file.h"
@@ -24,7 +25,10 @@ struct VerifyReceiptFlags {
   std::string my_input;
   std::string party;
   std::string manifest;
+  std::string session;
   bool allow_debug = false;
+  bool allow_replayable = false;
+  bool allow_insecure_kms = false;
 };
 
 int VerifyReceiptCommand(const VerifyReceiptFlags& f) {
@@ -42,6 +46,13 @@ int VerifyReceiptCommand(const VerifyReceiptFlags& f) {
   }
   o.expected_pcrs = std::move(measured->pcrs);
   o.allow_debug = f.allow_debug;
+  o.allow_replayable = f.allow_replayable;
+  o.allow_insecure_kms = f.allow_insecure_kms;
+  if (!f.session.empty()) {
+    auto joined = ReadJoinedSession(f.session, "--session");
+    if (!joined) return ReportFailure(joined.error());
+    o.session_id = joined->session_id;
+  }
   if (!f.my_input.empty()) {
     auto mine = ReadFile(f.my_input, kMaxMyInputBytes);
     if (!mine) return ReportFailure(mine.error().WithContext("--my-input"));
@@ -91,8 +102,14 @@ void RegisterReceiptCommands(CLI::App& app, Action& run) {
   cmd->add_option("--party", flags->party, "With --my-input: the party it must be counted for");
   cmd->add_option("--manifest", flags->manifest,
                   "The manifest you audited: must match the receipt's manifest digest");
+  cmd->add_option("--session", flags->session,
+                  "The session you joined (`cloister party join --out`): the receipt must name it");
   cmd->add_flag("--allow-debug", flags->allow_debug,
                 "Accept a debug-mode enclave (all-zero PCR0-2); never for production");
+  cmd->add_flag("--allow-replayable", flags->allow_replayable,
+                "Accept a receipt of a run with sessionless (replayable) inputs");
+  cmd->add_flag("--allow-insecure-kms", flags->allow_insecure_kms,
+                "Accept a receipt of an enclave that reached KMS over plain HTTP");
   cmd->callback([flags, &run] { run = [flags] { return VerifyReceiptCommand(*flags); }; });
 }
 

@@ -1,5 +1,7 @@
 #include "common/cbor.h"
 
+#include <sodium.h>
+
 #include <cstdlib>
 #include <limits>
 #include <vector>
@@ -210,6 +212,61 @@ Result<std::string_view> CborAsText(const cbor_item_t* item, std::string_view wh
 Result<uint64_t> CborAsUint(const cbor_item_t* item, std::string_view what) {
   if (!cbor_isa_uint(item)) return Error::Malformed(std::string(what) + ": expected uint");
   return cbor_get_int(item);
+}
+
+void CborWipe(cbor_item_t* item) {
+  if (item == nullptr) return;
+  // Iterative: a decoded tree is depth-bounded, but this must not depend on it.
+  std::vector<cbor_item_t*> todo = {item};
+  while (!todo.empty()) {
+    cbor_item_t* it = todo.back();
+    todo.pop_back();
+    switch (cbor_typeof(it)) {
+      case CBOR_TYPE_BYTESTRING:
+        if (cbor_bytestring_is_definite(it)) {
+          if (cbor_bytestring_handle(it) != nullptr) {
+            sodium_memzero(cbor_bytestring_handle(it), cbor_bytestring_length(it));
+          }
+        } else {
+          cbor_item_t** chunks = cbor_bytestring_chunks_handle(it);
+          for (size_t i = 0; i < cbor_bytestring_chunk_count(it); ++i) todo.push_back(chunks[i]);
+        }
+        break;
+      case CBOR_TYPE_STRING:
+        if (cbor_string_is_definite(it)) {
+          if (cbor_string_handle(it) != nullptr) {
+            sodium_memzero(cbor_string_handle(it), cbor_string_length(it));
+          }
+        } else {
+          cbor_item_t** chunks = cbor_string_chunks_handle(it);
+          for (size_t i = 0; i < cbor_string_chunk_count(it); ++i) todo.push_back(chunks[i]);
+        }
+        break;
+      case CBOR_TYPE_ARRAY: {
+        cbor_item_t** items = cbor_array_handle(it);
+        for (size_t i = 0; i < cbor_array_size(it); ++i) todo.push_back(items[i]);
+        break;
+      }
+      case CBOR_TYPE_MAP: {
+        cbor_pair* pairs = cbor_map_handle(it);
+        for (size_t i = 0; i < cbor_map_size(it); ++i) {
+          todo.push_back(pairs[i].key);
+          todo.push_back(pairs[i].value);
+        }
+        break;
+      }
+      case CBOR_TYPE_TAG:
+        if (cbor_tag_item(it) != nullptr) {
+          // cbor_tag_item increfs; the tree keeps its own reference.
+          cbor_item_t* tagged = cbor_tag_item(it);
+          todo.push_back(tagged);
+          cbor_decref(&tagged);
+        }
+        break;
+      default:
+        break;
+    }
+  }
 }
 
 }  // namespace cloister

@@ -47,6 +47,12 @@ Status CborArrayPush(cbor_item_t* array, CborPtr value);
 bool CborIsNull(const cbor_item_t* item);
 bool CborIsBool(const cbor_item_t* item);
 
+// Overwrites with zeros the contents of every byte and text string in `item` and below (map
+// keys and values, array elements, tagged items, indefinite-length chunks), so secrets that
+// passed through a decoded tree do not outlive it in freed memory. Call before releasing an
+// item that may have carried secrets. Sizes and structure are left as they are.
+void CborWipe(cbor_item_t* item);
+
 // Views (valid while the item lives).
 Result<ByteSpan> CborAsBytes(const cbor_item_t* item, std::string_view what);
 Result<std::string_view> CborAsText(const cbor_item_t* item, std::string_view what);

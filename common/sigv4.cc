@@ -261,6 +261,13 @@ class SigningKeyCache {
                              std::string(region), std::string(service), key});
   }
 
+  // SecureVector wipes on free.
+  void Clear() {
+    std::lock_guard<std::mutex> lock(mu_);
+    entries_.clear();
+    entries_.shrink_to_fit();
+  }
+
  private:
   static constexpr size_t kEntries = 32;
   struct Entry {
@@ -284,6 +291,8 @@ SigningKeyCache& SigningKeys() {
 }
 
 }  // namespace
+
+void ForgetSigningKeys() { SigningKeys().Clear(); }
 
 Result<SecureVector> DeriveSigningKey(ByteSpan secret_access_key, std::string_view date,
                                       std::string_view region, std::string_view service) {

@@ -76,6 +76,11 @@ std::string StringToSign(std::string_view amz_date, std::string_view scope,
 Result<SecureVector> DeriveSigningKey(ByteSpan secret_access_key, std::string_view date,
                                       std::string_view region, std::string_view service);
 
+// Drops every signing key (and the secret it was derived from) that DeriveSigningKey cached,
+// wiping them. The enclave calls it once a run's KMS calls are done, so no copy of the
+// operator's secret outlives the run. Thread-safe.
+void ForgetSigningKeys();
+
 // Returns the lower-case hex signature of `string_to_sign` under `signing_key`.
 Result<std::string> SignString(ByteSpan signing_key, std::string_view string_to_sign);
 

@@ -13,6 +13,7 @@
 
 #include "common/result.h"
 #include "common/vsock.h"
+#include "enclave/enclave_session.h"
 #include "enclave/nsm.h"
 #include "enclave/rpc.h"
 
@@ -41,11 +42,14 @@ struct ManifestFile {
 Result<ManifestFile> ReadManifest(const std::string& app_dir = kAppDir);
 
 // Registers the requests every runtime serves:
-//   "ping"        -> {}
-//   "attestation" {nonce?, user_data?, public_key?: bstr} -> {"document": bstr}
+//   "ping"         -> {}
+//   "attestation"  {nonce?: bstr} -> {"document": bstr, "statement": bstr}
 //   "describe-pcr" {index: uint} -> {"lock": bool, "data": bstr}
-// `nsm` must outlive the server.
-Status RegisterBuiltinHandlers(RpcServer& server, nsm::Nsm& nsm);
+// "attestation" attests the session (enclave/enclave_session.h): the caller chooses the nonce
+// and nothing else; a request with any other field (user_data, public_key, ...) is refused
+// (kInvalidArgument), so the parent can never have the NSM sign a key or bytes of its choosing.
+// `nsm` and `session` must outlive the server.
+Status RegisterBuiltinHandlers(RpcServer& server, nsm::Nsm& nsm, const EnclaveSession& session);
 
 }  // namespace cloister::enclave
 

@@ -31,8 +31,9 @@ Result<Manifest> ParseManifest(ByteSpan json) {
   if (json.size() > kMaxManifestBytes) return Error::Malformed("manifest is too large");
   CLOISTER_ASSIGN_OR_RETURN(nlohmann::json doc, internal::ParseStrictJson(AsString(json)));
   if (!doc.is_object()) return Error::Malformed("manifest is not a JSON object");
-  static const std::set<std::string> kKnown = {"computation_id", "computation", "description",
-                                               "parties",        "kms",         "auction"};
+  static const std::set<std::string> kKnown = {
+      "computation_id", "computation", "description", "parties", "kms", "auction",
+      "allow_sessionless_inputs"};
   for (const auto& [k, v] : doc.items()) {
     if (!kKnown.count(k)) return Error::Malformed("manifest has unknown field '" + k + "'");
   }
@@ -48,7 +49,8 @@ Result<Manifest> ParseManifest(ByteSpan json) {
   }
   const auto& kms = doc["kms"];
   for (const auto& [k, v] : kms.items()) {
-    if (k != "endpoint" && k != "region" && k != "proxy_port" && k != "ca_bundle") {
+    if (k != "endpoint" && k != "region" && k != "proxy_port" && k != "ca_bundle" &&
+        k != "insecure") {
       return Error::Malformed("manifest kms has unknown field '" + k + "'");
     }
   }
@@ -56,6 +58,26 @@ Result<Manifest> ParseManifest(ByteSpan json) {
   CLOISTER_ASSIGN_OR_RETURN(m.kms.region, internal::GetString(kms, "region"));
   if (m.kms.endpoint.rfind("https://", 0) != 0 && m.kms.endpoint.rfind("http://", 0) != 0) {
     return Error::Malformed("manifest kms.endpoint is not an http(s) URL");
+  }
+  if (kms.contains("insecure")) {
+    if (!kms["insecure"].is_boolean()) return Error::Malformed("manifest kms.insecure is not a boolean");
+    m.kms.insecure = kms["insecure"].get<bool>();
+  }
+  if (m.kms.insecure && m.kms.endpoint.rfind("http://", 0) != 0) {
+    return Error::Malformed("manifest kms.insecure applies only to an http:// endpoint");
+  }
+  if (m.kms.endpoint.rfind("http://", 0) == 0 && !m.kms.insecure) {
+    return Error::Malformed(
+        "manifest kms.endpoint is plain http: the proxy or the parent could forge KMS answers in "
+        "transit; use an https endpoint with kms.ca_bundle (cloister-kms's ca.pem), or set "
+        "kms.insecure: true (receipts then say so and verify-receipt refuses them unless "
+        "--allow-insecure-kms)");
+  }
+  if (doc.contains("allow_sessionless_inputs")) {
+    if (!doc["allow_sessionless_inputs"].is_boolean()) {
+      return Error::Malformed("manifest allow_sessionless_inputs is not a boolean");
+    }
+    m.allow_sessionless_inputs = doc["allow_sessionless_inputs"].get<bool>();
   }
   if (m.kms.region.empty() || m.kms.region.size() > kMaxIdBytes) {
     return Error::Malformed("manifest kms.region is invalid");

@@ -49,6 +49,9 @@ struct KmsSettings {
   // For https endpoints: the PEM file (in the image's /app) of CA certificates KMS's server
   // certificate must chain to; empty uses the system store.
   std::string ca_bundle;
+  // "insecure": true lets an http:// endpoint through (anyone on the way - the proxy, the
+  // parent - could forge KMS answers); receipts then say kms_insecure. Refused otherwise.
+  bool insecure = false;
 };
 
 // The fields every manifest has. `json` keeps the whole document for the computation's own part.
@@ -57,6 +60,9 @@ struct Manifest {
   std::string computation;  // e.g. "sealed-bid-auction"
   std::vector<Party> parties;
   KmsSettings kms;
+  // "allow_sessionless_inputs": true accepts inputs not bound to the enclave's session (AWS's
+  // sample flow, inputs made before the enclave started); receipts then say replayable.
+  bool allow_sessionless_inputs = false;
   Bytes bytes;   // the manifest file as given
   Bytes digest;  // SHA-384 of `bytes` (receipt field "manifest_digest")
 

@@ -10,4 +10,5 @@ cloister_library(NAME enclave_core
     ${CMAKE_CURRENT_LIST_DIR}/receipt.cc
     ${CMAKE_CURRENT_LIST_DIR}/frames.cc
     ${CMAKE_CURRENT_LIST_DIR}/session.cc
+    ${CMAKE_CURRENT_LIST_DIR}/session_statement.cc
   DEPS cloister::attestation cloister::common)

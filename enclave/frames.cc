@@ -93,6 +93,7 @@ Result<Bytes> EncodePayload(const Message& m) {
           [](const AttestationResponse& x) -> Result<Bytes> {
             std::vector<Field> f;
             f.emplace_back("document", CborBytes(x.document));
+            f.emplace_back("statement", CborBytes(x.statement));
             return Build("attestation", std::move(f));
           },
           [](const Ok&) -> Result<Bytes> { return Build("ok", {}); },
@@ -131,6 +132,11 @@ Result<Message> DecodePayload(ByteSpan payload) {
     return Error::Malformed("frame payload is empty or exceeds the frame limit");
   }
   CLOISTER_ASSIGN_OR_RETURN(CborPtr item, DecodeCbor(payload, kMaxPayloadDepth));
+  // set_credentials carries the operator's secret: wipe the tree before it is freed.
+  struct Wipe {
+    cbor_item_t* item;
+    ~Wipe() { CborWipe(item); }
+  } wipe{item.get()};
   if (!cbor_isa_map(item.get()) || !cbor_map_is_definite(item.get()) ||
       cbor_map_size(item.get()) == 0) {
     return Error::Malformed("frame payload is not a definite map");
@@ -178,9 +184,11 @@ Result<Message> DecodePayload(ByteSpan payload) {
     return Message(Run{});
   }
   if (type == "attestation") {
-    CLOISTER_ASSIGN_OR_RETURN(auto f, internal::MapFields(m, {"type", "document"}, "attestation"));
+    CLOISTER_ASSIGN_OR_RETURN(
+        auto f, internal::MapFields(m, {"type", "document", "statement"}, "attestation"));
     CLOISTER_ASSIGN_OR_RETURN(Bytes d, Blob(f[1], "document", 1, kMaxFrameBytes));
-    return Message(AttestationResponse{std::move(d)});
+    CLOISTER_ASSIGN_OR_RETURN(Bytes st, Blob(f[2], "statement", 1, kMaxFrameBytes));
+    return Message(AttestationResponse{std::move(d), std::move(st)});
   }
   if (type == "ok") {
     CLOISTER_RETURN_IF_ERROR(internal::MapFields(m, {"type"}, "ok"));

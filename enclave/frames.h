@@ -5,7 +5,7 @@
 //
 // Requests (parent -> enclave): get_attestation {nonce}, set_credentials {access_key_id,
 // secret_access_key, session_token}, put_input {party, ciphertext}, run {}.
-// Responses (enclave -> parent): attestation {document}, ok {}, input_accepted {party, sha384},
+// Responses (enclave -> parent): attestation {document, statement}, ok {}, input_accepted {party, sha384},
 // receipt {receipt}, error {code, message}.
 // Decoding is strict: known types only, exact fields in order, sizes bounded, no trailing bytes.
 //
@@ -51,8 +51,10 @@ struct PutInput {
 };
 struct Run {};
 
+// The session's attestation document and the statement it attests (enclave/session_statement.h).
 struct AttestationResponse {
   Bytes document;
+  Bytes statement;
 };
 struct Ok {};
 struct InputAccepted {

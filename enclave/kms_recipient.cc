@@ -3,19 +3,13 @@
 namespace cloister::enclave {
 
 Status RecipientKmsDecryptor::EnsureRecipient() {
-  if (key_) return OkStatus();
-  if (!pending_key_) {
-    CLOISTER_ASSIGN_OR_RETURN(EphemeralRsaKey generated, EphemeralRsaKey::Generate());
-    pending_key_.emplace(std::move(generated));
-  }
-  EphemeralRsaKey key = std::move(*pending_key_);
-  pending_key_.reset();
-  CLOISTER_ASSIGN_OR_RETURN(Bytes public_key, key.PublicKeyDer());
-  auto document = nsm_.Attestation(std::nullopt, std::nullopt, std::move(public_key));
+  if (recipient_) return OkStatus();
+  auto document = session_.Attest(std::nullopt);
   if (!document) return document.error().WithContext("NSM attestation for the KMS recipient");
-  recipient_.key_encryption_algorithm = "RSAES_OAEP_SHA_256";
-  recipient_.attestation_document = std::move(*document);
-  key_.emplace(std::move(key));
+  kms::RecipientParam r;
+  r.key_encryption_algorithm = "RSAES_OAEP_SHA_256";
+  r.attestation_document = std::move(*document);
+  recipient_.emplace(std::move(r));
   return OkStatus();
 }
 
@@ -25,7 +19,7 @@ Result<SecretBytes> RecipientKmsDecryptor::Decrypt(ByteSpan ciphertext_blob,
   CLOISTER_RETURN_IF_ERROR(EnsureRecipient());
   ++calls_;
   CLOISTER_ASSIGN_OR_RETURN(kms::KeyMaterialResult r,
-                            client_.Decrypt(ciphertext_blob, context, key_arn, &recipient_));
+                            client_.Decrypt(ciphertext_blob, context, key_arn, &*recipient_));
   if (!r.plaintext.empty()) {
     return Error::PolicyDenied("KMS returned a plaintext data key instead of a recipient envelope");
   }
@@ -35,7 +29,7 @@ Result<SecretBytes> RecipientKmsDecryptor::Decrypt(ByteSpan ciphertext_blob,
   if (r.key_id != key_arn) {
     return Error::PolicyDenied("KMS decrypted under " + r.key_id + ", not " + key_arn);
   }
-  return OpenRecipientCms(r.ciphertext_for_recipient, *key_);
+  return OpenRecipientCms(r.ciphertext_for_recipient, session_.key());
 }
 
 }  // namespace cloister::enclave

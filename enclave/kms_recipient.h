@@ -2,11 +2,12 @@
 // to Nitro Enclaves (AWS KMS API reference, Decrypt, "Recipient"; AWS KMS developer guide "How
 // AWS Nitro Enclaves uses AWS KMS").
 //
-// The first Decrypt generates an ephemeral RSA-2048 key pair (enclave/recipient_cms.h) and asks
-// the NSM for one attestation document carrying its public key; every Decrypt of the run then
-// sends that document with KeyEncryptionAlgorithm RSAES_OAEP_SHA_256, and KMS answers with
+// The recipient key is the enclave session's RSA-2048 key pair (enclave/enclave_session.h). The
+// first Decrypt asks the session for a fresh attestation document (user_data = the session
+// statement's digest, public_key = the session key); every Decrypt of the run then sends that
+// document with KeyEncryptionAlgorithm RSAES_OAEP_SHA_256, and KMS answers with
 // CiphertextForRecipient (the plaintext wrapped to the public key in CMS EnvelopedData) instead
-// of Plaintext. The private key never leaves this object; the plaintext exists only in secret
+// of Plaintext. The private key never leaves the session; the plaintext exists only in secret
 // memory here. A response that carries a Plaintext anyway is refused: the enclave never accepts
 // a data key that crossed the proxy in the clear.
 //
@@ -17,7 +18,7 @@
 #include <optional>
 #include <string>
 
-#include "enclave/nsm.h"
+#include "enclave/enclave_session.h"
 #include "enclave/recipient_cms.h"
 #include "enclave/session.h"
 #include "kms/client.h"
@@ -26,20 +27,15 @@ namespace cloister::enclave {
 
 class RecipientKmsDecryptor final : public KmsDecryptor {
  public:
-  // `client` and `nsm` must outlive the decryptor.
-  RecipientKmsDecryptor(kms::KmsClient& client, nsm::Nsm& nsm) : client_(client), nsm_(nsm) {}
+  // `client` and `session` must outlive the decryptor.
+  RecipientKmsDecryptor(kms::KmsClient& client, const EnclaveSession& session)
+      : client_(client), session_(session) {}
 
   // KMS Decrypt(CiphertextBlob, KeyId = key_arn, EncryptionContext = context, Recipient).
   // Errors: KMS's (AccessDeniedException... as kPolicyDenied etc., kms/client.h), kUnavailable
   // when KMS cannot be reached, kVerifyFailed / kMalformed when the envelope does not open.
   Result<SecretBytes> Decrypt(ByteSpan ciphertext_blob, const std::string& key_arn,
                               const esdk::EncryptionContext& context) override;
-
-  // Uses `key` (generated ahead of time, e.g. while inputs arrive) instead of generating one on
-  // the first Decrypt. Ignored once a key is in use.
-  void UseKey(EphemeralRsaKey key) {
-    if (!key_) pending_key_.emplace(std::move(key));
-  }
 
   // The number of Decrypt calls sent to KMS so far.
   int calls() const { return calls_; }
@@ -48,10 +44,8 @@ class RecipientKmsDecryptor final : public KmsDecryptor {
   Status EnsureRecipient();
 
   kms::KmsClient& client_;
-  nsm::Nsm& nsm_;
-  std::optional<EphemeralRsaKey> key_;
-  std::optional<EphemeralRsaKey> pending_key_;
-  kms::RecipientParam recipient_;
+  const EnclaveSession& session_;
+  std::optional<kms::RecipientParam> recipient_;
   int calls_ = 0;
 };
 

@@ -9,8 +9,10 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/ossl.h"
 #include "common/vsock.h"
 #include "enclave/boot.h"
+#include "enclave/enclave_session.h"
 #include "enclave/nsm.h"
 #include "enclave/rpc.h"
 #include "enclave/service.h"
@@ -35,8 +37,13 @@ int main() {
   auto transport = vsock::Transport::FromEnvironment();
   if (!transport) return Fail("vsock", transport.error());
 
+  // Every start is a new session: a fresh id and key pair, attested with the manifest's digest.
+  auto session = enclave::EnclaveSession::Create(Sha384(AsBytes(manifest->text)), **nsm,
+                                                 SystemClock::Get());
+  if (!session) return Fail("session", session.error());
+
   enclave::RpcServer server;
-  if (auto st = enclave::RegisterBuiltinHandlers(server, **nsm); !st) {
+  if (auto st = enclave::RegisterBuiltinHandlers(server, **nsm, **session); !st) {
     return Fail("handlers", st.error());
   }
   // The computation the manifest names; "computation": "none" (examples/hello) serves the
@@ -44,8 +51,8 @@ int main() {
   std::unique_ptr<enclave::ComputationService> service;
   auto doc = nlohmann::json::parse(manifest->text, nullptr, false);
   if (!doc.is_object() || doc.value("computation", "") != "none") {
-    auto created = enclave::ComputationService::Create(AsBytes(manifest->text), **nsm, *transport,
-                                                       {}, SystemClock::Get());
+    auto created = enclave::ComputationService::Create(AsBytes(manifest->text), **session,
+                                                       *transport, {}, SystemClock::Get());
     if (!created) return Fail("manifest", created.error());
     service = std::move(*created);
     if (auto st = service->Register(server); !st) return Fail("handlers", st.error());
@@ -53,8 +60,8 @@ int main() {
   auto listener = transport->Listen({vsock::kCidAny, enclave::kDefaultRpcPort});
   if (!listener) return Fail("listen", listener.error());
   if (auto st = enclave::SendHeartbeat(*transport); !st) return Fail("heartbeat", st.error());
-  std::fprintf(stderr, "cloister-enclave: ready manifest=%s port=%u\n", manifest->path.c_str(),
-               enclave::kDefaultRpcPort);
+  std::fprintf(stderr, "cloister-enclave: ready manifest=%s port=%u session=%s\n",
+               manifest->path.c_str(), enclave::kDefaultRpcPort, (*session)->id_hex().c_str());
   server.Serve(std::move(*listener));
   return 0;
 }

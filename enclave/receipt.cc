@@ -6,7 +6,10 @@
 #include "common/cbor.h"
 #include "common/ossl.h"
 #include "enclave/computation.h"
+#include "enclave/esdk.h"
 #include "enclave/internal/cbor_strict.h"
+#include "enclave/session.h"
+#include "enclave/session_statement.h"
 
 namespace cloister::enclave {
 namespace {
@@ -66,9 +69,12 @@ Result<nlohmann::json> ReceiptBodyToJson(const ReceiptBody& body) {
   CLOISTER_ASSIGN_OR_RETURN(nlohmann::json outcome, CborToJson(body.outcome));
   return nlohmann::json{{"ComputationId", body.computation_id},
                         {"ManifestDigest", HexEncode(body.manifest_digest)},
+                        {"SessionId", HexEncode(body.session_id)},
                         {"Inputs", std::move(inputs)},
                         {"Outcome", std::move(outcome)},
-                        {"Time", FormatRfc3339(body.time)}};
+                        {"Time", FormatRfc3339(body.time)},
+                        {"Replayable", body.replayable},
+                        {"KmsInsecure", body.kms_insecure}};
 }
 
 Result<Bytes> EncodeReceiptBody(const ReceiptBody& body) {
@@ -76,16 +82,21 @@ Result<Bytes> EncodeReceiptBody(const ReceiptBody& body) {
   if (body.manifest_digest.size() != kSha384Bytes) {
     return Error::InvalidArgument("manifest digest must be 48 bytes");
   }
+  if (body.session_id.size() != kSessionIdBytes) {
+    return Error::InvalidArgument("session id must be 32 bytes");
+  }
   if (body.inputs.size() > kMaxReceiptInputs) return Error::InvalidArgument("too many inputs");
   if (body.time < 0) return Error::InvalidArgument("negative time");
   auto outcome = DecodeCbor(body.outcome, kMaxReceiptDepth);
   if (!outcome) return Error::InvalidArgument("outcome is not one CBOR item");
-  CborPtr map(cbor_new_definite_map(6));
+  CborPtr map(cbor_new_definite_map(9));
   CLOISTER_RETURN_IF_ERROR(CborMapAdd(map.get(), CborText("version"), CborUint(kReceiptVersion)));
   CLOISTER_RETURN_IF_ERROR(
       CborMapAdd(map.get(), CborText("computation_id"), CborText(body.computation_id)));
   CLOISTER_RETURN_IF_ERROR(
       CborMapAdd(map.get(), CborText("manifest_digest"), CborBytes(body.manifest_digest)));
+  CLOISTER_RETURN_IF_ERROR(
+      CborMapAdd(map.get(), CborText("session_id"), CborBytes(body.session_id)));
   CborPtr inputs(cbor_new_definite_array(body.inputs.size()));
   for (const auto& in : body.inputs) {
     if (!IsValidId(in.party) || in.sha384.size() != kSha384Bytes) {
@@ -100,6 +111,10 @@ Result<Bytes> EncodeReceiptBody(const ReceiptBody& body) {
   CLOISTER_RETURN_IF_ERROR(CborMapAdd(map.get(), CborText("outcome"), std::move(*outcome)));
   CLOISTER_RETURN_IF_ERROR(
       CborMapAdd(map.get(), CborText("time"), CborUint(static_cast<uint64_t>(body.time))));
+  CLOISTER_RETURN_IF_ERROR(
+      CborMapAdd(map.get(), CborText("replayable"), CborPtr(cbor_build_bool(body.replayable))));
+  CLOISTER_RETURN_IF_ERROR(CborMapAdd(map.get(), CborText("kms_insecure"),
+                                      CborPtr(cbor_build_bool(body.kms_insecure))));
   return EncodeCbor(map.get());
 }
 
@@ -108,11 +123,14 @@ Result<ReceiptBody> DecodeReceiptBody(ByteSpan bytes) {
   CLOISTER_ASSIGN_OR_RETURN(
       auto f,
       internal::MapFields(
-          item.get(), {"version", "computation_id", "manifest_digest", "inputs", "outcome", "time"},
+          item.get(),
+          {"version", "computation_id", "manifest_digest", "session_id", "inputs", "outcome", "time",
+           "replayable", "kms_insecure"},
           "receipt body"));
   CLOISTER_ASSIGN_OR_RETURN(uint64_t version, CborAsUint(f[0], "receipt version"));
   if (version != kReceiptVersion) {
-    return Error::Malformed("receipt version " + std::to_string(version) + " is not supported");
+    return Error::Malformed("receipt version " + std::to_string(version) + " is not supported" +
+                            (version == 1 ? " (version 1 receipts predate sessions)" : ""));
   }
   ReceiptBody body;
   CLOISTER_ASSIGN_OR_RETURN(std::string_view cid, CborAsText(f[1], "computation_id"));
@@ -121,12 +139,15 @@ Result<ReceiptBody> DecodeReceiptBody(ByteSpan bytes) {
   CLOISTER_ASSIGN_OR_RETURN(ByteSpan md, CborAsBytes(f[2], "manifest_digest"));
   if (md.size() != kSha384Bytes) return Error::Malformed("receipt manifest_digest is not 48 bytes");
   body.manifest_digest.assign(md.begin(), md.end());
-  if (!cbor_isa_array(f[3]) || !cbor_array_is_definite(f[3])) {
+  CLOISTER_ASSIGN_OR_RETURN(ByteSpan sid, CborAsBytes(f[3], "session_id"));
+  if (sid.size() != kSessionIdBytes) return Error::Malformed("receipt session_id is not 32 bytes");
+  body.session_id.assign(sid.begin(), sid.end());
+  if (!cbor_isa_array(f[4]) || !cbor_array_is_definite(f[4])) {
     return Error::Malformed("receipt inputs is not a definite array");
   }
-  size_t n = cbor_array_size(f[3]);
+  size_t n = cbor_array_size(f[4]);
   if (n > kMaxReceiptInputs) return Error::Malformed("receipt has too many inputs");
-  cbor_item_t** items = cbor_array_handle(f[3]);
+  cbor_item_t** items = cbor_array_handle(f[4]);
   for (size_t i = 0; i < n; ++i) {
     CLOISTER_ASSIGN_OR_RETURN(auto e,
                               internal::MapFields(items[i], {"party", "sha384"}, "receipt input"));
@@ -142,10 +163,20 @@ Result<ReceiptBody> DecodeReceiptBody(ByteSpan bytes) {
     in.sha384.assign(d.begin(), d.end());
     body.inputs.push_back(std::move(in));
   }
-  CLOISTER_ASSIGN_OR_RETURN(body.outcome, EncodeCbor(f[4]));
-  CLOISTER_ASSIGN_OR_RETURN(uint64_t t, CborAsUint(f[5], "receipt time"));
+  CLOISTER_ASSIGN_OR_RETURN(body.outcome, EncodeCbor(f[5]));
+  CLOISTER_ASSIGN_OR_RETURN(uint64_t t, CborAsUint(f[6], "receipt time"));
   if (t > static_cast<uint64_t>(INT64_MAX)) return Error::Malformed("receipt time is too large");
   body.time = static_cast<UnixMillis>(t);
+  if (!CborIsBool(f[7]) || !CborIsBool(f[8])) {
+    return Error::Malformed("receipt replayable and kms_insecure must be booleans");
+  }
+  body.replayable = cbor_get_bool(f[7]);
+  body.kms_insecure = cbor_get_bool(f[8]);
+  // Canonical form only: one body, one encoding, one digest.
+  CLOISTER_ASSIGN_OR_RETURN(Bytes again, EncodeReceiptBody(body));
+  if (again != Bytes(bytes.begin(), bytes.end())) {
+    return Error::Malformed("receipt body is not in canonical form");
+  }
   return body;
 }
 
@@ -205,6 +236,22 @@ Result<VerifiedReceipt> VerifyReceipt(ByteSpan receipt, const attestation::Verif
       return Error::VerifyFailed("receipt manifest digest differs from the given manifest");
     }
   }
+  if (r.body.replayable && !options.allow_replayable) {
+    return Error::PolicyDenied(
+        "the receipt says the run was replayable (an input was not bound to the session, as the "
+        "manifest allowed): the operator could have run the same inputs again with other inputs "
+        "beside them; pass --allow-replayable to accept it anyway");
+  }
+  if (r.body.kms_insecure && !options.allow_insecure_kms) {
+    return Error::PolicyDenied(
+        "the receipt says the enclave reached KMS over plain HTTP (manifest kms.insecure): KMS "
+        "answers could have been forged in transit; pass --allow-insecure-kms to accept it anyway");
+  }
+  if (options.session_id && !ConstantTimeEquals(*options.session_id, r.body.session_id)) {
+    return Error::PolicyDenied("the receipt is for session " + HexEncode(r.body.session_id) +
+                               ", not the session you joined (" + HexEncode(*options.session_id) +
+                               ")");
+  }
   if (options.my_input) {
     Bytes mine = Sha384(*options.my_input);
     for (const auto& in : r.body.inputs) {
@@ -216,6 +263,20 @@ Result<VerifiedReceipt> VerifyReceipt(ByteSpan receipt, const attestation::Verif
     }
     if (!out.my_input_party) {
       return Error::VerifyFailed("your input was not counted: its SHA-384 is not in the receipt");
+    }
+    if (LooksLikeEsdkMessage(*options.my_input)) {
+      CLOISTER_ASSIGN_OR_RETURN(esdk::MessageHeader header, esdk::ParseHeader(*options.my_input));
+      auto it = header.context.find(std::string(kContextSession));
+      if (it == header.context.end()) {
+        if (!r.body.replayable) {
+          return Error::VerifyFailed("your input carries no session, yet the receipt says the run "
+                                     "was not replayable");
+        }
+      } else if (it->second != HexEncode(r.body.session_id)) {
+        return Error::PolicyDenied("your input was made for session " + it->second.substr(0, 64) +
+                                   ", but the receipt is for session " +
+                                   HexEncode(r.body.session_id));
+      }
     }
   }
   return out;

@@ -2,9 +2,11 @@
 // to an attestation document from the enclave that did it. Format: docs/receipt.md.
 //
 //   receipt = {"body": bstr, "attestation": bstr}          (CBOR map, this key order)
-//   body    = {"version": 1, "computation_id": tstr, "manifest_digest": bstr .size 48,
+//   body    = {"version": 2, "computation_id": tstr, "manifest_digest": bstr .size 48,
+//              "session_id": bstr .size 32,
 //              "inputs": [* {"party": tstr, "sha384": bstr .size 48}],
-//              "outcome": any (the computation's outcome CBOR), "time": uint (Unix ms)}
+//              "outcome": any (the computation's outcome CBOR), "time": uint (Unix ms),
+//              "replayable": bool, "kms_insecure": bool}
 //   attestation.user_data = SHA-384(body bytes exactly as they appear in "body")
 //
 // The body travels as a byte string so verifiers hash exactly what the enclave hashed, without
@@ -29,7 +31,9 @@
 
 namespace cloister::enclave {
 
-inline constexpr uint64_t kReceiptVersion = 1;
+// Version 2 names the session (docs/session.md); version 1 receipts predate sessions and are
+// refused.
+inline constexpr uint64_t kReceiptVersion = 2;
 inline constexpr size_t kSha384Bytes = 48;
 // A receipt carries one input per party; kMaxParties (computation.h) bounds them. The outcome
 // of 100,000 lots is a few MiB; 32 MiB bounds the whole receipt.
@@ -45,9 +49,16 @@ struct ReceiptInput {
 struct ReceiptBody {
   std::string computation_id;
   Bytes manifest_digest;             // SHA-384 of the manifest file
+  Bytes session_id;                  // the enclave session the run belonged to (32 bytes)
   std::vector<ReceiptInput> inputs;  // in manifest party order
   Bytes outcome;                     // the outcome as a CBOR data item (encoded)
   UnixMillis time = 0;
+  // True when an input counted was not bound to the session (a manifest that allows
+  // sessionless inputs): the same inputs could be fed to another run.
+  bool replayable = false;
+  // True when the manifest let the enclave reach KMS over plain HTTP (kms.insecure): KMS
+  // answers could have been forged in transit.
+  bool kms_insecure = false;
 };
 
 // Returns the canonical encoding of `body` (definite lengths, the key order above).
@@ -82,6 +93,11 @@ struct VerifyReceiptOptions {
   std::optional<std::string> my_party;
   // The manifest the caller audited: its SHA-384 must equal the receipt's manifest_digest.
   std::optional<Bytes> manifest;
+  // The session the caller joined (its id): the receipt must name it.
+  std::optional<Bytes> session_id;
+  // Accept a receipt that says it was replayable / that KMS was reached without TLS.
+  bool allow_replayable = false;
+  bool allow_insecure_kms = false;
 };
 
 struct VerifiedReceipt {
@@ -92,10 +108,12 @@ struct VerifiedReceipt {
 
 // Verifies `receipt`: parses it; verifies the attestation document with `verifier` (chain to
 // the trusted root, signature, expected PCRs, debug refused unless allowed); checks that
-// user_data == SHA-384(body); that the receipt time is not after the document time; and the
-// optional my-input and manifest checks. kMalformed: does not parse; kVerifyFailed: chain,
-// signature, binding, or the caller's input is not counted; kPolicyDenied: PCR or debug
-// expectations not met.
+// user_data == SHA-384(body); that the receipt time is not after the document time; refuses a
+// replayable or insecure-KMS receipt unless allowed; and the optional my-input, session and
+// manifest checks. When `my_input` is an ESDK message, its encryption context must name the
+// receipt's session. kMalformed: does not parse; kVerifyFailed: chain, signature, binding, or
+// the caller's input is not counted; kPolicyDenied: PCR, debug, session, replayable or
+// insecure-KMS expectations not met.
 Result<VerifiedReceipt> VerifyReceipt(ByteSpan receipt, const attestation::Verifier& verifier,
                                       const VerifyReceiptOptions& options);
 

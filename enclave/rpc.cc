@@ -1,10 +1,12 @@
 #include "enclave/rpc.h"
 
 #include <poll.h>
+#include <sodium.h>
 #include <sys/socket.h>
 
 #include <cerrno>
 #include <cstring>
+#include <new>
 #include <thread>
 
 #include "common/reader.h"
@@ -78,7 +80,12 @@ Result<CborPtr> ReadFrame(int fd, size_t max_size) {
   if (len == 0 || len > max_size) {
     return Error::Malformed("rpc: frame length " + std::to_string(len) + " out of range");
   }
+  // Frames may carry secrets (set_credentials): the buffer is wiped whatever happens.
   Bytes body(len);
+  struct Wipe {
+    Bytes& b;
+    ~Wipe() { sodium_memzero(b.data(), b.size()); }
+  } wipe{body};
   CLOISTER_ASSIGN_OR_RETURN(bool full, ReadAll(fd, body));
   if (!full) return Error::Io("rpc: connection closed mid-frame");
   CLOISTER_ASSIGN_OR_RETURN(CborPtr item, DecodeCbor(body));
@@ -180,14 +187,31 @@ void RpcServer::Serve(UniqueFd listener) {
     active_.fetch_add(1);
     std::thread([this, conn = std::move(conn)]() mutable {
       while (true) {
-        auto request = ReadFrame(conn.get());
+        // Memory is bounded (--memory): an allocation that fails fails this request, with an
+        // error the parent can read, and never the enclave.
+        Result<CborPtr> request = Error::Internal("unread");
+        try {
+          request = ReadFrame(conn.get());
+        } catch (const std::bad_alloc&) {
+          request = Error::Unavailable("rpc: the frame does not fit in the enclave's memory");
+        }
         if (!request) {
-          if (request.error().code() == ErrorCode::kMalformed) {
+          if (request.error().code() == ErrorCode::kMalformed ||
+              request.error().code() == ErrorCode::kUnavailable) {
             (void)WriteFrame(conn.get(), ErrorReply(request.error()).get());
           }
           break;
         }
-        CborPtr reply = Dispatch(*request->get());
+        CborPtr reply;
+        try {
+          reply = Dispatch(*request->get());
+        } catch (const std::bad_alloc&) {
+          reply = ErrorReply(Error::Unavailable(
+              "the request does not fit in the enclave's memory (its --memory limit)"));
+        }
+        // Requests may carry secrets: wipe the decoded tree before it is freed.
+        CborWipe(request->get());
+        request->reset();
         if (!WriteFrame(conn.get(), reply.get())) break;
       }
       active_.fetch_sub(1);

@@ -5,7 +5,8 @@
 # "Reproducible builds"); its shared libraries travel in the image's bootstrap ramdisk.
 cloister_library(NAME enclave_runtime
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/rpc.cc ${CMAKE_CURRENT_LIST_DIR}/boot.cc
-  DEPS cloister::common cloister::nsm)
+          ${CMAKE_CURRENT_LIST_DIR}/enclave_session.cc
+  DEPS cloister::enclave_core cloister::common cloister::nsm)
 
 # Keeps build paths out of a binary: source and build directories map to fixed names in
 # __FILE__ and debug information.

@@ -1,5 +1,7 @@
 #include "enclave/service.h"
 
+#include <sodium.h>
+
 #include <charconv>
 
 #include "common/cbor.h"
@@ -29,10 +31,13 @@ Result<uint16_t> EndpointPort(std::string_view endpoint) {
   return port;
 }
 
-// Re-reads an RPC request map as a frames.h message (the strict codec).
+// Re-reads an RPC request map as a frames.h message (the strict codec). The re-encoded bytes
+// may hold the operator's secret (set_credentials): wiped before they are freed.
 Result<frames::Message> ToMessage(const cbor_item_t& request) {
   CLOISTER_ASSIGN_OR_RETURN(Bytes payload, EncodeCbor(&request));
-  return frames::DecodePayload(payload);
+  auto message = frames::DecodePayload(payload);
+  sodium_memzero(payload.data(), payload.size());
+  return message;
 }
 
 Result<CborPtr> ToReply(const frames::Message& reply) {
@@ -43,15 +48,19 @@ Result<CborPtr> ToReply(const frames::Message& reply) {
 }  // namespace
 
 Result<std::unique_ptr<ComputationService>> ComputationService::Create(
-    ByteSpan manifest_json, nsm::Nsm& nsm, const vsock::Transport& transport,
+    ByteSpan manifest_json, const EnclaveSession& session, const vsock::Transport& transport,
     ServiceOptions options, const Clock& clock) {
   CLOISTER_ASSIGN_OR_RETURN(Manifest manifest, ParseManifest(manifest_json));
+  if (!ConstantTimeEquals(manifest.digest, session.statement().manifest_digest)) {
+    return Error::InvalidArgument("the session was started for another manifest");
+  }
   if (auto port = EndpointPort(manifest.kms.endpoint); !port) {
     return port.error().WithContext("manifest kms.endpoint");
   }
-  CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<Session> session, Session::Create(manifest, clock));
+  CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<Session> run,
+                            Session::Create(manifest, session.id_hex(), clock));
   return std::unique_ptr<ComputationService>(
-      new ComputationService(std::move(session), nsm, transport, std::move(options)));
+      new ComputationService(std::move(run), session, transport, std::move(options)));
 }
 
 ComputationService::~ComputationService() = default;
@@ -71,9 +80,11 @@ frames::Message ComputationService::Handle(frames::Message request) {
   std::lock_guard<std::mutex> lock(mu_);
   Result<frames::Message> reply = Error::InvalidArgument("not a request the enclave serves");
   if (auto* m = std::get_if<frames::GetAttestation>(&request)) {
-    auto document = nsm_.Attestation(std::nullopt, std::move(m->nonce), std::nullopt);
+    auto document = session_.Attest(std::move(m->nonce));
     if (document) {
-      reply = frames::AttestationResponse{std::move(*document)};
+      reply = frames::AttestationResponse{std::move(*document),
+                                          Bytes(session_.statement_bytes().begin(),
+                                                session_.statement_bytes().end())};
     } else {
       reply = document.error();
     }
@@ -99,18 +110,11 @@ Result<frames::Message> ComputationService::SetCredentials(frames::SetCredential
   return frames::Ok{};
 }
 
-void ComputationService::StartRecipientKey() {
-  if (!recipient_key_.valid()) {
-    recipient_key_ = std::async(std::launch::async, [] { return EphemeralRsaKey::Generate(); });
-  }
-}
-
 Result<frames::Message> ComputationService::PutInput(frames::PutInput request) {
   if (receipt_ || failed_) return Error::PolicyDenied("the computation has already run");
-  StartRecipientKey();
   size_t size = request.ciphertext.size();
   CLOISTER_ASSIGN_OR_RETURN(Bytes digest,
-                            session_->PutInput(request.party, std::move(request.ciphertext)));
+                            run_->PutInput(request.party, std::move(request.ciphertext)));
   spdlog::info("event=input_accepted party={} bytes={} sha384={}", request.party, size,
                HexEncode(digest));
   return frames::InputAccepted{std::move(request.party), std::move(digest)};
@@ -122,7 +126,7 @@ Result<frames::Message> ComputationService::Run() {
   if (!credentials_) {
     return Error::InvalidArgument("no KMS credentials: send set_credentials before run");
   }
-  const Manifest& manifest = session_->manifest();
+  const Manifest& manifest = run_->manifest();
   kms::ClientOptions o;
   o.endpoint = manifest.kms.endpoint;
   o.region = manifest.kms.region;
@@ -143,11 +147,9 @@ Result<frames::Message> ComputationService::Run() {
   }
   CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<kms::KmsClient> client,
                             kms::KmsClient::Create(std::move(o)));
-  RecipientKmsDecryptor decryptor(*client, nsm_);
-  StartRecipientKey();
-  if (auto key = recipient_key_.get(); key) decryptor.UseKey(std::move(*key));
+  RecipientKmsDecryptor decryptor(*client, session_);
   RunStats stats;
-  auto body = session_->Run(decryptor, &stats);
+  auto body = run_->Run(decryptor, &stats);
   auto ms = [](const Elapsed& e) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(e.wall).count();
   };
@@ -156,14 +158,17 @@ Result<frames::Message> ComputationService::Run() {
       "computation_ms={} receipt_ms={} total_ms={}",
       stats.inputs, stats.kms_calls, stats.items, ms(stats.kms), ms(stats.decryption),
       ms(stats.parsing), ms(stats.computation), ms(stats.receipt), ms(stats.total));
-  // The credentials served their purpose; drop them now.
+  // The credentials served their purpose: drop them and every key derived from them, and close
+  // the KMS client (its copy of the secret is wiped with it).
   credentials_.reset();
+  client.reset();
+  sigv4::ForgetSigningKeys();
   if (!body) {
     failed_ = body.error();
     spdlog::warn("event=run_failed error={}", body.error().ToString());
     return body.error();
   }
-  auto document = nsm_.Attestation(ReceiptUserData(*body), std::nullopt, std::nullopt);
+  auto document = session_.AttestReceipt(*body);
   if (!document) return document.error().WithContext("NSM attestation for the receipt");
   CLOISTER_ASSIGN_OR_RETURN(Bytes receipt, EncodeReceipt(*body, *document));
   spdlog::info("event=run_done inputs={} kms_calls={} receipt_bytes={}",

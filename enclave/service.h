@@ -1,13 +1,15 @@
 // The computation requests of the enclave runtime (docs/frames.md), served next to the built-in
 // ones (enclave/boot.h) on the runtime's vsock port:
 //
-//   get_attestation {nonce}                                           -> attestation {document}
+//   get_attestation {nonce}                              -> attestation {document, statement}
 //   set_credentials {access_key_id, secret_access_key, session_token?} -> ok {}
 //   put_input {party, ciphertext}                                     -> input_accepted {party, sha384}
 //   run {}                                                            -> receipt {receipt}
 //
 // Requests and replies are frames.h messages (strict codec, size limits) carried in the RPC
-// server's length-prefixed CBOR frames. The operator's KMS credentials stay in this process's
+// server's length-prefixed CBOR frames. get_attestation attests the enclave session
+// (enclave/enclave_session.h): the parent chooses only the nonce. put_input refuses an input
+// bound to another session before any KMS call (enclave/session.h). The operator's KMS credentials stay in this process's
 // memory (secret types) and are used only to sign the enclave's own KMS requests. `run`
 // decrypts every input through KMS with Recipient (enclave/kms_recipient.h), reaching KMS via the
 // loopback forwarder and the vsock proxy (enclave/kms_forwarder.h), runs the computation
@@ -20,7 +22,6 @@
 #ifndef CLOISTER_ENCLAVE_SERVICE_H_
 #define CLOISTER_ENCLAVE_SERVICE_H_
 
-#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -31,7 +32,7 @@
 #include "common/vsock.h"
 #include "enclave/frames.h"
 #include "enclave/kms_forwarder.h"
-#include "enclave/nsm.h"
+#include "enclave/enclave_session.h"
 #include "enclave/recipient_cms.h"
 #include "enclave/rpc.h"
 #include "enclave/session.h"
@@ -49,9 +50,11 @@ struct ServiceOptions {
 
 class ComputationService {
  public:
-  // Parses the manifest (enclave/computation.h). `nsm`, `transport` and `clock` must outlive
-  // the service. kMalformed for a bad manifest.
-  static Result<std::unique_ptr<ComputationService>> Create(ByteSpan manifest_json, nsm::Nsm& nsm,
+  // Parses the manifest (enclave/computation.h); the run belongs to `session`, which must have
+  // been started for this manifest. `session`, `transport` and `clock` must outlive the service.
+  // kMalformed for a bad manifest; kInvalidArgument when the session is for another manifest.
+  static Result<std::unique_ptr<ComputationService>> Create(ByteSpan manifest_json,
+                                                            const EnclaveSession& session,
                                                             const vsock::Transport& transport,
                                                             ServiceOptions options,
                                                             const Clock& clock);
@@ -64,26 +67,22 @@ class ComputationService {
   frames::Message Handle(frames::Message request);
 
  private:
-  ComputationService(std::unique_ptr<Session> session, nsm::Nsm& nsm,
+  ComputationService(std::unique_ptr<Session> run, const EnclaveSession& session,
                      const vsock::Transport& transport, ServiceOptions options)
-      : session_(std::move(session)), nsm_(nsm), transport_(transport),
+      : run_(std::move(run)), session_(session), transport_(transport),
         options_(std::move(options)) {}
-  // The run's RSA-2048 recipient key, generated in the background from the first input on
-  // (it takes a large share of the first KMS call otherwise).
-  void StartRecipientKey();
   Result<frames::Message> SetCredentials(frames::SetCredentials request);
   Result<frames::Message> PutInput(frames::PutInput request);
   Result<frames::Message> Run();
 
   std::mutex mu_;
-  std::unique_ptr<Session> session_;
-  nsm::Nsm& nsm_;
+  std::unique_ptr<Session> run_;
+  const EnclaveSession& session_;
   const vsock::Transport& transport_;
   ServiceOptions options_;
   std::optional<sigv4::Credentials> credentials_;
   std::optional<Bytes> receipt_;
   std::optional<Error> failed_;
-  std::future<Result<EphemeralRsaKey>> recipient_key_;
 };
 
 }  // namespace cloister::enclave

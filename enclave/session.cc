@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "common/ossl.h"
+#include "enclave/session_statement.h"
 
 namespace cloister::enclave {
 namespace {
@@ -15,10 +16,6 @@ Result<SecretBytes> TimedDecrypt(KmsDecryptor& kms, ByteSpan blob, const std::st
   stats.kms += watch.Read();
   ++stats.kms_calls;
   return key;
-}
-
-esdk::EncryptionContext ExpectedContext(const Manifest& m, const Party& p) {
-  return {{std::string(kContextComputation), m.computation_id}, {std::string(kContextParty), p.id}};
 }
 
 // Hands the ESDK decryptor only the party's own KMS key, through KMS.
@@ -54,9 +51,59 @@ bool LooksLikeEsdkMessage(ByteSpan m) {
          m[2] == 0x78;
 }
 
-Result<std::unique_ptr<Session>> Session::Create(const Manifest& manifest, const Clock& clock) {
+Result<std::unique_ptr<Session>> Session::Create(const Manifest& manifest,
+                                                 std::string session_id_hex, const Clock& clock) {
+  auto id = HexDecode(session_id_hex);
+  if (!id || id->size() != kSessionIdBytes || SessionIdHex(*id) != session_id_hex) {
+    return Error::InvalidArgument("session id must be 64 lower-case hex digits");
+  }
   CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<Computation> c, CreateComputation(manifest));
-  return std::unique_ptr<Session>(new Session(manifest, std::move(c), clock));
+  return std::unique_ptr<Session>(
+      new Session(manifest, std::move(c), std::move(session_id_hex), clock));
+}
+
+esdk::EncryptionContext Session::ExpectedContext(const Party& party, bool with_session) const {
+  esdk::EncryptionContext c = {{std::string(kContextComputation), manifest_.computation_id},
+                               {std::string(kContextParty), party.id}};
+  if (with_session) c.emplace(std::string(kContextSession), session_id_hex_);
+  return c;
+}
+
+Status Session::CheckContext(const Party& party, const esdk::EncryptionContext& context,
+                             bool* sessionless) const {
+  auto value = [&](std::string_view key) -> const std::string* {
+    auto it = context.find(std::string(key));
+    return it == context.end() ? nullptr : &it->second;
+  };
+  const std::string* computation = value(kContextComputation);
+  const std::string* claimed_party = value(kContextParty);
+  if (computation == nullptr || *computation != manifest_.computation_id ||
+      claimed_party == nullptr || *claimed_party != party.id) {
+    return Error::PolicyDenied(
+        "encryption context does not bind it to computation '" + manifest_.computation_id +
+        "' and party '" + party.id + "' (it needs cloister:computation=" +
+        manifest_.computation_id + ", cloister:party=" + party.id +
+        ", cloister:session=<this session's id>)");
+  }
+  const std::string* session = value(kContextSession);
+  if (session == nullptr) {
+    if (!manifest_.allow_sessionless_inputs) {
+      return Error::PolicyDenied(
+          "input is not bound to this enclave's session (no cloister:session in its encryption "
+          "context); runs are single-use: join session " +
+          session_id_hex_ + " (`cloister party join`) and encrypt again with --session");
+    }
+    *sessionless = true;
+    return OkStatus();
+  }
+  if (*session != session_id_hex_) {
+    return Error::PolicyDenied("input was made for session " + session->substr(0, 64) +
+                               ", not this enclave's session " + session_id_hex_ +
+                               " (inputs are single-use: a restarted enclave is a new session; "
+                               "join it and encrypt again)");
+  }
+  *sessionless = false;
+  return OkStatus();
 }
 
 Result<Bytes> Session::PutInput(const std::string& party, Bytes ciphertext) {
@@ -68,35 +115,50 @@ Result<Bytes> Session::PutInput(const std::string& party, Bytes ciphertext) {
     return Error::PolicyDenied("input for '" + party + "' refused: the party already sent one");
   }
   if (ciphertext.empty()) return Error::InvalidArgument("input for '" + party + "' is empty");
+  if (LooksLikeBase64Text(ciphertext)) {
+    return Error::Malformed("input for '" + party +
+                            "' looks like base64 text, not a ciphertext; decode it first "
+                            "(aws kms encrypt ... --output text | base64 -d)");
+  }
+  if (LooksLikeEsdkMessage(ciphertext)) {
+    // The header is not authenticated yet (that needs the data key), but refusing here keeps an
+    // input made for another run from ever reaching KMS; Open checks it again, authenticated.
+    auto header = esdk::ParseHeader(ciphertext);
+    if (!header) return header.error().WithContext("input for '" + party + "'");
+    bool sessionless = false;
+    if (auto st = CheckContext(*manifest_.FindParty(party), header->context, &sessionless); !st) {
+      return st.error().WithContext("input for '" + party + "' refused");
+    }
+  }
   Bytes digest = Sha384(ciphertext);
   inputs_.emplace(party, Input{std::move(ciphertext), digest});
   return digest;
 }
 
 Result<SecureVector> Session::Open(const Party& party, ByteSpan ciphertext, KmsDecryptor& kms,
-                                   RunStats& stats) {
-  esdk::EncryptionContext want = ExpectedContext(manifest_, party);
+                                   RunStats& stats, bool* sessionless) {
   SecureVector plain;
   if (!LooksLikeEsdkMessage(ciphertext)) {
     if (ciphertext.size() > kMaxBareBlobBytes) {
       return Error::Malformed("neither an ESDK v2 message nor a KMS ciphertext blob");
     }
-    CLOISTER_ASSIGN_OR_RETURN(SecretBytes p,
-                              TimedDecrypt(kms, ciphertext, party.key_arn, want, stats));
-    plain.assign(p.reveal().begin(), p.reveal().end());
+    // A bare blob does not show its context: KMS checks it (the context is the blob's AAD).
+    *sessionless = false;
+    auto p = TimedDecrypt(kms, ciphertext, party.key_arn, ExpectedContext(party, true), stats);
+    if (!p && manifest_.allow_sessionless_inputs && p.error().code() == ErrorCode::kVerifyFailed) {
+      // InvalidCiphertextException: the context is not the blob's. AWS's sample flow encrypts
+      // with computation and party only.
+      *sessionless = true;
+      p = TimedDecrypt(kms, ciphertext, party.key_arn, ExpectedContext(party, false), stats);
+    }
+    if (!p) return p.error();
+    plain.assign(p->reveal().begin(), p->reveal().end());
     return plain;
   }
   PartyKeyProvider provider(party, kms, stats);
   esdk::DecryptOptions o;
   o.check_header = [&](const esdk::MessageHeader& h) -> Status {
-    for (const auto& [k, v] : want) {
-      auto it = h.context.find(k);
-      if (it == h.context.end() || it->second != v) {
-        return Error::PolicyDenied("encryption context does not bind it to computation '" +
-                                   manifest_.computation_id + "' and party '" + party.id + "'");
-      }
-    }
-    return OkStatus();
+    return CheckContext(party, h.context, sessionless);
   };
   // The plaintext is shorter than the message: one allocation, instead of a doubling vector whose
   // every reallocation copies and wipes the bids decrypted so far.
@@ -129,6 +191,8 @@ Result<Bytes> Session::Run(KmsDecryptor& kms, RunStats* stats) {
   ReceiptBody body;
   body.computation_id = manifest_.computation_id;
   body.manifest_digest = manifest_.digest;
+  body.session_id = *HexDecode(session_id_hex_);
+  body.kms_insecure = manifest_.kms.insecure;
   for (const Party& party : manifest_.parties) {
     auto it = inputs_.find(party.id);
     if (it == inputs_.end()) {
@@ -137,7 +201,8 @@ Result<Bytes> Session::Run(KmsDecryptor& kms, RunStats* stats) {
     const Input& input = it->second;
     const Elapsed kms_before = st.kms;
     const Stopwatch open_watch;
-    auto plain = Open(party, input.ciphertext, kms, st);
+    bool sessionless = false;
+    auto plain = Open(party, input.ciphertext, kms, st, &sessionless);
     st.decryption += open_watch.Read() - (st.kms - kms_before);
     if (!plain) return plain.error().WithContext("party '" + party.id + "'");
     ++st.inputs;
@@ -153,6 +218,7 @@ Result<Bytes> Session::Run(KmsDecryptor& kms, RunStats* stats) {
     st.items = computation_->stats().items;
     if (!added) return added.error().WithContext("party '" + party.id + "'");
     body.inputs.push_back({party.id, input.sha384});
+    body.replayable = body.replayable || sessionless;
   }
   const Stopwatch outcome_watch;
   auto outcome = computation_->Outcome();

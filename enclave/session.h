@@ -12,7 +12,14 @@
 //  - a bare KMS CiphertextBlob is decrypted with KeyId = the party's key ARN and that same
 //    encryption context, so KMS itself refuses any other key or context;
 //  - each party's data key is decrypted once; a missing, undecryptable, malformed or refused
-//    input fails the whole run with an error naming the party, and no outcome is produced.
+//    input fails the whole run with an error naming the party, and no outcome is produced;
+//  - runs are single-use (docs/session.md): an ESDK input must carry {cloister:session = this
+//    enclave session's id} in its encryption context, checked when it is handed in (before any
+//    KMS call) and again, authenticated, when it is opened; an input made for another session
+//    is refused. A bare KMS blob is decrypted with the session in the context, so KMS refuses
+//    one made for another session. Only a manifest with "allow_sessionless_inputs": true
+//    accepts inputs without a session (AWS's sample flow); the receipt then says the run was
+//    replayable.
 //
 // Thread safety: not thread-safe.
 #ifndef CLOISTER_ENCLAVE_SESSION_H_
@@ -68,11 +75,17 @@ struct RunStats {
 
 class Session {
  public:
-  // `manifest` must outlive nothing: it is copied. kMalformed if the computation is unknown.
-  static Result<std::unique_ptr<Session>> Create(const Manifest& manifest, const Clock& clock);
+  // Starts the run of `manifest` (copied) in the enclave session `session_id_hex` (64 lower-case
+  // hex digits, enclave/session_statement.h). `clock` is read for the receipt time and must
+  // outlive the session. kMalformed if the computation is unknown; kInvalidArgument for a bad id.
+  static Result<std::unique_ptr<Session>> Create(const Manifest& manifest,
+                                                 std::string session_id_hex, const Clock& clock);
 
   // Stores `ciphertext` for `party`. Returns its SHA-384 (what the receipt will list).
-  // kPolicyDenied: party not in the manifest, or a second input from it. kInvalidArgument: empty.
+  // kPolicyDenied: party not in the manifest, a second input from it, or an ESDK input whose
+  // encryption context binds it to another computation, party or session (or to none where the
+  // manifest requires one). kInvalidArgument: empty. kMalformed: an ESDK header that does not
+  // parse, or base64 text instead of bytes.
   Result<Bytes> PutInput(const std::string& party, Bytes ciphertext);
 
   // Decrypts every input (manifest order) with `kms`, runs the computation and returns the
@@ -83,19 +96,32 @@ class Session {
   Result<Bytes> Run(KmsDecryptor& kms) { return Run(kms, nullptr); }
 
   const Manifest& manifest() const { return manifest_; }
+  const std::string& session_id_hex() const { return session_id_hex_; }
 
  private:
-  Session(Manifest manifest, std::unique_ptr<Computation> computation, const Clock& clock)
-      : manifest_(std::move(manifest)), computation_(std::move(computation)), clock_(clock) {}
+  Session(Manifest manifest, std::unique_ptr<Computation> computation, std::string session_id_hex,
+          const Clock& clock)
+      : manifest_(std::move(manifest)),
+        computation_(std::move(computation)),
+        session_id_hex_(std::move(session_id_hex)),
+        clock_(clock) {}
   struct Input {
     Bytes ciphertext;
     Bytes sha384;  // computed once, by PutInput
   };
+  // Opens one input; sets `*sessionless` when it was accepted without the session binding.
   Result<SecureVector> Open(const Party& party, ByteSpan ciphertext, KmsDecryptor& kms,
-                            RunStats& stats);
+                            RunStats& stats, bool* sessionless);
+  // The encryption context the enclave requires of `party`'s input (with the session or not).
+  esdk::EncryptionContext ExpectedContext(const Party& party, bool with_session) const;
+  // Checks a claimed context: computation and party must match; the session must match, or be
+  // absent where the manifest allows it. Sets `*sessionless` when it is absent.
+  Status CheckContext(const Party& party, const esdk::EncryptionContext& context,
+                      bool* sessionless) const;
 
   Manifest manifest_;
   std::unique_ptr<Computation> computation_;
+  std::string session_id_hex_;
   const Clock& clock_;
   std::map<std::string, Input> inputs_;
   bool ran_ = false;

@@ -1,8 +1,14 @@
 // cloister-parent: the operator's side of a running enclave (README "The operator's journey").
 //
 //   cloister-parent ping   --enclave-cid CID [--port P]
-//   cloister-parent attest --enclave-cid CID [--port P] [--nonce HEX] [--user-data HEX] --out FILE
-//   cloister-parent run    --enclave-cid CID [--port P] --inputs DIR --out RECEIPT
+//   cloister-parent session --enclave-cid CID [--port P] [--nonce HEX] --out FILE
+//   cloister-parent attest  --enclave-cid CID [--port P] [--nonce HEX] --out FILE
+//   cloister-parent run     --enclave-cid CID [--port P] --inputs DIR --out RECEIPT
+//
+// `session` writes the enclave's session file (docs/session.md: the session statement and the
+// attestation document over it) that parties verify with `cloister party join`; `attest` writes
+// the document alone (for `cloister verify-attestation`). The enclave attests only its own
+// session: the parent chooses the nonce and nothing else.
 //
 // `run` sends the operator's KMS credentials (from the standard AWS places: environment, shared
 // credentials file and profile; never argv) and every party's input to the enclave, asks it to
@@ -31,6 +37,7 @@
 #include "enclave/frames.h"
 #include "enclave/receipt.h"
 #include "enclave/rpc.h"
+#include "enclave/session_statement.h"
 
 namespace cloister {
 namespace {
@@ -39,7 +46,7 @@ struct Options {
   uint32_t cid = 0;
   uint32_t port = enclave::kDefaultRpcPort;
   std::string nonce_hex;
-  std::string user_data_hex;
+  std::string user_data_hex;  // refused: kept only to say why
   std::string out;
   std::string inputs;
 };
@@ -57,28 +64,54 @@ int Ping(const Options& o) {
   return kExitOk;
 }
 
-int Attest(const Options& o) {
+struct SessionReply {
+  Bytes document;
+  Bytes statement;
+};
+
+// Asks the enclave for its session's attestation document (with `o.nonce_hex`).
+Result<SessionReply> FetchSession(const Options& o) {
+  if (!o.user_data_hex.empty()) {
+    return Error::InvalidArgument(
+        "--user-data is not accepted: the enclave attests only its own session statement and "
+        "keys (docs/session.md); the parent may choose the --nonce and nothing else");
+  }
   CborPtr request = enclave::NewRequest("attestation");
-  for (const auto& [key, hex] : {std::pair<const char*, const std::string&>{"nonce", o.nonce_hex},
-                                 {"user_data", o.user_data_hex}}) {
-    if (hex.empty()) continue;
-    auto bytes = HexDecode(hex);
-    if (!bytes) return ReportFailure(Error::InvalidArgument(std::string("--") + key + ": " +
-                                                            bytes.error().message()));
-    if (auto st = CborMapAdd(request.get(), CborText(key), CborBytes(*bytes)); !st) {
-      return ReportFailure(st.error());
-    }
+  if (!o.nonce_hex.empty()) {
+    auto bytes = HexDecode(o.nonce_hex);
+    if (!bytes) return Error::InvalidArgument("--nonce: " + bytes.error().message());
+    CLOISTER_RETURN_IF_ERROR(CborMapAdd(request.get(), CborText("nonce"), CborBytes(*bytes)));
   }
   auto reply = CallEnclave(o, request.get());
-  if (!reply) return ReportFailure(reply.error().WithContext("enclave " + std::to_string(o.cid)));
-  const cbor_item_t* doc_item = enclave::MapGet(reply->get(), "document");
-  if (doc_item == nullptr) return ReportFailure(Error::Malformed("reply has no document"));
-  auto doc = CborAsBytes(doc_item, "document");
-  if (!doc) return ReportFailure(doc.error());
-  if (auto st = WriteFileAtomic(o.out, *doc, 0644); !st) return ReportFailure(st.error());
-  PrintJson({{"Document", o.out},
-             {"Size", doc->size()},
-             {"Sha256", HexEncode(Sha256(*doc))}});
+  if (!reply) return reply.error().WithContext("enclave " + std::to_string(o.cid));
+  SessionReply out;
+  for (auto [key, field] : {std::pair<const char*, Bytes*>{"document", &out.document},
+                            {"statement", &out.statement}}) {
+    const cbor_item_t* item = enclave::MapGet(reply->get(), key);
+    if (item == nullptr) return Error::Malformed(std::string("reply has no ") + key);
+    CLOISTER_ASSIGN_OR_RETURN(ByteSpan b, CborAsBytes(item, key));
+    field->assign(b.begin(), b.end());
+  }
+  return out;
+}
+
+int Attest(const Options& o, bool session_file) {
+  auto reply = FetchSession(o);
+  if (!reply) return ReportFailure(reply.error());
+  auto statement = enclave::DecodeSessionStatement(reply->statement);
+  if (!statement) return ReportFailure(statement.error().WithContext("the enclave's statement"));
+  Bytes out = reply->document;
+  if (session_file) {
+    auto file = enclave::EncodeSessionFile(reply->statement, reply->document);
+    if (!file) return ReportFailure(file.error());
+    out = std::move(*file);
+  }
+  if (auto st = WriteFileAtomic(o.out, out, 0644); !st) return ReportFailure(st.error());
+  PrintJson({{session_file ? "Session" : "Document", o.out},
+             {"Size", out.size()},
+             {"Sha256", HexEncode(Sha256(out))},
+             {"SessionId", enclave::SessionIdHex(statement->session_id)},
+             {"ManifestDigest", HexEncode(statement->manifest_digest)}});
   return kExitOk;
 }
 
@@ -178,6 +211,12 @@ int RunComputation(const Options& o) {
   for (const InputFile& f : *inputs) {
     auto data = ReadFile(f.path, frames::kMaxFrameBytes - 4096);
     if (!data) return ReportFailure(data.error().WithContext("input of " + f.party));
+    if (LooksLikeBase64Text(*data)) {
+      return ReportFailure(Error::Malformed(
+          "input of " + f.party + " (" + f.path +
+          ") looks like base64 text, not a ciphertext; decode it first (aws kms encrypt ... "
+          "--output text | base64 -d)"));
+    }
     size_t size = data->size();
     auto r = Exchange(conn, frames::PutInput{f.party, std::move(*data)});
     if (!r) {
@@ -206,6 +245,8 @@ int RunComputation(const Options& o) {
   auto outcome = enclave::CborToJson(decoded->body.outcome);
   PrintJson({{"Receipt", o.out},
              {"ComputationId", decoded->body.computation_id},
+             {"SessionId", HexEncode(decoded->body.session_id)},
+             {"Replayable", decoded->body.replayable},
              {"Inputs", sent},
              {"Outcome", outcome ? *outcome : nlohmann::json(nullptr)}});
   return kExitOk;
@@ -227,10 +268,17 @@ int main(int argc, char** argv) {
   };
   CLI::App* ping = app.add_subcommand("ping", "check that the enclave answers");
   add_common(ping);
-  CLI::App* attest = app.add_subcommand("attest", "fetch an attestation document from the enclave");
+  CLI::App* session =
+      app.add_subcommand("session", "fetch the enclave's session file for parties to join");
+  add_common(session);
+  session->add_option("--nonce", o.nonce_hex, "nonce to bind (hex, up to 1024 bytes)");
+  session->add_option("--out", o.out, "where to write the session file (CBOR)")->required();
+  CLI::App* attest = app.add_subcommand(
+      "attest", "fetch an attestation document of the enclave's session (for verify-attestation)");
   add_common(attest);
   attest->add_option("--nonce", o.nonce_hex, "nonce to bind (hex, up to 1024 bytes)");
-  attest->add_option("--user-data", o.user_data_hex, "user data to bind (hex, up to 1024 bytes)");
+  attest->add_option("--user-data", o.user_data_hex, "refused: the enclave attests only its session")
+      ->group("");
   attest->add_option("--out", o.out, "where to write the document (CBOR)")->required();
   CLI::App* run = app.add_subcommand("run", "feed every input to the enclave, run, get the receipt");
   add_common(run);
@@ -239,5 +287,6 @@ int main(int argc, char** argv) {
   if (auto rc = ParseCommandLine(app, argc, argv)) return *rc;
   if (ping->parsed()) return Ping(o);
   if (run->parsed()) return RunComputation(o);
-  return Attest(o);
+  if (session->parsed()) return Attest(o, true);
+  return Attest(o, false);
 }

@@ -27,6 +27,8 @@ namespace {
 const testing::KmsPrincipal kParty = {"arn:aws:iam::111122223333:user/buyer1",
                                       "AKIAPARTYBUYER100001",
                                       "buyer1/Secret+Key0000000000000000000000001"};
+// The enclave session the inputs are bound to.
+const std::string kSession = "5e5510" + std::string(58, '0');
 
 std::string NodeModules() {
   const char* env = std::getenv("CLOISTER_NODE_MODULES");
@@ -70,7 +72,7 @@ TEST(PartyInteropTest, ClientNodeAndClientKmsInputsAreCountedBySession) {
 
   auto made = testing::RunCommand(
       {"/usr/bin/env", "node", std::string(CLOISTER_SOURCE_DIR) + "/tests/interop/party_inputs.cjs",
-       kms->endpoint(), arn1, arn2, "auction-js", dir.path().string()},
+       kms->endpoint(), arn1, arn2, "auction-js", dir.path().string(), kSession},
       {{"NODE_PATH", NodeModules()},
        {"AWS_ACCESS_KEY_ID", kParty.access_key_id},
        {"AWS_SECRET_ACCESS_KEY", kParty.secret_access_key}},
@@ -80,7 +82,10 @@ TEST(PartyInteropTest, ClientNodeAndClientKmsInputsAreCountedBySession) {
   const std::string manifest_json = R"({"computation_id": "auction-js",
     "computation": "sealed-bid-auction",
     "kms": {"endpoint": ")" + kms->endpoint() +
-                                    R"(", "region": "us-east-1"},
+                                    R"(", "region": "us-east-1")" +
+                                    (kms->endpoint().starts_with("http://") ? R"(, "insecure": true)"
+                                                                            : "") +
+                                    R"(},
     "parties": [{"id": "buyer1", "key_arn": ")" +
                                     arn1 + R"("},
                 {"id": "buyer2", "key_arn": ")" +
@@ -91,7 +96,7 @@ TEST(PartyInteropTest, ClientNodeAndClientKmsInputsAreCountedBySession) {
   auto manifest = enclave::ParseManifest(AsBytes(manifest_json));
   ASSERT_TRUE(manifest.has_value()) << manifest.error().ToString();
   SystemClock clock;
-  auto session = enclave::Session::Create(*manifest, clock);
+  auto session = enclave::Session::Create(*manifest, kSession, clock);
   ASSERT_TRUE(session.has_value()) << session.error().ToString();
   auto esdk = ReadFile((dir.path() / "buyer1.esdk").string());
   auto blob = ReadFile((dir.path() / "buyer2.blob").string());

@@ -417,7 +417,8 @@ TEST_F(PartyCommandsTest, DecryptForThePartyAccessDeniedForTheOperator) {
   ASSERT_TRUE(WriteFileAtomic(Path("bids.csv"), AsBytes(bids)).has_value());
   auto enc =
       Cli({"party", "encrypt", "--kms", kms_->endpoint(), "--key-id", arn, "--computation",
-           "auction-1", "--party", "buyer1", "--in", Path("bids.csv"), "--out", Path("bids.enc")},
+           "auction-1", "--party", "buyer1", "--no-session", "--in", Path("bids.csv"), "--out",
+           Path("bids.enc")},
           kParty);
   ASSERT_EQ(enc.exit_code, 0) << enc.err;
   // A bare KMS blob, as `aws kms encrypt` makes it, with the same context.

@@ -19,7 +19,7 @@ std::string ManifestJson(const std::string& rule, const std::string& lots,
                                  {"id":"bob","key_arn":"arn:aws:kms:us-east-1:111:key/b"},
                                  {"id":"carol","key_arn":"arn:aws:kms:us-east-1:111:key/c"}])") {
   return R"({"computation_id":"auction-1","computation":"sealed-bid-auction",
-             "kms":{"endpoint":"http://127.0.0.1:8000","region":"us-east-1"},
+             "kms":{"endpoint":"https://127.0.0.1:8000","region":"us-east-1"},
              "parties":)" +
          parties + R"(,
              "auction":{"rule":")" +

@@ -7,6 +7,7 @@ cloister_test(NAME enclave_core_test
     ${CMAKE_CURRENT_LIST_DIR}/receipt_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/frames_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/session_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/session_statement_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/fuzz_corpus_test.cc
   DEPS cloister::enclave_core LABELS unit)
 cloister_test(NAME enclave_cli_test

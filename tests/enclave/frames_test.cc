@@ -23,7 +23,7 @@ std::vector<Message> AllMessages() {
   v.emplace_back(SetCredentials{"ASIAEXAMPLE", Secret("secret/key"), Secret("token")});
   v.emplace_back(PutInput{"buyer1", Bytes(1000, 3)});
   v.emplace_back(Run{});
-  v.emplace_back(AttestationResponse{Bytes(500, 9)});
+  v.emplace_back(AttestationResponse{Bytes(500, 9), Bytes(200, 3)});
   v.emplace_back(Ok{});
   v.emplace_back(InputAccepted{"buyer1", Bytes(48, 1)});
   v.emplace_back(ReceiptResponse{Bytes(99, 2)});

@@ -1,4 +1,5 @@
-// Writes seed inputs for tests/fuzz/corpus/{esdk,frames}/ when CLOISTER_WRITE_CORPUS names the
+// Writes seed inputs for tests/fuzz/corpus/{esdk,frames}/ (frames: also receipts and session
+// files) when CLOISTER_WRITE_CORPUS names the
 // corpus root (run once by hand; the files are committed). Skipped otherwise.
 #include <gtest/gtest.h>
 
@@ -9,6 +10,7 @@
 #include "enclave/esdk.h"
 #include "enclave/frames.h"
 #include "enclave/receipt.h"
+#include "enclave/session_statement.h"
 
 namespace cloister::enclave {
 namespace {
@@ -53,6 +55,7 @@ TEST(FuzzCorpus, Write) {
   msgs.emplace_back(frames::Run{});
   msgs.emplace_back(frames::InputAccepted{"p", Bytes(48, 3)});
   msgs.emplace_back(frames::ErrorResponse{"malformed", "x"});
+  msgs.emplace_back(frames::AttestationResponse{Bytes(8, 0x84), Bytes(8, 0xa6)});
   i = 0;
   for (const auto& m : msgs) {
     auto f = frames::EncodeFrame(m);
@@ -62,6 +65,7 @@ TEST(FuzzCorpus, Write) {
   ReceiptBody b;
   b.computation_id = "c";
   b.manifest_digest = Bytes(48, 1);
+  b.session_id = Bytes(32, 4);
   b.inputs = {{"p", Bytes(48, 2)}};
   b.outcome = {0xf6};
   b.time = 1;
@@ -70,6 +74,17 @@ TEST(FuzzCorpus, Write) {
   ASSERT_TRUE(WriteFileAtomic(r + "/frames/receipt_body", *body).has_value());
   auto receipt = EncodeReceipt(*body, Bytes(10, 0x84));
   ASSERT_TRUE(WriteFileAtomic(r + "/frames/receipt", *receipt).has_value());
+  SessionStatement st;
+  st.session_id = Bytes(32, 5);
+  st.manifest_digest = Bytes(48, 6);
+  st.public_key = Bytes(40, 7);
+  st.time = 2;
+  auto statement = EncodeSessionStatement(st);
+  ASSERT_TRUE(statement.has_value());
+  ASSERT_TRUE(WriteFileAtomic(r + "/frames/session_statement", *statement).has_value());
+  auto session = EncodeSessionFile(*statement, Bytes(10, 0x84));
+  ASSERT_TRUE(session.has_value());
+  ASSERT_TRUE(WriteFileAtomic(r + "/frames/session_file", *session).has_value());
 }
 
 }  // namespace

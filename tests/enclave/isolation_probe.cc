@@ -30,7 +30,9 @@
 #include <vector>
 
 #include "common/cbor.h"
+#include "common/clock.h"
 #include "common/file.h"
+#include "common/ossl.h"
 #include "common/vsock.h"
 #include "enclave/boot.h"
 #include "enclave/nsm.h"
@@ -266,8 +268,11 @@ int main() {
   auto transport = vsock::Transport::FromEnvironment();
   if (!transport) return 1;
   g_nsm = nsm->get();
+  auto session = enclave::EnclaveSession::Create(Sha384(AsBytes("isolation-probe")), **nsm,
+                                                 SystemClock::Get());
+  if (!session) return 1;
   enclave::RpcServer server;
-  if (!enclave::RegisterBuiltinHandlers(server, **nsm) || !server.Register("probe", Probe) ||
+  if (!enclave::RegisterBuiltinHandlers(server, **nsm, **session) || !server.Register("probe", Probe) ||
       !server.Register("write-file", WriteFileHandler) ||
       !server.Register("read-file", ReadFileHandler) || !server.Register("alloc", AllocHandler) ||
       !server.Register("attest-loop", AttestLoopHandler)) {

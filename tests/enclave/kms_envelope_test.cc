@@ -79,7 +79,7 @@ TEST(JourneyInProcessTest, BidsToVerifiedReceipt) {
   const UnixMillis now = 1'790'000'000'000;
   const std::vector<std::string> parties = {"buyer1", "buyer2", "buyer3"};
   std::string json = R"({"computation_id":"demo-1","computation":"sealed-bid-auction",
-    "kms":{"endpoint":"http://127.0.0.1:1","region":"us-east-1"},"parties":[)";
+    "kms":{"endpoint":"https://127.0.0.1:1","region":"us-east-1"},"parties":[)";
   for (size_t i = 0; i < parties.size(); ++i) {
     json += (i ? "," : "") + std::string(R"({"id":")") + parties[i] +
             R"(","key_arn":"arn:aws:kms:us-east-1:1:key/)" + parties[i] + "\"}";
@@ -99,13 +99,15 @@ TEST(JourneyInProcessTest, BidsToVerifiedReceipt) {
     kms.keys.emplace(arn, std::make_unique<esdk::FakeKmsProvider>(arn, 0x40 + i));
     auto m =
         esdk::EncryptBytes(AsBytes(bids[i]), *kms.keys.at(arn),
-                           {{"cloister:computation", "demo-1"}, {"cloister:party", parties[i]}});
+                           {{"cloister:computation", "demo-1"},
+                            {"cloister:party", parties[i]},
+                            {"cloister:session", std::string(64, 'c')}});
     ASSERT_TRUE(m.has_value());
     ciphertexts.push_back(*m);
   }
 
   FixedClock clock(now - 50);
-  auto session = Session::Create(*manifest, clock);
+  auto session = Session::Create(*manifest, std::string(64, 'c'), clock);
   ASSERT_TRUE(session.has_value());
   for (size_t i = 0; i < parties.size(); ++i) {
     ASSERT_TRUE((*session)->PutInput(parties[i], ciphertexts[i]).has_value());

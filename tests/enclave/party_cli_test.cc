@@ -91,8 +91,14 @@ TEST_F(PartyCliTest, EncryptsUnderThePartysKeyBoundToTheRun) {
     bids += "lot-" + std::to_string(i) + "," + std::to_string(100 + i) + "\n";
   ASSERT_TRUE(WriteFileAtomic((dir_ / "bids.csv").string(), AsBytes(bids)).has_value());
 
+  // The session the party joined (`party join` writes this file after verifying it).
+  const std::string session(64, 'd');
+  ASSERT_TRUE(WriteFileAtomic((dir_ / "joined.json").string(),
+                              AsBytes(R"({"SessionId": ")" + session + R"(", "ComputationId": "demo-1"})"))
+                  .has_value());
   auto [code, out] = Cli("party encrypt --kms " + endpoint_ + " --key-id " + arn +
-                         " --computation demo-1 --party buyer1 --in " +
+                         " --computation demo-1 --party buyer1 --session " +
+                         (dir_ / "joined.json").string() + " --in " +
                          (dir_ / "bids.csv").string() + " --out " + (dir_ / "bids.enc").string());
   ASSERT_EQ(code, 0) << out;
   auto j = nlohmann::json::parse(out);
@@ -107,14 +113,30 @@ TEST_F(PartyCliTest, EncryptsUnderThePartysKeyBoundToTheRun) {
   EXPECT_EQ(std::string(dec->plaintext.begin(), dec->plaintext.end()), bids);
   EXPECT_EQ(dec->header.context.at("cloister:computation"), "demo-1");
   EXPECT_EQ(dec->header.context.at("cloister:party"), "buyer1");
+  EXPECT_EQ(dec->header.context.at("cloister:session"), session);
+  EXPECT_EQ(j["SessionId"], session);
   EXPECT_EQ(dec->header.suite, esdk::AlgorithmSuite::kAes256GcmHkdfSha512CommitKeyEcdsaP384);
   ASSERT_EQ(dec->header.encrypted_data_keys.size(), 1u);
   EXPECT_EQ(AsString(dec->header.encrypted_data_keys[0].provider_info), arn);
 
   // Usage errors exit 2; a bad key fails with 1 and leaves no output file.
   EXPECT_EQ(Cli("party encrypt --kms " + endpoint_).first, 2);
+  // Neither --session nor --no-session: an input is for one run, so the party must say which.
+  auto unbound = Cli("party encrypt --kms " + endpoint_ + " --key-id " + arn +
+                     " --computation demo-1 --party buyer1 --in " + (dir_ / "bids.csv").string() +
+                     " --out " + (dir_ / "unbound.enc").string());
+  EXPECT_EQ(unbound.first, 2) << unbound.second;
+  EXPECT_NE(unbound.second.find("party join"), std::string::npos) << unbound.second;
+  EXPECT_FALSE(fs::exists(dir_ / "unbound.enc"));
+  // The session of another computation.
+  auto other = Cli("party encrypt --kms " + endpoint_ + " --key-id " + arn +
+                   " --computation demo-2 --party buyer1 --session " +
+                   (dir_ / "joined.json").string() + " --in " + (dir_ / "bids.csv").string() +
+                   " --out " + (dir_ / "other.enc").string());
+  EXPECT_EQ(other.first, 2) << other.second;
+  EXPECT_NE(other.second.find("demo-1"), std::string::npos) << other.second;
   auto bad = Cli("party encrypt --kms " + endpoint_ +
-                 " --key-id alias/none --computation demo-1 "
+                 " --key-id alias/none --computation demo-1 --no-session "
                  "--party buyer1 --in " +
                  (dir_ / "bids.csv").string() + " --out " + (dir_ / "x.enc").string());
   EXPECT_EQ(bad.first, 1) << bad.second;

@@ -9,6 +9,7 @@
 #include "attestation/platform_pki.h"
 #include "common/cbor.h"
 #include "common/ossl.h"
+#include "tests/enclave/esdk_fakes.h"
 
 namespace cloister::enclave {
 namespace {
@@ -21,6 +22,7 @@ ReceiptBody SampleBody() {
   ReceiptBody b;
   b.computation_id = "auction-1";
   b.manifest_digest = Sha384(AsBytes("manifest"));
+  b.session_id = Bytes(32, 0x5e);
   b.inputs = {{"alice", Sha384(AsBytes("alice ciphertext"))},
               {"bob", Sha384(AsBytes("bob ciphertext"))}};
   CborPtr outcome(cbor_new_definite_map(1));
@@ -80,6 +82,9 @@ TEST_F(ReceiptTest, BodyRoundTrips) {
   EXPECT_EQ(back->inputs, b.inputs);
   EXPECT_EQ(back->outcome, b.outcome);
   EXPECT_EQ(back->time, b.time);
+  EXPECT_EQ(back->session_id, b.session_id);
+  EXPECT_FALSE(back->replayable);
+  EXPECT_FALSE(back->kms_insecure);
   EXPECT_EQ(*EncodeReceiptBody(*back), *bytes);  // canonical
 }
 
@@ -111,6 +116,23 @@ TEST_F(ReceiptTest, VerificationFailureTable) {
   ReceiptBody other_body = SampleBody();
   other_body.inputs.pop_back();  // the parent dropped bob's input
   Bytes dropped = MakeReceipt(*EncodeReceiptBody(other_body));
+  ReceiptBody replayable_body = SampleBody();
+  replayable_body.replayable = true;
+  Bytes replayable = MakeReceipt(*EncodeReceiptBody(replayable_body));
+  ReceiptBody insecure_body = SampleBody();
+  insecure_body.kms_insecure = true;
+  Bytes insecure = MakeReceipt(*EncodeReceiptBody(insecure_body));
+  // An ESDK input made for another session, counted (the digest matches) in a receipt of this
+  // one: only a forged or confused receipt can say so.
+  esdk::FakeKmsProvider key("arn:aws:kms:us-east-1:1:key/b", 0x42);
+  Bytes other_session_input =
+      *esdk::EncryptBytes(AsBytes("lot-1,1\n"), key,
+                          {{"cloister:computation", "auction-1"},
+                           {"cloister:party", "bob"},
+                           {"cloister:session", std::string(64, 'f')}});
+  ReceiptBody counted_body = SampleBody();
+  counted_body.inputs[1].sha384 = Sha384(other_session_input);
+  Bytes counted = MakeReceipt(*EncodeReceiptBody(counted_body));
 
   auto other_pki = attestation::PlatformPki::Create(kNow - 1000);
   ASSERT_TRUE(other_pki.has_value());
@@ -171,6 +193,16 @@ TEST_F(ReceiptTest, VerificationFailureTable) {
          return *EncodeReceipt(r.body_bytes, r.attestation);
        },
        none, verifier_.get(), ErrorCode::kVerifyFailed},
+      {"replayable run (sessionless inputs)", [&] { return replayable; }, none, verifier_.get(),
+       ErrorCode::kPolicyDenied},
+      {"KMS reached over plain HTTP", [&] { return insecure; }, none, verifier_.get(),
+       ErrorCode::kPolicyDenied},
+      {"receipt of another session than the one joined", [&] { return good; },
+       [](VerifyReceiptOptions& o) { o.session_id = Bytes(32, 0x77); }, verifier_.get(),
+       ErrorCode::kPolicyDenied},
+      {"my input was made for another session", [&] { return counted; },
+       [&](VerifyReceiptOptions& o) { o.my_input = other_session_input; }, verifier_.get(),
+       ErrorCode::kPolicyDenied},
       {"receipt truncated", [&] { return Bytes(good.begin(), good.end() - 1); }, none,
        verifier_.get(), ErrorCode::kMalformed},
       {"receipt with trailing byte",
@@ -189,6 +221,19 @@ TEST_F(ReceiptTest, VerificationFailureTable) {
     ASSERT_FALSE(v.has_value());
     EXPECT_EQ(v.error().code(), row.code) << v.error().ToString();
   }
+  // Replayable and insecure-KMS receipts pass only when explicitly allowed; the joined session
+  // matches.
+  {
+    auto o = Opts();
+    o.allow_replayable = true;
+    EXPECT_TRUE(VerifyReceipt(replayable, *verifier_, o).has_value());
+    o = Opts();
+    o.allow_insecure_kms = true;
+    EXPECT_TRUE(VerifyReceipt(insecure, *verifier_, o).has_value());
+    o = Opts();
+    o.session_id = Bytes(32, 0x5e);
+    EXPECT_TRUE(VerifyReceipt(good, *verifier_, o).has_value());
+  }
   // Debug documents pass only when explicitly allowed.
   auto o = Opts();
   o.expected_pcrs.clear();
@@ -200,16 +245,19 @@ TEST_F(ReceiptTest, VerificationFailureTable) {
 }
 
 TEST_F(ReceiptTest, StrictDecodingTable) {
-  auto body_with = [](std::function<void(cbor_item_t*)> edit, size_t fields = 6,
-                      std::vector<std::string> keys = {"version", "computation_id",
-                                                       "manifest_digest", "inputs", "outcome",
-                                                       "time"}) {
+  const std::vector<std::string> kKeys = {"version",  "computation_id", "manifest_digest",
+                                          "session_id", "inputs",       "outcome",
+                                          "time",     "replayable",     "kms_insecure"};
+  auto body_with = [&kKeys](std::function<void(cbor_item_t*)> edit, size_t fields = 9,
+                            std::vector<std::string> keys = {}) {
+    if (keys.empty()) keys = kKeys;
     ReceiptBody b = SampleBody();
     CborPtr m(cbor_new_definite_map(fields));
     std::vector<CborPtr> vals;
-    vals.push_back(CborUint(1));
+    vals.push_back(CborUint(2));
     vals.push_back(CborText(b.computation_id));
     vals.push_back(CborBytes(b.manifest_digest));
+    vals.push_back(CborBytes(b.session_id));
     CborPtr inputs(cbor_new_definite_array(1));
     CborPtr e(cbor_new_definite_map(2));
     (void)CborMapAdd(e.get(), CborText("party"), CborText("alice"));
@@ -218,6 +266,8 @@ TEST_F(ReceiptTest, StrictDecodingTable) {
     vals.push_back(std::move(inputs));
     vals.push_back(CborText("x"));
     vals.push_back(CborUint(5));
+    vals.push_back(CborPtr(cbor_build_bool(false)));
+    vals.push_back(CborPtr(cbor_build_bool(false)));
     for (size_t i = 0; i < keys.size() && i < fields; ++i) {
       (void)CborMapAdd(m.get(), CborText(keys[i]), std::move(vals[i % vals.size()]));
     }
@@ -232,32 +282,49 @@ TEST_F(ReceiptTest, StrictDecodingTable) {
   Bytes good = body_with(nullptr);
   Bytes trailing = good;
   trailing.push_back(0);
-  Bytes v2 = good;
-  v2[1 + 1 + 7] = 0x02;  // map(6) text(7)"version" uint 1 -> 2
+  Bytes v1 = good;
+  v1[1 + 1 + 7] ^= 0x03;  // map(9) text(7)"version" uint 2 -> 1
+  Bytes v3 = good;
+  v3[1 + 1 + 7] ^= 0x01;  // uint 2 -> 3
+  auto with_key = [&](size_t i, std::string key) {
+    std::vector<std::string> keys = kKeys;
+    keys[i] = std::move(key);
+    return body_with(nullptr, 9, keys);
+  };
+  auto swapped = [&](size_t i, size_t j) {
+    std::vector<std::string> keys = kKeys;
+    std::swap(keys[i], keys[j]);
+    return body_with(nullptr, 9, keys);
+  };
+  // The same body with a field's value replaced.
+  auto with_value = [&](const std::string& key, CborPtr value) {
+    Bytes bytes = good;
+    auto item = DecodeCbor(bytes);
+    cbor_pair* pairs = cbor_map_handle(item->get());
+    CborPtr m(cbor_new_definite_map(9));
+    for (size_t i = 0; i < 9; ++i) {
+      bool replace = *CborAsText(pairs[i].key, "k") == key;
+      (void)CborMapAdd(m.get(), CborShare(pairs[i].key),
+                       replace ? std::move(value) : CborShare(pairs[i].value));
+    }
+    return *EncodeCbor(m.get());
+  };
   const Row rows[] = {
       {"empty", {}},
       {"trailing byte", trailing},
-      {"version 2", v2},
-      {"fields out of order",
-       body_with(nullptr, 6,
-                 {"computation_id", "version", "manifest_digest", "inputs", "outcome", "time"})},
-      {"missing field", body_with(nullptr, 5)},
-      {"unknown field name",
-       body_with(nullptr, 6,
-                 {"version", "computation_id", "manifest_digest", "inputs", "outcome", "when"})},
+      {"version 1 (before sessions)", v1},
+      {"version 3", v3},
+      {"fields out of order", swapped(0, 1)},
+      {"session_id after inputs", swapped(3, 4)},
+      {"missing field", body_with(nullptr, 8)},
+      {"unknown field name", with_key(6, "when")},
       {"not a map", ToBytes("\x01")},
-      {"short manifest digest",
-       [] {
-         ReceiptBody b = SampleBody();
-         CborPtr m(cbor_new_definite_map(6));
-         (void)CborMapAdd(m.get(), CborText("version"), CborUint(1));
-         (void)CborMapAdd(m.get(), CborText("computation_id"), CborText("a"));
-         (void)CborMapAdd(m.get(), CborText("manifest_digest"), CborBytes(Bytes(47, 0)));
-         (void)CborMapAdd(m.get(), CborText("inputs"), CborPtr(cbor_new_definite_array(0)));
-         (void)CborMapAdd(m.get(), CborText("outcome"), CborNull());
-         (void)CborMapAdd(m.get(), CborText("time"), CborUint(1));
-         return *EncodeCbor(m.get());
-       }()},
+      {"short manifest digest", with_value("manifest_digest", CborBytes(Bytes(47, 0)))},
+      {"short session id", with_value("session_id", CborBytes(Bytes(31, 0)))},
+      {"long session id", with_value("session_id", CborBytes(Bytes(33, 0)))},
+      {"session id as text", with_value("session_id", CborText(std::string(32, 'a')))},
+      {"replayable as integer", with_value("replayable", CborUint(0))},
+      {"kms_insecure as null", with_value("kms_insecure", CborNull())},
   };
   for (const auto& row : rows) {
     SCOPED_TRACE(row.name);
@@ -265,6 +332,13 @@ TEST_F(ReceiptTest, StrictDecodingTable) {
     ASSERT_FALSE(r.has_value());
     EXPECT_EQ(r.error().code(), ErrorCode::kMalformed);
   }
+  // The good body with the version field as a two-byte uint (non-canonical) is refused.
+  Bytes long_version = good;
+  long_version[1 + 1 + 7] = 0x18;
+  long_version.insert(long_version.begin() + 1 + 1 + 7 + 1, 0x02);
+  auto non_canonical = DecodeReceiptBody(long_version);
+  ASSERT_FALSE(non_canonical.has_value());
+  EXPECT_NE(non_canonical.error().message().find("canonical"), std::string::npos);
   // Duplicate party in inputs.
   ReceiptBody dup = SampleBody();
   dup.inputs[1].party = "alice";

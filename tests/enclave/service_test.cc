@@ -94,7 +94,7 @@ TEST(LoopbackForwarderTest, ClosesTheClientWhenTheProxyIsNotThere) {
 }
 
 constexpr char kManifest[] = R"({"computation_id":"auction-1","computation":"sealed-bid-auction",
-  "kms":{"endpoint":"http://127.0.0.1:1","region":"us-east-1"},
+  "kms":{"endpoint":"https://127.0.0.1:1","region":"us-east-1"},
   "parties":[{"id":"alice","key_arn":"arn:aws:kms:us-east-1:111:key/a"},
              {"id":"bob","key_arn":"arn:aws:kms:us-east-1:111:key/b"}],
   "auction":{"rule":"first-price","tie_break":"lowest-sha256",
@@ -106,7 +106,10 @@ class ServiceTest : public ::testing::Test {
     ServiceOptions o;
     o.direct_kms = true;
     o.kms_timeout_seconds = 2;
-    auto s = ComputationService::Create(AsBytes(kManifest), nsm_, transport_, o, clock_);
+    auto session = EnclaveSession::Create(Sha384(AsBytes(kManifest)), nsm_, clock_);
+    ASSERT_TRUE(session) << session.error().ToString();
+    session_ = std::move(*session);
+    auto s = ComputationService::Create(AsBytes(kManifest), *session_, transport_, o, clock_);
     ASSERT_TRUE(s) << s.error().ToString();
     service_ = std::move(*s);
   }
@@ -122,6 +125,7 @@ class ServiceTest : public ::testing::Test {
   testing::TempDir dir_{"cloister-service"};
   vsock::Transport transport_{vsock::Mode::kEmulated, dir_.path().string(), 16};
   FixedClock clock_{1'700'000'000'000};
+  std::unique_ptr<EnclaveSession> session_;
   std::unique_ptr<ComputationService> service_;
 };
 
@@ -173,11 +177,40 @@ TEST(ServiceCreateTest, RefusesABadManifest) {
   vsock::Transport transport(vsock::Mode::kEmulated, dir.path().string(), 16);
   FixedClock clock(0);
   std::string bad = kManifest;
-  bad.replace(bad.find("http://127.0.0.1:1"), 18, "http://127.0.0.1:x");
-  auto s = ComputationService::Create(AsBytes(bad), nsm, transport, {}, clock);
+  bad.replace(bad.find("https://127.0.0.1:1"), 19, "https://127.0.0.1:x");
+  auto bad_session = EnclaveSession::Create(Sha384(AsBytes(bad)), nsm, clock);
+  ASSERT_TRUE(bad_session);
+  auto s = ComputationService::Create(AsBytes(bad), **bad_session, transport, {}, clock);
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code(), ErrorCode::kMalformed);
-  EXPECT_FALSE(ComputationService::Create(AsBytes("{}"), nsm, transport, {}, clock));
+  EXPECT_FALSE(ComputationService::Create(AsBytes("{}"), **bad_session, transport, {}, clock));
+  // A session started for another manifest is refused.
+  auto session = EnclaveSession::Create(Sha384(AsBytes("another manifest")), nsm, clock);
+  ASSERT_TRUE(session);
+  auto other = ComputationService::Create(AsBytes(kManifest), **session, transport, {}, clock);
+  ASSERT_FALSE(other);
+  EXPECT_EQ(other.error().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST(ManifestTest, PlainHttpKmsNeedsAnExplicitInsecure) {
+  std::string http = kManifest;
+  http.replace(http.find("https://"), 8, "http://");
+  auto refused = ParseManifest(AsBytes(http));
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message().find("kms.insecure"), std::string::npos)
+      << refused.error().message();
+  std::string insecure = http;
+  insecure.replace(insecure.find(R"("region")"), 8, R"("insecure":true,"region")");
+  auto allowed = ParseManifest(AsBytes(insecure));
+  ASSERT_TRUE(allowed) << allowed.error().ToString();
+  EXPECT_TRUE(allowed->kms.insecure);
+  // "insecure" on an https endpoint means nothing and is refused; so is a non-boolean.
+  std::string pointless = kManifest;
+  pointless.replace(pointless.find(R"("region")"), 8, R"("insecure":true,"region")");
+  EXPECT_FALSE(ParseManifest(AsBytes(pointless)));
+  std::string wrong_type = http;
+  wrong_type.replace(wrong_type.find(R"("region")"), 8, R"("insecure":"yes","region")");
+  EXPECT_FALSE(ParseManifest(AsBytes(wrong_type)));
 }
 
 }  // namespace

@@ -64,9 +64,11 @@ class VerifyReceiptCliTest : public ::testing::Test {
   }
   std::string P(const std::string& name) { return (dir_ / name).string(); }
 
-  Bytes Receipt(bool with_bob) {
+  Bytes Receipt(bool with_bob, bool replayable = false) {
     ReceiptBody b;
     b.computation_id = "auction-1";
+    b.session_id = Bytes(32, 0x5e);
+    b.replayable = replayable;
     b.manifest_digest = Sha384(AsBytes("{\"manifest\": true}"));
     b.inputs.push_back({"alice", Sha384(AsBytes("alice ciphertext"))});
     if (with_bob) b.inputs.push_back({"bob", Sha384(AsBytes("bob ciphertext"))});
@@ -112,8 +114,12 @@ TEST_F(VerifyReceiptCliTest, RefusesDroppedInputTamperingAndWrongPcrs) {
   const std::string name = "alice";
   auto pos = std::search(t.begin(), t.end(), name.begin(), name.end());
   ASSERT_NE(pos, t.end());
-  pos[0] = 'A';
+  pos[0] ^= 'a' ^ 'A';  // flips bits: 'a' becomes 'A'
+
   Write("tampered.cbor", t);
+  Write("replayable.cbor", Receipt(true, /*replayable=*/true));
+  Write("my-session.json", ToBytes(R"({"SessionId": ")" + HexEncode(Bytes(32, 0x5e)) + "\"}"));
+  Write("other-session.json", ToBytes(R"({"SessionId": ")" + HexEncode(Bytes(32, 0x5f)) + "\"}"));
   nlohmann::json m = {{"PCR0", HexEncode(Bytes(48, 0xa0))},
                       {"PCR1", HexEncode(Bytes(48, 0xa1))},
                       {"PCR2", HexEncode(Bytes(48, 0xee))}};
@@ -127,6 +133,10 @@ TEST_F(VerifyReceiptCliTest, RefusesDroppedInputTamperingAndWrongPcrs) {
                             " --my-input " + P("bob.enc")},
       {"tampered body", "--receipt " + P("tampered.cbor") + base + P("measurements.json")},
       {"other image", "--receipt " + P("receipt.cbor") + base + P("other.json")},
+      {"replayable run", "--receipt " + P("replayable.cbor") + base + P("measurements.json")},
+      {"another session than the one joined", "--receipt " + P("receipt.cbor") + base +
+                                                  P("measurements.json") + " --session " +
+                                                  P("other-session.json")},
   };
   for (const auto& row : rows) {
     SCOPED_TRACE(row.name);
@@ -137,6 +147,15 @@ TEST_F(VerifyReceiptCliTest, RefusesDroppedInputTamperingAndWrongPcrs) {
     EXPECT_EQ(j["Verified"], false);
   }
   EXPECT_EQ(RunCli("verify-receipt --receipt " + P("receipt.cbor")).exit_code, 2);
+  // Allowed explicitly, the replayable receipt verifies; the joined session matches.
+  EXPECT_EQ(RunCli("verify-receipt --receipt " + P("replayable.cbor") + base +
+                   P("measurements.json") + " --allow-replayable")
+                .exit_code,
+            0);
+  auto mine = RunCli("verify-receipt --receipt " + P("receipt.cbor") + base +
+                     P("measurements.json") + " --session " + P("my-session.json"));
+  EXPECT_EQ(mine.exit_code, 0) << mine.out;
+  EXPECT_EQ(nlohmann::json::parse(mine.out)["Receipt"]["SessionId"], HexEncode(Bytes(32, 0x5e)));
 }
 
 }  // namespace

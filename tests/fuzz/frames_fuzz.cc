@@ -1,10 +1,12 @@
-// Fuzz target for the parent<->enclave frame decoder (enclave/frames.h) and, since receipts
-// travel in frames, the receipt decoder (enclave/receipt.h).
+// Fuzz target for the parent<->enclave frame decoder (enclave/frames.h) and, since receipts and
+// session files travel in frames, the receipt decoder (enclave/receipt.h) and the session
+// statement and file decoders (enclave/session_statement.h).
 #include <cstddef>
 #include <cstdint>
 
 #include "enclave/frames.h"
 #include "enclave/receipt.h"
+#include "enclave/session_statement.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   cloister::ByteSpan in(data, size);
@@ -20,5 +22,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)r;
   auto b = cloister::enclave::DecodeReceiptBody(in);
   (void)b;
+  auto s = cloister::enclave::DecodeSessionStatement(in);
+  if (s) {
+    // A statement that decodes is canonical: it re-encodes to the same bytes.
+    auto again = cloister::enclave::EncodeSessionStatement(*s);
+    if (!again || *again != cloister::Bytes(in.begin(), in.end())) __builtin_trap();
+  }
+  auto f = cloister::enclave::DecodeSessionFile(in);
+  (void)f;
   return 0;
 }

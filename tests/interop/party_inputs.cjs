@@ -6,7 +6,10 @@
 //    context for buyer2 (what `aws kms encrypt` does in AWS's bidding sample).
 // Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
 //
-//   node tests/interop/party_inputs.cjs ENDPOINT KEY1_ARN KEY2_ARN COMPUTATION OUT_DIR
+// With SESSION (64 hex), both contexts also carry cloister:session (inputs bound to that enclave
+// session, docs/session.md).
+//
+//   node tests/interop/party_inputs.cjs ENDPOINT KEY1_ARN KEY2_ARN COMPUTATION OUT_DIR [SESSION]
 'use strict'
 const fs = require('fs')
 const path = require('path')
@@ -16,7 +19,8 @@ const {
 } = require('@aws-crypto/client-node')
 
 async function main () {
-  const [endpoint, key1, key2, computation, outDir] = process.argv.slice(2)
+  const [endpoint, key1, key2, computation, outDir, session] = process.argv.slice(2)
+  const bound = session ? { 'cloister:session': session } : {}
   const credentials = {
     accessKeyId: process.env.AWS_ACCESS_KEY_ID,
     secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY,
@@ -25,7 +29,7 @@ async function main () {
   const keyring = new KmsKeyringNode({ generatorKeyId: key1, clientProvider })
   const { encrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
   const { result } = await encrypt(keyring, Buffer.from('lot-1,700\nlot-2,50\n'), {
-    encryptionContext: { 'cloister:computation': computation, 'cloister:party': 'buyer1' },
+    encryptionContext: { 'cloister:computation': computation, 'cloister:party': 'buyer1', ...bound },
   })
   fs.writeFileSync(path.join(outDir, 'buyer1.esdk'), result)
 
@@ -33,7 +37,7 @@ async function main () {
   const { CiphertextBlob } = await kms.send(new EncryptCommand({
     KeyId: key2,
     Plaintext: Buffer.from('lot-1,900\n'),
-    EncryptionContext: { 'cloister:computation': computation, 'cloister:party': 'buyer2' },
+    EncryptionContext: { 'cloister:computation': computation, 'cloister:party': 'buyer2', ...bound },
   }))
   fs.writeFileSync(path.join(outDir, 'buyer2.blob'), Buffer.from(CiphertextBlob))
   process.stdout.write(JSON.stringify({ esdk: result.length, blob: CiphertextBlob.length }))

@@ -1,0 +1,316 @@
+// Adversarial tests, issue 14 sections 1 and 2, with the real binaries (tests/support/
+// journey_world.h): the operator attacks a production enclave with the audited PCRs.
+//
+//  1. The enclave as a signing oracle. The operator asked the enclave for a document carrying
+//     its own RSA key (then sent it as KMS `Recipient` and read every bid) or carrying user_data
+//     of its choice (SHA-384 of a receipt body it wrote, which every buyer's verify-receipt
+//     accepted). Now the parent may choose only a nonce: every such request is refused, the
+//     document it can get carries only the enclave's session key and statement, KMS wraps keys
+//     to that key (useless to the operator), and a receipt built on it does not verify.
+//  2. Replayed runs. The operator restarted the enclave and fed it the same buyers' ciphertexts
+//     with a colluding bidder (a probe bid revealed buyer2's top bid; a shill bid made buyer2 pay
+//     more). Now every start is a new session and inputs made for another one are refused
+//     before any KMS call. Sessionless inputs pass only under a manifest that says so, and the
+//     receipt then says replayable, which verify-receipt refuses unless allowed.
+//
+// Each attack is beside the legitimate journey, which still passes.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "common/cbor.h"
+#include "common/file.h"
+#include "common/ossl.h"
+#include "common/vsock.h"
+#include "enclave/esdk.h"
+#include "enclave/frames.h"
+#include "enclave/receipt.h"
+#include "enclave/recipient_cms.h"
+#include "enclave/rpc.h"
+#include "enclave/session_statement.h"
+#include "kms/client.h"
+#include "tests/support/journey_world.h"
+#include "tests/support/process.h"
+
+namespace cloister {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testing::BuyerPrincipals;
+using testing::CommandResult;
+using testing::JourneyWorld;
+using testing::kJourneyComputation;
+using testing::OperatorPrincipal;
+using testing::Principal;
+
+constexpr uint32_t kCid = 17;
+
+class EnclaveTrustTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto w = JourneyWorld::Create("cloister-adversarial");
+    ASSERT_TRUE(w) << w.error().ToString();
+    world_ = w->release();
+    const fs::path& d = world_->dir();
+    world_->WriteManifest(d / "app");
+    std::string m = world_->Build(d / "app", d / "auction.eif");
+    ASSERT_FALSE(m.empty());
+    std::ofstream(d / "measurements.json") << m;
+    ASSERT_TRUE(world_->Grant(d / "measurements.json"));
+  }
+  static void TearDownTestSuite() { delete world_; }
+  void TearDown() override { (void)world_->TerminateAll(); }
+
+  static const fs::path& Dir() { return world_->dir(); }
+
+  // Starts the audited image; every buyer joins and encrypts into `inputs`.
+  static void StartAndEncrypt(const fs::path& inputs) {
+    ASSERT_TRUE(world_->StartEnclave(Dir() / "auction.eif", kCid));
+    auto st = world_->JoinAndEncryptAll(kCid, Dir() / "measurements.json",
+                                        Dir() / "app" / "manifest.json", inputs);
+    ASSERT_TRUE(st) << st.error().ToString();
+  }
+
+  // Sends a raw request map to the enclave's request port, as a hostile parent can.
+  static Result<CborPtr> Raw(CborPtr request) {
+    CLOISTER_ASSIGN_OR_RETURN(vsock::Transport t, vsock::Transport::FromEnvironment());
+    return enclave::Call(t, {kCid, enclave::kDefaultRpcPort}, request.get());
+  }
+
+  // The number of KMS audit log lines naming `operation` (every request is logged).
+  static int KmsCalls(const std::string& operation) {
+    std::ifstream log(Dir() / "kms" / "kms-data" / "audit.log");
+    std::string line;
+    int n = 0;
+    while (std::getline(log, line)) n += line.find("\"" + operation + "\"") != std::string::npos;
+    return n;
+  }
+
+  static CommandResult Verify(const fs::path& receipt, std::vector<std::string> extra = {}) {
+    return world_->VerifyReceipt(receipt, Dir() / "measurements.json", std::move(extra));
+  }
+
+  static JourneyWorld* world_;
+};
+
+JourneyWorld* EnclaveTrustTest::world_ = nullptr;
+
+// Section 1: no request the parent can send makes the NSM sign a key or bytes it chose.
+TEST_F(EnclaveTrustTest, TheParentCannotHaveTheEnclaveSignItsKeyOrItsBytes) {
+  ASSERT_TRUE(world_->StartEnclave(Dir() / "auction.eif", kCid));
+  auto operator_key = enclave::EphemeralRsaKey::Generate();
+  ASSERT_TRUE(operator_key);
+  Bytes operator_public = *operator_key->PublicKeyDer();
+
+  // The built-in request, with the operator's key, with its user_data, with both; and the
+  // computation request (strict frames codec) with an extra field.
+  struct Row {
+    const char* name;
+    const char* type;
+    std::vector<std::pair<const char*, Bytes>> fields;
+  };
+  const Row rows[] = {
+      {"attestation with the operator's public_key", "attestation",
+       {{"public_key", operator_public}}},
+      {"attestation with user_data of a forged receipt", "attestation",
+       {{"user_data", Sha384(AsBytes("a receipt body the operator wrote"))}}},
+      {"attestation with a nonce and a public_key", "attestation",
+       {{"nonce", Bytes(16, 1)}, {"public_key", operator_public}}},
+      {"get_attestation with a public_key", "get_attestation",
+       {{"nonce", Bytes(16, 1)}, {"public_key", operator_public}}},
+      {"get_attestation with user_data", "get_attestation",
+       {{"nonce", Bytes(16, 1)}, {"user_data", Bytes(48, 2)}}},
+  };
+  for (const Row& row : rows) {
+    SCOPED_TRACE(row.name);
+    CborPtr req = enclave::NewRequest(row.type);
+    for (const auto& [k, v] : row.fields) ASSERT_TRUE(CborMapAdd(req.get(), CborText(k), CborBytes(v)));
+    auto reply = Raw(std::move(req));
+    ASSERT_FALSE(reply) << "the enclave answered";
+    EXPECT_NE(reply.error().ToString().find(row.fields.back().first), std::string::npos)
+        << reply.error().ToString();
+  }
+  // The operator's command refuses --user-data with the reason.
+  CommandResult cli = JourneyWorld::Parent({"attest", "--enclave-cid", std::to_string(kCid),
+                                            "--user-data", "00ff", "--out",
+                                            (Dir() / "forged-doc.cbor").string()});
+  EXPECT_NE(cli.exit_code, 0);
+  EXPECT_NE(cli.out.find("nonce and nothing else"), std::string::npos) << cli.out << cli.err;
+  EXPECT_FALSE(fs::exists(Dir() / "forged-doc.cbor"));
+
+  // What the parent can get attests the session: the enclave's own key and statement.
+  ASSERT_TRUE(world_->FetchSession(kCid, Dir() / "oracle-session.cbor"));
+  auto file = ReadFile((Dir() / "oracle-session.cbor").string());
+  ASSERT_TRUE(file);
+  auto session = enclave::DecodeSessionFile(*file);
+  ASSERT_TRUE(session) << session.error().ToString();
+  CommandResult verdict = JourneyWorld::Cli(
+      {"verify-attestation", "--doc",
+       [&] {
+         std::string p = (Dir() / "oracle-doc.cbor").string();
+         EXPECT_TRUE(WriteFileAtomic(p, session->attestation));
+         return p;
+       }(),
+       "--root", (Dir() / "root.pem").string(), "--expect-measurements",
+       (Dir() / "measurements.json").string()});
+  ASSERT_EQ(verdict.exit_code, 0) << verdict.out;
+  json v = json::parse(verdict.out);
+  EXPECT_EQ(v["public_key"], HexEncode(session->statement.public_key));
+  EXPECT_NE(v["public_key"], HexEncode(operator_public));
+  EXPECT_EQ(v["user_data"], HexEncode(Sha384(session->statement_bytes)));
+
+  // The operator sends that document as Recipient with buyer1's data key: KMS (the PCRs match)
+  // wraps the key to the enclave's session key, which the operator cannot open.
+  ASSERT_TRUE(world_->JoinAndEncryptAll(kCid, Dir() / "measurements.json",
+                                        Dir() / "app" / "manifest.json", Dir() / "oracle-inputs"));
+  auto message = ReadFile((Dir() / "oracle-inputs" / "buyer1.esdk").string());
+  ASSERT_TRUE(message);
+  auto header = enclave::esdk::ParseHeader(*message);
+  ASSERT_TRUE(header);
+  const auto& edk = header->encrypted_data_keys.at(0);
+  auto op = testing::NewKmsClient(world_->kms().endpoint(), OperatorPrincipal().access_key_id,
+                                  OperatorPrincipal().secret);
+  ASSERT_TRUE(op);
+  kms::RecipientParam recipient;
+  recipient.key_encryption_algorithm = "RSAES_OAEP_SHA_256";
+  recipient.attestation_document = session->attestation;
+  auto answer = (*op)->Decrypt(edk.ciphertext, header->context, AsString(edk.provider_info),
+                               &recipient);
+  ASSERT_TRUE(answer) << answer.error().ToString();
+  EXPECT_TRUE(answer->plaintext.empty());
+  ASSERT_FALSE(answer->ciphertext_for_recipient.empty());
+  auto stolen = enclave::OpenRecipientCms(answer->ciphertext_for_recipient, *operator_key);
+  EXPECT_FALSE(stolen) << "the operator opened a data key wrapped for the enclave";
+
+  // A receipt the operator writes (its own outcome, the real inputs' digests) on that document
+  // does not verify for any buyer.
+  enclave::ReceiptBody body;
+  body.computation_id = kJourneyComputation;
+  body.manifest_digest = session->statement.manifest_digest;
+  body.session_id = session->statement.session_id;
+  for (const Principal& b : BuyerPrincipals()) {
+    auto input = ReadFile((Dir() / "oracle-inputs" / (b.name + ".esdk")).string());
+    ASSERT_TRUE(input);
+    body.inputs.push_back({b.name, Sha384(*input)});
+  }
+  body.outcome = {0xa0};  // {}
+  body.time = session->statement.time;
+  auto body_bytes = enclave::EncodeReceiptBody(body);
+  ASSERT_TRUE(body_bytes);
+  auto forged = enclave::EncodeReceipt(*body_bytes, session->attestation);
+  ASSERT_TRUE(WriteFileAtomic((Dir() / "forged.cbor").string(), *forged));
+  CommandResult check = Verify(Dir() / "forged.cbor",
+                               {"--my-input", (Dir() / "oracle-inputs" / "buyer1.esdk").string()});
+  EXPECT_EQ(check.exit_code, 1) << check.out;
+  EXPECT_NE(check.out.find("user_data != SHA-384(body)"), std::string::npos) << check.out;
+
+  // Beside the attacks, the legitimate run still works and verifies.
+  CommandResult run = world_->Run(kCid, Dir() / "oracle-inputs", Dir() / "oracle-receipt.cbor");
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_EQ(Verify(Dir() / "oracle-receipt.cbor",
+                   {"--my-input", (Dir() / "oracle-inputs" / "buyer1.esdk").string()})
+                .exit_code,
+            0);
+}
+
+// Section 2: a restarted enclave is a new session; the last run's inputs are refused before
+// any KMS call, with or without a shill beside them.
+TEST_F(EnclaveTrustTest, ARestartedEnclaveRefusesTheLastRunsInputs) {
+  ASSERT_NO_FATAL_FAILURE(StartAndEncrypt(Dir() / "run1"));
+  CommandResult first = world_->Run(kCid, Dir() / "run1", Dir() / "run1.cbor");
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  const std::string session1 = json::parse(first.out)["SessionId"];
+  ASSERT_TRUE(world_->TerminateAll());
+
+  // Run 2: the same enclave image again, the same buyer1 and buyer2 ciphertexts, and a shill
+  // (buyer3's credentials stand in for a colluding bidder) bound to the new session.
+  ASSERT_TRUE(world_->StartEnclave(Dir() / "auction.eif", kCid));
+  ASSERT_TRUE(world_->FetchSession(kCid, Dir() / "run2-session.cbor"));
+  const Principal& shill = BuyerPrincipals()[2];
+  ASSERT_EQ(world_->Join(shill, Dir() / "run2-session.cbor", Dir() / "measurements.json",
+                         Dir() / "shill-session.json")
+                .exit_code,
+            0);
+  fs::path replay = Dir() / "replay";
+  fs::create_directories(replay);
+  for (const char* b : {"buyer1", "buyer2"}) {
+    fs::copy_file(Dir() / "run1" / (std::string(b) + ".esdk"), replay / (std::string(b) + ".esdk"));
+  }
+  ASSERT_EQ(world_->Encrypt(shill, kJourneyComputation, "buyer3", "lot-1,1499\n",
+                            replay / "buyer3.esdk", Dir() / "shill-session.json")
+                .exit_code,
+            0);
+  const int decrypts_before = KmsCalls("Decrypt");
+  CommandResult second = world_->Run(kCid, replay, Dir() / "replay.cbor");
+  EXPECT_EQ(second.exit_code, 1) << second.out << second.err;
+  EXPECT_NE(second.out.find("made for session " + session1), std::string::npos) << second.out;
+  EXPECT_NE(second.out.find("buyer1"), std::string::npos) << second.out;
+  EXPECT_FALSE(fs::exists(Dir() / "replay.cbor"));
+  EXPECT_EQ(KmsCalls("Decrypt"), decrypts_before) << "a replayed input reached KMS";
+
+  // The same enclave still serves honest parties who join its session.
+  ASSERT_TRUE(world_->JoinAndEncryptAll(kCid, Dir() / "measurements.json",
+                                        Dir() / "app" / "manifest.json", Dir() / "run2"));
+  CommandResult honest = world_->Run(kCid, Dir() / "run2", Dir() / "run2.cbor");
+  ASSERT_EQ(honest.exit_code, 0) << honest.out << honest.err;
+  EXPECT_NE(json::parse(honest.out)["SessionId"], session1);
+
+  // A buyer holding run 1's joined session sees that run 2's receipt is not for its session.
+  fs::path run1_joined = Dir() / "buyer1-run1.json";
+  {
+    json j = {{"SessionId", session1}};
+    std::ofstream(run1_joined) << j.dump();
+  }
+  CommandResult mismatch = Verify(Dir() / "run2.cbor", {"--session", run1_joined.string()});
+  EXPECT_EQ(mismatch.exit_code, 1) << mismatch.out;
+  EXPECT_NE(mismatch.out.find("not the session you joined"), std::string::npos) << mismatch.out;
+}
+
+// Inputs made without a session (AWS's sample flow, `aws kms encrypt`) pass only where the
+// manifest allows them, and the receipt then says replayable.
+TEST_F(EnclaveTrustTest, SessionlessInputsNeedTheManifestAndMakeTheReceiptReplayable) {
+  // Under the audited (session-only) manifest, an unbound input is refused when handed in.
+  ASSERT_TRUE(world_->StartEnclave(Dir() / "auction.eif", kCid));
+  fs::path unbound = Dir() / "unbound";
+  for (const Principal& b : BuyerPrincipals()) {
+    ASSERT_EQ(world_->Encrypt(b, kJourneyComputation, b.name, JourneyWorld::Bids(b.name),
+                              unbound / (b.name + ".esdk"), "")
+                  .exit_code,
+              0);
+  }
+  CommandResult refused = world_->Run(kCid, unbound, Dir() / "unbound.cbor");
+  EXPECT_EQ(refused.exit_code, 1) << refused.out;
+  EXPECT_NE(refused.out.find("not bound to this enclave's session"), std::string::npos)
+      << refused.out;
+  ASSERT_TRUE(world_->TerminateAll());
+
+  // A manifest that allows them: the run completes, and the receipt says replayable.
+  const fs::path app = Dir() / "app-sessionless";
+  world_->WriteManifest(app, "", R"({"allow_sessionless_inputs": true})");
+  std::string m = world_->Build(app, Dir() / "sessionless.eif");
+  ASSERT_FALSE(m.empty());
+  std::ofstream(Dir() / "sessionless-measurements.json") << m;
+  ASSERT_TRUE(world_->Grant(Dir() / "sessionless-measurements.json"));
+  ASSERT_TRUE(world_->StartEnclave(Dir() / "sessionless.eif", kCid));
+  CommandResult run = world_->Run(kCid, unbound, Dir() / "sessionless.cbor");
+  // Restore the grant to the audited image for the other tests, whatever happened.
+  ASSERT_TRUE(world_->Grant(Dir() / "measurements.json"));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_EQ(json::parse(run.out)["Replayable"], true);
+  CommandResult strict = world_->VerifyReceipt(Dir() / "sessionless.cbor",
+                                               Dir() / "sessionless-measurements.json");
+  EXPECT_EQ(strict.exit_code, 1) << strict.out;
+  EXPECT_NE(strict.out.find("replayable"), std::string::npos) << strict.out;
+  CommandResult allowed = world_->VerifyReceipt(
+      Dir() / "sessionless.cbor", Dir() / "sessionless-measurements.json",
+      {"--allow-replayable", "--my-input", (unbound / "buyer2.esdk").string()});
+  EXPECT_EQ(allowed.exit_code, 0) << allowed.out;
+}
+
+}  // namespace
+}  // namespace cloister
