@@ -36,8 +36,10 @@ inline constexpr int kEnclaveVsockBrokerFd = 4;
 // except one with CAP_SYS_PTRACE/CAP_SYS_ADMIN holds capabilities over the enclave, and the
 // enclave holds no host privilege (not even root's file permissions).
 inline constexpr uid_t kEnclaveOwnerUidBase = 0x3C000000;
-// Names the launcher creates at the root of the enclave; an image may not carry them.
-inline constexpr const char* kReservedRootNames[] = {"proc", "dev", "tmp"};
+// Names the launcher creates at the root of the enclave; an image may not carry them. "vsock"
+// (where earlier launchers mounted the vsock directory) stays reserved, so an image that runs
+// here runs under those too.
+inline constexpr const char* kReservedRootNames[] = {"proc", "dev", "tmp", "vsock"};
 // The mount point of the enclave's root inside SandboxSpec::sandbox_dir.
 inline constexpr const char* kSandboxRootName = "root";
 
