@@ -7,13 +7,23 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
 
-#include "common/file.h"
+#include "common/private_dir.h"
 
 namespace cloister::vsock {
+
+struct Transport::Broker {
+  UniqueFd fd;
+  std::mutex mu;  // one request and its reply at a time
+};
 
 std::string DefaultEmulationDir() {
   if (const char* d = std::getenv("CLOISTER_VSOCK_DIR"); d != nullptr && *d != '\0') return d;
@@ -47,11 +57,47 @@ Result<Transport> Transport::FromEnvironment() {
     }
     cid = static_cast<uint32_t>(v);
   }
+  const char* b = std::getenv(kBrokerFdEnv);
+  if (mode == Mode::kEmulated && b != nullptr && *b != '\0') {
+    // One broker per process, shared by every Transport made from the environment (it owns the
+    // inherited descriptor for the life of the process).
+    static std::mutex mu;
+    static std::shared_ptr<Broker> shared;
+    static int shared_fd = -1;
+    char* end = nullptr;
+    long fd = std::strtol(b, &end, 10);
+    int type = 0;
+    socklen_t len = sizeof(type);
+    if (*end != '\0' || fd < 0 || fd > 1024 ||
+        ::getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
+        type != SOCK_SEQPACKET) {
+      return Error::InvalidArgument(std::string(kBrokerFdEnv) +
+                                    " does not name an open SOCK_SEQPACKET socket");
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    if (shared == nullptr || shared_fd != static_cast<int>(fd)) {
+      // Not inherited by anything the process starts (an app has no sockets).
+      (void)::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
+      shared = std::make_shared<Broker>();
+      shared->fd = UniqueFd(static_cast<int>(fd));
+      shared_fd = static_cast<int>(fd);
+    }
+    Transport t(Mode::kEmulated, "", cid);
+    t.broker_ = shared;
+    return t;
+  }
   return Transport(mode, DefaultEmulationDir(), cid);
 }
 
 Transport::Transport(Mode mode, std::string emulation_dir, uint32_t local_cid)
     : mode_(mode), dir_(std::move(emulation_dir)), local_cid_(local_cid) {}
+
+Transport Transport::Brokered(UniqueFd broker, uint32_t local_cid) {
+  Transport t(Mode::kEmulated, "", local_cid);
+  t.broker_ = std::make_shared<Broker>();
+  t.broker_->fd = std::move(broker);
+  return t;
+}
 
 std::string Transport::EmulatedPath(Address addr) const {
   uint32_t cid = addr.cid == kCidAny ? local_cid_ : addr.cid;
@@ -78,7 +124,74 @@ std::string Describe(Address a) {
          std::to_string(a.port);
 }
 
+Status SetNonblocking(int fd, bool nonblocking) {
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0) return Error::FromErrno("fcntl", errno);
+  int want = nonblocking ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+  if (want != flags && ::fcntl(fd, F_SETFL, want) != 0) return Error::FromErrno("fcntl", errno);
+  return OkStatus();
+}
+
+// Maps a broker's "error <kind> <message>" (docs/vsock.md) to an Error.
+Error BrokerError(std::string_view kind, std::string_view message) {
+  std::string m = "vsock broker: " + std::string(kind) + ": " + std::string(message);
+  if (kind == "denied") return Error::PolicyDenied(m);
+  if (kind == "unavailable" || kind == "busy") return Error::Unavailable(m);
+  if (kind == "invalid") return Error::InvalidArgument(m);
+  return Error::Io(m);
+}
+
 }  // namespace
+
+Result<UniqueFd> Transport::AskBroker(std::string_view request) const {
+  std::lock_guard<std::mutex> lock(broker_->mu);
+  const int fd = broker_->fd.get();
+  ssize_t n;
+  do {
+    n = ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n != static_cast<ssize_t>(request.size())) {
+    return Error::Unavailable(Error::FromErrno("vsock broker: send", errno).message());
+  }
+  char reply[kBrokerMaxReply + 1];
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
+  iovec iov{reply, sizeof(reply)};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  do {
+    n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) return Error::Unavailable("vsock broker: channel closed");
+  std::vector<UniqueFd> fds;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int received;
+      std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      fds.emplace_back(received);
+    }
+  }
+  if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
+    return Error::Internal("vsock broker: reply too large");
+  }
+  std::string_view text(reply, static_cast<size_t>(n));
+  if (text == "ok") {
+    if (fds.size() != 1) return Error::Internal("vsock broker: ok without one descriptor");
+    return std::move(fds[0]);
+  }
+  if (text.rfind("error ", 0) == 0) {
+    text.remove_prefix(6);
+    size_t space = text.find(' ');
+    std::string_view kind = text.substr(0, space);
+    std::string_view message = space == std::string_view::npos ? "" : text.substr(space + 1);
+    return BrokerError(kind, message);
+  }
+  return Error::Internal("vsock broker: unexpected reply");
+}
 
 Result<UniqueFd> Transport::Listen(Address local, int backlog, bool nonblocking) const {
   if (mode_ == Mode::kKernel) {
@@ -94,7 +207,20 @@ Result<UniqueFd> Transport::Listen(Address local, int backlog, bool nonblocking)
     if (::listen(fd.get(), backlog) != 0) return Error::FromErrno("listen vsock", errno);
     return fd;
   }
-  CLOISTER_RETURN_IF_ERROR(MakeDirs(dir_, 0700));
+  if (broker_ != nullptr) {
+    if (local.cid != kCidAny && local.cid != local_cid_) {
+      return Error::PolicyDenied("vsock: an enclave listens only on its own CID (" +
+                                 std::to_string(local_cid_) + "), not " + Describe(local));
+    }
+    int clamped = backlog < 1 ? 1 : backlog > 4096 ? 4096 : backlog;
+    CLOISTER_ASSIGN_OR_RETURN(UniqueFd fd, AskBroker("listen " + std::to_string(local.port) + " " +
+                                                     std::to_string(clamped)));
+    CLOISTER_RETURN_IF_ERROR(SetNonblocking(fd.get(), nonblocking));
+    return fd;
+  }
+  if (auto st = EnsurePrivateDir(dir_); !st) {
+    return st.error().WithContext("vsock directory (CLOISTER_VSOCK_DIR)");
+  }
   std::string path = EmulatedPath(local);
   CLOISTER_ASSIGN_OR_RETURN(sockaddr_un sa, UnixAddress(path));
   UniqueFd fd(::socket(AF_UNIX, SocketFlags(nonblocking), 0));
@@ -129,6 +255,32 @@ Result<UniqueFd> Transport::Connect(Address remote, bool nonblocking) const {
                    Error::FromErrno("connect vsock " + Describe(remote), errno).message());
     }
     return fd;
+  }
+  if (broker_ != nullptr) {
+    std::string request = "connect " + std::to_string(remote.cid) + " " +
+                          std::to_string(remote.port);
+    // "busy" means the listener's backlog is full: wait, as connect(2) on a blocking socket
+    // would, but bounded.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kBrokerBusyWaitMs);
+    auto pause = std::chrono::milliseconds(2);
+    while (true) {
+      auto fd = AskBroker(request);
+      if (fd) {
+        CLOISTER_RETURN_IF_ERROR(SetNonblocking(fd->get(), nonblocking));
+        return std::move(*fd);
+      }
+      bool busy = fd.error().message().rfind("vsock broker: busy:", 0) == 0;
+      if (!busy || std::chrono::steady_clock::now() >= deadline) return fd.error();
+      std::this_thread::sleep_for(pause);
+      pause = std::min(pause * 2, std::chrono::milliseconds(50));
+    }
+  }
+  if (auto st = CheckPrivateDir(dir_); !st) {
+    if (st.error().code() == ErrorCode::kNotFound) {
+      return Error(ErrorCode::kUnavailable, "connect vsock " + Describe(remote) + ": " +
+                                                st.error().message());
+    }
+    return st.error().WithContext("vsock directory (CLOISTER_VSOCK_DIR)");
   }
   std::string path = EmulatedPath(remote);
   CLOISTER_ASSIGN_OR_RETURN(sockaddr_un sa, UnixAddress(path));

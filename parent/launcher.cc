@@ -24,11 +24,13 @@
 #include "common/clock.h"
 #include "common/file.h"
 #include "common/ossl.h"
+#include "common/private_dir.h"
 #include "common/unique_fd.h"
 #include "common/vsock.h"
 #include "parent/image_builder.h"
 #include "parent/nsm_service.h"
 #include "parent/sandbox.h"
+#include "parent/vsock_broker.h"
 
 namespace cloister::parent {
 namespace fs = std::filesystem;
@@ -122,7 +124,8 @@ struct MonitorContext {
   EnclaveIdentity identity;
   attestation::PlatformPki* pki = nullptr;
   std::string platform_dir;
-  int status_fd = -1;  // to the launching command
+  std::string vsock_dir;  // the host's emulation directory (checked private)
+  int status_fd = -1;     // to the launching command
 };
 
 void AppendConsole(int log_fd, size_t& written, const char* data, size_t n) {
@@ -131,8 +134,9 @@ void AppendConsole(int log_fd, size_t& written, const char* data, size_t n) {
   if (WriteAll(log_fd, std::string_view(data, take))) written += take;
 }
 
-// Runs the monitor; never returns. Reports "ok <pid>\n" or "error <message>\n" on status_fd,
-// and later "exit <code>\n" (plus the console tail in debug mode) when the enclave stops.
+// Runs the monitor; never returns. Reports "ok <enclave pid> <monitor pid>\n" or
+// "error <message>\n" on status_fd, and later "exit <code>\n" (plus the console tail in debug
+// mode) when the enclave stops.
 [[noreturn]] void RunMonitor(MonitorContext& ctx) {
   ::setsid();
   ::signal(SIGPIPE, SIG_IGN);
@@ -161,7 +165,10 @@ void AppendConsole(int log_fd, size_t& written, const char* data, size_t n) {
 
   auto cgroups = EnclaveCgroups::Create(ctx.record.id, ctx.spec.memory_bytes, ctx.spec.cpus);
   if (!cgroups) fail(cgroups.error().message());
+  // The enclave's vsock (docs/vsock.md): sockets it asks for are bound and connected here.
+  VsockBroker broker(ctx.vsock_dir, ctx.record.cid);
   auto cleanup_and_fail = [&](const std::string& msg) {
+    broker.RemoveSockets();
     cgroups->Remove();
     fail(msg);
   };
@@ -169,6 +176,8 @@ void AppendConsole(int log_fd, size_t& written, const char* data, size_t n) {
   int sp[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) cleanup_and_fail("socketpair");
   UniqueFd nsm_monitor(sp[0]), nsm_enclave(sp[1]);
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) cleanup_and_fail("socketpair");
+  UniqueFd broker_monitor(sp[0]), broker_enclave(sp[1]);
   int p_to[2], p_from[2], p_exec[2], p_console[2] = {-1, -1};
   if (::pipe2(p_to, O_CLOEXEC) != 0 || ::pipe2(p_from, O_CLOEXEC) != 0 ||
       ::pipe2(p_exec, O_CLOEXEC) != 0) {
@@ -187,7 +196,8 @@ void AppendConsole(int log_fd, size_t& written, const char* data, size_t n) {
   if (s1 < 0) cleanup_and_fail("fork");
   if (s1 == 0) {
     ::sigprocmask(SIG_UNBLOCK, &mask, nullptr);
-    SandboxFds fds{p_to[0], p_from[1], p_exec[1], nsm_enclave.get(), p_console[1]};
+    SandboxFds fds{p_to[0], p_from[1], p_exec[1], nsm_enclave.get(), broker_enclave.get(),
+                   p_console[1]};
     RunSandboxChild(ctx.spec, fds);
   }
   ::close(p_to[0]);
@@ -195,6 +205,7 @@ void AppendConsole(int log_fd, size_t& written, const char* data, size_t n) {
   ::close(p_exec[1]);
   if (p_console[1] >= 0) ::close(p_console[1]);
   nsm_enclave.Reset();
+  broker_enclave.Reset();
 
   auto kill_all = [&](pid_t s2) {
     if (s2 > 0) ::kill(s2, SIGKILL);
@@ -218,7 +229,7 @@ void AppendConsole(int log_fd, size_t& written, const char* data, size_t n) {
     line += c;
   }
   if (c != 'u') abort_start("sandbox setup failed: " + line.substr(line.empty() ? 0 : 1), 0);
-  if (auto st = WriteIdMaps(s1); !st) abort_start(st.error().message(), 0);
+  if (auto st = WriteIdMaps(s1, EnclaveHostUid(ctx.record.cid)); !st) abort_start(st.error().message(), 0);
   if (!WriteAll(to_child_w.get(), "g")) abort_start("sandbox child vanished", 0);
   line.clear();
   while (::read(from_child_r.get(), &c, 1) == 1 && c != '\n') line += c;
@@ -256,23 +267,27 @@ void AppendConsole(int log_fd, size_t& written, const char* data, size_t n) {
     (void)attestation::PlatformStore::Save(platform_dir, *pki);
   });
   if (!service) abort_start(service.error().message(), s2);
-  (void)WriteAll(ctx.status_fd, "ok " + std::to_string(s2) + "\n");
+  (void)WriteAll(ctx.status_fd,
+                 "ok " + std::to_string(s2) + " " + std::to_string(::getpid()) + "\n");
 
   size_t console_written = 0;
   int exit_code = -1;
   Bytes req(nsm::kRequestMaxSize + 1);
   bool running = true;
   while (running) {
-    pollfd pfds[3] = {{nsm_monitor.get(), POLLIN, 0},
+    // A closed channel is polled no more (a negative fd is ignored by poll), so an enclave
+    // that closes its end cannot make this loop spin.
+    pollfd pfds[4] = {{nsm_monitor.get(), POLLIN, 0},
                       {sigfd.get(), POLLIN, 0},
+                      {broker_monitor.get(), POLLIN, 0},
                       {console_r.get(), POLLIN, 0}};
-    int n = ::poll(pfds, console_r ? 3 : 2, -1);
+    int n = ::poll(pfds, console_r ? 4 : 3, -1);
     if (n < 0) {
       if (errno == EINTR) continue;
       break;
     }
-    if (pfds[0].revents & POLLIN) {
-      ssize_t got = ::recv(nsm_monitor.get(), req.data(), req.size(), MSG_TRUNC);
+    if (pfds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t got = ::recv(nsm_monitor.get(), req.data(), req.size(), MSG_TRUNC | MSG_DONTWAIT);
       if (got > 0) {
         Bytes resp;
         if (static_cast<size_t>(got) > nsm::kRequestMaxSize) {
@@ -280,10 +295,16 @@ void AppendConsole(int log_fd, size_t& written, const char* data, size_t n) {
         } else {
           resp = service->Handle(ByteSpan(req.data(), static_cast<size_t>(got)));
         }
-        (void)::send(nsm_monitor.get(), resp.data(), resp.size(), MSG_NOSIGNAL);
+        // Non-blocking: an enclave that never reads its answers cannot stall the monitor.
+        (void)::send(nsm_monitor.get(), resp.data(), resp.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
+        nsm_monitor.Reset();
       }
     }
-    if (console_r && (pfds[2].revents & (POLLIN | POLLHUP))) {
+    if (pfds[2].revents & (POLLIN | POLLHUP | POLLERR)) {
+      if (!broker.ServeOne(broker_monitor.get())) broker_monitor.Reset();
+    }
+    if (console_r && (pfds[3].revents & (POLLIN | POLLHUP))) {
       ssize_t got = ::read(console_r.get(), buf, sizeof(buf));
       if (got > 0) {
         AppendConsole(log_fd.get(), console_written, buf, static_cast<size_t>(got));
@@ -316,6 +337,7 @@ void AppendConsole(int log_fd, size_t& written, const char* data, size_t n) {
   std::string report = "exit " + std::to_string(exit_code) + "\n";
   if (ctx.record.debug) report += ConsoleTail(dir);
   (void)WriteAll(ctx.status_fd, report);
+  broker.RemoveSockets();
   cgroups->Remove();
   std::error_code ec;
   fs::remove_all(dir, ec);
@@ -323,7 +345,11 @@ void AppendConsole(int log_fd, size_t& written, const char* data, size_t n) {
 }
 
 Result<UniqueFd> LockRunDir(const std::string& run_dir) {
-  CLOISTER_RETURN_IF_ERROR(MakeDirs(run_dir, 0700));
+  // The run directory holds the state (process ids terminate-enclave signals) and the sandbox
+  // roots: it must be private (issue 14, section 5).
+  if (auto st = EnsurePrivateDir(run_dir); !st) {
+    return st.error().WithContext("enclave run directory (CLOISTER_ENCLAVE_RUN_DIR)");
+  }
   UniqueFd fd(::open((run_dir + "/" + kLockFile).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!fd) return Error::FromErrno("open lock in " + run_dir, errno);
   while (::flock(fd.get(), LOCK_EX) != 0) {
@@ -395,7 +421,10 @@ nlohmann::ordered_json DescribeEnclaveJson(const EnclaveRecord& r) {
 Result<std::vector<EnclaveRecord>> ListEnclaves(const std::string& run_dir) {
   std::vector<EnclaveRecord> out;
   std::error_code ec;
-  if (!fs::is_directory(run_dir, ec)) return out;
+  if (auto st = CheckPrivateDir(run_dir); !st) {
+    if (st.error().code() == ErrorCode::kNotFound) return out;
+    return st.error().WithContext("enclave run directory (CLOISTER_ENCLAVE_RUN_DIR)");
+  }
   for (const auto& de : fs::directory_iterator(run_dir, ec)) {
     if (!de.is_directory(ec)) continue;
     auto text = ReadTextFile((de.path() / kStateFile).string(), kMaxStateFile);
@@ -495,7 +524,12 @@ Result<EnclaveRecord> RunEnclave(const RunOptions& o) {
     return Error::Unavailable("run-enclave emulates Nitro over the emulated vsock; on a Nitro "
                               "host use nitro-cli (CLOISTER_VSOCK=emulated to force emulation)");
   }
-  CLOISTER_RETURN_IF_ERROR(MakeDirs(transport.emulation_dir(), 0700));
+  if (transport.brokered()) {
+    return Error::Unavailable("run-enclave cannot run inside an enclave");
+  }
+  if (auto st = EnsurePrivateDir(transport.emulation_dir()); !st) {
+    return st.error().WithContext("vsock directory (CLOISTER_VSOCK_DIR)");
+  }
 
   std::string platform_dir = o.platform_dir;
   if (platform_dir.empty()) {
@@ -543,10 +577,18 @@ Result<EnclaveRecord> RunEnclave(const RunOptions& o) {
   rec.measurements = measurements;
   rec.dir = run_dir + "/" + rec.id;
   CLOISTER_RETURN_IF_ERROR(MakeDirs(rec.dir, 0700));
-  CLOISTER_RETURN_IF_ERROR(MakeDirs(rec.dir + "/root", 0700));
-
-  spec.root_dir = rec.dir + "/root";
-  spec.vsock_dir = transport.emulation_dir();
+  // The sandbox directory and its mount point belong to the enclave's host uid, which needs to
+  // search them (and nothing above them) to mount its root.
+  spec.sandbox_dir = rec.dir + "/sandbox";
+  for (const std::string& d : {spec.sandbox_dir, spec.sandbox_dir + "/" + kSandboxRootName}) {
+    uid_t id = EnclaveHostUid(rec.cid);
+    if (::mkdir(d.c_str(), 0700) != 0 || ::chown(d.c_str(), id, id) != 0) {
+      Error e = Error::FromErrno("create " + d, errno);
+      std::error_code ec;
+      fs::remove_all(rec.dir, ec);
+      return e;
+    }
+  }
   spec.cid = rec.cid;
   spec.memory_bytes = o.memory_mib << 20;
   spec.cpus = rec.cpu_ids;
@@ -572,6 +614,7 @@ Result<EnclaveRecord> RunEnclave(const RunOptions& o) {
                                                             : "";
   ctx.pki = &*pki;
   ctx.platform_dir = platform_dir;
+  ctx.vsock_dir = transport.emulation_dir();
 
   int status_pipe[2];
   if (::pipe2(status_pipe, O_CLOEXEC) != 0) return Error::FromErrno("pipe", errno);
@@ -618,9 +661,17 @@ Result<EnclaveRecord> RunEnclave(const RunOptions& o) {
     return Error::Unavailable("enclave start failed: " + status->substr(6));
   }
   if (status->rfind("ok ", 0) != 0) return fail_with_rest("unexpected monitor report");
-  pid_t enclave_pid = static_cast<pid_t>(std::atoll(status->c_str() + 3));
+  pid_t monitor_pid = 0;
+  {
+    std::istringstream fields(status->substr(3));
+    pid_t enclave_pid = 0;
+    if (!(fields >> enclave_pid >> monitor_pid) || monitor_pid <= 0) {
+      return fail_with_rest("unexpected monitor report");
+    }
+  }
 
-  // Wait for the heartbeat from this enclave (checked by peer credentials), echo it.
+  // Wait for the heartbeat from this enclave, echo it. The enclave's connection is made by its
+  // monitor (the vsock broker), so the peer credentials name the monitor.
   while (true) {
     int left = o.heartbeat_timeout_ms - static_cast<int>(MillisSince(started));
     if (left <= 0) {
@@ -646,7 +697,7 @@ Result<EnclaveRecord> RunEnclave(const RunOptions& o) {
     UniqueFd conn(c);
     struct ucred cred {};
     socklen_t len = sizeof(cred);
-    if (::getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.pid != enclave_pid) {
+    if (::getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.pid != monitor_pid) {
       continue;  // someone else knocking on port 9000
     }
     pollfd rp{c, POLLIN, 0};

@@ -6,5 +6,6 @@ cloister_library(NAME launcher
           ${CMAKE_CURRENT_LIST_DIR}/nsm_service.cc
           ${CMAKE_CURRENT_LIST_DIR}/sandbox.cc
           ${CMAKE_CURRENT_LIST_DIR}/launcher.cc
+          ${CMAKE_CURRENT_LIST_DIR}/vsock_broker.cc
   DEPS cloister::common cloister::eif cloister::nsm cloister::attestation cloister::platform
        PkgConfig::SECCOMP)

@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "common/file.h"
+#include "common/vsock.h"
 
 #ifndef AF_VSOCK
 #define AF_VSOCK 40
@@ -213,11 +214,16 @@ void LoadSeccomp(int err_fd) {
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
     Die(err, "make mounts private", errno);
   }
-  const std::string& root = spec.root_dir;
+  // The working directory is the sandbox directory (entered by S1 while still host root, and
+  // carried into this mount namespace by unshare): the host path above it is not searchable by
+  // the enclave's uid, and need not be. The tmpfs is charged to the memory cgroup (--memory)
+  // and mounted only in this namespace, so nothing the enclave writes reaches the host.
   std::string opts = "mode=0755,size=" + std::to_string(spec.memory_bytes);
-  if (::mount("enclave", root.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, opts.c_str()) != 0) {
+  if (::mount("enclave", kSandboxRootName, "tmpfs", MS_NOSUID | MS_NODEV, opts.c_str()) != 0) {
     Die(err, "mount tmpfs root", errno);
   }
+  if (::chdir(kSandboxRootName) != 0) Die(err, "enter the tmpfs root", errno);
+  const std::string root = ".";
   // The image's files: ramdisks in order, then the kernel section as init.
   for (const auto& e : spec.files) {
     std::string path = root + "/" + e.path;
@@ -231,27 +237,19 @@ void LoadSeccomp(int err_fd) {
   std::string init_rel = spec.init_path.substr(1);
   MakeParents(root, init_rel);
   if (!CreateFile(root + "/" + init_rel, spec.init, 0555)) Die(err, "write init", errno);
-  for (const char* d : {"proc", "dev", "tmp", "vsock"}) {
+  for (const char* d : {"proc", "dev", "tmp"}) {
     if (::mkdir((root + "/" + d).c_str(), d == std::string("tmp") ? 01777 : 0755) != 0 &&
         errno != EEXIST) {
       Die(err, std::string("mkdir ") + d, errno);
     }
   }
   for (const char* dev : {"null", "zero", "random", "urandom"}) BindDevice(err, root, dev);
-  std::string vsock_target = root + kEnclaveVsockDir;
-  if (::mount(spec.vsock_dir.c_str(), vsock_target.c_str(), nullptr, MS_BIND, nullptr) != 0) {
-    Die(err, "bind vsock directory " + spec.vsock_dir, errno);
-  }
-  // Hardening only: a remount may be refused when the host mount has locked atime flags.
-  (void)::mount(nullptr, vsock_target.c_str(), nullptr,
-                MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
   // proc must be mounted while the host's /proc is still visible in this mount namespace (the
   // kernel refuses a proc mount that would reveal more than an existing one).
   std::string proc_target = root + "/proc";
   if (::mount("proc", proc_target.c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
     Die(err, "mount /proc", errno);
   }
-  if (::chdir(root.c_str()) != 0) Die(err, "chdir root", errno);
   if (::syscall(SYS_pivot_root, ".", ".") != 0) Die(err, "pivot_root", errno);
   if (::umount2(".", MNT_DETACH) != 0) Die(err, "detach the host root", errno);
   if (::chdir("/") != 0) Die(err, "chdir /", errno);
@@ -269,24 +267,27 @@ void LoadSeccomp(int err_fd) {
   struct rlimit as {spec.memory_bytes, spec.memory_bytes};
   if (::setrlimit(RLIMIT_AS, &as) != 0) Die(err, "RLIMIT_AS", errno);
 
-  // Descriptors: 0 = /dev/null, 1/2 = console or /dev/null, 3 = NSM channel, error pipe kept
-  // (close-on-exec) at a high number; everything else closed.
+  // Descriptors: 0 = /dev/null, 1/2 = console or /dev/null, 3 = NSM channel, 4 = vsock broker
+  // channel, error pipe kept (close-on-exec) at a high number; everything else closed.
   int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   if (null_fd < 0) Die(err, "open /dev/null", errno);
   int out = fds.console >= 0 ? fds.console : null_fd;
   int err_high = ::fcntl(err, F_DUPFD_CLOEXEC, 100);
   int nsm_high = ::fcntl(fds.nsm, F_DUPFD_CLOEXEC, 100);
+  int broker_high = ::fcntl(fds.vsock_broker, F_DUPFD_CLOEXEC, 100);
   int out_high = ::fcntl(out, F_DUPFD_CLOEXEC, 100);
   int null_high = ::fcntl(null_fd, F_DUPFD_CLOEXEC, 100);
-  if (err_high < 0 || nsm_high < 0 || out_high < 0 || null_high < 0) Die(err, "dup", errno);
+  if (err_high < 0 || nsm_high < 0 || broker_high < 0 || out_high < 0 || null_high < 0) {
+    Die(err, "dup", errno);
+  }
   if (::dup2(null_high, 0) < 0 || ::dup2(out_high, 1) < 0 || ::dup2(out_high, 2) < 0 ||
-      ::dup2(nsm_high, kEnclaveNsmFd) < 0) {
+      ::dup2(nsm_high, kEnclaveNsmFd) < 0 || ::dup2(broker_high, kEnclaveVsockBrokerFd) < 0) {
     Die(err_high, "dup2", errno);
   }
   // Close everything else; the error pipe stays (close-on-exec) until execve.
-  if (::syscall(SYS_close_range, kEnclaveNsmFd + 1, err_high - 1, 0) != 0 ||
+  if (::syscall(SYS_close_range, kEnclaveVsockBrokerFd + 1, err_high - 1, 0) != 0 ||
       ::syscall(SYS_close_range, err_high + 1, ~0U, 0) != 0) {
-    for (int fd = kEnclaveNsmFd + 1; fd < 4096; ++fd) {
+    for (int fd = kEnclaveVsockBrokerFd + 1; fd < 4096; ++fd) {
       if (fd != err_high) ::close(fd);
     }
   }
@@ -294,7 +295,7 @@ void LoadSeccomp(int err_fd) {
 
   std::vector<std::string> env = {
       "PATH=/", "HOME=/tmp", "CLOISTER_VSOCK=emulated",
-      std::string("CLOISTER_VSOCK_DIR=") + kEnclaveVsockDir,
+      std::string(vsock::kBrokerFdEnv) + "=" + std::to_string(kEnclaveVsockBrokerFd),
       "CLOISTER_VSOCK_CID=" + std::to_string(spec.cid),
       "CLOISTER_NSM_FD=" + std::to_string(kEnclaveNsmFd)};
   if (!spec.ld_library_path.empty()) env.push_back("LD_LIBRARY_PATH=" + spec.ld_library_path);
@@ -379,7 +380,10 @@ Status CheckLayout(const SandboxSpec& spec) {
 void RunSandboxChild(const SandboxSpec& spec, const SandboxFds& fds) {
   const int report = fds.from_child;
   ::signal(SIGPIPE, SIG_DFL);
-  uid_t owner = kEnclaveOwnerUidBase + spec.cid;
+  // Entered while still host root; unshare(CLONE_NEWNS) carries the working directory into the
+  // new mount namespace, where the enclave's uid could not reach it by path.
+  if (::chdir(spec.sandbox_dir.c_str()) != 0) Die(report, "enter " + spec.sandbox_dir, errno);
+  uid_t owner = EnclaveHostUid(spec.cid);
   if (::setgroups(0, nullptr) != 0) Die(report, "setgroups", errno);
   if (::setresgid(owner, owner, owner) != 0) Die(report, "setresgid", errno);
   if (::setresuid(owner, owner, owner) != 0) Die(report, "setresuid", errno);
@@ -407,6 +411,7 @@ void RunSandboxChild(const SandboxSpec& spec, const SandboxFds& fds) {
   ::close(fds.to_child);
   ::close(fds.exec_error);
   ::close(fds.nsm);
+  ::close(fds.vsock_broker);
   if (fds.console >= 0) ::close(fds.console);
   int status = 0;
   while (::waitpid(init, &status, 0) < 0 && errno == EINTR) {
@@ -414,10 +419,11 @@ void RunSandboxChild(const SandboxSpec& spec, const SandboxFds& fds) {
   _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }
 
-Status WriteIdMaps(pid_t pid) {
+Status WriteIdMaps(pid_t pid, uid_t host_id) {
   std::string base = "/proc/" + std::to_string(pid);
-  CLOISTER_RETURN_IF_ERROR(WriteControl(base + "/uid_map", "0 0 1\n"));
-  CLOISTER_RETURN_IF_ERROR(WriteControl(base + "/gid_map", "0 0 1\n"));
+  std::string map = "0 " + std::to_string(host_id) + " 1\n";
+  CLOISTER_RETURN_IF_ERROR(WriteControl(base + "/uid_map", map));
+  CLOISTER_RETURN_IF_ERROR(WriteControl(base + "/gid_map", map));
   return OkStatus();
 }
 

@@ -4,9 +4,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
+
+#include "common/private_dir.h"
 
 namespace cloister::vsock {
 namespace {
@@ -47,6 +51,84 @@ TEST(VsockTest, StaleSocketFileIsReused) {
   { auto l = t.Listen({kCidAny, 5000}); ASSERT_TRUE(l); }
   EXPECT_TRUE(t.Listen({kCidAny, 5000}));
   std::filesystem::remove_all(dir);
+}
+
+// Issue 14, section 5: a vsock directory someone else created first would receive every
+// socket the operator's tools bind and every byte they send (credentials, ciphertexts).
+class VsockDirectoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    base_ = (std::filesystem::path(::testing::TempDir()) /
+             ("vsock_dir_" + std::to_string(::getpid()))).string();
+    std::filesystem::remove_all(base_);
+    ASSERT_EQ(::mkdir(base_.c_str(), 0700), 0);
+  }
+  void TearDown() override { std::filesystem::remove_all(base_); }
+  static mode_t ModeOf(const std::string& path) {
+    struct stat st {};
+    EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+    return st.st_mode & 07777;
+  }
+  std::string base_;
+};
+
+TEST_F(VsockDirectoryTest, ListenCreatesMissingDirectories0700) {
+  Transport t(Mode::kEmulated, base_ + "/run/vsock", kCidParent);
+  ASSERT_TRUE(t.Listen({kCidAny, 5000}));
+  EXPECT_EQ(ModeOf(base_ + "/run"), 0700u);
+  EXPECT_EQ(ModeOf(base_ + "/run/vsock"), 0700u);
+}
+
+TEST_F(VsockDirectoryTest, RefusesAWorldWritableDirectory) {
+  std::string dir = base_ + "/vsock";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+  ASSERT_EQ(::chmod(dir.c_str(), 0777), 0);
+  Transport t(Mode::kEmulated, dir, kCidParent);
+  auto l = t.Listen({kCidAny, 5000});
+  ASSERT_FALSE(l);
+  EXPECT_EQ(l.error().code(), ErrorCode::kPolicyDenied);
+  EXPECT_NE(l.error().message().find(dir), std::string::npos) << l.error().message();
+  EXPECT_NE(l.error().message().find("mode 0777"), std::string::npos) << l.error().message();
+  EXPECT_NE(l.error().message().find("chmod go-w"), std::string::npos) << l.error().message();
+  EXPECT_FALSE(std::filesystem::exists(dir + "/3_5000.sock"));
+  auto c = t.Connect({16, 5000});
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code(), ErrorCode::kPolicyDenied);
+  // The same with the sticky bit is what /tmp is: accepted.
+  ASSERT_EQ(::chmod(dir.c_str(), 01777), 0);
+  EXPECT_TRUE(CheckPrivateDir(dir));
+  // A writable ancestor is refused as well, and named.
+  ASSERT_EQ(::chmod(dir.c_str(), 0700), 0);
+  ASSERT_EQ(::chmod(base_.c_str(), 0777), 0);
+  auto st = CheckPrivateDir(dir);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message().find("ancestor " + base_), std::string::npos)
+      << st.error().message();
+}
+
+TEST_F(VsockDirectoryTest, RefusesADirectoryOrLinkOwnedBySomeoneElse) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to create files owned by another uid";
+  std::string dir = base_ + "/vsock";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+  ASSERT_EQ(::chown(dir.c_str(), 65534, 65534), 0);
+  Transport t(Mode::kEmulated, dir, kCidParent);
+  auto l = t.Listen({kCidAny, 5000});
+  ASSERT_FALSE(l);
+  EXPECT_EQ(l.error().code(), ErrorCode::kPolicyDenied);
+  EXPECT_NE(l.error().message().find("owned by uid 65534"), std::string::npos)
+      << l.error().message();
+  EXPECT_FALSE(t.Connect({16, 5000}));
+  // A link someone else planted, pointing at a directory of ours.
+  std::string mine = base_ + "/mine";
+  ASSERT_EQ(::mkdir(mine.c_str(), 0700), 0);
+  std::string link = base_ + "/link";
+  ASSERT_EQ(::symlink(mine.c_str(), link.c_str()), 0);
+  ASSERT_EQ(::lchown(link.c_str(), 65534, 65534), 0);
+  auto via = EnsurePrivateDir(link + "/vsock");
+  ASSERT_FALSE(via);
+  EXPECT_NE(via.error().message().find("symbolic link owned by uid 65534"), std::string::npos)
+      << via.error().message();
+  EXPECT_FALSE(std::filesystem::exists(mine + "/vsock"));
 }
 
 TEST(VsockTest, ParsesAddresses) {

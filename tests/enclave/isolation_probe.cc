@@ -7,6 +7,15 @@
 //   "write-file" {path, data} -> {}          "read-file" {path} -> {exists, data?}
 //   "alloc"      {mib} -> {ok}  (malloc and touch every page)
 //   "attest-loop" {count} -> {nanos}  (count NSM Attestation requests back to back; bench/)
+// and, for tests/adversarial/sandbox_test.cc, the attacks of a hostile enclave (issue 14 s. 4):
+//   "plant-setuid" {paths} -> {<path>: outcome}  (a setuid-root copy of this binary at each)
+//   "unlink" {path} -> {result}                  "mounts" -> {<mount point>: options}
+//   "vsock-listen" {cid, port} -> {result}       "vsock-connect" {cid, port} -> {result, echo?}
+//   "kernel-vsock-bind" {cid, port} -> {result}  (AF_VSOCK, should the kernel offer it)
+//   "broker-raw" {requests} -> {replies}  (raw messages on the broker channel; "<fd>" sends a
+//                                          descriptor, "<long>" 100 bytes, "<binary>" junk)
+//   "fill" {path, mib} -> {written_mib, error}   (write 1 MiB chunks until mib or an error)
+//   "sysctl-rewrite" {path} -> {result}          (write a global sysctl's own value back)
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -18,6 +27,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <linux/vm_sockets.h>
 
 #include <cerrno>
 #include <chrono>
@@ -235,6 +245,203 @@ Result<CborPtr> AllocHandler(const cbor_item_t& req) {
 }
 
 cloister::nsm::Nsm* g_nsm = nullptr;
+const cloister::vsock::Transport* g_transport = nullptr;
+
+Result<uint64_t> UintField(const cbor_item_t& req, const char* key) {
+  const cbor_item_t* v = cloister::enclave::MapGet(&req, key);
+  if (v == nullptr) return cloister::Error::InvalidArgument(std::string("missing ") + key);
+  return cloister::CborAsUint(v, key);
+}
+
+std::string ErrnoName(int err) { return err == 0 ? "ok" : strerrorname_np(err); }
+
+Result<CborPtr> PlantSetuid(const cbor_item_t& req) {
+  const cbor_item_t* paths = cloister::enclave::MapGet(&req, "paths");
+  if (paths == nullptr || !cbor_isa_array(paths)) {
+    return cloister::Error::InvalidArgument("missing paths");
+  }
+  auto self = cloister::ReadFile("/proc/self/exe", 64 << 20);
+  if (!self) return self.error();
+  CborPtr r(cbor_new_indefinite_map());
+  for (size_t i = 0; i < cbor_array_size(paths); ++i) {
+    CLOISTER_ASSIGN_OR_RETURN(std::string_view path,
+                              cloister::CborAsText(cbor_array_handle(paths)[i], "path"));
+    std::string p(path);
+    int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 04755);
+    int err = fd < 0 ? errno : 0;
+    if (fd >= 0) {
+      if (::write(fd, self->data(), self->size()) != static_cast<ssize_t>(self->size()) ||
+          ::fchown(fd, 0, 0) != 0 || ::fchmod(fd, 04755) != 0) {
+        err = errno;
+      }
+      ::close(fd);
+    }
+    Put(r.get(), p, CborText(ErrnoName(err)));
+  }
+  return r;
+}
+
+Result<CborPtr> Unlink(const cbor_item_t& req) {
+  CLOISTER_ASSIGN_OR_RETURN(std::string path, TextField(req, "path"));
+  CborPtr r(cbor_new_indefinite_map());
+  Put(r.get(), "result", CborText(ErrnoName(::unlink(path.c_str()) == 0 ? 0 : errno)));
+  return r;
+}
+
+Result<CborPtr> Mounts(const cbor_item_t&) {
+  CborPtr r(cbor_new_indefinite_map());
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    // id parent major:minor root mount-point options ...
+    std::istringstream f(line);
+    std::string id, parent, dev, root, point, options;
+    f >> id >> parent >> dev >> root >> point >> options;
+    Put(r.get(), point, CborText(options));
+  }
+  return r;
+}
+
+Result<CborPtr> VsockListen(const cbor_item_t& req) {
+  CLOISTER_ASSIGN_OR_RETURN(uint64_t cid, UintField(req, "cid"));
+  CLOISTER_ASSIGN_OR_RETURN(uint64_t port, UintField(req, "port"));
+  auto fd = g_transport->Listen({static_cast<uint32_t>(cid), static_cast<uint32_t>(port)});
+  CborPtr r(cbor_new_indefinite_map());
+  Put(r.get(), "result", CborText(fd ? "listening" : fd.error().ToString()));
+  return r;  // the listener closes here; its socket file stays until the enclave stops
+}
+
+Result<CborPtr> VsockConnect(const cbor_item_t& req) {
+  CLOISTER_ASSIGN_OR_RETURN(uint64_t cid, UintField(req, "cid"));
+  CLOISTER_ASSIGN_OR_RETURN(uint64_t port, UintField(req, "port"));
+  auto fd = g_transport->Connect({static_cast<uint32_t>(cid), static_cast<uint32_t>(port)});
+  CborPtr r(cbor_new_indefinite_map());
+  Put(r.get(), "result", CborText(fd ? "connected" : fd.error().ToString()));
+  if (fd) {
+    // Whoever accepted may say something; report the first bytes.
+    struct timeval tv {1, 0};
+    ::setsockopt(fd->get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char buf[64];
+    ssize_t n = ::recv(fd->get(), buf, sizeof(buf), 0);
+    Put(r.get(), "echo", CborText(n > 0 ? std::string(buf, static_cast<size_t>(n)) : ""));
+  }
+  return r;
+}
+
+Result<CborPtr> KernelVsockBind(const cbor_item_t& req) {
+  CLOISTER_ASSIGN_OR_RETURN(uint64_t cid, UintField(req, "cid"));
+  CLOISTER_ASSIGN_OR_RETURN(uint64_t port, UintField(req, "port"));
+  int s = ::socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int err = s < 0 ? errno : 0;
+  if (s >= 0) {
+    sockaddr_vm sa{};
+    sa.svm_family = AF_VSOCK;
+    sa.svm_cid = static_cast<unsigned>(cid);
+    sa.svm_port = static_cast<unsigned>(port);
+    if (::bind(s, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) err = errno;
+    ::close(s);
+  }
+  CborPtr r(cbor_new_indefinite_map());
+  Put(r.get(), "result", CborText(ErrnoName(err)));
+  return r;
+}
+
+// Sends `text` on the broker channel (with a descriptor when asked) and returns the reply text.
+std::string RawBrokerCall(int broker, const std::string& text) {
+  std::string payload = text == "<long>" ? std::string(100, '1')
+                        : text == "<binary>" ? std::string("listen \x00\xff\x01 1", 12)
+                        : text == "<fd>" ? std::string("listen 7000 1") : text;
+  iovec iov{payload.data(), payload.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  if (text == "<fd>") {
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    int passed = 0;
+    std::memcpy(CMSG_DATA(c), &passed, sizeof(int));
+  }
+  if (::sendmsg(broker, &msg, MSG_NOSIGNAL) < 0) return std::string("send: ") + ErrnoName(errno);
+  char reply[1024];
+  alignas(cmsghdr) char in_control[CMSG_SPACE(sizeof(int) * 4)];
+  iovec in_iov{reply, sizeof(reply)};
+  msghdr in{};
+  in.msg_iov = &in_iov;
+  in.msg_iovlen = 1;
+  in.msg_control = in_control;
+  in.msg_controllen = sizeof(in_control);
+  ssize_t n = ::recvmsg(broker, &in, MSG_CMSG_CLOEXEC);
+  if (n < 0) return std::string("recv: ") + ErrnoName(errno);
+  for (cmsghdr* c = CMSG_FIRSTHDR(&in); c != nullptr; c = CMSG_NXTHDR(&in, c)) {
+    if (c->cmsg_type != SCM_RIGHTS) continue;
+    int fd;
+    std::memcpy(&fd, CMSG_DATA(c), sizeof(int));
+    ::close(fd);
+  }
+  return std::string(reply, static_cast<size_t>(n));
+}
+
+Result<CborPtr> BrokerRaw(const cbor_item_t& req) {
+  const cbor_item_t* requests = cloister::enclave::MapGet(&req, "requests");
+  if (requests == nullptr || !cbor_isa_array(requests)) {
+    return cloister::Error::InvalidArgument("missing requests");
+  }
+  const char* env = std::getenv(cloister::vsock::kBrokerFdEnv);
+  if (env == nullptr) return cloister::Error::Unavailable("no broker channel");
+  int broker = std::atoi(env);
+  CborPtr replies(cbor_new_indefinite_array());
+  for (size_t i = 0; i < cbor_array_size(requests); ++i) {
+    CLOISTER_ASSIGN_OR_RETURN(std::string_view text,
+                              cloister::CborAsText(cbor_array_handle(requests)[i], "request"));
+    (void)cloister::CborArrayPush(replies.get(), CborText(RawBrokerCall(broker, std::string(text))));
+  }
+  CborPtr r(cbor_new_indefinite_map());
+  Put(r.get(), "replies", std::move(replies));
+  return r;
+}
+
+Result<CborPtr> Fill(const cbor_item_t& req) {
+  CLOISTER_ASSIGN_OR_RETURN(std::string path, TextField(req, "path"));
+  CLOISTER_ASSIGN_OR_RETURN(uint64_t mib, UintField(req, "mib"));
+  std::string chunk(1 << 20, 'x');
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  int err = fd < 0 ? errno : 0;
+  uint64_t written = 0;
+  while (fd >= 0 && written < mib) {
+    ssize_t n = ::write(fd, chunk.data(), chunk.size());
+    if (n != static_cast<ssize_t>(chunk.size())) {
+      err = n < 0 ? errno : ENOSPC;
+      break;
+    }
+    ++written;
+  }
+  if (fd >= 0) ::close(fd);
+  CborPtr r(cbor_new_indefinite_map());
+  Put(r.get(), "written_mib", cloister::CborUint(written));
+  Put(r.get(), "error", CborText(ErrnoName(err)));
+  return r;
+}
+
+Result<CborPtr> SysctlRewrite(const cbor_item_t& req) {
+  CLOISTER_ASSIGN_OR_RETURN(std::string path, TextField(req, "path"));
+  auto value = cloister::ReadTextFile(path, 4096);
+  int err = 0;
+  if (!value) {
+    err = EIO;
+  } else {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || ::write(fd, value->data(), value->size()) < 0) err = errno;
+    if (fd >= 0) ::close(fd);
+  }
+  CborPtr r(cbor_new_indefinite_map());
+  Put(r.get(), "result", CborText(ErrnoName(err)));
+  return r;
+}
 
 Result<CborPtr> AttestLoopHandler(const cbor_item_t& req) {
   const cbor_item_t* v = cloister::enclave::MapGet(&req, "count");
@@ -268,6 +475,7 @@ int main() {
   auto transport = vsock::Transport::FromEnvironment();
   if (!transport) return 1;
   g_nsm = nsm->get();
+  g_transport = &*transport;
   auto session = enclave::EnclaveSession::Create(Sha384(AsBytes("isolation-probe")), **nsm,
                                                  SystemClock::Get());
   if (!session) return 1;
@@ -275,7 +483,13 @@ int main() {
   if (!enclave::RegisterBuiltinHandlers(server, **nsm, **session) || !server.Register("probe", Probe) ||
       !server.Register("write-file", WriteFileHandler) ||
       !server.Register("read-file", ReadFileHandler) || !server.Register("alloc", AllocHandler) ||
-      !server.Register("attest-loop", AttestLoopHandler)) {
+      !server.Register("attest-loop", AttestLoopHandler) ||
+      !server.Register("plant-setuid", PlantSetuid) || !server.Register("unlink", Unlink) ||
+      !server.Register("mounts", Mounts) || !server.Register("vsock-listen", VsockListen) ||
+      !server.Register("vsock-connect", VsockConnect) ||
+      !server.Register("kernel-vsock-bind", KernelVsockBind) ||
+      !server.Register("broker-raw", BrokerRaw) || !server.Register("fill", Fill) ||
+      !server.Register("sysctl-rewrite", SysctlRewrite)) {
     return 1;
   }
   auto listener = transport->Listen({vsock::kCidAny, enclave::kDefaultRpcPort});

@@ -26,3 +26,7 @@ add_test(NAME eif.reproducible_runtime
                  ${PROJECT_BINARY_DIR})
 set_tests_properties(eif.reproducible_runtime PROPERTIES LABELS "integration;slow" TIMEOUT 1200
                      SKIP_RETURN_CODE 77)
+
+# The monitor's vsock broker and the enclave's side of its protocol (docs/vsock.md).
+cloister_test(NAME vsock_broker_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/vsock_broker_test.cc
+  DEPS cloister::launcher cloister::common LABELS unit)

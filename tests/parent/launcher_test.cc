@@ -160,14 +160,14 @@ TEST_F(LauncherTest, IsolationSeenFromInsideTheEnclave) {
   EXPECT_EQ(Text(p, "mount"), "EPERM");
   EXPECT_EQ(Text(p, "ptrace"), "EPERM");
   EXPECT_EQ(Text(p, "unshare"), "EPERM");
-  // The root holds the image's files and the launcher's mount points, nothing of the host.
+  // The root holds the image's files and the launcher's mount points, nothing of the host (no
+  // vsock directory: the monitor brokers vsock).
   std::vector<std::string> root;
   const cbor_item_t* entries = enclave::MapGet(p, "root_entries");
   for (size_t i = 0; i < cbor_array_size(entries); ++i) {
     root.push_back(std::string(*CborAsText(cbor_array_handle(entries)[i], "entry")));
   }
-  EXPECT_EQ(root, (std::vector<std::string>{"app", "dev", "init", "lib", "lib64", "proc", "tmp",
-                                            "vsock"}));
+  EXPECT_EQ(root, (std::vector<std::string>{"app", "dev", "init", "lib", "lib64", "proc", "tmp"}));
   EXPECT_EQ(cbor_array_size(enclave::MapGet(p, "host_paths_visible")), 0u);
   // Only loopback.
   const cbor_item_t* ifaces = enclave::MapGet(p, "interfaces");
@@ -185,11 +185,13 @@ TEST_F(LauncherTest, IsolationSeenFromInsideTheEnclave) {
   EXPECT_EQ(*CborAsUint(enclave::MapGet(p, "rlimit_as"), "as"), 256u << 20);
   EXPECT_EQ(*CborAsUint(enclave::MapGet(p, "cpus"), "cpus"), 1u);
   EXPECT_EQ(Text(p, "hostname"), "enclave");
-  // The only ways out: the NSM channel (fd 3, an unnamed seqpacket socket), the vsock listener
-  // and this request's connection (Unix sockets under /vsock), stdio on /dev/null (no console
-  // in production mode).
+  // The only ways out: the NSM channel (fd 3) and the vsock broker channel (fd 4), unnamed
+  // seqpacket sockets; the vsock listener and this request's connection (Unix sockets the
+  // monitor bound in the host's vsock directory as <cid>_5000.sock), stdio on /dev/null (no
+  // console in production mode).
   const cbor_item_t* fds = enclave::MapGet(p, "fds");
-  bool saw_nsm = false;
+  bool saw_nsm = false, saw_broker = false;
+  std::string listener = *dir_ + "/vsock/" + std::to_string(cid) + "_5000.sock";
   for (size_t i = 0; i < cbor_array_size(fds); ++i) {
     const cbor_item_t* fd = cbor_array_handle(fds)[i];
     uint64_t n = *CborAsUint(enclave::MapGet(fd, "fd"), "fd");
@@ -197,14 +199,15 @@ TEST_F(LauncherTest, IsolationSeenFromInsideTheEnclave) {
     SCOPED_TRACE("fd " + std::to_string(n) + " " + kind + " " + target);
     if (n <= 2) {
       EXPECT_EQ(target, "/dev/null");
-    } else if (n == 3) {
+    } else if (n == 3 || n == 4) {
       EXPECT_EQ(kind, "socket");
       EXPECT_EQ(Text(fd, "type"), "seqpacket");
-      saw_nsm = true;
+      EXPECT_EQ(Text(fd, "path"), "<missing>");
+      (n == 3 ? saw_nsm : saw_broker) = true;
     } else if (kind == "socket") {
       EXPECT_EQ(Text(fd, "type"), "stream");
       std::string path = Text(fd, "path");
-      EXPECT_TRUE(path == "<missing>" || path.rfind("/vsock/", 0) == 0) << path;
+      EXPECT_TRUE(path == "<missing>" || path == listener) << path;
     } else {
       // /proc/self/fd itself while the probe lists it.
       EXPECT_EQ(kind, "dir");
@@ -212,6 +215,7 @@ TEST_F(LauncherTest, IsolationSeenFromInsideTheEnclave) {
     }
   }
   EXPECT_TRUE(saw_nsm);
+  EXPECT_TRUE(saw_broker);
 }
 
 TEST_F(LauncherTest, WritesAreGoneAfterRestart) {
