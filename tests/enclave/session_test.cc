@@ -27,7 +27,7 @@ std::string ManifestJson(const std::string& extra = "") {
   return std::string(R"({"computation_id":"auction-7","computation":"sealed-bid-auction",)") +
          extra + R"(
     "kms":{"endpoint":"https://127.0.0.1:1","region":"us-east-1"},
-    "parties":[{"id":"alice","key_arn":")") +
+    "parties":[{"id":"alice","key_arn":")" +
          kArn[0] + R"("},
                {"id":"bob","key_arn":")" +
          kArn[1] + R"("},
@@ -274,7 +274,9 @@ TEST_F(SessionTest, FailsClosedTable) {
     EXPECT_EQ(r.error().code(), row.code) << r.error().ToString();
     EXPECT_NE(r.error().message().find("'bob'"), std::string::npos) << r.error().message();
     EXPECT_NE(r.error().message().find(row.says), std::string::npos) << r.error().message();
-    if (row.at_put_input) EXPECT_EQ(kms.calls[kArn[1]], 0);
+    if (row.at_put_input) {
+      EXPECT_EQ(kms.calls[kArn[1]], 0);
+    }
   }
 }
 

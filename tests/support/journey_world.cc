@@ -20,7 +20,7 @@ const std::map<std::string, std::vector<int>>& BidTable() {
   return *bids;
 }
 
-Status Failed(const std::string& step, const CommandResult& r) {
+Error Failed(const std::string& step, const CommandResult& r) {
   return Error::Unavailable(step + " exited " + std::to_string(r.exit_code) + ": " + r.out +
                             r.err);
 }
