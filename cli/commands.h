@@ -22,6 +22,8 @@ void RegisterEnclaveCommands(CLI::App& app, Action& run);
 void RegisterPartyCommands(CLI::App& app, Action& run);
 // audit-log verify
 void RegisterAuditCommands(CLI::App& app, Action& run);
+// policy lint
+void RegisterPolicyCommands(CLI::App& app, Action& run);
 // verify-receipt
 void RegisterReceiptCommands(CLI::App& app, Action& run);
 

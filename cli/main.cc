@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   cloister::cli::RegisterEnclaveCommands(app, run);
   cloister::cli::RegisterPartyCommands(app, run);
   cloister::cli::RegisterAuditCommands(app, run);
+  cloister::cli::RegisterPolicyCommands(app, run);
   cloister::cli::RegisterReceiptCommands(app, run);
   if (auto rc = cloister::ParseCommandLine(app, argc, argv)) return *rc;
   if (!run) {

@@ -53,13 +53,7 @@ std::string_view DecisionName(Decision::Effect e) {
 // AWS's policy lockout safety check (CreateKey and PutKeyPolicy, unless
 // BypassPolicyLockoutSafetyCheck): the new policy must let the caller change it again.
 Status CheckPolicyLockout(const Policy& policy, const Principal& caller, const std::string& arn) {
-  RequestContext ctx;
-  ctx.principal_arn = caller.arn;
-  ctx.account = caller.account;
-  ctx.action = "kms:PutKeyPolicy";
-  ctx.resource = arn;
-  ctx.condition_values["kms:calleraccount"] = {ctx.account};
-  ctx.condition_values["aws:principalarn"] = {ctx.principal_arn};
+  RequestContext ctx = MakeRequestContext(caller.arn, "kms:PutKeyPolicy", arn);
   if (policy.Evaluate(ctx).effect == Decision::Effect::kAllow) return OkStatus();
   return KmsError("MalformedPolicyDocumentException",
                   "The new key policy will not allow you to update the key policy in the "
@@ -292,14 +286,7 @@ Result<KmsService::Key> KmsService::Resolve(Call& call, std::string_view key_id,
 
 Status KmsService::Authorize(Call& call, const Key& key, std::string_view action,
                              const EncryptionContext* context, const RecipientInfo* recipient) {
-  RequestContext ctx;
-  ctx.principal_arn = call.principal->arn;
-  ctx.account = call.principal->account;
-  ctx.action = std::string(action);
-  ctx.resource = key.arn;
-  ctx.condition_values["kms:calleraccount"] = {call.principal->account};
-  ctx.condition_values["aws:principalarn"] = {call.principal->arn};
-  ctx.condition_values["aws:principalaccount"] = {call.principal->account};
+  RequestContext ctx = MakeRequestContext(call.principal->arn, action, key.arn);
   if (context != nullptr) AddEncryptionContextConditionKeys(*context, ctx);
   if (recipient != nullptr) AddRecipientConditionKeys(*recipient, ctx);
   Decision d = key.policy->Evaluate(ctx);

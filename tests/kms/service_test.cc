@@ -24,6 +24,9 @@ namespace fs = std::filesystem;
 constexpr char kOwnerArn[] = "arn:aws:iam::111122223333:user/owner";
 constexpr char kReaderArn[] = "arn:aws:iam::111122223333:user/reader";
 constexpr char kOutsiderArn[] = "arn:aws:iam::444455556666:user/outsider";
+// Two sessions of one role, as operators on AWS call (issue 15).
+constexpr char kSession1Arn[] = "arn:aws:sts::111122223333:assumed-role/operator/run-1";
+constexpr char kSession2Arn[] = "arn:aws:sts::111122223333:assumed-role/operator/run-2";
 
 Principal MakePrincipal(const std::string& arn, const std::string& id) {
   Principal p;
@@ -67,6 +70,8 @@ class ServiceTest : public ::testing::Test {
     config.principals.push_back(MakePrincipal(kOwnerArn, "AKIAOWNER"));
     config.principals.push_back(MakePrincipal(kReaderArn, "AKIAREADER"));
     config.principals.push_back(MakePrincipal(kOutsiderArn, "AKIAOUTSIDER"));
+    config.principals.push_back(MakePrincipal(kSession1Arn, "ASIASESSION1"));
+    config.principals.push_back(MakePrincipal(kSession2Arn, "ASIASESSION2"));
     config.trusted_roots_pem = roots_pem_;
     auto master = LoadOrCreateMasterKey(dir_.string(), -1);
     ASSERT_TRUE(master) << master.error().ToString();
@@ -340,6 +345,133 @@ TEST_F(ServiceTest, PoliciesDecideAndStateIsDurableAcrossRestart) {
   EXPECT_FALSE((*store)->LoadKeys());
 }
 
+// Issue 14 section 7: a wildcard inside a principal ARN used to be accepted and never match,
+// so this Deny silently denied nobody. CreateKey and PutKeyPolicy refuse it as AWS does,
+// naming the statement and the principal, and the key keeps its policy.
+TEST_F(ServiceTest, PrincipalArnWildcardIsMalformedInCreateKeyAndPutKeyPolicy) {
+  auto policy_with = [](const std::string& effect, const std::string& principal) {
+    return json{{"Version", "2012-10-17"},
+                {"Statement",
+                 {{{"Sid", "Owner"},
+                   {"Effect", "Allow"},
+                   {"Principal", {{"AWS", kOwnerArn}}},
+                   {"Action", "kms:*"},
+                   {"Resource", "*"}},
+                  {{"Sid", "NoOutsiders"},
+                   {"Effect", effect},
+                   {"Principal", {{"AWS", principal}}},
+                   {"Action", "kms:Decrypt"},
+                   {"Resource", "*"}}}}}
+        .dump();
+  };
+  const std::string id = NewKey()["KeyId"];
+  const json before = Ok("GetKeyPolicy", {{"KeyId", id}});
+  for (const std::string& effect : {std::string("Deny"), std::string("Allow")}) {
+    for (const std::string& principal : std::vector<std::string>{
+             "arn:aws:iam::444455556666:user/*", "arn:aws:iam::444455556666:*",
+          "arn:aws:sts::444455556666:assumed-role/operator/*", "arn:aws:iam::44445555666?:root"}) {
+      const std::string what = effect + " " + principal;
+      const std::string text = policy_with(effect, principal);
+      for (const Reply& r : {Call("CreateKey", {{"Policy", text}}),
+                             Call("PutKeyPolicy", {{"KeyId", id}, {"Policy", text}})}) {
+        EXPECT_EQ(r.status, 400) << what;
+        EXPECT_EQ(r.type(), "MalformedPolicyDocumentException") << what;
+        const std::string message = r.body.value("message", "");
+        EXPECT_NE(message.find("Statement \"NoOutsiders\" (Statement[1]).Principal"),
+                  std::string::npos)
+            << what << ": " << message;
+        EXPECT_NE(message.find("\"" + principal + "\""), std::string::npos) << message;
+      }
+    }
+  }
+  EXPECT_EQ(Ok("GetKeyPolicy", {{"KeyId", id}}), before);
+  EXPECT_EQ(Ok("ListKeys", json::object())["Keys"].size(), 1u) << "no key was created";
+  // "*" as the whole principal stays valid: the Deny then applies to everyone else too.
+  Ok("PutKeyPolicy", {{"KeyId", id}, {"Policy", policy_with("Deny", "*")}});
+  json enc = Ok("Encrypt", {{"KeyId", id}, {"Plaintext", "c2VjcmV0"}});
+  EXPECT_EQ(Call("Decrypt", {{"CiphertextBlob", enc["CiphertextBlob"]}}).type(),
+            "AccessDeniedException");
+}
+
+// Issue 15: role sessions are principals like users. A grant to the role covers each of its
+// sessions; a grant to one session covers only it; the account root covers them all.
+TEST_F(ServiceTest, RoleSessionsAuthenticateAndMatchRoleAndSessionPrincipals) {
+  std::string policy = json{{"Version", "2012-10-17"},
+                            {"Statement",
+                             {{{"Sid", "Owner"},
+                               {"Effect", "Allow"},
+                               {"Principal", {{"AWS", kOwnerArn}}},
+                               {"Action", "kms:*"},
+                               {"Resource", "*"}},
+                              {{"Sid", "OperatorRoleEncrypts"},
+                               {"Effect", "Allow"},
+                               {"Principal", {{"AWS", "arn:aws:iam::111122223333:role/operator"}}},
+                               {"Action", "kms:Encrypt"},
+                               {"Resource", "*"}},
+                              {{"Sid", "Run1Decrypts"},
+                               {"Effect", "Allow"},
+                               {"Principal", {{"AWS", kSession1Arn}}},
+                               {"Action", "kms:Decrypt"},
+                               {"Resource", "*"}}}}}
+                           .dump();
+  const std::string id = NewKey(policy)["KeyId"];
+  json enc1 = Ok("Encrypt", {{"KeyId", id}, {"Plaintext", "b25l"}}, "ASIASESSION1");
+  json enc2 = Ok("Encrypt", {{"KeyId", id}, {"Plaintext", "dHdv"}}, "ASIASESSION2");
+  EXPECT_EQ(Ok("Decrypt", {{"CiphertextBlob", enc2["CiphertextBlob"]}}, "ASIASESSION1")["Plaintext"],
+            "dHdv");
+  Reply denied = Call("Decrypt", {{"CiphertextBlob", enc1["CiphertextBlob"]}}, "ASIASESSION2");
+  EXPECT_EQ(denied.type(), "AccessDeniedException");
+  EXPECT_NE(denied.body.value("message", "").find(kSession2Arn), std::string::npos)
+      << denied.body.dump();
+  EXPECT_EQ(Call("DescribeKey", {{"KeyId", id}}, "ASIASESSION1").type(), "AccessDeniedException");
+  // The default key policy (account root) admits the sessions of the account's roles.
+  const std::string other = NewKey()["KeyId"];
+  Ok("DescribeKey", {{"KeyId", other}}, "ASIASESSION2");
+  // The audit log names the session.
+  std::string log = *ReadTextFile((dir_ / "audit.log").string());
+  EXPECT_NE(log.find(std::string("\"principal\":\"") + kSession1Arn), std::string::npos);
+}
+
+TEST(KmsConfigTest, AcceptsUsersRolesAndRoleSessionsOnly) {
+  struct Row {
+    std::string arn;
+    std::string account;  // empty: refused
+  };
+  const std::vector<Row> rows = {
+      {"arn:aws:iam::111122223333:user/buyer1", "111122223333"},
+      {"arn:aws:iam::111122223333:user/division/buyer1", "111122223333"},
+      {"arn:aws:iam::111122223333:role/operator", "111122223333"},
+      {"arn:aws:iam::111122223333:role/path/operator", "111122223333"},
+      {"arn:aws:iam::111122223333:root", "111122223333"},
+      {"arn:aws:sts::444455556666:assumed-role/operator/i-0123456789abcdef0", "444455556666"},
+      {"arn:aws-us-gov:sts::444455556666:assumed-role/operator/session", "444455556666"},
+      {"arn:aws:iam::111122223333:group/buyers", ""},
+      {"arn:aws:iam::111122223333:user/", ""},
+      {"arn:aws:iam::111122223333:user/*", ""},
+      {"arn:aws:iam::11112222333:user/x", ""},
+      {"arn:aws:iam:us-east-1:111122223333:user/x", ""},
+      {"arn:aws:sts::111122223333:assumed-role/operator", ""},
+      {"arn:aws:sts::111122223333:assumed-role/operator/", ""},
+      {"arn:aws:sts::111122223333:assumed-role/operator/a/b", ""},
+      {"arn:aws:sts::111122223333:federated-user/bob", ""},
+      {"arn:aws:s3:::bucket", ""},
+      {"111122223333", ""},
+  };
+  for (const Row& row : rows) {
+    std::string yaml = "principals:\n  - arn: " + row.arn +
+                       "\n    access_key_id: ASIAX\n    secret_access_key: s\n";
+    auto config = ParseConfig(yaml, ".");
+    if (row.account.empty()) {
+      ASSERT_FALSE(config) << row.arn;
+      EXPECT_NE(config.error().message().find("assumed-role"), std::string::npos)
+          << config.error().message();
+    } else {
+      ASSERT_TRUE(config) << row.arn << ": " << config.error().ToString();
+      EXPECT_EQ(config->principals.at(0).account, row.account) << row.arn;
+    }
+  }
+}
+
 TEST_F(ServiceTest, AuditLogIsChainedAndHoldsNoSecrets) {
   std::string id = NewKey()["KeyId"];
   std::string secret_pt = Base64Encode(AsBytes("top secret plaintext"));
@@ -364,7 +496,7 @@ TEST_F(ServiceTest, AuditLogIsChainedAndHoldsNoSecrets) {
   auto ok = VerifyAuditLog((dir_ / "audit.log").string());
   ASSERT_TRUE(ok) << ok.error().ToString();
   EXPECT_EQ(ok->entries, 4u);
-  EXPECT_TRUE(ok->head_file_checked);
+  EXPECT_TRUE(ok->head_present);
 }
 
 // An attestation-backed Decrypt as the AWS Nitro samples do it, with a policy written like
