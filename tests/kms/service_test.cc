@@ -432,6 +432,188 @@ TEST_F(ServiceTest, RoleSessionsAuthenticateAndMatchRoleAndSessionPrincipals) {
   EXPECT_NE(log.find(std::string("\"principal\":\"") + kSession1Arn), std::string::npos);
 }
 
+// Issue 15: create-key --tags used to be accepted and the tags dropped. They are stored, listed
+// (paged), changed and removed as AWS does, and survive a restart.
+TEST_F(ServiceTest, TagsAreStoredListedChangedAndDurable) {
+  json created = Ok("CreateKey", {{"Tags", {{{"TagKey", "Purpose"}, {"TagValue", "auction"}},
+                                            {{"TagKey", "Empty"}, {"TagValue", ""}}}}});
+  const std::string id = created["KeyMetadata"]["KeyId"];
+  EXPECT_EQ(Ok("ListResourceTags", {{"KeyId", id}}),
+            (json{{"Tags",
+                   {{{"TagKey", "Empty"}, {"TagValue", ""}},
+                    {{"TagKey", "Purpose"}, {"TagValue", "auction"}}}},
+                  {"Truncated", false}}));
+  // TagResource overwrites a value and adds keys; UntagResource removes (absent keys ignored).
+  Ok("TagResource", {{"KeyId", created["KeyMetadata"]["Arn"]},
+                     {"Tags", {{{"TagKey", "Purpose"}, {"TagValue", "survey"}},
+                               {{"TagKey", "a"}, {"TagValue", "1"}},
+                               {{"TagKey", "b"}, {"TagValue", "2"}},
+                               {{"TagKey", "c"}, {"TagValue", "3"}}}}});
+  Ok("UntagResource", {{"KeyId", id}, {"TagKeys", {"Empty", "never-set"}}});
+  // Pages of two, in key order.
+  std::vector<std::string> seen;
+  json page = Ok("ListResourceTags", {{"KeyId", id}, {"Limit", 2}});
+  for (int guard = 0; guard < 5; ++guard) {
+    for (const json& t : page["Tags"]) seen.push_back(t["TagKey"].get<std::string>() + "=" +
+                                                      t["TagValue"].get<std::string>());
+    if (!page["Truncated"].get<bool>()) break;
+    EXPECT_LE(page["Tags"].size(), 2u);
+    page = Ok("ListResourceTags", {{"KeyId", id}, {"Limit", 2}, {"Marker", page["NextMarker"]}});
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"Purpose=survey", "a=1", "b=2", "c=3"}));
+
+  Start();  // a restart keeps them
+  EXPECT_EQ(Ok("ListResourceTags", {{"KeyId", id}})["Tags"].size(), 4u);
+  EXPECT_EQ(Ok("ListResourceTags", {{"KeyId", NewKey()["KeyId"]}})["Tags"], json::array());
+  // A state change does not disturb them.
+  Ok("DisableKey", {{"KeyId", id}});
+  Ok("EnableKey", {{"KeyId", id}});
+  EXPECT_EQ(Ok("ListResourceTags", {{"KeyId", id}})["Tags"].size(), 4u);
+}
+
+TEST_F(ServiceTest, TagLimitsAndErrorsAreAws) {
+  const std::string id = NewKey()["KeyId"];
+  auto tag = [](const std::string& k, const std::string& v) {
+    return json{{"TagKey", k}, {"TagValue", v}};
+  };
+  json fifty = json::array();
+  for (int i = 0; i < 50; ++i) fifty.push_back(tag("k" + std::to_string(i), "v"));
+  json fifty_one = fifty;
+  fifty_one.push_back(tag("one-more", "v"));
+  std::string e128;  // 128 characters, 256 bytes
+  for (int i = 0; i < 128; ++i) e128 += "\xc3\xa9";
+  struct Row {
+    std::string what;
+    std::string op;
+    json body;
+    std::string want;  // "" = ok
+  };
+  const std::vector<Row> rows = {
+      {"aws: prefix", "TagResource", {{"KeyId", id}, {"Tags", {tag("aws:owner", "x")}}},
+       "TagException"},
+      {"AWS: prefix any case", "TagResource", {{"KeyId", id}, {"Tags", {tag("AwS:owner", "x")}}},
+       "TagException"},
+      {"aws: prefix at create", "CreateKey", {{"Tags", {tag("aws:x", "")}}}, "TagException"},
+      {"aws: prefix in untag", "UntagResource", {{"KeyId", id}, {"TagKeys", {"aws:x"}}},
+       "TagException"},
+      {"value may start with aws:", "TagResource", {{"KeyId", id}, {"Tags", {tag("v", "aws:y")}}},
+       ""},
+      {"duplicate key", "TagResource",
+       {{"KeyId", id}, {"Tags", {tag("dup", "1"), tag("dup", "2")}}}, "TagException"},
+      {"duplicate untag key", "UntagResource", {{"KeyId", id}, {"TagKeys", {"a", "a"}}},
+       "TagException"},
+      {"empty key", "TagResource", {{"KeyId", id}, {"Tags", {tag("", "x")}}},
+       "ValidationException"},
+      {"key of 129", "TagResource", {{"KeyId", id}, {"Tags", {tag(std::string(129, 'k'), "")}}},
+       "ValidationException"},
+      {"key of 128 characters", "TagResource", {{"KeyId", id}, {"Tags", {tag(e128, "")}}}, ""},
+      {"value of 257", "TagResource",
+       {{"KeyId", id}, {"Tags", {tag("big", std::string(257, 'v'))}}}, "ValidationException"},
+      {"value of 256", "TagResource",
+       {{"KeyId", id}, {"Tags", {tag("big", std::string(256, 'v'))}}}, ""},
+      {"no value", "TagResource", {{"KeyId", id}, {"Tags", {{{"TagKey", "x"}}}}},
+       "ValidationException"},
+      {"no tags", "TagResource", {{"KeyId", id}}, "ValidationException"},
+      {"tags not a list", "TagResource", {{"KeyId", id}, {"Tags", "x=y"}},
+       "SerializationException"},
+      {"tag value a number", "TagResource", {{"KeyId", id}, {"Tags", {{{"TagKey", "n"}, {"TagValue", 5}}}}},
+       "SerializationException"},
+      {"no tag keys", "UntagResource", {{"KeyId", id}}, "ValidationException"},
+      {"51 at create", "CreateKey", {{"Tags", fifty_one}}, "LimitExceededException"},
+      {"50 at create", "CreateKey", {{"Tags", fifty}}, ""},
+      {"limit 51", "ListResourceTags", {{"KeyId", id}, {"Limit", 51}}, "ValidationException"},
+      {"unknown key", "TagResource",
+       {{"KeyId", "00000000-0000-4000-8000-000000000000"}, {"Tags", {tag("a", "b")}}},
+       "NotFoundException"},
+  };
+  for (const Row& row : rows) {
+    Reply r = Call(row.op, row.body);
+    if (row.want.empty()) {
+      EXPECT_EQ(r.status, 200) << row.what << ": " << r.body.dump();
+    } else {
+      EXPECT_EQ(r.type(), row.want) << row.what << ": " << r.body.dump();
+    }
+  }
+  // The key holds v, the 128-character key and big: 47 more fit, 48 do not.
+  ASSERT_EQ(Ok("ListResourceTags", {{"KeyId", id}})["Tags"].size(), 3u);
+  json more = json::array();
+  for (int i = 0; i < 48; ++i) more.push_back(tag("m" + std::to_string(i), ""));
+  EXPECT_EQ(Call("TagResource", {{"KeyId", id}, {"Tags", more}}).type(), "LimitExceededException");
+  EXPECT_EQ(Ok("ListResourceTags", {{"KeyId", id}})["Tags"].size(), 3u) << "nothing applied";
+  more.erase(more.size() - 1);
+  Ok("TagResource", {{"KeyId", id}, {"Tags", more}});
+  // Overwriting an existing key does not count twice.
+  Ok("TagResource", {{"KeyId", id}, {"Tags", {tag("v", "new")}}});
+  EXPECT_EQ(Ok("ListResourceTags", {{"KeyId", id}})["Tags"].size(), 50u);
+  // Permissions and key state.
+  EXPECT_EQ(Call("ListResourceTags", {{"KeyId", id}}, "AKIAOUTSIDER").type(), "NotFoundException");
+  Ok("ScheduleKeyDeletion", {{"KeyId", id}, {"PendingWindowInDays", 7}});
+  EXPECT_EQ(Call("TagResource", {{"KeyId", id}, {"Tags", {tag("late", "")}}}).type(),
+            "KMSInvalidStateException");
+  EXPECT_EQ(Call("UntagResource", {{"KeyId", id}, {"TagKeys", {"v"}}}).type(),
+            "KMSInvalidStateException");
+  EXPECT_EQ(Ok("ListResourceTags", {{"KeyId", id}})["Tags"].size(), 50u);
+}
+
+TEST_F(ServiceTest, TagPermissionsComeFromTheKeyPolicy) {
+  std::string policy = json{{"Version", "2012-10-17"},
+                            {"Statement",
+                             {{{"Sid", "Owner"},
+                               {"Effect", "Allow"},
+                               {"Principal", {{"AWS", kOwnerArn}}},
+                               {"Action", "kms:*"},
+                               {"Resource", "*"}},
+                              {{"Sid", "ReaderLists"},
+                               {"Effect", "Allow"},
+                               {"Principal", {{"AWS", kReaderArn}}},
+                               {"Action", "kms:ListResourceTags"},
+                               {"Resource", "*"}}}}}
+                           .dump();
+  const std::string id = NewKey(policy)["KeyId"];
+  Ok("TagResource", {{"KeyId", id}, {"Tags", {{{"TagKey", "t"}, {"TagValue", "1"}}}}});
+  EXPECT_EQ(Ok("ListResourceTags", {{"KeyId", id}}, "AKIAREADER")["Tags"].size(), 1u);
+  EXPECT_EQ(Call("TagResource", {{"KeyId", id}, {"Tags", {{{"TagKey", "x"}, {"TagValue", ""}}}}},
+                 "AKIAREADER")
+                .type(),
+            "AccessDeniedException");
+  EXPECT_EQ(Call("UntagResource", {{"KeyId", id}, {"TagKeys", {"t"}}}, "AKIAREADER").type(),
+            "AccessDeniedException");
+}
+
+// A key store written before tags existed (schema version 0: no tags table) opens, keeps its
+// keys and aliases, and takes tags; a store from a newer version is refused.
+TEST_F(ServiceTest, KeyStoreMigratesAVersion0Database) {
+  const std::string id = NewKey()["KeyId"];
+  Ok("CreateAlias", {{"AliasName", "alias/old"}, {"TargetKeyId", id}});
+  json enc = Ok("Encrypt", {{"KeyId", id}, {"Plaintext", "b2xk"}});
+  service_.reset();
+  auto sql = [&](const char* statement) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "keys.db").string().c_str(), &db), SQLITE_OK);
+    char* err = nullptr;
+    EXPECT_EQ(sqlite3_exec(db, statement, nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+    sqlite3_free(err);
+    sqlite3_close(db);
+  };
+  sql("DROP TABLE tags; PRAGMA user_version = 0;");  // what a version-0 store holds
+  Start();
+  EXPECT_EQ(Ok("Decrypt", {{"CiphertextBlob", enc["CiphertextBlob"]}})["Plaintext"], "b2xk");
+  EXPECT_EQ(Ok("DescribeKey", {{"KeyId", "alias/old"}})["KeyMetadata"]["KeyId"], id);
+  Ok("TagResource", {{"KeyId", id}, {"Tags", {{{"TagKey", "after"}, {"TagValue", "migration"}}}}});
+  Start();
+  EXPECT_EQ(Ok("ListResourceTags", {{"KeyId", id}})["Tags"][0]["TagKey"], "after");
+
+  service_.reset();
+  sql("PRAGMA user_version = 2;");
+  auto master = LoadOrCreateMasterKey(dir_.string(), -1);
+  ASSERT_TRUE(master);
+  auto store = KeyStore::Open(dir_.string(), std::move(*master));
+  ASSERT_FALSE(store);
+  EXPECT_NE(store.error().message().find("newer"), std::string::npos) << store.error().message();
+  sql("PRAGMA user_version = 1;");
+  Start();
+}
+
 TEST(KmsConfigTest, AcceptsUsersRolesAndRoleSessionsOnly) {
   struct Row {
     std::string arn;
