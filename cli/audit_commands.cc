@@ -1,6 +1,14 @@
-// `cloister audit-log verify --log FILE`: checks the hash chain of a cloister-kms audit log
-// (kms/audit_log.h) and its head record, and prints {"valid": true, "entries": N, "head": ...}.
+// `cloister audit-log verify --log FILE [--anchor N:HASH] [--allow-missing-head]`: checks the
+// hash chain of a cloister-kms audit log (kms/audit_log.h) and where it ends, and prints what
+// was checked:
+//   {"valid": true, "log": ..., "entries": N, "first_hash": ..., "last_hash": ...,
+//    "head": "matched" | "absent", "anchor_checked": "N:HASH" | null,
+//    "end_truncation_detectable": true | false, "anchor": "N:HASH", ["warning": ...]}
+// "anchor" is what an auditor records to pass as --anchor next time. The head file is required
+// unless --anchor or --allow-missing-head is given.
+#include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "cli/commands.h"
@@ -8,28 +16,76 @@
 #include "kms/audit_log.h"
 
 namespace cloister::cli {
+namespace {
+
+struct VerifyFlags {
+  std::string log;
+  std::string anchor;
+  bool allow_missing_head = false;
+};
+
+int Verify(const VerifyFlags& f) {
+  kms::AuditVerifyOptions options;
+  options.allow_missing_head = f.allow_missing_head;
+  if (!f.anchor.empty()) {
+    auto anchor = kms::ParseAuditAnchor(f.anchor);
+    if (!anchor) return ReportFailure(anchor.error().WithContext("--anchor"));
+    options.anchor = std::move(*anchor);
+  }
+  auto result = kms::VerifyAuditLog(f.log, options);
+  if (!result) return ReportFailure(result.error());
+  nlohmann::ordered_json out = {
+      {"valid", true},
+      {"log", f.log},
+      {"entries", result->entries},
+      {"first_hash", result->first_hash.empty() ? nlohmann::ordered_json()
+                                                : nlohmann::ordered_json(result->first_hash)},
+      {"last_hash", result->last_hash.empty() ? nlohmann::ordered_json()
+                                              : nlohmann::ordered_json(result->last_hash)},
+      {"head", result->head_present ? "matched" : "absent"},
+      {"anchor_checked", options.anchor ? nlohmann::ordered_json(
+                                              kms::FormatAuditAnchor(*options.anchor))
+                                        : nlohmann::ordered_json()},
+      {"end_truncation_detectable", result->end_truncation_detectable},
+      {"anchor", result->entries == 0
+                     ? nlohmann::ordered_json()
+                     : nlohmann::ordered_json(kms::FormatAuditAnchor(
+                           {result->entries, result->last_hash}))},
+  };
+  if (!result->end_truncation_detectable) {
+    out["warning"] =
+        "the head file is missing and no --anchor was given: entries removed from the end of "
+        "the log cannot be detected; only the chain of the lines present was checked";
+  } else if (!options.anchor) {
+    out["warning"] =
+        "the head file is not signed: whoever can rewrite the log can rewrite it too; record "
+        "\"anchor\" and pass it as --anchor next time to detect that";
+  }
+  // Ordered as documented (PrintJson would sort the members).
+  std::cout << out.dump(2) << std::endl;
+  return kExitOk;
+}
+
+}  // namespace
 
 void RegisterAuditCommands(CLI::App& app, Action& run) {
   CLI::App* group = app.add_subcommand("audit-log", "Audit logs of cloister-kms");
   group->require_subcommand(1);
-  CLI::App* verify =
-      group->add_subcommand("verify", "Verify the hash chain of an audit log (detects edited, "
-                                      "deleted, inserted or reordered entries)");
-  auto log = std::make_shared<std::string>();
-  verify->add_option("--log", *log, "the audit log (e.g. <data-dir>/audit.log); its .head "
-                                    "file is checked when present")
+  CLI::App* verify = group->add_subcommand(
+      "verify",
+      "Verify the hash chain of an audit log and where it ends (detects edited, deleted, "
+      "inserted, reordered and truncated entries)");
+  auto f = std::make_shared<VerifyFlags>();
+  verify->add_option("--log", f->log, "the audit log (e.g. <data-dir>/audit.log); its .head "
+                                      "file is required unless --anchor or --allow-missing-head")
       ->required();
-  verify->callback([&run, log] {
-    run = [log]() -> int {
-      auto result = kms::VerifyAuditLog(*log);
-      if (!result) return ReportFailure(result.error());
-      PrintJson({{"valid", true},
-                 {"entries", result->entries},
-                 {"head", result->head},
-                 {"head_file_checked", result->head_file_checked}});
-      return kExitOk;
-    };
-  });
+  verify->add_option("--anchor", f->anchor,
+                     "<entries>:<hash> printed as \"anchor\" by an earlier verify: the log must "
+                     "still hold that line unchanged (catches a rewritten or deleted head file)");
+  verify->add_flag("--allow-missing-head", f->allow_missing_head,
+                   "accept a log without its .head file (truncation at the end then cannot be "
+                   "detected; the output says so)");
+  verify->callback([&run, f] { run = [f] { return Verify(*f); }; });
 }
 
 }  // namespace cloister::cli

@@ -24,6 +24,8 @@ void RegisterPartyCommands(CLI::App& app, Action& run);
 void RegisterSessionCommands(CLI::App& app, Action& run);
 // audit-log verify
 void RegisterAuditCommands(CLI::App& app, Action& run);
+// policy lint
+void RegisterPolicyCommands(CLI::App& app, Action& run);
 // verify-receipt
 void RegisterReceiptCommands(CLI::App& app, Action& run);
 

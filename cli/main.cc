@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   cloister::cli::RegisterPartyCommands(app, run);
   cloister::cli::RegisterSessionCommands(app, run);
   cloister::cli::RegisterAuditCommands(app, run);
+  cloister::cli::RegisterPolicyCommands(app, run);
   cloister::cli::RegisterReceiptCommands(app, run);
   if (auto rc = cloister::ParseCommandLine(app, argc, argv)) return *rc;
   if (!run) {

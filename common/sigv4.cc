@@ -502,11 +502,19 @@ Result<std::string> Verify(const Request& request, const CredentialLookup& looku
     return Error::VerifyFailed("InvalidSignatureException: Credential should be scoped to correct "
                                "service: '" + std::string(service) + "'");
   }
+  // AWS words the two directions differently: a date too far in the past has expired, one too
+  // far in the future is not yet current (the messages AWS KMS returns, which the AWS CLI shows).
   int64_t skew = *date - now;
-  if (skew > kMaxClockSkewMillis || skew < -kMaxClockSkewMillis) {
+  if (skew < -kMaxClockSkewMillis) {
     return Error::VerifyFailed("InvalidSignatureException: Signature expired: " + *date_header +
                                " is now earlier than " + FormatAmzDate(now - kMaxClockSkewMillis) +
                                " (" + FormatAmzDate(now) + " - 5 min.)");
+  }
+  if (skew > kMaxClockSkewMillis) {
+    return Error::VerifyFailed("InvalidSignatureException: Signature not yet current: " +
+                               *date_header + " is still later than " +
+                               FormatAmzDate(now + kMaxClockSkewMillis) + " (" +
+                               FormatAmzDate(now) + " + 5 min.)");
   }
   auto creq = CanonicalRequest(request, auth.signed_headers);
   if (!creq) return Incomplete(creq.error().message());

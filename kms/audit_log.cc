@@ -145,10 +145,39 @@ Status AuditLog::Append(const AuditEvent& e) {
   return OkStatus();
 }
 
-Result<AuditVerification> VerifyAuditLog(const std::string& path) {
+Result<AuditAnchor> ParseAuditAnchor(std::string_view text) {
+  const auto bad = [] {
+    return Error::InvalidArgument("an anchor is <entries>:<sha256 hex of the last line>, as "
+                                  "`cloister audit-log verify` prints it");
+  };
+  size_t colon = text.find(':');
+  if (colon == std::string_view::npos || colon == 0 || colon > 20) return bad();
+  AuditAnchor a;
+  for (char c : text.substr(0, colon)) {
+    if (c < '0' || c > '9') return bad();
+    if (a.entries > (UINT64_MAX - 9) / 10) return bad();
+    a.entries = a.entries * 10 + static_cast<uint64_t>(c - '0');
+  }
+  std::string_view hash = text.substr(colon + 1);
+  if (a.entries == 0 || hash.size() != 64) return bad();
+  for (char c : hash) {
+    const bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    if (!hex) return bad();
+    a.hash.push_back(c >= 'A' && c <= 'F' ? static_cast<char>(c + 32) : c);
+  }
+  return a;
+}
+
+std::string FormatAuditAnchor(const AuditAnchor& anchor) {
+  return std::to_string(anchor.entries) + ":" + anchor.hash;
+}
+
+Result<AuditVerification> VerifyAuditLog(const std::string& path,
+                                         const AuditVerifyOptions& options) {
   CLOISTER_ASSIGN_OR_RETURN(std::string text, ReadTextFile(path, kMaxAuditLog));
   AuditVerification out;
   std::string prev = kZeroHash;
+  std::string anchor_line_hash;
   size_t pos = 0;
   uint64_t line_no = 0;
   while (pos < text.size()) {
@@ -177,22 +206,48 @@ Result<AuditVerification> VerifyAuditLog(const std::string& path) {
     }
     prev = LineHash(line);
     ++out.entries;
+    if (out.entries == 1) out.first_hash = prev;
+    if (options.anchor && out.entries == options.anchor->entries) anchor_line_hash = prev;
   }
-  out.head = out.entries == 0 ? std::string() : prev;
-  auto head = ReadTextFile(path + ".head", 4096);
+  out.last_hash = out.entries == 0 ? std::string() : prev;
+
+  // Where the log ends: the head file, the auditor's anchor, or (explicitly) nothing.
+  const std::string head_path = path + ".head";
+  auto head = ReadTextFile(head_path, 4096);
   if (head) {
-    out.head_file_checked = true;
+    out.head_present = true;
     bool ok = out.entries == 0 ? head->empty()
                                : head->size() >= kHeadRecordSize &&
                                      head->substr(0, kHeadRecordSize) ==
                                          HeadRecord(out.entries - 1, prev);
     if (!ok) {
-      return Error::VerifyFailed(path + ".head: the log does not end where its head record "
+      return Error::VerifyFailed(head_path + ": the log does not end where its head record "
                                  "says (entries removed or edited at the end)");
     }
   } else if (head.error().code() != ErrorCode::kNotFound) {
     return head.error();
+  } else if (!options.anchor && !options.allow_missing_head) {
+    return Error::VerifyFailed(
+        head_path + " is missing: without it, entries removed from the end of the log cannot "
+        "be detected (deleting the head file with the last lines leaves a valid chain). Give "
+        "--anchor <entries>:<hash> recorded by an earlier verify, or --allow-missing-head to "
+        "accept a log whose end cannot be checked");
   }
+  if (options.anchor) {
+    const AuditAnchor& a = *options.anchor;
+    if (out.entries < a.entries) {
+      return Error::VerifyFailed(path + " has " + std::to_string(out.entries) +
+                                 " entries but the anchor recorded " + std::to_string(a.entries) +
+                                 ": entries were removed at the end");
+    }
+    if (!ConstantTimeEquals(AsBytes(anchor_line_hash), AsBytes(a.hash))) {
+      return Error::VerifyFailed(path + ":" + std::to_string(a.entries) +
+                                 ": the line does not hash to the anchor's hash (the log was "
+                                 "rewritten since the anchor was recorded)");
+    }
+    out.anchor_matched = true;
+  }
+  out.end_truncation_detectable = out.head_present || out.anchor_matched;
   return out;
 }
 

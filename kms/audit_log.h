@@ -4,8 +4,9 @@
 // line's bytes (without its newline; 64 zeros for the first line). Editing, deleting, inserting
 // or reordering any line breaks the chain at the next line. The tail is anchored by a head file
 // `<log>.head` ("<seq> <sha256 of the last line>\n", rewritten after every append), so removing
-// or editing the last lines is caught too. Entries hold no plaintext, key material or
-// credentials (docs/kms.md lists the fields).
+// or editing the last lines is caught too, as long as the head file is there and was not
+// rewritten with them; an auditor's anchor (AuditAnchor) catches even that. Entries hold no
+// plaintext, key material or credentials (docs/kms.md lists the fields).
 //
 // Thread safety: AuditLog::Append is thread-safe; VerifyAuditLog is a function.
 #ifndef CLOISTER_KMS_AUDIT_LOG_H_
@@ -81,15 +82,51 @@ class AuditLog {
   std::optional<Error> failed_;  // set by the first failed write; later appends fail too
 };
 
-struct AuditVerification {
+// What an auditor recorded from an earlier verification: the log had `entries` lines and the
+// last of them hashed to `hash` (lower-case hex SHA-256 of the line without its newline). Written
+// and parsed as "<entries>:<hash>", which is what `cloister audit-log verify` prints as "anchor".
+struct AuditAnchor {
   uint64_t entries = 0;
-  std::string head;  // hex SHA-256 of the last line
-  bool head_file_checked = false;
+  std::string hash;
 };
 
-// Verifies the chain of the log at `path` (and `<path>.head` when present). kVerifyFailed with
-// the line number on the first break; kMalformed for a line that is not a JSON entry.
-Result<AuditVerification> VerifyAuditLog(const std::string& path);
+// Parses "<entries>:<64 hex digits>" (entries >= 1; hex in either case). kInvalidArgument
+// otherwise.
+Result<AuditAnchor> ParseAuditAnchor(std::string_view text);
+
+// Returns "<entries>:<hash>".
+std::string FormatAuditAnchor(const AuditAnchor& anchor);
+
+struct AuditVerifyOptions {
+  // Also require that the log still holds the anchor's line, unchanged. With an anchor, a missing
+  // head file is accepted (the anchor is the auditor's own record of where the log ended).
+  std::optional<AuditAnchor> anchor;
+  // Accept a log whose head file is missing without an anchor. Entries removed from the end of
+  // such a log cannot be detected; the result says so (end_truncation_detectable = false).
+  bool allow_missing_head = false;
+};
+
+struct AuditVerification {
+  uint64_t entries = 0;
+  std::string first_hash;  // hex SHA-256 of the first line; empty for an empty log
+  std::string last_hash;   // hex SHA-256 of the last line; empty for an empty log
+  bool head_present = false;  // the head file exists (and then it matched)
+  bool anchor_matched = false;  // an anchor was given (and then it matched)
+  // False only when neither a head file nor an anchor vouched for the end of the log.
+  bool end_truncation_detectable = false;
+};
+
+// Verifies the chain of the log at `path` and where it ends. The head file `<path>.head` is
+// required unless `options` gives an anchor or allows its absence; when present it must name the
+// last line. kVerifyFailed, naming the line or the file, when: the chain breaks (an entry edited,
+// removed, inserted or reordered), the head file is missing (unless allowed) or names another
+// end, or the log no longer holds the anchor's line unchanged. kMalformed for a line that is not
+// a JSON entry; kIo/kNotFound when the log cannot be read.
+//
+// The head file is not authenticated: whoever can rewrite the log can rewrite it too. Only an
+// anchor kept by the auditor, outside the operator's reach, catches such a rewrite.
+Result<AuditVerification> VerifyAuditLog(const std::string& path,
+                                         const AuditVerifyOptions& options = {});
 
 }  // namespace cloister::kms
 

@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <set>
+#include <vector>
 
 #include "common/file.h"
 
@@ -96,20 +97,47 @@ Result<KmsConfig> ParseNode(const YAML::Node& root, const std::string& base_dir)
 }  // namespace
 
 Result<std::string> AccountOfArn(std::string_view arn) {
-  // arn:aws:iam::<account>:<resource>
-  constexpr std::string_view kPrefix = "arn:aws:iam::";
-  if (!arn.starts_with(kPrefix)) return Error::Malformed("not an IAM ARN: " + std::string(arn));
-  std::string_view rest = arn.substr(kPrefix.size());
-  size_t colon = rest.find(':');
-  if (colon != 12 || rest.size() == 13) {
-    return Error::Malformed("not an IAM ARN: " + std::string(arn));
+  // arn:<partition>:iam::<account>:root | user/<path/>name | role/<path/>name
+  // arn:<partition>:sts::<account>:assumed-role/<role name>/<session name>
+  // (IAM User Guide, "IAM identifiers" and "AWS JSON policy elements: Principal", role sessions.)
+  const std::string shown(arn.substr(0, 256));
+  auto refuse = [&] {
+    return Error::Malformed("not an IAM user or role ARN (arn:aws:iam::ACCOUNT:user/NAME, "
+                            "arn:aws:iam::ACCOUNT:role/NAME) or STS assumed-role ARN "
+                            "(arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION): " + shown);
+  };
+  if (arn.find_first_of("*? \t\r\n") != std::string_view::npos) return refuse();
+  std::vector<std::string_view> f;
+  size_t start = 0;
+  for (int i = 0; i < 5; ++i) {
+    size_t colon = arn.find(':', start);
+    if (colon == std::string_view::npos) return refuse();
+    f.push_back(arn.substr(start, colon - start));
+    start = colon + 1;
   }
-  for (size_t i = 0; i < 12; ++i) {
-    if (!std::isdigit(static_cast<unsigned char>(rest[i]))) {
-      return Error::Malformed("not an IAM ARN: " + std::string(arn));
+  std::string_view resource = arn.substr(start);
+  if (f[0] != "arn" || f[1].empty() || !f[3].empty() || f[4].size() != 12) return refuse();
+  for (char c : f[4]) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) return refuse();
+  }
+  if (f[2] == "iam") {
+    bool ok = resource == "root" ||
+              ((resource.starts_with("user/") || resource.starts_with("role/")) &&
+               resource.size() > 5 && !resource.ends_with("/"));
+    if (!ok) return refuse();
+  } else if (f[2] == "sts") {
+    constexpr std::string_view kAssumed = "assumed-role/";
+    if (!resource.starts_with(kAssumed)) return refuse();
+    std::string_view rest = resource.substr(kAssumed.size());
+    size_t slash = rest.find('/');
+    if (slash == std::string_view::npos || slash == 0 || slash + 1 == rest.size() ||
+        rest.find('/', slash + 1) != std::string_view::npos) {
+      return refuse();
     }
+  } else {
+    return refuse();
   }
-  return std::string(rest.substr(0, 12));
+  return std::string(f[4]);
 }
 
 Result<KmsConfig> ParseConfig(std::string_view yaml, const std::string& base_dir) {

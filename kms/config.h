@@ -27,7 +27,9 @@ inline constexpr size_t kMaxConfigFile = 1 << 20;
 inline constexpr int64_t kDefaultAttestationMaxAgeSeconds = 300;
 
 struct Principal {
-  std::string arn;      // arn:aws:iam::<account>:user/<name> (or role/..., root)
+  // arn:aws:iam::<account>:user/<name>, role/<name>, root, or
+  // arn:aws:sts::<account>:assumed-role/<role>/<session> (a role session, as AWS callers are)
+  std::string arn;
   std::string account;  // 12 digits, from the ARN
   sigv4::Credentials credentials;
 };
@@ -47,8 +49,10 @@ Result<KmsConfig> ParseConfig(std::string_view yaml, const std::string& base_dir
 // Reads and parses the config file at `path`.
 Result<KmsConfig> LoadConfig(const std::string& path);
 
-// Returns the account of an IAM ARN ("arn:aws:iam::111122223333:user/x" -> "111122223333").
-// kMalformed otherwise.
+// Returns the account of a principal ARN the server can authenticate: an IAM user or role
+// ("arn:aws:iam::111122223333:user/x" -> "111122223333"), the account root, or an STS
+// assumed-role session ("arn:aws:sts::111122223333:assumed-role/ROLE/SESSION"), in any
+// partition. kMalformed otherwise (wildcards, groups, federated users, other services).
 Result<std::string> AccountOfArn(std::string_view arn);
 
 }  // namespace cloister::kms

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <map>
+
 #include "common/file.h"
 #include "common/unique_fd.h"
 #include "kms/ciphertext.h"
@@ -70,16 +72,45 @@ Result<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& dir, SecretB
   std::unique_ptr<KeyStore> store(new KeyStore(std::move(db), std::move(master_key)));
   CLOISTER_RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
   CLOISTER_RETURN_IF_ERROR(store->Exec("PRAGMA synchronous=FULL"));
-  CLOISTER_RETURN_IF_ERROR(store->Exec(
-      "CREATE TABLE IF NOT EXISTS keys (key_id TEXT PRIMARY KEY, account TEXT NOT NULL, "
-      "region TEXT NOT NULL, description TEXT NOT NULL, state TEXT NOT NULL, "
-      "policy TEXT NOT NULL, creation_ms INTEGER NOT NULL, deletion_ms INTEGER NOT NULL, "
-      "material BLOB NOT NULL)"));
-  CLOISTER_RETURN_IF_ERROR(store->Exec(
-      "CREATE TABLE IF NOT EXISTS aliases (name TEXT NOT NULL, account TEXT NOT NULL, "
-      "key_id TEXT NOT NULL, creation_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, "
-      "PRIMARY KEY (account, name))"));
+  CLOISTER_RETURN_IF_ERROR(store->Migrate());
   return store;
+}
+
+Status KeyStore::Migrate() {
+  std::lock_guard<std::mutex> lock(mu_);
+  CLOISTER_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  auto step = [&]() -> Status {
+    CLOISTER_ASSIGN_OR_RETURN(StmtPtr s, Prepare(db_.get(), "PRAGMA user_version"));
+    if (sqlite3_step(s.get()) != SQLITE_ROW) return SqlError(db_.get(), "user_version");
+    const int version = sqlite3_column_int(s.get(), 0);
+    s.reset();
+    if (version > kKeyStoreSchemaVersion) {
+      return Error::Io("keys.db has schema version " + std::to_string(version) +
+                       ", newer than this cloister-kms understands (" +
+                       std::to_string(kKeyStoreSchemaVersion) + ")");
+    }
+    // Version 0: the original tables (created here for a new database; kept as they are).
+    CLOISTER_RETURN_IF_ERROR(Exec(
+        "CREATE TABLE IF NOT EXISTS keys (key_id TEXT PRIMARY KEY, account TEXT NOT NULL, "
+        "region TEXT NOT NULL, description TEXT NOT NULL, state TEXT NOT NULL, "
+        "policy TEXT NOT NULL, creation_ms INTEGER NOT NULL, deletion_ms INTEGER NOT NULL, "
+        "material BLOB NOT NULL)"));
+    CLOISTER_RETURN_IF_ERROR(Exec(
+        "CREATE TABLE IF NOT EXISTS aliases (name TEXT NOT NULL, account TEXT NOT NULL, "
+        "key_id TEXT NOT NULL, creation_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, "
+        "PRIMARY KEY (account, name))"));
+    if (version < 1) {
+      CLOISTER_RETURN_IF_ERROR(Exec(
+          "CREATE TABLE tags (key_id TEXT NOT NULL, tag_key TEXT NOT NULL, "
+          "tag_value TEXT NOT NULL, PRIMARY KEY (key_id, tag_key))"));
+    }
+    return Exec("PRAGMA user_version = 1");
+  }();
+  if (!step) {
+    (void)Exec("ROLLBACK");
+    return step;
+  }
+  return Exec("COMMIT");
 }
 
 Status KeyStore::Exec(const char* sql) {
@@ -118,6 +149,15 @@ Result<std::vector<StoredKey>> KeyStore::LoadKeys() {
     out.push_back(std::move(k));
   }
   if (rc != SQLITE_DONE) return SqlError(db_.get(), "load keys");
+  CLOISTER_ASSIGN_OR_RETURN(
+      StmtPtr t, Prepare(db_.get(), "SELECT key_id, tag_key, tag_value FROM tags"));
+  std::map<std::string, StoredKey*> by_id;
+  for (StoredKey& k : out) by_id[k.row.key_id] = &k;
+  while ((rc = sqlite3_step(t.get())) == SQLITE_ROW) {
+    auto it = by_id.find(ColumnText(t.get(), 0));
+    if (it != by_id.end()) it->second->row.tags[ColumnText(t.get(), 1)] = ColumnText(t.get(), 2);
+  }
+  if (rc != SQLITE_DONE) return SqlError(db_.get(), "load tags");
   return out;
 }
 
@@ -145,18 +185,61 @@ Status KeyStore::InsertKey(const KeyRow& row, const SecretBytes& material) {
   CLOISTER_ASSIGN_OR_RETURN(Bytes sealed, AesGcmSeal(master_key_.reveal(), {}, material.reveal(),
                                                      MaterialAad(row.key_id)));
   std::lock_guard<std::mutex> lock(mu_);
-  CLOISTER_ASSIGN_OR_RETURN(
-      StmtPtr s, Prepare(db_.get(), "INSERT INTO keys VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
-  BindText(s.get(), 1, row.key_id);
-  BindText(s.get(), 2, row.account);
-  BindText(s.get(), 3, row.region);
-  BindText(s.get(), 4, row.description);
-  BindText(s.get(), 5, row.state);
-  BindText(s.get(), 6, row.policy);
-  sqlite3_bind_int64(s.get(), 7, row.creation_ms);
-  sqlite3_bind_int64(s.get(), 8, row.deletion_ms);
-  sqlite3_bind_blob(s.get(), 9, sealed.data(), static_cast<int>(sealed.size()), SQLITE_TRANSIENT);
-  return StepDone(db_.get(), s.get());
+  CLOISTER_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  auto st = [&]() -> Status {
+    CLOISTER_ASSIGN_OR_RETURN(
+        StmtPtr s,
+        Prepare(db_.get(), "INSERT INTO keys VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
+    BindText(s.get(), 1, row.key_id);
+    BindText(s.get(), 2, row.account);
+    BindText(s.get(), 3, row.region);
+    BindText(s.get(), 4, row.description);
+    BindText(s.get(), 5, row.state);
+    BindText(s.get(), 6, row.policy);
+    sqlite3_bind_int64(s.get(), 7, row.creation_ms);
+    sqlite3_bind_int64(s.get(), 8, row.deletion_ms);
+    sqlite3_bind_blob(s.get(), 9, sealed.data(), static_cast<int>(sealed.size()),
+                      SQLITE_TRANSIENT);
+    CLOISTER_RETURN_IF_ERROR(StepDone(db_.get(), s.get()));
+    return InsertTagsLocked(row.key_id, row.tags);
+  }();
+  if (!st) {
+    (void)Exec("ROLLBACK");
+    return st;
+  }
+  return Exec("COMMIT");
+}
+
+Status KeyStore::InsertTagsLocked(const std::string& key_id,
+                                  const std::map<std::string, std::string>& tags) {
+  if (tags.empty()) return OkStatus();
+  CLOISTER_ASSIGN_OR_RETURN(StmtPtr s,
+                            Prepare(db_.get(), "INSERT INTO tags VALUES (?1, ?2, ?3)"));
+  for (const auto& [k, v] : tags) {
+    sqlite3_reset(s.get());
+    BindText(s.get(), 1, key_id);
+    BindText(s.get(), 2, k);
+    BindText(s.get(), 3, v);
+    CLOISTER_RETURN_IF_ERROR(StepDone(db_.get(), s.get()));
+  }
+  return OkStatus();
+}
+
+Status KeyStore::ReplaceTags(const std::string& key_id,
+                             const std::map<std::string, std::string>& tags) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CLOISTER_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  auto st = [&]() -> Status {
+    CLOISTER_ASSIGN_OR_RETURN(StmtPtr s, Prepare(db_.get(), "DELETE FROM tags WHERE key_id = ?1"));
+    BindText(s.get(), 1, key_id);
+    CLOISTER_RETURN_IF_ERROR(StepDone(db_.get(), s.get()));
+    return InsertTagsLocked(key_id, tags);
+  }();
+  if (!st) {
+    (void)Exec("ROLLBACK");
+    return st;
+  }
+  return Exec("COMMIT");
 }
 
 Status KeyStore::UpdateKey(const KeyRow& row) {
@@ -196,7 +279,9 @@ Status KeyStore::DeleteAlias(const std::string& account, const std::string& name
 Status KeyStore::DeleteKey(const std::string& key_id) {
   std::lock_guard<std::mutex> lock(mu_);
   CLOISTER_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  for (const char* sql : {"DELETE FROM aliases WHERE key_id = ?1", "DELETE FROM keys WHERE key_id = ?1"}) {
+  for (const char* sql : {"DELETE FROM aliases WHERE key_id = ?1",
+                          "DELETE FROM tags WHERE key_id = ?1",
+                          "DELETE FROM keys WHERE key_id = ?1"}) {
     auto s = Prepare(db_.get(), sql);
     if (!s) {
       (void)Exec("ROLLBACK");

@@ -1,5 +1,9 @@
 // KeyStore: the durable state of cloister-kms in SQLite (WAL, synchronous=FULL): keys (metadata,
-// policy text, key material sealed under the master key) and aliases.
+// policy text, key material sealed under the master key), their tags, and aliases.
+//
+// The schema carries a version (PRAGMA user_version). Open migrates an older database in one
+// transaction and keeps its data: version 0 (keys, aliases) -> 1 (adds tags). A database newer
+// than this code is refused.
 //
 // Every mutating call returns only after SQLite has committed it durably, so an answer sent
 // after it survives kill -9. Key material never reaches the database in the clear: it is sealed
@@ -11,6 +15,7 @@
 
 #include <sqlite3.h>
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -31,6 +36,7 @@ struct KeyRow {
   std::string policy;
   int64_t creation_ms = 0;
   int64_t deletion_ms = 0;  // when PendingDeletion: the scheduled deletion time
+  std::map<std::string, std::string> tags;  // TagKey -> TagValue
 };
 
 struct StoredKey {
@@ -50,6 +56,9 @@ struct SqliteCloser {
   void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
 };
 
+// The schema version this code writes.
+inline constexpr int kKeyStoreSchemaVersion = 1;
+
 class KeyStore {
  public:
   // Opens (creating if needed) `<dir>/keys.db`. kIo if SQLite refuses.
@@ -60,10 +69,12 @@ class KeyStore {
   Result<std::vector<StoredKey>> LoadKeys();
   Result<std::vector<AliasRow>> LoadAliases();
 
-  // Durably inserts a new key. kInvalidArgument if the id exists.
+  // Durably inserts a new key with its tags. kInvalidArgument if the id exists.
   Status InsertKey(const KeyRow& row, const SecretBytes& material);
-  // Durably updates a key's state, deletion time and policy.
+  // Durably updates a key's state, deletion time, description and policy (not its tags).
   Status UpdateKey(const KeyRow& row);
+  // Durably replaces the tags of key `key_id` with `tags` (one transaction).
+  Status ReplaceTags(const std::string& key_id, const std::map<std::string, std::string>& tags);
   Status InsertAlias(const AliasRow& row);
   Status DeleteAlias(const std::string& account, const std::string& name);
   // Deletes a key and its aliases (after its deletion date).
@@ -73,6 +84,9 @@ class KeyStore {
   KeyStore(std::unique_ptr<sqlite3, SqliteCloser> db, SecretBytes master_key)
       : db_(std::move(db)), master_key_(std::move(master_key)) {}
   Status Exec(const char* sql);
+  Status Migrate();
+  // Inserts `tags` for `key_id`; the caller holds mu_ and a transaction.
+  Status InsertTagsLocked(const std::string& key_id, const std::map<std::string, std::string>& tags);
 
   std::mutex mu_;
   std::unique_ptr<sqlite3, SqliteCloser> db_;

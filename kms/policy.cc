@@ -127,12 +127,17 @@ struct Clause {
   bool if_exists;
   std::string key;                  // lower-cased
   std::vector<std::string> values;  // Bool values lower-cased; Null values "true"/"false"
+  std::string written;              // "<operator as written> <key as written>", for lint
 };
 
 struct Principals {
   bool any = false;
   std::vector<std::string> accounts;  // from "arn:...:iam::<account>:root" or a bare account id
   std::vector<std::string> arns;      // exact principal ARNs
+  // For each IAM role principal "arn:P:iam::A:role/<path/>R": "arn:P:sts::A:assumed-role/R/",
+  // the prefix of the ARNs of its sessions (a session ARN carries no role path).
+  std::vector<std::string> role_sessions;
+  std::vector<std::string> listed;  // every principal as written (for lint findings)
 };
 
 struct Statement {
@@ -214,6 +219,20 @@ Result<std::vector<std::string>> ConditionValues(const json& v, std::string_view
   return out;
 }
 
+// For an IAM role ARN split into `fields` ("arn:P:iam::A:role/<path/>R"), returns the prefix
+// "arn:P:sts::A:assumed-role/R/" of its sessions' ARNs; otherwise "". A policy that names a role
+// applies to every session of it: the caller's ARN is the session's, and the role path is not
+// part of it (IAM User Guide, "AWS JSON policy elements: Principal", IAM role principals and
+// role session principals).
+std::string RoleSessionPrefix(const std::vector<std::string_view>& fields) {
+  if (fields[2] != "iam" || !fields[5].starts_with("role/")) return "";
+  std::string_view name = fields[5].substr(fields[5].rfind('/') + 1);
+  if (name.empty()) return "";
+  return "arn:" + std::string(fields[1]) + ":sts::" + std::string(fields[4]) + ":assumed-role/" +
+         std::string(name) + "/";
+}
+
+// `element` names the statement and the element ("Statement \"Sid\" (Statement[1]).Principal").
 Result<Principals> ParsePrincipals(const json& v, std::string_view element) {
   Principals out;
   const std::string where(element);
@@ -239,8 +258,19 @@ Result<Principals> ParsePrincipals(const json& v, std::string_view element) {
       return Error::Malformed(where + " has an unknown principal type \"" + type + "\"");
     }
     for (const std::string& p : list) {
+      out.listed.push_back(p);
       if (p == "*") {
         out.any = true;
+      } else if (p.find_first_of("*?") != std::string::npos) {
+        // AWS refuses a wildcard anywhere but as the whole principal ("*" or {"AWS": "*"}) with
+        // MalformedPolicyDocumentException (IAM User Guide, "AWS JSON policy elements:
+        // Principal", "Specifying all principals" / wildcards). Accepting it would be worse
+        // than refusing: such a principal never matches, so a Deny naming it silently denies
+        // nobody.
+        return Error::Malformed(where + " contains the principal \"" + p +
+                                "\" with a wildcard; a wildcard is only valid as the whole "
+                                "principal (\"*\" or {\"AWS\": \"*\"}); name each principal "
+                                "or the account root");
       } else if (IsAccountId(p)) {
         out.accounts.push_back(p);
       } else if (SplitArn(p, fields) && (fields[2] == "iam" || fields[2] == "sts") &&
@@ -249,6 +279,9 @@ Result<Principals> ParsePrincipals(const json& v, std::string_view element) {
           out.accounts.emplace_back(fields[4]);
         } else {
           out.arns.push_back(p);
+          if (std::string prefix = RoleSessionPrefix(fields); !prefix.empty()) {
+            out.role_sessions.push_back(std::move(prefix));
+          }
         }
       } else {
         return Error::Malformed(where + " contains an invalid principal \"" + p + "\"");
@@ -323,7 +356,8 @@ Result<std::vector<Clause>> ParseCondition(const json& v) {
       if (colon == std::string::npos || colon == 0 || colon + 1 == key.size()) {
         return Error::Malformed(what + ": condition key must be of the form prefix:name");
       }
-      Clause clause{found->op, found->negated, qualifier, if_exists, Lower(key), {}};
+      Clause clause{found->op, found->negated, qualifier, if_exists, Lower(key), {},
+                    full_name + " " + key};
       CLOISTER_ASSIGN_OR_RETURN(clause.values, ConditionValues(values, what));
       if (found->op == Operator::kNull || found->op == Operator::kBool) {
         for (std::string& s : clause.values) {
@@ -395,8 +429,10 @@ Result<Statement> ParseStatement(const json& v, size_t index) {
   if (principal == nullptr) return Error::Malformed(where + " has no Principal");
   if (action == nullptr) return Error::Malformed(where + " has no Action");
   if (resource == nullptr) return Error::Malformed(where + " has no Resource");
+  // Principal errors name the statement by its Sid as well: that is what the author wrote.
+  const std::string named = st.name == where ? where : "Statement \"" + st.name + "\" (" + where + ")";
   CLOISTER_ASSIGN_OR_RETURN(st.principals,
-                            ParsePrincipals(*principal, where + (st.not_principal
+                            ParsePrincipals(*principal, named + (st.not_principal
                                                                      ? ".NotPrincipal"
                                                                      : ".Principal")));
   CLOISTER_ASSIGN_OR_RETURN(
@@ -413,7 +449,13 @@ bool PrincipalMatches(const Principals& p, const RequestContext& request) {
       std::find(p.accounts.begin(), p.accounts.end(), request.account) != p.accounts.end()) {
     return true;
   }
-  return std::find(p.arns.begin(), p.arns.end(), request.principal_arn) != p.arns.end();
+  if (std::find(p.arns.begin(), p.arns.end(), request.principal_arn) != p.arns.end()) return true;
+  // A role principal matches each session of the role: "<prefix><session>", one more segment.
+  const std::string_view caller = request.principal_arn;
+  return std::any_of(p.role_sessions.begin(), p.role_sessions.end(), [&](const std::string& r) {
+    return caller.size() > r.size() && caller.starts_with(r) &&
+           caller.find('/', r.size()) == std::string_view::npos;
+  });
 }
 
 bool ActionMatches(const std::vector<std::string>& patterns, std::string_view lower_action) {
@@ -566,6 +608,258 @@ Decision Policy::Evaluate(const RequestContext& request) const {
           "no statement allows " + request.action + " by " + request.principal_arn};
 }
 
+// --- Lint ----------------------------------------------------------------------------------
+
+namespace {
+
+constexpr std::string_view kAttestationPrefix = "kms:recipientattestation:";
+constexpr std::string_view kLintFix =
+    "require the audited measurements: StringEqualsIgnoreCase (no ForAllValues:/ForAnyValue: "
+    "qualifier, no IfExists) on kms:RecipientAttestation:PCR0, PCR1 and PCR2 (and PCR8 for a "
+    "signed image) with the values you audited, as `cloister party create-key` writes; or "
+    "remove the grant";
+
+bool IsAttestationKey(const Clause& c) { return c.key.starts_with(kAttestationPrefix); }
+
+bool HasWildcard(const std::vector<std::string>& values) {
+  return std::any_of(values.begin(), values.end(), [](const std::string& v) {
+    return v.find_first_of("*?") != std::string::npos;
+  });
+}
+
+// True if the clause is false for a request without the key and true only for listed values:
+// a positive equality test, or StringLike without wildcards, with no qualifier and no IfExists.
+bool PinsValue(const Clause& c) {
+  if (c.qualifier != SetQualifier::kNone || c.if_exists || c.negated) return false;
+  switch (c.op) {
+    case Operator::kStringEquals:
+    case Operator::kStringEqualsIgnoreCase:
+      return true;
+    case Operator::kStringLike:
+      return !HasWildcard(c.values);
+    default:
+      return false;
+  }
+}
+
+// Why a kms:RecipientAttestation clause does not keep a request without a good document out.
+std::string WeakClauseReason(const Clause& c) {
+  const std::string& w = c.written;
+  if (c.qualifier == SetQualifier::kForAllValues) {
+    return w + " is true for a request without an attestation document: ForAllValues: over an "
+               "absent key (an empty set) is true";
+  }
+  if (c.if_exists) {
+    return w + " is true for a request without an attestation document: ...IfExists is true "
+               "when the key is absent";
+  }
+  if (c.op == Operator::kNull) {
+    if (std::find(c.values.begin(), c.values.end(), "true") != c.values.end()) {
+      return w + " \"true\" holds exactly when there is no attestation document";
+    }
+    return w + " \"false\" is satisfied by any valid attestation document, whatever enclave "
+               "made it: it pins no measurement";
+  }
+  if (c.negated) {
+    return w + " is true for a request without an attestation document: a negated operator "
+               "is true when the key is absent";
+  }
+  if (c.qualifier == SetQualifier::kForAnyValue) {
+    return w + " uses ForAnyValue: on a single-valued key (AWS advises against it; it pins "
+               "nothing a plain operator would not)";
+  }
+  if (c.op == Operator::kStringLike) {
+    return w + " has a wildcard value: any enclave's document matches";
+  }
+  return w + " does not compare the measurement with audited values";
+}
+
+bool IsImagePcrKey(const Clause& c) {
+  return c.key == "kms:recipientattestation:imagesha384" ||
+         c.key == "kms:recipientattestation:pcr0" || c.key == "kms:recipientattestation:pcr1" ||
+         c.key == "kms:recipientattestation:pcr2";
+}
+
+// True if `c` admits the all-zero value that debug-mode enclaves attest in PCR0-2.
+bool AdmitsDebugValue(const Clause& c) {
+  static const std::string kZero(96, '0');
+  return std::find(c.values.begin(), c.values.end(), kZero) != c.values.end();
+}
+
+// Returns why `st` lets a request without a good document through, or "" if it does not.
+std::string AllowWeakness(const Statement& st) {
+  const Clause* weak = nullptr;
+  bool pinned = false;
+  const Clause* debug = nullptr;  // a pinned image PCR admitting the debug value
+  bool image_pinned_without_debug = false;
+  for (const Clause& c : st.conditions) {
+    if (!IsAttestationKey(c)) continue;
+    if (!PinsValue(c)) {
+      if (weak == nullptr) weak = &c;
+      continue;
+    }
+    pinned = true;
+    if (IsImagePcrKey(c)) {
+      if (AdmitsDebugValue(c)) {
+        if (debug == nullptr) debug = &c;
+      } else {
+        image_pinned_without_debug = true;
+      }
+    }
+  }
+  if (pinned) {
+    // The clauses are ANDed: one image PCR pinned to a real value keeps debug enclaves out.
+    if (debug != nullptr && !image_pinned_without_debug) {
+      return debug->written + " admits the all-zero value that every debug-mode enclave "
+                              "attests, whatever image it runs";
+    }
+    return "";
+  }
+  if (weak != nullptr) return WeakClauseReason(*weak);
+  return "no kms:RecipientAttestation condition: the grant applies to requests without an "
+         "attestation document";
+}
+
+// True if every clause of a Deny is on an attestation key and true when that key is absent, so
+// the Deny applies to every request without a document (whatever else the caller sends).
+bool DenyFiresWithoutDocument(const Statement& st) {
+  return std::all_of(st.conditions.begin(), st.conditions.end(), [](const Clause& c) {
+    if (!IsAttestationKey(c)) return false;
+    if (c.op == Operator::kNull) {
+      return std::find(c.values.begin(), c.values.end(), "true") != c.values.end();
+    }
+    if (c.if_exists || c.qualifier == SetQualifier::kForAllValues) return true;
+    return c.qualifier == SetQualifier::kNone && c.negated;
+  });
+}
+
+std::string AccountOfPrincipal(std::string_view p) {
+  if (IsAccountId(p)) return std::string(p);
+  std::vector<std::string_view> fields;
+  if (SplitArn(p, fields)) return std::string(fields[4]);
+  return "";
+}
+
+bool IsAccountRoot(std::string_view p) {
+  std::vector<std::string_view> fields;
+  return IsAccountId(p) ||
+         (SplitArn(p, fields) && fields[2] == "iam" && fields[5] == "root" && IsAccountId(fields[4]));
+}
+
+// Does Deny statement `deny` name principal `p` (as written in an Allow)?
+bool DenyCoversPrincipal(const Statement& deny, const std::string& p) {
+  const Principals& d = deny.principals;
+  const bool listed = std::find(d.listed.begin(), d.listed.end(), p) != d.listed.end();
+  if (deny.not_principal) return p != "*" && !listed && !d.any;
+  if (d.any || listed) return true;
+  if (p == "*" || IsAccountRoot(p)) return false;
+  // An account root in the Deny covers every principal of that account.
+  const std::string account = AccountOfPrincipal(p);
+  if (std::find(d.accounts.begin(), d.accounts.end(), account) != d.accounts.end()) return true;
+  // A role in the Deny covers its sessions.
+  return std::any_of(d.role_sessions.begin(), d.role_sessions.end(), [&](const std::string& r) {
+    return p.size() > r.size() && p.starts_with(r) && p.find('/', r.size()) == std::string::npos;
+  });
+}
+
+bool IsAdmin(const std::string& p, const LintOptions& options) {
+  if (options.admins.empty()) return IsAccountRoot(p);
+  return std::any_of(options.admins.begin(), options.admins.end(), [&](const std::string& a) {
+    if (a == p) return true;
+    // "111122223333" and "arn:aws:iam::111122223333:root" name the same principal.
+    return IsAccountRoot(a) && IsAccountRoot(p) && AccountOfPrincipal(a) == AccountOfPrincipal(p);
+  });
+}
+
+}  // namespace
+
+std::vector<LintFinding> Policy::Lint(const LintOptions& options) const {
+  std::vector<LintFinding> findings;
+  const auto& statements = impl_->statements;
+  // Every individual principal the policy names (not "*", not an account, not an admin).
+  std::vector<std::string> named;
+  for (const Statement& st : statements) {
+    for (const std::string& p : st.principals.listed) {
+      if (p == "*" || IsAccountRoot(p) || IsAdmin(p, options)) continue;
+      if (std::find(named.begin(), named.end(), p) == named.end()) named.push_back(p);
+    }
+  }
+  for (size_t i = 0; i < statements.size(); ++i) {
+    const Statement& st = statements[i];
+    if (st.deny) continue;
+    if (!options.key_arn.empty() &&
+        ResourceMatches(st.resources, options.key_arn) == st.not_resource) {
+      continue;
+    }
+    std::vector<std::string> actions;
+    for (std::string_view a : kKeyMaterialActions) {
+      if (ActionMatches(st.actions, Lower(a)) != st.not_action) actions.emplace_back(a);
+    }
+    if (actions.empty()) continue;
+    const std::string weakness = AllowWeakness(st);
+    if (weakness.empty()) continue;
+
+    std::vector<std::string> principals;
+    std::string via_root;  // set when the finding is a principal covered by an account grant
+    if (st.not_principal) {
+      std::string everyone_but = "NotPrincipal: everyone except";
+      for (const std::string& p : st.principals.listed) everyone_but += " " + p;
+      principals.push_back(everyone_but);
+    } else if (st.principals.any) {
+      principals.emplace_back("*");
+    } else {
+      for (const std::string& p : st.principals.listed) {
+        if (!IsAdmin(p, options)) principals.push_back(p);
+      }
+      // An account-root grant covers every principal of the account, so each other principal
+      // the policy names in that account (typically the operator) gets it too, unless a Deny
+      // keeps it out.
+      for (const std::string& root : st.principals.listed) {
+        if (!IsAdmin(root, options) || !IsAccountRoot(root)) continue;
+        for (const std::string& p : named) {
+          if (AccountOfPrincipal(p) == AccountOfPrincipal(root) &&
+              std::find(principals.begin(), principals.end(), p) == principals.end()) {
+            principals.push_back(p);
+            via_root = root;
+          }
+        }
+      }
+    }
+    for (const std::string& p : principals) {
+      std::vector<std::string> open_actions;
+      for (const std::string& a : actions) {
+        const std::string lower = Lower(a);
+        const bool denied = !st.not_principal &&
+                            std::any_of(statements.begin(), statements.end(), [&](const Statement& d) {
+                              return d.deny && DenyCoversPrincipal(d, p) &&
+                                     ActionMatches(d.actions, lower) != d.not_action &&
+                                     (options.key_arn.empty() ||
+                                      ResourceMatches(d.resources, options.key_arn) !=
+                                          d.not_resource) &&
+                                     DenyFiresWithoutDocument(d);
+                            });
+        if (!denied) open_actions.push_back(a);
+      }
+      if (open_actions.empty()) continue;
+      const bool listed = std::find(st.principals.listed.begin(), st.principals.listed.end(),
+                                    p) != st.principals.listed.end();
+      if (!listed && !via_root.empty()) {
+        findings.push_back({i, st.name, p, std::move(open_actions),
+                            p + " is in the account of " + via_root +
+                                ", whose grant covers every principal of the account; " +
+                                weakness,
+                            "add Deny statements for " + p +
+                                " (one per PCR, StringNotEqualsIgnoreCase, and a NotAction "
+                                "kms:Decrypt Deny), as `cloister party create-key` writes, or "
+                                "name the administrators instead of the account root"});
+        continue;
+      }
+      findings.push_back({i, st.name, p, std::move(open_actions), weakness, std::string(kLintFix)});
+    }
+  }
+  return findings;
+}
+
 size_t Policy::statement_count() const { return impl_->statements.size(); }
 
 std::string_view EffectName(Decision::Effect effect) {
@@ -595,12 +889,27 @@ RequestContext MakeRequestContext(std::string_view principal_arn, std::string_vi
   ctx.action = std::string(action);
   ctx.resource = std::string(resource);
   std::vector<std::string_view> fields;
-  if (SplitArn(principal_arn, fields)) ctx.account = std::string(fields[4]);
-  if (!ctx.principal_arn.empty()) {
-    ctx.condition_values[std::string(kKeyPrincipalArn)] = {ctx.principal_arn};
+  std::string principal_key = ctx.principal_arn;
+  if (SplitArn(principal_arn, fields)) {
+    ctx.account = std::string(fields[4]);
+    // For a role session, aws:PrincipalArn is the role's ARN, not the session's (IAM User
+    // Guide, "AWS global condition context keys", aws:PrincipalArn). The session ARN does not
+    // carry the role's path, so the role ARN is given without one.
+    if (fields[2] == "sts" && fields[5].starts_with("assumed-role/")) {
+      std::string_view rest = fields[5].substr(13);
+      size_t slash = rest.find('/');
+      if (slash != std::string_view::npos && slash > 0) {
+        principal_key = "arn:" + std::string(fields[1]) + ":iam::" + ctx.account + ":role/" +
+                        std::string(rest.substr(0, slash));
+      }
+    }
+  }
+  if (!principal_key.empty()) {
+    ctx.condition_values[std::string(kKeyPrincipalArn)] = {principal_key};
   }
   if (!ctx.account.empty()) {
     ctx.condition_values[std::string(kKeyCallerAccount)] = {ctx.account};
+    ctx.condition_values[std::string(kKeyPrincipalAccount)] = {ctx.account};
   }
   return ctx;
 }

@@ -5,12 +5,15 @@
 // an explicit Deny beats an Allow, which beats the implicit deny. The emulator has no IAM
 // identity policies, so a principal `arn:aws:iam::<account>:root` (or the bare account id) in a
 // key policy matches every principal of that account, which is what AWS's default key policy
-// grants when the account's IAM policies allow everything.
+// grants when the account's IAM policies allow everything. A role principal
+// `arn:aws:iam::<account>:role/<path/>R` matches the role's sessions
+// `arn:aws:sts::<account>:assumed-role/R/<session>`; a session ARN matches only that session.
+// Wildcards inside principal ARNs are refused, as AWS does.
 //
 // Condition keys supported (names case-insensitive, stored lower-cased in RequestContext):
 //   kms:RecipientAttestation:ImageSha384, kms:RecipientAttestation:PCR0..PCR31,
 //   kms:EncryptionContext:<context-key>, kms:EncryptionContextKeys (multi-valued),
-//   kms:CallerAccount, aws:PrincipalArn. Any other key evaluates as absent.
+//   kms:CallerAccount, aws:PrincipalArn, aws:PrincipalAccount. Any other key evaluates as absent.
 //
 // Thread safety: Policy is immutable after Parse; Evaluate may run concurrently on one Policy.
 // Copying a Policy is cheap (shared immutable state).
@@ -38,6 +41,7 @@ inline constexpr size_t kMaxPolicyJsonDepth = 16;
 // Condition key names, lower-cased, as they appear in RequestContext::condition_values.
 inline constexpr std::string_view kKeyPrincipalArn = "aws:principalarn";
 inline constexpr std::string_view kKeyCallerAccount = "kms:calleraccount";
+inline constexpr std::string_view kKeyPrincipalAccount = "aws:principalaccount";
 inline constexpr std::string_view kKeyEncryptionContextPrefix = "kms:encryptioncontext:";
 inline constexpr std::string_view kKeyEncryptionContextKeys = "kms:encryptioncontextkeys";
 inline constexpr std::string_view kKeyImageSha384 = "kms:recipientattestation:imagesha384";
@@ -64,7 +68,10 @@ struct RequestContext {
 };
 
 // Returns a context with principal_arn, account (taken from the ARN's account field), action and
-// resource set, plus the global keys aws:PrincipalArn and kms:CallerAccount.
+// resource set, plus the global keys aws:PrincipalArn, aws:PrincipalAccount and
+// kms:CallerAccount. For an STS role session ("arn:aws:sts::A:assumed-role/R/S"),
+// aws:PrincipalArn is the role's ARN "arn:aws:iam::A:role/R", as in AWS (without the role's
+// path, which the session ARN does not carry).
 RequestContext MakeRequestContext(std::string_view principal_arn, std::string_view action,
                                   std::string_view resource);
 
@@ -91,6 +98,34 @@ struct Decision {
 // Returns "allow", "explicit_deny" or "implicit_deny".
 std::string_view EffectName(Decision::Effect effect);
 
+// One way to get key material out of a key without the attestation document of an audited
+// enclave, found by Policy::Lint.
+struct LintFinding {
+  size_t index = 0;        // 0-based index of the Allow statement
+  std::string statement;   // its Sid, or "Statement[i]"
+  std::string principal;   // as written in the policy ("*", an ARN, "NotPrincipal ...")
+  std::vector<std::string> actions;  // the key-material actions it grants ("kms:Decrypt", ...)
+  std::string reason;
+  std::string fix;
+};
+
+struct LintOptions {
+  // The key's administrators, whose grants are not findings. Empty: every account-root
+  // principal ("arn:aws:iam::<account>:root" or the bare account id), as in AWS's default policy.
+  std::vector<std::string> admins;
+  // The key's ARN, when known: statements whose Resource does not cover it are skipped.
+  std::string key_arn;
+};
+
+// The actions that yield plaintext or a data key (or re-wrap one under another key), which an
+// operator must be able to call only with a Recipient document: kms:Decrypt, kms:GenerateDataKey*
+// and kms:ReEncrypt* (written as patterns in policies, e.g. "kms:*").
+inline constexpr std::string_view kKeyMaterialActions[] = {
+    "kms:Decrypt",         "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext", "kms:GenerateDataKeyPair",
+    "kms:GenerateDataKeyPairWithoutPlaintext", "kms:ReEncryptFrom",
+    "kms:ReEncryptTo"};
+
 class Policy {
  public:
   // Parses and validates a key policy document. kMalformed (the server answers
@@ -102,6 +137,16 @@ class Policy {
 
   // Decides `request`. Never fails: anything the policy cannot match is an implicit deny.
   Decision Evaluate(const RequestContext& request) const;
+
+  // Returns the Allow grants of kKeyMaterialActions to principals other than `options.admins`
+  // that a request without a valid attestation document of an audited enclave can satisfy
+  // (AWS semantics, docs/kms-policy.md "Linting"): no kms:RecipientAttestation condition; or
+  // only conditions that hold when the key is absent (ForAllValues:, ...IfExists, negated
+  // operators, Null "true") or that pin no measurement (Null "false", StringLike with a
+  // wildcard, ForAnyValue:, Bool); or a pinned all-zero PCR0-2 (every debug-mode enclave).
+  // A grant that a Deny statement refuses to every request without a document is not a finding.
+  // Empty when the policy is clean. Thread-safe.
+  std::vector<LintFinding> Lint(const LintOptions& options) const;
 
   // Returns the number of statements.
   size_t statement_count() const;

@@ -2,7 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
+#include <set>
 #include <utility>
 
 #include "common/json.h"
@@ -14,7 +17,7 @@ using nlohmann::json;
 
 constexpr std::string_view kTargetPrefix = "TrentService.";
 
-constexpr std::array<std::pair<Operation, std::string_view>, 19> kOperations = {{
+constexpr std::array<std::pair<Operation, std::string_view>, 22> kOperations = {{
     {Operation::kCreateKey, "CreateKey"},
     {Operation::kDescribeKey, "DescribeKey"},
     {Operation::kListKeys, "ListKeys"},
@@ -34,6 +37,9 @@ constexpr std::array<std::pair<Operation, std::string_view>, 19> kOperations = {
     {Operation::kGenerateDataKey, "GenerateDataKey"},
     {Operation::kGenerateDataKeyWithoutPlaintext, "GenerateDataKeyWithoutPlaintext"},
     {Operation::kGenerateRandom, "GenerateRandom"},
+    {Operation::kTagResource, "TagResource"},
+    {Operation::kUntagResource, "UntagResource"},
+    {Operation::kListResourceTags, "ListResourceTags"},
 }};
 
 Error Serialization(std::string_view m) { return KmsError("SerializationException", m); }
@@ -189,6 +195,91 @@ Status DecodeDataKeySize(const json& j, KmsRequest& r) {
   return OkStatus();
 }
 
+// Length in characters (UTF-8 code points), as AWS counts tag lengths.
+size_t Utf8Length(std::string_view s) {
+  return static_cast<size_t>(std::count_if(
+      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+Status CheckTagKey(const std::string& key, std::string_view where) {
+  const size_t n = Utf8Length(key);
+  if (n < 1 || n > kMaxTagKey) {
+    return Validation("1 validation error detected: Value '" + key.substr(0, 160) + "' at '" +
+                      std::string(where) + "' failed to satisfy constraint: Member must have "
+                      "length between 1 and " + std::to_string(kMaxTagKey));
+  }
+  std::string prefix = key.substr(0, kReservedTagPrefix.size());
+  for (char& c : prefix) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (prefix == kReservedTagPrefix) {
+    return KmsError("TagException", "Tag keys beginning with 'aws:' are reserved for AWS use: '" +
+                                        key.substr(0, 160) + "'");
+  }
+  return OkStatus();
+}
+
+// Tags: [{"TagKey": ..., "TagValue": ...}, ...] (CreateKey, TagResource).
+Status DecodeTags(const json& j, bool required, KmsRequest& r) {
+  const json* m = Member(j, "Tags");
+  if (m == nullptr) {
+    if (!required) return OkStatus();
+    return Validation("1 validation error detected: Value null at 'tags' failed to satisfy "
+                      "constraint: Member must not be null");
+  }
+  if (!m->is_array()) return Serialization("Tags must be a list of Tag structures");
+  std::set<std::string> seen;
+  for (size_t i = 0; i < m->size(); ++i) {
+    const json& t = (*m)[i];
+    if (!t.is_object()) return Serialization("Tags must be a list of Tag structures");
+    const std::string where = "tags." + std::to_string(i + 1) + ".member";
+    for (const auto& [name, value] : t.items()) {
+      if (name != "TagKey" && name != "TagValue") {
+        return Serialization("Tag has an unknown member " + name.substr(0, 64));
+      }
+      if (!value.is_string()) return Serialization("Tag " + name + " must be a string");
+    }
+    auto key = t.find("TagKey");
+    auto value = t.find("TagValue");
+    if (key == t.end() || value == t.end()) {
+      return Validation("1 validation error detected: Value null at '" + where +
+                        (key == t.end() ? ".tagKey" : ".tagValue") +
+                        "' failed to satisfy constraint: Member must not be null");
+    }
+    const std::string& k = key->get_ref<const std::string&>();
+    const std::string& v = value->get_ref<const std::string&>();
+    CLOISTER_RETURN_IF_ERROR(CheckTagKey(k, where + ".tagKey"));
+    if (Utf8Length(v) > kMaxTagValue) {
+      return Validation("1 validation error detected: Value at '" + where +
+                        ".tagValue' failed to satisfy constraint: Member must have length "
+                        "between 0 and " + std::to_string(kMaxTagValue));
+    }
+    if (!seen.insert(k).second) {
+      return KmsError("TagException", "Duplicate tag key in the request: '" + k + "'");
+    }
+    r.tags.emplace_back(k, v);
+  }
+  return OkStatus();
+}
+
+Status DecodeTagKeys(const json& j, KmsRequest& r) {
+  const json* m = Member(j, "TagKeys");
+  if (m == nullptr) {
+    return Validation("1 validation error detected: Value null at 'tagKeys' failed to satisfy "
+                      "constraint: Member must not be null");
+  }
+  if (!m->is_array()) return Serialization("TagKeys must be a list of strings");
+  std::set<std::string> seen;
+  for (size_t i = 0; i < m->size(); ++i) {
+    if (!(*m)[i].is_string()) return Serialization("TagKeys must be a list of strings");
+    const std::string& k = (*m)[i].get_ref<const std::string&>();
+    CLOISTER_RETURN_IF_ERROR(CheckTagKey(k, "tagKeys." + std::to_string(i + 1) + ".member"));
+    if (!seen.insert(k).second) {
+      return KmsError("TagException", "Duplicate tag key in the request: '" + k + "'");
+    }
+    r.tag_keys.push_back(k);
+  }
+  return OkStatus();
+}
+
 }  // namespace
 
 std::string_view OperationName(Operation op) {
@@ -263,6 +354,24 @@ Result<KmsRequest> DecodeRequest(std::string_view amz_target, std::string_view b
         if (!b->is_boolean()) return Serialization("BypassPolicyLockoutSafetyCheck must be bool");
         r.bypass_policy_lockout_safety_check = b->get<bool>();
       }
+      CLOISTER_RETURN_IF_ERROR(DecodeTags(j, /*required=*/false, r));
+      break;
+    }
+    case Operation::kTagResource: {
+      CLOISTER_ASSIGN_OR_RETURN(r.key_id, Required(String(j, "KeyId", 1, kMaxKeyId), "keyId"));
+      CLOISTER_RETURN_IF_ERROR(DecodeTags(j, /*required=*/true, r));
+      break;
+    }
+    case Operation::kUntagResource: {
+      CLOISTER_ASSIGN_OR_RETURN(r.key_id, Required(String(j, "KeyId", 1, kMaxKeyId), "keyId"));
+      CLOISTER_RETURN_IF_ERROR(DecodeTagKeys(j, r));
+      break;
+    }
+    case Operation::kListResourceTags: {
+      CLOISTER_ASSIGN_OR_RETURN(r.key_id, Required(String(j, "KeyId", 1, kMaxKeyId), "keyId"));
+      CLOISTER_ASSIGN_OR_RETURN(r.limit, Integer(j, "Limit", 1, kMaxListResourceTagsLimit));
+      CLOISTER_ASSIGN_OR_RETURN(auto marker, String(j, "Marker", 1, kMaxMarker));
+      r.marker = marker.value_or("");
       break;
     }
     case Operation::kDescribeKey:

@@ -35,6 +35,12 @@ inline constexpr int64_t kMaxPendingWindowDays = 30;
 inline constexpr int64_t kMaxListKeysLimit = 1000;     // ListKeys Limit
 inline constexpr int64_t kMaxListAliasesLimit = 100;   // ListAliases Limit
 inline constexpr size_t kMaxMarker = 1024;             // Marker
+// Tags (API reference, Tag, TagResource, ListResourceTags; developer guide "Tagging keys").
+inline constexpr size_t kMaxTagKey = 128;               // TagKey: 1..128 characters
+inline constexpr size_t kMaxTagValue = 256;             // TagValue: 0..256 characters
+inline constexpr size_t kMaxTagsPerKey = 50;            // quota: tags per KMS key
+inline constexpr int64_t kMaxListResourceTagsLimit = 50;  // ListResourceTags Limit, default 50
+inline constexpr std::string_view kReservedTagPrefix = "aws:";  // any case
 // RecipientInfo.AttestationDocument: "Maximum length of 262144".
 inline constexpr size_t kMaxAttestationDocument = 262144;
 // Our own bounds (AWS documents none tighter than its request size limits).
@@ -62,6 +68,9 @@ enum class Operation {
   kGenerateDataKey,
   kGenerateDataKeyWithoutPlaintext,
   kGenerateRandom,
+  kTagResource,
+  kUntagResource,
+  kListResourceTags,
 };
 
 // Returns "CreateKey", "Decrypt", ...
@@ -99,12 +108,16 @@ struct KmsRequest {
   EncryptionContext destination_encryption_context;  // ReEncrypt
   std::optional<RecipientParam> recipient;
   bool bypass_policy_lockout_safety_check = false;
+  // CreateKey/TagResource Tags, in request order, each key unique, none reserved ("aws:").
+  std::vector<std::pair<std::string, std::string>> tags;
+  std::vector<std::string> tag_keys;  // UntagResource TagKeys, each unique
 };
 
 // Decodes a request from its X-Amz-Target header value and JSON body. Errors (kMalformed unless
 // noted): UnknownOperationException (target), SerializationException (body is not a JSON object,
 // duplicate member, wrong member type, bad base64), ValidationException (kInvalidArgument:
-// missing required member or a value outside its constraints).
+// missing required member or a value outside its constraints), TagException (a tag key that
+// starts with "aws:" in any case, or repeats in the request).
 Result<KmsRequest> DecodeRequest(std::string_view amz_target, std::string_view body);
 
 // Returns the HTTP status AWS KMS uses for the error named `aws_type` (400 for client errors,

@@ -53,13 +53,7 @@ std::string_view DecisionName(Decision::Effect e) {
 // AWS's policy lockout safety check (CreateKey and PutKeyPolicy, unless
 // BypassPolicyLockoutSafetyCheck): the new policy must let the caller change it again.
 Status CheckPolicyLockout(const Policy& policy, const Principal& caller, const std::string& arn) {
-  RequestContext ctx;
-  ctx.principal_arn = caller.arn;
-  ctx.account = caller.account;
-  ctx.action = "kms:PutKeyPolicy";
-  ctx.resource = arn;
-  ctx.condition_values["kms:calleraccount"] = {ctx.account};
-  ctx.condition_values["aws:principalarn"] = {ctx.principal_arn};
+  RequestContext ctx = MakeRequestContext(caller.arn, "kms:PutKeyPolicy", arn);
   if (policy.Evaluate(ctx).effect == Decision::Effect::kAllow) return OkStatus();
   return KmsError("MalformedPolicyDocumentException",
                   "The new key policy will not allow you to update the key policy in the "
@@ -227,6 +221,11 @@ Result<json> KmsService::Dispatch(Call& call, KmsRequest& req) {
       return GenerateDataKey(call, req);
     case Operation::kGenerateRandom:
       return GenerateRandom(call, req);
+    case Operation::kTagResource:
+    case Operation::kUntagResource:
+      return ChangeTags(call, req);
+    case Operation::kListResourceTags:
+      return ListResourceTags(call, req);
   }
   return KmsError("UnknownOperationException", "unknown operation");
 }
@@ -292,14 +291,7 @@ Result<KmsService::Key> KmsService::Resolve(Call& call, std::string_view key_id,
 
 Status KmsService::Authorize(Call& call, const Key& key, std::string_view action,
                              const EncryptionContext* context, const RecipientInfo* recipient) {
-  RequestContext ctx;
-  ctx.principal_arn = call.principal->arn;
-  ctx.account = call.principal->account;
-  ctx.action = std::string(action);
-  ctx.resource = key.arn;
-  ctx.condition_values["kms:calleraccount"] = {call.principal->account};
-  ctx.condition_values["aws:principalarn"] = {call.principal->arn};
-  ctx.condition_values["aws:principalaccount"] = {call.principal->account};
+  RequestContext ctx = MakeRequestContext(call.principal->arn, action, key.arn);
   if (context != nullptr) AddEncryptionContextConditionKeys(*context, ctx);
   if (recipient != nullptr) AddRecipientConditionKeys(*recipient, ctx);
   Decision d = key.policy->Evaluate(ctx);
@@ -348,6 +340,8 @@ Status KmsService::UpdateState(const Key& key, KeyRow new_row) {
   std::unique_lock<std::shared_mutex> lock(mu_);
   auto it = keys_.find(key.row.key_id);
   if (it == keys_.end()) return Error::Internal("key vanished");
+  // Tags change only through ChangeTags, under write_mu_: `key` may be an older copy.
+  new_row.tags = it->second.row.tags;
   if (new_row.policy != it->second.row.policy) {
     auto policy = Policy::Parse(new_row.policy);
     if (!policy) return Error::Internal("stored policy does not parse");
@@ -366,6 +360,12 @@ Result<json> KmsService::CreateKey(Call& call, KmsRequest& req) {
   row.state = "Enabled";
   row.creation_ms = clock_.NowMillis();
   row.policy = req.policy ? *req.policy : DefaultKeyPolicy(row.account);
+  for (const auto& [k, v] : req.tags) row.tags[k] = v;  // unique keys (DecodeRequest)
+  if (row.tags.size() > kMaxTagsPerKey) {
+    return KmsError("LimitExceededException",
+                    "A KMS key can have at most " + std::to_string(kMaxTagsPerKey) + " tags; "
+                    "the request has " + std::to_string(row.tags.size()));
+  }
   auto policy = Policy::Parse(row.policy);
   if (!policy) return KmsError("MalformedPolicyDocumentException", policy.error().message());
   Key key;
@@ -694,6 +694,64 @@ Result<json> KmsService::GenerateRandom(Call& call, const KmsRequest& req) {
   CLOISTER_ASSIGN_OR_RETURN(SecretBytes bytes,
                             SecretBytes::Random(static_cast<size_t>(*req.number_of_bytes)));
   return Deliver(recipient.get(), bytes.reveal(), json::object());
+}
+
+// TagResource adds or overwrites tags, UntagResource removes them (absent keys are ignored, as
+// in AWS). Both refuse a key pending deletion and keep at most kMaxTagsPerKey tags. The new set
+// is computed from the current row under write_mu_, so concurrent changes are not lost.
+Result<json> KmsService::ChangeTags(Call& call, const KmsRequest& req) {
+  CLOISTER_ASSIGN_OR_RETURN(Key key, Resolve(call, req.key_id, false));
+  std::string action = "kms:" + std::string(OperationName(req.op));
+  CLOISTER_RETURN_IF_ERROR(Authorize(call, key, action, nullptr, nullptr));
+  std::lock_guard<std::mutex> wl(write_mu_);
+  std::map<std::string, std::string> tags;
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    auto it = keys_.find(key.row.key_id);
+    if (it == keys_.end()) return Error::Internal("key vanished");
+    if (it->second.row.state == "PendingDeletion") {
+      return KmsError("KMSInvalidStateException", key.arn + " is pending deletion.");
+    }
+    tags = it->second.row.tags;
+  }
+  if (req.op == Operation::kTagResource) {
+    for (const auto& [k, v] : req.tags) tags[k] = v;
+    if (tags.size() > kMaxTagsPerKey) {
+      return KmsError("LimitExceededException",
+                      "A KMS key can have at most " + std::to_string(kMaxTagsPerKey) +
+                          " tags; this request would give " + key.arn + " " +
+                          std::to_string(tags.size()));
+    }
+  } else {
+    for (const std::string& k : req.tag_keys) tags.erase(k);
+  }
+  CLOISTER_RETURN_IF_ERROR(store_->ReplaceTags(key.row.key_id, tags));
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  auto it = keys_.find(key.row.key_id);
+  if (it == keys_.end()) return Error::Internal("key vanished");
+  it->second.row.tags = std::move(tags);
+  return json::object();
+}
+
+Result<json> KmsService::ListResourceTags(Call& call, const KmsRequest& req) {
+  CLOISTER_ASSIGN_OR_RETURN(Key key, Resolve(call, req.key_id, false));
+  CLOISTER_RETURN_IF_ERROR(Authorize(call, key, "kms:ListResourceTags", nullptr, nullptr));
+  const int64_t limit = req.limit.value_or(kMaxListResourceTagsLimit);
+  // The marker is the last tag key returned (tags are listed in key order).
+  json tags = json::array();
+  bool truncated = false;
+  std::string last;
+  for (auto it = key.row.tags.upper_bound(req.marker); it != key.row.tags.end(); ++it) {
+    if (static_cast<int64_t>(tags.size()) == limit) {
+      truncated = true;
+      break;
+    }
+    tags.push_back({{"TagKey", it->first}, {"TagValue", it->second}});
+    last = it->first;
+  }
+  json out = {{"Tags", tags}, {"Truncated", truncated}};
+  if (truncated) out["NextMarker"] = last;
+  return out;
 }
 
 }  // namespace cloister::kms

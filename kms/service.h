@@ -90,6 +90,8 @@ class KmsService {
   Result<nlohmann::json> ReEncrypt(Call& call, const KmsRequest& req);
   Result<nlohmann::json> GenerateDataKey(Call& call, const KmsRequest& req);
   Result<nlohmann::json> GenerateRandom(Call& call, const KmsRequest& req);
+  Result<nlohmann::json> ChangeTags(Call& call, const KmsRequest& req);
+  Result<nlohmann::json> ListResourceTags(Call& call, const KmsRequest& req);
 
   const KmsConfig config_;
   std::unique_ptr<KeyStore> store_;

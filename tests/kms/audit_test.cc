@@ -15,7 +15,9 @@
 #include <thread>
 #include <vector>
 
+#include "common/bytes.h"
 #include "common/file.h"
+#include "common/ossl.h"
 
 namespace cloister::kms {
 namespace {
@@ -44,10 +46,10 @@ class AuditTest : public ::testing::Test {
         AuditRecipientJson("i-1-enc2", {{0, Bytes(48, 0xaa)}, {5, Bytes(48, 0xbb)}}));
     return e;
   }
-  void Write(int n) {
+  void Write(int n, const std::string& prefix = "req-") {
     auto log = AuditLog::Open(path_);
     ASSERT_TRUE(log) << log.error().ToString();
-    for (int i = 0; i < n; ++i) ASSERT_TRUE(log->get()->Append(Event("req-" + std::to_string(i))));
+    for (int i = 0; i < n; ++i) ASSERT_TRUE(log->get()->Append(Event(prefix + std::to_string(i))));
   }
   std::set<std::string> RequestIds() {
     std::set<std::string> ids;
@@ -64,11 +66,16 @@ class AuditTest : public ::testing::Test {
     std::ofstream out(path_, std::ios::trunc);
     for (const auto& l : lines) out << l << "\n";
   }
-  int Cli() {
+  int Cli(const std::string& extra = "") {
     std::string cmd = std::string(CLOISTER_BINARY_DIR) + "/cli/cloister audit-log verify --log " +
-                      path_ + " > /dev/null 2>&1";
+                      path_ + " " + extra + " > " + (dir_ / "out.json").string() + " 2>/dev/null";
     int rc = std::system(cmd.c_str());
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  }
+  // The JSON the last Cli() call printed.
+  nlohmann::json CliOutput() {
+    auto text = ReadTextFile((dir_ / "out.json").string());
+    return text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
   }
   fs::path dir_;
   std::string path_;
@@ -80,8 +87,125 @@ TEST_F(AuditTest, ChainVerifiesAndContinuesAcrossReopen) {
   auto v = VerifyAuditLog(path_);
   ASSERT_TRUE(v) << v.error().ToString();
   EXPECT_EQ(v->entries, 5u);
-  EXPECT_TRUE(v->head_file_checked);
+  EXPECT_TRUE(v->head_present);
   EXPECT_EQ(Cli(), 0);
+}
+
+// Issue 14 section 7: deleting the head file together with the last lines used to verify.
+// The head is now required unless the caller gives an anchor or explicitly accepts its absence.
+TEST_F(AuditTest, HeadIsRequiredByDefault) {
+  Write(5);
+  std::vector<std::string> lines = Lines();
+  lines.resize(3);
+  Store(lines);
+  fs::remove(path_ + ".head");
+  auto v = VerifyAuditLog(path_);
+  ASSERT_FALSE(v);
+  EXPECT_EQ(v.error().code(), ErrorCode::kVerifyFailed);
+  EXPECT_NE(v.error().message().find("audit.log.head is missing"), std::string::npos)
+      << v.error().message();
+  EXPECT_EQ(Cli(), 1);
+  EXPECT_NE(CliOutput().dump().find("is missing"), std::string::npos) << CliOutput().dump();
+
+  // Explicitly accepted: the chain of what is left verifies, and the result says that the end
+  // could not be checked.
+  AuditVerifyOptions allow;
+  allow.allow_missing_head = true;
+  v = VerifyAuditLog(path_, allow);
+  ASSERT_TRUE(v) << v.error().ToString();
+  EXPECT_EQ(v->entries, 3u);
+  EXPECT_FALSE(v->head_present);
+  EXPECT_FALSE(v->end_truncation_detectable);
+  ASSERT_EQ(Cli("--allow-missing-head"), 0);
+  nlohmann::json out = CliOutput();
+  EXPECT_EQ(out["head"], "absent");
+  EXPECT_EQ(out["end_truncation_detectable"], false);
+  EXPECT_NE(out.value("warning", "").find("cannot be detected"), std::string::npos) << out.dump();
+}
+
+TEST_F(AuditTest, ReportsWhatWasChecked) {
+  Write(4);
+  auto v = VerifyAuditLog(path_);
+  ASSERT_TRUE(v) << v.error().ToString();
+  std::vector<std::string> lines = Lines();
+  EXPECT_EQ(v->first_hash, HexEncode(Sha256(AsBytes(lines.front()))));
+  EXPECT_EQ(v->last_hash, HexEncode(Sha256(AsBytes(lines.back()))));
+  EXPECT_TRUE(v->head_present);
+  EXPECT_TRUE(v->end_truncation_detectable);
+  ASSERT_EQ(Cli(), 0);
+  nlohmann::json out = CliOutput();
+  EXPECT_EQ(out["valid"], true);
+  EXPECT_EQ(out["entries"], 4);
+  EXPECT_EQ(out["first_hash"], v->first_hash);
+  EXPECT_EQ(out["last_hash"], v->last_hash);
+  EXPECT_EQ(out["head"], "matched");
+  EXPECT_TRUE(out["anchor_checked"].is_null());
+  EXPECT_EQ(out["anchor"], "4:" + v->last_hash);
+}
+
+// The head file is not authenticated: an attacker who truncates the log and rewrites the head
+// to match passes the default check. An anchor the auditor recorded catches it, and catches
+// a deleted head too.
+TEST_F(AuditTest, AnchorCatchesTruncationWithARewrittenOrDeletedHead) {
+  Write(5);
+  auto first = VerifyAuditLog(path_);
+  ASSERT_TRUE(first);
+  const AuditAnchor anchor{first->entries, first->last_hash};
+  const std::string anchor_text = FormatAuditAnchor(anchor);
+  Write(2);  // the log goes on growing: the anchor still holds
+  ASSERT_EQ(Cli("--anchor " + anchor_text), 0);
+  EXPECT_EQ(CliOutput()["anchor_checked"], anchor_text);
+  AuditVerifyOptions with_anchor;
+  with_anchor.anchor = anchor;
+  ASSERT_TRUE(VerifyAuditLog(path_, with_anchor));
+
+  // Truncate to 3 entries and forge a head record that matches.
+  std::vector<std::string> lines = Lines();
+  lines.resize(3);
+  Store(lines);
+  {
+    std::string seq = std::to_string(2);
+    std::ofstream head(path_ + ".head", std::ios::trunc);
+    head << std::string(20 - seq.size(), '0') << seq << " "
+         << HexEncode(Sha256(AsBytes(lines.back()))) << "\n";
+  }
+  EXPECT_TRUE(VerifyAuditLog(path_)) << "the forged head matches: the documented limit";
+  auto v = VerifyAuditLog(path_, with_anchor);
+  ASSERT_FALSE(v);
+  EXPECT_NE(v.error().message().find("has 3 entries but the anchor recorded 5"), std::string::npos)
+      << v.error().message();
+  EXPECT_EQ(Cli("--anchor " + anchor_text), 1);
+
+  // Deleted head, anchor given: the anchor decides.
+  fs::remove(path_ + ".head");
+  EXPECT_FALSE(VerifyAuditLog(path_, with_anchor));
+  EXPECT_EQ(Cli("--anchor " + anchor_text), 1);
+
+  // A log rewritten from scratch (a consistent chain, other entries) fails on the anchor's hash.
+  fs::remove(path_);
+  Write(6, "forged-");
+  fs::remove(path_ + ".head");
+  v = VerifyAuditLog(path_, with_anchor);
+  ASSERT_FALSE(v);
+  EXPECT_NE(v.error().message().find("does not hash to the anchor"), std::string::npos)
+      << v.error().message();
+}
+
+TEST_F(AuditTest, AnchorSyntax) {
+  const std::string hash(64, 'a');
+  EXPECT_TRUE(ParseAuditAnchor("1:" + hash));
+  auto upper = ParseAuditAnchor("12:" + std::string(64, 'A'));
+  ASSERT_TRUE(upper);
+  EXPECT_EQ(upper->entries, 12u);
+  EXPECT_EQ(upper->hash, hash);
+  for (const std::string& bad : {std::string(""), std::string("5"), "0:" + hash, "x:" + hash,
+                                "-1:" + hash, "5:" + hash.substr(1), "5:" + hash + "a",
+                                "5:" + std::string(63, 'a') + "g", ":" + hash,
+                                "99999999999999999999999:" + hash}) {
+    EXPECT_FALSE(ParseAuditAnchor(bad)) << bad;
+  }
+  Write(1);
+  EXPECT_EQ(Cli("--anchor nonsense"), 2);
 }
 
 TEST_F(AuditTest, RecordsTheRecipientModuleAndAuditedPcrs) {
@@ -146,7 +270,7 @@ TEST_F(AuditTest, ConcurrentAppendsAllLandChained) {
   auto v = VerifyAuditLog(path_);
   ASSERT_TRUE(v) << v.error().ToString();
   EXPECT_EQ(v->entries, static_cast<uint64_t>(kThreads * kEach));
-  EXPECT_TRUE(v->head_file_checked);
+  EXPECT_TRUE(v->head_present);
   EXPECT_EQ(RequestIds().size(), static_cast<size_t>(kThreads * kEach));
 }
 

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -244,6 +245,37 @@ TEST(PartyPolicyTest, OperatorInAnotherAccountIsAllowedByItsOwnStatement) {
   EXPECT_TRUE(d.allowed()) << d.reason;
   EXPECT_EQ(d.statement, kSidOperatorDecrypt);
   EXPECT_FALSE(p.Evaluate(Request(o.operator_arn, "kms:Decrypt")).allowed());
+}
+
+// The policy the party CLI writes lints clean (Policy::Lint, `cloister policy lint`), for an
+// operator in the party's account, in another, and as a role session; and the linter is not
+// blind: dropping the Deny statements of a same-account operator is a finding.
+TEST(PartyPolicyTest, LintsClean) {
+  for (const std::string& op : {std::string(kOperator), std::string("arn:aws:iam::444455556666:role/operator"),
+                               std::string("arn:aws:sts::111122223333:assumed-role/operator/run-1")}) {
+    PartyPolicyOptions o = Options();
+    o.operator_arn = op;
+    auto findings = ParsedPolicy(o).Lint({});
+    EXPECT_TRUE(findings.empty()) << op << ": " << findings.front().reason;
+    o.admins = {"arn:aws:iam::111122223333:user/buyer1"};
+    LintOptions named;
+    named.admins = o.admins;
+    findings = ParsedPolicy(o).Lint(named);
+    EXPECT_TRUE(findings.empty()) << op << ": " << findings.front().reason;
+  }
+  auto text = PartyKeyPolicy(Options());
+  ASSERT_TRUE(text.has_value());
+  auto doc = nlohmann::json::parse(*text);
+  auto& statements = doc["Statement"];
+  statements.erase(std::remove_if(statements.begin(), statements.end(),
+                                  [](const nlohmann::json& st) { return st["Effect"] == "Deny"; }),
+                   statements.end());
+  auto without_denies = Policy::Parse(doc.dump());
+  ASSERT_TRUE(without_denies.has_value());
+  auto findings = without_denies->Lint({});
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].principal, kOperator);
+  EXPECT_EQ(findings[0].statement, kSidPartyAdmin);
 }
 
 TEST(PartyPolicyTest, RefusesDebugMeasurementsAndBadPrincipals) {

@@ -24,6 +24,9 @@ namespace fs = std::filesystem;
 constexpr char kOwnerArn[] = "arn:aws:iam::111122223333:user/owner";
 constexpr char kReaderArn[] = "arn:aws:iam::111122223333:user/reader";
 constexpr char kOutsiderArn[] = "arn:aws:iam::444455556666:user/outsider";
+// Two sessions of one role, as operators on AWS call (issue 15).
+constexpr char kSession1Arn[] = "arn:aws:sts::111122223333:assumed-role/operator/run-1";
+constexpr char kSession2Arn[] = "arn:aws:sts::111122223333:assumed-role/operator/run-2";
 
 Principal MakePrincipal(const std::string& arn, const std::string& id) {
   Principal p;
@@ -67,6 +70,8 @@ class ServiceTest : public ::testing::Test {
     config.principals.push_back(MakePrincipal(kOwnerArn, "AKIAOWNER"));
     config.principals.push_back(MakePrincipal(kReaderArn, "AKIAREADER"));
     config.principals.push_back(MakePrincipal(kOutsiderArn, "AKIAOUTSIDER"));
+    config.principals.push_back(MakePrincipal(kSession1Arn, "ASIASESSION1"));
+    config.principals.push_back(MakePrincipal(kSession2Arn, "ASIASESSION2"));
     config.trusted_roots_pem = roots_pem_;
     auto master = LoadOrCreateMasterKey(dir_.string(), -1);
     ASSERT_TRUE(master) << master.error().ToString();
@@ -340,6 +345,315 @@ TEST_F(ServiceTest, PoliciesDecideAndStateIsDurableAcrossRestart) {
   EXPECT_FALSE((*store)->LoadKeys());
 }
 
+// Issue 14 section 7: a wildcard inside a principal ARN used to be accepted and never match,
+// so this Deny silently denied nobody. CreateKey and PutKeyPolicy refuse it as AWS does,
+// naming the statement and the principal, and the key keeps its policy.
+TEST_F(ServiceTest, PrincipalArnWildcardIsMalformedInCreateKeyAndPutKeyPolicy) {
+  auto policy_with = [](const std::string& effect, const std::string& principal) {
+    return json{{"Version", "2012-10-17"},
+                {"Statement",
+                 {{{"Sid", "Owner"},
+                   {"Effect", "Allow"},
+                   {"Principal", {{"AWS", kOwnerArn}}},
+                   {"Action", "kms:*"},
+                   {"Resource", "*"}},
+                  {{"Sid", "NoOutsiders"},
+                   {"Effect", effect},
+                   {"Principal", {{"AWS", principal}}},
+                   {"Action", "kms:Decrypt"},
+                   {"Resource", "*"}}}}}
+        .dump();
+  };
+  const std::string id = NewKey()["KeyId"];
+  const json before = Ok("GetKeyPolicy", {{"KeyId", id}});
+  for (const std::string& effect : {std::string("Deny"), std::string("Allow")}) {
+    for (const std::string& principal : std::vector<std::string>{
+             "arn:aws:iam::444455556666:user/*", "arn:aws:iam::444455556666:*",
+          "arn:aws:sts::444455556666:assumed-role/operator/*", "arn:aws:iam::44445555666?:root"}) {
+      const std::string what = effect + " " + principal;
+      const std::string text = policy_with(effect, principal);
+      for (const Reply& r : {Call("CreateKey", {{"Policy", text}}),
+                             Call("PutKeyPolicy", {{"KeyId", id}, {"Policy", text}})}) {
+        EXPECT_EQ(r.status, 400) << what;
+        EXPECT_EQ(r.type(), "MalformedPolicyDocumentException") << what;
+        const std::string message = r.body.value("message", "");
+        EXPECT_NE(message.find("Statement \"NoOutsiders\" (Statement[1]).Principal"),
+                  std::string::npos)
+            << what << ": " << message;
+        EXPECT_NE(message.find("\"" + principal + "\""), std::string::npos) << message;
+      }
+    }
+  }
+  EXPECT_EQ(Ok("GetKeyPolicy", {{"KeyId", id}}), before);
+  EXPECT_EQ(Ok("ListKeys", json::object())["Keys"].size(), 1u) << "no key was created";
+  // "*" as the whole principal stays valid: the Deny then applies to everyone else too.
+  Ok("PutKeyPolicy", {{"KeyId", id}, {"Policy", policy_with("Deny", "*")}});
+  json enc = Ok("Encrypt", {{"KeyId", id}, {"Plaintext", "c2VjcmV0"}});
+  EXPECT_EQ(Call("Decrypt", {{"CiphertextBlob", enc["CiphertextBlob"]}}).type(),
+            "AccessDeniedException");
+}
+
+// Issue 15: role sessions are principals like users. A grant to the role covers each of its
+// sessions; a grant to one session covers only it; the account root covers them all.
+TEST_F(ServiceTest, RoleSessionsAuthenticateAndMatchRoleAndSessionPrincipals) {
+  std::string policy = json{{"Version", "2012-10-17"},
+                            {"Statement",
+                             {{{"Sid", "Owner"},
+                               {"Effect", "Allow"},
+                               {"Principal", {{"AWS", kOwnerArn}}},
+                               {"Action", "kms:*"},
+                               {"Resource", "*"}},
+                              {{"Sid", "OperatorRoleEncrypts"},
+                               {"Effect", "Allow"},
+                               {"Principal", {{"AWS", "arn:aws:iam::111122223333:role/operator"}}},
+                               {"Action", "kms:Encrypt"},
+                               {"Resource", "*"}},
+                              {{"Sid", "Run1Decrypts"},
+                               {"Effect", "Allow"},
+                               {"Principal", {{"AWS", kSession1Arn}}},
+                               {"Action", "kms:Decrypt"},
+                               {"Resource", "*"}}}}}
+                           .dump();
+  const std::string id = NewKey(policy)["KeyId"];
+  json enc1 = Ok("Encrypt", {{"KeyId", id}, {"Plaintext", "b25l"}}, "ASIASESSION1");
+  json enc2 = Ok("Encrypt", {{"KeyId", id}, {"Plaintext", "dHdv"}}, "ASIASESSION2");
+  EXPECT_EQ(Ok("Decrypt", {{"CiphertextBlob", enc2["CiphertextBlob"]}}, "ASIASESSION1")["Plaintext"],
+            "dHdv");
+  Reply denied = Call("Decrypt", {{"CiphertextBlob", enc1["CiphertextBlob"]}}, "ASIASESSION2");
+  EXPECT_EQ(denied.type(), "AccessDeniedException");
+  EXPECT_NE(denied.body.value("message", "").find(kSession2Arn), std::string::npos)
+      << denied.body.dump();
+  EXPECT_EQ(Call("DescribeKey", {{"KeyId", id}}, "ASIASESSION1").type(), "AccessDeniedException");
+  // The default key policy (account root) admits the sessions of the account's roles.
+  const std::string other = NewKey()["KeyId"];
+  Ok("DescribeKey", {{"KeyId", other}}, "ASIASESSION2");
+  // The audit log names the session.
+  std::string log = *ReadTextFile((dir_ / "audit.log").string());
+  EXPECT_NE(log.find(std::string("\"principal\":\"") + kSession1Arn), std::string::npos);
+}
+
+// Issue 15: create-key --tags used to be accepted and the tags dropped. They are stored, listed
+// (paged), changed and removed as AWS does, and survive a restart.
+TEST_F(ServiceTest, TagsAreStoredListedChangedAndDurable) {
+  json created = Ok("CreateKey", {{"Tags", {{{"TagKey", "Purpose"}, {"TagValue", "auction"}},
+                                            {{"TagKey", "Empty"}, {"TagValue", ""}}}}});
+  const std::string id = created["KeyMetadata"]["KeyId"];
+  EXPECT_EQ(Ok("ListResourceTags", {{"KeyId", id}}),
+            (json{{"Tags",
+                   {{{"TagKey", "Empty"}, {"TagValue", ""}},
+                    {{"TagKey", "Purpose"}, {"TagValue", "auction"}}}},
+                  {"Truncated", false}}));
+  // TagResource overwrites a value and adds keys; UntagResource removes (absent keys ignored).
+  Ok("TagResource", {{"KeyId", created["KeyMetadata"]["Arn"]},
+                     {"Tags", {{{"TagKey", "Purpose"}, {"TagValue", "survey"}},
+                               {{"TagKey", "a"}, {"TagValue", "1"}},
+                               {{"TagKey", "b"}, {"TagValue", "2"}},
+                               {{"TagKey", "c"}, {"TagValue", "3"}}}}});
+  Ok("UntagResource", {{"KeyId", id}, {"TagKeys", {"Empty", "never-set"}}});
+  // Pages of two, in key order.
+  std::vector<std::string> seen;
+  json page = Ok("ListResourceTags", {{"KeyId", id}, {"Limit", 2}});
+  for (int guard = 0; guard < 5; ++guard) {
+    for (const json& t : page["Tags"]) seen.push_back(t["TagKey"].get<std::string>() + "=" +
+                                                      t["TagValue"].get<std::string>());
+    if (!page["Truncated"].get<bool>()) break;
+    EXPECT_LE(page["Tags"].size(), 2u);
+    page = Ok("ListResourceTags", {{"KeyId", id}, {"Limit", 2}, {"Marker", page["NextMarker"]}});
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"Purpose=survey", "a=1", "b=2", "c=3"}));
+
+  Start();  // a restart keeps them
+  EXPECT_EQ(Ok("ListResourceTags", {{"KeyId", id}})["Tags"].size(), 4u);
+  EXPECT_EQ(Ok("ListResourceTags", {{"KeyId", NewKey()["KeyId"]}})["Tags"], json::array());
+  // A state change does not disturb them.
+  Ok("DisableKey", {{"KeyId", id}});
+  Ok("EnableKey", {{"KeyId", id}});
+  EXPECT_EQ(Ok("ListResourceTags", {{"KeyId", id}})["Tags"].size(), 4u);
+}
+
+TEST_F(ServiceTest, TagLimitsAndErrorsAreAws) {
+  const std::string id = NewKey()["KeyId"];
+  auto tag = [](const std::string& k, const std::string& v) {
+    return json{{"TagKey", k}, {"TagValue", v}};
+  };
+  json fifty = json::array();
+  for (int i = 0; i < 50; ++i) fifty.push_back(tag("k" + std::to_string(i), "v"));
+  json fifty_one = fifty;
+  fifty_one.push_back(tag("one-more", "v"));
+  std::string e128;  // 128 characters, 256 bytes
+  for (int i = 0; i < 128; ++i) e128 += "\xc3\xa9";
+  struct Row {
+    std::string what;
+    std::string op;
+    json body;
+    std::string want;  // "" = ok
+  };
+  const std::vector<Row> rows = {
+      {"aws: prefix", "TagResource", {{"KeyId", id}, {"Tags", {tag("aws:owner", "x")}}},
+       "TagException"},
+      {"AWS: prefix any case", "TagResource", {{"KeyId", id}, {"Tags", {tag("AwS:owner", "x")}}},
+       "TagException"},
+      {"aws: prefix at create", "CreateKey", {{"Tags", {tag("aws:x", "")}}}, "TagException"},
+      {"aws: prefix in untag", "UntagResource", {{"KeyId", id}, {"TagKeys", {"aws:x"}}},
+       "TagException"},
+      {"value may start with aws:", "TagResource", {{"KeyId", id}, {"Tags", {tag("v", "aws:y")}}},
+       ""},
+      {"duplicate key", "TagResource",
+       {{"KeyId", id}, {"Tags", {tag("dup", "1"), tag("dup", "2")}}}, "TagException"},
+      {"duplicate untag key", "UntagResource", {{"KeyId", id}, {"TagKeys", {"a", "a"}}},
+       "TagException"},
+      {"empty key", "TagResource", {{"KeyId", id}, {"Tags", {tag("", "x")}}},
+       "ValidationException"},
+      {"key of 129", "TagResource", {{"KeyId", id}, {"Tags", {tag(std::string(129, 'k'), "")}}},
+       "ValidationException"},
+      {"key of 128 characters", "TagResource", {{"KeyId", id}, {"Tags", {tag(e128, "")}}}, ""},
+      {"value of 257", "TagResource",
+       {{"KeyId", id}, {"Tags", {tag("big", std::string(257, 'v'))}}}, "ValidationException"},
+      {"value of 256", "TagResource",
+       {{"KeyId", id}, {"Tags", {tag("big", std::string(256, 'v'))}}}, ""},
+      {"no value", "TagResource", {{"KeyId", id}, {"Tags", {{{"TagKey", "x"}}}}},
+       "ValidationException"},
+      {"no tags", "TagResource", {{"KeyId", id}}, "ValidationException"},
+      {"tags not a list", "TagResource", {{"KeyId", id}, {"Tags", "x=y"}},
+       "SerializationException"},
+      {"tag value a number", "TagResource", {{"KeyId", id}, {"Tags", {{{"TagKey", "n"}, {"TagValue", 5}}}}},
+       "SerializationException"},
+      {"no tag keys", "UntagResource", {{"KeyId", id}}, "ValidationException"},
+      {"51 at create", "CreateKey", {{"Tags", fifty_one}}, "LimitExceededException"},
+      {"50 at create", "CreateKey", {{"Tags", fifty}}, ""},
+      {"limit 51", "ListResourceTags", {{"KeyId", id}, {"Limit", 51}}, "ValidationException"},
+      {"unknown key", "TagResource",
+       {{"KeyId", "00000000-0000-4000-8000-000000000000"}, {"Tags", {tag("a", "b")}}},
+       "NotFoundException"},
+  };
+  for (const Row& row : rows) {
+    Reply r = Call(row.op, row.body);
+    if (row.want.empty()) {
+      EXPECT_EQ(r.status, 200) << row.what << ": " << r.body.dump();
+    } else {
+      EXPECT_EQ(r.type(), row.want) << row.what << ": " << r.body.dump();
+    }
+  }
+  // The key holds v, the 128-character key and big: 47 more fit, 48 do not.
+  ASSERT_EQ(Ok("ListResourceTags", {{"KeyId", id}})["Tags"].size(), 3u);
+  json more = json::array();
+  for (int i = 0; i < 48; ++i) more.push_back(tag("m" + std::to_string(i), ""));
+  EXPECT_EQ(Call("TagResource", {{"KeyId", id}, {"Tags", more}}).type(), "LimitExceededException");
+  EXPECT_EQ(Ok("ListResourceTags", {{"KeyId", id}})["Tags"].size(), 3u) << "nothing applied";
+  more.erase(more.size() - 1);
+  Ok("TagResource", {{"KeyId", id}, {"Tags", more}});
+  // Overwriting an existing key does not count twice.
+  Ok("TagResource", {{"KeyId", id}, {"Tags", {tag("v", "new")}}});
+  EXPECT_EQ(Ok("ListResourceTags", {{"KeyId", id}})["Tags"].size(), 50u);
+  // Permissions and key state.
+  EXPECT_EQ(Call("ListResourceTags", {{"KeyId", id}}, "AKIAOUTSIDER").type(), "NotFoundException");
+  Ok("ScheduleKeyDeletion", {{"KeyId", id}, {"PendingWindowInDays", 7}});
+  EXPECT_EQ(Call("TagResource", {{"KeyId", id}, {"Tags", {tag("late", "")}}}).type(),
+            "KMSInvalidStateException");
+  EXPECT_EQ(Call("UntagResource", {{"KeyId", id}, {"TagKeys", {"v"}}}).type(),
+            "KMSInvalidStateException");
+  EXPECT_EQ(Ok("ListResourceTags", {{"KeyId", id}})["Tags"].size(), 50u);
+}
+
+TEST_F(ServiceTest, TagPermissionsComeFromTheKeyPolicy) {
+  std::string policy = json{{"Version", "2012-10-17"},
+                            {"Statement",
+                             {{{"Sid", "Owner"},
+                               {"Effect", "Allow"},
+                               {"Principal", {{"AWS", kOwnerArn}}},
+                               {"Action", "kms:*"},
+                               {"Resource", "*"}},
+                              {{"Sid", "ReaderLists"},
+                               {"Effect", "Allow"},
+                               {"Principal", {{"AWS", kReaderArn}}},
+                               {"Action", "kms:ListResourceTags"},
+                               {"Resource", "*"}}}}}
+                           .dump();
+  const std::string id = NewKey(policy)["KeyId"];
+  Ok("TagResource", {{"KeyId", id}, {"Tags", {{{"TagKey", "t"}, {"TagValue", "1"}}}}});
+  EXPECT_EQ(Ok("ListResourceTags", {{"KeyId", id}}, "AKIAREADER")["Tags"].size(), 1u);
+  EXPECT_EQ(Call("TagResource", {{"KeyId", id}, {"Tags", {{{"TagKey", "x"}, {"TagValue", ""}}}}},
+                 "AKIAREADER")
+                .type(),
+            "AccessDeniedException");
+  EXPECT_EQ(Call("UntagResource", {{"KeyId", id}, {"TagKeys", {"t"}}}, "AKIAREADER").type(),
+            "AccessDeniedException");
+}
+
+// A key store written before tags existed (schema version 0: no tags table) opens, keeps its
+// keys and aliases, and takes tags; a store from a newer version is refused.
+TEST_F(ServiceTest, KeyStoreMigratesAVersion0Database) {
+  const std::string id = NewKey()["KeyId"];
+  Ok("CreateAlias", {{"AliasName", "alias/old"}, {"TargetKeyId", id}});
+  json enc = Ok("Encrypt", {{"KeyId", id}, {"Plaintext", "b2xk"}});
+  service_.reset();
+  auto sql = [&](const char* statement) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "keys.db").string().c_str(), &db), SQLITE_OK);
+    char* err = nullptr;
+    EXPECT_EQ(sqlite3_exec(db, statement, nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+    sqlite3_free(err);
+    sqlite3_close(db);
+  };
+  sql("DROP TABLE tags; PRAGMA user_version = 0;");  // what a version-0 store holds
+  Start();
+  EXPECT_EQ(Ok("Decrypt", {{"CiphertextBlob", enc["CiphertextBlob"]}})["Plaintext"], "b2xk");
+  EXPECT_EQ(Ok("DescribeKey", {{"KeyId", "alias/old"}})["KeyMetadata"]["KeyId"], id);
+  Ok("TagResource", {{"KeyId", id}, {"Tags", {{{"TagKey", "after"}, {"TagValue", "migration"}}}}});
+  Start();
+  EXPECT_EQ(Ok("ListResourceTags", {{"KeyId", id}})["Tags"][0]["TagKey"], "after");
+
+  service_.reset();
+  sql("PRAGMA user_version = 2;");
+  auto master = LoadOrCreateMasterKey(dir_.string(), -1);
+  ASSERT_TRUE(master);
+  auto store = KeyStore::Open(dir_.string(), std::move(*master));
+  ASSERT_FALSE(store);
+  EXPECT_NE(store.error().message().find("newer"), std::string::npos) << store.error().message();
+  sql("PRAGMA user_version = 1;");
+  Start();
+}
+
+TEST(KmsConfigTest, AcceptsUsersRolesAndRoleSessionsOnly) {
+  struct Row {
+    std::string arn;
+    std::string account;  // empty: refused
+  };
+  const std::vector<Row> rows = {
+      {"arn:aws:iam::111122223333:user/buyer1", "111122223333"},
+      {"arn:aws:iam::111122223333:user/division/buyer1", "111122223333"},
+      {"arn:aws:iam::111122223333:role/operator", "111122223333"},
+      {"arn:aws:iam::111122223333:role/path/operator", "111122223333"},
+      {"arn:aws:iam::111122223333:root", "111122223333"},
+      {"arn:aws:sts::444455556666:assumed-role/operator/i-0123456789abcdef0", "444455556666"},
+      {"arn:aws-us-gov:sts::444455556666:assumed-role/operator/session", "444455556666"},
+      {"arn:aws:iam::111122223333:group/buyers", ""},
+      {"arn:aws:iam::111122223333:user/", ""},
+      {"arn:aws:iam::111122223333:user/*", ""},
+      {"arn:aws:iam::11112222333:user/x", ""},
+      {"arn:aws:iam:us-east-1:111122223333:user/x", ""},
+      {"arn:aws:sts::111122223333:assumed-role/operator", ""},
+      {"arn:aws:sts::111122223333:assumed-role/operator/", ""},
+      {"arn:aws:sts::111122223333:assumed-role/operator/a/b", ""},
+      {"arn:aws:sts::111122223333:federated-user/bob", ""},
+      {"arn:aws:s3:::bucket", ""},
+      {"111122223333", ""},
+  };
+  for (const Row& row : rows) {
+    std::string yaml = "principals:\n  - arn: " + row.arn +
+                       "\n    access_key_id: ASIAX\n    secret_access_key: s\n";
+    auto config = ParseConfig(yaml, ".");
+    if (row.account.empty()) {
+      ASSERT_FALSE(config) << row.arn;
+      EXPECT_NE(config.error().message().find("assumed-role"), std::string::npos)
+          << config.error().message();
+    } else {
+      ASSERT_TRUE(config) << row.arn << ": " << config.error().ToString();
+      EXPECT_EQ(config->principals.at(0).account, row.account) << row.arn;
+    }
+  }
+}
+
 TEST_F(ServiceTest, AuditLogIsChainedAndHoldsNoSecrets) {
   std::string id = NewKey()["KeyId"];
   std::string secret_pt = Base64Encode(AsBytes("top secret plaintext"));
@@ -364,7 +678,7 @@ TEST_F(ServiceTest, AuditLogIsChainedAndHoldsNoSecrets) {
   auto ok = VerifyAuditLog((dir_ / "audit.log").string());
   ASSERT_TRUE(ok) << ok.error().ToString();
   EXPECT_EQ(ok->entries, 4u);
-  EXPECT_TRUE(ok->head_file_checked);
+  EXPECT_TRUE(ok->head_present);
 }
 
 // An attestation-backed Decrypt as the AWS Nitro samples do it, with a policy written like

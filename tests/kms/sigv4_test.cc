@@ -130,6 +130,35 @@ TEST_F(VerifyTest, AcceptsWithinSkewWindow) {
   EXPECT_EQ(Name(Run(Signed(), kVectorTime - kMaxClockSkewMillis)), "ok");
 }
 
+// The clock-skew message names the direction, as AWS does: a request dated too far in the past
+// has "expired", one dated too far in the future is "not yet current" (issue 15: a request ahead
+// by more than 5 minutes used to be told it was "earlier than" a time before its own date).
+TEST_F(VerifyTest, ClockSkewMessageNamesTheDirection) {
+  struct Row {
+    std::string what;
+    UnixMillis now;
+    std::string want;
+  };
+  const std::vector<Row> rows = {
+      // The server's clock is 5 min 1 s after the request's date: the signature has expired.
+      {"request behind the server", kVectorTime + kMaxClockSkewMillis + 1000,
+       "InvalidSignatureException: Signature expired: 20150830T123600Z is now earlier than "
+       "20150830T123601Z (20150830T124101Z - 5 min.)"},
+      // The server's clock is 5 min 1 s before the request's date: not yet current.
+      {"request ahead of the server", kVectorTime - kMaxClockSkewMillis - 1000,
+       "InvalidSignatureException: Signature not yet current: 20150830T123600Z is still later "
+       "than 20150830T123559Z (20150830T123059Z + 5 min.)"},
+      {"request far ahead", kVectorTime - 3600 * 1000,
+       "InvalidSignatureException: Signature not yet current: 20150830T123600Z is still later "
+       "than 20150830T114100Z (20150830T113600Z + 5 min.)"},
+  };
+  for (const Row& row : rows) {
+    auto r = Run(Signed(), row.now);
+    ASSERT_FALSE(r) << row.what;
+    EXPECT_EQ(r.error().message(), row.want) << row.what;
+  }
+}
+
 TEST_F(VerifyTest, RefusesWithAwsNames) {
   struct Row {
     std::string what;
