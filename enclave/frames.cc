@@ -137,13 +137,16 @@ Result<Message> DecodePayload(ByteSpan payload) {
     cbor_item_t* item;
     ~Wipe() { CborWipe(item); }
   } wipe{item.get()};
-  if (!cbor_isa_map(item.get()) || !cbor_map_is_definite(item.get()) ||
-      cbor_map_size(item.get()) == 0) {
+  return DecodeItem(*item);
+}
+
+Result<Message> DecodeItem(const cbor_item_t& payload) {
+  const cbor_item_t* m = &payload;
+  if (!cbor_isa_map(m) || !cbor_map_is_definite(m) || cbor_map_size(m) == 0) {
     return Error::Malformed("frame payload is not a definite map");
   }
   CLOISTER_ASSIGN_OR_RETURN(std::string_view type,
-                            CborAsText(cbor_map_handle(item.get())[0].value, "frame type"));
-  const cbor_item_t* m = item.get();
+                            CborAsText(cbor_map_handle(m)[0].value, "frame type"));
   if (type == "get_attestation") {
     CLOISTER_ASSIGN_OR_RETURN(auto f, internal::MapFields(m, {"type", "nonce"}, "get_attestation"));
     CLOISTER_ASSIGN_OR_RETURN(Bytes nonce, Blob(f[1], "nonce", 0, kMaxNonceBytes));

@@ -20,6 +20,7 @@
 #include <variant>
 
 #include "common/bytes.h"
+#include "common/cbor.h"
 #include "common/result.h"
 #include "common/secret.h"
 
@@ -78,6 +79,10 @@ Result<Bytes> EncodePayload(const Message& m);
 Result<Bytes> EncodeFrame(const Message& m);
 // Parses a payload strictly. kMalformed naming the rule broken.
 Result<Message> DecodePayload(ByteSpan payload);
+// Parses a payload already decoded as CBOR (by the enclave's request server, which read the
+// frame strictly): the same rules as DecodePayload, without decoding the bytes a second time.
+// The item is not changed; the caller wipes it if it carried secrets. kMalformed.
+Result<Message> DecodeItem(const cbor_item_t& payload);
 // Parses exactly one whole frame (prefix and payload, nothing after). kMalformed.
 Result<Message> DecodeFrame(ByteSpan frame);
 // Returns an ErrorResponse for `e` (code name and message).

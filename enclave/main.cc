@@ -42,7 +42,11 @@ int main() {
                                                  SystemClock::Get());
   if (!session) return Fail("session", session.error());
 
+  // --memory bounds what the enclave can hold (RLIMIT_AS): requests and inputs that would not
+  // fit are refused with an error instead of ending the enclave.
+  const uint64_t memory = enclave::AddressSpaceLimit();
   enclave::RpcServer server;
+  server.SetMaxFrame(enclave::FrameLimitForMemory(memory));
   if (auto st = enclave::RegisterBuiltinHandlers(server, **nsm, **session); !st) {
     return Fail("handlers", st.error());
   }
@@ -51,8 +55,10 @@ int main() {
   std::unique_ptr<enclave::ComputationService> service;
   auto doc = nlohmann::json::parse(manifest->text, nullptr, false);
   if (!doc.is_object() || doc.value("computation", "") != "none") {
+    enclave::ServiceOptions options;
+    options.max_input_bytes = memory / 4;
     auto created = enclave::ComputationService::Create(AsBytes(manifest->text), **session,
-                                                       *transport, {}, SystemClock::Get());
+                                                       *transport, options, SystemClock::Get());
     if (!created) return Fail("manifest", created.error());
     service = std::move(*created);
     if (auto st = service->Register(server); !st) return Fail("handlers", st.error());

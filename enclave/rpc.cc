@@ -2,8 +2,10 @@
 
 #include <poll.h>
 #include <sodium.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <new>
@@ -71,12 +73,27 @@ Status WriteFrame(int fd, const cbor_item_t* item) {
   return WriteAll(fd, frame);
 }
 
-Result<CborPtr> ReadFrame(int fd, size_t max_size) {
+Result<CborPtr> ReadFrame(int fd, size_t max_size, size_t drain_max) {
   uint8_t len_buf[4];
   CLOISTER_ASSIGN_OR_RETURN(bool got, ReadAll(fd, len_buf));
   if (!got) return Error::NotFound("rpc: end of stream");
   uint32_t len = (uint32_t{len_buf[0]} << 24) | (uint32_t{len_buf[1]} << 16) |
                  (uint32_t{len_buf[2]} << 8) | len_buf[3];
+  if (len > max_size && len <= drain_max) {
+    // Too large for this enclave's memory, not for the protocol: skip it a buffer at a time.
+    uint8_t buf[64 * 1024];
+    for (size_t left = len; left > 0;) {
+      size_t n = std::min(left, sizeof buf);
+      CLOISTER_ASSIGN_OR_RETURN(bool more, ReadAll(fd, std::span<uint8_t>(buf, n)));
+      if (!more) return Error::Io("rpc: connection closed mid-frame");
+      left -= n;
+    }
+    sodium_memzero(buf, sizeof buf);
+    return Error::InvalidArgument(
+        "a request of " + std::to_string(len) + " bytes does not fit in this enclave's memory: " +
+        "it takes at most " + std::to_string(max_size) +
+        " bytes per request (a quarter of its --memory); start the enclave with more --memory");
+  }
   if (len == 0 || len > max_size) {
     return Error::Malformed("rpc: frame length " + std::to_string(len) + " out of range");
   }
@@ -91,6 +108,17 @@ Result<CborPtr> ReadFrame(int fd, size_t max_size) {
   CLOISTER_ASSIGN_OR_RETURN(CborPtr item, DecodeCbor(body));
   if (!cbor_isa_map(item.get())) return Error::Malformed("rpc: frame is not a CBOR map");
   return item;
+}
+
+size_t FrameLimitForMemory(uint64_t memory_bytes) {
+  if (memory_bytes == 0) return kMaxRpcFrame;
+  return static_cast<size_t>(std::min<uint64_t>(kMaxRpcFrame, memory_bytes / 4));
+}
+
+uint64_t AddressSpaceLimit() {
+  struct rlimit rl {};
+  if (::getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 0;
+  return rl.rlim_cur;
 }
 
 const cbor_item_t* MapGet(const cbor_item_t* map, std::string_view key) {
@@ -191,15 +219,17 @@ void RpcServer::Serve(UniqueFd listener) {
         // error the parent can read, and never the enclave.
         Result<CborPtr> request = Error::Internal("unread");
         try {
-          request = ReadFrame(conn.get());
+          request = ReadFrame(conn.get(), max_frame_, kMaxRpcFrame);
         } catch (const std::bad_alloc&) {
           request = Error::Unavailable("rpc: the frame does not fit in the enclave's memory");
         }
         if (!request) {
-          if (request.error().code() == ErrorCode::kMalformed ||
-              request.error().code() == ErrorCode::kUnavailable) {
-            (void)WriteFrame(conn.get(), ErrorReply(request.error()).get());
+          const ErrorCode code = request.error().code();
+          if (code == ErrorCode::kMalformed || code == ErrorCode::kUnavailable ||
+              code == ErrorCode::kInvalidArgument) {
+            if (!WriteFrame(conn.get(), ErrorReply(request.error()).get())) break;
           }
+          if (code == ErrorCode::kInvalidArgument) continue;  // drained: the stream is in step
           break;
         }
         CborPtr reply;

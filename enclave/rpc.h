@@ -35,8 +35,18 @@ inline constexpr uint32_t kDefaultRpcPort = 5000;
 // Writes one frame holding `item` to `fd`. kIo on failure.
 Status WriteFrame(int fd, const cbor_item_t* item);
 // Reads one frame from `fd`. kNotFound on a clean end of stream before the first byte,
-// kMalformed on an oversized frame or bad CBOR, kIo otherwise.
-Result<CborPtr> ReadFrame(int fd, size_t max_size = kMaxRpcFrame);
+// kMalformed on an oversized frame or bad CBOR, kIo otherwise. A frame longer than `max_size`
+// but not than `drain_max` is read and dropped without being stored, and kInvalidArgument says
+// so: the stream stays usable and the sender gets a reply.
+Result<CborPtr> ReadFrame(int fd, size_t max_size = kMaxRpcFrame, size_t drain_max = 0);
+
+// Returns the largest frame the runtime should take when its memory is limited to
+// `memory_bytes` (RLIMIT_AS, which the launcher sets to --memory; 0 = no limit): a quarter of
+// it, at most kMaxRpcFrame. A frame costs about twice its size while it is handled, and the
+// inputs it carries are kept until the run, which needs room to decrypt them.
+size_t FrameLimitForMemory(uint64_t memory_bytes);
+// Returns the process's RLIMIT_AS soft limit in bytes, or 0 when there is none.
+uint64_t AddressSpaceLimit();
 
 // Returns the value of text key `key` in `map`, or nullptr.
 const cbor_item_t* MapGet(const cbor_item_t* map, std::string_view key);
@@ -59,6 +69,10 @@ class RpcServer {
   // Adds `handler` for requests of `type`. kInvalidArgument if the type is taken.
   Status Register(std::string type, Handler handler);
 
+  // Frames longer than `bytes` (and not longer than kMaxRpcFrame) are drained and answered with
+  // an error instead of being read into memory. Default kMaxRpcFrame. Call before Serve().
+  void SetMaxFrame(size_t bytes) { max_frame_ = bytes; }
+
   // Serves connections accepted on `listener` until Stop() is called or accept fails.
   void Serve(UniqueFd listener);
   void Stop() { stop_.store(true); }
@@ -68,6 +82,7 @@ class RpcServer {
 
  private:
   std::map<std::string, Handler> handlers_;
+  size_t max_frame_ = kMaxRpcFrame;
   std::atomic<bool> stop_{false};
   std::atomic<int> active_{0};
 };

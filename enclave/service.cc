@@ -31,13 +31,11 @@ Result<uint16_t> EndpointPort(std::string_view endpoint) {
   return port;
 }
 
-// Re-reads an RPC request map as a frames.h message (the strict codec). The re-encoded bytes
-// may hold the operator's secret (set_credentials): wiped before they are freed.
+// Reads an RPC request map as a frames.h message (the strict codec), straight from the tree
+// the request server decoded: re-encoding it would cost another copy of a party's input (the
+// enclave's memory is --memory) and leave another copy of the operator's secret to wipe.
 Result<frames::Message> ToMessage(const cbor_item_t& request) {
-  CLOISTER_ASSIGN_OR_RETURN(Bytes payload, EncodeCbor(&request));
-  auto message = frames::DecodePayload(payload);
-  sodium_memzero(payload.data(), payload.size());
-  return message;
+  return frames::DecodeItem(request);
 }
 
 Result<CborPtr> ToReply(const frames::Message& reply) {
@@ -113,8 +111,17 @@ Result<frames::Message> ComputationService::SetCredentials(frames::SetCredential
 Result<frames::Message> ComputationService::PutInput(frames::PutInput request) {
   if (receipt_ || failed_) return Error::PolicyDenied("the computation has already run");
   size_t size = request.ciphertext.size();
+  if (options_.max_input_bytes != 0 && input_bytes_ + size > options_.max_input_bytes) {
+    return Error::InvalidArgument(
+        "input of '" + request.party.substr(0, kMaxIdBytes) + "' (" + std::to_string(size) +
+        " bytes) does not fit: this enclave holds at most " +
+        std::to_string(options_.max_input_bytes) + " bytes of inputs for a run (" +
+        std::to_string(input_bytes_) + " taken; a quarter of its --memory); start the enclave "
+        "with more --memory");
+  }
   CLOISTER_ASSIGN_OR_RETURN(Bytes digest,
                             run_->PutInput(request.party, std::move(request.ciphertext)));
+  input_bytes_ += size;
   spdlog::info("event=input_accepted party={} bytes={} sha384={}", request.party, size,
                HexEncode(digest));
   return frames::InputAccepted{std::move(request.party), std::move(digest)};

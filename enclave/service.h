@@ -46,6 +46,9 @@ struct ServiceOptions {
   // and the vsock proxy (in-process tests only; the runtime never sets it).
   bool direct_kms = false;
   int kms_timeout_seconds = 30;
+  // The most input bytes the enclave holds for a run (0: no limit). The runtime sets a quarter
+  // of its memory limit, so the run has room to decrypt what it accepted.
+  uint64_t max_input_bytes = 0;
 };
 
 class ComputationService {
@@ -81,6 +84,7 @@ class ComputationService {
   const vsock::Transport& transport_;
   ServiceOptions options_;
   std::optional<sigv4::Credentials> credentials_;
+  uint64_t input_bytes_ = 0;  // held for the run
   std::optional<Bytes> receipt_;
   std::optional<Error> failed_;
 };
