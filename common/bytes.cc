@@ -145,6 +145,20 @@ Result<Bytes> Base64Decode(std::string_view text) {
   return out;
 }
 
+bool LooksLikeBase64Text(ByteSpan data) {
+  constexpr size_t kMinBase64Text = 16;
+  std::string joined;
+  joined.reserve(data.size());
+  for (uint8_t c : data) {
+    if (c == '\n' || c == '\r' || c == ' ' || c == '\t') continue;
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '/' || c == '=';
+    if (!ok) return false;
+    joined.push_back(static_cast<char>(c));
+  }
+  return joined.size() >= kMinBase64Text && Base64DecodePublic(joined).has_value();
+}
+
 bool ConstantTimeEquals(ByteSpan a, ByteSpan b) {
   if (a.size() != b.size()) return false;
   if (a.empty()) return true;

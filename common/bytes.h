@@ -44,6 +44,11 @@ Result<Bytes> Base64Decode(std::string_view text);
 std::string Base64EncodePublic(ByteSpan data);
 Result<Bytes> Base64DecodePublic(std::string_view text);
 
+// True if `data` is base64 text (RFC 4648 section 4, possibly wrapped in lines) of at least 16
+// bytes rather than binary: what a user hands in by mistake after `aws kms encrypt --output
+// text`. Ciphertexts are binary and fail this test except with negligible probability.
+bool LooksLikeBase64Text(ByteSpan data);
+
 // Compares in time independent of the contents (lengths may leak). Use for MACs, tags, PCRs,
 // tokens.
 bool ConstantTimeEquals(ByteSpan a, ByteSpan b);
