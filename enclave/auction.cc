@@ -232,7 +232,7 @@ class Auction::JsonBidReader {
     return true;
   }
   bool parse_error(size_t position, const std::string& /*last_token: may hold a bid*/,
-                   const nlohmann::detail::exception& /*what() quotes it too*/) {
+                   const nlohmann::json::exception& /*what() quotes it too*/) {
     if (error_.empty()) error_ = "bid file (JSON): not valid JSON at byte " + std::to_string(position);
     return false;
   }
