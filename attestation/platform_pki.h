@@ -1,7 +1,7 @@
 // PlatformPki: the emulated Nitro attestation PKI of one platform, and its NSM signing step.
 //
 // It mirrors the shape of the AWS Nitro Attestation PKI (aws/aws-nitro-enclaves-nsm-api
-// docs/attestation_process.md; the real chains in ../shared/vectors/nitro): all keys EC P-384,
+// docs/attestation_process.md; the real chains in tests/vectors/nitro): all keys EC P-384,
 // certificates signed with ecdsa-with-SHA384, and
 //   root      CA:TRUE (critical), keyUsage digitalSignature+keyCertSign+cRLSign (critical), 30y
 //   regional  CA:TRUE pathlen 2,  same keyUsage,                                         20 days
@@ -37,7 +37,7 @@
 
 namespace cloister::attestation {
 
-// Lifetimes, from the real AWS chains (../shared/vectors/nitro README: leaf 3 h, instance 1 d,
+// Lifetimes, from the real AWS chains (tests/vectors/nitro/README.md: leaf 3 h, instance 1 d,
 // zonal ~6 d, regional 20 d, root 30 y).
 inline constexpr int64_t kHourMillis = 3600LL * 1000;
 inline constexpr int64_t kDayMillis = 24 * kHourMillis;

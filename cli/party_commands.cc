@@ -406,6 +406,23 @@ class HashingFdSource final : public enclave::esdk::Source {
   bool ok_ = false;
 };
 
+// How much of an input is read to tell base64 text from a binary ciphertext.
+constexpr size_t kBase64Probe = 4096;
+
+// True if `head`, the first bytes of an input (all of it when `whole`), is base64 text. A cut
+// prefix is judged up to its last whole 4-character group, the unit base64 decodes.
+bool StartsAsBase64Text(ByteSpan head, bool whole) {
+  if (whole) return LooksLikeBase64Text(head);
+  size_t end = 0;
+  size_t chars = 0;
+  for (size_t i = 0; i < head.size(); ++i) {
+    const uint8_t c = head[i];
+    if (c == '\n' || c == '\r' || c == ' ' || c == '\t') continue;
+    if (++chars % 4 == 0) end = i + 1;
+  }
+  return LooksLikeBase64Text(head.first(end));
+}
+
 int DecryptCommand(const DecryptFlags& f) {
   if (f.computation.empty() != f.party.empty()) {
     return ReportFailure(Error::InvalidArgument("--computation and --party go together"));
@@ -422,10 +439,19 @@ int DecryptCommand(const DecryptFlags& f) {
   }
   UniqueFd in(::open(f.in.c_str(), O_RDONLY | O_CLOEXEC));
   if (!in) return ReportFailure(Error::FromErrno("--in " + f.in, errno));
-  uint8_t head[3] = {0, 0, 0};
+  uint8_t head[kBase64Probe];
   ssize_t head_len = ::pread(in.get(), head, sizeof head, 0);
   if (head_len < 0) return ReportFailure(Error::FromErrno("--in " + f.in, errno));
-  const bool esdk = enclave::LooksLikeEsdkMessage(ByteSpan(head, static_cast<size_t>(head_len)));
+  const ByteSpan head_bytes(head, static_cast<size_t>(head_len));
+  // What `aws kms encrypt --output text` prints (or a base64-encoded ESDK message) would only
+  // get InvalidCiphertextException from KMS; say what to do instead, before any KMS call.
+  if (StartsAsBase64Text(head_bytes, head_bytes.size() < sizeof head)) {
+    return ReportFailure(Error::Malformed(
+        "--in " + f.in +
+        ": this looks like base64 text; decode it first (aws kms encrypt ... --query "
+        "CiphertextBlob --output text | base64 -d > blob), then pass the binary file"));
+  }
+  const bool esdk = enclave::LooksLikeEsdkMessage(head_bytes);
   auto client = CallerClient(f.kms, f.region, f.ca_file);
   if (!client) return ReportFailure(client.error());
 

@@ -7,7 +7,8 @@ include(GoogleTest)
 #     sanitized copy cloister_<name>_san is defined; it is only built when a fuzz target needs it.
 #   cloister_executable(NAME <name> SOURCES ... [DEPS ...])
 #   cloister_test(NAME <name> SOURCES ... [DEPS ...] [LABELS ...])
-#     A GoogleTest binary, discovered by ctest.
+#     A GoogleTest binary, discovered by ctest. It sees CLOISTER_SOURCE_DIR, CLOISTER_BINARY_DIR
+#     and CLOISTER_VECTORS_DIR (tests/vectors: the real AWS vectors, inside the checkout).
 #   cloister_fuzz(NAME <name> SOURCE <file> [DEPS ...])
 #     A fuzz target (LLVMFuzzerTestOneInput) linked with tests/fuzz/replay_main.cc, built with
 #     ASan/UBSan, replayed and mutated over tests/fuzz/corpus/<name>/ by ctest (label fuzz).
@@ -59,7 +60,7 @@ function(cloister_test)
   target_compile_definitions(${A_NAME} PRIVATE
       CLOISTER_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
       CLOISTER_BINARY_DIR="${PROJECT_BINARY_DIR}"
-      CLOISTER_VECTORS_DIR="${PROJECT_SOURCE_DIR}/../shared/vectors")
+      CLOISTER_VECTORS_DIR="${PROJECT_SOURCE_DIR}/tests/vectors")
   target_link_libraries(${A_NAME} PRIVATE ${A_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
   gtest_discover_tests(${A_NAME} PROPERTIES LABELS "${A_LABELS}" DISCOVERY_TIMEOUT 60)
 endfunction()

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "common/cbor.h"
@@ -145,9 +146,170 @@ Result<std::unique_ptr<Auction>> Auction::Create(const Manifest& manifest) {
   return std::unique_ptr<Auction>(new Auction(manifest, std::move(s)));
 }
 
+// Reads the JSON shape of a bid file (docs/auction.md) as nlohmann's SAX events, so no document
+// is built and nothing nests deeper than the shape allows: the first event the shape does not
+// expect stops the parse. Errors carry the entry number, never a bid amount, and a lot id only
+// when it is well-formed.
+class Auction::JsonBidReader {
+ public:
+  explicit JsonBidReader(const Auction& auction)
+      : auction_(auction), seen_(auction.settings_.lots.size(), false) {}
+
+  bool null() { return Fail("a value is null"); }
+  bool boolean(bool) { return Fail("a value is true or false"); }
+  // nlohmann reports non-negative integers as unsigned, so a signed one is negative.
+  bool number_integer(nlohmann::json::number_integer_t) { return Fail("a number is negative"); }
+  bool number_unsigned(nlohmann::json::number_unsigned_t v) {
+    if (state_ != State::kEntry) return NotAnObject();
+    if (field_ == Field::kContract) {
+      contract_ = std::to_string(v);  // the sample numbers its properties 1, 2, 3
+      return Took();
+    }
+    if (v == 0) return Fail("bid is zero");
+    if (v > kMaxAmount) return Fail("bid exceeds " + std::to_string(kMaxAmount));
+    amount_ = v;
+    return Took();
+  }
+  bool number_float(nlohmann::json::number_float_t, const std::string&) {
+    return Fail("a number is not an integer");
+  }
+  bool string(std::string& s) {
+    if (state_ != State::kEntry) return NotAnObject();
+    if (field_ == Field::kContract) {
+      contract_ = std::move(s);
+      return Took();
+    }
+    auto v = ParseAmount(s);  // the sample's bids are decimal strings ("100000")
+    if (!v) return Fail("bid: " + v.error().message());
+    amount_ = *v;
+    return Took();
+  }
+  bool binary(nlohmann::json::binary_t&) { return Fail("unexpected value"); }
+  bool start_object(size_t) {
+    if (state_ != State::kTop && state_ != State::kArray) {
+      return Fail("a value is an object; contract and bid are a lot id and an amount");
+    }
+    single_ = state_ == State::kTop;
+    state_ = State::kEntry;
+    contract_.reset();
+    amount_.reset();
+    return true;
+  }
+  bool key(std::string& k) {
+    if (k == "contract" && !contract_) {
+      field_ = Field::kContract;
+    } else if (k == "bid" && !amount_) {
+      field_ = Field::kBid;
+    } else if (k == "contract" || k == "bid") {
+      return Fail("field '" + k + "' appears twice");
+    } else {
+      return Fail("a field other than 'contract' and 'bid'");
+    }
+    return true;
+  }
+  bool end_object() {
+    if (!contract_) return Fail("field 'contract' is missing");
+    if (!amount_) return Fail("field 'bid' is missing");
+    const std::optional<uint32_t> lot =
+        auction_.lot_index_.Find(*contract_, auction_.settings_.lots);
+    if (!lot) {
+      return Fail(IsValidId(*contract_) ? "unknown lot '" + *contract_ + "'" : "invalid lot id");
+    }
+    if (seen_[*lot]) return Fail("second bid for lot '" + *contract_ + "'");
+    seen_[*lot] = true;
+    bids_.emplace_back(*lot, *amount_);
+    ++entry_;
+    state_ = single_ ? State::kDone : State::kArray;
+    return true;
+  }
+  bool start_array(size_t) {
+    if (state_ != State::kTop) return Fail("a value is an array");
+    state_ = State::kArray;
+    return true;
+  }
+  bool end_array() {
+    state_ = State::kDone;
+    return true;
+  }
+  bool parse_error(size_t position, const std::string& /*last_token: may hold a bid*/,
+                   const nlohmann::json::exception& /*what() quotes it too*/) {
+    if (error_.empty()) error_ = "bid file (JSON): not valid JSON at byte " + std::to_string(position);
+    return false;
+  }
+
+  // Returns the bids once the parse succeeded, else the first error.
+  Result<Bids> Take(bool parsed) {
+    if (!error_.empty()) return Error::Malformed(error_);
+    if (!parsed || state_ != State::kDone) return Error::Malformed("bid file (JSON): incomplete");
+    return std::move(bids_);
+  }
+
+ private:
+  enum class State { kTop, kArray, kEntry, kDone };
+  enum class Field { kNone, kContract, kBid };
+
+  bool NotAnObject() { return Fail("an entry is not an object of contract and bid"); }
+  bool Took() {
+    field_ = Field::kNone;
+    return true;
+  }
+  bool Fail(const std::string& why) {
+    if (error_.empty()) {
+      error_ = "bid file (JSON) entry " + std::to_string(entry_ + 1) + ": " + why;
+    }
+    return false;
+  }
+
+  const Auction& auction_;
+  std::vector<bool> seen_;
+  Bids bids_;
+  State state_ = State::kTop;
+  Field field_ = Field::kNone;
+  bool single_ = false;
+  size_t entry_ = 0;
+  std::optional<std::string> contract_;
+  std::optional<uint64_t> amount_;
+  std::string error_;
+};
+
+Result<Bids> Auction::ParseBidJson(std::string_view text) const {
+  if (text.size() > kMaxBidJsonBytes) return Error::Malformed("bid file (JSON) is too large");
+  JsonBidReader reader(*this);
+  bool parsed = false;
+  try {
+    parsed = nlohmann::json::sax_parse(text.begin(), text.end(), &reader,
+                                       nlohmann::json::input_format_t::json, /*strict=*/true);
+  } catch (const nlohmann::json::exception&) {
+    return Error::Malformed("bid file (JSON): not valid JSON");
+  }
+  return reader.Take(parsed);
+}
+
 Result<Bids> Auction::ParseBids(ByteSpan file) const {
-  if (file.size() > kMaxBidFileBytes) return Error::Malformed("bid file is too large");
   std::string_view text = AsString(file);
+  // The shapes are told apart by their first bytes: a lot id cannot start with JSON's '[' or
+  // '{' (nor with whitespace, which JSON may), and a line without a comma is no `lot,amount`.
+  const size_t first = text.find_first_not_of(" \t\r\n");
+  if (first != std::string_view::npos && (text[first] == '[' || text[first] == '{')) {
+    return ParseBidJson(text);
+  }
+  if (std::string_view bare = text.ends_with('\n') ? text.substr(0, text.size() - 1) : text;
+      !bare.empty() && bare.find_first_not_of("0123456789") == std::string_view::npos) {
+    // AWS's sample encrypts a bare amount per property; here a party has one input, so a bare
+    // amount can only name the lot of a one-lot auction.
+    if (settings_.lots.size() != 1) {
+      return Error::Malformed(
+          "bid file line 1: a bare amount (no lot) is accepted only in an auction of one lot");
+    }
+    auto v = ParseAmount(bare);
+    if (!v) return Error::Malformed("bid file line 1: " + v.error().message());
+    return Bids{{0, *v}};
+  }
+  return ParseBidLines(text);
+}
+
+Result<Bids> Auction::ParseBidLines(std::string_view text) const {
+  if (text.size() > kMaxBidFileBytes) return Error::Malformed("bid file is too large");
   Bids bids;
   std::vector<bool> seen(settings_.lots.size(), false);
   size_t line_no = 0;

@@ -29,9 +29,16 @@ inline constexpr std::string_view kTieBreakLowestSha256 = "lowest-sha256";
 // Amounts are integers in the smallest currency unit, 1..kMaxAmount (fits JSON doubles exactly).
 inline constexpr uint64_t kMaxAmount = 1'000'000'000'000'000;  // 10^15
 inline constexpr size_t kMaxLots = 100'000;
-// Bid file: `lot,amount` lines; at most one bid per lot, so at most kMaxLots lines.
+// Bid file, in one of three shapes (docs/auction.md "Bid file"): `lot,amount` lines; the JSON of
+// AWS's bidding sample, `[{"contract": lot, "bid": amount}, ...]` or one such object; or, in an
+// auction of one lot, a bare amount (the sample's plaintext). At most one bid per lot, so at most
+// kMaxLots lines or entries.
 inline constexpr size_t kMaxBidLineBytes = kMaxIdBytes + 1 + 16 + 1;
 inline constexpr size_t kMaxBidFileBytes = kMaxLots * kMaxBidLineBytes;
+// A JSON entry is a few times longer than a line: `{"contract": "<id>", "bid": "<amount>"}` with
+// the indentation and line breaks a pretty-printer adds.
+inline constexpr size_t kMaxBidJsonEntryBytes = 4 * kMaxBidLineBytes;
+inline constexpr size_t kMaxBidJsonBytes = kMaxLots * kMaxBidJsonEntryBytes;
 
 enum class AuctionRule { kFirstPrice, kSecondPrice };
 
@@ -66,7 +73,9 @@ class Auction final : public Computation {
   Result<Bytes> Outcome() override;
   ComputationStats stats() const override { return stats_; }
 
-  // Parses a bid file against this auction's lots. kMalformed with the line number and reason.
+  // Parses a bid file (any of the three shapes above) against this auction's lots. kMalformed
+  // with the line number (lines), the byte offset or entry number (JSON) and the reason; no bid
+  // amount appears in an error, and a lot id only when it is well-formed.
   Result<Bids> ParseBids(ByteSpan bid_file) const;
   // Returns the per-lot outcome (the data Outcome() encodes). kPolicyDenied if a party is missing.
   Result<std::vector<LotOutcome>> Decide() const;
@@ -80,6 +89,9 @@ class Auction final : public Computation {
   };
   Auction(const Manifest& manifest, AuctionSettings settings);
   Bytes TieHash(uint32_t lot, uint32_t party) const;
+  Result<Bids> ParseBidLines(std::string_view text) const;
+  Result<Bids> ParseBidJson(std::string_view text) const;
+  class JsonBidReader;
 
   std::string computation_id_;
   std::vector<Party> parties_;

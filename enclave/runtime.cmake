@@ -26,3 +26,8 @@ cloister_executable(NAME cloister-enclave
 cloister_reproducible(cloister-enclave)
 target_link_options(cloister-enclave PRIVATE -s -Wl,--build-id=sha1)
 set_target_properties(cloister-enclave PROPERTIES SKIP_BUILD_RPATH ON)
+# Installed beside the commands' bin/ as lib/cloister/cloister-enclave, where `cloister
+# build-enclave` looks for it (parent::DefaultRuntimePath); not on PATH, since it is the image's
+# kernel section, not a command. Copied byte for byte (no RPATH to rewrite, already stripped), so
+# an installed tree measures the same PCRs as the build tree.
+install(TARGETS cloister-enclave RUNTIME DESTINATION lib/cloister)

@@ -4,3 +4,4 @@ cloister_library(NAME kms_server SOURCES key_store.cc config.cc service.cc http_
   DEPS cloister::kms_protocol cloister::kms_audit cloister::kms_policy SQLite::SQLite3 yaml-cpp
   Boost::headers)
 cloister_executable(NAME cloister-kms SOURCES main.cc DEPS cloister::kms_server)
+install(TARGETS cloister-kms RUNTIME DESTINATION bin)

@@ -4,3 +4,4 @@ cloister_executable(NAME cloister-parent
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/parent_main.cc
   DEPS cloister::enclave_runtime cloister::enclave_core cloister::common)
 target_compile_definitions(cloister-parent PRIVATE CLOISTER_VERSION="${PROJECT_VERSION}")
+install(TARGETS cloister-parent RUNTIME DESTINATION bin)

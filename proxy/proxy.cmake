@@ -7,3 +7,4 @@ cloister_library(NAME proxy
 cloister_executable(NAME cloister-proxy
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/main.cc
   DEPS cloister::proxy CLI11::CLI11)
+install(TARGETS cloister-proxy RUNTIME DESTINATION bin)

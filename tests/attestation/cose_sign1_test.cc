@@ -19,7 +19,7 @@ TEST(CoseSign1Test, SignThenVerify) {
   auto message = SignCoseSign1Es384(payload, key.get());
   ASSERT_TRUE(message.has_value()) << message.error().ToString();
   // Untagged array of 4, protected {1: -35} in a 4-byte bstr, empty unprotected map: the same
-  // first bytes as the NSM's documents (../shared/vectors/nitro/README.md).
+  // first bytes as the NSM's documents (tests/vectors/nitro/README.md).
   ASSERT_GE(message->size(), 7u);
   EXPECT_EQ(HexEncode(ByteSpan(*message).first(7)), "8444a1013822a0");
   auto decoded = DecodeCoseSign1(*message);

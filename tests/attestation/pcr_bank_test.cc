@@ -23,7 +23,7 @@ TEST(PcrBankTest, ExtendIsSha384OfOldAndData) {
 }
 
 TEST(PcrBankTest, Pcr4OfTheRealVectorIsExtendOfTheInstanceId) {
-  // ../shared/vectors/nitro/README.md: PCR4 = SHA384(48 zero bytes || "i-0a22e5c5f24d22174").
+  // tests/vectors/nitro/README.md: PCR4 = SHA384(48 zero bytes || "i-0a22e5c5f24d22174").
   PcrBank bank;
   auto pcr4 = bank.Extend(4, ToBytes("i-0a22e5c5f24d22174"));
   ASSERT_TRUE(pcr4.has_value());

@@ -1,10 +1,10 @@
-// Helpers shared by the attestation tests: the real AWS vectors in ../shared/vectors/nitro.
+// Helpers shared by the attestation tests: the real AWS vectors in tests/vectors/nitro (their
+// README gives each file's source and licence).
 #ifndef CLOISTER_TESTS_ATTESTATION_TEST_VECTORS_H_
 #define CLOISTER_TESTS_ATTESTATION_TEST_VECTORS_H_
 
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <string>
 
 #include "common/bytes.h"
@@ -13,15 +13,13 @@
 
 namespace cloister::attestation::testing {
 
-// Returns the vectors directory: $CLOISTER_VECTORS_DIR if set, else the build's
-// CLOISTER_VECTORS_DIR (<source>/../shared/vectors), else <source>/../../shared/vectors (a git
-// worktree one level further down, as in /work/wt/<name>).
+// Returns the vectors directory: $CLOISTER_VECTORS_DIR if set and not empty (an override), else
+// the build's CLOISTER_VECTORS_DIR (<source>/tests/vectors, inside the checkout).
 inline std::string VectorsDir() {
   if (const char* env = std::getenv("CLOISTER_VECTORS_DIR"); env != nullptr && env[0] != 0) {
     return env;
   }
-  if (std::filesystem::exists(CLOISTER_VECTORS_DIR)) return CLOISTER_VECTORS_DIR;
-  return std::string(CLOISTER_SOURCE_DIR) + "/../../shared/vectors";
+  return CLOISTER_VECTORS_DIR;
 }
 
 inline std::string VectorPath(const std::string& name) { return VectorsDir() + "/nitro/" + name; }

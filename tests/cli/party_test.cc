@@ -488,5 +488,61 @@ TEST_F(PartyCommandsTest, DecryptForThePartyAccessDeniedForTheOperator) {
   EXPECT_EQ(Unexpected(dir_.path(), files), std::vector<std::string>{});
 }
 
+// A party that hands in the base64 text the AWS CLI prints (`aws kms encrypt --output text`)
+// instead of the binary blob is told to decode it, before any KMS call; the decoded file works.
+TEST_F(PartyCommandsTest, DecryptSaysToDecodeBase64Text) {
+  nlohmann::json key = CreateKey(WriteMeasurements("m.json", Pcr("0"), Pcr("1"), Pcr("2")));
+  ASSERT_FALSE(key.is_null());
+  const std::string arn = key["Arn"];
+  auto blob = Client(kParty)->Encrypt(arn, AsBytes("lot-1,4200\n"), {});
+  ASSERT_TRUE(blob.has_value());
+  // A large ESDK message too, base64-encoded and wrapped as base64(1) does: only its first 4 KiB
+  // are looked at.
+  std::string bids;
+  for (int i = 0; i < 500; ++i) bids += "lot-" + std::to_string(i) + ",7" + std::to_string(i) + "\n";
+  ASSERT_TRUE(WriteFileAtomic(Path("bids.csv"), AsBytes(bids)).has_value());
+  auto enc = Cli({"party", "encrypt", "--kms", kms_->endpoint(), "--key-id", arn,
+                  "--computation", "auction-1", "--party", "buyer1", "--in", Path("bids.csv"),
+                  "--out", Path("bids.enc")},
+                 kParty);
+  ASSERT_EQ(enc.exit_code, 0) << enc.err;
+  auto esdk = ReadFile(Path("bids.enc"));
+  ASSERT_TRUE(esdk.has_value());
+  std::string esdk_text = Base64Encode(*esdk);
+  std::string wrapped;
+  for (size_t i = 0; i < esdk_text.size(); i += 76) wrapped += esdk_text.substr(i, 76) + "\n";
+  ASSERT_GT(wrapped.size(), 4096u);
+  ASSERT_TRUE(WriteFileAtomic(Path("blob.b64"), AsBytes(Base64Encode(*blob) + "\n")).has_value());
+  ASSERT_TRUE(WriteFileAtomic(Path("bids.b64"), AsBytes(wrapped)).has_value());
+  for (const char* in : {"blob.b64", "bids.b64"}) {
+    SCOPED_TRACE(in);
+    auto r = Cli({"party", "decrypt", "--kms", kms_->endpoint(), "--in", Path(in), "--out",
+                  Path("x.out")},
+                 kParty);
+    EXPECT_EQ(r.exit_code, 1) << r.out;
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << r.out;
+    const std::string message = j["error"]["message"];
+    EXPECT_NE(message.find("this looks like base64 text; decode it first"), std::string::npos)
+        << message;
+    EXPECT_NE(message.find("--output text | base64 -d"), std::string::npos) << message;
+    EXPECT_EQ(r.err.find("InvalidCiphertextException"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(Path("x.out")));
+  }
+  // Decoded, as the hint says, both decrypt.
+  ASSERT_TRUE(WriteFileAtomic(Path("blob.bin"), *Base64Decode(*ReadTextFile(Path("blob.b64"))))
+                  .has_value());
+  auto r = Cli({"party", "decrypt", "--kms", kms_->endpoint(), "--in", Path("blob.bin"), "--out",
+                Path("blob.out")},
+               kParty);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(*ReadTextFile(Path("blob.out")), "lot-1,4200\n");
+  r = Cli({"party", "decrypt", "--kms", kms_->endpoint(), "--in", Path("bids.enc"), "--out",
+           Path("bids.out")},
+          kParty);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(*ReadTextFile(Path("bids.out")), bids);
+}
+
 }  // namespace
 }  // namespace cloister

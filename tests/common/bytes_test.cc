@@ -80,6 +80,42 @@ TEST(BytesTest, Base64PublicMatchesConstantTimeVersions) {
   }
 }
 
+TEST(BytesTest, LooksLikeBase64Text) {
+  // A KMS-blob-like binary: a version byte, then bytes of every value.
+  Bytes blob = {0x01, 0x02, 0x02, 0x00};
+  for (int i = 0; i < 180; ++i) blob.push_back(static_cast<uint8_t>(i * 71 + 13));
+  const std::string text = Base64Encode(blob);
+  std::string wrapped;  // as base64(1) prints it: 76 characters a line
+  for (size_t i = 0; i < text.size(); i += 76) wrapped += text.substr(i, 76) + "\n";
+  struct Row {
+    const char* name;
+    std::string data;
+    bool want;
+  } rows[] = {
+      {"aws --output text (trailing newline)", text + "\n", true},
+      {"bare base64", text, true},
+      {"wrapped at 76, CRLF", [&] {
+         std::string crlf;
+         for (char c : wrapped) crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);
+         return crlf;
+       }(), true},
+      {"wrapped at 76", wrapped, true},
+      {"16 characters", "QUJDREVGR0hJSktM", true},
+      {"the binary itself", std::string(blob.begin(), blob.end()), false},
+      {"empty", "", false},
+      {"too short to judge", "QUJD\n", false},
+      {"URL-safe alphabet", "QUJD-EVG_0hJSktM", false},
+      {"bad padding", "QUJDREVGR0hJSktM=", false},
+      {"a bid file", "lot-1,2500\nlot-2,400\n", false},
+      {"JSON", R"({"CiphertextBlob": "QUJDREVGR0hJSktM"})", false},
+      {"a NUL inside", std::string("QUJDREVG\0R0hJSktM", 17), false},
+  };
+  for (const auto& row : rows) {
+    SCOPED_TRACE(row.name);
+    EXPECT_EQ(LooksLikeBase64Text(AsBytes(row.data)), row.want);
+  }
+}
+
 TEST(BytesTest, ConstantTimeEquals) {
   Bytes a = {1, 2, 3}, b = {1, 2, 3}, c = {1, 2, 4}, d = {1, 2};
   EXPECT_TRUE(ConstantTimeEquals(a, b));

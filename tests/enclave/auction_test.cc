@@ -268,6 +268,146 @@ TEST(AuctionTest, BidFileFailureTable) {
   EXPECT_FALSE(a->ParseBids(Bytes(kMaxBidFileBytes + 1, 'a')).has_value());
 }
 
+// The JSON shape of AWS's bidding sample (docs/auction.md "Bid file"): lots "1".."3" as the
+// sample numbers its properties, bids as decimal strings or integers.
+std::unique_ptr<Auction> SampleAuction() {
+  return MakeAuction(ManifestJson("first-price", R"([{"id":"1","reserve_price":0},
+                                                     {"id":"2","reserve_price":0},
+                                                     {"id":"lot-3","reserve_price":0}])"));
+}
+
+TEST(AuctionTest, JsonBidShapesAccepted) {
+  auto a = SampleAuction();
+  struct Row {
+    const char* name;
+    const char* file;
+    Bids want;
+  } rows[] = {
+      {"sample array, string amounts",
+       R"([{"contract": "1", "bid": "100000"}, {"contract": "2", "bid": "200000"}])",
+       {{0, 100000}, {1, 200000}}},
+      {"integer contract and amount", R"([{"contract": 2, "bid": 150000}])", {{1, 150000}}},
+      {"field order free", R"([{"bid": 7, "contract": "lot-3"}])", {{2, 7}}},
+      {"one object", R"({"contract": "1", "bid": "5"})", {{0, 5}}},
+      {"empty array: bids on nothing", "[]", {}},
+      {"pretty-printed, trailing newline",
+       "[\n  {\n    \"contract\": \"1\",\n    \"bid\": 1000000000000000\n  }\n]\n",
+       {{0, 1000000000000000}}},
+      {"leading whitespace", " \r\n\t[{\"contract\":\"1\",\"bid\":\"1\"}]", {{0, 1}}},
+  };
+  for (const auto& row : rows) {
+    SCOPED_TRACE(row.name);
+    auto r = a->ParseBids(AsBytes(row.file));
+    ASSERT_TRUE(r.has_value()) << r.error().ToString();
+    EXPECT_EQ(*r, row.want);
+  }
+}
+
+TEST(AuctionTest, JsonBidShapeFailureTable) {
+  auto a = SampleAuction();
+  struct Row {
+    const char* file;
+    const char* reason;  // a part of the error message
+  } rows[] = {
+      {R"([{"contract": "1", "bid": "100000"})", "not valid JSON at byte"},
+      {R"([{"contract": "1", "bid": 5}] [])", "not valid JSON at byte"},
+      {R"([{"contract": "1", "bid": 5},])", "not valid JSON at byte"},
+      {R"({"contract": "1", "bid": 5} x)", "not valid JSON at byte"},
+      {"[{\"contract\": \"1\", \"bid\": \"\xff\"}]", "not valid JSON at byte"},
+      {R"([{"contract": "1"}])", "field 'bid' is missing"},
+      {R"([{"bid": "1"}])", "field 'contract' is missing"},
+      {R"([{"contract": "1", "bid": "5", "bid": "6"}])", "'bid' appears twice"},
+      {R"([{"contract": "1", "contract": "2", "bid": "6"}])", "'contract' appears twice"},
+      {R"([{"contract": "1", "bid": "5", "note": "x"}])", "other than 'contract' and 'bid'"},
+      {R"([{"contract": "9", "bid": "5"}])", "unknown lot '9'"},
+      {R"([{"contract": "lot 3", "bid": "5"}])", "invalid lot id"},
+      {R"([{"contract": "1", "bid": 5}, {"contract": 1, "bid": 6}])",
+       "entry 2: second bid for lot '1'"},
+      {R"([{"contract": "1", "bid": 0}])", "bid is zero"},
+      {R"([{"contract": "1", "bid": "0"}])", "leading zero or is zero"},
+      {R"([{"contract": "1", "bid": "007"}])", "leading zero"},
+      {R"([{"contract": "1", "bid": -5}])", "negative"},
+      {R"([{"contract": "1", "bid": "-5"}])", "not a decimal integer"},
+      {R"([{"contract": "1", "bid": 1.5}])", "not an integer"},
+      {R"([{"contract": "1", "bid": 1e3}])", "not an integer"},
+      {R"([{"contract": "1", "bid": "1.5"}])", "not a decimal integer"},
+      {R"([{"contract": "1", "bid": " 5"}])", "not a decimal integer"},
+      {R"([{"contract": "1", "bid": 1000000000000001}])", "exceeds"},
+      {R"([{"contract": "1", "bid": "1000000000000001"}])", "exceeds"},
+      {R"([{"contract": "1", "bid": 99999999999999999999999}])", "not an integer"},
+      {R"([{"contract": "1", "bid": null}])", "null"},
+      {R"([{"contract": true, "bid": 5}])", "true or false"},
+      {R"([{"contract": "1", "bid": {"amount": 5}}])", "is an object"},
+      {R"([{"contract": ["1"], "bid": 5}])", "is an array"},
+      {R"([[{"contract": "1", "bid": 5}]])", "is an array"},
+      {R"([5])", "entry 1: an entry is not an object"},
+      {R"(["1,5"])", "entry 1: an entry is not an object"},
+      {"[", "not valid JSON at byte"},
+      {"{", "not valid JSON at byte"},
+  };
+  for (const auto& row : rows) {
+    SCOPED_TRACE(row.file);
+    auto r = a->ParseBids(AsBytes(row.file));
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().code(), ErrorCode::kMalformed);
+    EXPECT_NE(r.error().message().find(row.reason), std::string::npos) << r.error().message();
+    EXPECT_NE(r.error().message().find("bid file (JSON)"), std::string::npos);
+  }
+  // No amount ever appears in an error, even when the parser stops right after reading one.
+  for (const char* leak : {R"([{"contract": "1", "bid": 987654321x}])",
+                           R"([{"contract": "1", "bid": "987654321"} 987654321])",
+                           R"([{"contract": "9", "bid": "987654321"}])"}) {
+    auto r = a->ParseBids(AsBytes(leak));
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().message().find("987654321"), std::string::npos) << r.error().message();
+  }
+  // Deep nesting stops at the first level the shape does not allow (no recursion, no DOM).
+  EXPECT_FALSE(a->ParseBids(AsBytes(std::string(100000, '['))).has_value());
+  std::string too_big = "[" + std::string(kMaxBidJsonBytes, ' ') + "]";
+  auto big = a->ParseBids(AsBytes(too_big));
+  ASSERT_FALSE(big.has_value());
+  EXPECT_NE(big.error().message().find("too large"), std::string::npos);
+}
+
+TEST(AuctionTest, BareAmountOnlyInAOneLotAuction) {
+  auto one = MakeAuction(ManifestJson("first-price", R"([{"id":"house","reserve_price":0}])"));
+  for (const char* good : {"100000", "100000\n", "1"}) {
+    SCOPED_TRACE(good);
+    auto r = one->ParseBids(AsBytes(good));
+    ASSERT_TRUE(r.has_value()) << r.error().ToString();
+    EXPECT_EQ(*r, (Bids{{0, std::stoull(good)}}));
+  }
+  for (const char* bad : {"0", "007", "1000000000000001", "12345678901234567", "100000\n\n",
+                          "\n100000", "100000\r\n"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_FALSE(one->ParseBids(AsBytes(bad)).has_value());
+  }
+  auto two = SampleAuction();
+  auto r = two->ParseBids(AsBytes("100000"));
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message().find("only in an auction of one lot"), std::string::npos);
+  EXPECT_EQ(r.error().message().find("100000"), std::string::npos);
+}
+
+TEST(AuctionTest, JsonAndLineBidsCountTheSame) {
+  auto a = SampleAuction();
+  ASSERT_TRUE(
+      a->AddInput("alice", AsBytes(R"([{"contract":"1","bid":"100000"},{"contract":"2","bid":"200000"}])"))
+          .has_value());
+  ASSERT_TRUE(a->AddInput("bob", AsBytes("1,150000\n2,100000\n")).has_value());
+  ASSERT_TRUE(a->AddInput("carol", AsBytes(R"({"contract": "lot-3", "bid": 5})")).has_value());
+  CheckOutcome(*a, {{"1", "bob", 150000}, {"2", "alice", 200000}, {"lot-3", "carol", 5}});
+  // A refused JSON input is not counted, like a refused bid file.
+  auto b = SampleAuction();
+  EXPECT_FALSE(
+      b->AddInput("alice", AsBytes(R"([{"contract":"1","bid":9},{"contract":"9","bid":1}])"))
+          .has_value());
+  ASSERT_TRUE(b->AddInput("alice", AsBytes("[]")).has_value());
+  ASSERT_TRUE(b->AddInput("bob", AsBytes(R"([{"contract":"1","bid":3}])")).has_value());
+  ASSERT_TRUE(b->AddInput("carol", AsBytes("")).has_value());
+  CheckOutcome(*b, {{"1", "bob", 3}, {"2", "", 0}, {"lot-3", "", 0}});
+}
+
 // `manifest` with `fields` added at the end of its "kms" object.
 std::string WithKms(std::string manifest, const std::string& fields) {
   size_t region = manifest.find("\"region\":\"us-east-1\"");

@@ -1,11 +1,12 @@
 // Tests for enclave/recipient_cms.h: the two real KMS CiphertextForRecipient blobs
-// (../shared/vectors/kms-cms/), round trips through OpenSSL-made envelopes, and a failure table.
+// (tests/vectors/kms-cms/), round trips through OpenSSL-made envelopes, and a failure table.
 #include "enclave/recipient_cms.h"
 
 #include <gtest/gtest.h>
 #include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 
+#include <cstdlib>
 #include <functional>
 #include <string>
 
@@ -14,11 +15,12 @@
 namespace cloister::enclave {
 namespace {
 
-// The vectors live in ../shared/vectors beside the main checkout; a worktree under wt/ is one
-// level deeper, so look there too.
+// The vectors are in the checkout (tests/vectors, CLOISTER_VECTORS_DIR); $CLOISTER_VECTORS_DIR,
+// when set and not empty, overrides it.
 Bytes Vector(const std::string& name) {
-  auto b = ReadFile(std::string(CLOISTER_VECTORS_DIR) + "/kms-cms/" + name);
-  if (!b) b = ReadFile(std::string(CLOISTER_SOURCE_DIR) + "/../../shared/vectors/kms-cms/" + name);
+  const char* env = std::getenv("CLOISTER_VECTORS_DIR");
+  const std::string dir = env != nullptr && env[0] != 0 ? env : CLOISTER_VECTORS_DIR;
+  auto b = ReadFile(dir + "/kms-cms/" + name);
   EXPECT_TRUE(b.has_value()) << name;
   return b ? *b : Bytes{};
 }

@@ -10,7 +10,7 @@
 
 namespace {
 
-// aws_nitro_enclaves_root_g1.pem (../shared/vectors/nitro/README.md; AWS's published root).
+// aws_nitro_enclaves_root_g1.pem (tests/vectors/nitro/README.md; AWS's published root).
 constexpr char kAwsRootPem[] = R"(-----BEGIN CERTIFICATE-----
 MIICETCCAZagAwIBAgIRAPkxdWgbkK/hHUbMtOTn+FYwCgYIKoZIzj0EAwMwSTEL
 MAkGA1UEBhMCVVMxDzANBgNVBAoMBkFtYXpvbjEMMAoGA1UECwwDQVdTMRswGQYD

@@ -1,7 +1,7 @@
 // Tests of Recipient parsing, attestation condition keys and CiphertextForRecipient envelopes
 // (kms/recipient.h). The envelope is decrypted with OpenSSL's own CMS code and compared, byte
 // for byte outside its random fields, with a real AWS KMS blob
-// (../shared/vectors/kms-cms/blob1.der).
+// (tests/vectors/kms-cms/blob1.der).
 #include "kms/recipient.h"
 
 #include <gtest/gtest.h>
@@ -27,11 +27,11 @@ namespace {
 
 EVP_PKEY* SharedRsa2048() { return testing_keys::TestRsa(2048); }
 
-// The shared vectors live beside the repository (CLOISTER_VECTORS_DIR); a checkout elsewhere
-// (a worktree) points at them with the environment variable of the same name.
+// The vectors are in the checkout (tests/vectors, CLOISTER_VECTORS_DIR); $CLOISTER_VECTORS_DIR,
+// when set and not empty, overrides it.
 std::string VectorsDir() {
   const char* env = std::getenv("CLOISTER_VECTORS_DIR");
-  return env != nullptr ? env : CLOISTER_VECTORS_DIR;
+  return env != nullptr && env[0] != 0 ? env : CLOISTER_VECTORS_DIR;
 }
 
 Bytes ReadVector(const std::string& name) {

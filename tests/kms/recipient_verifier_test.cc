@@ -470,11 +470,12 @@ TEST(RecipientVerifierTest, EndToEndEnvelopeToAttestedKey) {
   EXPECT_EQ(Bytes(mem->data, mem->data + mem->length), data_key);
 }
 
-// --- Real AWS documents (../shared/vectors/nitro), verified at their own timestamps ----------
+// --- Real AWS documents (tests/vectors/nitro), verified at their own timestamps -------------
 
+// tests/vectors in the checkout; $CLOISTER_VECTORS_DIR, when set and not empty, overrides it.
 std::string VectorsDir() {
   const char* env = std::getenv("CLOISTER_VECTORS_DIR");
-  return env != nullptr ? env : CLOISTER_VECTORS_DIR;
+  return env != nullptr && env[0] != 0 ? env : CLOISTER_VECTORS_DIR;
 }
 
 Bytes ReadNitroVector(const std::string& name) {

@@ -1,0 +1,1 @@
+cloister_fuzz(NAME auction_bids SOURCE auction_bids_fuzz.cc DEPS cloister::enclave_core)
