@@ -22,6 +22,19 @@ inline Result<std::vector<cbor_item_t*>> MapFields(const cbor_item_t* map,
     return Error::Malformed(std::string(what) + ": expected a definite-length map");
   }
   if (cbor_map_size(map) != keys.size()) {
+    // Name the first field that does not belong (or the count): a hostile peer learns nothing
+    // it did not send, and an honest one sees what to fix.
+    cbor_pair* pairs = cbor_map_handle(map);
+    for (size_t i = 0; i < cbor_map_size(map); ++i) {
+      auto k = CborAsText(pairs[i].key, what);
+      bool known = false;
+      for (std::string_view key : keys) known = known || (k && *k == key);
+      if (!known) {
+        return Error::Malformed(std::string(what) + ": unexpected field" +
+                                (k ? " '" + std::string(k->substr(0, 64)) + "'" : "") +
+                                " (expected " + std::to_string(keys.size()) + " fields)");
+      }
+    }
     return Error::Malformed(std::string(what) + ": expected " + std::to_string(keys.size()) +
                             " fields");
   }
