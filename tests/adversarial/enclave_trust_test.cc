@@ -20,6 +20,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <cstdio>
+#include <algorithm>
 #include <string>
 
 #include "common/cbor.h"
@@ -312,6 +314,111 @@ TEST_F(EnclaveTrustTest, SessionlessInputsNeedTheManifestAndMakeTheReceiptReplay
       Dir() / "sessionless.cbor", Dir() / "sessionless-measurements.json",
       {"--allow-replayable", "--my-input", (unbound / "buyer2.esdk").string()});
   EXPECT_EQ(allowed.exit_code, 0) << allowed.out;
+}
+
+// Issue 14 section 7: an input that does not fit in the enclave's memory is refused with a clear
+// error, and the enclave stays up (a 60 MiB input used to kill it at --memory 256).
+TEST_F(EnclaveTrustTest, AnInputTooLargeForItsMemoryIsRefusedAndTheEnclaveStaysUp) {
+  // What the attacker sent: 60 MiB as buyer1's input (its content does not matter for the
+  // memory it takes).
+  fs::path inputs = Dir() / "big-inputs";
+  fs::create_directories(inputs);
+  {
+    std::ofstream big(inputs / "buyer1.esdk", std::ios::binary | std::ios::trunc);
+    std::string chunk(1 << 20, '\xa5');
+    for (int i = 0; i < 60; ++i) big << chunk;
+  }
+  for (uint32_t memory : {256u, 128u}) {
+    SCOPED_TRACE("--memory " + std::to_string(memory));
+    ASSERT_TRUE(world_->StartEnclave(Dir() / "auction.eif", kCid, false, memory));
+    CommandResult run = world_->Run(kCid, inputs, Dir() / "big.cbor");
+    EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+    EXPECT_NE(run.out.find("buyer1"), std::string::npos) << run.out;
+    if (memory == 128) {
+      // A quarter of 128 MiB is 32 MiB: refused before it is read into memory.
+      EXPECT_NE(run.out.find("does not fit"), std::string::npos) << run.out;
+    }
+    EXPECT_FALSE(fs::exists(Dir() / "big.cbor"));
+    // Still up and answering.
+    CommandResult ping = JourneyWorld::Parent({"ping", "--enclave-cid", std::to_string(kCid)});
+    EXPECT_EQ(ping.exit_code, 0) << ping.out << ping.err;
+    ASSERT_TRUE(world_->TerminateAll());
+  }
+}
+
+// Reads every readable mapping of `pid` and returns whether `needle` occurs in it; `read` gets
+// the number of bytes read (so a check that could not read cannot pass for a clean one).
+bool MemoryContains(pid_t pid, const std::string& needle, size_t* read = nullptr) {
+  if (read != nullptr) *read = 0;
+  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+  std::ifstream mem("/proc/" + std::to_string(pid) + "/mem", std::ios::binary);
+  std::string line;
+  while (std::getline(maps, line)) {
+    unsigned long lo = 0, hi = 0;
+    char perms[5] = {};
+    if (std::sscanf(line.c_str(), "%lx-%lx %4s", &lo, &hi, perms) != 3 || perms[0] != 'r') continue;
+    if (line.find("[vvar]") != std::string::npos || line.find("[vsyscall]") != std::string::npos) {
+      continue;
+    }
+    std::string region(hi - lo, '\0');
+    mem.clear();
+    mem.seekg(static_cast<std::streamoff>(lo));
+    mem.read(region.data(), static_cast<std::streamsize>(region.size()));
+    region.resize(static_cast<size_t>(std::max<std::streamsize>(mem.gcount(), 0)));
+    if (read != nullptr) *read += region.size();
+    if (region.find(needle) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// The enclave runtime's host pid: the process running as the enclave's own host uid
+// (0x3C000000 + CID, parent/sandbox.h) that is pid 1 of its PID namespace (the image's init).
+pid_t EnclaveRuntimePid(uint32_t cid) {
+  const std::string uid = std::to_string(0x3C000000 + cid);
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream status(e.path() / "status");
+    bool ours = false, init = false, alive = true;
+    for (std::string line; std::getline(status, line);) {
+      std::istringstream fields(line);
+      std::string key, first;
+      fields >> key >> first;
+      if (key == "Uid:") ours = first == uid;
+      if (key == "State:") alive = first != "Z" && first != "X";  // a reaped-late earlier run
+      if (key == "NSpid:") {
+        std::string last = first;
+        for (std::string v; fields >> v;) last = v;
+        init = last == "1";
+      }
+    }
+    if (ours && init && alive) return static_cast<pid_t>(std::stol(name));
+  }
+  return -1;
+}
+
+// Issue 14 section 7: after a run no copy of the operator's secret key remains in the enclave's
+// memory (frames, decoded CBOR, the KMS client, cached signing keys).
+TEST_F(EnclaveTrustTest, NoCopyOfTheOperatorsSecretOutlivesTheRun) {
+  ASSERT_NO_FATAL_FAILURE(StartAndEncrypt(Dir() / "wipe-inputs"));
+  pid_t pid = EnclaveRuntimePid(kCid);
+  ASSERT_GT(pid, 0) << "no process runs as the enclave's uid";
+  const std::string& secret = OperatorPrincipal().secret;
+  size_t read = 0;
+  ASSERT_FALSE(MemoryContains(pid, secret, &read)) << "the secret is there before it was sent";
+  ASSERT_GT(read, 1u << 20) << "could not read the enclave's memory (pid " << pid << ", "
+                            << [&] {
+                                 std::ifstream c("/proc/" + std::to_string(pid) + "/status");
+                                 std::string all((std::istreambuf_iterator<char>(c)), {});
+                                 return all.substr(0, 600);
+                               }()
+                            << ")";
+  CommandResult run = world_->Run(kCid, Dir() / "wipe-inputs", Dir() / "wipe.cbor");
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_FALSE(MemoryContains(pid, secret)) << "a copy of the operator's secret survived the run";
+  // The check sees the heap: the session id, which the enclave keeps as text, is found.
+  const std::string session_id = json::parse(run.out)["SessionId"];
+  EXPECT_TRUE(MemoryContains(pid, session_id));
 }
 
 }  // namespace

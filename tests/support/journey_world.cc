@@ -168,11 +168,13 @@ Status JourneyWorld::Grant(const fs::path& measurements) const {
   return OkStatus();
 }
 
-Status JourneyWorld::StartEnclave(const fs::path& eif, uint32_t cid, bool debug) const {
-  std::vector<std::string> run = {"run-enclave",   "--eif-path",     eif.string(),
-                                  "--cpu-count",   "1",              "--memory",
-                                  "256",           "--enclave-cid",  std::to_string(cid),
-                                  "--platform-dir", (dir() / "platform").string()};
+Status JourneyWorld::StartEnclave(const fs::path& eif, uint32_t cid, bool debug,
+                                  uint32_t memory_mib) const {
+  std::vector<std::string> run = {"run-enclave",    "--eif-path",    eif.string(),
+                                  "--cpu-count",    "1",             "--memory",
+                                  std::to_string(memory_mib),       "--enclave-cid",
+                                  std::to_string(cid),              "--platform-dir",
+                                  (dir() / "platform").string()};
   if (debug) run.push_back("--debug-mode");
   CommandResult started = Cli(run);
   if (started.exit_code != 0) return Failed("run-enclave", started);

@@ -66,8 +66,10 @@ class JourneyWorld {
   std::string Build(const std::filesystem::path& app, const std::filesystem::path& eif) const;
   // Each buyer grants the operator Decrypt from an enclave with these measurements.
   Status Grant(const std::filesystem::path& measurements) const;
-  // Starts `eif` as enclave `cid` (256 MiB, one CPU). kUnavailable with the launcher's output.
-  Status StartEnclave(const std::filesystem::path& eif, uint32_t cid, bool debug = false) const;
+  // Starts `eif` as enclave `cid` (`memory_mib`, one CPU). kUnavailable with the launcher's
+  // output.
+  Status StartEnclave(const std::filesystem::path& eif, uint32_t cid, bool debug = false,
+                      uint32_t memory_mib = 256) const;
   Status TerminateAll() const;
   // Fetches enclave `cid`'s session file into `out` (cloister-parent session).
   Status FetchSession(uint32_t cid, const std::filesystem::path& out) const;
