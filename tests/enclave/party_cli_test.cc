@@ -91,7 +91,9 @@ TEST_F(PartyCliTest, EncryptsUnderThePartysKeyBoundToTheRun) {
     bids += "lot-" + std::to_string(i) + "," + std::to_string(100 + i) + "\n";
   ASSERT_TRUE(WriteFileAtomic((dir_ / "bids.csv").string(), AsBytes(bids)).has_value());
 
-  auto [code, out] = Cli("party encrypt --kms " + endpoint_ + " --key-id " + arn +
+  // The server's CA as the AWS CLI takes it: --ca-bundle.
+  auto [code, out] = Cli("party encrypt --kms " + endpoint_ + " --ca-bundle " +
+                         kms_->ca_bundle() + " --key-id " + arn +
                          " --computation demo-1 --party buyer1 --in " +
                          (dir_ / "bids.csv").string() + " --out " + (dir_ / "bids.enc").string());
   ASSERT_EQ(code, 0) << out;
@@ -113,7 +115,7 @@ TEST_F(PartyCliTest, EncryptsUnderThePartysKeyBoundToTheRun) {
 
   // Usage errors exit 2; a bad key fails with 1 and leaves no output file.
   EXPECT_EQ(Cli("party encrypt --kms " + endpoint_).first, 2);
-  auto bad = Cli("party encrypt --kms " + endpoint_ +
+  auto bad = Cli("party encrypt --kms " + endpoint_ + " --ca-bundle " + kms_->ca_bundle() +
                  " --key-id alias/none --computation demo-1 "
                  "--party buyer1 --in " +
                  (dir_ / "bids.csv").string() + " --out " + (dir_ / "x.enc").string());

@@ -12,7 +12,8 @@ import { startKms, credentials, REGION, OWNER, READER, OUTSIDER } from './kms_se
 
 let kms;
 const clientFor = (p, extra = {}) => new KMSClient({
-  region: REGION, endpoint: kms.endpoint, credentials: credentials(p), maxAttempts: 1, ...extra,
+  region: REGION, endpoint: kms.endpoint, credentials: credentials(p), maxAttempts: 1, ...kms.tls,
+  ...extra,
 });
 
 before(async () => { kms = await startKms(); });

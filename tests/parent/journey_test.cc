@@ -80,7 +80,8 @@ class JourneyTest : public ::testing::Test {
     auto kms = testing::KmsProcess::Start(
         d / "kms", testing::KmsConfig(principals, "trusted_attestation_roots: [" +
                                                       (d / "root.pem").string() +
-                                                      "]\nattestation_max_age_seconds: 300\n"));
+                                                      "]\nattestation_max_age_seconds: 300\n"),
+        {.insecure_http = true});  // TODO(lead): HTTPS once the image pins kms.ca_bundle
     ASSERT_TRUE(kms) << kms.error().ToString();
     kms_ = new testing::KmsProcess(std::move(*kms));
 
