@@ -11,6 +11,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -567,6 +569,13 @@ struct HttpServer::Impl {
     const bool throttled = !over.empty();
     try {
       std::thread([this, fd, remote, over = std::move(over), throttled] {
+        // OpenSSL writes to the socket with write(2): a peer that has gone would raise SIGPIPE
+        // and end the process. Blocked here, it stays pending on this thread and dies with it;
+        // the write fails with EPIPE.
+        sigset_t pipe;
+        sigemptyset(&pipe);
+        sigaddset(&pipe, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
         try {
           if (throttled) {
             Throttle(fd, remote, over);
