@@ -1,6 +1,8 @@
 #include "kms/client.h"
 
 #include <httplib.h>
+#include <pthread.h>
+#include <signal.h>
 
 namespace cloister::kms {
 namespace {
@@ -52,6 +54,37 @@ Result<KeyMaterialResult> MaterialFrom(const json& r) {
   }
   return out;
 }
+
+// Blocks SIGPIPE on this thread while it lives: OpenSSL writes to the socket with write(2), and
+// a server that has closed the connection would otherwise end the whole process (the CLI, the
+// enclave) instead of failing one request. A SIGPIPE raised meanwhile is discarded.
+class ScopedSigpipeBlock {
+ public:
+  explicit ScopedSigpipeBlock(bool active) : active_(active) {
+    if (!active_) return;
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+  }
+  ~ScopedSigpipeBlock() {
+    if (!active_) return;
+    sigset_t pending;
+    sigemptyset(&pending);
+    if (!sigismember(&old_, SIGPIPE) && sigpending(&pending) == 0 &&
+        sigismember(&pending, SIGPIPE)) {
+      const timespec zero{0, 0};
+      sigtimedwait(&pipe_, nullptr, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  ScopedSigpipeBlock(const ScopedSigpipeBlock&) = delete;
+  ScopedSigpipeBlock& operator=(const ScopedSigpipeBlock&) = delete;
+
+ private:
+  bool active_;
+  sigset_t pipe_{};
+  sigset_t old_{};
+};
 
 }  // namespace
 
@@ -150,6 +183,7 @@ Result<json> KmsClient::Call(std::string_view operation, const json& request) {
     if (k != "Content-Type") headers.emplace(k, v);
   }
   std::lock_guard<std::mutex> lock(mu_);
+  ScopedSigpipeBlock no_sigpipe(options_.endpoint.starts_with("https://"));
   auto res = http_->Post("/", headers, body, "application/x-amz-json-1.1");
   sodium_memzero(body.data(), body.size());
   if (!res) return TransportError(res.error());

@@ -87,6 +87,11 @@ TEST_F(ClientTlsTest, VerifiesTheKmsHostAgainstTheCaBundleWhileConnectingToLoopb
   auto wrong_ca = Random(kHost, "other-ca.pem");
   ASSERT_FALSE(wrong_ca);
   EXPECT_EQ(wrong_ca.error().code(), ErrorCode::kUnavailable) << wrong_ca.error().ToString();
+  // The error names the endpoint, the CA bundle it tried and what to pass instead.
+  const std::string& m = wrong_ca.error().message();
+  EXPECT_NE(m.find(std::string("https://") + kHost), std::string::npos) << m;
+  EXPECT_NE(m.find("other-ca.pem"), std::string::npos) << m;
+  EXPECT_NE(m.find("--ca-bundle"), std::string::npos) << m;
 }
 
 TEST_F(ClientTlsTest, RefusesACertificateForAnotherName) {
