@@ -295,7 +295,9 @@ Result<KmsProcess> KmsProcess::Start(const std::filesystem::path& dir, const std
     return Error::Unavailable("cloister-kms printed " + line);
   }
   std::string ca;
-  if (!options.insecure_http) {
+  bool own_certificate = false;
+  for (const auto& a : options.extra_args) own_certificate = own_certificate || a == "--tls-cert";
+  if (!options.insecure_http && !own_certificate) {
     if (!j.contains("ca_bundle") || !j["ca_bundle"].is_string()) {
       return Error::Unavailable("cloister-kms printed no ca_bundle: " + line);
     }

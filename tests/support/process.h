@@ -111,7 +111,7 @@ class KmsProcess {
   const std::string& endpoint() const { return endpoint_; }
   const std::string& address() const { return address_; }  // "127.0.0.1:PORT"
   // The CA that signs the server's certificate (<dir>/kms-data/ca.pem); empty with
-  // insecure_http.
+  // insecure_http or a --tls-cert of the caller's.
   const std::string& ca_bundle() const { return ca_bundle_; }
   // AWS_CA_BUNDLE for a command that talks to this server (empty map with insecure_http).
   std::map<std::string, std::string> ClientEnv() const;
