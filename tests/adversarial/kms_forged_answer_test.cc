@@ -248,11 +248,10 @@ TEST_F(KmsForgedAnswerTest, PartyCommandsSayToUseHttpsAndTheCaBundle) {
       WriteFileAtomic((dir_.path() / "bid.csv").string(), AsBytes("lot-1,10\n")).has_value());
   auto encrypt = [&](const std::string& endpoint, std::vector<std::string> extra,
                      const std::map<std::string, std::string>& env = {}) {
-    std::vector<std::string> args = {"party",       "encrypt",     "--kms",
-                                     endpoint,      "--key-id",    "alias/none",
-                                     "--computation", "c1",        "--party",
-                                     "buyer1",      "--in",        (dir_.path() / "bid.csv").string(),
-                                     "--out",       (dir_.path() / "bid.enc").string()};
+    std::vector<std::string> args = {
+        "party", "encrypt", "--kms", endpoint, "--key-id", "alias/none", "--computation", "c1",
+        "--party", "buyer1", "--in", (dir_.path() / "bid.csv").string(), "--out",
+        (dir_.path() / "bid.enc").string()};
     args.insert(args.end(), extra.begin(), extra.end());
     return Party(args, env);
   };
