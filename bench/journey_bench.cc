@@ -280,7 +280,8 @@ Status Setup(World& w, int max_parties, int bids) {
       testing::KmsProcess kms,
       testing::KmsProcess::Start(
           dir, testing::KmsConfig(principals, "trusted_attestation_roots: [platform-root.pem]\n"),
-          {.insecure_http = true}));  // as the journey test, until the image pins kms.ca_bundle
+          // As the journey test, until the image pins kms.ca_bundle.
+          testing::KmsStartOptions::InsecureHttp()));
   w.kms.emplace(std::move(kms));
 
   kms::ClientOptions oo;

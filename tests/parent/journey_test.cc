@@ -81,7 +81,7 @@ class JourneyTest : public ::testing::Test {
         d / "kms", testing::KmsConfig(principals, "trusted_attestation_roots: [" +
                                                       (d / "root.pem").string() +
                                                       "]\nattestation_max_age_seconds: 300\n"),
-        {.insecure_http = true});  // TODO(lead): HTTPS once the image pins kms.ca_bundle
+        testing::KmsStartOptions::InsecureHttp());  // TODO(lead): HTTPS, kms.ca_bundle in the image
     ASSERT_TRUE(kms) << kms.error().ToString();
     kms_ = new testing::KmsProcess(std::move(*kms));
 

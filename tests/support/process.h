@@ -99,6 +99,13 @@ struct KmsStartOptions {
   // Serve plain HTTP (--insecure-http) instead of HTTPS with the CA cloister-kms makes.
   bool insecure_http = false;
   std::vector<std::string> extra_args;  // more cloister-kms flags
+
+  // Options for plain HTTP (--insecure-http).
+  static KmsStartOptions InsecureHttp() {
+    KmsStartOptions o;
+    o.insecure_http = true;
+    return o;
+  }
 };
 
 class KmsProcess {
