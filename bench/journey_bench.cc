@@ -285,7 +285,9 @@ Status Setup(World& w, int max_parties, int bids) {
   CLOISTER_ASSIGN_OR_RETURN(
       testing::KmsProcess kms,
       testing::KmsProcess::Start(
-          dir, testing::KmsConfig(principals, "trusted_attestation_roots: [platform-root.pem]\n")));
+          dir, testing::KmsConfig(principals, "trusted_attestation_roots: [platform-root.pem]\n"),
+          // As the journey test, until the image pins kms.ca_bundle.
+          testing::KmsStartOptions::InsecureHttp()));
   w.kms.emplace(std::move(kms));
 
   kms::ClientOptions oo;

@@ -37,6 +37,12 @@
 namespace cloister::cli {
 namespace {
 
+// The AWS CLI's option and environment variable for the CA that signs the KMS endpoint's
+// certificate (cloister-kms prints its own as "ca_bundle").
+constexpr char kCaBundleHelp[] =
+    "CA bundle (PEM) to verify an https KMS endpoint with, e.g. the ca_bundle cloister-kms "
+    "printed (default: $AWS_CA_BUNDLE, else the system's CAs)";
+
 struct EncryptFlags {
   std::string kms;
   std::string region = "us-east-1";
@@ -548,7 +554,8 @@ void RegisterPartyCommands(CLI::App& app, Action& run) {
   create->add_flag("--allow-debug", ck->allow_debug,
                    "Accept all-zero (debug-mode) PCRs: any debug enclave could then decrypt");
   create->add_option("--description", ck->description, "Key description")->capture_default_str();
-  create->add_option("--ca-file", ck->ca_file, "CA bundle for an https KMS endpoint");
+  create->add_option("--ca-bundle,--ca-file", ck->ca_file, kCaBundleHelp)
+      ->envname("AWS_CA_BUNDLE");
   create->callback([ck, &run] { run = [ck] { return CreateKey(*ck); }; });
 
   auto df = std::make_shared<DecryptFlags>();
@@ -564,7 +571,8 @@ void RegisterPartyCommands(CLI::App& app, Action& run) {
                   "Require this computation id in the encryption context (with --party; a bare "
                   "KMS blob needs both, KMS binds the context)");
   dec->add_option("--party", df->party, "Require this party id in the encryption context");
-  dec->add_option("--ca-file", df->ca_file, "CA bundle for an https KMS endpoint");
+  dec->add_option("--ca-bundle,--ca-file", df->ca_file, kCaBundleHelp)
+      ->envname("AWS_CA_BUNDLE");
   dec->callback([df, &run] { run = [df] { return DecryptCommand(*df); }; });
   auto f = std::make_shared<EncryptFlags>();
   CLI::App* enc = party->add_subcommand(
@@ -583,7 +591,8 @@ void RegisterPartyCommands(CLI::App& app, Action& run) {
       ->check(CLI::Range(1u, enclave::esdk::kMaxFrameLength));
   enc->add_flag("--unsigned", f->unsigned_suite,
                 "Use suite 0x0478 (no ECDSA signature) instead of the default 0x0578");
-  enc->add_option("--ca-file", f->ca_file, "CA bundle for an https KMS endpoint");
+  enc->add_option("--ca-bundle,--ca-file", f->ca_file, kCaBundleHelp)
+      ->envname("AWS_CA_BUNDLE");
   enc->add_option("--session", f->session,
                   "The session you joined (`cloister party join --out`): binds the input to it");
   enc->add_flag("--no-session", f->no_session,

@@ -1,6 +1,8 @@
 #include "kms/client.h"
 
 #include <httplib.h>
+#include <pthread.h>
+#include <signal.h>
 
 namespace cloister::kms {
 namespace {
@@ -52,6 +54,37 @@ Result<KeyMaterialResult> MaterialFrom(const json& r) {
   }
   return out;
 }
+
+// Blocks SIGPIPE on this thread while it lives: OpenSSL writes to the socket with write(2), and
+// a server that has closed the connection would otherwise end the whole process (the CLI, the
+// enclave) instead of failing one request. A SIGPIPE raised meanwhile is discarded.
+class ScopedSigpipeBlock {
+ public:
+  explicit ScopedSigpipeBlock(bool active) : active_(active) {
+    if (!active_) return;
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+  }
+  ~ScopedSigpipeBlock() {
+    if (!active_) return;
+    sigset_t pending;
+    sigemptyset(&pending);
+    if (!sigismember(&old_, SIGPIPE) && sigpending(&pending) == 0 &&
+        sigismember(&pending, SIGPIPE)) {
+      const timespec zero{0, 0};
+      sigtimedwait(&pipe_, nullptr, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  ScopedSigpipeBlock(const ScopedSigpipeBlock&) = delete;
+  ScopedSigpipeBlock& operator=(const ScopedSigpipeBlock&) = delete;
+
+ private:
+  bool active_;
+  sigset_t pipe_{};
+  sigset_t old_{};
+};
 
 }  // namespace
 
@@ -109,6 +142,30 @@ Result<std::unique_ptr<KmsClient>> KmsClient::Create(ClientOptions options) {
   return std::unique_ptr<KmsClient>(new KmsClient(std::move(options), std::move(http), host));
 }
 
+Error KmsClient::TransportError(httplib::Error error) const {
+  std::string message =
+      "KMS request to " + options_.endpoint + " failed: " + httplib::to_string(error);
+  const bool https = options_.endpoint.starts_with("https://");
+  const std::string trust = options_.ca_file.empty() ? "the system's CA certificates"
+                                                     : "the CA bundle " + options_.ca_file;
+  const long verify = https ? http_->get_openssl_verify_result() : X509_V_OK;
+  if (verify != X509_V_OK) {
+    message += " (TLS: the server's certificate does not verify against " + trust + ": " +
+               X509_verify_cert_error_string(verify) +
+               "; give the KMS server's CA with --ca-bundle FILE or AWS_CA_BUNDLE)";
+  } else if (error == httplib::Error::SSLServerVerification) {
+    message += " (TLS: the server's certificate does not verify against " + trust +
+               " or does not name " + host_ +
+               "; give the KMS server's CA with --ca-bundle FILE or AWS_CA_BUNDLE)";
+  } else if (error == httplib::Error::SSLConnection) {
+    message += " (TLS handshake failed: the certificate did not verify against " + trust +
+               " for " + host_ + ", or the server does not speak HTTPS)";
+  } else if (error == httplib::Error::SSLLoadingCerts) {
+    message += " (cannot load the CA bundle " + options_.ca_file + ")";
+  }
+  return Error::Unavailable(message);
+}
+
 Result<json> KmsClient::Call(std::string_view operation, const json& request) {
   std::string body = request.dump();
   sigv4::Request r;
@@ -126,11 +183,10 @@ Result<json> KmsClient::Call(std::string_view operation, const json& request) {
     if (k != "Content-Type") headers.emplace(k, v);
   }
   std::lock_guard<std::mutex> lock(mu_);
+  ScopedSigpipeBlock no_sigpipe(options_.endpoint.starts_with("https://"));
   auto res = http_->Post("/", headers, body, "application/x-amz-json-1.1");
   sodium_memzero(body.data(), body.size());
-  if (!res) {
-    return Error::Unavailable("KMS request failed: " + httplib::to_string(res.error()));
-  }
+  if (!res) return TransportError(res.error());
   json j = json::parse(res->body, nullptr, false);
   if (res->status != 200) {
     std::string type;

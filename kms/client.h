@@ -26,6 +26,7 @@
 
 namespace httplib {
 class Client;
+enum class Error;
 }
 
 namespace cloister::kms {
@@ -34,7 +35,10 @@ struct ClientOptions {
   std::string endpoint;  // "http://127.0.0.1:4000" or "https://kms.us-east-1.amazonaws.com"
   std::string region = "us-east-1";
   sigv4::Credentials credentials;
-  std::string ca_file;          // HTTPS: CA bundle; empty uses the system store
+  // HTTPS: the CA bundle (PEM) the server's certificate must chain to, as AWS tools take it from
+  // --ca-bundle / AWS_CA_BUNDLE; empty uses the system store. The certificate must also name the
+  // endpoint's host. Unused with http://.
+  std::string ca_file;
   // When set, connect to this IP address instead of resolving the endpoint's host (the port,
   // the Host header, TLS SNI and certificate verification still use the endpoint). The enclave
   // uses it to reach KMS through its loopback forwarder (enclave/kms_forwarder.h).
@@ -94,6 +98,9 @@ class KmsClient {
 
  private:
   KmsClient(ClientOptions options, std::unique_ptr<httplib::Client> http, std::string host);
+  // The kUnavailable error for a request that got no answer, with what to do about it (a CA
+  // bundle that does not verify the server, a server that does not speak TLS).
+  Error TransportError(httplib::Error error) const;
 
   ClientOptions options_;
   std::unique_ptr<httplib::Client> http_;

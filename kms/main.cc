@@ -1,5 +1,6 @@
 // cloister-kms: an AWS-KMS-compatible server (JSON 1.1 protocol, SigV4, key policies with
-// kms:RecipientAttestation conditions). Thin: flags, then KmsService behind the HTTP server.
+// kms:RecipientAttestation conditions) over HTTPS, as AWS KMS. Thin: flags, then KmsService
+// behind the HTTP server.
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -7,13 +8,17 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <thread>
+#include <vector>
 
 #include "common/aws_credentials.h"
 #include "common/cli.h"
 #include "common/log.h"
 #include "common/secret.h"
 #include "kms/http_handler.h"
+#include "kms/http_server.h"
+#include "kms/tls.h"
 #include "kms/service.h"
 
 namespace cloister::kms {
@@ -47,8 +52,43 @@ Result<KmsConfig> ConfigFor(const std::string& path) {
   return c;
 }
 
+struct ServeFlags {
+  std::string tls_cert;
+  std::string tls_key;
+  std::vector<std::string> tls_sans;
+  bool insecure_http = false;
+  double idle_timeout = 5;
+  double header_timeout = 10;
+  double body_timeout = 10;
+  double handshake_timeout = 10;
+  size_t max_connections = 1024;
+  size_t max_connections_per_peer = 64;
+};
+
+std::chrono::milliseconds Millis(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
+
+// The server's TLS context from --tls-cert/--tls-key or the local identity in `data_dir`; sets
+// *ca_bundle to the local CA's path in the latter case.
+Result<std::shared_ptr<TlsServerContext>> ServerTls(const ServeFlags& f,
+                                                    const std::string& data_dir,
+                                                    std::string* ca_bundle) {
+  if (!f.tls_cert.empty() || !f.tls_key.empty()) {
+    if (f.tls_cert.empty() || f.tls_key.empty()) {
+      return Error::InvalidArgument("--tls-cert and --tls-key go together");
+    }
+    return TlsServerContext::FromPemFiles(f.tls_cert, f.tls_key);
+  }
+  CLOISTER_ASSIGN_OR_RETURN(LocalTlsIdentity id, EnsureLocalTlsIdentity(data_dir, f.tls_sans));
+  *ca_bundle = id.ca_path;
+  return TlsServerContext::FromPemFiles(id.cert_path, id.key_path);
+}
+
+std::string JsonLine(const nlohmann::json& j) { return j.dump(); }
+
 int Run(const std::string& listen, const std::string& data_dir, const std::string& config_path,
-        int master_key_fd) {
+        int master_key_fd, const ServeFlags& flags) {
   size_t colon = listen.rfind(':');
   if (colon == std::string::npos) {
     return ReportFailure(Error::InvalidArgument("--listen must be HOST:PORT"));
@@ -70,12 +110,37 @@ int Run(const std::string& listen, const std::string& data_dir, const std::strin
   if (!service) return ReportFailure(service.error());
   KmsService& kms = **service;
 
-  auto server = HttpServer::Listen(host, port, KmsHttpHandler(kms), KmsHttpServerOptions());
+  HttpServerOptions options = KmsHttpServerOptions();
+  options.idle_timeout = Millis(flags.idle_timeout);
+  options.header_timeout = Millis(flags.header_timeout);
+  options.body_timeout = Millis(flags.body_timeout);
+  options.handshake_timeout = Millis(flags.handshake_timeout);
+  options.max_connections = flags.max_connections;
+  options.max_connections_per_peer = flags.max_connections_per_peer;
+  std::string ca_bundle;
+  if (!flags.insecure_http) {
+    auto tls = ServerTls(flags, data_dir, &ca_bundle);
+    if (!tls) return ReportFailure(tls.error());
+    options.tls = std::move(*tls);
+  } else {
+    spdlog::warn(
+        "kms: event=insecure_http warning=\"plain HTTP: anyone on the path can read and forge "
+        "KMS answers; use it only for local tests\"");
+  }
+  auto server = HttpServer::Listen(host, port, KmsHttpHandler(kms), std::move(options));
   if (!server) return ReportFailure(server.error());
   const int bound = (*server)->port();
+  // An IPv6 literal goes in brackets in a URL (RFC 3986 section 3.2.2).
+  const std::string url_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  const std::string endpoint =
+      std::string(flags.insecure_http ? "http" : "https") + "://" + url_host + ":" +
+      std::to_string(bound);
   // One line, so scripts can read the address before anything else.
-  std::cout << "{\"listening\": \"" << host << ":" << bound << "\"}" << std::endl;
-  spdlog::info("kms: event=listening address={}:{} data_dir={} region={}", host, bound, data_dir,
+  nlohmann::json line = {{"listening", host + ":" + std::to_string(bound)},
+                         {"endpoint", endpoint}};
+  if (!ca_bundle.empty()) line["ca_bundle"] = ca_bundle;
+  std::cout << JsonLine(line) << std::endl;
+  spdlog::info("kms: event=listening endpoint={} data_dir={} region={}", endpoint, data_dir,
                kms.config().region);
 
   std::thread stopper([&server] {
@@ -120,6 +185,7 @@ int main(int argc, char** argv) {
   std::string data_dir = kms::DefaultDataDir();
   std::string config;
   int master_key_fd = -1;
+  kms::ServeFlags serve;
   app.add_option("--listen", listen, "HOST:PORT to listen on (port 0 picks a free port)")
       ->capture_default_str();
   app.add_option("--data-dir", data_dir, "directory for keys.db, master.key and audit.log")
@@ -128,6 +194,51 @@ int main(int argc, char** argv) {
   app.add_option("--master-key-fd", master_key_fd,
                  "read the 32-byte master key from this file descriptor instead of "
                  "<data-dir>/master.key");
+  app.add_option("--tls-cert", serve.tls_cert,
+                 "PEM certificate chain (leaf first) to serve HTTPS with; default: a certificate "
+                 "from a local CA kept in the data dir (<data-dir>/ca.pem is what clients trust)");
+  app.add_option("--tls-key", serve.tls_key, "PEM private key of --tls-cert");
+  app.add_option("--tls-san", serve.tls_sans,
+                 "extra host name or IP address for the local server certificate (repeatable; "
+                 "localhost, 127.0.0.1 and ::1 are always in it)");
+  app.add_flag("--insecure-http", serve.insecure_http,
+               "serve plain HTTP instead of HTTPS: answers can then be read and forged on the "
+               "way; for local tests only");
+  app.add_option("--idle-timeout", serve.idle_timeout,
+                 "seconds a connection may wait before sending a request (new or kept alive)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.05, 3600.0));
+  app.add_option("--header-timeout", serve.header_timeout,
+                 "seconds from a request's first byte to the end of its header")
+      ->capture_default_str()
+      ->check(CLI::Range(0.05, 3600.0));
+  app.add_option("--body-timeout", serve.body_timeout,
+                 "seconds from the end of a request's header to the end of its body")
+      ->capture_default_str()
+      ->check(CLI::Range(0.05, 3600.0));
+  app.add_option("--tls-handshake-timeout", serve.handshake_timeout,
+                 "seconds from accepting a connection to the end of the TLS handshake")
+      ->capture_default_str()
+      ->check(CLI::Range(0.05, 3600.0));
+  app.add_option("--max-connections", serve.max_connections,
+                 "connections served at once; more get ThrottlingException")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{100000}));
+  app.add_option("--max-connections-per-peer", serve.max_connections_per_peer,
+                 "connections served at once for one source address; more get "
+                 "ThrottlingException")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{100000}));
   if (auto code = ParseCommandLine(app, argc, argv)) return *code;
-  return kms::Run(listen, data_dir, config, master_key_fd);
+  if (serve.insecure_http && (!serve.tls_cert.empty() || !serve.tls_key.empty())) {
+    return ReportFailure(
+        Error::InvalidArgument("--insecure-http and --tls-cert/--tls-key exclude each other"));
+  }
+  // Each connection holds a descriptor: let max-connections plus the over-limit ones fit.
+  struct rlimit files {};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
+  return kms::Run(listen, data_dir, config, master_key_fd, serve);
 }

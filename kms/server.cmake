@@ -1,5 +1,5 @@
 # cloister-kms: key store, service and the HTTP server.
-cloister_library(NAME kms_server SOURCES key_store.cc config.cc service.cc http_server.cc
+cloister_library(NAME kms_server SOURCES key_store.cc config.cc service.cc http_server.cc tls.cc
   http_handler.cc
   DEPS cloister::kms_protocol cloister::kms_audit cloister::kms_policy SQLite::SQLite3 yaml-cpp
   Boost::headers)

@@ -178,7 +178,7 @@ TEST_F(EnclaveTrustTest, TheParentCannotHaveTheEnclaveSignItsKeyOrItsBytes) {
   ASSERT_TRUE(header);
   const auto& edk = header->encrypted_data_keys.at(0);
   auto op = testing::NewKmsClient(world_->kms().endpoint(), OperatorPrincipal().access_key_id,
-                                  OperatorPrincipal().secret);
+                                  OperatorPrincipal().secret, world_->kms().ca_bundle());
   ASSERT_TRUE(op);
   kms::RecipientParam recipient;
   recipient.key_encryption_algorithm = "RSAES_OAEP_SHA_256";

@@ -75,7 +75,9 @@ TEST(PartyInteropTest, ClientNodeAndClientKmsInputsAreCountedBySession) {
        kms->endpoint(), arn1, arn2, "auction-js", dir.path().string(), kSession},
       {{"NODE_PATH", NodeModules()},
        {"AWS_ACCESS_KEY_ID", kParty.access_key_id},
-       {"AWS_SECRET_ACCESS_KEY", kParty.secret_access_key}},
+       {"AWS_SECRET_ACCESS_KEY", kParty.secret_access_key},
+       // Node's https trusts the server's CA through this (read at start-up).
+       {"NODE_EXTRA_CA_CERTS", kms->ca_bundle()}},
       std::chrono::seconds(60));
   ASSERT_EQ(made.exit_code, 0) << made.out << made.err;
 

@@ -82,7 +82,9 @@ class PartyCommandsTest : public ::testing::Test {
 
   testing::CommandResult Cli(std::vector<std::string> args, const testing::KmsPrincipal& as) {
     args.insert(args.begin(), testing::BinaryPath("cli/cloister"));
-    return testing::RunCommand(args, Env(as), std::chrono::seconds(60));
+    auto env = Env(as);
+    if (kms_) env.merge(kms_->ClientEnv());  // AWS_CA_BUNDLE: the server's CA
+    return testing::RunCommand(args, env, std::chrono::seconds(60));
   }
 
   std::unique_ptr<kms::KmsClient> Client(const testing::KmsPrincipal& p) {

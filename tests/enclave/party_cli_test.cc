@@ -96,7 +96,7 @@ TEST_F(PartyCliTest, EncryptsUnderThePartysKeyBoundToTheRun) {
   ASSERT_TRUE(WriteFileAtomic((dir_ / "joined.json").string(),
                               AsBytes(R"({"SessionId": ")" + session + R"(", "ComputationId": "demo-1"})"))
                   .has_value());
-  auto [code, out] = Cli("party encrypt --kms " + endpoint_ + " --key-id " + arn +
+  auto [code, out] = Cli("party encrypt --kms " + endpoint_ + " --ca-bundle " + kms_->ca_bundle() + " --key-id " + arn +
                          " --computation demo-1 --party buyer1 --session " +
                          (dir_ / "joined.json").string() + " --in " +
                          (dir_ / "bids.csv").string() + " --out " + (dir_ / "bids.enc").string());
@@ -122,20 +122,20 @@ TEST_F(PartyCliTest, EncryptsUnderThePartysKeyBoundToTheRun) {
   // Usage errors exit 2; a bad key fails with 1 and leaves no output file.
   EXPECT_EQ(Cli("party encrypt --kms " + endpoint_).first, 2);
   // Neither --session nor --no-session: an input is for one run, so the party must say which.
-  auto unbound = Cli("party encrypt --kms " + endpoint_ + " --key-id " + arn +
+  auto unbound = Cli("party encrypt --kms " + endpoint_ + " --ca-bundle " + kms_->ca_bundle() + " --key-id " + arn +
                      " --computation demo-1 --party buyer1 --in " + (dir_ / "bids.csv").string() +
                      " --out " + (dir_ / "unbound.enc").string());
   EXPECT_EQ(unbound.first, 2) << unbound.second;
   EXPECT_NE(unbound.second.find("party join"), std::string::npos) << unbound.second;
   EXPECT_FALSE(fs::exists(dir_ / "unbound.enc"));
   // The session of another computation.
-  auto other = Cli("party encrypt --kms " + endpoint_ + " --key-id " + arn +
+  auto other = Cli("party encrypt --kms " + endpoint_ + " --ca-bundle " + kms_->ca_bundle() + " --key-id " + arn +
                    " --computation demo-2 --party buyer1 --session " +
                    (dir_ / "joined.json").string() + " --in " + (dir_ / "bids.csv").string() +
                    " --out " + (dir_ / "other.enc").string());
   EXPECT_EQ(other.first, 2) << other.second;
   EXPECT_NE(other.second.find("demo-1"), std::string::npos) << other.second;
-  auto bad = Cli("party encrypt --kms " + endpoint_ +
+  auto bad = Cli("party encrypt --kms " + endpoint_ + " --ca-bundle " + kms_->ca_bundle() +
                  " --key-id alias/none --computation demo-1 --no-session "
                  "--party buyer1 --in " +
                  (dir_ / "bids.csv").string() + " --out " + (dir_ / "x.enc").string());

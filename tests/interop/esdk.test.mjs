@@ -13,11 +13,11 @@ after(async () => { await kms?.stop(); });
 
 test('encrypts and decrypts a message through a KMS keyring', async () => {
   const admin = new KMSClient({ region: REGION, endpoint: kms.endpoint,
-    credentials: credentials(OWNER) });
+    credentials: credentials(OWNER), ...kms.tls });
   const { KeyMetadata: key } = await admin.send(new CreateKeyCommand({}));
 
   const clientProvider = getClient(KMS, {
-    endpoint: kms.endpoint, credentials: credentials(OWNER),
+    endpoint: kms.endpoint, credentials: credentials(OWNER), ...kms.tls,
   });
   const keyring = new KmsKeyringNode({ generatorKeyId: key.Arn, clientProvider });
   const { encrypt, decrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT);

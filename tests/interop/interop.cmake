@@ -10,3 +10,19 @@ if(CLOISTER_NODE)
         ENVIRONMENT "CLOISTER_KMS_BIN=$<TARGET_FILE:cloister-kms>")
   endforeach()
 endif()
+# The AWS CLI v2 (Debian's awscli, in scripts/packages.txt) against HTTPS cloister-kms. Debian
+# installs it as /usr/bin/aws: preferred over another `aws` earlier on PATH (a pip AWS CLI v1).
+find_program(CLOISTER_AWS_CLI aws PATHS /usr/bin NO_DEFAULT_PATH)
+find_program(CLOISTER_AWS_CLI aws)
+if(CLOISTER_AWS_CLI)
+  add_test(NAME interop.awscli
+           COMMAND ${CMAKE_CURRENT_LIST_DIR}/awscli_test.sh $<TARGET_FILE:cloister-kms>
+                   ${CLOISTER_AWS_CLI})
+  # About 25 CLI runs; each starts a Python interpreter (~1 s, several on a busy machine).
+  set_tests_properties(interop.awscli PROPERTIES LABELS interop TIMEOUT 300)
+else()
+  # Not skipped silently: without the AWS CLI the test fails, saying what to install.
+  add_test(NAME interop.awscli COMMAND sh -c
+           "echo 'awscli is not installed: run scripts/setup (Debian package awscli)' >&2; exit 1")
+  set_tests_properties(interop.awscli PROPERTIES LABELS interop)
+endif()

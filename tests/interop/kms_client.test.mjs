@@ -12,7 +12,8 @@ import { startKms, credentials, REGION, OWNER, READER, OUTSIDER } from './kms_se
 
 let kms;
 const clientFor = (p, extra = {}) => new KMSClient({
-  region: REGION, endpoint: kms.endpoint, credentials: credentials(p), maxAttempts: 1, ...extra,
+  region: REGION, endpoint: kms.endpoint, credentials: credentials(p), maxAttempts: 1, ...kms.tls,
+  ...extra,
 });
 
 before(async () => { kms = await startKms(); });
@@ -206,4 +207,27 @@ test('error names: unknown key, bad signature, unknown access key, denied reques
   // The default key policy lets every principal of the key's account in.
   const { KeyMetadata: shared } = await c.send(new CreateKeyCommand({}));
   await reader.send(new EncryptCommand({ KeyId: shared.Arn, Plaintext: Buffer.from('y') }));
+});
+
+test('an oversized request gets 413 RequestEntityTooLargeException naming the limit', async () => {
+  // 600 KiB of plaintext is 800 KiB of base64: over cloister-kms's 512 KiB request limit, so
+  // the HTTP server refuses it before KMS validation would (AWS: HTTP 413, "Common Errors").
+  const c = clientFor(OWNER);
+  await assert.rejects(c.send(new EncryptCommand({
+    KeyId: 'alias/none', Plaintext: Buffer.alloc(600 * 1024, 1),
+  })), (err) => {
+    assert.equal(err.name, 'RequestEntityTooLargeException', `${err.name}: ${err.message}`);
+    assert.equal(err.$metadata.httpStatusCode, 413);
+    assert.match(err.message, /limit of 524288 bytes/);
+    return true;
+  });
+});
+
+test('plain HTTP to the HTTPS endpoint is told to use https and a CA bundle', async () => {
+  const c = clientFor(OWNER, { endpoint: kms.endpoint.replace('https://', 'http://') });
+  await assert.rejects(c.send(new ListKeysCommand({})), (err) => {
+    assert.equal(err.$metadata.httpStatusCode, 400);
+    assert.match(err.message, /speaks HTTPS only/);
+    return true;
+  });
 });

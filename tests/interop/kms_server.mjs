@@ -1,6 +1,9 @@
-// Starts cloister-kms on 127.0.0.1:0 with a temporary data dir and config, and stops it.
+// Starts cloister-kms on 127.0.0.1:0 with a temporary data dir and config, and stops it. It
+// serves HTTPS with a CA it makes in its data dir; `tls` is what an SDK client needs to trust it
+// (an https.Agent with that CA, as the SDK takes it: requestHandler.httpsAgent).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -41,9 +44,15 @@ export async function startKms() {
     rl.once('line', (l) => { clearTimeout(timer); resolve(l); });
     child.once('exit', (code) => reject(new Error(`cloister-kms exited with ${code}`)));
   });
-  const { listening } = JSON.parse(line);
+  const { endpoint, ca_bundle: caBundle } = JSON.parse(line);
+  if (!endpoint.startsWith('https://') || !caBundle) {
+    throw new Error(`cloister-kms does not serve HTTPS: ${line}`);
+  }
+  const httpsAgent = new Agent({ ca: readFileSync(caBundle), keepAlive: true });
   return {
-    endpoint: `http://${listening}`,
+    endpoint,
+    caBundle,
+    tls: { requestHandler: { httpsAgent } },
     dir,
     async stop() {
       if (child.exitCode === null) {
@@ -51,6 +60,7 @@ export async function startKms() {
         child.kill('SIGTERM');
         await done;
       }
+      httpsAgent.destroy();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -87,6 +87,11 @@ TEST_F(ClientTlsTest, VerifiesTheKmsHostAgainstTheCaBundleWhileConnectingToLoopb
   auto wrong_ca = Random(kHost, "other-ca.pem");
   ASSERT_FALSE(wrong_ca);
   EXPECT_EQ(wrong_ca.error().code(), ErrorCode::kUnavailable) << wrong_ca.error().ToString();
+  // The error names the endpoint, the CA bundle it tried and what to pass instead.
+  const std::string& m = wrong_ca.error().message();
+  EXPECT_NE(m.find(std::string("https://") + kHost), std::string::npos) << m;
+  EXPECT_NE(m.find("other-ca.pem"), std::string::npos) << m;
+  EXPECT_NE(m.find("--ca-bundle"), std::string::npos) << m;
 }
 
 TEST_F(ClientTlsTest, RefusesACertificateForAnotherName) {
@@ -95,6 +100,41 @@ TEST_F(ClientTlsTest, RefusesACertificateForAnotherName) {
   auto r = Random(kHost, "ca.pem");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), ErrorCode::kUnavailable) << r.error().ToString();
+}
+
+// cloister-kms itself with --tls-cert/--tls-key of the operator's own CA: it serves that
+// certificate, prints an https endpoint and no ca_bundle; signed requests work for a client
+// trusting that CA. The flags that exclude each other are a usage error.
+TEST(CloisterKmsTlsFlagsTest, ServesTheGivenCertificate) {
+  testing::TempDir dir("cloister-kms-own-cert");
+  ASSERT_NO_FATAL_FAILURE(MakePki(dir.path(), "", "localhost"));
+  const testing::KmsPrincipal p{"arn:aws:iam::111122223333:user/owner", "AKIAOWNCERT000000001",
+                                "own/cert/secret"};
+  testing::KmsStartOptions so;
+  so.extra_args = {"--tls-cert", (dir.path() / "server.pem").string(), "--tls-key",
+                   (dir.path() / "server.key").string()};
+  auto kms = testing::KmsProcess::Start(dir.path() / "kms", testing::KmsConfig({p}), so);
+  ASSERT_TRUE(kms.has_value()) << kms.error().ToString();
+  ASSERT_TRUE(kms->endpoint().starts_with("https://127.0.0.1:")) << kms->endpoint();
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "kms" / "kms-data" / "ca.pem"));
+  const std::string port = kms->address().substr(kms->address().rfind(':') + 1);
+  auto c = testing::NewKmsClient("https://localhost:" + port, p.access_key_id,
+                                 p.secret_access_key, (dir.path() / "ca.pem").string());
+  ASSERT_TRUE(c.has_value());
+  auto r = (*c)->GenerateRandom(8);
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ(r->plaintext.size(), 8u);
+
+  auto both = testing::RunCommand({testing::BinaryPath("kms/cloister-kms"), "--listen",
+                                   "127.0.0.1:0", "--data-dir", (dir.path() / "x").string(),
+                                   "--insecure-http", "--tls-cert", "a.pem", "--tls-key", "a.key"});
+  EXPECT_EQ(both.exit_code, 2) << both.out << both.err;
+  EXPECT_NE(both.err.find("exclude each other"), std::string::npos) << both.err;
+  auto half = testing::RunCommand({testing::BinaryPath("kms/cloister-kms"), "--listen",
+                                   "127.0.0.1:0", "--data-dir", (dir.path() / "y").string(),
+                                   "--tls-cert", (dir.path() / "server.pem").string()});
+  EXPECT_EQ(half.exit_code, 2) << half.out << half.err;
+  EXPECT_NE(half.err.find("go together"), std::string::npos) << half.err;
 }
 
 }  // namespace

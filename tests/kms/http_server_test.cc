@@ -3,18 +3,26 @@
 // loopback sockets so that every byte on the wire is the test's.
 #include "kms/http_server.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <mutex>
 #include <stdexcept>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "common/unique_fd.h"
+#include "kms/tls.h"
 
 namespace cloister::kms {
 namespace {
@@ -61,8 +69,15 @@ class Served {
   std::vector<HttpRequest> seen_;
 };
 
-UniqueFd Connect(int port) {
+// Connects to 127.0.0.1:`port` from `source` (any address of 127/8: loopback accepts them all).
+UniqueFd Connect(int port, const char* source = nullptr) {
   UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (source != nullptr) {
+    sockaddr_in s{};
+    s.sin_family = AF_INET;
+    inet_pton(AF_INET, source, &s.sin_addr);
+    EXPECT_EQ(bind(fd.get(), reinterpret_cast<sockaddr*>(&s), sizeof(s)), 0);
+  }
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(static_cast<uint16_t>(port));
@@ -191,24 +206,29 @@ TEST(HttpServerTest, RefusesBadRequestsWithAStatusAndClosesTheConnection) {
     const char* name;
     std::string bytes;
     const char* status;
+    const char* type;  // the AWS error name in the JSON body
   };
   const Case cases[] = {
-      {"garbage request line", "HELLO\r\n\r\n", "HTTP/1.1 400"},
-      {"bad version", "POST / HTTP/9.9x\r\nHost: h\r\n\r\n", "HTTP/1.1 400"},
-      {"bad header line", "POST / HTTP/1.1\r\nHost h\r\n\r\n", "HTTP/1.1 400"},
-      {"bad content length", "POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n", "HTTP/1.1 400"},
+      {"garbage request line", "HELLO\r\n\r\n", "HTTP/1.1 400", "MalformedHttpRequestException"},
+      {"bad version", "POST / HTTP/9.9x\r\nHost: h\r\n\r\n", "HTTP/1.1 400",
+       "MalformedHttpRequestException"},
+      {"bad header line", "POST / HTTP/1.1\r\nHost h\r\n\r\n", "HTTP/1.1 400",
+       "MalformedHttpRequestException"},
+      {"bad content length", "POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n", "HTTP/1.1 400",
+       "MalformedHttpRequestException"},
       {"two content lengths", "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
-       "HTTP/1.1 400"},
+       "HTTP/1.1 400", "MalformedHttpRequestException"},
       {"bad chunk size", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-       "HTTP/1.1 400"},
+       "HTTP/1.1 400", "MalformedHttpRequestException"},
       {"declared body over the limit", "POST / HTTP/1.1\r\nContent-Length: 101\r\n\r\n",
-       "HTTP/1.1 413"},
+       "HTTP/1.1 413", "RequestEntityTooLargeException"},
       {"chunked body over the limit",
        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n65\r\n" + std::string(101, 'a') +
            "\r\n",
-       "HTTP/1.1 413"},
+       "HTTP/1.1 413", "RequestEntityTooLargeException"},
       {"header section over the limit",
-       "POST / HTTP/1.1\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n", "HTTP/1.1 431"},
+       "POST / HTTP/1.1\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n", "HTTP/1.1 431",
+       "RequestEntityTooLargeException"},
   };
   for (const Case& c : cases) {
     UniqueFd fd = Connect(s.port());
@@ -216,8 +236,30 @@ TEST(HttpServerTest, RefusesBadRequestsWithAStatusAndClosesTheConnection) {
     std::string read;
     EXPECT_TRUE(ClosedWithin(fd.get(), 3s, &read)) << c.name;
     EXPECT_TRUE(read.starts_with(c.status)) << c.name << ": " << read;
+    // An AWS JSON 1.1 error the SDKs parse (issue 15: not text/plain).
+    EXPECT_NE(read.find("Content-Type: application/x-amz-json-1.1\r\n"), std::string::npos)
+        << c.name << ": " << read;
+    auto body = nlohmann::json::parse(read.substr(read.find("\r\n\r\n") + 4), nullptr, false);
+    ASSERT_TRUE(body.is_object()) << c.name << ": " << read;
+    EXPECT_EQ(body["__type"], c.type) << c.name;
+    EXPECT_TRUE(body["message"].is_string()) << c.name;
   }
   EXPECT_TRUE(s.seen().empty());
+}
+
+TEST(HttpServerTest, AnOversizedBodyGets413NamingTheLimit) {
+  HttpServerOptions o;
+  o.max_body_bytes = 100;
+  Served s(o);
+  UniqueFd fd = Connect(s.port());
+  // The whole body is sent before the answer is read, as SDKs do.
+  Send(fd.get(), "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 200000\r\n\r\n" +
+                     std::string(200000, 'x'));
+  std::string read;
+  EXPECT_TRUE(ClosedWithin(fd.get(), 5s, &read));
+  EXPECT_TRUE(read.starts_with("HTTP/1.1 413")) << read;
+  EXPECT_NE(read.find("x-amzn-ErrorType: RequestEntityTooLargeException"), std::string::npos);
+  EXPECT_NE(read.find("limit of 100 bytes"), std::string::npos) << read;
 }
 
 TEST(HttpServerTest, AHandlerExceptionIsA500AndTheServerGoesOn) {
@@ -233,13 +275,15 @@ TEST(HttpServerTest, AHandlerExceptionIsA500AndTheServerGoesOn) {
 TEST(HttpServerTest, ClosesIdleAndTricklingConnections) {
   HttpServerOptions o;
   o.idle_timeout = 300ms;
+  o.header_timeout = 600ms;
   Served s(o);
   UniqueFd idle = Connect(s.port());
   auto start = std::chrono::steady_clock::now();
   EXPECT_TRUE(ClosedWithin(idle.get(), 3s));
   EXPECT_GE(std::chrono::steady_clock::now() - start, 250ms);
 
-  // One byte every 100 ms never idles 300 ms, but the request's deadline (2 x idle) passes.
+  // One byte every 100 ms never idles 300 ms, but the header deadline (600 ms from the first
+  // byte) passes.
   UniqueFd slow = Connect(s.port());
   const std::string request = "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nx";
   bool closed = false;
@@ -257,21 +301,82 @@ TEST(HttpServerTest, ClosesIdleAndTricklingConnections) {
   EXPECT_TRUE(s.seen().empty());
 }
 
-TEST(HttpServerTest, ClosesConnectionsBeyondTheLimitAndServesTheRest) {
+TEST(HttpServerTest, AnswersConnectionsBeyondTheLimitWithThrottlingAndServesTheRest) {
   HttpServerOptions o;
   o.max_connections = 2;
+  o.refusal_timeout = 500ms;
   Served s(o);
   UniqueFd a = Connect(s.port());
-  UniqueFd b = Connect(s.port());
+  UniqueFd b = Connect(s.port(), "127.0.0.2");
   // Both held: make sure the server has taken them before the third arrives.
   for (int fd : {a.get(), b.get()}) {
     Send(fd, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nq");
     ReadUntil(fd, "\r\n\r\nq");
   }
-  UniqueFd third = Connect(s.port());
-  EXPECT_TRUE(ClosedWithin(third.get(), 3s));
+  // A request on a connection over the limit: 400 ThrottlingException, as AWS KMS.
+  UniqueFd third = Connect(s.port(), "127.0.0.3");
+  Send(third.get(), "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nr");
+  std::string read;
+  EXPECT_TRUE(ClosedWithin(third.get(), 3s, &read));
+  EXPECT_TRUE(read.starts_with("HTTP/1.1 400")) << read;
+  EXPECT_NE(read.find(R"("__type":"ThrottlingException")"), std::string::npos) << read;
+  // One that sends nothing is closed after the refusal timeout.
+  UniqueFd silent = Connect(s.port(), "127.0.0.3");
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(ClosedWithin(silent.get(), 3s));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 400ms);
   Send(a.get(), "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nr");
   EXPECT_NE(ReadUntil(a.get(), "\r\n\r\nr").find("HTTP/1.1 201"), std::string::npos);
+  EXPECT_EQ(s.seen().size(), 3u);
+}
+
+TEST(HttpServerTest, LimitsConnectionsPerPeerAddressOnly) {
+  HttpServerOptions o;
+  o.max_connections_per_peer = 2;
+  Served s(o);
+  std::vector<UniqueFd> held;
+  for (int i = 0; i < 2; ++i) {
+    held.push_back(Connect(s.port(), "127.0.0.5"));
+    Send(held.back().get(), "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nq");
+    ReadUntil(held.back().get(), "\r\n\r\nq");
+  }
+  UniqueFd over = Connect(s.port(), "127.0.0.5");
+  Send(over.get(), "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nz");
+  std::string read;
+  EXPECT_TRUE(ClosedWithin(over.get(), 3s, &read));
+  EXPECT_NE(read.find("ThrottlingException"), std::string::npos) << read;
+  EXPECT_NE(read.find("127.0.0.5"), std::string::npos) << read;
+  // Another address is served; so is the first once one of its connections closes.
+  UniqueFd other = Connect(s.port(), "127.0.0.6");
+  Send(other.get(), "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nw");
+  EXPECT_NE(ReadUntil(other.get(), "\r\n\r\nw").find("HTTP/1.1 201"), std::string::npos);
+  held.pop_back();
+  bool served = false;
+  for (int attempt = 0; attempt < 50 && !served; ++attempt) {
+    UniqueFd again = Connect(s.port(), "127.0.0.5");
+    Send(again.get(), "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nv");
+    served = ReadUntil(again.get(), "\r\n\r\n").starts_with("HTTP/1.1 201");
+    if (!served) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(served);
+}
+
+TEST(HttpServerTest, TheBodyHasADeadlineOfItsOwn) {
+  HttpServerOptions o;
+  o.idle_timeout = 2s;
+  o.header_timeout = 2s;
+  o.body_timeout = 400ms;
+  Served s(o);
+  UniqueFd c = Connect(s.port());
+  Send(c.get(), "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 50\r\n\r\n");
+  auto start = std::chrono::steady_clock::now();
+  bool closed = false;
+  for (int i = 0; i < 40 && !closed; ++i) {  // one body byte every 100 ms
+    closed = send(c.get(), "x", 1, MSG_NOSIGNAL) != 1 || ClosedWithin(c.get(), 100ms);
+  }
+  EXPECT_TRUE(closed);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1500ms);
+  EXPECT_TRUE(s.seen().empty());
 }
 
 TEST(HttpServerTest, StopEndsRunAndClosesOpenConnections) {
@@ -291,6 +396,190 @@ TEST(HttpServerTest, StopEndsRunAndClosesOpenConnections) {
   EXPECT_TRUE(returned);
   EXPECT_TRUE(ClosedWithin(c.get(), 3s));
   server.reset();  // waits for the connection's thread
+}
+
+// A temporary directory, removed when destroyed.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "kms-tls-XXXXXX").string();
+    EXPECT_NE(mkdtemp(pattern.data()), nullptr);
+    path_ = pattern;
+  }
+  ~ScratchDir() { std::filesystem::remove_all(path_); }
+  std::string Path(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct SslCtxDeleter {
+  void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
+};
+struct SslDeleter {
+  void operator()(SSL* s) const { SSL_free(s); }
+};
+
+// A TLS client connection to 127.0.0.1:`port` verifying the server against `ca_file` for
+// `host`. ok() is false when the handshake fails.
+class TlsClient {
+ public:
+  TlsClient(int port, const std::string& ca_file, const std::string& host = "localhost")
+      : fd_(Connect(port)), ctx_(SSL_CTX_new(TLS_client_method())) {
+    SSL_CTX_set_verify(ctx_.get(), SSL_VERIFY_PEER, nullptr);
+    if (SSL_CTX_load_verify_locations(ctx_.get(), ca_file.c_str(), nullptr) != 1) return;
+    ssl_.reset(SSL_new(ctx_.get()));
+    SSL_set1_host(ssl_.get(), host.c_str());
+    SSL_set_tlsext_host_name(ssl_.get(), host.c_str());
+    SSL_set_fd(ssl_.get(), fd_.get());
+    ok_ = SSL_connect(ssl_.get()) == 1;
+    ERR_clear_error();
+  }
+  bool ok() const { return ok_; }
+  int fd() const { return fd_.get(); }
+  void Write(std::string_view data) {
+    ASSERT_EQ(SSL_write(ssl_.get(), data.data(), static_cast<int>(data.size())),
+              static_cast<int>(data.size()));
+  }
+  // Reads until `want` has been seen or the connection ends.
+  std::string ReadUntil(std::string_view want) {
+    std::string got;
+    char buf[4096];
+    while (got.find(want) == std::string::npos) {
+      int n = SSL_read(ssl_.get(), buf, sizeof(buf));
+      if (n <= 0) break;
+      got.append(buf, static_cast<size_t>(n));
+    }
+    ERR_clear_error();
+    return got;
+  }
+
+ private:
+  UniqueFd fd_;
+  std::unique_ptr<SSL_CTX, SslCtxDeleter> ctx_;
+  std::unique_ptr<SSL, SslDeleter> ssl_;
+  bool ok_ = false;
+};
+
+HttpServerOptions TlsOptions(const LocalTlsIdentity& id) {
+  HttpServerOptions o;
+  auto tls = TlsServerContext::FromPemFiles(id.cert_path, id.key_path);
+  EXPECT_TRUE(tls.has_value()) << tls.error().ToString();
+  if (tls) o.tls = *tls;
+  return o;
+}
+
+TEST(HttpServerTlsTest, ServesHttpsWithTheLocalIdentityAndKeepsAlive) {
+  ScratchDir dir;
+  auto id = EnsureLocalTlsIdentity(dir.Path("data"), {});
+  ASSERT_TRUE(id.has_value()) << id.error().ToString();
+  Served s(TlsOptions(*id));
+  for (const char* host : {"localhost", "127.0.0.1"}) {
+    TlsClient c(s.port(), id->ca_path, host);
+    ASSERT_TRUE(c.ok()) << host;
+    c.Write("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello");
+    EXPECT_NE(c.ReadUntil("olleh").find("HTTP/1.1 201"), std::string::npos);
+    c.Write("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nab");
+    EXPECT_NE(c.ReadUntil("ba").find("HTTP/1.1 201"), std::string::npos);
+  }
+  EXPECT_EQ(s.seen().size(), 4u);
+  // A name the certificate does not carry, or another CA: no handshake.
+  EXPECT_FALSE(TlsClient(s.port(), id->ca_path, "kms.example.com").ok());
+  ScratchDir other;
+  auto other_id = EnsureLocalTlsIdentity(other.Path("data"), {});
+  ASSERT_TRUE(other_id.has_value());
+  EXPECT_FALSE(TlsClient(s.port(), other_id->ca_path).ok());
+  EXPECT_EQ(s.seen().size(), 4u);
+}
+
+TEST(HttpServerTlsTest, PlainHttpToTheTlsPortIsToldToUseHttps) {
+  ScratchDir dir;
+  auto id = EnsureLocalTlsIdentity(dir.Path("data"), {});
+  ASSERT_TRUE(id.has_value());
+  Served s(TlsOptions(*id));
+  UniqueFd c = Connect(s.port());
+  Send(c.get(), "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi");
+  std::string read;
+  EXPECT_TRUE(ClosedWithin(c.get(), 5s, &read));
+  EXPECT_TRUE(read.starts_with("HTTP/1.1 400")) << read;
+  EXPECT_NE(read.find("speaks HTTPS only"), std::string::npos) << read;
+  EXPECT_NE(read.find("--ca-bundle"), std::string::npos) << read;
+  EXPECT_TRUE(s.seen().empty());
+}
+
+TEST(HttpServerTlsTest, AStalledHandshakeIsClosedAtItsDeadline) {
+  ScratchDir dir;
+  auto id = EnsureLocalTlsIdentity(dir.Path("data"), {});
+  ASSERT_TRUE(id.has_value());
+  HttpServerOptions o = TlsOptions(*id);
+  o.handshake_timeout = 400ms;
+  Served s(o);
+  // Nothing at all, then the first bytes of a ClientHello record and no more.
+  for (std::string_view sent : {std::string_view(), std::string_view("\x16\x03\x01\x02\x00", 5)}) {
+    UniqueFd c = Connect(s.port());
+    if (!sent.empty()) Send(c.get(), sent);
+    auto start = std::chrono::steady_clock::now();
+    EXPECT_TRUE(ClosedWithin(c.get(), 3s));
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 300ms);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 1500ms);
+  }
+}
+
+TEST(LocalTlsIdentityTest, CreatesOnceReusesAndRenamesOnlyTheServerCertificate) {
+  ScratchDir dir;
+  const std::string data = dir.Path("data");
+  auto first = EnsureLocalTlsIdentity(data, {});
+  ASSERT_TRUE(first.has_value()) << first.error().ToString();
+  auto mode = [](const std::string& path) {
+    struct stat st {};
+    EXPECT_EQ(stat(path.c_str(), &st), 0) << path;
+    return st.st_mode & 0777;
+  };
+  EXPECT_EQ(mode(data), 0700u);
+  EXPECT_EQ(mode(data + "/ca.pem"), 0644u);
+  EXPECT_EQ(mode(data + "/ca.key"), 0600u);
+  EXPECT_EQ(mode(data + "/server.pem"), 0644u);
+  EXPECT_EQ(mode(data + "/server.key"), 0600u);
+  auto read = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string ca = read(data + "/ca.pem");
+  const std::string cert = read(data + "/server.pem");
+  ASSERT_TRUE(EnsureLocalTlsIdentity(data, {}).has_value());
+  EXPECT_EQ(read(data + "/ca.pem"), ca);
+  EXPECT_EQ(read(data + "/server.pem"), cert);  // reused on restart
+  // A new name: a new server certificate from the same CA.
+  auto named = EnsureLocalTlsIdentity(data, {"kms.internal.example", "10.0.0.7"});
+  ASSERT_TRUE(named.has_value());
+  EXPECT_EQ(read(data + "/ca.pem"), ca);
+  EXPECT_NE(read(data + "/server.pem"), cert);
+  Served s(TlsOptions(*named));
+  EXPECT_TRUE(TlsClient(s.port(), named->ca_path, "kms.internal.example").ok());
+  EXPECT_TRUE(TlsClient(s.port(), named->ca_path, "localhost").ok());
+}
+
+TEST(LocalTlsIdentityTest, RefusesWhatItCannotTrust) {
+  ScratchDir dir;
+  const std::string data = dir.Path("data");
+  EXPECT_EQ(EnsureLocalTlsIdentity(data, {"bad,name:DNS:evil"}).error().code(),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(EnsureLocalTlsIdentity(data, {"a..b"}).error().code(), ErrorCode::kInvalidArgument);
+  ASSERT_TRUE(EnsureLocalTlsIdentity(data, {}).has_value());
+  // The CA key readable by others: refused, with what to do.
+  ASSERT_EQ(chmod((data + "/ca.key").c_str(), 0644), 0);
+  auto loose = EnsureLocalTlsIdentity(data, {});
+  ASSERT_FALSE(loose.has_value());
+  EXPECT_NE(loose.error().message().find("chmod 600"), std::string::npos);
+  ASSERT_EQ(chmod((data + "/ca.key").c_str(), 0600), 0);
+  // A CA certificate without its key: refused (never silently replaced: clients trust it).
+  std::filesystem::remove(data + "/ca.key");
+  auto lone = EnsureLocalTlsIdentity(data, {});
+  ASSERT_FALSE(lone.has_value());
+  EXPECT_NE(lone.error().message().find("ca.key"), std::string::npos);
+  // --tls-cert/--tls-key that do not load.
+  EXPECT_EQ(TlsServerContext::FromPemFiles(data + "/none.pem", data + "/none.key").error().code(),
+            ErrorCode::kInvalidArgument);
 }
 
 TEST(HttpServerTest, ListenReportsWhatItCannotDo) {

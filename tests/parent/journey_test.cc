@@ -67,7 +67,8 @@ class JourneyTest : public ::testing::Test {
   }
 
   static std::unique_ptr<kms::KmsClient> Client(const Principal& p) {
-    auto c = testing::NewKmsClient(world_->kms().endpoint(), p.access_key_id, p.secret);
+    auto c = testing::NewKmsClient(world_->kms().endpoint(), p.access_key_id, p.secret,
+                                   world_->kms().ca_bundle());
     EXPECT_TRUE(c) << c.error().ToString();
     return std::move(*c);
   }

@@ -113,11 +113,21 @@ Result<std::unique_ptr<JourneyWorld>> JourneyWorld::Create(const std::string& pr
 
 JourneyWorld::~JourneyWorld() { (void)TerminateAll(); }
 
-std::vector<std::string> JourneyWorld::KmsArgs() const { return {"--kms", kms_->endpoint()}; }
+std::vector<std::string> JourneyWorld::KmsArgs() const {
+  if (kms_->ca_bundle().empty()) return {"--kms", kms_->endpoint()};
+  return {"--kms", kms_->endpoint(), "--ca-bundle", kms_->ca_bundle()};
+}
 
-std::string JourneyWorld::KmsManifestJson(const fs::path&) const {
+std::string JourneyWorld::KmsManifestJson(const fs::path& app) const {
   json kms = {{"endpoint", kms_->endpoint()}, {"region", "us-east-1"}};
-  if (kms_->endpoint().starts_with("http://")) kms["insecure"] = true;
+  if (kms_->endpoint().starts_with("http://")) {
+    kms["insecure"] = true;
+  } else {
+    // The image pins KMS's CA (in PCR2): the proxy and the parent cannot forge answers.
+    fs::create_directories(app);
+    fs::copy_file(kms_->ca_bundle(), app / "kms-ca.pem", fs::copy_options::overwrite_existing);
+    kms["ca_bundle"] = "kms-ca.pem";
+  }
   return kms.dump();
 }
 
@@ -152,7 +162,7 @@ void JourneyWorld::WriteManifest(const fs::path& app, const std::string& extra,
 
 std::string JourneyWorld::Build(const fs::path& app, const fs::path& eif) const {
   CommandResult r = Cli({"build-enclave", "--manifest", (app / "manifest.json").string(),
-                         "--output-file", eif.string()});
+                         "--app-dir", app.string(), "--output-file", eif.string()});
   return r.exit_code == 0 ? r.out : "";
 }
 

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -264,28 +265,70 @@ std::string KmsConfig(const std::vector<KmsPrincipal>& principals, const std::st
   return yaml + extra;
 }
 
-Result<KmsProcess> KmsProcess::Start(const std::filesystem::path& dir, const std::string& config) {
+namespace {
+
+// The CA of each KmsProcess started by this process, by endpoint (for NewKmsClient).
+std::mutex ca_mu;
+std::map<std::string, std::string>& CaByEndpoint() {
+  static auto* m = new std::map<std::string, std::string>();
+  return *m;
+}
+
+}  // namespace
+
+Result<KmsProcess> KmsProcess::Start(const std::filesystem::path& dir, const std::string& config,
+                                     const KmsStartOptions& options) {
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "kms.yaml") << config;
   ProcessOptions o;
   o.argv = {BinaryPath("kms/cloister-kms"), "--listen",     "127.0.0.1:0",
             "--data-dir",                   (dir / "kms-data").string(),
             "--config",                     (dir / "kms.yaml").string()};
+  if (options.insecure_http) o.argv.push_back("--insecure-http");
+  o.argv.insert(o.argv.end(), options.extra_args.begin(), options.extra_args.end());
   o.stderr_path = (dir / "kms.log").string();
   CLOISTER_ASSIGN_OR_RETURN(Process p, Process::Start(o));
   CLOISTER_ASSIGN_OR_RETURN(std::string line, p.ReadLine(std::chrono::seconds(30)));
   auto j = nlohmann::json::parse(line, nullptr, false);
-  if (!j.is_object() || !j.contains("listening") || !j["listening"].is_string()) {
+  if (!j.is_object() || !j.contains("listening") || !j["listening"].is_string() ||
+      !j.contains("endpoint") || !j["endpoint"].is_string()) {
     return Error::Unavailable("cloister-kms printed " + line);
   }
-  return KmsProcess(std::move(p), j["listening"].get<std::string>());
+  std::string ca;
+  bool own_certificate = false;
+  for (const auto& a : options.extra_args) own_certificate = own_certificate || a == "--tls-cert";
+  if (!options.insecure_http && !own_certificate) {
+    if (!j.contains("ca_bundle") || !j["ca_bundle"].is_string()) {
+      return Error::Unavailable("cloister-kms printed no ca_bundle: " + line);
+    }
+    ca = j["ca_bundle"].get<std::string>();
+  }
+  std::string endpoint = j["endpoint"].get<std::string>();
+  {
+    std::lock_guard<std::mutex> lock(ca_mu);
+    CaByEndpoint()[endpoint] = ca;
+  }
+  return KmsProcess(std::move(p), j["listening"].get<std::string>(), std::move(endpoint),
+                    std::move(ca));
+}
+
+std::map<std::string, std::string> KmsProcess::ClientEnv() const {
+  if (ca_bundle_.empty()) return {};
+  return {{"AWS_CA_BUNDLE", ca_bundle_}};
 }
 
 Result<std::unique_ptr<kms::KmsClient>> NewKmsClient(const std::string& endpoint,
                                                      const std::string& access_key_id,
-                                                     const std::string& secret_access_key) {
+                                                     const std::string& secret_access_key,
+                                                     const std::string& ca_file) {
   kms::ClientOptions o;
   o.endpoint = endpoint;
+  o.ca_file = ca_file;
+  if (o.ca_file.empty()) {
+    std::lock_guard<std::mutex> lock(ca_mu);
+    auto it = CaByEndpoint().find(endpoint);
+    if (it != CaByEndpoint().end()) o.ca_file = it->second;
+  }
   o.credentials.access_key_id = access_key_id;
   CLOISTER_ASSIGN_OR_RETURN(o.credentials.secret_access_key,
                             SecretBytes::CopyOf(AsBytes(secret_access_key)));

@@ -95,28 +95,54 @@ struct KmsPrincipal {
 // YAML config for cloister-kms: region us-east-1, the principals, optional extra lines.
 std::string KmsConfig(const std::vector<KmsPrincipal>& principals, const std::string& extra = "");
 
+struct KmsStartOptions {
+  // Serve plain HTTP (--insecure-http) instead of HTTPS with the CA cloister-kms makes.
+  bool insecure_http = false;
+  std::vector<std::string> extra_args;  // more cloister-kms flags
+
+  // Options for plain HTTP (--insecure-http).
+  static KmsStartOptions InsecureHttp() {
+    KmsStartOptions o;
+    o.insecure_http = true;
+    return o;
+  }
+};
+
 class KmsProcess {
  public:
   // Writes `config` to <dir>/kms.yaml, starts the server with data in <dir>/kms-data and reads
-  // the endpoint it prints. Server stderr goes to <dir>/kms.log.
-  static Result<KmsProcess> Start(const std::filesystem::path& dir, const std::string& config);
-  const std::string& endpoint() const { return endpoint_; }  // "http://127.0.0.1:PORT"
-  const std::string& address() const { return address_; }    // "127.0.0.1:PORT"
+  // the endpoint (and CA bundle) it prints. Server stderr goes to <dir>/kms.log.
+  static Result<KmsProcess> Start(const std::filesystem::path& dir, const std::string& config,
+                                  const KmsStartOptions& options = {});
+  // "https://127.0.0.1:PORT" ("http://..." with insecure_http).
+  const std::string& endpoint() const { return endpoint_; }
+  const std::string& address() const { return address_; }  // "127.0.0.1:PORT"
+  // The CA that signs the server's certificate (<dir>/kms-data/ca.pem); empty with
+  // insecure_http or a --tls-cert of the caller's.
+  const std::string& ca_bundle() const { return ca_bundle_; }
+  // AWS_CA_BUNDLE for a command that talks to this server (empty map with insecure_http).
+  std::map<std::string, std::string> ClientEnv() const;
   Process& process() { return process_; }
 
  private:
-  KmsProcess(Process p, std::string address)
-      : process_(std::move(p)), address_(std::move(address)), endpoint_("http://" + address_) {}
+  KmsProcess(Process p, std::string address, std::string endpoint, std::string ca_bundle)
+      : process_(std::move(p)),
+        address_(std::move(address)),
+        endpoint_(std::move(endpoint)),
+        ca_bundle_(std::move(ca_bundle)) {}
   Process process_;
   std::string address_;
   std::string endpoint_;
+  std::string ca_bundle_;
 };
 
 // A KmsClient for `endpoint` signing as the given access key (5 s timeout: test servers answer
-// at once or not at all).
+// at once or not at all). `ca_file` empty: the CA of the KmsProcess this test process started at
+// `endpoint`, if any.
 Result<std::unique_ptr<kms::KmsClient>> NewKmsClient(const std::string& endpoint,
                                                      const std::string& access_key_id,
-                                                     const std::string& secret_access_key);
+                                                     const std::string& secret_access_key,
+                                                     const std::string& ca_file = "");
 
 }  // namespace cloister::testing
 
