@@ -15,6 +15,7 @@
 //
 // Each attack is beside the legitimate journey, which still passes.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -419,6 +420,53 @@ TEST_F(EnclaveTrustTest, NoCopyOfTheOperatorsSecretOutlivesTheRun) {
   // The check sees the heap: the session id, which the enclave keeps as text, is found.
   const std::string session_id = json::parse(run.out)["SessionId"];
   EXPECT_TRUE(MemoryContains(pid, session_id));
+}
+
+// Issue 14 section 3: the operator points the proxy at a KMS of its own (it would answer
+// Decrypt with data keys of its choosing, wrapped to the enclave's public key). The image pins
+// the real KMS's CA, so the enclave refuses the impostor at the TLS handshake: no answer of its
+// is ever read, the run fails, no receipt.
+TEST_F(EnclaveTrustTest, AKmsImpostorBehindTheProxyIsRefused) {
+  // The impostor: a cloister-kms with its own CA (as valid-looking as the real one).
+  std::vector<testing::KmsPrincipal> principals;
+  for (const Principal& p : BuyerPrincipals()) {
+    principals.push_back({p.arn(), p.access_key_id, p.secret});
+  }
+  principals.push_back(
+      {OperatorPrincipal().arn(), OperatorPrincipal().access_key_id, OperatorPrincipal().secret});
+  auto impostor = testing::KmsProcess::Start(Dir() / "impostor", testing::KmsConfig(principals));
+  ASSERT_TRUE(impostor) << impostor.error().ToString();
+  std::string port = impostor->address().substr(impostor->address().rfind(':') + 1);
+  std::ofstream(Dir() / "impostor-proxy.yaml")
+      << "allowlist:\n- {address: 127.0.0.1, port: " << port << "}\n";
+  testing::ProcessOptions po;
+  po.argv = {testing::BinaryPath("proxy/cloister-proxy"), "--config",
+             (Dir() / "impostor-proxy.yaml").string(), "8100", "127.0.0.1", port};
+  po.stderr_path = (Dir() / "impostor-proxy.log").string();
+  auto proxy = testing::Process::Start(po);
+  ASSERT_TRUE(proxy) << proxy.error().ToString();
+  for (int i = 0; i < 100 && !fs::exists(Dir() / "vsock" / "3_8100.sock"); ++i) usleep(50'000);
+
+  // The image names the real KMS and pins its CA; the operator's proxy for it leads to the
+  // impostor.
+  const fs::path app = Dir() / "app-impostor";
+  world_->WriteManifest(app, "", R"({"kms": {"proxy_port": 8100}})");
+  std::string m = world_->Build(app, Dir() / "impostor.eif");
+  ASSERT_FALSE(m.empty());
+  std::ofstream(Dir() / "impostor-measurements.json") << m;
+  ASSERT_TRUE(world_->Grant(Dir() / "impostor-measurements.json"));
+  ASSERT_TRUE(world_->StartEnclave(Dir() / "impostor.eif", kCid));
+  ASSERT_TRUE(world_->JoinAndEncryptAll(kCid, Dir() / "impostor-measurements.json",
+                                        app / "manifest.json", Dir() / "impostor-inputs"));
+  CommandResult run = world_->Run(kCid, Dir() / "impostor-inputs", Dir() / "impostor.cbor");
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  EXPECT_NE(run.out.find("buyer1"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("certificate"), std::string::npos) << run.out;
+  EXPECT_FALSE(fs::exists(Dir() / "impostor.cbor"));
+  // The impostor never saw a request: its audit log has no Decrypt.
+  std::ifstream log(Dir() / "impostor" / "kms-data" / "audit.log");
+  std::string all((std::istreambuf_iterator<char>(log)), {});
+  EXPECT_EQ(all.find("Decrypt"), std::string::npos);
 }
 
 }  // namespace

@@ -156,7 +156,7 @@ void JourneyWorld::WriteManifest(const fs::path& app, const std::string& extra,
          {{{"id", "lot-1"}, {"reserve_price", 1000}},
           {{"id", "lot-2"}, {"reserve_price", 500}},
           {{"id", "lot-3"}, {"reserve_price", 100}}}}}}};
-  manifest.update(json::parse(manifest_fields_json));
+  manifest.merge_patch(json::parse(manifest_fields_json));
   std::ofstream(app / "manifest.json") << manifest.dump(2) << "\n";
 }
 

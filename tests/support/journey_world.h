@@ -58,8 +58,9 @@ class JourneyWorld {
                               const std::map<std::string, std::string>& env = {});
 
   // Writes an auction manifest naming the buyers' keys in `app`/manifest.json; `extra` goes
-  // into its description (one changed byte: another PCR2); `manifest_fields` are merged into
-  // the top level (e.g. {"allow_sessionless_inputs": true}).
+  // into its description (one changed byte: another PCR2); `manifest_fields_json` is merged in
+  // as a JSON merge patch (RFC 7396), e.g. {"allow_sessionless_inputs": true} or
+  // {"kms": {"proxy_port": 8100}}.
   void WriteManifest(const std::filesystem::path& app, const std::string& extra = "",
                      const std::string& manifest_fields_json = "{}") const;
   // Builds `app` into `eif`; returns build-enclave's measurements JSON ("" on failure).
