@@ -3,7 +3,7 @@
 // enclave (kms::Policy::Lint; docs/kms-policy.md "Linting a key policy").
 //
 //   cloister policy lint --policy FILE|-  [--admin-arn ARN]...
-//   cloister policy lint --key-id K --kms URL [--region R] [--ca-file F] [--admin-arn ARN]...
+//   cloister policy lint --key-id K --kms URL [--region R] [--ca-bundle F] [--admin-arn ARN]...
 //
 // Prints one JSON result: {"clean": bool, "source": ..., "key_arn": ..., "admins": [...],
 // "statements": N, "findings": [{"statement", "index", "principal", "actions", "reason",
@@ -132,7 +132,10 @@ void RegisterPolicyCommands(CLI::App& app, Action& run) {
   lint->add_option("--key-id", f->key_id, "lint this key's policy (GetKeyPolicy; needs --kms)");
   lint->add_option("--kms", f->kms, "KMS endpoint URL (with --key-id)");
   lint->add_option("--region", f->region, "AWS region (with --key-id)")->capture_default_str();
-  lint->add_option("--ca-file", f->ca_file, "CA bundle for an https KMS endpoint");
+  lint->add_option("--ca-bundle,--ca-file", f->ca_file,
+                   "CA bundle (PEM) the KMS server's certificate must chain to, as the AWS CLI's "
+                   "--ca-bundle (default: $AWS_CA_BUNDLE, else the system store)")
+      ->envname("AWS_CA_BUNDLE");
   lint->add_option("--admin-arn", f->admin_arns,
                    "the key's administrator (repeatable); default: the account root(s) named "
                    "in the policy");

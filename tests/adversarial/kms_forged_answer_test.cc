@@ -250,7 +250,7 @@ TEST_F(KmsForgedAnswerTest, PartyCommandsSayToUseHttpsAndTheCaBundle) {
                      const std::map<std::string, std::string>& env = {}) {
     std::vector<std::string> args = {
         "party", "encrypt", "--kms", endpoint, "--key-id", "alias/none", "--computation", "c1",
-        "--party", "buyer1", "--in", (dir_.path() / "bid.csv").string(), "--out",
+        "--party", "buyer1", "--no-session", "--in", (dir_.path() / "bid.csv").string(), "--out",
         (dir_.path() / "bid.enc").string()};
     args.insert(args.end(), extra.begin(), extra.end());
     return Party(args, env);

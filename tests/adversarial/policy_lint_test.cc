@@ -62,7 +62,8 @@ class PolicyLintAttackTest : public ::testing::Test {
   }
 
   std::unique_ptr<kms::KmsClient> Client(const testing::KmsPrincipal& p) {
-    auto c = testing::NewKmsClient(kms_->endpoint(), p.access_key_id, p.secret_access_key);
+    auto c = testing::NewKmsClient(kms_->endpoint(), p.access_key_id, p.secret_access_key,
+                                   kms_->ca_bundle());
     EXPECT_TRUE(c.has_value());
     return c.has_value() ? std::move(*c) : nullptr;
   }
@@ -152,7 +153,7 @@ TEST_F(PolicyLintAttackTest, NoDocumentGrantReallyDecryptsAndLintFlagsIt) {
     ASSERT_TRUE(WriteFileAtomic(Path("policy.json"), AsBytes(policy)).has_value());
     for (const auto& [args, input] :
          std::vector<std::pair<std::vector<std::string>, std::string>>{
-             {{"--key-id", arn, "--kms", kms_->endpoint()}, ""},
+             {{"--key-id", arn, "--kms", kms_->endpoint(), "--ca-bundle", kms_->ca_bundle()}, ""},
              {{"--policy", Path("policy.json")}, ""},
              {{"--policy", "-"}, policy}}) {
       auto [code, out] = Lint(args, input);
@@ -177,7 +178,7 @@ TEST_F(PolicyLintAttackTest, NoDocumentGrantReallyDecryptsAndLintFlagsIt) {
   auto refused = operator_->Decrypt(*blob, ctx, arn);
   ASSERT_FALSE(refused.has_value());
   EXPECT_EQ(sigv4::AwsErrorName(refused.error()), "AccessDeniedException");
-  auto [code, out] = Lint({"--key-id", arn, "--kms", kms_->endpoint()});
+  auto [code, out] = Lint({"--key-id", arn, "--kms", kms_->endpoint(), "--ca-bundle", kms_->ca_bundle()});
   EXPECT_EQ(code, 0) << out.dump(2);
   EXPECT_EQ(out["clean"], true);
 }
@@ -190,7 +191,7 @@ TEST_F(PolicyLintAttackTest, PartyCreateKeyPolicyLintsClean) {
   for (const auto& [role, session] :
        {std::pair<std::string, testing::KmsPrincipal>{kOperatorRole, kOperator},
         std::pair<std::string, testing::KmsPrincipal>{kLocalOperatorRole, kLocalOperator}}) {
-    auto r = Cli({"party", "create-key", "--kms", kms_->endpoint(), "--measurements", measurements,
+    auto r = Cli({"party", "create-key", "--kms", kms_->endpoint(), "--ca-bundle", kms_->ca_bundle(), "--measurements", measurements,
                   "--operator-arn", role},
                  kParty);
     ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -202,7 +203,7 @@ TEST_F(PolicyLintAttackTest, PartyCreateKeyPolicyLintsClean) {
     EXPECT_EQ(file_code, 0) << role << ": " << file_out.dump(2);
     EXPECT_EQ(file_out["clean"], true);
     EXPECT_TRUE(file_out["findings"].empty());
-    auto [key_code, key_out] = Lint({"--key-id", arn, "--kms", kms_->endpoint()});
+    auto [key_code, key_out] = Lint({"--key-id", arn, "--kms", kms_->endpoint(), "--ca-bundle", kms_->ca_bundle()});
     EXPECT_EQ(key_code, 0) << role << ": " << key_out.dump(2);
 
     auto blob = party_->Encrypt(arn, ToBytes("bid"));
@@ -213,7 +214,7 @@ TEST_F(PolicyLintAttackTest, PartyCreateKeyPolicyLintsClean) {
     EXPECT_EQ(sigv4::AwsErrorName(denied.error()), "AccessDeniedException");
   }
   // With --admin-arn, the administrator is that user, and lint needs to be told so.
-  auto r = Cli({"party", "create-key", "--kms", kms_->endpoint(), "--measurements", measurements,
+  auto r = Cli({"party", "create-key", "--kms", kms_->endpoint(), "--ca-bundle", kms_->ca_bundle(), "--measurements", measurements,
                 "--operator-arn", kOperatorRole, "--admin-arn", kParty.arn},
                kParty);
   ASSERT_EQ(r.exit_code, 0) << r.err;

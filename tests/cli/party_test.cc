@@ -504,8 +504,8 @@ TEST_F(PartyCommandsTest, DecryptSaysToDecodeBase64Text) {
   for (int i = 0; i < 500; ++i) bids += "lot-" + std::to_string(i) + ",7" + std::to_string(i) + "\n";
   ASSERT_TRUE(WriteFileAtomic(Path("bids.csv"), AsBytes(bids)).has_value());
   auto enc = Cli({"party", "encrypt", "--kms", kms_->endpoint(), "--key-id", arn,
-                  "--computation", "auction-1", "--party", "buyer1", "--in", Path("bids.csv"),
-                  "--out", Path("bids.enc")},
+                  "--computation", "auction-1", "--party", "buyer1", "--no-session", "--in",
+                  Path("bids.csv"), "--out", Path("bids.enc")},
                  kParty);
   ASSERT_EQ(enc.exit_code, 0) << enc.err;
   auto esdk = ReadFile(Path("bids.enc"));

@@ -20,7 +20,7 @@ using cloister::enclave::Auction;
 std::unique_ptr<Auction> MakeAuction(const std::string& lots) {
   const std::string json =
       R"({"computation_id":"fuzz-1","computation":"sealed-bid-auction",
-          "kms":{"endpoint":"http://127.0.0.1:8000","region":"us-east-1"},
+          "kms":{"endpoint":"https://127.0.0.1:8000","region":"us-east-1"},
           "parties":[{"id":"alice","key_arn":"arn:aws:kms:us-east-1:111:key/a"}],
           "auction":{"rule":"second-price","tie_break":"lowest-sha256","lots":)" +
       lots + "}}";
