@@ -1,12 +1,13 @@
 #include "enclave/session.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
 #include <optional>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -154,6 +155,11 @@ class CountingDecryptor final : public KmsDecryptor {
   InFlightCounter& counter_;
 };
 
+// A worker's stack. Workers parse an ESDK header and make one KMS call at a time (HTTP, SigV4,
+// CMS); a thread would otherwise get RLIMIT_STACK's size (8 MiB by default), and in the enclave
+// every byte of address space counts against --memory (RLIMIT_AS).
+constexpr size_t kWorkerStackBytes = 1 << 20;
+
 // Runs fetch(index, worker) for index 0, 1, ... below a limit on `workers` threads, starting
 // them in index order and at most `window` indexes ahead of the one Take last asked for, and
 // hands the results out by index. A result for which `fails` is true lowers the limit to its own
@@ -165,10 +171,21 @@ class OrderedPrefetcher {
   using FetchFn = std::function<T(size_t index, size_t worker)>;
   using FailsFn = std::function<bool(const T&)>;
 
+  // Starts up to `workers` threads; when none can start, Take fetches on the calling thread
+  // (with worker 0's resources).
   OrderedPrefetcher(size_t limit, size_t workers, size_t window, FetchFn fetch, FailsFn fails)
       : ready_(limit), limit_(limit), window_(std::max<size_t>(window, 1)),
         fetch_(std::move(fetch)), fails_(std::move(fails)) {
-    for (size_t w = 0; w < workers; ++w) threads_.emplace_back([this, w] { Work(w); });
+    for (size_t w = 0; w < workers; ++w) {
+      auto t = std::make_unique<Thread>(Thread{this, w, {}});
+      pthread_attr_t attr;
+      if (::pthread_attr_init(&attr) != 0) break;
+      (void)::pthread_attr_setstacksize(&attr, kWorkerStackBytes);
+      const int rc = ::pthread_create(&t->id, &attr, &Thread::Main, t.get());
+      ::pthread_attr_destroy(&attr);
+      if (rc != 0) break;  // fewer workers: fewer requests in flight, same result
+      threads_.push_back(std::move(t));
+    }
   }
   ~OrderedPrefetcher() {
     {
@@ -176,14 +193,19 @@ class OrderedPrefetcher {
       stop_ = true;
     }
     cv_.notify_all();
-    for (auto& t : threads_) t.join();
+    for (auto& t : threads_) ::pthread_join(t->id, nullptr);
   }
+  size_t workers() const { return threads_.size(); }
   OrderedPrefetcher(const OrderedPrefetcher&) = delete;
   OrderedPrefetcher& operator=(const OrderedPrefetcher&) = delete;
 
   // Returns the result for `index`, waiting for it; nullopt when it was never started (at or past
   // the limit). Each index is taken once, in increasing order.
   std::optional<T> Take(size_t index) {
+    if (threads_.empty()) {
+      if (index >= ready_.size()) return std::nullopt;
+      return fetch_(index, 0);
+    }
     std::unique_lock<std::mutex> lock(mu_);
     if (index >= ready_.size()) return std::nullopt;
     taken_ = index;
@@ -195,6 +217,17 @@ class OrderedPrefetcher {
   }
 
  private:
+  struct Thread {
+    OrderedPrefetcher* self;
+    size_t worker;
+    pthread_t id;
+    static void* Main(void* arg) {
+      auto* t = static_cast<Thread*>(arg);
+      t->self->Work(t->worker);
+      return nullptr;
+    }
+  };
+
   void Work(size_t worker) {
     for (;;) {
       size_t index;
@@ -225,7 +258,7 @@ class OrderedPrefetcher {
   const size_t window_;
   FetchFn fetch_;
   FailsFn fails_;
-  std::vector<std::thread> threads_;
+  std::vector<std::unique_ptr<Thread>> threads_;
 };
 
 }  // namespace
