@@ -6,15 +6,17 @@
 // emulated platform's root, one KMS key per party with the policy `cloister party create-key`
 // writes (the operator may decrypt only from an enclave with the bench's PCR0/1/2), each party's
 // bids encrypted as an AWS Encryption SDK message under a data key from KMS GenerateDataKey, the
-// enclave Session (PutInput, Run with RunStats), the enclave's RecipientKmsDecryptor (ephemeral
-// RSA-2048 key, one NSM attestation document carrying it, KMS Decrypt with Recipient, CMS opened),
+// enclave Session (PutInput, Run with RunStats and --kms-in-flight workers), the enclave's
+// RecipientKmsPool (a KMS client per worker, one NSM attestation document carrying the session's
+// RSA-2048 key, KMS Decrypt with Recipient, CMS opened),
 // the monitor's NSM service signing the receipt's attestation document, and the auditor's
 // VerifyReceipt. Only the transports are shortcuts: the NSM is called in process (the
 // parent/nsm_service.h code the monitor runs) and the inputs are handed to the Session directly.
 //
 // Phases of one repetition (medians over the repetitions are printed):
-//   kms      every KMS Decrypt (HTTP, policy, CMS); the first also makes the ephemeral key and
-//            the attestation document carrying it
+//   kms      the time the run waited for KMS Decrypt answers (HTTP, policy, CMS; the first call
+//            also asks for the attestation document): with several requests in flight, calls
+//            that overlapped the work on earlier parties are not counted (RunStats::kms)
 //   decrypt  ESDK decryption (header, key commitment, AES-GCM frames, ECDSA P-384 signature)
 //   parse    bid-file parsing
 //   auction  counting the bids and deciding every lot (outcome CBOR)
