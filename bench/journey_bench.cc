@@ -289,7 +289,8 @@ class DelayRelay {
     while (!eof || !queue.empty()) {
       int timeout_ms = -1;
       if (!queue.empty()) {
-        auto wait = std::chrono::ceil<std::chrono::milliseconds>(queue.front().first - Clock::now());
+        auto wait =
+            std::chrono::ceil<std::chrono::milliseconds>(queue.front().first - Clock::now());
         timeout_ms = static_cast<int>(std::max<int64_t>(wait.count(), 0));
       }
       if (!eof && timeout_ms != 0) {

@@ -210,7 +210,9 @@ class OrderedPrefetcher {
     if (index >= ready_.size()) return std::nullopt;
     taken_ = index;
     cv_.notify_all();
-    cv_.wait(lock, [&] { return ready_[index].has_value() || (index >= next_ && index >= limit_); });
+    cv_.wait(lock, [&] {
+      return ready_[index].has_value() || (index >= next_ && index >= limit_);
+    });
     std::optional<T> out = std::move(ready_[index]);
     ready_[index].reset();
     return out;
