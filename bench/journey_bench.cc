@@ -6,15 +6,17 @@
 // emulated platform's root, one KMS key per party with the policy `cloister party create-key`
 // writes (the operator may decrypt only from an enclave with the bench's PCR0/1/2), each party's
 // bids encrypted as an AWS Encryption SDK message under a data key from KMS GenerateDataKey, the
-// enclave Session (PutInput, Run with RunStats), the enclave's RecipientKmsDecryptor (ephemeral
-// RSA-2048 key, one NSM attestation document carrying it, KMS Decrypt with Recipient, CMS opened),
+// enclave Session (PutInput, Run with RunStats and --kms-in-flight workers), the enclave's
+// RecipientKmsPool (a KMS client per worker, one NSM attestation document carrying the session's
+// RSA-2048 key, KMS Decrypt with Recipient, CMS opened),
 // the monitor's NSM service signing the receipt's attestation document, and the auditor's
 // VerifyReceipt. Only the transports are shortcuts: the NSM is called in process (the
 // parent/nsm_service.h code the monitor runs) and the inputs are handed to the Session directly.
 //
 // Phases of one repetition (medians over the repetitions are printed):
-//   kms      every KMS Decrypt (HTTP, policy, CMS); the first also makes the ephemeral key and
-//            the attestation document carrying it
+//   kms      the time the run waited for KMS Decrypt answers (HTTP, policy, CMS; the first call
+//            also asks for the attestation document): with several requests in flight, calls
+//            that overlapped the work on earlier parties are not counted (RunStats::kms)
 //   decrypt  ESDK decryption (header, key commitment, AES-GCM frames, ECDSA P-384 signature)
 //   parse    bid-file parsing
 //   auction  counting the bids and deciding every lot (outcome CBOR)
@@ -22,14 +24,34 @@
 //   total    wall time of all of the above
 //   verify   the auditor's VerifyReceipt (chain, PCRs, binding, its own input) — not in total
 //
+// KMS latency (issue 15): the enclave keeps up to --kms-in-flight KMS requests in flight
+// (enclave/session.h, kDefaultKmsInFlight). With --kms-delay-ms D, every party count is also run
+// through a TCP relay in front of cloister-kms that holds every byte KMS sends back for D ms (a
+// KMS D ms away; the relay passes each connection through, so the clients' keep-alive
+// connections are reused through it), once with --kms-in-flight requests in flight and once with
+// one (sequential), and a table puts the three side by side: no delay, delayed, delayed and
+// sequential (medians; the three alternate within each repetition).
+//
 //   build/bench/journey_bench [--parties 2,10,100] [--bids 10000] [--reps 5]
+//                             [--kms-in-flight 8] [--kms-delay-ms 0]
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/evp.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <deque>
+#include <list>
+#include <mutex>
+#include <thread>
 #include <fstream>
 #include <iterator>
 #include <memory>
@@ -48,6 +70,7 @@
 #include "common/ossl.h"
 #include "common/secret.h"
 #include "common/stopwatch.h"
+#include "common/unique_fd.h"
 #include "enclave/auction.h"
 #include "enclave/esdk.h"
 #include "enclave/kms_keyring.h"
@@ -116,25 +139,193 @@ class InProcessNsm final : public nsm::Nsm {
   parent::NsmService& service_;
 };
 
-// Wraps the enclave's decryptor to time its first call apart: RecipientKmsDecryptor makes its
-// ephemeral RSA-2048 key and the attestation document carrying it on the first Decrypt, so the
-// first call is the per-run set-up plus one KMS call (which also verifies the new document).
-class FirstCallTimer final : public KmsDecryptor {
+// Wraps the run's decryptors to time the first call apart: the first Decrypt of a run also asks
+// the NSM for the attestation document carrying the session key (RecipientDocument), and the KMS
+// server verifies the new document; the first call is that set-up plus one KMS call.
+class FirstCallTimer final : public enclave::KmsDecryptorFactory {
  public:
-  explicit FirstCallTimer(KmsDecryptor& inner) : inner_(inner) {}
-  Result<SecretBytes> Decrypt(ByteSpan blob, const std::string& key_arn,
-                              const enclave::esdk::EncryptionContext& context) override {
-    const Stopwatch watch;
-    auto key = inner_.Decrypt(blob, key_arn, context);
-    if (calls_++ == 0) first_ = watch.Read();
-    return key;
+  explicit FirstCallTimer(enclave::KmsDecryptorFactory& inner) : inner_(inner) {}
+  Result<std::unique_ptr<KmsDecryptor>> NewDecryptor() override {
+    CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<KmsDecryptor> d, inner_.NewDecryptor());
+    return std::unique_ptr<KmsDecryptor>(std::make_unique<Timed>(std::move(d), *this));
   }
-  const Elapsed& first() const { return first_; }
+  Elapsed first() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return first_;
+  }
 
  private:
-  KmsDecryptor& inner_;
-  int calls_ = 0;
+  class Timed final : public KmsDecryptor {
+   public:
+    Timed(std::unique_ptr<KmsDecryptor> inner, FirstCallTimer& owner)
+        : inner_(std::move(inner)), owner_(owner) {}
+    Result<SecretBytes> Decrypt(ByteSpan blob, const std::string& key_arn,
+                                const enclave::esdk::EncryptionContext& context) override {
+      const bool first = !owner_.started_.exchange(true);
+      const Stopwatch watch;
+      auto key = inner_->Decrypt(blob, key_arn, context);
+      if (first) {
+        std::lock_guard<std::mutex> lock(owner_.mu_);
+        owner_.first_ = watch.Read();
+      }
+      return key;
+    }
+
+   private:
+    std::unique_ptr<KmsDecryptor> inner_;
+    FirstCallTimer& owner_;
+  };
+  enclave::KmsDecryptorFactory& inner_;
+  std::atomic<bool> started_{false};
+  mutable std::mutex mu_;
   Elapsed first_;
+};
+
+// A TCP relay on 127.0.0.1 in front of cloister-kms that holds every byte KMS sends back for
+// `delay` before passing it on; requests pass at once. So every answer arrives `delay` late,
+// including the server's half of a new connection's set-up, as from a KMS that far away. Each
+// accepted connection is relayed to one upstream connection of its own, so a client's keep-alive
+// connection stays one connection through it (connections() counts them).
+class DelayRelay {
+ public:
+  static Result<std::unique_ptr<DelayRelay>> Start(uint16_t upstream_port,
+                                                   std::chrono::milliseconds delay) {
+    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) return Error::FromErrno("relay: socket", errno);
+    sockaddr_in addr = Loopback(0);
+    socklen_t len = sizeof addr;
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(fd.get(), 64) != 0 ||
+        ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      return Error::FromErrno("relay: listen on 127.0.0.1", errno);
+    }
+    std::unique_ptr<DelayRelay> r(
+        new DelayRelay(std::move(fd), ntohs(addr.sin_port), upstream_port, delay));
+    r->accept_thread_ = std::thread([p = r.get()] { p->AcceptLoop(); });
+    return r;
+  }
+  ~DelayRelay() {
+    stop_.store(true);
+    accept_thread_.join();
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& c : conns_) {
+      ::shutdown(c->client.get(), SHUT_RDWR);
+      ::shutdown(c->server.get(), SHUT_RDWR);
+      c->up.join();
+      c->down.join();
+    }
+  }
+  uint16_t port() const { return port_; }
+  int connections() const { return accepted_.load(); }
+
+ private:
+  struct Conn {
+    UniqueFd client, server;
+    std::thread up, down;
+  };
+  DelayRelay(UniqueFd listener, uint16_t port, uint16_t upstream_port,
+             std::chrono::milliseconds delay)
+      : listener_(std::move(listener)), port_(port), upstream_port_(upstream_port),
+        delay_(delay) {}
+  static sockaddr_in Loopback(uint16_t port) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return addr;
+  }
+  static bool SendAll(int fd, const uint8_t* p, size_t n) {
+    while (n > 0) {
+      ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) return false;
+      p += w;
+      n -= static_cast<size_t>(w);
+    }
+    return true;
+  }
+  void AcceptLoop() {
+    while (!stop_.load()) {
+      pollfd p{listener_.get(), POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      UniqueFd client(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+      if (!client) continue;
+      UniqueFd server(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      sockaddr_in addr = Loopback(upstream_port_);
+      if (!server ||
+          ::connect(server.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        continue;  // closes the client: it sees KMS unreachable
+      }
+      int one = 1;
+      (void)::setsockopt(client.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      (void)::setsockopt(server.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      auto c = std::make_unique<Conn>();
+      c->client = std::move(client);
+      c->server = std::move(server);
+      Conn* raw = c.get();
+      c->up = std::thread([raw] { Up(*raw); });
+      c->down = std::thread([this, raw] { Down(*raw); });
+      ++accepted_;
+      std::lock_guard<std::mutex> lock(mu_);
+      conns_.push_back(std::move(c));
+    }
+  }
+  // Requests: straight through.
+  static void Up(Conn& c) {
+    uint8_t buf[16384];
+    for (;;) {
+      ssize_t n = ::recv(c.client.get(), buf, sizeof buf, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0 || !SendAll(c.server.get(), buf, static_cast<size_t>(n))) break;
+    }
+    ::shutdown(c.server.get(), SHUT_WR);
+  }
+  // Answers: each chunk read from KMS is sent on `delay_` after it arrived.
+  void Down(Conn& c) {
+    using Clock = std::chrono::steady_clock;
+    std::deque<std::pair<Clock::time_point, std::vector<uint8_t>>> queue;
+    bool eof = false;
+    uint8_t buf[16384];
+    while (!eof || !queue.empty()) {
+      int timeout_ms = -1;
+      if (!queue.empty()) {
+        auto wait =
+            std::chrono::ceil<std::chrono::milliseconds>(queue.front().first - Clock::now());
+        timeout_ms = static_cast<int>(std::max<int64_t>(wait.count(), 0));
+      }
+      if (!eof && timeout_ms != 0) {
+        pollfd p{c.server.get(), POLLIN, 0};
+        if (::poll(&p, 1, timeout_ms) < 0 && errno != EINTR) break;
+        if (p.revents != 0) {
+          ssize_t n = ::recv(c.server.get(), buf, sizeof buf, MSG_DONTWAIT);
+          if (n > 0) {
+            queue.emplace_back(Clock::now() + delay_, std::vector<uint8_t>(buf, buf + n));
+          } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+            eof = true;
+          }
+        }
+      } else if (eof && timeout_ms > 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(timeout_ms));
+      }
+      while (!queue.empty() && queue.front().first <= Clock::now()) {
+        if (!SendAll(c.client.get(), queue.front().second.data(), queue.front().second.size())) {
+          return;
+        }
+        queue.pop_front();
+      }
+    }
+    ::shutdown(c.client.get(), SHUT_WR);
+  }
+
+  UniqueFd listener_;
+  uint16_t port_;
+  uint16_t upstream_port_;
+  std::chrono::milliseconds delay_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> accepted_{0};
+  std::thread accept_thread_;
+  std::mutex mu_;
+  std::list<std::unique_ptr<Conn>> conns_;
 };
 
 // The party's key policy, as `cloister party create-key` writes it (kms/party_policy.h): the
@@ -222,7 +413,8 @@ struct Sample {
   double kms_server_cpu;            // cloister-kms's CPU time during the run
   double kms_first, kms_first_cpu;  // the first KMS call: key + document + 1 call (part of kms)
   double receipt_attest;            // NSM attestation + receipt encoding (part of receipt)
-  uint64_t bids, ciphertext_bytes, kms_calls;
+  double kms_call_time, kms_call_cpu;  // summed over every KMS call (all workers' threads)
+  uint64_t bids, ciphertext_bytes, kms_calls, kms_max_in_flight;
 };
 
 double Median(std::vector<double> v) {
@@ -240,7 +432,7 @@ struct World {
   // The enclave session every run's inputs are bound to (a real enclave makes one per start;
   // the bench reuses the inputs across runs, so it keeps one).
   std::unique_ptr<enclave::EnclaveSession> session;
-  std::unique_ptr<kms::KmsClient> operator_client;
+  std::optional<sigv4::Credentials> operator_credentials;
   std::unique_ptr<attestation::Verifier> verifier;
   eif::Measurements measurements;
   std::vector<std::string> key_arns;
@@ -290,10 +482,8 @@ Status Setup(World& w, int max_parties, int bids) {
           testing::KmsStartOptions::InsecureHttp()));
   w.kms.emplace(std::move(kms));
 
-  kms::ClientOptions oo;
-  oo.endpoint = w.kms->endpoint();
-  oo.credentials = Creds(principals[0].access_key_id, principals[0].secret_access_key);
-  CLOISTER_ASSIGN_OR_RETURN(w.operator_client, kms::KmsClient::Create(std::move(oo)));
+  w.operator_credentials.emplace(
+      Creds(principals[0].access_key_id, principals[0].secret_access_key));
 
   for (int p = 0; p < max_parties; ++p) {
     const auto& principal = principals[p + 1];
@@ -319,8 +509,15 @@ Status Setup(World& w, int max_parties, int bids) {
   return OkStatus();
 }
 
+// How the enclave reaches KMS in a run.
+struct KmsPath {
+  std::string endpoint;  // cloister-kms, or the delaying relay in front of it
+  int in_flight = enclave::kDefaultKmsInFlight;
+};
+
 // One end-to-end run for the first `parties` parties.
-Result<Sample> RunOnce(World& w, const enclave::Manifest& manifest, int parties) {
+Result<Sample> RunOnce(World& w, const enclave::Manifest& manifest, int parties,
+                       const KmsPath& path) {
   Sample s{};
   CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<enclave::Session> session,
                             enclave::Session::Create(manifest, w.session->id_hex(),
@@ -332,10 +529,21 @@ Result<Sample> RunOnce(World& w, const enclave::Manifest& manifest, int parties)
   }
   const Elapsed digests = run_watch.Read();
 
-  enclave::RecipientKmsDecryptor decryptor(*w.operator_client, *w.session);
-  FirstCallTimer timed(decryptor);
+  // As the enclave runtime does (enclave/service.cc): one client per request in flight, each
+  // with its own keep-alive connection, made for the run and closed by it.
+  enclave::RecipientKmsPool pool(
+      [&]() -> Result<std::unique_ptr<kms::KmsClient>> {
+        kms::ClientOptions o;
+        o.endpoint = path.endpoint;
+        o.credentials.access_key_id = w.operator_credentials->access_key_id;
+        CLOISTER_ASSIGN_OR_RETURN(o.credentials.secret_access_key,
+                                  w.operator_credentials->secret_access_key.Clone());
+        return kms::KmsClient::Create(std::move(o));
+      },
+      *w.session);
+  FirstCallTimer timed(pool);
   RunStats st;
-  CLOISTER_ASSIGN_OR_RETURN(Bytes body, session->Run(timed, &st));
+  CLOISTER_ASSIGN_OR_RETURN(Bytes body, session->Run(timed, path.in_flight, &st));
 
   const Stopwatch attest_watch;
   CLOISTER_ASSIGN_OR_RETURN(Bytes document, w.session->AttestReceipt(body));
@@ -374,6 +582,9 @@ Result<Sample> RunOnce(World& w, const enclave::Manifest& manifest, int parties)
   s.bids = st.items;
   s.ciphertext_bytes = st.ciphertext_bytes;
   s.kms_calls = st.kms_calls;
+  s.kms_call_time = Ms(st.kms_call_time.wall);
+  s.kms_call_cpu = Ms(st.kms_call_time.cpu);
+  s.kms_max_in_flight = st.kms_max_in_flight;
   return s;
 }
 
@@ -391,6 +602,18 @@ int Main(int argc, char** argv) {
   app.add_option("--reps", reps, "Measured repetitions per party count (after one warm-up)")
       ->check(CLI::Range(1, 50))
       ->capture_default_str();
+  int in_flight = enclave::kDefaultKmsInFlight;
+  int delay_ms = 0;
+  app.add_option("--kms-in-flight", in_flight,
+                 "KMS requests the enclave keeps in flight (1: one after another)")
+      ->check(CLI::Range(1, enclave::kMaxKmsInFlight))
+      ->capture_default_str();
+  app.add_option("--kms-delay-ms", delay_ms,
+                 "Also run every party count with each KMS answer delayed by this many ms "
+                 "(a relay in front of cloister-kms), with --kms-in-flight and with 1 request in "
+                 "flight; 0: no delayed runs")
+      ->check(CLI::Range(0, 1000))
+      ->capture_default_str();
   if (auto rc = ParseCommandLine(app, argc, argv)) return *rc;
   for (int p : party_counts) {
     if (p < 1 || p > static_cast<int>(enclave::kMaxParties)) {
@@ -405,33 +628,59 @@ int Main(int argc, char** argv) {
                bids);
   if (Status s = Setup(w, max_parties, bids); !s) return ReportFailure(s.error());
 
+  // The configurations each repetition runs, in this order: [0] straight to cloister-kms, and
+  // with a delay [1] --kms-in-flight requests in flight, [2] one.
+  std::vector<KmsPath> paths = {{w.kms->endpoint(), in_flight}};
+  std::unique_ptr<DelayRelay> relay;
+  if (delay_ms > 0) {
+    const std::string& address = w.kms->address();
+    const int kms_port = std::stoi(address.substr(address.rfind(':') + 1));
+    auto r = DelayRelay::Start(static_cast<uint16_t>(kms_port),
+                               std::chrono::milliseconds(delay_ms));
+    if (!r) return ReportFailure(r.error());
+    relay = std::move(*r);
+    const std::string delayed = "http://127.0.0.1:" + std::to_string(relay->port());
+    paths.push_back({delayed, in_flight});
+    paths.push_back({delayed, 1});
+  }
+
   struct Row {
     int parties;
-    Sample median;
+    std::vector<Sample> median;  // per path
   };
   std::vector<Row> rows;
   for (int parties : party_counts) {
     auto manifest = MakeManifest(w.key_arns, parties, bids);
     if (!manifest) return ReportFailure(manifest.error());
-    std::vector<Sample> samples;
+    std::vector<std::vector<Sample>> samples(paths.size());
     for (int r = 0; r <= reps; ++r) {  // r == 0: warm-up
-      auto s = RunOnce(w, *manifest, parties);
-      if (!s) return ReportFailure(s.error().WithContext(std::to_string(parties) + " parties"));
-      if (r > 0) samples.push_back(*s);
+      for (size_t k = 0; k < paths.size(); ++k) {
+        auto s = RunOnce(w, *manifest, parties, paths[k]);
+        if (!s) return ReportFailure(s.error().WithContext(std::to_string(parties) + " parties"));
+        if (r > 0) samples[k].push_back(*s);
+      }
     }
-    Sample m = samples[0];
-    for (auto f :
-         {&Sample::kms, &Sample::decrypt, &Sample::parse, &Sample::auction, &Sample::receipt,
-          &Sample::total, &Sample::verify, &Sample::aes, &Sample::kms_cpu, &Sample::decrypt_cpu,
-          &Sample::parse_cpu, &Sample::auction_cpu, &Sample::receipt_cpu, &Sample::total_cpu,
-          &Sample::aes_cpu, &Sample::kms_server_cpu, &Sample::kms_first, &Sample::kms_first_cpu,
-          &Sample::receipt_attest}) {
-      std::vector<double> v;
-      for (const auto& sample : samples) v.push_back(sample.*f);
-      m.*f = Median(v);
+    Row row{parties, {}};
+    for (const auto& path_samples : samples) {
+      Sample m = path_samples[0];
+      for (auto f :
+           {&Sample::kms, &Sample::decrypt, &Sample::parse, &Sample::auction, &Sample::receipt,
+            &Sample::total, &Sample::verify, &Sample::aes, &Sample::kms_cpu, &Sample::decrypt_cpu,
+            &Sample::parse_cpu, &Sample::auction_cpu, &Sample::receipt_cpu, &Sample::total_cpu,
+            &Sample::aes_cpu, &Sample::kms_server_cpu, &Sample::kms_first, &Sample::kms_first_cpu,
+            &Sample::receipt_attest, &Sample::kms_call_time, &Sample::kms_call_cpu}) {
+        std::vector<double> v;
+        for (const auto& sample : path_samples) v.push_back(sample.*f);
+        m.*f = Median(v);
+      }
+      for (const auto& sample : path_samples) {
+        m.kms_max_in_flight = std::max(m.kms_max_in_flight, sample.kms_max_in_flight);
+      }
+      row.median.push_back(m);
     }
-    rows.push_back({parties, m});
-    std::fprintf(stderr, "%d parties: done (%d reps)\n", parties, reps);
+    rows.push_back(std::move(row));
+    std::fprintf(stderr, "%d parties: done (%d reps x %zu configurations)\n", parties, reps,
+                 paths.size());
   }
 
   double load[3] = {0, 0, 0};
@@ -441,13 +690,14 @@ int Main(int argc, char** argv) {
   }
   std::printf(
       "journey_bench: medians of %d repetitions (after 1 warm-up); load average %.2f "
-      "%.2f %.2f\n\n",
-      reps, load[0], load[1], load[2]);
+      "%.2f %.2f; %d KMS requests in flight\n\n",
+      reps, load[0], load[1], load[2], in_flight);
   std::printf("wall clock, ms (ratios: to AES-256-GCM alone over the same bytes, same run)\n");
   std::printf("%7s %9s %6s | %8s | %8s %8s %8s %8s %8s | %8s | %8s %9s %9s\n", "parties", "bids",
               "MB", "total", "kms", "decrypt", "parse", "auction", "receipt", "verify", "AES-GCM",
               "total/AES", "decr/AES");
-  for (const auto& [parties, m] : rows) {
+  for (const auto& [parties, medians] : rows) {
+    const Sample& m = medians[0];
     std::printf(
         "%7d %9llu %6.2f | %8.1f | %8.1f %8.1f %8.1f %8.1f %8.1f | %8.1f | %8.2f %9.0f "
         "%9.1f\n",
@@ -455,38 +705,69 @@ int Main(int argc, char** argv) {
         m.decrypt, m.parse, m.auction, m.receipt, m.verify, m.aes, m.total / m.aes,
         m.decrypt / m.aes);
   }
-  std::printf("\nCPU time of the enclave thread, ms (kms srv: cloister-kms's CPU time)\n");
-  std::printf("%7s | %8s | %8s %8s %8s %8s %8s | %8s | %8s %9s %9s\n", "parties", "total", "kms",
-              "decrypt", "parse", "auction", "receipt", "kms srv", "AES-GCM", "total/AES",
-              "decr/AES");
-  for (const auto& [parties, m] : rows) {
-    std::printf("%7d | %8.1f | %8.1f %8.1f %8.1f %8.1f %8.1f | %8.1f | %8.2f %9.0f %9.1f\n",
+  std::printf(
+      "\nCPU time of the run's thread, ms (kms: while it waited; kms wk: the KMS calls' threads; "
+      "kms srv: cloister-kms)\n");
+  std::printf("%7s | %8s | %8s %8s %8s %8s %8s | %8s %8s | %8s %9s %9s\n", "parties", "total",
+              "kms", "decrypt", "parse", "auction", "receipt", "kms wk", "kms srv", "AES-GCM",
+              "total/AES", "decr/AES");
+  for (const auto& [parties, medians] : rows) {
+    const Sample& m = medians[0];
+    std::printf("%7d | %8.1f | %8.1f %8.1f %8.1f %8.1f %8.1f | %8.1f %8.1f | %8.2f %9.0f %9.1f\n",
                 parties, m.total_cpu, m.kms_cpu, m.decrypt_cpu, m.parse_cpu, m.auction_cpu,
-                m.receipt_cpu, m.kms_server_cpu, m.aes_cpu, m.total_cpu / m.aes_cpu,
-                m.decrypt_cpu / m.aes_cpu);
+                m.receipt_cpu, m.kms_call_cpu, m.kms_server_cpu, m.aes_cpu,
+                m.total_cpu / m.aes_cpu, m.decrypt_cpu / m.aes_cpu);
   }
   std::printf(
       "\nnormalised (linear growth = flat or falling columns): CPU ns per bid; KMS per "
-      "call after the first (wall; CPU of both sides), and the first call (ephemeral key "
-      "+ document + one call)\n");
+      "call after the first (wall; CPU of both sides), and the first call (document + one "
+      "call)\n");
   std::printf("%7s | %8s %8s %8s %8s %8s %8s | %11s %11s | %9s %9s\n", "parties", "total",
               "decrypt", "parse", "auction", "receipt", "AES-GCM", "kms ms/call", "cpu ms/call",
               "1st call", "1st cpu");
-  for (const auto& [parties, m] : rows) {
+  for (const auto& [parties, medians] : rows) {
+    const Sample& m = medians[0];
     const double per_bid = 1e6 / static_cast<double>(m.bids);  // ms -> ns per bid
     const double later_calls = std::max<double>(static_cast<double>(m.kms_calls) - 1, 1);
     std::printf("%7d | %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f | %11.2f %11.2f | %9.1f %9.1f\n",
                 parties, m.total_cpu * per_bid, m.decrypt_cpu * per_bid, m.parse_cpu * per_bid,
                 m.auction_cpu * per_bid, m.receipt_cpu * per_bid, m.aes_cpu * per_bid,
-                (m.kms - m.kms_first) / later_calls,
-                (m.kms_cpu - m.kms_first_cpu) / later_calls +
+                (m.kms_call_time - m.kms_first) / later_calls,
+                (m.kms_call_cpu - m.kms_first_cpu) / later_calls +
                     m.kms_server_cpu / static_cast<double>(m.kms_calls),
                 m.kms_first, m.kms_first_cpu);
   }
   std::printf("\ntarget: 100 parties x 10,000 bids within 5000 ms");
-  for (const auto& [parties, m] : rows) {
+  for (const auto& [parties, medians] : rows) {
+    const Sample& m = medians[0];
     if (parties == 100 && m.bids == 1'000'000) {
       std::printf(": %.0f ms, %s", m.total, m.total <= 5000 ? "met" : "NOT met");
+    }
+  }
+  std::printf("\n");
+  if (delay_ms == 0) return kExitOk;
+
+  std::printf(
+      "\nKMS latency: every KMS answer %d ms late (relay in front of cloister-kms, %d "
+      "connections relayed in all); total wall ms, and the time the run waited for KMS\n",
+      delay_ms, relay->connections());
+  std::printf("%7s | %9s | %9s %8s | %9s %8s | %10s %10s | %9s %9s\n", "parties", "no delay",
+              "delayed", "waited", "seq", "waited", "delay/none", "seq/delay", "in flight",
+              "calls");
+  for (const auto& [parties, medians] : rows) {
+    const Sample &none = medians[0], &delayed = medians[1], &seq = medians[2];
+    std::printf("%7d | %9.1f | %9.1f %8.1f | %9.1f %8.1f | %9.2fx %9.2fx | %4llu/%-4d %9llu\n",
+                parties, none.total, delayed.total, delayed.kms, seq.total, seq.kms,
+                delayed.total / none.total, seq.total / delayed.total,
+                static_cast<unsigned long long>(delayed.kms_max_in_flight), in_flight,
+                static_cast<unsigned long long>(delayed.kms_calls));
+  }
+  std::printf("(no delay and delayed: %d requests in flight; seq: 1)\n", in_flight);
+  std::printf("target: 1000 parties x 10,000 bids with the delay within 2x of no delay");
+  for (const auto& [parties, medians] : rows) {
+    if (parties == 1000 && medians[0].bids == 10'000'000) {
+      const double ratio = medians[1].total / medians[0].total;
+      std::printf(": %.2fx, %s", ratio, ratio <= 2 ? "met" : "NOT met");
     }
   }
   std::printf("\n");

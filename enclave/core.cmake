@@ -11,4 +11,4 @@ cloister_library(NAME enclave_core
     ${CMAKE_CURRENT_LIST_DIR}/frames.cc
     ${CMAKE_CURRENT_LIST_DIR}/session.cc
     ${CMAKE_CURRENT_LIST_DIR}/session_statement.cc
-  DEPS cloister::attestation cloister::common)
+  DEPS cloister::attestation cloister::common Threads::Threads)

@@ -25,8 +25,10 @@ namespace cloister::enclave {
 
 // The vsock port cloister-proxy (and vsock-proxy in AWS's samples) listens on for KMS.
 inline constexpr uint32_t kDefaultKmsProxyPort = 8000;
-// Connections relayed at once (the KMS client keeps one alive; a few spare for reconnects).
-inline constexpr int kMaxForwardedConnections = 8;
+// Connections relayed at once: a run keeps one keep-alive connection per KMS request in flight
+// (enclave/session.h kDefaultKmsInFlight, 8), and as many again spare for reconnects (a relay
+// still draining when its client has already reconnected).
+inline constexpr int kMaxForwardedConnections = 16;
 
 class LoopbackForwarder {
  public:

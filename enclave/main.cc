@@ -3,6 +3,8 @@
 // enclave), hardens itself, reads the manifest from the image, announces itself with the Nitro
 // heartbeat and serves requests on vsock port 5000 (enclave/rpc.h). Computations add their
 // request handlers next to the built-in ones below.
+#include <malloc.h>
+
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -45,6 +47,10 @@ int main() {
   // --memory bounds what the enclave can hold (RLIMIT_AS): requests and inputs that would not
   // fit are refused with an error instead of ending the enclave.
   const uint64_t memory = enclave::AddressSpaceLimit();
+  // glibc gives each thread that allocates a malloc arena of its own, reserving 64 MiB of address
+  // space apiece: the run's KMS workers (enclave/session.h) would spend --memory on reservations
+  // and leave the inputs short. One arena serves the whole runtime.
+  (void)::mallopt(M_ARENA_MAX, 1);
   enclave::RpcServer server;
   server.SetMaxFrame(enclave::FrameLimitForMemory(memory));
   if (auto st = enclave::RegisterBuiltinHandlers(server, **nsm, **session); !st) {

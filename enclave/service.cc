@@ -13,6 +13,9 @@
 namespace cloister::enclave {
 namespace {
 
+static_assert(kMaxForwardedConnections >= 2 * kDefaultKmsInFlight,
+              "the forwarder must relay a connection per KMS request in flight, and spares");
+
 // The TCP port of an http(s)://host[:port] endpoint.
 Result<uint16_t> EndpointPort(std::string_view endpoint) {
   bool https = endpoint.starts_with("https://");
@@ -134,41 +137,47 @@ Result<frames::Message> ComputationService::Run() {
     return Error::InvalidArgument("no KMS credentials: send set_credentials before run");
   }
   const Manifest& manifest = run_->manifest();
-  kms::ClientOptions o;
-  o.endpoint = manifest.kms.endpoint;
-  o.region = manifest.kms.region;
-  CLOISTER_ASSIGN_OR_RETURN(o.credentials.secret_access_key,
-                            credentials_->secret_access_key.Clone());
-  o.credentials.access_key_id = credentials_->access_key_id;
-  o.credentials.session_token = credentials_->session_token;
-  o.timeout_seconds = options_.kms_timeout_seconds;
-  if (!manifest.kms.ca_bundle.empty()) o.ca_file = options_.app_dir + "/" + manifest.kms.ca_bundle;
-
   std::unique_ptr<LoopbackForwarder> forwarder;
   if (!options_.direct_kms) {
     CLOISTER_ASSIGN_OR_RETURN(uint16_t port, EndpointPort(manifest.kms.endpoint));
     CLOISTER_ASSIGN_OR_RETURN(
         forwarder, LoopbackForwarder::Start(transport_, port,
                                             {vsock::kCidParent, manifest.kms.proxy_port}));
-    o.connect_address = "127.0.0.1";
   }
-  CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<kms::KmsClient> client,
-                            kms::KmsClient::Create(std::move(o)));
-  RecipientKmsDecryptor decryptor(*client, session_);
+  // One client per request in flight (enclave/session.h kDefaultKmsInFlight), each with its own
+  // copy of the credentials and its own keep-alive connection through the forwarder.
+  RecipientKmsPool pool(
+      [&]() -> Result<std::unique_ptr<kms::KmsClient>> {
+        kms::ClientOptions o;
+        o.endpoint = manifest.kms.endpoint;
+        o.region = manifest.kms.region;
+        CLOISTER_ASSIGN_OR_RETURN(o.credentials.secret_access_key,
+                                  credentials_->secret_access_key.Clone());
+        o.credentials.access_key_id = credentials_->access_key_id;
+        o.credentials.session_token = credentials_->session_token;
+        o.timeout_seconds = options_.kms_timeout_seconds;
+        if (!manifest.kms.ca_bundle.empty()) {
+          o.ca_file = options_.app_dir + "/" + manifest.kms.ca_bundle;
+        }
+        if (forwarder) o.connect_address = "127.0.0.1";
+        return kms::KmsClient::Create(std::move(o));
+      },
+      session_);
   RunStats stats;
-  auto body = run_->Run(decryptor, &stats);
+  auto body = run_->Run(pool, kDefaultKmsInFlight, &stats);
   auto ms = [](const Elapsed& e) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(e.wall).count();
   };
   spdlog::info(
-      "event=run_phases inputs={} kms_calls={} items={} kms_ms={} decryption_ms={} parsing_ms={} "
-      "computation_ms={} receipt_ms={} total_ms={}",
-      stats.inputs, stats.kms_calls, stats.items, ms(stats.kms), ms(stats.decryption),
-      ms(stats.parsing), ms(stats.computation), ms(stats.receipt), ms(stats.total));
-  // The credentials served their purpose: drop them and every key derived from them, and close
-  // the KMS client (its copy of the secret is wiped with it).
+      "event=run_phases inputs={} kms_calls={} kms_in_flight_max={} items={} kms_ms={} "
+      "kms_calls_ms={} decryption_ms={} parsing_ms={} computation_ms={} receipt_ms={} "
+      "total_ms={}",
+      stats.inputs, stats.kms_calls, stats.kms_max_in_flight, stats.items, ms(stats.kms),
+      ms(stats.kms_call_time), ms(stats.decryption), ms(stats.parsing), ms(stats.computation),
+      ms(stats.receipt), ms(stats.total));
+  // The credentials served their purpose: drop them and every key derived from them. The run's
+  // KMS clients (and their copies of the secret) were wiped when Run returned.
   credentials_.reset();
-  client.reset();
   sigv4::ForgetSigningKeys();
   if (!body) {
     failed_ = body.error();
@@ -179,7 +188,7 @@ Result<frames::Message> ComputationService::Run() {
   if (!document) return document.error().WithContext("NSM attestation for the receipt");
   CLOISTER_ASSIGN_OR_RETURN(Bytes receipt, EncodeReceipt(*body, *document));
   spdlog::info("event=run_done inputs={} kms_calls={} receipt_bytes={}",
-               manifest.parties.size(), decryptor.calls(), receipt.size());
+               manifest.parties.size(), stats.kms_calls, receipt.size());
   receipt_ = receipt;
   return frames::ReceiptResponse{std::move(receipt)};
 }

@@ -1,48 +1,267 @@
 #include "enclave/session.h"
 
+#include <pthread.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
+#include <optional>
+#include <utility>
+#include <vector>
 
 #include "common/ossl.h"
 #include "enclave/session_statement.h"
 
 namespace cloister::enclave {
+namespace internal {
+
+struct KmsAnswers {
+  // ESDK input: KMS's answer to each data key the decryption asked for (the message's data keys
+  // under the party's key, in header order, up to the first answer that is not kNotFound).
+  std::vector<Result<SecretBytes>> data_keys;
+  // Bare blob: the plaintext (or KMS's error), and whether it opened without the session.
+  std::optional<Result<SecretBytes>> blob_plain;
+  bool blob_sessionless = false;
+  Elapsed kms;  // the calls' wall time and the fetching thread's CPU time
+
+  // True when these answers alone fail the input: no data key was asked for (the header did not
+  // parse or check, or names no data key under the party's key), the last answer is an error,
+  // or the blob did not open. The run then never needs a later party's answers.
+  bool Fails() const {
+    if (blob_plain) return !blob_plain->has_value();
+    return data_keys.empty() || !data_keys.back().has_value();
+  }
+};
+
+}  // namespace internal
 namespace {
 
-// Calls kms.Decrypt and adds its time to stats.kms.
+using internal::KmsAnswers;
+
+// Calls kms.Decrypt and records its time in `answers`.
 Result<SecretBytes> TimedDecrypt(KmsDecryptor& kms, ByteSpan blob, const std::string& key_arn,
-                                 const esdk::EncryptionContext& context, RunStats& stats) {
+                                 const esdk::EncryptionContext& context, KmsAnswers& answers) {
   const Stopwatch watch;
   auto key = kms.Decrypt(blob, key_arn, context);
-  stats.kms += watch.Read();
-  ++stats.kms_calls;
+  answers.kms += watch.Read();
   return key;
 }
 
-// Hands the ESDK decryptor only the party's own KMS key, through KMS.
-class PartyKeyProvider final : public esdk::DataKeyProvider {
+// The only data keys the enclave sends to KMS for a party: the AWS KMS keyring's, under the
+// party's own key ARN (from the manifest).
+bool IsPartyKey(const esdk::EncryptedDataKey& edk, const Party& party) {
+  return edk.provider_id == esdk::kAwsKmsProviderId &&
+         AsString(edk.provider_info) == party.key_arn;
+}
+
+// The fetch half of an ESDK input: asks KMS for the party's data keys exactly as esdk::Decrypt
+// asks its provider, records the answers, and stops the decryption at the first answer that is
+// not kNotFound (the one esdk::Decrypt would use, or fail with).
+class FetchingKeyProvider final : public esdk::DataKeyProvider {
  public:
-  PartyKeyProvider(const Party& party, KmsDecryptor& kms, RunStats& stats)
-      : party_(party), kms_(kms), stats_(stats) {}
+  FetchingKeyProvider(const Party& party, KmsDecryptor& kms, KmsAnswers& answers)
+      : party_(party), kms_(kms), answers_(answers) {}
   Result<DataKey> GenerateDataKey(const esdk::EncryptionContext&) override {
     return Error::Internal("the enclave does not encrypt inputs");
   }
   Result<SecretBytes> DecryptDataKey(const esdk::EncryptedDataKey& edk,
                                      const esdk::EncryptionContext& context) override {
-    if (edk.provider_id != esdk::kAwsKmsProviderId ||
-        AsString(edk.provider_info) != party_.key_arn) {
-      return Error::NotFound("not under the party's key");
+    if (!IsPartyKey(edk, party_)) return Error::NotFound("not under the party's key");
+    auto key = TimedDecrypt(kms_, edk.ciphertext, party_.key_arn, context, answers_);
+    if (!key && key.error().code() == ErrorCode::kNotFound) {
+      Error not_found = key.error();
+      answers_.data_keys.push_back(std::move(key));
+      return not_found;  // esdk::Decrypt goes on to the next data key, and so does the fetch
     }
+    answers_.data_keys.push_back(std::move(key));
+    return Error::Internal("data key fetched");  // stops esdk::Decrypt: the rest is Open's
+  }
+
+ private:
+  const Party& party_;
+  KmsDecryptor& kms_;
+  KmsAnswers& answers_;
+};
+
+// The open half: hands esdk::Decrypt the answers FetchingKeyProvider recorded, in the same order
+// (the same header bytes make the same calls). Never calls KMS.
+class RecordedKeyProvider final : public esdk::DataKeyProvider {
+ public:
+  RecordedKeyProvider(const Party& party, KmsAnswers& answers) : party_(party), answers_(answers) {}
+  Result<DataKey> GenerateDataKey(const esdk::EncryptionContext&) override {
+    return Error::Internal("the enclave does not encrypt inputs");
+  }
+  Result<SecretBytes> DecryptDataKey(const esdk::EncryptedDataKey& edk,
+                                     const esdk::EncryptionContext&) override {
+    if (!IsPartyKey(edk, party_)) return Error::NotFound("not under the party's key");
     ++calls;
-    return TimedDecrypt(kms_, edk.ciphertext, party_.key_arn, context, stats_);
+    if (next_ >= answers_.data_keys.size()) {
+      return Error::Internal("no KMS answer was fetched for this data key");
+    }
+    return std::move(answers_.data_keys[next_++]);
   }
   int calls = 0;
 
  private:
   const Party& party_;
-  KmsDecryptor& kms_;
-  RunStats& stats_;
+  KmsAnswers& answers_;
+  size_t next_ = 0;
 };
 
+class DiscardSink final : public esdk::Sink {
+ public:
+  Status Write(ByteSpan) override { return OkStatus(); }
+};
+
+// Counts the Decrypt calls in flight across a run's workers (RunStats::kms_max_in_flight).
+class InFlightCounter {
+ public:
+  void Enter() {
+    const uint64_t now = ++in_flight_;
+    uint64_t max = max_.load();
+    while (now > max && !max_.compare_exchange_weak(max, now)) {
+    }
+  }
+  void Leave() { --in_flight_; }
+  uint64_t max() const { return max_.load(); }
+
+ private:
+  std::atomic<uint64_t> in_flight_{0};
+  std::atomic<uint64_t> max_{0};
+};
+
+// Counts and times one worker's Decrypt calls (used by one thread at a time, like its inner one).
+class CountingDecryptor final : public KmsDecryptor {
+ public:
+  CountingDecryptor(KmsDecryptor& inner, InFlightCounter& counter)
+      : inner_(inner), counter_(counter) {}
+  Result<SecretBytes> Decrypt(ByteSpan blob, const std::string& key_arn,
+                              const esdk::EncryptionContext& context) override {
+    counter_.Enter();
+    const Stopwatch watch;
+    auto r = inner_.Decrypt(blob, key_arn, context);
+    time += watch.Read();
+    ++calls;
+    counter_.Leave();
+    return r;
+  }
+  Elapsed time;
+  uint64_t calls = 0;
+
+ private:
+  KmsDecryptor& inner_;
+  InFlightCounter& counter_;
+};
+
+// A worker's stack. Workers parse an ESDK header and make one KMS call at a time (HTTP, SigV4,
+// CMS); a thread would otherwise get RLIMIT_STACK's size (8 MiB by default), and in the enclave
+// every byte of address space counts against --memory (RLIMIT_AS).
+constexpr size_t kWorkerStackBytes = 1 << 20;
+
+// Runs fetch(index, worker) for index 0, 1, ... below a limit on `workers` threads, starting
+// them in index order and at most `window` indexes ahead of the one Take last asked for, and
+// hands the results out by index. A result for which `fails` is true lowers the limit to its own
+// index + 1 (no later index is started). The destructor stops starting fetches and joins the
+// threads (fetches in flight finish first).
+template <typename T>
+class OrderedPrefetcher {
+ public:
+  using FetchFn = std::function<T(size_t index, size_t worker)>;
+  using FailsFn = std::function<bool(const T&)>;
+
+  // Starts up to `workers` threads; when none can start, Take fetches on the calling thread
+  // (with worker 0's resources).
+  OrderedPrefetcher(size_t limit, size_t workers, size_t window, FetchFn fetch, FailsFn fails)
+      : ready_(limit), limit_(limit), window_(std::max<size_t>(window, 1)),
+        fetch_(std::move(fetch)), fails_(std::move(fails)) {
+    for (size_t w = 0; w < workers; ++w) {
+      auto t = std::make_unique<Thread>(Thread{this, w, {}});
+      pthread_attr_t attr;
+      if (::pthread_attr_init(&attr) != 0) break;
+      (void)::pthread_attr_setstacksize(&attr, kWorkerStackBytes);
+      const int rc = ::pthread_create(&t->id, &attr, &Thread::Main, t.get());
+      ::pthread_attr_destroy(&attr);
+      if (rc != 0) break;  // fewer workers: fewer requests in flight, same result
+      threads_.push_back(std::move(t));
+    }
+  }
+  ~OrderedPrefetcher() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) ::pthread_join(t->id, nullptr);
+  }
+  size_t workers() const { return threads_.size(); }
+  OrderedPrefetcher(const OrderedPrefetcher&) = delete;
+  OrderedPrefetcher& operator=(const OrderedPrefetcher&) = delete;
+
+  // Returns the result for `index`, waiting for it; nullopt when it was never started (at or past
+  // the limit). Each index is taken once, in increasing order.
+  std::optional<T> Take(size_t index) {
+    if (threads_.empty()) {
+      if (index >= ready_.size()) return std::nullopt;
+      return fetch_(index, 0);
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    if (index >= ready_.size()) return std::nullopt;
+    taken_ = index;
+    cv_.notify_all();
+    cv_.wait(lock, [&] {
+      return ready_[index].has_value() || (index >= next_ && index >= limit_);
+    });
+    std::optional<T> out = std::move(ready_[index]);
+    ready_[index].reset();
+    return out;
+  }
+
+ private:
+  struct Thread {
+    OrderedPrefetcher* self;
+    size_t worker;
+    pthread_t id;
+    static void* Main(void* arg) {
+      auto* t = static_cast<Thread*>(arg);
+      t->self->Work(t->worker);
+      return nullptr;
+    }
+  };
+
+  void Work(size_t worker) {
+    for (;;) {
+      size_t index;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || next_ >= limit_ || next_ < taken_ + window_; });
+        if (stop_ || next_ >= limit_) return;
+        index = next_++;
+      }
+      T result = fetch_(index, worker);
+      const bool failed = fails_(result);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        ready_[index].emplace(std::move(result));
+        if (failed) limit_ = std::min(limit_, index + 1);
+      }
+      cv_.notify_all();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::optional<T>> ready_;  // guarded by mu_; at most window_ hold a value
+  size_t limit_;                         // guarded by mu_
+  size_t next_ = 0;                      // guarded by mu_: the next index to start
+  size_t taken_ = 0;                     // guarded by mu_: the index Take last asked for
+  bool stop_ = false;                    // guarded by mu_
+  const size_t window_;
+  FetchFn fetch_;
+  FailsFn fails_;
+  std::vector<std::unique_ptr<Thread>> threads_;
+};
 
 }  // namespace
 
@@ -135,27 +354,51 @@ Result<Bytes> Session::PutInput(const std::string& party, Bytes ciphertext) {
   return digest;
 }
 
-Result<SecureVector> Session::Open(const Party& party, ByteSpan ciphertext, KmsDecryptor& kms,
-                                   RunStats& stats, bool* sessionless) {
+KmsAnswers Session::Fetch(const Party& party, ByteSpan ciphertext, KmsDecryptor& kms) const {
+  KmsAnswers answers;
+  if (!LooksLikeEsdkMessage(ciphertext)) {
+    if (ciphertext.size() > kMaxBareBlobBytes) return answers;  // Open refuses it
+    // A bare blob does not show its context: KMS checks it (the context is the blob's AAD).
+    auto p = TimedDecrypt(kms, ciphertext, party.key_arn, ExpectedContext(party, true), answers);
+    if (!p && manifest_.allow_sessionless_inputs && p.error().code() == ErrorCode::kVerifyFailed) {
+      // InvalidCiphertextException: the context is not the blob's. AWS's sample flow encrypts
+      // with computation and party only.
+      answers.blob_sessionless = true;
+      p = TimedDecrypt(kms, ciphertext, party.key_arn, ExpectedContext(party, false), answers);
+    }
+    answers.blob_plain.emplace(std::move(p));
+    return answers;
+  }
+  // The same decryption Open runs, as far as the data key: the same header checks come first
+  // (an input that fails them never reaches KMS), then the same calls in the same order.
+  FetchingKeyProvider provider(party, kms, answers);
+  esdk::DecryptOptions o;
+  o.check_header = [&](const esdk::MessageHeader& h) -> Status {
+    bool sessionless = false;
+    return CheckContext(party, h.context, &sessionless);
+  };
+  esdk::SpanSource src(ciphertext);
+  DiscardSink sink;
+  // Its error is not the input's: Open, over the same bytes, returns that.
+  (void)esdk::Decrypt(src, sink, provider, o);
+  return answers;
+}
+
+Result<SecureVector> Session::Open(const Party& party, ByteSpan ciphertext, KmsAnswers& fetched,
+                                   bool* sessionless) const {
   SecureVector plain;
   if (!LooksLikeEsdkMessage(ciphertext)) {
     if (ciphertext.size() > kMaxBareBlobBytes) {
       return Error::Malformed("neither an ESDK v2 message nor a KMS ciphertext blob");
     }
-    // A bare blob does not show its context: KMS checks it (the context is the blob's AAD).
-    *sessionless = false;
-    auto p = TimedDecrypt(kms, ciphertext, party.key_arn, ExpectedContext(party, true), stats);
-    if (!p && manifest_.allow_sessionless_inputs && p.error().code() == ErrorCode::kVerifyFailed) {
-      // InvalidCiphertextException: the context is not the blob's. AWS's sample flow encrypts
-      // with computation and party only.
-      *sessionless = true;
-      p = TimedDecrypt(kms, ciphertext, party.key_arn, ExpectedContext(party, false), stats);
-    }
+    if (!fetched.blob_plain) return Error::Internal("the blob was not sent to KMS");
+    *sessionless = fetched.blob_sessionless;
+    Result<SecretBytes>& p = *fetched.blob_plain;
     if (!p) return p.error();
     plain.assign(p->reveal().begin(), p->reveal().end());
     return plain;
   }
-  PartyKeyProvider provider(party, kms, stats);
+  RecordedKeyProvider provider(party, fetched);
   esdk::DecryptOptions o;
   o.check_header = [&](const esdk::MessageHeader& h) -> Status {
     return CheckContext(party, h.context, sessionless);
@@ -175,12 +418,90 @@ Result<SecureVector> Session::Open(const Party& party, ByteSpan ciphertext, KmsD
   return plain;
 }
 
-Result<Bytes> Session::Run(KmsDecryptor& kms, RunStats* stats) {
+Status Session::StartRun(RunStats& st) {
   if (ran_) return Error::InvalidArgument("the session already ran");
   ran_ = true;
+  st = RunStats{};
+  return OkStatus();
+}
+
+Result<Bytes> Session::Run(KmsDecryptor& kms, RunStats* stats) {
   RunStats local;
   RunStats& st = stats != nullptr ? *stats : local;
-  st = RunStats{};
+  CLOISTER_RETURN_IF_ERROR(StartRun(st));
+  InFlightCounter in_flight;
+  CountingDecryptor counted(kms, in_flight);
+  auto result = RunInOrder(InlineFetch(counted), st);
+  st.kms_call_time = counted.time;
+  st.kms_calls = counted.calls;
+  st.kms_max_in_flight = in_flight.max();
+  return result;
+}
+
+Session::FetchFn Session::InlineFetch(KmsDecryptor& kms) const {
+  return [this, &kms](size_t index, Elapsed* kms_wait, Elapsed* work) -> Result<KmsAnswers> {
+    const Party& party = manifest_.parties[index];
+    const Stopwatch watch;
+    KmsAnswers answers = Fetch(party, inputs_.at(party.id).ciphertext, kms);
+    // The run waited for the calls; the rest of the fetch (the ESDK header) is decryption work.
+    *kms_wait += answers.kms;
+    *work += watch.Read() - answers.kms;
+    return answers;
+  };
+}
+
+Result<Bytes> Session::Run(KmsDecryptorFactory& kms, int max_in_flight, RunStats* stats) {
+  RunStats local;
+  RunStats& st = stats != nullptr ? *stats : local;
+  CLOISTER_RETURN_IF_ERROR(StartRun(st));
+  const size_t n = manifest_.parties.size();
+  // No party after the first without an input is ever needed: the run fails there.
+  size_t limit = 0;
+  while (limit < n && inputs_.count(manifest_.parties[limit].id)) ++limit;
+  const size_t workers =
+      std::min<size_t>(std::clamp(max_in_flight, 1, kMaxKmsInFlight), std::max<size_t>(limit, 1));
+
+  InFlightCounter in_flight;
+  std::vector<std::unique_ptr<KmsDecryptor>> decryptors;
+  std::vector<std::unique_ptr<CountingDecryptor>> counted;
+  for (size_t w = 0; w < workers; ++w) {
+    auto d = kms.NewDecryptor();
+    if (!d) return d.error().WithContext("KMS client for the run");
+    decryptors.push_back(std::move(*d));
+    counted.push_back(std::make_unique<CountingDecryptor>(*decryptors.back(), in_flight));
+  }
+  Result<Bytes> result = Error::Internal("not run");
+  if (workers == 1) {
+    result = RunInOrder(InlineFetch(*counted[0]), st);
+  } else {
+    // The workers read only what the run does not change: the manifest, the inputs and the
+    // session id. Each has its own decryptor.
+    OrderedPrefetcher<KmsAnswers> prefetcher(
+        limit, workers, workers * kKmsLookaheadPerRequest,
+        [&](size_t index, size_t worker) {
+          const Party& party = manifest_.parties[index];
+          return Fetch(party, inputs_.at(party.id).ciphertext, *counted[worker]);
+        },
+        [](const KmsAnswers& a) { return a.Fails(); });
+    result = RunInOrder(
+        [&](size_t index, Elapsed* kms_wait, Elapsed*) -> Result<KmsAnswers> {
+          const Stopwatch watch;
+          std::optional<KmsAnswers> answers = prefetcher.Take(index);
+          *kms_wait += watch.Read();
+          if (!answers) return Error::Internal("no KMS answers were fetched for this party");
+          return std::move(*answers);
+        },
+        st);
+  }  // the workers have stopped here, before their decryptors go
+  for (const auto& c : counted) {
+    st.kms_call_time += c->time;
+    st.kms_calls += c->calls;
+  }
+  st.kms_max_in_flight = in_flight.max();
+  return result;
+}
+
+Result<Bytes> Session::RunInOrder(const FetchFn& fetch, RunStats& st) {
   // Keeps st.total current on every return path, so a failed run still reports its phases.
   struct TotalTimer {
     RunStats& st;
@@ -193,17 +514,21 @@ Result<Bytes> Session::Run(KmsDecryptor& kms, RunStats* stats) {
   body.manifest_digest = manifest_.digest;
   body.session_id = *HexDecode(session_id_hex_);
   body.kms_insecure = manifest_.kms.insecure;
-  for (const Party& party : manifest_.parties) {
+  for (size_t index = 0; index < manifest_.parties.size(); ++index) {
+    const Party& party = manifest_.parties[index];
     auto it = inputs_.find(party.id);
     if (it == inputs_.end()) {
       return Error::PolicyDenied("party '" + party.id + "': no input was received");
     }
     const Input& input = it->second;
-    const Elapsed kms_before = st.kms;
+    Elapsed fetch_work;
+    auto fetched = fetch(index, &st.kms, &fetch_work);
+    st.decryption += fetch_work;
+    if (!fetched) return fetched.error().WithContext("party '" + party.id + "'");
     const Stopwatch open_watch;
     bool sessionless = false;
-    auto plain = Open(party, input.ciphertext, kms, st, &sessionless);
-    st.decryption += open_watch.Read() - (st.kms - kms_before);
+    auto plain = Open(party, input.ciphertext, *fetched, &sessionless);
+    st.decryption += open_watch.Read();
     if (!plain) return plain.error().WithContext("party '" + party.id + "'");
     ++st.inputs;
     st.ciphertext_bytes += input.ciphertext.size();

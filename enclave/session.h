@@ -21,11 +21,21 @@
 //    accepts inputs without a session (AWS's sample flow); the receipt then says the run was
 //    replayable.
 //
-// Thread safety: not thread-safe.
+// KMS latency (issue 15): a run can keep several KMS requests in flight. Workers, each with its
+// own KmsDecryptor, fetch the parties' data keys (or a bare blob's plaintext) in manifest order,
+// at most kKmsLookaheadPerRequest parties per request ahead of the computation, while the run's
+// thread opens the inputs and hands them to the computation one after another in manifest order.
+// The fail-closed rules above are unchanged, and so is what a run returns: the receipt body is
+// byte-identical to a run with one request in flight, and a failed run reports the error of the
+// first failing party in manifest order (what a sequential run reports), whatever order the
+// requests complete in.
+//
+// Thread safety: a Session is not thread-safe; Run starts and joins its own worker threads.
 #ifndef CLOISTER_ENCLAVE_SESSION_H_
 #define CLOISTER_ENCLAVE_SESSION_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -37,11 +47,31 @@
 #include "enclave/receipt.h"
 
 namespace cloister::enclave {
+namespace internal {
+// What opening one input needs from KMS: the answers to the calls it makes (session.cc).
+struct KmsAnswers;
+}  // namespace internal
 
 // Largest bare KMS CiphertextBlob accepted (KMS Encrypt takes at most 4096 bytes of plaintext).
 inline constexpr size_t kMaxBareBlobBytes = 6144;
 
+// The most KMS requests a run keeps in flight (Run with a KmsDecryptorFactory). A constant, not a
+// manifest or ServiceOptions setting: it bounds the enclave's threads and connections, not what
+// the parties agreed to. On AWS a Decrypt through the vsock proxy costs several milliseconds of
+// round trip, mostly waiting; eight requests in flight hide it for 1,000 parties behind the
+// decryption the run does anyway (docs/benchmarks.md, "KMS latency"). Each request in flight is
+// one worker thread with its own KMS client and keep-alive connection through the loopback
+// forwarder and the vsock proxy (enclave/kms_forwarder.h relays kMaxForwardedConnections).
+inline constexpr int kDefaultKmsInFlight = 8;
+// The most Run accepts (a caller asking for more gets this many).
+inline constexpr int kMaxKmsInFlight = 32;
+// How many parties per request in flight the workers may run ahead of the computation. Bounds
+// what waits in secret memory: one data key per ESDK input (32 bytes), or a bare blob's
+// plaintext (at most 4096 bytes, KMS Encrypt's limit); never a whole ESDK plaintext.
+inline constexpr int kKmsLookaheadPerRequest = 4;
+
 // The KMS calls the session needs. The enclave implements it with Decrypt + Recipient.
+// Thread safety: one decryptor is used by one thread at a time.
 class KmsDecryptor {
  public:
   virtual ~KmsDecryptor() = default;
@@ -50,16 +80,31 @@ class KmsDecryptor {
                                       const esdk::EncryptionContext& context) = 0;
 };
 
+// Makes the decryptors of a run with several KMS requests in flight, one per worker.
+class KmsDecryptorFactory {
+ public:
+  virtual ~KmsDecryptorFactory() = default;
+  // Returns a new decryptor for one worker. Run calls it from its own thread before the workers
+  // start; each decryptor is then used by one worker thread, concurrently with the other
+  // workers' decryptors, and destroyed before Run returns. Its error fails the run.
+  virtual Result<std::unique_ptr<KmsDecryptor>> NewDecryptor() = 0;
+};
+
 // Where one Run spent its time, on the wall clock and in the calling thread's CPU time
-// (common/stopwatch.h), for benchmarks and logs. The phases partition Run: `kms` is the time
-// inside KmsDecryptor::Decrypt; `decryption` the rest of opening the inputs (ESDK header, key
-// commitment, AES-GCM frames, signature); `parsing` the computation's input parsing
-// (ComputationStats::parsing); `computation` the rest of AddInput plus Outcome (for the auction:
-// counting the bids and deciding every lot); `receipt` assembling and encoding the receipt body.
-// `total` is all of Run, so total minus the phases is bookkeeping. Input digests are computed by
-// PutInput, not here. The CPU time of `kms` is the enclave's side only (not the KMS server's).
+// (common/stopwatch.h), for benchmarks and logs. The phases partition Run on its own thread:
+// `kms` is the time the run waited for KMS (with one request in flight, the time inside
+// KmsDecryptor::Decrypt; with several, the time it waited for a party's key to arrive: requests
+// that overlapped the work on earlier parties are not counted); `decryption` the rest of opening
+// the inputs (ESDK header, key commitment, AES-GCM frames, signature); `parsing` the
+// computation's input parsing (ComputationStats::parsing); `computation` the rest of AddInput
+// plus Outcome (for the auction: counting the bids and deciding every lot); `receipt` assembling
+// and encoding the receipt body. `total` is all of Run, so total minus the phases is bookkeeping.
+// Input digests are computed by PutInput, not here. `kms_call_time` is the sum over every
+// KmsDecryptor::Decrypt call of its wall time and the CPU time of the thread that made it (the
+// enclave's side only, not the KMS server's); with several requests in flight it exceeds `kms`.
 struct RunStats {
   Elapsed kms;
+  Elapsed kms_call_time;
   Elapsed decryption;
   Elapsed parsing;
   Elapsed computation;
@@ -67,6 +112,7 @@ struct RunStats {
   Elapsed total;
   uint64_t inputs = 0;            // inputs opened
   uint64_t kms_calls = 0;         // KmsDecryptor::Decrypt calls
+  uint64_t kms_max_in_flight = 0;  // the most Decrypt calls that were in flight at once
   uint64_t ciphertext_bytes = 0;  // of the inputs opened
   uint64_t plaintext_bytes = 0;
   uint64_t items = 0;  // counted by the computation (ComputationStats::items; bids)
@@ -88,12 +134,23 @@ class Session {
   // parse, or base64 text instead of bytes.
   Result<Bytes> PutInput(const std::string& party, Bytes ciphertext);
 
-  // Decrypts every input (manifest order) with `kms`, runs the computation and returns the
-  // canonical receipt body bytes. Errors name the party and the reason. A session runs once.
+  // Decrypts every input (manifest order) with `kms`, one KMS request at a time, runs the
+  // computation and returns the canonical receipt body bytes. Errors name the party and the
+  // reason; when several parties' inputs fail, the first in manifest order. A session runs once.
   // When `stats` is not null it is overwritten with the time spent per phase; on failure it holds
   // the phases up to the failure.
   Result<Bytes> Run(KmsDecryptor& kms, RunStats* stats);
   Result<Bytes> Run(KmsDecryptor& kms) { return Run(kms, nullptr); }
+
+  // As Run above, with up to `max_in_flight` KMS requests in flight (clamped to
+  // [1, kMaxKmsInFlight]), each on a worker thread with a decryptor from `kms`. Returns what the
+  // sequential Run returns for the same inputs and KMS answers: the same body bytes, or the error
+  // of the first failing party in manifest order (with no outcome). No worker starts a request
+  // for a party after the first one without an input or after the first one whose KMS answer
+  // fails it, nor more than kKmsLookaheadPerRequest * max_in_flight parties ahead of the
+  // computation. Every worker has stopped and every decryptor is destroyed when Run returns.
+  // With max_in_flight 1 no thread is started: one decryptor is called from the calling thread.
+  Result<Bytes> Run(KmsDecryptorFactory& kms, int max_in_flight, RunStats* stats);
 
   const Manifest& manifest() const { return manifest_; }
   const std::string& session_id_hex() const { return session_id_hex_; }
@@ -109,9 +166,25 @@ class Session {
     Bytes ciphertext;
     Bytes sha384;  // computed once, by PutInput
   };
-  // Opens one input; sets `*sessionless` when it was accepted without the session binding.
-  Result<SecureVector> Open(const Party& party, ByteSpan ciphertext, KmsDecryptor& kms,
-                            RunStats& stats, bool* sessionless);
+  using Fetched = internal::KmsAnswers;
+  // Where the run gets party `index`'s KMS answers (manifest order, each index once). Adds the
+  // time the run waited for KMS to `*kms_wait` and its own other work to `*work`.
+  using FetchFn = std::function<Result<Fetched>(size_t index, Elapsed* kms_wait, Elapsed* work)>;
+  // Fetches on the calling thread with `kms`, which must outlive the function.
+  FetchFn InlineFetch(KmsDecryptor& kms) const;
+
+  // Makes every KMS call that opening `ciphertext` as `party`'s input makes, in the same order
+  // and with the same arguments, and records their answers. Reads only immutable state, so
+  // workers call it concurrently.
+  Fetched Fetch(const Party& party, ByteSpan ciphertext, KmsDecryptor& kms) const;
+  // Opens one input with the answers `fetched` recorded; sets `*sessionless` when it was
+  // accepted without the session binding.
+  Result<SecureVector> Open(const Party& party, ByteSpan ciphertext, Fetched& fetched,
+                            bool* sessionless) const;
+  // The run proper: `fetch` hands out each party's KMS answers in manifest order.
+  Result<Bytes> RunInOrder(const FetchFn& fetch, RunStats& st);
+  // Checks and marks the session as run; resets `st`.
+  Status StartRun(RunStats& st);
   // The encryption context the enclave requires of `party`'s input (with the session or not).
   esdk::EncryptionContext ExpectedContext(const Party& party, bool with_session) const;
   // Checks a claimed context: computation and party must match; the session must match, or be

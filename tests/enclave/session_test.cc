@@ -1,13 +1,21 @@
 // Tests for enclave/session.h: the in-enclave run from ciphertexts to the receipt body, and the
 // ways it must fail closed (re-labelled inputs, inputs of another session, foreign keys,
-// duplicates, missing parties).
+// duplicates, missing parties); with several KMS requests in flight, the same body and the same
+// error as one at a time, and never more requests in flight than asked for.
 #include "enclave/session.h"
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <functional>
 #include <map>
+#include <mutex>
+#include <set>
 #include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include "common/ossl.h"
 #include "enclave/auction.h"
@@ -356,6 +364,362 @@ TEST_F(SessionTest, DuplicateUnknownAndMissingParties) {
   ASSERT_FALSE(missing.has_value());
   EXPECT_EQ(missing.error().code(), ErrorCode::kPolicyDenied);
   EXPECT_NE(missing.error().message().find("carol"), std::string::npos);
+}
+
+// --- Several KMS requests in flight (issue 15, "KMS latency") ---
+
+constexpr int kParallelParties = 12;
+
+std::string PartyName(int p) { return "p" + std::to_string(100 + p); }
+std::string PartyArn(int p) { return "arn:aws:kms:us-east-1:1:key/" + PartyName(p); }
+
+std::string ParallelManifestJson(bool allow_sessionless = false) {
+  nlohmann::json m = {{"computation_id", "auction-9"},
+                      {"computation", "sealed-bid-auction"},
+                      {"kms", {{"endpoint", "https://127.0.0.1:1"}, {"region", "us-east-1"}}}};
+  if (allow_sessionless) m["allow_sessionless_inputs"] = true;
+  for (int p = 0; p < kParallelParties; ++p) {
+    m["parties"].push_back({{"id", PartyName(p)}, {"key_arn", PartyArn(p)}});
+  }
+  m["auction"] = {{"rule", "second-price"},
+                  {"tie_break", "lowest-sha256"},
+                  {"lots", {{{"id", "lot-1"}, {"reserve_price", 10}},
+                            {{"id", "lot-2"}, {"reserve_price", 0}}}}};
+  return m.dump();
+}
+
+esdk::EncryptionContext PCtx(int p, const std::string& session = kSession) {
+  esdk::EncryptionContext c = {{"cloister:computation", "auction-9"},
+                               {"cloister:party", PartyName(p)}};
+  if (!session.empty()) c.emplace("cloister:session", session);
+  return c;
+}
+
+// A KMS shared by the workers of a run: one fake key per party, thread-safe bookkeeping, the
+// most calls it saw in flight at once, and knobs: a call can wait until `gather` calls are in
+// flight (so a test sees how many a run keeps in flight without timing it), a party's calls can
+// be held for a while (so answers complete out of manifest order), and a party's key can refuse.
+class SharedFakeKms {
+ public:
+  SharedFakeKms() {
+    for (int p = 0; p < kParallelParties; ++p) {
+      keys_.emplace(PartyArn(p), std::make_unique<esdk::FakeKmsProvider>(PartyArn(p), 0x40 + p));
+    }
+  }
+  Result<SecretBytes> Decrypt(ByteSpan blob, const std::string& arn,
+                              const esdk::EncryptionContext& ctx) {
+    std::chrono::milliseconds hold{0};
+    bool refuse = false;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      ++calls_[arn];
+      ++in_flight_;
+      max_in_flight_ = std::max(max_in_flight_, in_flight_);
+      cv_.notify_all();
+      // The first calls wait (bounded) until `gather` calls are in flight at once.
+      if (in_flight_ >= gather) gathered_ = true;
+      cv_.wait_for(lock, std::chrono::seconds(5), [&] { return gathered_; });
+      if (auto it = hold_.find(arn); it != hold_.end()) hold = it->second;
+      refuse = refuse_.count(arn) > 0;
+    }
+    std::this_thread::sleep_for(hold);
+    Result<SecretBytes> r = Error::NotFound("no such key");
+    if (refuse) {
+      r = Error::PolicyDenied("AccessDeniedException: the key policy does not allow it");
+    } else if (auto it = keys_.find(arn); it != keys_.end()) {
+      r = it->second->DecryptBlob(blob, ctx);  // each party's key is used by one thread at a time
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    --in_flight_;
+    return r;
+  }
+  esdk::FakeKmsProvider& key(int p) { return *keys_.at(PartyArn(p)); }
+  int calls(int p) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return calls_[PartyArn(p)];
+  }
+  int total_calls() {
+    std::lock_guard<std::mutex> lock(mu_);
+    int n = 0;
+    for (const auto& [arn, c] : calls_) n += c;
+    return n;
+  }
+  int max_in_flight() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return max_in_flight_;
+  }
+  void Hold(int p, std::chrono::milliseconds d) { hold_[PartyArn(p)] = d; }
+  void Refuse(int p) { refuse_.insert(PartyArn(p)); }
+  int gather = 0;
+
+ private:
+  std::map<std::string, std::unique_ptr<esdk::FakeKmsProvider>> keys_;
+  std::map<std::string, std::chrono::milliseconds> hold_;
+  std::set<std::string> refuse_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, int> calls_;
+  int in_flight_ = 0;
+  int max_in_flight_ = 0;
+  bool gathered_ = false;
+};
+
+class SharedFakeKmsDecryptor final : public KmsDecryptor {
+ public:
+  explicit SharedFakeKmsDecryptor(SharedFakeKms& kms) : kms_(kms) {}
+  Result<SecretBytes> Decrypt(ByteSpan blob, const std::string& arn,
+                              const esdk::EncryptionContext& ctx) override {
+    return kms_.Decrypt(blob, arn, ctx);
+  }
+
+ private:
+  SharedFakeKms& kms_;
+};
+
+class SharedFakeKmsFactory final : public KmsDecryptorFactory {
+ public:
+  explicit SharedFakeKmsFactory(SharedFakeKms& kms) : kms_(kms) {}
+  Result<std::unique_ptr<KmsDecryptor>> NewDecryptor() override {
+    ++made;
+    if (fail) return Error::InvalidArgument("no KMS client today");
+    return std::unique_ptr<KmsDecryptor>(std::make_unique<SharedFakeKmsDecryptor>(kms_));
+  }
+  int made = 0;
+  bool fail = false;
+
+ private:
+  SharedFakeKms& kms_;
+};
+
+// Every party's input: ESDK messages, and every fourth a bare KMS blob (as `aws kms encrypt`).
+std::vector<Bytes> ParallelInputs(SharedFakeKms& kms, const std::string& session = kSession) {
+  std::vector<Bytes> inputs;
+  for (int p = 0; p < kParallelParties; ++p) {
+    const std::string bids = "lot-1," + std::to_string(20 + 7 * p) + "\nlot-2," +
+                             std::to_string(100 - 3 * p) + "\n";
+    if (p % 4 == 3) {
+      inputs.push_back(kms.key(p).EncryptBlob(AsBytes(bids), PCtx(p, session)));
+    } else {
+      auto m = esdk::EncryptBytes(AsBytes(bids), kms.key(p), PCtx(p, session));
+      EXPECT_TRUE(m.has_value());
+      inputs.push_back(*m);
+    }
+  }
+  return inputs;
+}
+
+class ParallelRunTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Session> NewSession(const std::vector<Bytes>& inputs, bool sessionless = false,
+                                      int skip = -1) {
+    auto m = ParseManifest(AsBytes(ParallelManifestJson(sessionless)));
+    EXPECT_TRUE(m.has_value()) << m.error().ToString();
+    auto s = Session::Create(*m, kSession, clock_);
+    EXPECT_TRUE(s.has_value());
+    for (int p = 0; p < kParallelParties; ++p) {
+      if (p == skip) continue;
+      auto put = (*s)->PutInput(PartyName(p), inputs[p]);
+      EXPECT_TRUE(put.has_value()) << PartyName(p) << ": " << put.error().ToString();
+    }
+    return std::move(*s);
+  }
+  // The run with one request at a time (Run(KmsDecryptor&)), the reference.
+  Result<Bytes> Sequential(const std::vector<Bytes>& inputs, SharedFakeKms& kms,
+                           bool sessionless = false, RunStats* st = nullptr) {
+    SharedFakeKmsDecryptor d(kms);
+    return NewSession(inputs, sessionless)->Run(d, st);
+  }
+  Result<Bytes> Parallel(const std::vector<Bytes>& inputs, SharedFakeKms& kms, int in_flight,
+                         RunStats* st = nullptr, bool sessionless = false) {
+    SharedFakeKmsFactory factory(kms);
+    return NewSession(inputs, sessionless)->Run(factory, in_flight, st);
+  }
+  FixedClock clock_{1'790'000'000'000};
+};
+
+TEST_F(ParallelRunTest, BodyIsByteIdenticalToTheSequentialRun) {
+  SharedFakeKms kms;
+  const std::vector<Bytes> inputs = ParallelInputs(kms);
+  auto sequential = Sequential(inputs, kms);
+  ASSERT_TRUE(sequential.has_value()) << sequential.error().ToString();
+  // Answers out of manifest order: the first parties' keys come back last.
+  kms.Hold(0, std::chrono::milliseconds(60));
+  kms.Hold(1, std::chrono::milliseconds(30));
+  for (int in_flight : {1, 2, 4, kDefaultKmsInFlight, 1000}) {
+    SCOPED_TRACE(in_flight);
+    RunStats st;
+    auto parallel = Parallel(inputs, kms, in_flight, &st);
+    ASSERT_TRUE(parallel.has_value()) << parallel.error().ToString();
+    EXPECT_EQ(*parallel, *sequential);
+    EXPECT_EQ(st.inputs, static_cast<uint64_t>(kParallelParties));
+    EXPECT_EQ(st.kms_calls, static_cast<uint64_t>(kParallelParties));  // one per party
+    EXPECT_GE(st.kms_call_time.wall, std::chrono::milliseconds(90));   // the held calls
+    EXPECT_LE(st.kms_max_in_flight, static_cast<uint64_t>(std::min(in_flight, kMaxKmsInFlight)));
+  }
+  auto body = DecodeReceiptBody(*sequential);
+  ASSERT_TRUE(body.has_value());
+  ASSERT_EQ(body->inputs.size(), static_cast<size_t>(kParallelParties));
+  for (int p = 0; p < kParallelParties; ++p) {
+    EXPECT_EQ(body->inputs[p], (ReceiptInput{PartyName(p), Sha384(inputs[p])}));
+  }
+  EXPECT_FALSE(body->replayable);
+}
+
+// Sessionless inputs (a bare blob is tried with the session, then without: two KMS calls) give
+// the same body, replayable, either way.
+TEST_F(ParallelRunTest, SessionlessRetriesGiveTheSameBody) {
+  SharedFakeKms kms;
+  const std::vector<Bytes> inputs = ParallelInputs(kms, /*session=*/"");
+  auto sequential = Sequential(inputs, kms, /*sessionless=*/true);
+  ASSERT_TRUE(sequential.has_value()) << sequential.error().ToString();
+  RunStats st;
+  auto parallel = Parallel(inputs, kms, 4, &st, /*sessionless=*/true);
+  ASSERT_TRUE(parallel.has_value()) << parallel.error().ToString();
+  EXPECT_EQ(*parallel, *sequential);
+  EXPECT_TRUE(DecodeReceiptBody(*parallel)->replayable);
+  EXPECT_EQ(st.kms_calls, static_cast<uint64_t>(kParallelParties + kParallelParties / 4));
+}
+
+TEST_F(ParallelRunTest, NeverMoreRequestsInFlightThanAskedFor) {
+  for (int in_flight : {2, 4, 5}) {
+    SCOPED_TRACE(in_flight);
+    SharedFakeKms kms;
+    const std::vector<Bytes> inputs = ParallelInputs(kms);
+    // The first calls wait until `in_flight` calls are in flight at once (or 5 s): a run that
+    // keeps fewer in flight fails the first expectation (after 5 s); one that keeps more, too.
+    kms.gather = in_flight;
+    SharedFakeKmsFactory factory(kms);
+    RunStats st;
+    auto body = NewSession(inputs)->Run(factory, in_flight, &st);
+    ASSERT_TRUE(body.has_value()) << body.error().ToString();
+    EXPECT_EQ(kms.max_in_flight(), in_flight);
+    EXPECT_EQ(st.kms_max_in_flight, static_cast<uint64_t>(in_flight));
+    EXPECT_EQ(factory.made, in_flight);  // one decryptor (one KMS client) per worker
+    EXPECT_EQ(kms.total_calls(), kParallelParties);
+  }
+  // Asking for more than kMaxKmsInFlight gets kMaxKmsInFlight, and never more workers than
+  // parties.
+  SharedFakeKms kms;
+  SharedFakeKmsFactory factory(kms);
+  ASSERT_TRUE(NewSession(ParallelInputs(kms))->Run(factory, 1000, nullptr).has_value());
+  EXPECT_EQ(factory.made, std::min(kParallelParties, kMaxKmsInFlight));
+  EXPECT_LE(kms.max_in_flight(), kParallelParties);
+}
+
+TEST_F(ParallelRunTest, ReportsTheFirstFailingPartyInManifestOrder) {
+  struct Row {
+    const char* name;
+    std::function<void(SharedFakeKms&, std::vector<Bytes>&)> break_inputs;
+    int first;  // the party whose error the run must report
+    ErrorCode code;
+  };
+  auto tampered = [](SharedFakeKms& k, int p) {
+    auto m = esdk::EncryptBytes(AsBytes("lot-1,5\n"), k.key(p), PCtx(p));
+    Bytes b = *m;
+    b[b.size() - 120] ^= 1;
+    return b;
+  };
+  const Row rows[] = {
+      {"KMS refuses 2, 5 and 9; 2's answer comes last",
+       [](SharedFakeKms& k, std::vector<Bytes>&) {
+         k.Refuse(2);
+         k.Refuse(5);
+         k.Refuse(9);
+         k.Hold(2, std::chrono::milliseconds(80));
+       },
+       2, ErrorCode::kPolicyDenied},
+      {"a bare blob of another session (3, KMS says no, slowly) before a refusal (4, fast)",
+       [](SharedFakeKms& k, std::vector<Bytes>& in) {
+         in[3] = k.key(3).EncryptBlob(AsBytes("lot-1,1\n"), PCtx(3, kOtherSession));
+         k.Hold(3, std::chrono::milliseconds(80));
+         k.Refuse(4);
+       },
+       3, ErrorCode::kVerifyFailed},
+      {"malformed bids (1, after its key arrived) before KMS refusals (6, 7)",
+       [](SharedFakeKms& k, std::vector<Bytes>& in) {
+         in[1] = *esdk::EncryptBytes(AsBytes("lot-1,one\n"), k.key(1), PCtx(1));
+         k.Refuse(6);
+         k.Refuse(7);
+       },
+       1, ErrorCode::kMalformed},
+      {"a tampered message (4) before a refusal (8) and garbage (10)",
+       [&](SharedFakeKms& k, std::vector<Bytes>& in) {
+         in[4] = tampered(k, 4);
+         k.Refuse(8);
+         in[10] = Bytes(10000, 0xA5);
+       },
+       4, ErrorCode::kVerifyFailed},
+      {"a message under another party's key (0) before a refusal (1)",
+       [](SharedFakeKms& k, std::vector<Bytes>& in) {
+         in[0] = *esdk::EncryptBytes(AsBytes("lot-1,1\n"), k.key(11), PCtx(0));
+         k.Refuse(1);
+       },
+       0, ErrorCode::kPolicyDenied},
+  };
+  for (const auto& row : rows) {
+    SCOPED_TRACE(row.name);
+    SharedFakeKms kms;
+    std::vector<Bytes> inputs = ParallelInputs(kms);
+    row.break_inputs(kms, inputs);
+    RunStats sequential_st;
+    auto sequential = Sequential(inputs, kms, false, &sequential_st);
+    ASSERT_FALSE(sequential.has_value());
+    EXPECT_EQ(sequential.error().code(), row.code) << sequential.error().ToString();
+    EXPECT_NE(sequential.error().message().find("party '" + PartyName(row.first) + "'"),
+              std::string::npos)
+        << sequential.error().ToString();
+    for (int in_flight : {2, 4, kDefaultKmsInFlight}) {
+      for (int round = 0; round < 3; ++round) {
+        RunStats st;
+        auto parallel = Parallel(inputs, kms, in_flight, &st);
+        ASSERT_FALSE(parallel.has_value()) << "an outcome despite a failure";
+        EXPECT_EQ(parallel.error().ToString(), sequential.error().ToString()) << in_flight;
+        EXPECT_EQ(st.inputs, sequential_st.inputs) << "the same parties were opened";
+        EXPECT_EQ(st.items, sequential_st.items) << "the same bids were counted";
+        EXPECT_EQ(st.receipt.wall.count(), 0);
+      }
+    }
+  }
+}
+
+TEST_F(ParallelRunTest, NothingIsFetchedAfterAMissingParty) {
+  SharedFakeKms kms;
+  const std::vector<Bytes> inputs = ParallelInputs(kms);
+  SharedFakeKmsFactory factory(kms);
+  auto r = NewSession(inputs, false, /*skip=*/5)->Run(factory, 4, nullptr);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kPolicyDenied);
+  EXPECT_NE(r.error().message().find("party '" + PartyName(5) + "': no input was received"),
+            std::string::npos)
+      << r.error().ToString();
+  for (int p = 0; p < kParallelParties; ++p) EXPECT_EQ(kms.calls(p), p < 5 ? 1 : 0) << p;
+}
+
+TEST_F(ParallelRunTest, WorkersSendOnlyThePartysOwnKeyToKms) {
+  // Party 3's context, party 11's key: no worker sends it to KMS (under either key).
+  SharedFakeKms kms;
+  std::vector<Bytes> inputs = ParallelInputs(kms);
+  inputs[3] = *esdk::EncryptBytes(AsBytes("lot-1,1\n"), kms.key(11), PCtx(3));
+  kms.Hold(11, std::chrono::milliseconds(50));
+  auto r = Parallel(inputs, kms, kDefaultKmsInFlight);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kPolicyDenied);
+  EXPECT_NE(r.error().message().find("party '" + PartyName(3) + "'"), std::string::npos);
+  EXPECT_NE(r.error().message().find("not encrypted under the party's key"), std::string::npos);
+  EXPECT_EQ(kms.calls(3), 0);
+  EXPECT_LE(kms.calls(11), 1);  // party 11's own input, if a worker got that far
+}
+
+TEST_F(ParallelRunTest, AFactoryErrorFailsTheRun) {
+  SharedFakeKms kms;
+  SharedFakeKmsFactory factory(kms);
+  factory.fail = true;
+  auto s = NewSession(ParallelInputs(kms));
+  auto r = s->Run(factory, 4, nullptr);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message().find("no KMS client today"), std::string::npos);
+  EXPECT_EQ(kms.total_calls(), 0);
+  EXPECT_FALSE(s->Run(factory, 4, nullptr).has_value());  // a session runs once
 }
 
 }  // namespace
