@@ -140,7 +140,7 @@ VsockBroker::Reply VsockBroker::Listen(uint32_t port, uint32_t backlog) {
   }
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) return Fail("io", "bound socket vanished");
-  Bound record{path, st.st_dev, st.st_ino};
+  Bound record{path, st.st_dev, st.st_ino, st.st_ctim};
   if (existing < bound_.size()) {
     bound_[existing] = record;
   } else {
@@ -233,7 +233,8 @@ bool VsockBroker::ServeOne(int channel) {
 void VsockBroker::RemoveSockets() {
   for (const auto& b : bound_) {
     struct stat st {};
-    if (::lstat(b.path.c_str(), &st) == 0 && st.st_dev == b.dev && st.st_ino == b.ino) {
+    if (::lstat(b.path.c_str(), &st) == 0 && st.st_dev == b.dev && st.st_ino == b.ino &&
+        st.st_ctim.tv_sec == b.ctime.tv_sec && st.st_ctim.tv_nsec == b.ctime.tv_nsec) {
       ::unlink(b.path.c_str());
     }
   }

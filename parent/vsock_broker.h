@@ -57,10 +57,13 @@ class VsockBroker {
   std::vector<std::string> bound_paths() const;
 
  private:
+  // The file the broker bound: device, inode and change time (an inode number is reused as
+  // soon as a file is removed, so a replacement may carry the old one; its ctime differs).
   struct Bound {
     std::string path;
     dev_t dev = 0;
     ino_t ino = 0;
+    struct timespec ctime {};
   };
   Reply Listen(uint32_t port, uint32_t backlog);
   Reply Connect(uint32_t cid, uint32_t port);
