@@ -257,7 +257,8 @@ int main(int argc, char** argv) {
                  "private directory (created 0700; one server at a time) for keys.db, master.key, "
                  "audit.log and the local CA")
       ->capture_default_str();
-  app.add_option("--config", config, "YAML config (region, principals, attestation roots)");
+  app.add_option("--config", config, "YAML config (region, principals, attestation roots); it holds secret keys, so "
+                 "it must be readable by its owner only (chmod 600)");
   app.add_option("--master-key-fd", master_key_fd,
                  "read the 32-byte master key from this file descriptor instead of "
                  "<data-dir>/master.key");
