@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "common/file.h"
+#include "common/private_dir.h"
 
 namespace cloister::attestation {
 namespace {
@@ -44,8 +45,27 @@ std::string PlatformStore::RootCertPath(const std::string& dir) {
   return Join(dir, kPlatformRootFile);
 }
 
+Result<std::string> PlatformStore::ReadRootPem(const std::string& dir) {
+  CLOISTER_RETURN_IF_ERROR(CheckDir(dir));
+  return ReadTextFile(RootCertPath(dir), kMaxPlatformStateSize);
+}
+
+Status PlatformStore::EnsureDir(const std::string& dir) {
+  if (auto st = EnsurePrivateDir(dir); !st) return st.error().WithContext("platform state");
+  return OkStatus();
+}
+
+Status PlatformStore::CheckDir(const std::string& dir) {
+  auto st = CheckPrivateDir(dir);
+  if (!st && st.error().code() == ErrorCode::kNotFound) {
+    return Error::NotFound("no platform in " + dir + " (run `cloister platform init`)");
+  }
+  if (!st) return st.error().WithContext("platform state");
+  return OkStatus();
+}
+
 Status PlatformStore::Save(const std::string& dir, const PlatformPki& pki) {
-  CLOISTER_RETURN_IF_ERROR(MakeDirs(dir, 0700));
+  CLOISTER_RETURN_IF_ERROR(EnsureDir(dir));
   CLOISTER_ASSIGN_OR_RETURN(SecretBytes state, pki.Serialize());
   CLOISTER_RETURN_IF_ERROR(WriteFileAtomic(Join(dir, kPlatformStateFile), state.reveal(), 0600));
   std::string pem = pki.RootCertificatePem();
@@ -53,18 +73,20 @@ Status PlatformStore::Save(const std::string& dir, const PlatformPki& pki) {
 }
 
 Result<PlatformPki> PlatformStore::Init(const std::string& dir, UnixMillis now, bool replace) {
+  // Checked (and created) before anything else: keys are never made for a directory someone
+  // else could read or replace them in.
+  CLOISTER_RETURN_IF_ERROR(EnsureDir(dir));
   if (!replace && Exists(dir)) {
     return Error::InvalidArgument("a platform already exists in " + dir +
                                   " (replace it explicitly to start over)");
   }
   CLOISTER_ASSIGN_OR_RETURN(PlatformPki pki, PlatformPki::Create(now));
-  CLOISTER_RETURN_IF_ERROR(MakeDirs(dir, 0700));
-  if (::chmod(dir.c_str(), 0700) != 0) return Error::FromErrno("chmod " + dir, errno);
   CLOISTER_RETURN_IF_ERROR(Save(dir, pki));
   return pki;
 }
 
 Result<PlatformPki> PlatformStore::Load(const std::string& dir) {
+  CLOISTER_RETURN_IF_ERROR(CheckDir(dir));
   const std::string path = Join(dir, kPlatformStateFile);
   auto bytes = ReadFile(path, kMaxPlatformStateSize);
   if (!bytes) {

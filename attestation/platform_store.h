@@ -1,5 +1,11 @@
 // PlatformStore: the on-disk state of the emulated platform (attestation/platform_pki.h).
 //
+// The state directory holds the platform's private keys, and its root.pem is what verifiers
+// trust by default, so it must be private (common/private_dir.h): every function here refuses a
+// directory that is, or has an ancestor that is, owned by another user or writable by group or
+// others without the sticky bit (kPolicyDenied, naming the path, owner, mode and fix), and
+// creates a missing one 0700. Refused before any key is made or any file is read or written.
+//
 // Layout of a state directory (created 0700):
 //   platform.json  PlatformPki::Serialize() output, private keys as PEM (mode 0600)
 //   root.pem       the root certificate (mode 0644), what auditors and KMS trust
@@ -36,20 +42,31 @@ class PlatformStore {
   // Returns whether `dir` holds a platform state file.
   static bool Exists(const std::string& dir);
 
-  // Creates a new platform valid from `now` and saves it in `dir`. kInvalidArgument if one
-  // already exists there and `replace` is false; kIo on file errors.
+  // Creates a new platform valid from `now` and saves it in `dir` (created 0700 if missing).
+  // kPolicyDenied if `dir` is not private (see above); kInvalidArgument if a platform already
+  // exists there and `replace` is false; kIo on file errors.
   static Result<PlatformPki> Init(const std::string& dir, UnixMillis now, bool replace = false);
 
-  // Loads the platform saved in `dir`. kNotFound if there is none; kMalformed if it is corrupt;
-  // kIo on file errors.
+  // Loads the platform saved in `dir`. kNotFound if there is none; kPolicyDenied if `dir` is not
+  // private; kMalformed if it is corrupt; kIo on file errors.
   static Result<PlatformPki> Load(const std::string& dir);
 
-  // Saves `pki` to `dir` (state 0600, root.pem 0644). kIo on failure; `dir` keeps the old
-  // state then.
+  // Saves `pki` to `dir` (created 0700 if missing; state 0600, root.pem 0644). kPolicyDenied if
+  // `dir` is not private; kIo on failure; `dir` keeps the old state then.
   static Status Save(const std::string& dir, const PlatformPki& pki);
 
   // Returns the path of the root certificate PEM in `dir`.
   static std::string RootCertPath(const std::string& dir);
+
+  // Returns the root certificate PEM saved in `dir`, the trust anchor a verifier uses by
+  // default. kPolicyDenied if `dir` is not private (a root planted by another user must not be
+  // trusted); kNotFound if there is no platform; kIo on read errors.
+  static Result<std::string> ReadRootPem(const std::string& dir);
+
+ private:
+  // EnsurePrivateDir / CheckPrivateDir with the messages of this store.
+  static Status EnsureDir(const std::string& dir);
+  static Status CheckDir(const std::string& dir);
 };
 
 }  // namespace cloister::attestation

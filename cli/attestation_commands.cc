@@ -102,7 +102,9 @@ Result<Bytes> ReadDocument(const std::string& path) {
 Result<std::string> DefaultRootPem(const std::string& state_dir) {
   auto dir = PlatformStore::ResolveStateDir(state_dir);
   if (!dir) return Error::InvalidArgument(dir.error().message() + " (or pass --root)");
-  auto pem = ReadTextFile(PlatformStore::RootCertPath(*dir), kMaxSmallFile);
+  auto pem = PlatformStore::ReadRootPem(*dir);
+  // A root in a directory another user controls is refused, never trusted.
+  if (!pem && pem.error().code() == ErrorCode::kPolicyDenied) return pem.error();
   if (!pem) {
     return Error::InvalidArgument("no --root given and no platform root in " + *dir +
                                   " (run `cloister platform init` or pass --root)");
@@ -147,6 +149,9 @@ int RunVerify(const VerifyArgs& a) {
   }
   Result<std::string> root_pem =
       a.root.empty() ? DefaultRootPem(a.state_dir) : ReadTextFile(a.root, kMaxSmallFile);
+  if (!root_pem && root_pem.error().code() == ErrorCode::kPolicyDenied) {
+    return ReportFailure(root_pem.error());  // a squatted state directory: exit 1, not usage
+  }
   if (!root_pem) return ReportFailure(Error::InvalidArgument(root_pem.error().message()));
   auto anchors = attestation::TrustAnchors::FromPem(*root_pem);
   if (!anchors)
@@ -380,9 +385,10 @@ void RegisterAttestationCommands(CLI::App& app, Action& run) {
   auto init_dir = std::make_shared<std::string>();
   auto init_force = std::make_shared<bool>(false);
   CLI::App* init = platform->add_subcommand("init", "Create the platform PKI (fresh keys)");
-  init->add_option("--state-dir", *init_dir,
-                   "State directory (default: $XDG_STATE_HOME/cloister/platform, else "
-                   "~/.local/state/cloister/platform)");
+  // --platform-dir: run-enclave's name for the same directory.
+  init->add_option("--state-dir,--platform-dir", *init_dir,
+                   "Private state directory, created 0700 (default: "
+                   "$XDG_STATE_HOME/cloister/platform, else ~/.local/state/cloister/platform)");
   init->add_flag("--force", *init_force, "Replace an existing platform");
   init->callback([init_dir, init_force, &run] {
     run = [init_dir, init_force] { return RunPlatformInit(*init_dir, *init_force); };
@@ -392,13 +398,14 @@ void RegisterAttestationCommands(CLI::App& app, Action& run) {
   CLI::App* root = platform->add_subcommand("root-cert",
                                             "Print the platform root certificate "
                                             "(PEM)");
-  root->add_option("--state-dir", *root_dir, "State directory (default: XDG state home)");
+  root->add_option("--state-dir,--platform-dir", *root_dir,
+                   "State directory (default: XDG state home)");
   root->callback([root_dir, &run] { run = [root_dir] { return RunPlatformRootCert(*root_dir); }; });
 
   auto attest_args = std::make_shared<AttestArgs>();
   CLI::App* attest = platform->add_subcommand(
       "attest", "Issue an attestation document as the platform's NSM would");
-  attest->add_option("--state-dir", attest_args->state_dir,
+  attest->add_option("--state-dir,--platform-dir", attest_args->state_dir,
                      "State directory (default: XDG state home)");
   attest->add_option("--pcr", attest_args->pcrs,
                      "PCR value N=HEX (repeatable; PCRs 0-15 default to zero)");

@@ -23,11 +23,11 @@ bool TrustedOwner(uid_t uid) { return uid == 0 || uid == ::geteuid(); }
 
 std::string WhoAmI() { return "uid " + std::to_string(::geteuid()); }
 
-// Checks one resolved component `component` of `dir` (the directory asked about).
-Status CheckComponent(const std::string& dir, const std::string& component,
+// Checks one resolved component `component` on the way to `dir` (the directory asked about);
+// `is_dir` says whether `component` is `dir` itself.
+Status CheckComponent(const std::string& dir, const std::string& component, bool is_dir,
                       const struct stat& st) {
-  std::string subject =
-      component == dir ? "directory " + dir : dir + ": its ancestor " + component;
+  std::string subject = is_dir ? "directory " + dir : dir + ": its ancestor " + component;
   if (!S_ISDIR(st.st_mode)) {
     return Error::PolicyDenied("refusing " + subject + ": not a directory");
   }
@@ -57,11 +57,40 @@ Result<std::string> Absolute(const std::string& path) {
   return std::string(cwd.get()) + "/" + path;
 }
 
+// Checks `existing` (an existing directory: `asked` itself, or the deepest existing ancestor of
+// `asked` when that is about to be created) and every directory above it, after resolving
+// symbolic links. Messages name `asked`.
+Status CheckResolved(const std::string& asked, const std::string& existing, bool is_asked) {
+  char resolved[PATH_MAX];
+  if (::realpath(existing.c_str(), resolved) == nullptr) {
+    if (errno == ENOENT) return Error::NotFound("directory " + asked + " does not exist");
+    return Error::FromErrno("resolve " + existing, errno);
+  }
+  std::string real = resolved;
+  const std::string shown = is_asked ? real : asked;
+  std::vector<std::string> chain = {"/"};
+  for (size_t i = 1; i <= real.size(); ++i) {
+    if (i == real.size() || real[i] == '/') {
+      if (i > 1) chain.push_back(real.substr(0, i));
+    }
+  }
+  for (const auto& component : chain) {
+    struct stat st {};
+    if (::lstat(component.c_str(), &st) != 0) {
+      return Error::FromErrno("examine " + component, errno);
+    }
+    CLOISTER_RETURN_IF_ERROR(
+        CheckComponent(shown, component, is_asked && component == real, st));
+  }
+  return OkStatus();
+}
+
 Status Walk(const std::string& path, bool create) {
   CLOISTER_ASSIGN_OR_RETURN(std::string abs, Absolute(path));
   // The literal path: create what is missing, and refuse symbolic links someone else planted
   // (a link in a sticky directory such as /tmp is the classic squat).
   std::string prefix;
+  bool created_any = false;
   size_t pos = 0;
   while (pos < abs.size()) {
     size_t next = abs.find('/', pos);
@@ -74,6 +103,14 @@ Status Walk(const std::string& path, bool create) {
     if (::lstat(prefix.c_str(), &st) != 0) {
       if (errno != ENOENT) return Error::FromErrno("examine " + prefix, errno);
       if (!create) return Error::NotFound("directory " + prefix + " does not exist");
+      // Nothing is created under a directory someone else controls: the first missing
+      // component's parent (and everything above it) is checked before the first mkdir; below
+      // that, every directory is one this call made 0700.
+      if (!created_any) {
+        const std::string parent = prefix.substr(0, prefix.rfind('/'));
+        CLOISTER_RETURN_IF_ERROR(CheckResolved(abs, parent.empty() ? "/" : parent, false));
+        created_any = true;
+      }
       if (::mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST) {
         return Error::FromErrno("create directory " + prefix, errno);
       }
@@ -88,26 +125,7 @@ Status Walk(const std::string& path, bool create) {
   }
   // The resolved path, from / down: every directory that could rename or replace an entry on
   // the way.
-  char resolved[PATH_MAX];
-  if (::realpath(abs.c_str(), resolved) == nullptr) {
-    if (errno == ENOENT) return Error::NotFound("directory " + path + " does not exist");
-    return Error::FromErrno("resolve " + path, errno);
-  }
-  std::string real = resolved;
-  std::vector<std::string> chain = {"/"};
-  for (size_t i = 1; i <= real.size(); ++i) {
-    if (i == real.size() || real[i] == '/') {
-      if (i > 1) chain.push_back(real.substr(0, i));
-    }
-  }
-  for (const auto& component : chain) {
-    struct stat st {};
-    if (::lstat(component.c_str(), &st) != 0) {
-      return Error::FromErrno("examine " + component, errno);
-    }
-    CLOISTER_RETURN_IF_ERROR(CheckComponent(real, component, st));
-  }
-  return OkStatus();
+  return CheckResolved(path, abs, true);
 }
 
 }  // namespace

@@ -1,12 +1,18 @@
 #include "kms/config.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cctype>
+#include <cerrno>
+#include <cstdio>
 #include <set>
 #include <vector>
 
 #include "common/file.h"
+#include "common/unique_fd.h"
 
 namespace cloister::kms {
 namespace {
@@ -148,8 +154,58 @@ Result<KmsConfig> ParseConfig(std::string_view yaml, const std::string& base_dir
   }
 }
 
+namespace {
+
+Status CheckConfigFileMode(const std::string& path, const struct stat& st) {
+  if (!S_ISREG(st.st_mode)) {
+    return Error::InvalidArgument("config file " + path + " is not a regular file");
+  }
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    // The same rule OpenSSH applies to private key files and ~/.aws tools advise for the
+    // credentials file: secrets readable by the owner only.
+    return Error::PolicyDenied("refusing config file " + path + ": mode " + mode +
+                               " lets group or other users read (or change) the secret access "
+                               "keys it holds; run `chmod 600 " + path + "`");
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
 Result<KmsConfig> LoadConfig(const std::string& path) {
-  CLOISTER_ASSIGN_OR_RETURN(std::string text, ReadTextFile(path, kMaxConfigFile));
+  // Checked on the descriptor that is read, so the file cannot be swapped between the two.
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    if (errno == ENOENT) return Error::NotFound("config file " + path + " does not exist");
+    return Error::FromErrno("open config file " + path, errno);
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return Error::FromErrno("examine " + path, errno);
+  CLOISTER_RETURN_IF_ERROR(CheckConfigFileMode(path, st));
+  if (static_cast<uint64_t>(st.st_size) > kMaxConfigFile) {
+    return Error::InvalidArgument("config file " + path + " is larger than " +
+                                  std::to_string(kMaxConfigFile) + " bytes");
+  }
+  std::string text;
+  text.resize(static_cast<size_t>(st.st_size) + 1);
+  size_t got = 0;
+  while (got < text.size()) {
+    ssize_t n = ::read(fd.get(), text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      sodium_memzero(text.data(), text.size());
+      return Error::FromErrno("read " + path, errno);
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  if (got > static_cast<size_t>(st.st_size)) {
+    sodium_memzero(text.data(), text.size());
+    return Error::InvalidArgument("config file " + path + " grew while it was read");
+  }
+  text.resize(got);
   size_t slash = path.rfind('/');
   std::string base = slash == std::string::npos ? "." : path.substr(0, slash);
   auto c = ParseConfig(text, base);

@@ -46,7 +46,10 @@ struct KmsConfig {
 // offending field; kNotFound/kIo when a root file cannot be read.
 Result<KmsConfig> ParseConfig(std::string_view yaml, const std::string& base_dir);
 
-// Reads and parses the config file at `path`.
+// Reads and parses the config file at `path`. The file holds secret access keys, so it must be
+// a regular file readable by its owner only: kPolicyDenied (naming the file, its mode and
+// `chmod 600`) when group or others may read or write it. kNotFound when it does not exist;
+// kInvalidArgument when it is not a regular file or is too large; kIo on read errors.
 Result<KmsConfig> LoadConfig(const std::string& path);
 
 // Returns the account of a principal ARN the server can authenticate: an IAM user or role

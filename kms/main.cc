@@ -1,13 +1,19 @@
 // cloister-kms: an AWS-KMS-compatible server (JSON 1.1 protocol, SigV4, key policies with
 // kms:RecipientAttestation conditions) over HTTPS, as AWS KMS. Thin: flags, then KmsService
 // behind the HTTP server.
+#include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <vector>
@@ -16,6 +22,8 @@
 #include "common/cli.h"
 #include "common/log.h"
 #include "common/secret.h"
+#include "common/unique_fd.h"
+#include "kms/data_dir.h"
 #include "kms/http_handler.h"
 #include "kms/http_server.h"
 #include "kms/tls.h"
@@ -87,6 +95,55 @@ Result<std::shared_ptr<TlsServerContext>> ServerTls(const ServeFlags& f,
 
 std::string JsonLine(const nlohmann::json& j) { return j.dump(); }
 
+// A socket bound (not listening) to the address the server will listen on, held while the data
+// directory is opened and keys are made, so that a busy port is found before anything is
+// written. SO_REUSEADDR on both sockets lets HttpServer::Listen bind the same address while this
+// one is held (Linux allows that while neither listens); any other program binding it without
+// SO_REUSEADDR meanwhile is refused.
+struct PortReservation {
+  UniqueFd fd;
+  int port = 0;  // the port bound (the one the kernel chose for port 0)
+};
+
+Result<PortReservation> ReservePort(const std::string& host, int port,
+                                    const std::string& data_dir) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* found = nullptr;
+  const std::string service = std::to_string(port);
+  if (int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0) {
+    return Error::InvalidArgument("cannot listen on " + host + ": " + gai_strerror(rc));
+  }
+  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> owned(found, &freeaddrinfo);
+  PortReservation r;
+  r.fd = UniqueFd(socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!r.fd) return Error::FromErrno("socket", errno);
+  int one = 1;
+  if (setsockopt(r.fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0) {
+    return Error::FromErrno("setsockopt SO_REUSEADDR", errno);
+  }
+  const std::string address = host + ":" + service;
+  if (bind(r.fd.get(), found->ai_addr, found->ai_addrlen) != 0) {
+    const int err = errno;
+    std::string why = std::strerror(err);
+    if (err == EADDRINUSE) why += " (another server is listening there)";
+    if (err == EACCES) why += " (ports below 1024 need privileges)";
+    return Error::Unavailable("cannot listen on " + address + ": " + why +
+                              "; nothing was written to " + data_dir +
+                              "; choose another --listen HOST:PORT (port 0 picks a free one)");
+  }
+  sockaddr_storage bound{};
+  socklen_t len = sizeof(bound);
+  if (getsockname(r.fd.get(), reinterpret_cast<sockaddr*>(&bound), &len) != 0) {
+    return Error::FromErrno("getsockname", errno);
+  }
+  r.port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                             : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  return r;
+}
+
 int Run(const std::string& listen, const std::string& data_dir, const std::string& config_path,
         int master_key_fd, const ServeFlags& flags) {
   size_t colon = listen.rfind(':');
@@ -97,8 +154,14 @@ int Run(const std::string& listen, const std::string& data_dir, const std::strin
   int port = std::atoi(listen.c_str() + colon + 1);
   if (port < 0 || port > 65535) return ReportFailure(Error::InvalidArgument("bad port"));
 
+  // Nothing goes into the data directory before the config, the port and the directory itself
+  // are known to be good (issue 19 item 11): a failed start leaves it as it was.
   auto config = ConfigFor(config_path);
   if (!config) return ReportFailure(config.error());
+  auto reservation = ReservePort(host, port, data_dir);
+  if (!reservation) return ReportFailure(reservation.error());
+  auto lock = DataDirLock::Acquire(data_dir);
+  if (!lock) return ReportFailure(lock.error());
   auto master = LoadOrCreateMasterKey(data_dir, master_key_fd);
   if (!master) return ReportFailure(master.error());
   auto store = KeyStore::Open(data_dir, std::move(*master));
@@ -127,8 +190,10 @@ int Run(const std::string& listen, const std::string& data_dir, const std::strin
         "kms: event=insecure_http warning=\"plain HTTP: anyone on the path can read and forge "
         "KMS answers; use it only for local tests\"");
   }
-  auto server = HttpServer::Listen(host, port, KmsHttpHandler(kms), std::move(options));
+  auto server =
+      HttpServer::Listen(host, reservation->port, KmsHttpHandler(kms), std::move(options));
   if (!server) return ReportFailure(server.error());
+  reservation->fd.Reset();
   const int bound = (*server)->port();
   // An IPv6 literal goes in brackets in a URL (RFC 3986 section 3.2.2).
   const std::string url_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
@@ -188,9 +253,12 @@ int main(int argc, char** argv) {
   kms::ServeFlags serve;
   app.add_option("--listen", listen, "HOST:PORT to listen on (port 0 picks a free port)")
       ->capture_default_str();
-  app.add_option("--data-dir", data_dir, "directory for keys.db, master.key and audit.log")
+  app.add_option("--data-dir", data_dir,
+                 "private directory (created 0700; one server at a time) for keys.db, master.key, "
+                 "audit.log and the local CA")
       ->capture_default_str();
-  app.add_option("--config", config, "YAML config (region, principals, attestation roots)");
+  app.add_option("--config", config, "YAML config (region, principals, attestation roots); it holds secret keys, so "
+                 "it must be readable by its owner only (chmod 600)");
   app.add_option("--master-key-fd", master_key_fd,
                  "read the 32-byte master key from this file descriptor instead of "
                  "<data-dir>/master.key");
@@ -229,10 +297,14 @@ int main(int argc, char** argv) {
                  "ThrottlingException")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{100000}));
+  app.set_version_flag("--version", CLOISTER_VERSION);
   if (auto code = ParseCommandLine(app, argc, argv)) return *code;
   if (serve.insecure_http && (!serve.tls_cert.empty() || !serve.tls_key.empty())) {
     return ReportFailure(
         Error::InvalidArgument("--insecure-http and --tls-cert/--tls-key exclude each other"));
+  }
+  if (serve.tls_cert.empty() != serve.tls_key.empty()) {
+    return ReportFailure(Error::InvalidArgument("--tls-cert and --tls-key go together"));
   }
   // Each connection holds a descriptor: let max-connections plus the over-limit ones fit.
   struct rlimit files {};

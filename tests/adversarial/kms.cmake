@@ -13,3 +13,17 @@ cloister_test(NAME adversarial_kms_lockout_test
   DEPS cloister::kms_client cloister::test_support
   LABELS adversarial)
 add_dependencies(adversarial_kms_lockout_test cloister-kms)
+# The host's own directories (platform state, KMS data) squatted or left writable, a readable KMS
+# config, a second KMS on one data directory, a busy port, --version (issue 14 section 5, issue
+# 19 item 11). The squatting cases need root and skip otherwise.
+add_executable(adversarial_kms_start_test ${CMAKE_CURRENT_LIST_DIR}/kms_start_test.cc)
+target_compile_options(adversarial_kms_start_test PRIVATE ${CLOISTER_WARNINGS})
+target_compile_definitions(adversarial_kms_start_test PRIVATE
+    CLOISTER_SOURCE_DIR="${PROJECT_SOURCE_DIR}" CLOISTER_BINARY_DIR="${PROJECT_BINARY_DIR}"
+    CLOISTER_VERSION="${PROJECT_VERSION}")
+target_link_libraries(adversarial_kms_start_test PRIVATE cloister::kms_client
+    cloister::test_support cloister::common GTest::gtest GTest::gtest_main)
+add_dependencies(adversarial_kms_start_test cloister-kms cloister cloister-enclave)
+# A skipped test (not root) shows as skipped, never as passed.
+gtest_discover_tests(adversarial_kms_start_test PROPERTIES LABELS adversarial
+                     SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]" DISCOVERY_TIMEOUT 60)

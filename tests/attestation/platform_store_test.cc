@@ -88,6 +88,48 @@ TEST_F(PlatformStoreTest, LoadErrors) {
   EXPECT_EQ(PlatformStore::Load(dir_).error().code(), ErrorCode::kMalformed);
 }
 
+// Issue 14 section 5: a state directory others can write is refused before any key is made,
+// any file read, or any trust anchor returned. (Directories owned by another user are attacked
+// with the real binaries in tests/adversarial/kms_start_test.cc, as root.)
+TEST_F(PlatformStoreTest, RefusesADirectoryOthersCanWrite) {
+  ASSERT_TRUE(PlatformStore::Init(dir_ + "/ok", kNow).has_value());
+  std::string open = dir_ + "/open";
+  ASSERT_EQ(mkdir(open.c_str(), 0700), 0);
+  ASSERT_EQ(chmod(open.c_str(), 0777), 0);
+  for (const std::string& state : {open, open + "/below"}) {
+    SCOPED_TRACE(state);
+    auto init = PlatformStore::Init(state, kNow);
+    ASSERT_FALSE(init.has_value());
+    EXPECT_EQ(init.error().code(), ErrorCode::kPolicyDenied);
+    EXPECT_NE(init.error().message().find("mode 0777"), std::string::npos)
+        << init.error().message();
+    EXPECT_NE(init.error().message().find("chmod go-w " + open), std::string::npos)
+        << init.error().message();
+    EXPECT_FALSE(PlatformStore::Exists(state));
+  }
+  EXPECT_TRUE(fs::is_empty(open));
+  // A platform (and its root) moved into the open directory is neither loaded nor trusted.
+  fs::rename(dir_ + "/ok", open + "/ok");
+  std::string moved = open + "/ok";
+  EXPECT_EQ(PlatformStore::Load(moved).error().code(), ErrorCode::kPolicyDenied);
+  EXPECT_EQ(PlatformStore::ReadRootPem(moved).error().code(), ErrorCode::kPolicyDenied);
+  auto pki = PlatformPki::Create(kNow);
+  ASSERT_TRUE(pki.has_value());
+  EXPECT_EQ(PlatformStore::Save(moved, *pki).error().code(), ErrorCode::kPolicyDenied);
+  // With the sticky bit (as /tmp) entries cannot be replaced by others: accepted.
+  ASSERT_EQ(chmod(open.c_str(), 01777), 0);
+  EXPECT_TRUE(PlatformStore::Load(moved).has_value());
+  EXPECT_TRUE(PlatformStore::ReadRootPem(moved).has_value());
+  EXPECT_EQ(PlatformStore::ReadRootPem(dir_ + "/none").error().code(), ErrorCode::kNotFound);
+}
+
+TEST_F(PlatformStoreTest, CreatesMissingDirectoriesPrivate) {
+  ASSERT_EQ(chmod(dir_.c_str(), 0755), 0);
+  ASSERT_TRUE(PlatformStore::Init(dir_ + "/x/y", kNow).has_value());
+  EXPECT_EQ(Mode(dir_ + "/x"), 0700u);
+  EXPECT_EQ(Mode(dir_ + "/x/y"), 0700u);
+}
+
 TEST_F(PlatformStoreTest, DefaultDirectoryFollowsXdg) {
   const char* old_xdg = std::getenv("XDG_STATE_HOME");
   const char* old_home = std::getenv("HOME");

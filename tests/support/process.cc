@@ -280,6 +280,9 @@ Result<KmsProcess> KmsProcess::Start(const std::filesystem::path& dir, const std
                                      const KmsStartOptions& options) {
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "kms.yaml") << config;
+  // cloister-kms refuses a config (it holds secret keys) that others can read.
+  std::filesystem::permissions(dir / "kms.yaml", std::filesystem::perms::owner_read |
+                                                     std::filesystem::perms::owner_write);
   ProcessOptions o;
   o.argv = {BinaryPath("kms/cloister-kms"), "--listen",     "127.0.0.1:0",
             "--data-dir",                   (dir / "kms-data").string(),
