@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the AWS CLI interop scripts (awscli_test.sh, awscli_paper_cuts_test.sh); sourced, not
 # run. Starts an HTTPS cloister-kms on port 0 with a temporary data dir and gives the AWS CLI v2
 # a clean environment that trusts the server's CA the way AWS tools do (--ca-bundle or
@@ -58,7 +59,9 @@ start_kms() {
 }
 
 # Prints member $2 of the JSON object $1.
-json_field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+json_field() {
+  python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"
+}
 
 # `aws kms` against the server: CA by flag (kms) or by environment (kms_env).
 kms() { "$aws_bin" kms --endpoint-url "$endpoint" --ca-bundle "$ca" "$@"; }
@@ -85,7 +88,8 @@ expect_aws_error() {
   aws_error="$("$@" 2>&1)" || rc=$?
   [[ $rc -eq 254 ]] || fail "expected $code (exit 254) from $op, got exit $rc: $aws_error"
   prefix="An error occurred ($code) when calling the $op operation$aws_retry_info: "
-  [[ "$aws_error" == *"$prefix"* ]] || fail "expected '$prefix...' from: $* -- got: $aws_error"
+  [[ "$aws_error" == *"$prefix"* ]] \
+    || fail "expected '$prefix...' from: $* -- got: $aws_error"
   aws_message="${aws_error#*"$prefix"}"
   echo "  aws: $prefix$aws_message"
 }

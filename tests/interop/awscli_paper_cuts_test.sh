@@ -27,8 +27,10 @@ aws_bin="$2"
 cloister_bin="$3"
 faketime_bin="$4"
 
+# shellcheck source=awscli_lib.sh
 source "$(dirname "$0")/awscli_lib.sh"
-[[ -x "$faketime_bin" ]] || fail "faketime is not installed: run scripts/setup (Debian package faketime)"
+[[ -x "$faketime_bin" ]] \
+  || fail "faketime is not installed: run scripts/setup (Debian package faketime)"
 [[ -x "$cloister_bin" ]] || fail "no cloister binary at $cloister_bin"
 awscli_init "$aws_bin"
 # The CLI's own retry settings, as a user has them (v2: standard mode, 3 attempts): an error
@@ -91,7 +93,8 @@ check_skew_message() {
   local prefix="$1" relation="$2" sign="$3" want_skew="$4"
   local d='([0-9]{8}T[0-9]{6}Z)'
   local re="^$prefix: $d $relation $d \\($d \\$sign 5 min\\.\\)\$"
-  [[ "$aws_message" =~ $re ]] || fail "the message is not '$prefix: X $relation Y (Z $sign 5 min.)': $aws_message"
+  [[ "$aws_message" =~ $re ]] \
+    || fail "the message is not '$prefix: X $relation Y (Z $sign 5 min.)': $aws_message"
   python3 - "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "${BASH_REMATCH[3]}" "$sign" "$want_skew" \
     "$(date -u +%s)" <<'PY' || fail "the dates in the message do not add up: $aws_message"
 import calendar, sys, time
@@ -125,11 +128,13 @@ pass "clock skew: not yet current (+10 min), expired (-10 min), accepted (+4 min
 # CLI follows NextMarker by itself with --page-size 1.
 tags_of() {
   as_owner kms list-resource-tags --key-id "$1" --page-size 1 --output json \
-    | python3 -c 'import json,sys; [print(t["TagKey"] + "=" + t["TagValue"]) for t in json.load(sys.stdin)["Tags"]]'
+    | python3 -c 'import json,sys
+for t in json.load(sys.stdin)["Tags"]: print(t["TagKey"] + "=" + t["TagValue"])'
 }
 tagged="$(as_owner kms create-key --tags TagKey=k,TagValue=v --query KeyMetadata.KeyId \
   --output text)"
-[[ "$(tags_of "$tagged")" == "k=v" ]] || fail "create-key --tags: list-resource-tags gave $(tags_of "$tagged")"
+[[ "$(tags_of "$tagged")" == "k=v" ]] \
+  || fail "create-key --tags: list-resource-tags gave $(tags_of "$tagged")"
 as_owner kms tag-resource --key-id "$tagged" --tags TagKey=team,TagValue=blue \
   TagKey=k,TagValue=v2
 [[ "$(tags_of "$tagged")" == $'k=v2\nteam=blue' ]] || fail "tag-resource: $(tags_of "$tagged")"
@@ -149,14 +154,17 @@ expect_aws_error LimitExceededException TagResource as_owner env AWS_MAX_ATTEMPT
   --tags "${many[@]}"
 aws_retry_info=""
 [[ "$aws_message" == *"at most 50 tags"* ]] || fail "the too-many-tags message: $aws_message"
-[[ "$(tags_of "$tagged")" == "team=blue" ]] || fail "a refused tag-resource changed the tags: $(tags_of "$tagged")"
-pass "tags: create-key --tags, list-resource-tags (paged), tag-resource, untag-resource, aws: prefix, 51 tags"
+[[ "$(tags_of "$tagged")" == "team=blue" ]] \
+  || fail "a refused tag-resource changed the tags: $(tags_of "$tagged")"
+pass "tags: create-key --tags, list-resource-tags (paged), tag-resource, untag-resource," \
+  "aws: prefix, 51 tags"
 
 # 3. An oversized request: 600 KB of plaintext is an 800 KB base64 body, over the 512 KiB limit.
 head -c 600000 /dev/urandom > "$work/big"
 expect_aws_error RequestEntityTooLargeException Encrypt as_owner kms encrypt --key-id "$key_id" \
   --plaintext "fileb://$work/big"
-[[ "$aws_message" == *"524288 bytes"* ]] || fail "the 413 message does not name the limit: $aws_message"
+[[ "$aws_message" == *"524288 bytes"* ]] \
+  || fail "the 413 message does not name the limit: $aws_message"
 pass "oversized request: RequestEntityTooLargeException naming the 524288-byte limit"
 
 # 4. Operators as roles. Key "role" names the role: its sessions may decrypt. Key "session"
@@ -181,7 +189,8 @@ for which in role session; do
 done
 as_run1 kms decrypt --ciphertext-blob "fileb://$work/role.blob" --query Plaintext --output text \
   | base64 -d > "$work/op.back"
-cmp -s "$work/op.plain" "$work/op.back" || fail "a session of the role named in the policy did not decrypt"
+cmp -s "$work/op.plain" "$work/op.back" \
+  || fail "a session of the role named in the policy did not decrypt"
 as_role kms decrypt --ciphertext-blob "fileb://$work/role.blob" --query Plaintext --output text \
   | base64 -d > "$work/op.back2"
 cmp -s "$work/op.plain" "$work/op.back2" || fail "the role named in the policy did not decrypt"
@@ -195,7 +204,8 @@ cmp -s "$work/op.plain" "$work/op.back3" || fail "the session named in the polic
 expect_aws_error UnrecognizedClientException Decrypt env AWS_ACCESS_KEY_ID=$run1_key \
   AWS_SECRET_ACCESS_KEY=$run1_secret "$aws_bin" kms --endpoint-url "$endpoint" \
   --ca-bundle "$ca" decrypt --ciphertext-blob "fileb://$work/role.blob"
-pass "roles: policy naming the role lets its session decrypt; naming another session does not; no token refused"
+pass "roles: a policy naming the role lets its session decrypt; naming another session does" \
+  "not; no token refused"
 
 # 5. AWS's bidding sample, literally: a JSON bid, `aws kms encrypt --output text --query
 # CiphertextBlob`, no encryption context.
@@ -233,6 +243,7 @@ cmp -s "$work/bid.json" "$work/bid-ctx.back" || fail "the JSON bid did not decry
 expect_aws_error InvalidCiphertextException Decrypt as_owner kms decrypt \
   --ciphertext-blob "fileb://$work/bid-ctx.blob" \
   --encryption-context cloister:computation=auction-1,cloister:party=buyer1
-pass "bidding sample: JSON bid with computation, party and session in the context; without the session refused"
+pass "bidding sample: JSON bid with computation, party and session in the context; without" \
+  "the session refused"
 
 echo "all AWS CLI paper-cut cases passed"

@@ -13,6 +13,7 @@ set -euo pipefail
 kms_bin="$1"
 aws_bin="$2"
 
+# shellcheck source=awscli_lib.sh
 source "$(dirname "$0")/awscli_lib.sh"
 awscli_init "$aws_bin"
 
