@@ -209,7 +209,7 @@ pass "roles: a policy naming the role lets its session decrypt; naming another s
 
 # 5. AWS's bidding sample, literally: a JSON bid, `aws kms encrypt --output text --query
 # CiphertextBlob`, no encryption context.
-printf '[{"contract": "1", "bid": "100000"}, {"contract": "2", "bid": "200000"}]\n' \
+printf '[{"contract": "1", "bid": "100000"}, {"contract": "2", "bid": "200000"}]' \
   > "$work/bid.json"
 as_owner kms encrypt --key-id "$key_id" --plaintext "fileb://$work/bid.json" --output text \
   --query CiphertextBlob > "$work/bid.b64"
