@@ -25,7 +25,6 @@ constexpr Habit kNitroCliHabits[] = {
     {"--memory-mib", "use --memory MIB (nitro-cli's run-enclave flag, also ours)"},
     {"--enclave-cid-auto", "leave out --enclave-cid: the first free CID from 16 is taken"},
     {"--attach-console", "start with --debug-mode, then `cloister console --enclave-id ID`"},
-    {"--config", "pass the flags on the command line (no JSON config file here)"},
 };
 
 const char* HabitFor(std::string_view arg) {
@@ -185,6 +184,73 @@ std::string SelectedCommand(const CLI::App& app) {
     path += (path.empty() ? "" : " ") + at->get_name();
   }
   return path;
+}
+
+std::string_view InputKindName(InputKind kind) {
+  switch (kind) {
+    case InputKind::kBase64: return "base64 text";
+    case InputKind::kPem: return "PEM";
+    case InputKind::kBinary: break;
+  }
+  return "DER/binary";
+}
+
+namespace {
+
+bool IsSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+bool IsBase64Char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+         c == '/' || c == '=';
+}
+
+// `text` without whitespace, or nullopt if anything else is not a base64 character.
+std::optional<std::string> Base64Body(std::string_view text) {
+  std::string body;
+  for (char c : text) {
+    if (IsSpace(c)) continue;
+    if (!IsBase64Char(c)) return std::nullopt;
+    body += c;
+  }
+  return body;
+}
+
+}  // namespace
+
+Result<DecodedInput> DecodeArmoured(ByteSpan data) {
+  std::string_view text(reinterpret_cast<const char*>(data.data()), data.size());
+  size_t start = 0;
+  while (start < text.size() && IsSpace(text[start])) ++start;
+  DecodedInput out;
+  constexpr std::string_view kBegin = "-----BEGIN ";
+  if (text.substr(start).starts_with(kBegin)) {
+    size_t label_end = text.find("-----", start + kBegin.size());
+    if (label_end == std::string_view::npos) return Error::Malformed("PEM header is not closed");
+    out.pem_label = std::string(text.substr(start + kBegin.size(),
+                                            label_end - start - kBegin.size()));
+    size_t body_start = label_end + 5;
+    size_t end = text.find("-----END " + out.pem_label + "-----", body_start);
+    if (end == std::string_view::npos) {
+      return Error::Malformed("PEM block " + out.pem_label.substr(0, 64) + " has no END line");
+    }
+    auto body = Base64Body(text.substr(body_start, end - body_start));
+    if (!body) return Error::Malformed("PEM block " + out.pem_label.substr(0, 64) +
+                                       " has headers or non-base64 text (RFC 7468 section 2)");
+    CLOISTER_ASSIGN_OR_RETURN(out.bytes, Base64Decode(*body));
+    out.kind = InputKind::kPem;
+    return out;
+  }
+  if (!data.empty()) {
+    if (auto body = Base64Body(text); body && !body->empty() && body->size() % 4 == 0) {
+      if (auto decoded = Base64Decode(*body)) {
+        out.kind = InputKind::kBase64;
+        out.bytes = std::move(*decoded);
+        return out;
+      }
+    }
+  }
+  out.bytes.assign(data.begin(), data.end());
+  return out;
 }
 
 void PrintJson(const nlohmann::json& j) {

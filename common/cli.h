@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/bytes.h"
 #include "common/result.h"
 
 namespace cloister {
@@ -47,6 +48,24 @@ std::string SelectedCommand(const CLI::App& app);
 // a third of the word's length and at least 2), nearest first; empty if none is near.
 std::vector<std::string> NearestWords(std::string_view word,
                                       const std::vector<std::string>& candidates);
+
+// What a binary input file holds, as DecodeArmoured found it.
+enum class InputKind { kBinary, kBase64, kPem };
+
+// Returns "DER/binary", "base64 text" or "PEM".
+std::string_view InputKindName(InputKind kind);
+
+struct DecodedInput {
+  InputKind kind = InputKind::kBinary;
+  std::string pem_label;  // for kPem, e.g. "PUBLIC KEY"
+  Bytes bytes;            // decoded (kBinary: as given)
+};
+
+// Classifies `data`: PEM armour ("-----BEGIN X-----", RFC 7468 section 2; the first block),
+// base64 text (RFC 4648 section 4, wrapped at any column as `base64` and PEM write it, with
+// whitespace ignored), or binary; and decodes the first two. kMalformed for PEM armour whose
+// body is not base64.
+Result<DecodedInput> DecodeArmoured(ByteSpan data);
 
 // Prints `j` on stdout (indented as nitro-cli does) followed by a newline, and flushes.
 void PrintJson(const nlohmann::json& j);
