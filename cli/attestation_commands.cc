@@ -1,6 +1,7 @@
 // Auditor and platform commands: verify-attestation, pcr, platform {init, root-cert, attest}.
 // See README "Auditor's journey" and docs/attestation-document.md.
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 
 #include <cstdio>
 #include <fstream>
@@ -85,7 +86,8 @@ Status ReadMeasurements(const std::string& path, std::map<uint32_t, Bytes>& out)
   return OkStatus();
 }
 
-// Returns the document bytes from `path`: raw CBOR, or base64 text of it.
+// Returns the document bytes from `path`: raw CBOR, base64 text of it (wrapped or not, as
+// `base64` writes it), or PEM armour around it.
 Result<Bytes> ReadDocument(const std::string& path) {
   auto bytes = ReadFile(path, kMaxDocumentFile);
   if (!bytes) return Error::InvalidArgument(bytes.error().message());
@@ -94,9 +96,9 @@ Result<Bytes> ReadDocument(const std::string& path) {
   if (!bytes->empty() && ((*bytes)[0] == 0x84 || (*bytes)[0] == 0xd2 || (*bytes)[0] == 0xd8)) {
     return bytes;
   }
-  auto decoded = Base64Decode(AsString(*bytes));
-  if (decoded) return decoded;
-  return bytes;  // neither: let the parser say what is wrong
+  auto decoded = DecodeArmoured(*bytes);
+  if (!decoded) return decoded.error().WithContext("--doc " + path);
+  return std::move(decoded->bytes);  // binary but not CBOR: the parser says what is wrong
 }
 
 Result<std::string> DefaultRootPem(const std::string& state_dir) {
@@ -296,6 +298,24 @@ int RunPlatformAttest(const AttestArgs& a) {
   if (!a.public_key.empty()) {
     auto v = ReadFile(a.public_key, kMaxSmallFile);
     if (!v) return ReportFailure(Error::InvalidArgument(v.error().message()));
+    // public_key is embedded byte for byte: text here would be attested as the key. PEM is
+    // always text; base64 text is refused when what it decodes to is a public key and the
+    // file itself is not (public_key may be any bytes).
+    auto kind = DecodeArmoured(*v);
+    auto is_key = [](const Bytes& der) {
+      const unsigned char* p = der.data();
+      EVP_PKEY* key = d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size()));
+      EVP_PKEY_free(key);
+      return key != nullptr;
+    };
+    const bool pem = !kind || kind->kind == InputKind::kPem;
+    if (pem || (kind->kind == InputKind::kBase64 && is_key(kind->bytes) && !is_key(*v))) {
+      return ReportFailure(Error::InvalidArgument(
+          "--public-key " + a.public_key + ": this is " + (pem ? "PEM" : "base64 text") +
+          ", not the DER bytes the document carries; convert it first: " +
+          (pem ? "openssl pkey -pubin -in " + a.public_key + " -outform DER -out key.der"
+               : "base64 -d " + a.public_key + " > key.der")));
+    }
     request.public_key = *v;
   }
   if (a.module_id.empty()) {

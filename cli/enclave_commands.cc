@@ -12,6 +12,7 @@
 #include "common/cli.h"
 #include "common/file.h"
 #include "common/ossl.h"
+#include "enclave/computation.h"
 #include "parent/image_builder.h"
 #include "parent/launcher.h"
 
@@ -111,6 +112,28 @@ Result<nlohmann::ordered_json> DescribeEif(const std::string& path) {
   return j;
 }
 
+// Largest manifest build-enclave reads (the image builder's own limit).
+constexpr size_t kMaxManifestFile = size_t{1} << 20;
+
+// Checks the manifest at `path` as the enclave runtime will at boot (enclave/main.cc): a JSON
+// object whose "computation" is "none" serves the built-in requests only; anything else must pass
+// enclave::ParseManifest and name a known computation (enclave::CreateComputation), the same code
+// with the same messages. Build time is the last moment to say so: parties grant their keys to
+// the PCRs build-enclave prints. kMalformed with the runtime's message; kNotFound/kIo to read.
+Status CheckManifestAsRuntime(const std::string& path) {
+  CLOISTER_ASSIGN_OR_RETURN(Bytes text, ReadFile(path, kMaxManifestFile));
+  auto doc = nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (doc.is_object()) {
+    auto it = doc.find("computation");
+    if (it != doc.end() && it->is_string() && it->get<std::string>() == "none") return OkStatus();
+  }
+  auto manifest = enclave::ParseManifest(text);
+  if (!manifest) return manifest.error();
+  auto computation = enclave::CreateComputation(*manifest);
+  if (!computation) return computation.error();
+  return OkStatus();
+}
+
 struct BuildArgs {
   std::string manifest, app_dir, output, runtime, cert, key, name, version;
 };
@@ -159,6 +182,16 @@ void RegisterEnclaveCommands(CLI::App& app, Action& run) {
   b->add_option("--version", build->version, "Image version recorded in the metadata");
   b->callback([build, &run] {
     run = [build]() -> int {
+      // Before anything is written: an image whose runtime refuses its manifest would print
+      // PCRs that parties might grant their keys to, and fail only at launch.
+      if (Status st = CheckManifestAsRuntime(build->manifest); !st) {
+        if (st.error().code() == ErrorCode::kMalformed) {
+          return ReportFailure(Error::Malformed(
+              "--manifest " + build->manifest + ": the enclave runtime would refuse it at boot (" +
+              st.error().message() + "); nothing was written"));
+        }
+        return ReportFailure(st.error().WithContext("--manifest"));
+      }
       parent::BuildOptions o;
       o.manifest_path = build->manifest;
       o.app_dir = build->app_dir;

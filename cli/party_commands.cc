@@ -45,7 +45,7 @@ constexpr char kCaBundleHelp[] =
 
 struct EncryptFlags {
   std::string kms;
-  std::string region = "us-east-1";
+  std::string region;  // default: DefaultAwsRegion()
   std::string key_id;
   std::string computation;
   std::string party;
@@ -85,19 +85,52 @@ class HashingFileSink final : public enclave::esdk::Sink {
   EvpMdCtxPtr ctx_;
 };
 
-// Returns a KMS client for `endpoint` signing with the caller's credentials from the standard
-// AWS places.
-Result<std::unique_ptr<kms::KmsClient>> CallerClient(const std::string& endpoint,
-                                                     const std::string& region,
-                                                     const std::string& ca_file) {
-  auto creds = LoadAwsCredentials();
-  if (!creds) return creds.error().WithContext("AWS credentials");
+constexpr char kKmsHelp[] =
+    "KMS endpoint URL (default: $AWS_ENDPOINT_URL_KMS, else $AWS_ENDPOINT_URL)";
+constexpr char kRegionHelp[] =
+    "AWS region (default: $AWS_REGION, else $AWS_DEFAULT_REGION, else us-east-1)";
+
+// A KMS client for the caller and who it signs as, for the command's JSON.
+struct Caller {
+  std::unique_ptr<kms::KmsClient> client;
+  std::string region;
+  std::string endpoint;
+  std::string source;  // "environment" or "profile:NAME"
+  std::string access_key_id;
+
+  // {"Credentials": {"Source", "AccessKeyId"}, "Region", "Kms"} merged into `out`.
+  template <typename Json>
+  void Describe(Json& out) const {
+    out["Credentials"] = {{"Source", source}, {"AccessKeyId", access_key_id}};
+    out["Region"] = region;
+    out["Kms"] = endpoint;
+  }
+};
+
+// Returns a KMS client for `endpoint` (default: the AWS endpoint variables) in `region`
+// (default: the AWS region variables) signing with the caller's credentials from the standard
+// AWS places (common/aws_credentials.h). kInvalidArgument without an endpoint or with half a
+// principal in the environment.
+Result<Caller> CallerClient(const std::string& endpoint, const std::string& region,
+                            const std::string& ca_file) {
+  Caller caller;
+  caller.endpoint = endpoint.empty() ? DefaultKmsEndpoint() : endpoint;
+  if (caller.endpoint.empty()) {
+    return Error::InvalidArgument(
+        "--kms URL is required (or set AWS_ENDPOINT_URL_KMS or AWS_ENDPOINT_URL)");
+  }
+  caller.region = region.empty() ? DefaultAwsRegion() : region;
+  auto identity = LoadAwsIdentity();
+  if (!identity) return identity.error().WithContext("AWS credentials");
+  caller.source = identity->source;
+  caller.access_key_id = identity->credentials.access_key_id;
   kms::ClientOptions co;
-  co.endpoint = endpoint;
-  co.region = region;
-  co.credentials = std::move(*creds);
+  co.endpoint = caller.endpoint;
+  co.region = caller.region;
+  co.credentials = std::move(identity->credentials);
   co.ca_file = ca_file;
-  return kms::KmsClient::Create(std::move(co));
+  CLOISTER_ASSIGN_OR_RETURN(caller.client, kms::KmsClient::Create(std::move(co)));
+  return caller;
 }
 
 int Encrypt(const EncryptFlags& f) {
@@ -131,14 +164,14 @@ int Encrypt(const EncryptFlags& f) {
   if (!in) return ReportFailure(Error::FromErrno("--in " + f.in, errno));
   struct stat st {};
   uint64_t total = ::fstat(in.get(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
-  // Write beside the destination, then rename: a failed run leaves no partial --out.
-  std::string tmp = f.out + ".tmp-" + std::to_string(::getpid());
-  UniqueFd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-  if (!out) return ReportFailure(Error::FromErrno("--out " + f.out, errno));
+  // Write beside the destination, then rename: a failed or interrupted run leaves no partial
+  // --out (common/file.h).
+  auto out = TempOutputFile::Create("--out", f.out, 0644, /*wipe=*/false);
+  if (!out) return ReportFailure(out.error());
 
-  enclave::KmsKeyring provider(**client, f.key_id);
+  enclave::KmsKeyring provider(*client->client, f.key_id);
   enclave::esdk::FdSource source(in.get());
-  HashingFileSink sink(out.get());
+  HashingFileSink sink(out->fd());
   enclave::esdk::EncryptOptions o;
   o.suite = f.unsigned_suite
                 ? enclave::esdk::AlgorithmSuite::kAes256GcmHkdfSha512CommitKey
@@ -159,27 +192,26 @@ int Encrypt(const EncryptFlags& f) {
   if (session) context.emplace(std::string(enclave::kContextSession), session->session_id_hex);
   Status s = enclave::esdk::Encrypt(source, sink, provider, context, o);
   if (tty) std::fprintf(stderr, "\n");
-  if (s && ::fsync(out.get()) != 0) s = Error::FromErrno("fsync", errno);
-  if (s && ::rename(tmp.c_str(), f.out.c_str()) != 0) s = Error::FromErrno("rename", errno);
-  if (!s) {
-    ::unlink(tmp.c_str());
-    return ReportFailure(s.error());
-  }
-  PrintJson({{"Computation", f.computation},
-             {"Party", f.party},
-             {"SessionId", session ? nlohmann::json(session->session_id_hex) : nlohmann::json()},
-             {"KeyId", provider.key_arn()},
-             {"AlgorithmSuite", f.unsigned_suite ? "0x0478" : "0x0578"},
-             {"FrameLength", f.frame_length},
-             {"Output", f.out},
-             {"OutputBytes", sink.bytes},
-             {"Sha384", HexEncode(sink.Digest())}});
+  if (s) s = out->Commit();
+  if (!s) return ReportFailure(s.error());
+  nlohmann::json result = {
+      {"Computation", f.computation},
+      {"Party", f.party},
+      {"SessionId", session ? nlohmann::json(session->session_id_hex) : nlohmann::json()},
+      {"KeyId", provider.key_arn()},
+      {"AlgorithmSuite", f.unsigned_suite ? "0x0478" : "0x0578"},
+      {"FrameLength", f.frame_length},
+      {"Output", f.out},
+      {"OutputBytes", sink.bytes},
+      {"Sha384", HexEncode(sink.Digest())}};
+  client->Describe(result);
+  PrintJson(result);
   return kExitOk;
 }
 
 struct CreateKeyFlags {
   std::string kms;
-  std::string region = "us-east-1";
+  std::string region;  // default: DefaultAwsRegion()
   std::string measurements;
   std::string operator_arn;
   std::vector<std::string> admin_arns;
@@ -225,14 +257,15 @@ int CreateUngrantedKey(const CreateKeyFlags& f) {
   }
   auto client = CallerClient(f.kms, f.region, f.ca_file);
   if (!client) return ReportFailure(client.error());
-  auto md = (*client)->CreateKey(admin_policy, f.description);
+  auto md = client->client->CreateKey(admin_policy, f.description);
   if (!md) return ReportFailure(kms::KmsCallError(md.error(), "KMS CreateKey"));
-  auto policy = (*client)->GetKeyPolicy(StringMember(*md, "KeyId"));
+  auto policy = client->client->GetKeyPolicy(StringMember(*md, "KeyId"));
   if (!policy) return ReportFailure(kms::KmsCallError(policy.error(), "KMS GetKeyPolicy"));
   nlohmann::ordered_json out = {{"KeyId", StringMember(*md, "KeyId")},
                                 {"Arn", StringMember(*md, "Arn")},
                                 {"OperatorArn", nullptr},
                                 {"Policy", nlohmann::ordered_json::parse(*policy, nullptr, false)}};
+  client->Describe(out);
   std::cout << out.dump(2) << std::endl;
   return kExitOk;
 }
@@ -275,7 +308,7 @@ int CreateKey(const CreateKeyFlags& f) {
   }
   auto client = CallerClient(f.kms, f.region, f.ca_file);
   if (!client) return ReportFailure(client.error());
-  kms::KmsClient& c = **client;
+  kms::KmsClient& c = *client->client;
 
   std::string policy;
   Result<nlohmann::json> md = Error::Internal("unset");
@@ -331,46 +364,19 @@ int CreateKey(const CreateKeyFlags& f) {
                                 {"Measurements", pcrs},
                                 {"AllowDebug", f.allow_debug},
                                 {"Policy", nlohmann::ordered_json::parse(policy)}};
+  client->Describe(out);
   std::cout << out.dump(2) << std::endl;
   return kExitOk;
 }
 
 struct DecryptFlags {
   std::string kms;
-  std::string region = "us-east-1";
+  std::string region;  // default: DefaultAwsRegion()
   std::string in;
   std::string out;
   std::string computation;
   std::string party;
   std::string ca_file;
-};
-
-// Plaintext to a 0600 temporary file beside the destination, renamed into place only when the
-// whole input has authenticated; removed otherwise, so a failure leaves no --out.
-class PlaintextFile {
- public:
-  explicit PlaintextFile(std::string out)
-      : out_(std::move(out)), tmp_(out_ + ".tmp-" + std::to_string(::getpid())) {}
-  ~PlaintextFile() {
-    if (fd_) ::unlink(tmp_.c_str());
-  }
-  Status Open() {
-    fd_ = UniqueFd(::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-    if (!fd_) return Error::FromErrno("--out " + out_, errno);
-    return OkStatus();
-  }
-  int fd() const { return fd_.get(); }
-  Status Commit() {
-    if (::fsync(fd_.get()) != 0) return Error::FromErrno("fsync", errno);
-    if (::rename(tmp_.c_str(), out_.c_str()) != 0) return Error::FromErrno("rename", errno);
-    fd_ = UniqueFd();
-    return OkStatus();
-  }
-
- private:
-  std::string out_;
-  std::string tmp_;
-  UniqueFd fd_;
 };
 
 class CountingFdSink final : public enclave::esdk::Sink {
@@ -461,12 +467,21 @@ int DecryptCommand(const DecryptFlags& f) {
   auto client = CallerClient(f.kms, f.region, f.ca_file);
   if (!client) return ReportFailure(client.error());
 
-  PlaintextFile out(f.out);
+  // Plaintext goes to a 0600 temporary file beside the destination, renamed into place only when
+  // the whole input has authenticated; overwritten and removed otherwise (on failure or
+  // interrupt), so no unauthenticated plaintext is left behind.
+  std::optional<TempOutputFile> out;
+  auto open_out = [&]() -> Status {
+    CLOISTER_ASSIGN_OR_RETURN(TempOutputFile file,
+                              TempOutputFile::Create("--out", f.out, 0600, /*wipe=*/true));
+    out.emplace(std::move(file));
+    return OkStatus();
+  };
   nlohmann::ordered_json result;
   if (esdk) {
-    if (Status s = out.Open(); !s) return ReportFailure(s.error());
-    enclave::KmsKeyring provider(**client);
-    CountingFdSink sink(out.fd());
+    if (Status s = open_out(); !s) return ReportFailure(s.error());
+    enclave::KmsKeyring provider(*client->client);
+    CountingFdSink sink(out->fd());
     enclave::esdk::DecryptOptions o;
     o.check_header = [&](const enclave::esdk::MessageHeader& h) -> Status {
       for (const auto& [k, v] : want) {
@@ -483,7 +498,7 @@ int DecryptCommand(const DecryptFlags& f) {
     HashingFdSource source(in.get());
     auto header = enclave::esdk::Decrypt(source, sink, provider, o);
     if (!header) return ReportFailure(header.error());
-    if (Status s = out.Commit(); !s) return ReportFailure(s.error());
+    if (Status s = out->Commit(); !s) return ReportFailure(s.error());
     nlohmann::ordered_json context = nlohmann::ordered_json::object();
     for (const auto& [k, v] : header->context) {
       if (k != enclave::esdk::kPublicKeyContextKey) context[k] = v;
@@ -507,13 +522,13 @@ int DecryptCommand(const DecryptFlags& f) {
                            std::to_string(enclave::kMaxBareBlobBytes) + " bytes"));
     }
     if (blob->empty()) return ReportFailure(Error::Malformed("--in " + f.in + " is empty"));
-    auto r = (*client)->Decrypt(*blob, want);
+    auto r = client->client->Decrypt(*blob, want);
     if (!r) return ReportFailure(kms::KmsCallError(r.error(), "KMS Decrypt"));
-    if (Status s = out.Open(); !s) return ReportFailure(s.error());
-    if (Status s = enclave::esdk::FdSink(out.fd()).Write(r->plaintext); !s) {
+    if (Status s = open_out(); !s) return ReportFailure(s.error());
+    if (Status s = enclave::esdk::FdSink(out->fd()).Write(r->plaintext); !s) {
       return ReportFailure(s.error());
     }
-    if (Status s = out.Commit(); !s) return ReportFailure(s.error());
+    if (Status s = out->Commit(); !s) return ReportFailure(s.error());
     result = {{"Format", "kms-ciphertext-blob"},
               {"KeyId", r->key_id},
               {"EncryptionContext", want},
@@ -522,6 +537,7 @@ int DecryptCommand(const DecryptFlags& f) {
   }
   result["Input"] = f.in;
   result["Output"] = f.out;
+  client->Describe(result);
   std::cout << result.dump(2) << std::endl;
   return kExitOk;
 }
@@ -537,8 +553,8 @@ void RegisterPartyCommands(CLI::App& app, Action& run) {
       "create-key",
       "Create your KMS key with a policy that lets the operator decrypt only from an enclave "
       "with the audited PCRs (PCR0, 1, 2, and 8 when present); prints the key ARN and policy");
-  create->add_option("--kms", ck->kms, "KMS endpoint URL")->required();
-  create->add_option("--region", ck->region, "AWS region")->capture_default_str();
+  create->add_option("--kms", ck->kms, kKmsHelp);
+  create->add_option("--region", ck->region, kRegionHelp);
   create->add_option("--measurements", ck->measurements,
                       "Measurements JSON as printed by build-enclave / describe-eif / nitro-cli "
                       "(without it and --operator-arn: a key only your account can use, to "
@@ -563,8 +579,8 @@ void RegisterPartyCommands(CLI::App& app, Action& run) {
       "decrypt",
       "Decrypt an input (AWS Encryption SDK message or bare KMS ciphertext blob) with your own "
       "credentials, e.g. to check your input; nothing is written unless it all decrypts");
-  dec->add_option("--kms", df->kms, "KMS endpoint URL")->required();
-  dec->add_option("--region", df->region, "AWS region")->capture_default_str();
+  dec->add_option("--kms", df->kms, kKmsHelp);
+  dec->add_option("--region", df->region, kRegionHelp);
   dec->add_option("--in", df->in, "Encrypted input")->required();
   dec->add_option("--out", df->out, "Plaintext output (mode 0600, written atomically)")->required();
   dec->add_option("--computation", df->computation,
@@ -579,8 +595,8 @@ void RegisterPartyCommands(CLI::App& app, Action& run) {
       "encrypt",
       "Encrypt an input (e.g. a bid file) under your KMS key in the AWS Encryption SDK format "
       "(v2, committing suite, framed), bound to the computation and your party id");
-  enc->add_option("--kms", f->kms, "KMS endpoint URL")->required();
-  enc->add_option("--region", f->region, "AWS region")->capture_default_str();
+  enc->add_option("--kms", f->kms, kKmsHelp);
+  enc->add_option("--region", f->region, kRegionHelp);
   enc->add_option("--key-id", f->key_id, "Your KMS key (id, ARN or alias)")->required();
   enc->add_option("--computation", f->computation, "Computation id from the manifest")->required();
   enc->add_option("--party", f->party, "Your party id from the manifest")->required();

@@ -67,12 +67,23 @@ Result<sigv4::Credentials> ParseSharedCredentials(std::string_view text,
   return Make(id, AsString(secret), token);
 }
 
-Result<sigv4::Credentials> LoadAwsCredentials(const EnvLookup& env) {
+Result<AwsIdentity> LoadAwsIdentity(const EnvLookup& env) {
   auto id = env("AWS_ACCESS_KEY_ID");
   auto secret = env("AWS_SECRET_ACCESS_KEY");
-  if (id && secret && !id->empty() && !secret->empty()) {
+  const bool has_id = id && !id->empty();
+  const bool has_secret = secret && !secret->empty();
+  if (has_id != has_secret) {
+    // Half a principal in the environment: the SDKs' chain would not use it, and falling back
+    // to a profile would silently act as another principal.
+    return Error::InvalidArgument(
+        std::string(has_id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY") + " is set but " +
+        (has_id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID") +
+        " is not: set both, or unset it to use the shared credentials file's profile");
+  }
+  if (has_id) {
     auto token = env("AWS_SESSION_TOKEN");
-    return Make(*id, *secret, token ? *token : "");
+    CLOISTER_ASSIGN_OR_RETURN(sigv4::Credentials c, Make(*id, *secret, token ? *token : ""));
+    return AwsIdentity{std::move(c), "environment"};
   }
   std::string path;
   if (auto f = env("AWS_SHARED_CREDENTIALS_FILE"); f && !f->empty()) {
@@ -80,28 +91,66 @@ Result<sigv4::Credentials> LoadAwsCredentials(const EnvLookup& env) {
   } else if (auto home = env("HOME"); home && !home->empty()) {
     path = *home + "/.aws/credentials";
   } else {
-    return Error::NotFound("no AWS credentials in the environment and no HOME");
+    return Error::NotFound(
+        "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
+        "AWS_SHARED_CREDENTIALS_FILE (no HOME for ~/.aws/credentials)");
   }
   auto profile = env("AWS_PROFILE");
   std::string name = profile && !profile->empty() ? *profile : "default";
   auto text = ReadTextFile(path, kMaxCredentialsFileSize);
   if (!text) {
     if (text.error().code() == ErrorCode::kNotFound) {
-      return Error::NotFound("no AWS credentials in the environment or in " + path);
+      return Error::NotFound("no AWS credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                             "are not set and there is no " + path);
     }
     return text.error();
   }
   auto creds = ParseSharedCredentials(*text, name);
   if (!creds) return creds.error().WithContext(path);
-  return creds;
+  return AwsIdentity{std::move(*creds), "profile:" + name};
 }
 
-Result<sigv4::Credentials> LoadAwsCredentials() {
-  return LoadAwsCredentials([](std::string_view name) -> std::optional<std::string> {
+Result<AwsIdentity> LoadAwsIdentity() { return LoadAwsIdentity(ProcessEnv()); }
+
+Result<sigv4::Credentials> LoadAwsCredentials(const EnvLookup& env) {
+  CLOISTER_ASSIGN_OR_RETURN(AwsIdentity identity, LoadAwsIdentity(env));
+  return std::move(identity.credentials);
+}
+
+Result<sigv4::Credentials> LoadAwsCredentials() { return LoadAwsCredentials(ProcessEnv()); }
+
+EnvLookup ProcessEnv() {
+  return [](std::string_view name) -> std::optional<std::string> {
     const char* v = std::getenv(std::string(name).c_str());
     if (v == nullptr) return std::nullopt;
     return std::string(v);
-  });
+  };
 }
+
+namespace {
+
+std::string FirstSet(const EnvLookup& env, std::initializer_list<const char*> names) {
+  for (const char* n : names) {
+    if (auto v = env(n); v && !v->empty()) return *v;
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string DefaultAwsRegion(const EnvLookup& env, std::string_view fallback) {
+  std::string r = FirstSet(env, {"AWS_REGION", "AWS_DEFAULT_REGION"});
+  return r.empty() ? std::string(fallback) : r;
+}
+
+std::string DefaultAwsRegion(std::string_view fallback) {
+  return DefaultAwsRegion(ProcessEnv(), fallback);
+}
+
+std::string DefaultKmsEndpoint(const EnvLookup& env) {
+  return FirstSet(env, {"AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL"});
+}
+
+std::string DefaultKmsEndpoint() { return DefaultKmsEndpoint(ProcessEnv()); }
 
 }  // namespace cloister

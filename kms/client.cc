@@ -1,8 +1,15 @@
 #include "kms/client.h"
 
 #include <httplib.h>
+#include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 namespace cloister::kms {
 namespace {
@@ -142,9 +149,65 @@ Result<std::unique_ptr<KmsClient>> KmsClient::Create(ClientOptions options) {
   return std::unique_ptr<KmsClient>(new KmsClient(std::move(options), std::move(http), host));
 }
 
+namespace {
+
+// Connects once to `hostport` ("host[:port]", default port `default_port`) to learn why the
+// HTTP client could not: cpp-httplib reports only "Connection". Returns "" when it connects
+// now, else the resolver's or connect(2)'s error text ("Connection refused"...).
+std::string ConnectProbe(std::string_view hostport, const char* default_port) {
+  std::string host(hostport);
+  std::string port = default_port;
+  if (size_t colon = host.rfind(':');
+      colon != std::string::npos && host.find(']', colon) == std::string::npos) {
+    port = host.substr(colon + 1);
+    host = host.substr(0, colon);
+  }
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+    return std::string("cannot resolve ") + host + ": " + ::gai_strerror(rc);
+  }
+  std::string why = "no address";
+  for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+      why = std::strerror(errno);
+      continue;
+    }
+    int err = 0;
+    if (::connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+      err = errno;
+      if (err == EINPROGRESS) {
+        pollfd p{fd, POLLOUT, 0};
+        err = ::poll(&p, 1, 2000) == 1 ? 0 : ETIMEDOUT;
+        socklen_t len = sizeof err;
+        if (err == 0) ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      }
+    }
+    ::close(fd);
+    if (err == 0) {
+      why.clear();
+      break;
+    }
+    why = std::strerror(err);
+  }
+  ::freeaddrinfo(found);
+  return why;
+}
+
+}  // namespace
+
 Error KmsClient::TransportError(httplib::Error error) const {
   std::string message =
       "KMS request to " + options_.endpoint + " failed: " + httplib::to_string(error);
+  const std::string_view rest =
+      std::string_view(options_.endpoint)
+          .substr(options_.endpoint.starts_with("https://") ? 8 : 7);
+  const std::string hostport(rest.substr(0, rest.find('/')));
   const bool https = options_.endpoint.starts_with("https://");
   const std::string trust = options_.ca_file.empty() ? "the system's CA certificates"
                                                      : "the CA bundle " + options_.ca_file;
@@ -159,7 +222,24 @@ Error KmsClient::TransportError(httplib::Error error) const {
                "; give the KMS server's CA with --ca-bundle FILE or AWS_CA_BUNDLE)";
   } else if (error == httplib::Error::SSLConnection) {
     message += " (TLS handshake failed: the certificate did not verify against " + trust +
-               " for " + host_ + ", or the server does not speak HTTPS)";
+               " for " + host_ + ", or the server does not speak HTTPS - use http:// for a KMS "
+               "started with --insecure-http - or a proxy there accepted the connection but "
+               "could not reach KMS behind it)";
+  } else if (error == httplib::Error::Connection) {
+    std::string why = ConnectProbe(hostport, https ? "443" : "80");
+    message += " (cannot connect to " + hostport + ": " +
+               (why.empty() ? std::string("it failed then, and connects now") : why) +
+               "; is the KMS, or the proxy in front of it, running and listening there? "
+               "cloister-kms prints its endpoint when it starts)";
+  } else if (error == httplib::Error::Read || error == httplib::Error::Write) {
+    message += std::string(" (connected to ") + hostport + ", but the connection " +
+               (error == httplib::Error::Read ? "closed or timed out before an answer"
+                                              : "closed while the request was sent") +
+               ": " +
+               (https ? "a proxy there may have no KMS reachable behind it"
+                      : "is the server HTTPS (then use https://), or a proxy there with no KMS "
+                        "reachable behind it?") +
+               ")";
   } else if (error == httplib::Error::SSLLoadingCerts) {
     message += " (cannot load the CA bundle " + options_.ca_file + ")";
   }

@@ -128,6 +128,33 @@ struct MonitorContext {
   int status_fd = -1;     // to the launching command
 };
 
+// Outside debug mode the enclave's stdout and stderr go to a pipe the monitor drains; it keeps
+// only the first line (at most kMaxFirstLine bytes), which RunEnclave reports when the enclave
+// stops before its heartbeat ("cloister-enclave: manifest: ..."): the runtime prints its reason
+// there and never a secret. Everything after the first line is read and dropped, unkept, so an
+// enclave that writes on cannot fill the pipe and block.
+constexpr size_t kMaxFirstLine = 512;
+
+// Appends to `line` what of `data` belongs to the first line; sets `done` at its end.
+void KeepFirstLine(std::string& line, bool& done, const char* data, size_t n) {
+  for (size_t i = 0; i < n && !done; ++i) {
+    if (data[i] == '\n' || line.size() >= kMaxFirstLine) {
+      done = true;
+    } else {
+      line += data[i];
+    }
+  }
+}
+
+// Returns `line` with every byte outside printable ASCII as '?' (no terminal escapes reach the
+// operator's terminal from the enclave).
+std::string Printable(std::string line) {
+  for (char& c : line) {
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
+  }
+  return line;
+}
+
 void AppendConsole(int log_fd, size_t& written, const char* data, size_t n) {
   if (log_fd < 0 || written >= kMaxConsoleLog) return;
   size_t take = std::min(n, kMaxConsoleLog - written);
@@ -135,8 +162,8 @@ void AppendConsole(int log_fd, size_t& written, const char* data, size_t n) {
 }
 
 // Runs the monitor; never returns. Reports "ok <enclave pid> <monitor pid>\n" or
-// "error <message>\n" on status_fd, and later "exit <code>\n" (plus the console tail in debug
-// mode) when the enclave stops.
+// "error <message>\n" on status_fd, and later "exit <code>\n" when the enclave stops, followed by
+// the console tail in debug mode or by "stderr <first line>\n" otherwise.
 [[noreturn]] void RunMonitor(MonitorContext& ctx) {
   ::setsid();
   ::signal(SIGPIPE, SIG_IGN);
@@ -183,7 +210,7 @@ void AppendConsole(int log_fd, size_t& written, const char* data, size_t n) {
       ::pipe2(p_exec, O_CLOEXEC) != 0) {
     cleanup_and_fail("pipe");
   }
-  if (ctx.record.debug && ::pipe2(p_console, O_CLOEXEC) != 0) cleanup_and_fail("pipe");
+  if (::pipe2(p_console, O_CLOEXEC) != 0) cleanup_and_fail("pipe");
   UniqueFd to_child_w(p_to[1]), from_child_r(p_from[0]), exec_r(p_exec[0]),
       console_r(p_console[0]);
   UniqueFd log_fd;
@@ -271,6 +298,15 @@ void AppendConsole(int log_fd, size_t& written, const char* data, size_t n) {
                  "ok " + std::to_string(s2) + " " + std::to_string(::getpid()) + "\n");
 
   size_t console_written = 0;
+  std::string first_line;
+  bool first_line_done = false;
+  auto take_output = [&](const char* data, size_t n) {
+    if (ctx.record.debug) {
+      AppendConsole(log_fd.get(), console_written, data, n);
+    } else {
+      KeepFirstLine(first_line, first_line_done, data, n);
+    }
+  };
   int exit_code = -1;
   Bytes req(nsm::kRequestMaxSize + 1);
   bool running = true;
@@ -307,7 +343,7 @@ void AppendConsole(int log_fd, size_t& written, const char* data, size_t n) {
     if (console_r && (pfds[3].revents & (POLLIN | POLLHUP))) {
       ssize_t got = ::read(console_r.get(), buf, sizeof(buf));
       if (got > 0) {
-        AppendConsole(log_fd.get(), console_written, buf, static_cast<size_t>(got));
+        take_output(buf, static_cast<size_t>(got));
       } else {
         console_r.Reset();
       }
@@ -332,10 +368,14 @@ void AppendConsole(int log_fd, size_t& written, const char* data, size_t n) {
   while (console_r) {
     ssize_t got = ::read(console_r.get(), buf, sizeof(buf));
     if (got <= 0) break;
-    AppendConsole(log_fd.get(), console_written, buf, static_cast<size_t>(got));
+    take_output(buf, static_cast<size_t>(got));
   }
   std::string report = "exit " + std::to_string(exit_code) + "\n";
-  if (ctx.record.debug) report += ConsoleTail(dir);
+  if (ctx.record.debug) {
+    report += ConsoleTail(dir);
+  } else if (!first_line.empty()) {
+    report += "stderr " + Printable(first_line) + "\n";
+  }
   (void)WriteAll(ctx.status_fd, report);
   broker.RemoveSockets();
   cgroups->Remove();
@@ -646,7 +686,15 @@ Result<EnclaveRecord> RunEnclave(const RunOptions& o) {
       std::string exit_line = rest.substr(0, rest.find('\n'));
       std::string tail = rest.find('\n') == std::string::npos ? "" : rest.substr(rest.find('\n') + 1);
       msg += " (" + exit_line + ")";
-      if (!tail.empty()) msg += "; console tail:\n" + tail;
+      if (rec.debug) {
+        if (!tail.empty()) msg += "; console tail:\n" + tail;
+      } else if (tail.rfind("stderr ", 0) == 0) {
+        msg += ": " + tail.substr(7, tail.find('\n') == std::string::npos
+                                        ? std::string::npos
+                                        : tail.find('\n') - 7);
+      } else {
+        msg += "; start it with --debug-mode to see its console";
+      }
     } else if (!rec.debug) {
       msg += "; start it with --debug-mode to see its console";
     }

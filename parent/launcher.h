@@ -6,7 +6,10 @@
 // keys, starts the enclave in the sandbox (parent/sandbox.h), serves the NSM over the inherited
 // channel (parent/nsm_service.h), records the console in debug mode, and cleans up when the
 // enclave stops. RunEnclave returns once the enclave sent the Nitro heartbeat (0xB7 to CID 3,
-// port 9000, echoed back), or fails with the reason and, in debug mode, the end of the console.
+// port 9000, echoed back), or fails with the reason: in debug mode the end of the console,
+// otherwise the first line the enclave wrote on stderr (at most 512 bytes, non-printable bytes
+// as '?'; the runtime prints its reason there, e.g. "cloister-enclave: manifest: ...", and never
+// a secret). Outside debug mode nothing else the enclave writes is kept.
 //
 // State lives in a run directory (default /run/cloister/enclaves, or $CLOISTER_ENCLAVE_RUN_DIR):
 // one subdirectory per enclave holding state.json (and console.log in debug mode), removed by

@@ -257,10 +257,20 @@ int RunComputation(const Options& o) {
 
 int main(int argc, char** argv) {
   using namespace cloister;
-  InitLogging("cloister-parent");
+  InstallInterruptCleanup("cloister-parent");
+  Status logging = InitLoggingFromEnvironment("cloister-parent");
   CLI::App app{"cloister-parent: talk to a running enclave over vsock", "cloister-parent"};
   app.set_version_flag("--version", CLOISTER_VERSION);
   app.require_subcommand(1);
+  AddCommonOptions(
+      app, {{"AWS_ACCESS_KEY_ID", "run: the operator's access key id (with "
+                                  "AWS_SECRET_ACCESS_KEY, both or neither)"},
+            {"AWS_SECRET_ACCESS_KEY", "run: the operator's secret access key"},
+            {"AWS_SESSION_TOKEN", "run: session token of temporary credentials"},
+            {"AWS_PROFILE", "run: profile of the shared credentials file (default: default)"},
+            {"AWS_SHARED_CREDENTIALS_FILE", "run: shared credentials file"},
+            {"CLOISTER_VSOCK", "kernel or emulated vsock (default: detected)"},
+            {"CLOISTER_VSOCK_DIR", "directory of emulated vsock sockets"}});
   Options o;
   auto add_common = [&o](CLI::App* sub) {
     sub->add_option("--enclave-cid", o.cid, "CID of the running enclave")->required();
@@ -285,6 +295,11 @@ int main(int argc, char** argv) {
   run->add_option("--inputs", o.inputs, "directory with one input file per party")->required();
   run->add_option("--out", o.out, "where to write the receipt (CBOR)")->required();
   if (auto rc = ParseCommandLine(app, argc, argv)) return *rc;
+  if (!logging) {
+    std::fprintf(stderr, "cloister-parent: %s\n", logging.error().message().c_str());
+    return kExitUsage;
+  }
+  SetInterruptedCommand(SelectedCommand(app));
   if (ping->parsed()) return Ping(o);
   if (run->parsed()) return RunComputation(o);
   if (session->parsed()) return Attest(o, true);

@@ -6,6 +6,8 @@
 //
 // Prints one JSON line on stdout once it listens, logs on stderr, exits 0 after a drain.
 #include <signal.h>
+
+#include <cstdio>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
@@ -94,9 +96,16 @@ int RealMain(int argc, char** argv) {
                  "Serve Prometheus metrics at http://HOST:PORT/metrics (loopback only; port 0 "
                  "picks one)");
   app.add_flag("--no-splice", no_splice, "Copy through buffers instead of splice(2)");
+  cloister::Status logging = cloister::InitLoggingFromEnvironment("cloister-proxy");
+  cloister::AddCommonOptions(
+      app, {{"CLOISTER_VSOCK", "kernel or emulated vsock (default: detected)"},
+            {"CLOISTER_VSOCK_DIR", "directory of emulated vsock sockets"}});
   if (auto code = cloister::ParseCommandLine(app, argc, argv)) return *code;
+  if (!logging) {
+    std::fprintf(stderr, "cloister-proxy: %s\n", logging.error().message().c_str());
+    return cloister::kExitUsage;
+  }
 
-  cloister::InitLogging("cloister-proxy");
   // The proxy handles no secrets, but like every Cloister daemon it leaves no core dumps.
   rlimit no_core{0, 0};
   ::setrlimit(RLIMIT_CORE, &no_core);

@@ -187,8 +187,9 @@ TEST_F(LauncherTest, IsolationSeenFromInsideTheEnclave) {
   EXPECT_EQ(Text(p, "hostname"), "enclave");
   // The only ways out: the NSM channel (fd 3) and the vsock broker channel (fd 4), unnamed
   // seqpacket sockets; the vsock listener and this request's connection (Unix sockets the
-  // monitor bound in the host's vsock directory as <cid>_5000.sock), stdio on /dev/null (no
-  // console in production mode).
+  // monitor bound in the host's vsock directory as <cid>_5000.sock), stdin on /dev/null, stdout
+  // and stderr on the pipe whose first line the monitor keeps to say why an enclave stopped
+  // before its heartbeat (no console in production mode).
   const cbor_item_t* fds = enclave::MapGet(p, "fds");
   bool saw_nsm = false, saw_broker = false;
   std::string listener = *dir_ + "/vsock/" + std::to_string(cid) + "_5000.sock";
@@ -197,8 +198,10 @@ TEST_F(LauncherTest, IsolationSeenFromInsideTheEnclave) {
     uint64_t n = *CborAsUint(enclave::MapGet(fd, "fd"), "fd");
     std::string kind = Text(fd, "kind"), target = Text(fd, "target");
     SCOPED_TRACE("fd " + std::to_string(n) + " " + kind + " " + target);
-    if (n <= 2) {
+    if (n == 0) {
       EXPECT_EQ(target, "/dev/null");
+    } else if (n <= 2) {
+      EXPECT_EQ(target.rfind("pipe:", 0), 0u);
     } else if (n == 3 || n == 4) {
       EXPECT_EQ(kind, "socket");
       EXPECT_EQ(Text(fd, "type"), "seqpacket");

@@ -1,0 +1,496 @@
+// The newcomer's mistakes (issue 19), made on purpose with the real binaries: each row runs
+// `cloister` (against a real cloister-kms on port 0, or a real enclave through run-enclave) and
+// checks the exit code and the exact words of the message. docs/cli.md states the conventions.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/file.h"
+#include "parent/image_builder.h"
+#include "tests/support/process.h"
+
+namespace cloister {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::CommandResult;
+
+const std::string kSource = CLOISTER_SOURCE_DIR;
+const std::string kRuntime = std::string(CLOISTER_BINARY_DIR) + "/enclave/cloister-enclave";
+
+const testing::KmsPrincipal kParty = {"arn:aws:iam::111122223333:user/buyer1",
+                                      "AKIAPARTYBUYER100001",
+                                      "buyer1/Secret+Key0000000000000000000000001"};
+const testing::KmsPrincipal kOther = {"arn:aws:iam::111122223333:user/other",
+                                      "AKIAOTHERPRINCIPAL01",
+                                      "other/Secret+Key00000000000000000000000001"};
+
+// Every AWS variable a command reads, cleared (empty counts as unset), so the machine's own
+// environment (AWS_CA_BUNDLE is set here) never decides a row.
+std::map<std::string, std::string> CleanEnv(const std::string& dir) {
+  return {{"AWS_ACCESS_KEY_ID", ""},          {"AWS_SECRET_ACCESS_KEY", ""},
+          {"AWS_SESSION_TOKEN", ""},          {"AWS_PROFILE", ""},
+          {"AWS_SHARED_CREDENTIALS_FILE", dir + "/no-credentials"},
+          {"AWS_REGION", ""},                 {"AWS_DEFAULT_REGION", ""},
+          {"AWS_ENDPOINT_URL", ""},           {"AWS_ENDPOINT_URL_KMS", ""},
+          {"AWS_CA_BUNDLE", ""},              {"CLOISTER_LOG_LEVEL", ""},
+          {"HOME", dir}};
+}
+
+CommandResult Cli(std::vector<std::string> args, const std::map<std::string, std::string>& env) {
+  args.insert(args.begin(), testing::BinaryPath("cli/cloister"));
+  return testing::RunCommand(args, env, std::chrono::seconds(60));
+}
+
+std::string ErrorMessage(const CommandResult& r) {
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  if (!j.is_object() || !j.contains("error")) return "<no error JSON: " + r.out + ">";
+  return j["error"].value("message", "");
+}
+
+struct Row {
+  std::string name;
+  std::vector<std::string> args;
+  std::map<std::string, std::string> env;  // over CleanEnv
+  int exit_code;
+  std::string stderr_has;  // exact words on stderr ("" for none)
+  std::string stdout_has;  // exact words on stdout ("" for none)
+};
+
+class CliMistakesTest : public ::testing::Test {
+ protected:
+  std::string Path(const std::string& name) { return (dir_.path() / name).string(); }
+  void Write(const std::string& name, const std::string& text) {
+    ASSERT_TRUE(WriteFileAtomic(Path(name), AsBytes(text)).has_value());
+  }
+  void RunTable(const std::vector<Row>& rows) {
+    for (const Row& row : rows) {
+      auto env = CleanEnv(dir_.path().string());
+      for (const auto& [k, v] : row.env) env[k] = v;
+      CommandResult r = Cli(row.args, env);
+      EXPECT_EQ(r.exit_code, row.exit_code) << row.name << "\nstdout: " << r.out
+                                            << "\nstderr: " << r.err;
+      if (!row.stderr_has.empty()) {
+        EXPECT_NE(r.err.find(row.stderr_has), std::string::npos)
+            << row.name << ": stderr lacks [" << row.stderr_has << "]: " << r.err;
+      }
+      if (!row.stdout_has.empty()) {
+        EXPECT_NE(r.out.find(row.stdout_has), std::string::npos)
+            << row.name << ": stdout lacks [" << row.stdout_has << "]: " << r.out;
+      }
+    }
+  }
+  testing::TempDir dir_{"cloister-mistakes"};
+};
+
+// Items 7 and 8: typos, nitro-cli habits, log levels, --quiet/--verbose, --help.
+TEST_F(CliMistakesTest, UsageMistakes) {
+  const std::string missing = Path("missing.eif");
+  RunTable({
+      {"unknown command", {"foo"}, {}, 2, "cloister: unknown command 'foo' for 'cloister'\n"
+                                         "Commands: audit-log build-enclave", ""},
+      {"nitro-cli's describe-enclave", {"describe-enclave"}, {}, 2,
+       "unknown command 'describe-enclave' for 'cloister'; did you mean 'cloister "
+       "describe-enclaves'?", ""},
+      {"swapped letters", {"party", "encrpyt"}, {}, 2,
+       "unknown command 'encrpyt' for 'cloister party'; did you mean 'cloister party encrypt'?\n"
+       "Commands: create-key decrypt encrypt join", ""},
+      {"--docker-uri", {"build-enclave", "--docker-uri", "hello:latest", "--output-file", "x"},
+       {}, 2, "cloister: --docker-uri is a nitro-cli flag; Cloister images are not built from "
+              "Docker images: use --manifest FILE", ""},
+      {"--memory-mib", {"run-enclave", "--eif-path", "x", "--cpu-count", "1", "--memory-mib=128"},
+       {}, 2, "cloister: --memory-mib is a nitro-cli flag; use --memory MIB", ""},
+      {"bogus log level", {"describe-eif", "--eif-path", missing},
+       {{"CLOISTER_LOG_LEVEL", "bogus"}}, 2,
+       "cloister: CLOISTER_LOG_LEVEL=bogus is not a log level: use trace, debug, info, warn, "
+       "error or off (any case)", ""},
+      {"WARN keeps errors", {"describe-eif", "--eif-path", missing},
+       {{"CLOISTER_LOG_LEVEL", "WARN"}}, 1, " error cloister event=failed code=not_found", ""},
+      {"Debug in mixed case", {"describe-eif", "--eif-path", missing},
+       {{"CLOISTER_LOG_LEVEL", "Debug"}}, 1, " error cloister event=failed code=not_found", ""},
+      {"--quiet after the command keeps errors", {"describe-eif", "--eif-path", missing, "-q"},
+       {}, 1, " error cloister event=failed code=not_found", ""},
+      {"--verbose after the command", {"describe-eif", "--verbose", "--eif-path", missing}, {}, 1,
+       " error cloister event=failed", ""},
+      {"--help lists the environment", {"party", "encrypt", "--help"}, {}, 0, "",
+       "AWS_ENDPOINT_URL_KMS        default --kms (then AWS_ENDPOINT_URL)"},
+      {"--help lists the log level", {"--help"}, {}, 0, "", "CLOISTER_LOG_LEVEL"},
+  });
+  // A message with quotes and a newline stays one log line.
+  auto env = CleanEnv(dir_.path().string());
+  CommandResult r = Cli({"describe-eif", "--eif-path", Path("a\"b\nc")}, env);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("message=\"no such file: " + Path("a\\\"b\\nc") + "\"\n"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+// Item 9: wrapped base64 and PEM armour for --doc; PEM where DER is expected is named.
+TEST_F(CliMistakesTest, Base64AndPem) {
+  auto env = CleanEnv(dir_.path().string());
+  const std::string state = Path("platform");
+  ASSERT_EQ(Cli({"platform", "init", "--state-dir", state}, env).exit_code, 0);
+  const std::string pcr0(96, 'a');
+  CommandResult attest = Cli({"platform", "attest", "--state-dir", state, "--pcr", "0=" + pcr0,
+                              "--out", Path("doc.cbor")},
+                             env);
+  ASSERT_EQ(attest.exit_code, 0) << attest.out << attest.err;
+  auto doc = ReadFile(Path("doc.cbor"));
+  ASSERT_TRUE(doc.has_value());
+  std::string b64 = Base64Encode(*doc);
+  std::string wrapped;
+  for (size_t i = 0; i < b64.size(); i += 76) wrapped += b64.substr(i, 76) + "\n";
+  Write("doc.b64", wrapped);
+  Write("doc.pem", "-----BEGIN ATTESTATION DOCUMENT-----\n" + wrapped +
+                       "-----END ATTESTATION DOCUMENT-----\n");
+  for (const char* name : {"doc.cbor", "doc.b64", "doc.pem"}) {
+    CommandResult r = Cli({"verify-attestation", "--doc", Path(name), "--root",
+                           state + "/root.pem", "--expect-pcr", "0=" + pcr0},
+                          env);
+    EXPECT_EQ(r.exit_code, 0) << name << ": " << r.out << r.err;
+  }
+  Write("pub.pem",
+        "-----BEGIN PUBLIC KEY-----\nMHYwEAYHKoZIzj0CAQYFK4EEACIDYgAE\n-----END PUBLIC KEY-----\n");
+  RunTable({{"PEM for DER",
+             {"platform", "attest", "--state-dir", state, "--public-key", Path("pub.pem"),
+              "--out", Path("d2.cbor")},
+             {},
+             2,
+             "",
+             "--public-key " + Path("pub.pem") +
+                 ": this is PEM, not the DER bytes the document carries; convert it first: "
+                 "openssl pkey -pubin -in " + Path("pub.pem") + " -outform DER -out key.der"}});
+  EXPECT_FALSE(fs::exists(Path("d2.cbor")));
+}
+
+// Item 1: build-enclave refuses what the runtime would refuse, with the runtime's words, and
+// writes nothing.
+TEST_F(CliMistakesTest, BuildEnclaveChecksTheManifest) {
+  auto text = ReadTextFile(kSource + "/examples/sealed-bid-auction/manifest.json");
+  ASSERT_TRUE(text.has_value());
+  auto replace = [&](const std::string& from, const std::string& to) {
+    std::string s = *text;
+    size_t at = s.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    return at == std::string::npos ? s : s.replace(at, from.size(), to);
+  };
+  struct Case {
+    std::string name, manifest, message;
+  };
+  std::vector<Case> cases = {
+      {"misspelt key", replace("\"computation_id\"", "\"computaton_id\""),
+       "manifest has unknown field 'computaton_id'"},
+      {"party id with a space", replace("\"buyer2\"", "\"buyer 2\""),
+       "manifest party id is invalid"},
+      {"trailing comma", replace("\"reserve_price\": 0}", "\"reserve_price\": 0},"),
+       "not valid JSON: [json.exception.parse_error.101] parse error at line 22, column 5"},
+      {"not JSON", "not json at all {{{",
+       "not valid JSON: [json.exception.parse_error.101] parse error at line 1, column 2"},
+      {"unknown computation", replace("\"sealed-bid-auction\",", "\"sealed-bid-auktion\","),
+       "manifest names unknown computation 'sealed-bid-auktion'"},
+  };
+  auto env = CleanEnv(dir_.path().string());
+  for (const Case& c : cases) {
+    Write("manifest.json", c.manifest);
+    CommandResult r = Cli({"build-enclave", "--manifest", Path("manifest.json"), "--runtime",
+                           kRuntime, "--output-file", Path("bad.eif")},
+                          env);
+    EXPECT_EQ(r.exit_code, 1) << c.name << ": " << r.out << r.err;
+    const std::string message = ErrorMessage(r);
+    EXPECT_EQ(message.rfind("--manifest " + Path("manifest.json") +
+                                ": the enclave runtime would refuse it at boot (" + c.message,
+                            0),
+              0u)
+        << c.name << ": " << message;
+    EXPECT_TRUE(message.ends_with("); nothing was written")) << c.name << ": " << message;
+    EXPECT_FALSE(fs::exists(Path("bad.eif"))) << c.name;
+  }
+  for (const char* good : {"/examples/hello/manifest.json",
+                           "/examples/sealed-bid-auction/manifest.json"}) {
+    CommandResult r = Cli({"build-enclave", "--manifest", kSource + good, "--runtime", kRuntime,
+                           "--output-file", Path("good.eif")},
+                          env);
+    EXPECT_EQ(r.exit_code, 0) << good << ": " << r.out << r.err;
+  }
+}
+
+// Item 1: an enclave that stops before its heartbeat is reported with the runtime's first line,
+// without --debug-mode. The image is built through the library (build-enclave refuses it).
+TEST_F(CliMistakesTest, RunEnclaveSaysWhyTheEnclaveStopped) {
+  if (::geteuid() != 0) GTEST_SKIP() << "run-enclave needs root (namespaces, cgroups)";
+  auto text = ReadTextFile(kSource + "/examples/sealed-bid-auction/manifest.json");
+  ASSERT_TRUE(text.has_value());
+  std::string bad = *text;
+  bad.replace(bad.find("\"computation_id\""), 16, "\"computaton_id\"");
+  Write("manifest.json", bad);
+  parent::BuildOptions o;
+  o.manifest_path = Path("manifest.json");
+  o.runtime_path = kRuntime;
+  o.name = "bad";
+  o.version = "1";
+  auto image = parent::BuildEnclaveImage(o);
+  ASSERT_TRUE(image.has_value()) << image.error().ToString();
+  ASSERT_TRUE(WriteFileAtomic(Path("bad.eif"), image->bytes).has_value());
+  auto env = CleanEnv(dir_.path().string());
+  env["CLOISTER_VSOCK"] = "emulated";
+  env["CLOISTER_VSOCK_DIR"] = Path("vsock");
+  env["CLOISTER_ENCLAVE_RUN_DIR"] = Path("run");
+  env["XDG_STATE_HOME"] = Path("state");
+  ASSERT_EQ(Cli({"platform", "init", "--state-dir", Path("platform")}, env).exit_code, 0);
+  CommandResult r = Cli({"run-enclave", "--eif-path", Path("bad.eif"), "--cpu-count", "1",
+                         "--memory", "128", "--platform-dir", Path("platform")},
+                        env);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(ErrorMessage(r).find("the enclave stopped before its heartbeat (exit 1): "
+                                 "cloister-enclave: manifest: malformed: manifest has unknown "
+                                 "field 'computaton_id'"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(ErrorMessage(r).find("--debug-mode"), std::string::npos) << r.out;
+  CommandResult list = Cli({"describe-enclaves"}, env);
+  EXPECT_EQ(list.out, "[]\n");
+}
+
+// Items 2, 3 and 5 against a real cloister-kms (HTTPS, its own CA).
+class CliKmsMistakesTest : public CliMistakesTest {
+ protected:
+  void SetUp() override {
+    auto kms = testing::KmsProcess::Start(dir_.path(), testing::KmsConfig({kParty, kOther}));
+    ASSERT_TRUE(kms.has_value()) << kms.error().ToString();
+    kms_.emplace(std::move(*kms));
+  }
+  std::map<std::string, std::string> PartyEnv() {
+    auto env = CleanEnv(dir_.path().string());
+    env["AWS_ACCESS_KEY_ID"] = kParty.access_key_id;
+    env["AWS_SECRET_ACCESS_KEY"] = kParty.secret_access_key;
+    env["AWS_CA_BUNDLE"] = kms_->ca_bundle();
+    return env;
+  }
+  // Creates a key as the party; returns its id.
+  std::string CreateKey() {
+    CommandResult r = Cli({"party", "create-key", "--kms", kms_->endpoint()}, PartyEnv());
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    return j.is_object() ? j.value("KeyId", "") : "";
+  }
+  std::optional<testing::KmsProcess> kms_;
+};
+
+TEST_F(CliKmsMistakesTest, CredentialChainAndDefaults) {
+  const std::string key = CreateKey();
+  ASSERT_FALSE(key.empty());
+  Write("input.txt", "lot-1,1200\n");
+  Write("credentials", "[default]\naws_access_key_id = " + kOther.access_key_id +
+                           "\naws_secret_access_key = " + kOther.secret_access_key +
+                           "\n[buyer]\naws_access_key_id = " + kParty.access_key_id +
+                           "\naws_secret_access_key = " + kParty.secret_access_key + "\n");
+  const std::vector<std::string> encrypt = {
+      "party", "encrypt", "--key-id", key, "--computation", "c1", "--party", "buyer1",
+      "--no-session", "--in", Path("input.txt"), "--out", Path("input.esdk")};
+  // Half a principal in the environment: an error, never the [default] profile.
+  auto half = CleanEnv(dir_.path().string());
+  half["AWS_SHARED_CREDENTIALS_FILE"] = Path("credentials");
+  half["AWS_ACCESS_KEY_ID"] = kParty.access_key_id;
+  half["AWS_ENDPOINT_URL_KMS"] = kms_->endpoint();
+  half["AWS_CA_BUNDLE"] = kms_->ca_bundle();
+  CommandResult r = Cli(encrypt, half);
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_EQ(ErrorMessage(r),
+            "AWS credentials: AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not: set "
+            "both, or unset it to use the shared credentials file's profile");
+  EXPECT_FALSE(fs::exists(Path("input.esdk")));
+  // No --kms and no endpoint variable.
+  auto no_endpoint = PartyEnv();
+  r = Cli(encrypt, no_endpoint);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(ErrorMessage(r),
+            "--kms URL is required (or set AWS_ENDPOINT_URL_KMS or AWS_ENDPOINT_URL)");
+  // AWS_ENDPOINT_URL (no _KMS) and AWS_REGION before AWS_DEFAULT_REGION, credentials from the
+  // environment: the JSON says which.
+  auto env = PartyEnv();
+  env["AWS_ENDPOINT_URL"] = kms_->endpoint();
+  env["AWS_REGION"] = "us-east-1";
+  env["AWS_DEFAULT_REGION"] = "eu-west-1";
+  r = Cli(encrypt, env);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["Credentials"]["Source"], "environment");
+  EXPECT_EQ(j["Credentials"]["AccessKeyId"], kParty.access_key_id);
+  EXPECT_EQ(j["Region"], "us-east-1");
+  EXPECT_EQ(j["Kms"], kms_->endpoint());
+  // AWS_PROFILE picks the profile; AWS_ENDPOINT_URL_KMS wins over AWS_ENDPOINT_URL.
+  auto profile = CleanEnv(dir_.path().string());
+  profile["AWS_SHARED_CREDENTIALS_FILE"] = Path("credentials");
+  profile["AWS_PROFILE"] = "buyer";
+  profile["AWS_ENDPOINT_URL_KMS"] = kms_->endpoint();
+  profile["AWS_ENDPOINT_URL"] = "http://127.0.0.1:1";
+  profile["AWS_CA_BUNDLE"] = kms_->ca_bundle();
+  r = Cli({"party", "decrypt", "--in", Path("input.esdk"), "--out", Path("plain.txt")}, profile);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["Credentials"]["Source"], "profile:buyer");
+  EXPECT_EQ(j["Credentials"]["AccessKeyId"], kParty.access_key_id);
+  EXPECT_EQ(*ReadTextFile(Path("plain.txt")), "lot-1,1200\n");
+  // Without AWS_PROFILE, the [default] profile (another principal of the same account, which
+  // the key's default policy admits), and the JSON says so.
+  profile["AWS_PROFILE"] = "";
+  r = Cli({"party", "decrypt", "--in", Path("input.esdk"), "--out", Path("plain2.txt")},
+          profile);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["Credentials"]["Source"], "profile:default");
+  EXPECT_EQ(j["Credentials"]["AccessKeyId"], kOther.access_key_id);
+}
+
+// A TCP listener on 127.0.0.1 that accepts and closes every connection at once: a proxy whose
+// KMS behind it is down.
+class ClosingListener {
+ public:
+  ClosingListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::listen(fd_, 16);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] {
+      while (true) {
+        int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        ::close(c);
+      }
+    });
+  }
+  ~ClosingListener() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+// A port on 127.0.0.1 nothing listens on.
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+TEST_F(CliKmsMistakesTest, ConnectionErrorsNameTheFix) {
+  ClosingListener proxy;
+  const std::string free = "127.0.0.1:" + std::to_string(FreePort());
+  const std::string http_to_https = "http://" + kms_->address();
+  const std::string via_proxy = "https://127.0.0.1:" + std::to_string(proxy.port());
+  auto env = PartyEnv();
+  auto create = [](const std::string& kms) {
+    return std::vector<std::string>{"party", "create-key", "--kms", kms};
+  };
+  RunTable({
+      {"nothing listening", create("http://" + free), env, 1, "",
+       "KMS request to http://" + free + " failed: Connection (cannot "
+       "connect to " + free + ": Connection refused; is the KMS, or the proxy in front of it, "
+       "running and listening there?"},
+      {"http to an https KMS", create(http_to_https), env, 1, "",
+       "this cloister-kms endpoint speaks HTTPS only: use an https:// endpoint"},
+      {"proxy up, KMS down", create(via_proxy), env, 1, "",
+       "or a proxy there accepted the connection but could not reach KMS behind it"},
+  });
+}
+
+// Waits until `path` exists with at least `bytes` bytes (bounded).
+bool WaitForSize(const std::string& path, uintmax_t bytes) {
+  for (int i = 0; i < 3000; ++i) {
+    std::error_code ec;
+    if (fs::file_size(path, ec) >= bytes && !ec) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
+// Item 2: SIGINT during encrypt, SIGTERM during decrypt of a large input: the temporary file is
+// gone (the plaintext one overwritten first), one line says so, exit 130 / 143.
+TEST_F(CliKmsMistakesTest, InterruptsLeaveNoTemporaryFiles) {
+  const std::string key = CreateKey();
+  ASSERT_FALSE(key.empty());
+  {
+    std::ofstream big(Path("big.csv"), std::ios::binary);
+    std::string line = "lot-1,1234567890\n";
+    std::string block;
+    while (block.size() < (1u << 20)) block += line;
+    for (int i = 0; i < 192; ++i) big << block;  // 192 MiB
+  }
+  auto env = PartyEnv();
+  env["AWS_ENDPOINT_URL_KMS"] = kms_->endpoint();
+  auto start = [&](std::vector<std::string> args, const std::string& err) {
+    args.insert(args.begin(), testing::BinaryPath("cli/cloister"));
+    testing::ProcessOptions po;
+    po.argv = args;
+    po.env = env;
+    po.stderr_path = Path(err);
+    return testing::Process::Start(po);
+  };
+  const std::vector<std::string> encrypt = {
+      "party", "encrypt", "--key-id", key, "--computation", "c1", "--party", "buyer1",
+      "--no-session", "--in", Path("big.csv"), "--out", Path("big.esdk")};
+  {
+    auto p = start(encrypt, "encrypt.err");
+    ASSERT_TRUE(p.has_value());
+    const std::string tmp = Path("big.esdk") + ".tmp-" + std::to_string(p->pid());
+    ASSERT_TRUE(WaitForSize(tmp, 8u << 20));
+    EXPECT_EQ(p->Stop(SIGINT), 130);
+    EXPECT_FALSE(fs::exists(tmp));
+    EXPECT_FALSE(fs::exists(Path("big.esdk")));
+    EXPECT_EQ(*ReadTextFile(Path("encrypt.err")),
+              "cloister: party encrypt interrupted (SIGINT); removed the unfinished " + tmp +
+                  "\n");
+  }
+  CommandResult done = Cli(encrypt, env);
+  ASSERT_EQ(done.exit_code, 0) << done.out << done.err;
+  {
+    auto p = start({"party", "decrypt", "--in", Path("big.esdk"), "--out", Path("big.out")},
+                   "decrypt.err");
+    ASSERT_TRUE(p.has_value());
+    const std::string tmp = Path("big.out") + ".tmp-" + std::to_string(p->pid());
+    ASSERT_TRUE(WaitForSize(tmp, 8u << 20));
+    EXPECT_EQ(p->Stop(SIGTERM), 143);
+    EXPECT_FALSE(fs::exists(tmp));
+    EXPECT_FALSE(fs::exists(Path("big.out")));
+    EXPECT_EQ(*ReadTextFile(Path("decrypt.err")),
+              "cloister: party decrypt interrupted (SIGTERM); removed the unfinished " + tmp +
+                  " (overwritten with zeros first)\n");
+  }
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(dir_.path())) {
+    if (e.path().string().find(".tmp-") != std::string::npos) left.push_back(e.path());
+  }
+  EXPECT_TRUE(left.empty()) << left.front();
+}
+
+}  // namespace
+}  // namespace cloister
