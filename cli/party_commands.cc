@@ -377,6 +377,7 @@ struct DecryptFlags {
   std::string computation;
   std::string party;
   std::string ca_file;
+  std::string session;  // a joined-session file: the input must be bound to that session
 };
 
 class CountingFdSink final : public enclave::esdk::Sink {
@@ -449,6 +450,16 @@ int DecryptCommand(const DecryptFlags& f) {
     want = {{std::string(enclave::kContextComputation), f.computation},
             {std::string(enclave::kContextParty), f.party}};
   }
+  if (!f.session.empty()) {
+    if (f.computation.empty()) {
+      return ReportFailure(Error::InvalidArgument("--session goes with --computation and --party"));
+    }
+    auto joined = ReadJoinedSession(f.session, "--session");
+    if (!joined) return ReportFailure(joined.error());
+    // A bare blob's context is checked by KMS (it is the blob's AAD), so it must be the whole
+    // context the party encrypted with, session included.
+    want.emplace(std::string(enclave::kContextSession), joined->session_id_hex);
+  }
   UniqueFd in(::open(f.in.c_str(), O_RDONLY | O_CLOEXEC));
   if (!in) return ReportFailure(Error::FromErrno("--in " + f.in, errno));
   uint8_t head[kBase64Probe];
@@ -490,7 +501,8 @@ int DecryptCommand(const DecryptFlags& f) {
           return Error::PolicyDenied(
               "the encryption context does not bind the input to "
               "computation '" +
-              f.computation + "' and party '" + f.party + "'");
+              f.computation + "' and party '" + f.party + "'" +
+              (f.session.empty() ? "" : " in the session of " + f.session));
         }
       }
       return OkStatus();
@@ -587,6 +599,9 @@ void RegisterPartyCommands(CLI::App& app, Action& run) {
                   "Require this computation id in the encryption context (with --party; a bare "
                   "KMS blob needs both, KMS binds the context)");
   dec->add_option("--party", df->party, "Require this party id in the encryption context");
+  dec->add_option("--session", df->session,
+                  "With --computation/--party: the session you joined (`party join --out`); its "
+                  "id is required in the context (and needed to open a bare blob bound to it)");
   dec->add_option("--ca-bundle,--ca-file", df->ca_file, kCaBundleHelp)
       ->envname("AWS_CA_BUNDLE");
   dec->callback([df, &run] { run = [df] { return DecryptCommand(*df); }; });

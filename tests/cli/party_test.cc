@@ -456,9 +456,42 @@ TEST_F(PartyCommandsTest, DecryptForThePartyAccessDeniedForTheOperator) {
   EXPECT_EQ(nlohmann::json::parse(r.out)["Format"], "kms-ciphertext-blob");
   EXPECT_EQ(*ReadTextFile(Path("bid.out")), small);
 
-  const std::vector<std::string> files = {"m.json",   "bids.csv",  "bids.enc", "bid.blob",
-                                          "bids.out", "bids.out2", "bid.out",  "kms.yaml",
-                                          "kms.log",  "kms-data",  "root.pem"};
+  // A bare blob bound to a session (`aws kms encrypt --encryption-context
+  // ...,cloister:session=S`): KMS needs the whole context, so it opens only with --session.
+  const std::string session(64, 'e');
+  ASSERT_TRUE(WriteFileAtomic(Path("joined.json"),
+                              AsBytes(R"({"SessionId": ")" + session + "\"}"))
+                  .has_value());
+  auto bound = Client(kParty)->Encrypt(arn, AsBytes(small),
+                                       {{"cloister:computation", "auction-1"},
+                                        {"cloister:party", "buyer1"},
+                                        {"cloister:session", session}});
+  ASSERT_TRUE(bound.has_value());
+  ASSERT_TRUE(WriteFileAtomic(Path("bound.blob"), *bound).has_value());
+  r = Cli({"party", "decrypt", "--kms", kms_->endpoint(), "--in", Path("bound.blob"), "--out",
+           Path("bound.out"), "--computation", "auction-1", "--party", "buyer1"},
+          kParty);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("InvalidCiphertextException"), std::string::npos) << r.out;
+  r = Cli({"party", "decrypt", "--kms", kms_->endpoint(), "--in", Path("bound.blob"), "--out",
+           Path("bound.out"), "--computation", "auction-1", "--party", "buyer1", "--session",
+           Path("joined.json")},
+          kParty);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(*ReadTextFile(Path("bound.out")), small);
+  // An ESDK input made without that session is refused with --session, before KMS.
+  r = Cli({"party", "decrypt", "--kms", kms_->endpoint(), "--in", Path("bids.enc"), "--out",
+           Path("x.out"), "--computation", "auction-1", "--party", "buyer1", "--session",
+           Path("joined.json")},
+          kParty);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("in the session of"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(Path("x.out")));
+
+  const std::vector<std::string> files = {
+      "m.json",   "bids.csv", "bids.enc",    "bid.blob",   "bids.out",  "bids.out2", "bid.out",
+      "kms.yaml", "kms.log",  "kms-data",    "root.pem",   "joined.json", "bound.blob",
+      "bound.out"};
   // Another computation or party: refused before KMS is asked, nothing written.
   r = Cli({"party", "decrypt", "--kms", kms_->endpoint(), "--in", Path("bids.enc"), "--out",
            Path("x.out"), "--computation", "auction-1", "--party", "buyer2"},
