@@ -12,6 +12,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -246,6 +247,59 @@ TEST_F(JourneyTest, AnInputTheParentDroppedIsDetectedByThatParty) {
       VerifyReceipt(d / "dropped.cbor", {"--my-input", (d / "buyer3-revised.esdk").string()});
   EXPECT_EQ(mine.exit_code, 1) << mine.out;
   EXPECT_EQ(json::parse(mine.out)["Verified"], false) << mine.out;
+}
+
+// AWS's bidding sample, with the session: a buyer makes its input with the AWS CLI v2 (`aws kms
+// encrypt`, a bare ciphertext blob) and the encryption context naming computation, party and
+// the session it joined; the enclave counts it beside the others' ESDK messages, and the buyer
+// finds it in the receipt. The same blob in a restarted enclave is refused (KMS binds the
+// context).
+TEST_F(JourneyTest, AwsCliBlobBoundToTheSessionIsCounted) {
+  const fs::path& d = world_->dir();
+  fs::path inputs = d / "inputs-awscli";
+  ASSERT_NO_FATAL_FAILURE(StartAndEncrypt(inputs));
+  const Principal& buyer1 = BuyerPrincipals()[0];
+  const std::string session =
+      json::parse(std::ifstream(d / ("buyer1-session-" + std::to_string(kCid) + ".json")))
+          ["SessionId"];
+  std::ofstream(d / "awscli-bid.csv") << "lot-1,1600\n";
+  fs::remove(inputs / "buyer1.esdk");
+  std::map<std::string, std::string> env = buyer1.env();
+  env["AWS_CONFIG_FILE"] = "/nonexistent";
+  env["AWS_DEFAULT_REGION"] = "us-east-1";
+  env["AWS_CA_BUNDLE"] = world_->kms().ca_bundle();
+  env["AWS_PAGER"] = "";
+  env["AWS_EC2_METADATA_DISABLED"] = "true";
+  CommandResult blob = testing::RunCommand(
+      {"/bin/sh", "-c",
+       "/usr/bin/aws kms encrypt --endpoint-url \"$0\" --key-id \"$1\" "
+       "--plaintext fileb://\"$2\" --encryption-context "
+       "\"cloister:computation=$3,cloister:party=buyer1,cloister:session=$4\" "
+       "--output text --query CiphertextBlob | base64 -d > \"$5\"",
+       world_->kms().endpoint(), world_->key_arn("buyer1"), (d / "awscli-bid.csv").string(),
+       kJourneyComputation, session, (inputs / "buyer1.blob").string()},
+      env, std::chrono::seconds(60));
+  ASSERT_EQ(blob.exit_code, 0) << blob.out << blob.err;
+  ASSERT_GT(fs::file_size(inputs / "buyer1.blob"), 0u) << blob.err;
+  CommandResult r = world_->Run(kCid, inputs, d / "awscli.cbor");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(json::parse(r.out)["Outcome"]["lots"][0]["winner"], "buyer1") << r.out;
+  CommandResult mine = VerifyReceipt(
+      d / "awscli.cbor",
+      {"--my-input", (inputs / "buyer1.blob").string(), "--party", "buyer1", "--session",
+       (d / ("buyer1-session-" + std::to_string(kCid) + ".json")).string()});
+  EXPECT_EQ(mine.exit_code, 0) << mine.out;
+  // A restarted enclave (a new session) cannot open it: the others join the new session, the
+  // old blob is replayed as buyer1's input, and KMS refuses the context.
+  ASSERT_TRUE(world_->TerminateAll());
+  ASSERT_NO_FATAL_FAILURE(StartAndEncrypt(d / "inputs-awscli-replay"));
+  fs::remove(d / "inputs-awscli-replay" / "buyer1.esdk");
+  fs::copy_file(inputs / "buyer1.blob", d / "inputs-awscli-replay" / "buyer1.blob");
+  CommandResult replay = world_->Run(kCid, d / "inputs-awscli-replay", d / "awscli-replay.cbor");
+  EXPECT_EQ(replay.exit_code, 1) << replay.out;
+  EXPECT_NE(replay.out.find("buyer1"), std::string::npos) << replay.out;
+  EXPECT_NE(replay.out.find("InvalidCiphertextException"), std::string::npos) << replay.out;
+  EXPECT_FALSE(fs::exists(d / "awscli-replay.cbor"));
 }
 
 TEST_F(JourneyTest, ATamperedReceiptFailsVerification) {
