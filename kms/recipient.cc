@@ -336,7 +336,7 @@ Result<Bytes> EnvelopeForRecipient(ByteSpan plaintext, EVP_PKEY* recipient_rsa_p
   if (out == nullptr) return OpensslError("BIO_new");
   // Streaming output is BER with indefinite lengths at ContentInfo, [0], EnvelopedData and
   // EncryptedContentInfo, and encryptedContent as a constructed [0] of OCTET STRING chunks: the
-  // shape of AWS's CiphertextForRecipient (../shared/vectors/kms-cms/blob1.der). Creating the
+  // shape of AWS's CiphertextForRecipient (tests/vectors/kms-cms/blob1.der). Creating the
   // stream encrypts the content key; the header is encoded at the first write.
   StreamChain chain(BIO_new_CMS(out.get(), cms.get()), out.get());
   if (chain.top() == nullptr) return OpensslError("BIO_new_CMS");

@@ -137,7 +137,7 @@ void AddRecipientConditionKeys(const RecipientInfo& info, RequestContext& contex
 // = SubjectKeyIdentifier RecipientKeyIdentifier(key)) with RSAES-OAEP (SHA-256, MGF1-SHA-256,
 // empty label; RFC 4055), AES-256-CBC content encryption with a random key and IV, the
 // encryptedContent as a constructed [0] of OCTET STRING chunks (one chunk), byte for byte the
-// layout of AWS's blob (../shared/vectors/kms-cms/blob1.der) apart from the random and
+// layout of AWS's blob (tests/vectors/kms-cms/blob1.der) apart from the random and
 // key-dependent fields. kInvalidArgument if `key` is not an RSA key of the allowed size;
 // kInternal on an OpenSSL failure. Preparing a new key costs about 1 ms (OpenSSL 3.0 key
 // re-encoding); the prepared data of the last kRecipientKeyCacheEntries key objects is kept (by
