@@ -419,23 +419,6 @@ class HashingFdSource final : public enclave::esdk::Source {
   bool ok_ = false;
 };
 
-// How much of an input is read to tell base64 text from a binary ciphertext.
-constexpr size_t kBase64Probe = 4096;
-
-// True if `head`, the first bytes of an input (all of it when `whole`), is base64 text. A cut
-// prefix is judged up to its last whole 4-character group, the unit base64 decodes.
-bool StartsAsBase64Text(ByteSpan head, bool whole) {
-  if (whole) return LooksLikeBase64Text(head);
-  size_t end = 0;
-  size_t chars = 0;
-  for (size_t i = 0; i < head.size(); ++i) {
-    const uint8_t c = head[i];
-    if (c == '\n' || c == '\r' || c == ' ' || c == '\t') continue;
-    if (++chars % 4 == 0) end = i + 1;
-  }
-  return LooksLikeBase64Text(head.first(end));
-}
-
 int DecryptCommand(const DecryptFlags& f) {
   if (f.computation.empty() != f.party.empty()) {
     return ReportFailure(Error::InvalidArgument("--computation and --party go together"));

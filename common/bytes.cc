@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <cctype>
 
 #include "common/secret.h"
@@ -146,6 +147,7 @@ Result<Bytes> Base64Decode(std::string_view text) {
 }
 
 bool LooksLikeBase64Text(ByteSpan data) {
+  if (data.size() > kBase64Probe) return StartsAsBase64Text(data.first(kBase64Probe), false);
   constexpr size_t kMinBase64Text = 16;
   std::string joined;
   joined.reserve(data.size());
@@ -157,6 +159,20 @@ bool LooksLikeBase64Text(ByteSpan data) {
     joined.push_back(static_cast<char>(c));
   }
   return joined.size() >= kMinBase64Text && Base64DecodePublic(joined).has_value();
+}
+
+bool StartsAsBase64Text(ByteSpan head, bool whole) {
+  head = head.first(std::min(head.size(), kBase64Probe));
+  if (whole) return LooksLikeBase64Text(head);
+  // Cut after the last complete group of four characters (whitespace does not count).
+  size_t end = 0;
+  size_t chars = 0;
+  for (size_t i = 0; i < head.size(); ++i) {
+    const uint8_t c = head[i];
+    if (c == '\n' || c == '\r' || c == ' ' || c == '\t') continue;
+    if (++chars % 4 == 0) end = i + 1;
+  }
+  return LooksLikeBase64Text(head.first(end));
 }
 
 bool ConstantTimeEquals(ByteSpan a, ByteSpan b) {

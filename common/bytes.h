@@ -46,8 +46,13 @@ Result<Bytes> Base64DecodePublic(std::string_view text);
 
 // True if `data` is base64 text (RFC 4648 section 4, possibly wrapped in lines) of at least 16
 // bytes rather than binary: what a user hands in by mistake after `aws kms encrypt --output
-// text`. Ciphertexts are binary and fail this test except with negligible probability.
+// text`. Ciphertexts are binary and fail this test except with negligible probability. Looks at
+// the first kBase64Probe bytes only (a party's input may be 64 MiB; this runs in the enclave).
+inline constexpr size_t kBase64Probe = 4096;
 bool LooksLikeBase64Text(ByteSpan data);
+// The same for `head`, the first bytes of a longer input when `whole` is false (a file read a
+// probe at a time): then only the base64 groups `head` holds whole are judged.
+bool StartsAsBase64Text(ByteSpan head, bool whole);
 
 // Compares in time independent of the contents (lengths may leak). Use for MACs, tags, PCRs,
 // tokens.

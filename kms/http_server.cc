@@ -647,9 +647,15 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Listen(const std::string& host, 
   UniqueFd fd(socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
   int one = 1;
   if (!fd || setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-      bind(fd.get(), found->ai_addr, found->ai_addrlen) != 0 || listen(fd.get(), SOMAXCONN) != 0) {
+      bind(fd.get(), found->ai_addr, found->ai_addrlen) != 0) {
     return Error::FromErrno("cannot listen on " + host + ":" + service, errno);
   }
+  return ListenOn(std::move(fd), std::move(handler), std::move(options));
+}
+
+Result<std::unique_ptr<HttpServer>> HttpServer::ListenOn(UniqueFd fd, HttpHandler handler,
+                                                         HttpServerOptions options) {
+  if (listen(fd.get(), SOMAXCONN) != 0) return Error::FromErrno("listen", errno);
   sockaddr_storage bound{};
   socklen_t len = sizeof(bound);
   if (getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &len) != 0) {

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/unique_fd.h"
 #include "kms/tls.h"
 
 namespace cloister::kms {
@@ -83,6 +84,11 @@ class HttpServer {
   static Result<std::unique_ptr<HttpServer>> Listen(const std::string& host, int port,
                                                     HttpHandler handler,
                                                     HttpServerOptions options = {});
+  // The same on `bound`, a stream socket the caller already bound (and owns no longer), so a
+  // program can hold its address from the start (cloister-kms binds before it writes keys).
+  // kIo if listen fails.
+  static Result<std::unique_ptr<HttpServer>> ListenOn(UniqueFd bound, HttpHandler handler,
+                                                      HttpServerOptions options = {});
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

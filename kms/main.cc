@@ -95,11 +95,10 @@ Result<std::shared_ptr<TlsServerContext>> ServerTls(const ServeFlags& f,
 
 std::string JsonLine(const nlohmann::json& j) { return j.dump(); }
 
-// A socket bound (not listening) to the address the server will listen on, held while the data
-// directory is opened and keys are made, so that a busy port is found before anything is
-// written. SO_REUSEADDR on both sockets lets HttpServer::Listen bind the same address while this
-// one is held (Linux allows that while neither listens); any other program binding it without
-// SO_REUSEADDR meanwhile is refused.
+// A socket bound (not yet listening) to the address the server will listen on, made before the
+// data directory is opened and keys are made, so that a busy port is found before anything is
+// written; the server then listens on this same socket (HttpServer::ListenOn), so nothing can
+// take the address in between.
 struct PortReservation {
   UniqueFd fd;
   int port = 0;  // the port bound (the one the kernel chose for port 0)
@@ -191,9 +190,8 @@ int Run(const std::string& listen, const std::string& data_dir, const std::strin
         "KMS answers; use it only for local tests\"");
   }
   auto server =
-      HttpServer::Listen(host, reservation->port, KmsHttpHandler(kms), std::move(options));
+      HttpServer::ListenOn(std::move(reservation->fd), KmsHttpHandler(kms), std::move(options));
   if (!server) return ReportFailure(server.error());
-  reservation->fd.Reset();
   const int bound = (*server)->port();
   // An IPv6 literal goes in brackets in a URL (RFC 3986 section 3.2.2).
   const std::string url_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
