@@ -8,7 +8,7 @@ if(TARGET cloister_enclave_kms AND TARGET cloister_kms_party_policy AND TARGET c
   cloister_executable(NAME journey_bench
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/journey_bench.cc
     DEPS cloister::enclave_kms cloister::enclave_core cloister::kms_client
-         cloister::kms_party_policy cloister::launcher cloister::nsm cloister::attestation
+         cloister::kms_party_policy cloister::launcher cloister::nsm cloister::kms_esdk_keyring cloister::attestation
          cloister::test_support)
   add_dependencies(journey_bench cloister-kms)
 endif()

@@ -72,11 +72,11 @@
 #include "common/stopwatch.h"
 #include "common/unique_fd.h"
 #include "enclave/auction.h"
-#include "enclave/esdk.h"
-#include "enclave/kms_keyring.h"
+#include "formats/esdk.h"
+#include "kms/esdk_keyring.h"
 #include "enclave/kms_recipient.h"
 #include "enclave/nsm.h"
-#include "enclave/receipt.h"
+#include "formats/receipt.h"
 #include "enclave/session.h"
 #include "kms/client.h"
 #include "kms/party_policy.h"
@@ -127,11 +127,11 @@ sigv4::Credentials Creds(const std::string& access_key, const std::string& secre
 }
 
 // The in-process NSM: the monitor's request handler (parent/nsm_service.h) without the socket.
-class InProcessNsm final : public nsm::Nsm {
+class InProcessNsm final : public enclave::Nsm {
  public:
   explicit InProcessNsm(parent::NsmService& service) : service_(service) {}
   Result<Bytes> Call(ByteSpan request) override {
-    if (request.size() > nsm::kRequestMaxSize) return Error::InvalidArgument("request too large");
+    if (request.size() > formats::nsm::kRequestMaxSize) return Error::InvalidArgument("request too large");
     return service_.Handle(request);
   }
 
@@ -160,7 +160,7 @@ class FirstCallTimer final : public enclave::KmsDecryptorFactory {
     Timed(std::unique_ptr<KmsDecryptor> inner, FirstCallTimer& owner)
         : inner_(std::move(inner)), owner_(owner) {}
     Result<SecretBytes> Decrypt(ByteSpan blob, const std::string& key_arn,
-                                const enclave::esdk::EncryptionContext& context) override {
+                                const formats::esdk::EncryptionContext& context) override {
       const bool first = !owner_.started_.exchange(true);
       const Stopwatch watch;
       auto key = inner_->Decrypt(blob, key_arn, context);
@@ -349,7 +349,7 @@ std::string BidFile(int party, int bids) {
   return file;
 }
 
-Result<enclave::Manifest> MakeManifest(const std::vector<std::string>& key_arns, int parties,
+Result<formats::Manifest> MakeManifest(const std::vector<std::string>& key_arns, int parties,
                                        int lots) {
   nlohmann::json m = {{"computation_id", kComputation},
                       {"computation", "sealed-bid-auction"},
@@ -363,7 +363,7 @@ Result<enclave::Manifest> MakeManifest(const std::vector<std::string>& key_arns,
     lot_list.push_back({{"id", "lot-" + std::to_string(l)}, {"reserve_price", 100}});
   }
   m["auction"] = {{"rule", "second-price"}, {"tie_break", "lowest-sha256"}, {"lots", lot_list}};
-  return enclave::ParseManifest(AsBytes(m.dump()));
+  return formats::ParseManifest(AsBytes(m.dump()));
 }
 
 // The baseline: AES-256-GCM decryption (tag checked) of one buffer per party, each as large as
@@ -495,14 +495,14 @@ Status Setup(World& w, int max_parties, int bids) {
     CLOISTER_ASSIGN_OR_RETURN(std::string policy, KeyPolicy(principal.arn, w.measurements));
     CLOISTER_ASSIGN_OR_RETURN(nlohmann::json meta, client->CreateKey(policy, PartyId(p) + " bids"));
     w.key_arns.push_back(meta.value("Arn", ""));
-    enclave::KmsKeyring keyring(*client, w.key_arns.back());
+    kms::KmsKeyring keyring(*client, w.key_arns.back());
     const std::string bid_file = BidFile(p, bids);
     CLOISTER_ASSIGN_OR_RETURN(
         Bytes message,
-        enclave::esdk::EncryptBytes(AsBytes(bid_file), keyring,
-                                    {{std::string(enclave::kContextComputation), kComputation},
-                                     {std::string(enclave::kContextParty), PartyId(p)},
-                                     {std::string(enclave::kContextSession), w.session->id_hex()}}));
+        formats::esdk::EncryptBytes(AsBytes(bid_file), keyring,
+                                    {{std::string(formats::kContextComputation), kComputation},
+                                     {std::string(formats::kContextParty), PartyId(p)},
+                                     {std::string(formats::kContextSession), w.session->id_hex()}}));
     w.aes.Add(message.size());
     w.messages.push_back(std::move(message));
   }
@@ -516,7 +516,7 @@ struct KmsPath {
 };
 
 // One end-to-end run for the first `parties` parties.
-Result<Sample> RunOnce(World& w, const enclave::Manifest& manifest, int parties,
+Result<Sample> RunOnce(World& w, const formats::Manifest& manifest, int parties,
                        const KmsPath& path) {
   Sample s{};
   CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<enclave::Session> session,
@@ -547,19 +547,19 @@ Result<Sample> RunOnce(World& w, const enclave::Manifest& manifest, int parties,
 
   const Stopwatch attest_watch;
   CLOISTER_ASSIGN_OR_RETURN(Bytes document, w.session->AttestReceipt(body));
-  CLOISTER_ASSIGN_OR_RETURN(Bytes receipt, enclave::EncodeReceipt(body, document));
+  CLOISTER_ASSIGN_OR_RETURN(Bytes receipt, formats::EncodeReceipt(body, document));
   const Elapsed attest = attest_watch.Read();
   const Elapsed total = run_watch.Read();
   s.kms_server_cpu = ProcessCpuMs(w.kms->process().pid()) - server_cpu_start;
 
-  enclave::VerifyReceiptOptions vo;
+  formats::VerifyReceiptOptions vo;
   vo.expected_pcrs = {{0, w.measurements.pcr0}, {1, w.measurements.pcr1}, {2, w.measurements.pcr2}};
   vo.my_input = w.messages[0];
   vo.my_party = PartyId(0);
   vo.manifest = manifest.bytes;
   const Stopwatch verify_watch;
-  CLOISTER_ASSIGN_OR_RETURN(enclave::VerifiedReceipt verified,
-                            enclave::VerifyReceipt(receipt, *w.verifier, vo));
+  CLOISTER_ASSIGN_OR_RETURN(formats::VerifiedReceipt verified,
+                            formats::VerifyReceipt(receipt, *w.verifier, vo));
   s.verify = Ms(verify_watch.Read().wall);
   if (verified.receipt.body.inputs.size() != static_cast<size_t>(parties)) {
     return Error::Internal("the receipt does not list every party");
@@ -616,8 +616,8 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   if (auto rc = ParseCommandLine(app, argc, argv)) return *rc;
   for (int p : party_counts) {
-    if (p < 1 || p > static_cast<int>(enclave::kMaxParties)) {
-      std::fprintf(stderr, "--parties: 1..%zu\n", enclave::kMaxParties);
+    if (p < 1 || p > static_cast<int>(formats::kMaxParties)) {
+      std::fprintf(stderr, "--parties: 1..%zu\n", formats::kMaxParties);
       return kExitUsage;
     }
   }

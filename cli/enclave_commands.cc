@@ -117,7 +117,7 @@ constexpr size_t kMaxManifestFile = size_t{1} << 20;
 
 // Checks the manifest at `path` as the enclave runtime will at boot (enclave/main.cc): a JSON
 // object whose "computation" is "none" serves the built-in requests only; anything else must pass
-// enclave::ParseManifest and name a known computation (enclave::CreateComputation), the same code
+// formats::ParseManifest and name a known computation (enclave::CreateComputation), the same code
 // with the same messages. Build time is the last moment to say so: parties grant their keys to
 // the PCRs build-enclave prints. kMalformed with the runtime's message; kNotFound/kIo to read.
 Status CheckManifestAsRuntime(const std::string& path) {
@@ -127,7 +127,7 @@ Status CheckManifestAsRuntime(const std::string& path) {
     auto it = doc.find("computation");
     if (it != doc.end() && it->is_string() && it->get<std::string>() == "none") return OkStatus();
   }
-  auto manifest = enclave::ParseManifest(text);
+  auto manifest = formats::ParseManifest(text);
   if (!manifest) return manifest.error();
   auto computation = enclave::CreateComputation(*manifest);
   if (!computation) return computation.error();

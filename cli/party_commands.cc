@@ -26,11 +26,10 @@
 #include "common/file.h"
 #include "common/ossl.h"
 #include "common/unique_fd.h"
-#include "enclave/computation.h"
-#include "enclave/esdk.h"
-#include "enclave/kms_keyring.h"
-#include "enclave/session.h"
-#include "enclave/session_statement.h"
+#include "formats/manifest.h"
+#include "formats/esdk.h"
+#include "kms/esdk_keyring.h"
+#include "formats/session_statement.h"
 #include "kms/client.h"
 #include "kms/party_policy.h"
 
@@ -51,7 +50,7 @@ struct EncryptFlags {
   std::string party;
   std::string in;
   std::string out;
-  uint32_t frame_length = enclave::esdk::kDefaultFrameLength;
+  uint32_t frame_length = formats::esdk::kDefaultFrameLength;
   bool unsigned_suite = false;
   std::string ca_file;
   std::string session;  // the joined-session file (cli/joined_session.h)
@@ -59,7 +58,7 @@ struct EncryptFlags {
 };
 
 // Writes to a file descriptor and hashes what it writes (the SHA-384 the receipt will list).
-class HashingFileSink final : public enclave::esdk::Sink {
+class HashingFileSink final : public formats::esdk::Sink {
  public:
   explicit HashingFileSink(int fd) : fd_(fd), ctx_(EVP_MD_CTX_new()) {
     EVP_DigestInit_ex(ctx_.get(), EVP_sha384(), nullptr);
@@ -81,7 +80,7 @@ class HashingFileSink final : public enclave::esdk::Sink {
   uint64_t bytes = 0;
 
  private:
-  enclave::esdk::FdSink fd_;
+  formats::esdk::FdSink fd_;
   EvpMdCtxPtr ctx_;
 };
 
@@ -134,7 +133,7 @@ Result<Caller> CallerClient(const std::string& endpoint, const std::string& regi
 }
 
 int Encrypt(const EncryptFlags& f) {
-  if (!enclave::IsValidId(f.computation) || !enclave::IsValidId(f.party)) {
+  if (!formats::IsValidId(f.computation) || !formats::IsValidId(f.party)) {
     return ReportFailure(Error::InvalidArgument(
         "--computation and --party must be 1..64 characters of [A-Za-z0-9._:-]"));
   }
@@ -169,13 +168,13 @@ int Encrypt(const EncryptFlags& f) {
   auto out = TempOutputFile::Create("--out", f.out, 0644, /*wipe=*/false);
   if (!out) return ReportFailure(out.error());
 
-  enclave::KmsKeyring provider(*client->client, f.key_id);
-  enclave::esdk::FdSource source(in.get());
+  kms::KmsKeyring provider(*client->client, f.key_id);
+  formats::esdk::FdSource source(in.get());
   HashingFileSink sink(out->fd());
-  enclave::esdk::EncryptOptions o;
+  formats::esdk::EncryptOptions o;
   o.suite = f.unsigned_suite
-                ? enclave::esdk::AlgorithmSuite::kAes256GcmHkdfSha512CommitKey
-                : enclave::esdk::AlgorithmSuite::kAes256GcmHkdfSha512CommitKeyEcdsaP384;
+                ? formats::esdk::AlgorithmSuite::kAes256GcmHkdfSha512CommitKey
+                : formats::esdk::AlgorithmSuite::kAes256GcmHkdfSha512CommitKeyEcdsaP384;
   o.frame_length = f.frame_length;
   bool tty = ::isatty(STDERR_FILENO) == 1;
   uint64_t last = 0;
@@ -186,11 +185,11 @@ int Encrypt(const EncryptFlags& f) {
                  static_cast<unsigned long long>(done >> 20),
                  static_cast<unsigned long long>(total >> 20));
   };
-  enclave::esdk::EncryptionContext context = {
-      {std::string(enclave::kContextComputation), f.computation},
-      {std::string(enclave::kContextParty), f.party}};
-  if (session) context.emplace(std::string(enclave::kContextSession), session->session_id_hex);
-  Status s = enclave::esdk::Encrypt(source, sink, provider, context, o);
+  formats::esdk::EncryptionContext context = {
+      {std::string(formats::kContextComputation), f.computation},
+      {std::string(formats::kContextParty), f.party}};
+  if (session) context.emplace(std::string(formats::kContextSession), session->session_id_hex);
+  Status s = formats::esdk::Encrypt(source, sink, provider, context, o);
   if (tty) std::fprintf(stderr, "\n");
   if (s) s = out->Commit();
   if (!s) return ReportFailure(s.error());
@@ -380,7 +379,7 @@ struct DecryptFlags {
   std::string session;  // a joined-session file: the input must be bound to that session
 };
 
-class CountingFdSink final : public enclave::esdk::Sink {
+class CountingFdSink final : public formats::esdk::Sink {
  public:
   explicit CountingFdSink(int fd) : fd_(fd) {}
   Status Write(ByteSpan data) override {
@@ -390,12 +389,12 @@ class CountingFdSink final : public enclave::esdk::Sink {
   uint64_t bytes = 0;
 
  private:
-  enclave::esdk::FdSink fd_;
+  formats::esdk::FdSink fd_;
 };
 
 // Reads a file descriptor it does not own and hashes what it reads (the SHA-384 a receipt lists
 // for the input).
-class HashingFdSource final : public enclave::esdk::Source {
+class HashingFdSource final : public formats::esdk::Source {
  public:
   explicit HashingFdSource(int fd) : fd_(fd), ctx_(EVP_MD_CTX_new()) {
     ok_ = ctx_ != nullptr && OsslOk(EVP_DigestInit_ex(ctx_.get(), EVP_sha384(), nullptr));
@@ -414,7 +413,7 @@ class HashingFdSource final : public enclave::esdk::Source {
   }
 
  private:
-  enclave::esdk::FdSource fd_;
+  formats::esdk::FdSource fd_;
   EvpMdCtxPtr ctx_;
   bool ok_ = false;
 };
@@ -424,14 +423,14 @@ int DecryptCommand(const DecryptFlags& f) {
     return ReportFailure(Error::InvalidArgument("--computation and --party go together"));
   }
   if (!f.computation.empty() &&
-      (!enclave::IsValidId(f.computation) || !enclave::IsValidId(f.party))) {
+      (!formats::IsValidId(f.computation) || !formats::IsValidId(f.party))) {
     return ReportFailure(Error::InvalidArgument(
         "--computation and --party must be 1..64 characters of [A-Za-z0-9._:-]"));
   }
-  enclave::esdk::EncryptionContext want;
+  formats::esdk::EncryptionContext want;
   if (!f.computation.empty()) {
-    want = {{std::string(enclave::kContextComputation), f.computation},
-            {std::string(enclave::kContextParty), f.party}};
+    want = {{std::string(formats::kContextComputation), f.computation},
+            {std::string(formats::kContextParty), f.party}};
   }
   if (!f.session.empty()) {
     if (f.computation.empty()) {
@@ -441,7 +440,7 @@ int DecryptCommand(const DecryptFlags& f) {
     if (!joined) return ReportFailure(joined.error());
     // A bare blob's context is checked by KMS (it is the blob's AAD), so it must be the whole
     // context the party encrypted with, session included.
-    want.emplace(std::string(enclave::kContextSession), joined->session_id_hex);
+    want.emplace(std::string(formats::kContextSession), joined->session_id_hex);
   }
   UniqueFd in(::open(f.in.c_str(), O_RDONLY | O_CLOEXEC));
   if (!in) return ReportFailure(Error::FromErrno("--in " + f.in, errno));
@@ -457,7 +456,7 @@ int DecryptCommand(const DecryptFlags& f) {
         ": this looks like base64 text; decode it first (aws kms encrypt ... --query "
         "CiphertextBlob --output text | base64 -d > blob), then pass the binary file"));
   }
-  const bool esdk = enclave::LooksLikeEsdkMessage(head_bytes);
+  const bool esdk = formats::esdk::LooksLikeEsdkMessage(head_bytes);
   auto client = CallerClient(f.kms, f.region, f.ca_file);
   if (!client) return ReportFailure(client.error());
 
@@ -474,10 +473,10 @@ int DecryptCommand(const DecryptFlags& f) {
   nlohmann::ordered_json result;
   if (esdk) {
     if (Status s = open_out(); !s) return ReportFailure(s.error());
-    enclave::KmsKeyring provider(*client->client);
+    kms::KmsKeyring provider(*client->client);
     CountingFdSink sink(out->fd());
-    enclave::esdk::DecryptOptions o;
-    o.check_header = [&](const enclave::esdk::MessageHeader& h) -> Status {
+    formats::esdk::DecryptOptions o;
+    o.check_header = [&](const formats::esdk::MessageHeader& h) -> Status {
       for (const auto& [k, v] : want) {
         auto it = h.context.find(k);
         if (it == h.context.end() || it->second != v) {
@@ -491,36 +490,36 @@ int DecryptCommand(const DecryptFlags& f) {
       return OkStatus();
     };
     HashingFdSource source(in.get());
-    auto header = enclave::esdk::Decrypt(source, sink, provider, o);
+    auto header = formats::esdk::Decrypt(source, sink, provider, o);
     if (!header) return ReportFailure(header.error());
     if (Status s = out->Commit(); !s) return ReportFailure(s.error());
     nlohmann::ordered_json context = nlohmann::ordered_json::object();
     for (const auto& [k, v] : header->context) {
-      if (k != enclave::esdk::kPublicKeyContextKey) context[k] = v;
+      if (k != formats::esdk::kPublicKeyContextKey) context[k] = v;
     }
     result = {
         {"Format", "aws-encryption-sdk"},
         {"AlgorithmSuite",
-         header->suite == enclave::esdk::AlgorithmSuite::kAes256GcmHkdfSha512CommitKey ? "0x0478"
+         header->suite == formats::esdk::AlgorithmSuite::kAes256GcmHkdfSha512CommitKey ? "0x0478"
                                                                                        : "0x0578"},
         {"KeyId", provider.key_arn()},
         {"EncryptionContext", context},
         {"PlaintextBytes", sink.bytes},
         {"InputSha384", HexEncode(source.Digest())}};
   } else {
-    auto blob = ReadFile(f.in, enclave::kMaxBareBlobBytes);
+    auto blob = ReadFile(f.in, formats::esdk::kMaxBareBlobBytes);
     if (!blob) {
       return ReportFailure(
           Error::Malformed("--in " + f.in +
                            ": neither an AWS Encryption SDK message (v2, committing suite) nor a "
                            "KMS ciphertext blob of at most " +
-                           std::to_string(enclave::kMaxBareBlobBytes) + " bytes"));
+                           std::to_string(formats::esdk::kMaxBareBlobBytes) + " bytes"));
     }
     if (blob->empty()) return ReportFailure(Error::Malformed("--in " + f.in + " is empty"));
     auto r = client->client->Decrypt(*blob, want);
     if (!r) return ReportFailure(kms::KmsCallError(r.error(), "KMS Decrypt"));
     if (Status s = open_out(); !s) return ReportFailure(s.error());
-    if (Status s = enclave::esdk::FdSink(out->fd()).Write(r->plaintext); !s) {
+    if (Status s = formats::esdk::FdSink(out->fd()).Write(r->plaintext); !s) {
       return ReportFailure(s.error());
     }
     if (Status s = out->Commit(); !s) return ReportFailure(s.error());
@@ -602,7 +601,7 @@ void RegisterPartyCommands(CLI::App& app, Action& run) {
   enc->add_option("--out", f->out, "Output file (written atomically)")->required();
   enc->add_option("--frame-length", f->frame_length, "Frame length in bytes")
       ->capture_default_str()
-      ->check(CLI::Range(1u, enclave::esdk::kMaxFrameLength));
+      ->check(CLI::Range(1u, formats::esdk::kMaxFrameLength));
   enc->add_flag("--unsigned", f->unsigned_suite,
                 "Use suite 0x0478 (no ECDSA signature) instead of the default 0x0578");
   enc->add_option("--ca-bundle,--ca-file", f->ca_file, kCaBundleHelp)

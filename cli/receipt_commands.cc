@@ -10,7 +10,7 @@
 #include "common/bytes.h"
 #include "common/cli.h"
 #include "common/file.h"
-#include "enclave/receipt.h"
+#include "formats/receipt.h"
 
 namespace cloister::cli {
 namespace {
@@ -32,13 +32,13 @@ struct VerifyReceiptFlags {
 };
 
 int VerifyReceiptCommand(const VerifyReceiptFlags& f) {
-  auto receipt = ReadFile(f.receipt, enclave::kMaxReceiptBytes);
+  auto receipt = ReadFile(f.receipt, formats::kMaxReceiptBytes);
   if (!receipt) return ReportFailure(receipt.error().WithContext("--receipt"));
   auto root = ReadTextFile(f.root, kMaxRootBytes);
   if (!root) return ReportFailure(root.error().WithContext("--root"));
   auto anchors = attestation::TrustAnchors::FromPem(*root);
   if (!anchors) return ReportFailure(anchors.error().WithContext("--root"));
-  enclave::VerifyReceiptOptions o;
+  formats::VerifyReceiptOptions o;
   auto measured = attestation::ReadMeasurementsFile(f.measurements);
   if (!measured) {
     return ReportFailure(
@@ -65,7 +65,7 @@ int VerifyReceiptCommand(const VerifyReceiptFlags& f) {
     o.manifest = std::move(*m);
   }
   attestation::Verifier verifier(*anchors);
-  auto v = enclave::VerifyReceipt(*receipt, verifier, o);
+  auto v = formats::VerifyReceipt(*receipt, verifier, o);
   if (!v) {
     PrintJson({{"Verified", false},
                {"Reason",
@@ -73,7 +73,7 @@ int VerifyReceiptCommand(const VerifyReceiptFlags& f) {
                  {"message", v.error().message()}}}});
     return kExitFailed;
   }
-  auto body = enclave::ReceiptBodyToJson(v->receipt.body);
+  auto body = formats::ReceiptBodyToJson(v->receipt.body);
   if (!body) return ReportFailure(body.error());
   nlohmann::json out = {{"Verified", true},
                         {"ModuleId", v->document.doc.module_id},

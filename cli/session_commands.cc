@@ -16,8 +16,8 @@
 #include "common/cli.h"
 #include "common/file.h"
 #include "common/ossl.h"
-#include "enclave/computation.h"
-#include "enclave/session_statement.h"
+#include "formats/manifest.h"
+#include "formats/session_statement.h"
 
 namespace cloister::cli {
 namespace {
@@ -39,7 +39,7 @@ struct JoinFlags {
 };
 
 int Join(const JoinFlags& f) {
-  auto file = ReadFile(f.session, enclave::kMaxSessionFileBytes);
+  auto file = ReadFile(f.session, formats::kMaxSessionFileBytes);
   if (!file) return ReportFailure(file.error().WithContext("--session"));
   auto root = ReadTextFile(f.root, kMaxRootBytes);
   if (!root) return ReportFailure(root.error().WithContext("--root"));
@@ -53,7 +53,7 @@ int Join(const JoinFlags& f) {
   if (f.max_age_seconds <= 0) {
     return ReportFailure(Error::InvalidArgument("--max-age must be a positive number of seconds"));
   }
-  enclave::VerifySessionOptions o;
+  formats::VerifySessionOptions o;
   o.now = SystemClock::Get().NowMillis();
   o.expected_pcrs = measured->pcrs;
   o.allow_debug = f.allow_debug;
@@ -65,22 +65,22 @@ int Join(const JoinFlags& f) {
   }
   std::optional<std::string> computation_id;
   if (!f.manifest.empty()) {
-    auto m = ReadFile(f.manifest, enclave::kMaxManifestBytes);
+    auto m = ReadFile(f.manifest, formats::kMaxManifestBytes);
     if (!m) return ReportFailure(m.error().WithContext("--manifest"));
-    if (auto parsed = enclave::ParseManifest(*m); parsed) computation_id = parsed->computation_id;
+    if (auto parsed = formats::ParseManifest(*m); parsed) computation_id = parsed->computation_id;
     o.manifest = std::move(*m);
   }
   attestation::Verifier verifier(*anchors);
-  auto v = enclave::VerifySession(*file, verifier, o);
+  auto v = formats::VerifySession(*file, verifier, o);
   if (!v) {
     return ReportFailure(v.error().WithContext("the session in " + f.session + " was not joined"));
   }
-  const enclave::SessionStatement& s = v->file.statement;
+  const formats::SessionStatement& s = v->file.statement;
   nlohmann::json pcrs = nlohmann::json::object();
   for (const auto& [index, value] : measured->pcrs) {
     pcrs["PCR" + std::to_string(index)] = HexEncode(value);
   }
-  nlohmann::json joined = {{"SessionId", enclave::SessionIdHex(s.session_id)},
+  nlohmann::json joined = {{"SessionId", formats::SessionIdHex(s.session_id)},
                            {"ManifestDigest", HexEncode(s.manifest_digest)},
                            {"SessionPublicKeySha256", HexEncode(Sha256(s.public_key))},
                            {"SessionStartedAt", FormatRfc3339(s.time)},
@@ -114,8 +114,8 @@ Result<JoinedSession> ReadJoinedSession(const std::string& path, const std::stri
   JoinedSession out;
   out.session_id_hex = id->get<std::string>();
   auto bytes = HexDecode(out.session_id_hex);
-  if (!bytes || bytes->size() != enclave::kSessionIdBytes ||
-      enclave::SessionIdHex(*bytes) != out.session_id_hex) {
+  if (!bytes || bytes->size() != formats::kSessionIdBytes ||
+      formats::SessionIdHex(*bytes) != out.session_id_hex) {
     return bad("SessionId is not 64 lower-case hex digits");
   }
   out.session_id = std::move(*bytes);

@@ -7,7 +7,7 @@
 
 #include "common/cbor.h"
 #include "common/ossl.h"
-#include "enclave/internal/json_strict.h"
+#include "formats/json_strict.h"
 
 namespace cloister::enclave {
 namespace {
@@ -42,9 +42,9 @@ Result<uint64_t> ParseAmount(std::string_view s) {
 
 }  // namespace
 
-Result<AuctionSettings> ParseAuctionSettings(const Manifest& manifest) {
+Result<AuctionSettings> ParseAuctionSettings(const formats::Manifest& manifest) {
   CLOISTER_ASSIGN_OR_RETURN(nlohmann::json doc,
-                            internal::ParseStrictJson(AsString(manifest.bytes)));
+                            formats::ParseStrictJson(AsString(manifest.bytes)));
   auto it = doc.find("auction");
   if (it == doc.end() || !it->is_object()) {
     return Error::Malformed("manifest auction section is missing or not an object");
@@ -56,7 +56,7 @@ Result<AuctionSettings> ParseAuctionSettings(const Manifest& manifest) {
     }
   }
   AuctionSettings s;
-  CLOISTER_ASSIGN_OR_RETURN(std::string rule, internal::GetString(a, "rule"));
+  CLOISTER_ASSIGN_OR_RETURN(std::string rule, formats::GetString(a, "rule"));
   if (rule == kFirstPrice) {
     s.rule = AuctionRule::kFirstPrice;
   } else if (rule == kSecondPrice) {
@@ -64,7 +64,7 @@ Result<AuctionSettings> ParseAuctionSettings(const Manifest& manifest) {
   } else {
     return Error::Malformed("manifest auction.rule must be first-price or second-price");
   }
-  CLOISTER_ASSIGN_OR_RETURN(std::string tie, internal::GetString(a, "tie_break"));
+  CLOISTER_ASSIGN_OR_RETURN(std::string tie, formats::GetString(a, "tie_break"));
   if (tie != kTieBreakLowestSha256) {
     return Error::Malformed("manifest auction.tie_break must be '" +
                             std::string(kTieBreakLowestSha256) + "'");
@@ -85,8 +85,8 @@ Result<AuctionSettings> ParseAuctionSettings(const Manifest& manifest) {
       }
     }
     Lot lot;
-    CLOISTER_ASSIGN_OR_RETURN(lot.id, internal::GetString(l, "id"));
-    if (!IsValidId(lot.id)) return Error::Malformed("manifest lot id is invalid");
+    CLOISTER_ASSIGN_OR_RETURN(lot.id, formats::GetString(l, "id"));
+    if (!formats::IsValidId(lot.id)) return Error::Malformed("manifest lot id is invalid");
     CLOISTER_ASSIGN_OR_RETURN(lot.reserve_price, GetAmount(l, "reserve_price"));
     if (!seen.insert(lot.id).second) {
       return Error::Malformed("manifest lists lot '" + lot.id + "' twice");
@@ -128,7 +128,7 @@ std::optional<uint32_t> Auction::LotIndex::Find(std::string_view id,
   }
 }
 
-Auction::Auction(const Manifest& manifest, AuctionSettings settings)
+Auction::Auction(const formats::Manifest& manifest, AuctionSettings settings)
     : computation_id_(manifest.computation_id),
       parties_(manifest.parties),
       settings_(std::move(settings)),
@@ -138,7 +138,7 @@ Auction::Auction(const Manifest& manifest, AuctionSettings settings)
   for (uint32_t i = 0; i < parties_.size(); ++i) party_index_.emplace(parties_[i].id, i);
 }
 
-Result<std::unique_ptr<Auction>> Auction::Create(const Manifest& manifest) {
+Result<std::unique_ptr<Auction>> Auction::Create(const formats::Manifest& manifest) {
   if (manifest.computation != kAuctionComputation) {
     return Error::Malformed("manifest computation is not " + std::string(kAuctionComputation));
   }
@@ -213,7 +213,7 @@ class Auction::JsonBidReader {
     const std::optional<uint32_t> lot =
         auction_.lot_index_.Find(*contract_, auction_.settings_.lots);
     if (!lot) {
-      return Fail(IsValidId(*contract_) ? "unknown lot '" + *contract_ + "'" : "invalid lot id");
+      return Fail(formats::IsValidId(*contract_) ? "unknown lot '" + *contract_ + "'" : "invalid lot id");
     }
     if (seen_[*lot]) return Fail("second bid for lot '" + *contract_ + "'");
     seen_[*lot] = true;
@@ -330,7 +330,7 @@ Result<Bids> Auction::ParseBidLines(std::string_view text) const {
     std::optional<uint32_t> li = lot_index_.Find(lot, settings_.lots);
     if (!li) {
       // Only echo a lot id that is well-formed, so no bid content ends up in an error message.
-      return fail(IsValidId(lot) ? "unknown lot '" + std::string(lot) + "'" : "invalid lot id");
+      return fail(formats::IsValidId(lot) ? "unknown lot '" + std::string(lot) + "'" : "invalid lot id");
     }
     auto v = ParseAmount(amount);
     if (!v) return fail(v.error().message());

@@ -33,7 +33,7 @@ inline constexpr size_t kMaxLots = 100'000;
 // AWS's bidding sample, `[{"contract": lot, "bid": amount}, ...]` or one such object; or, in an
 // auction of one lot, a bare amount (the sample's plaintext). At most one bid per lot, so at most
 // kMaxLots lines or entries.
-inline constexpr size_t kMaxBidLineBytes = kMaxIdBytes + 1 + 16 + 1;
+inline constexpr size_t kMaxBidLineBytes = formats::kMaxIdBytes + 1 + 16 + 1;
 inline constexpr size_t kMaxBidFileBytes = kMaxLots * kMaxBidLineBytes;
 // A JSON entry is a few times longer than a line: `{"contract": "<id>", "bid": "<amount>"}` with
 // the indentation and line breaks a pretty-printer adds.
@@ -59,14 +59,14 @@ struct LotOutcome {
 };
 
 // Parses the auction section of `manifest` (rule, lots, tie_break). kMalformed naming the field.
-Result<AuctionSettings> ParseAuctionSettings(const Manifest& manifest);
+Result<AuctionSettings> ParseAuctionSettings(const formats::Manifest& manifest);
 
 // One party's parsed bids: (lot index, amount).
 using Bids = std::vector<std::pair<uint32_t, uint64_t>>;
 
 class Auction final : public Computation {
  public:
-  static Result<std::unique_ptr<Auction>> Create(const Manifest& manifest);
+  static Result<std::unique_ptr<Auction>> Create(const formats::Manifest& manifest);
 
   std::string_view name() const override { return kAuctionComputation; }
   Status AddInput(std::string_view party, ByteSpan plaintext) override;
@@ -87,14 +87,14 @@ class Auction final : public Computation {
     uint32_t best_party = 0;  // index into manifest parties
     Bytes best_tie;           // tie-break hash of the best bidder, computed on first tie
   };
-  Auction(const Manifest& manifest, AuctionSettings settings);
+  Auction(const formats::Manifest& manifest, AuctionSettings settings);
   Bytes TieHash(uint32_t lot, uint32_t party) const;
   Result<Bids> ParseBidLines(std::string_view text) const;
   Result<Bids> ParseBidJson(std::string_view text) const;
   class JsonBidReader;
 
   std::string computation_id_;
-  std::vector<Party> parties_;
+  std::vector<formats::Party> parties_;
   AuctionSettings settings_;
   struct StringHash {
     using is_transparent = void;

@@ -75,7 +75,7 @@ Status OnlyFields(const cbor_item_t& req, std::initializer_list<std::string_view
 
 }  // namespace
 
-Status RegisterBuiltinHandlers(RpcServer& server, nsm::Nsm& nsm, const EnclaveSession& session) {
+Status RegisterBuiltinHandlers(RpcServer& server, enclave::Nsm& nsm, const EnclaveSession& session) {
   CLOISTER_RETURN_IF_ERROR(server.Register("ping", [](const cbor_item_t& req) -> Result<CborPtr> {
     CLOISTER_RETURN_IF_ERROR(OnlyFields(req, {}, "ping"));
     return CborPtr(cbor_new_definite_map(0));

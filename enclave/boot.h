@@ -49,7 +49,7 @@ Result<ManifestFile> ReadManifest(const std::string& app_dir = kAppDir);
 // and nothing else; a request with any other field (user_data, public_key, ...) is refused
 // (kInvalidArgument), so the parent can never have the NSM sign a key or bytes of its choosing.
 // `nsm` and `session` must outlive the server.
-Status RegisterBuiltinHandlers(RpcServer& server, nsm::Nsm& nsm, const EnclaveSession& session);
+Status RegisterBuiltinHandlers(RpcServer& server, enclave::Nsm& nsm, const EnclaveSession& session);
 
 }  // namespace cloister::enclave
 

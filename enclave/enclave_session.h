@@ -22,7 +22,7 @@
 #include "common/result.h"
 #include "enclave/nsm.h"
 #include "enclave/recipient_cms.h"
-#include "enclave/session_statement.h"
+#include "formats/session_statement.h"
 
 namespace cloister::enclave {
 
@@ -31,7 +31,7 @@ class EnclaveSession {
   // Starts a session for the manifest whose SHA-384 is `manifest_digest`: generates the id and
   // the key pair and encodes the statement with `clock`'s time. `nsm` must outlive the session.
   // kInvalidArgument for a digest that is not 48 bytes; kInternal if key generation fails.
-  static Result<std::unique_ptr<EnclaveSession>> Create(ByteSpan manifest_digest, nsm::Nsm& nsm,
+  static Result<std::unique_ptr<EnclaveSession>> Create(ByteSpan manifest_digest, enclave::Nsm& nsm,
                                                         const Clock& clock);
 
   // Returns a fresh attestation document for the session: user_data = SHA-384(statement),
@@ -44,7 +44,7 @@ class EnclaveSession {
   // bytes the runtime made (never bytes from a request). The NSM's errors.
   Result<Bytes> AttestReceipt(ByteSpan body_bytes) const;
 
-  const SessionStatement& statement() const { return statement_; }
+  const formats::SessionStatement& statement() const { return statement_; }
   ByteSpan statement_bytes() const { return statement_bytes_; }
   // The id in the form the encryption context carries it (64 lower-case hex digits).
   const std::string& id_hex() const { return id_hex_; }
@@ -52,19 +52,19 @@ class EnclaveSession {
   const EphemeralRsaKey& key() const { return key_; }
 
  private:
-  EnclaveSession(EphemeralRsaKey key, SessionStatement statement, Bytes statement_bytes,
-                 nsm::Nsm& nsm)
+  EnclaveSession(EphemeralRsaKey key, formats::SessionStatement statement, Bytes statement_bytes,
+                 enclave::Nsm& nsm)
       : key_(std::move(key)),
         statement_(std::move(statement)),
         statement_bytes_(std::move(statement_bytes)),
-        id_hex_(SessionIdHex(statement_.session_id)),
+        id_hex_(formats::SessionIdHex(statement_.session_id)),
         nsm_(nsm) {}
 
   EphemeralRsaKey key_;
-  SessionStatement statement_;
+  formats::SessionStatement statement_;
   Bytes statement_bytes_;
   std::string id_hex_;
-  nsm::Nsm& nsm_;
+  enclave::Nsm& nsm_;
 };
 
 }  // namespace cloister::enclave

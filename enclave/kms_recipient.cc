@@ -10,7 +10,7 @@ class PooledDecryptor final : public KmsDecryptor {
                   const EnclaveSession& session)
       : client_(std::move(client)), decryptor_(*client_, recipient, session) {}
   Result<SecretBytes> Decrypt(ByteSpan ciphertext_blob, const std::string& key_arn,
-                              const esdk::EncryptionContext& context) override {
+                              const formats::esdk::EncryptionContext& context) override {
     return decryptor_.Decrypt(ciphertext_blob, key_arn, context);
   }
 
@@ -42,7 +42,7 @@ RecipientKmsDecryptor::RecipientKmsDecryptor(kms::KmsClient& client,
 
 Result<SecretBytes> RecipientKmsDecryptor::Decrypt(ByteSpan ciphertext_blob,
                                                    const std::string& key_arn,
-                                                   const esdk::EncryptionContext& context) {
+                                                   const formats::esdk::EncryptionContext& context) {
   CLOISTER_ASSIGN_OR_RETURN(const kms::RecipientParam* recipient, recipient_.Get());
   ++calls_;
   CLOISTER_ASSIGN_OR_RETURN(kms::KeyMaterialResult r,

@@ -65,7 +65,7 @@ class RecipientKmsDecryptor final : public KmsDecryptor {
   // Errors: KMS's (AccessDeniedException... as kPolicyDenied etc., kms/client.h), kUnavailable
   // when KMS cannot be reached, kVerifyFailed / kMalformed when the envelope does not open.
   Result<SecretBytes> Decrypt(ByteSpan ciphertext_blob, const std::string& key_arn,
-                              const esdk::EncryptionContext& context) override;
+                              const formats::esdk::EncryptionContext& context) override;
 
   // The number of Decrypt calls sent to KMS so far.
   int calls() const { return calls_; }

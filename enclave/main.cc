@@ -34,7 +34,7 @@ int main() {
   InitLogging("cloister-enclave");
   auto manifest = enclave::ReadManifest();
   if (!manifest) return Fail("manifest", manifest.error());
-  auto nsm = nsm::Nsm::FromEnvironment();
+  auto nsm = enclave::Nsm::FromEnvironment();
   if (!nsm) return Fail("nsm", nsm.error());
   auto transport = vsock::Transport::FromEnvironment();
   if (!transport) return Fail("vsock", transport.error());

@@ -1,3 +1,4 @@
-# The NSM API codec and its clients (emulated channel, real /dev/nsm); see docs/nsm.md. The
-# launcher's monitor uses the same codec to serve the emulated device.
-cloister_library(NAME nsm SOURCES ${CMAKE_CURRENT_LIST_DIR}/nsm.cc DEPS cloister::common)
+# The enclave's NSM clients (emulated channel, real /dev/nsm) over the codec in formats/nsm.h;
+# see docs/nsm.md.
+cloister_library(NAME nsm SOURCES ${CMAKE_CURRENT_LIST_DIR}/nsm.cc
+  DEPS cloister::formats cloister::common)

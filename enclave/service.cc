@@ -7,7 +7,7 @@
 #include "common/cbor.h"
 #include "common/log.h"
 #include "enclave/kms_recipient.h"
-#include "enclave/receipt.h"
+#include "formats/receipt.h"
 #include "kms/client.h"
 
 namespace cloister::enclave {
@@ -37,12 +37,12 @@ Result<uint16_t> EndpointPort(std::string_view endpoint) {
 // Reads an RPC request map as a frames.h message (the strict codec), straight from the tree
 // the request server decoded: re-encoding it would cost another copy of a party's input (the
 // enclave's memory is --memory) and leave another copy of the operator's secret to wipe.
-Result<frames::Message> ToMessage(const cbor_item_t& request) {
-  return frames::DecodeItem(request);
+Result<formats::frames::Message> ToMessage(const cbor_item_t& request) {
+  return formats::frames::DecodeItem(request);
 }
 
-Result<CborPtr> ToReply(const frames::Message& reply) {
-  CLOISTER_ASSIGN_OR_RETURN(Bytes payload, frames::EncodePayload(reply));
+Result<CborPtr> ToReply(const formats::frames::Message& reply) {
+  CLOISTER_ASSIGN_OR_RETURN(Bytes payload, formats::frames::EncodePayload(reply));
   return DecodeCbor(payload);
 }
 
@@ -51,7 +51,7 @@ Result<CborPtr> ToReply(const frames::Message& reply) {
 Result<std::unique_ptr<ComputationService>> ComputationService::Create(
     ByteSpan manifest_json, const EnclaveSession& session, const vsock::Transport& transport,
     ServiceOptions options, const Clock& clock) {
-  CLOISTER_ASSIGN_OR_RETURN(Manifest manifest, ParseManifest(manifest_json));
+  CLOISTER_ASSIGN_OR_RETURN(formats::Manifest manifest, formats::ParseManifest(manifest_json));
   if (!ConstantTimeEquals(manifest.digest, session.statement().manifest_digest)) {
     return Error::InvalidArgument("the session was started for another manifest");
   }
@@ -70,37 +70,37 @@ Status ComputationService::Register(RpcServer& server) {
   for (const char* type : {"get_attestation", "set_credentials", "put_input", "run"}) {
     CLOISTER_RETURN_IF_ERROR(
         server.Register(type, [this](const cbor_item_t& request) -> Result<CborPtr> {
-          CLOISTER_ASSIGN_OR_RETURN(frames::Message message, ToMessage(request));
+          CLOISTER_ASSIGN_OR_RETURN(formats::frames::Message message, ToMessage(request));
           return ToReply(Handle(std::move(message)));
         }));
   }
   return OkStatus();
 }
 
-frames::Message ComputationService::Handle(frames::Message request) {
+formats::frames::Message ComputationService::Handle(formats::frames::Message request) {
   std::lock_guard<std::mutex> lock(mu_);
-  Result<frames::Message> reply = Error::InvalidArgument("not a request the enclave serves");
-  if (auto* m = std::get_if<frames::GetAttestation>(&request)) {
+  Result<formats::frames::Message> reply = Error::InvalidArgument("not a request the enclave serves");
+  if (auto* m = std::get_if<formats::frames::GetAttestation>(&request)) {
     auto document = session_.Attest(std::move(m->nonce));
     if (document) {
-      reply = frames::AttestationResponse{std::move(*document),
+      reply = formats::frames::AttestationResponse{std::move(*document),
                                           Bytes(session_.statement_bytes().begin(),
                                                 session_.statement_bytes().end())};
     } else {
       reply = document.error();
     }
-  } else if (auto* m = std::get_if<frames::SetCredentials>(&request)) {
+  } else if (auto* m = std::get_if<formats::frames::SetCredentials>(&request)) {
     reply = SetCredentials(std::move(*m));
-  } else if (auto* m = std::get_if<frames::PutInput>(&request)) {
+  } else if (auto* m = std::get_if<formats::frames::PutInput>(&request)) {
     reply = PutInput(std::move(*m));
-  } else if (std::holds_alternative<frames::Run>(request)) {
+  } else if (std::holds_alternative<formats::frames::Run>(request)) {
     reply = Run();
   }
-  if (!reply) return frames::ToErrorResponse(reply.error());
+  if (!reply) return formats::frames::ToErrorResponse(reply.error());
   return std::move(*reply);
 }
 
-Result<frames::Message> ComputationService::SetCredentials(frames::SetCredentials request) {
+Result<formats::frames::Message> ComputationService::SetCredentials(formats::frames::SetCredentials request) {
   if (receipt_ || failed_) return Error::PolicyDenied("the computation has already run");
   sigv4::Credentials c;
   c.access_key_id = std::move(request.access_key_id);
@@ -108,15 +108,15 @@ Result<frames::Message> ComputationService::SetCredentials(frames::SetCredential
   if (request.session_token) c.session_token = std::string(AsString(request.session_token->reveal()));
   credentials_.emplace(std::move(c));
   spdlog::info("event=credentials_received access_key_id={}", credentials_->access_key_id);
-  return frames::Ok{};
+  return formats::frames::Ok{};
 }
 
-Result<frames::Message> ComputationService::PutInput(frames::PutInput request) {
+Result<formats::frames::Message> ComputationService::PutInput(formats::frames::PutInput request) {
   if (receipt_ || failed_) return Error::PolicyDenied("the computation has already run");
   size_t size = request.ciphertext.size();
   if (options_.max_input_bytes != 0 && input_bytes_ + size > options_.max_input_bytes) {
     return Error::InvalidArgument(
-        "input of '" + request.party.substr(0, kMaxIdBytes) + "' (" + std::to_string(size) +
+        "input of '" + request.party.substr(0, formats::kMaxIdBytes) + "' (" + std::to_string(size) +
         " bytes) does not fit: this enclave holds at most " +
         std::to_string(options_.max_input_bytes) + " bytes of inputs for a run (" +
         std::to_string(input_bytes_) + " taken; a quarter of its --memory); start the enclave "
@@ -127,16 +127,16 @@ Result<frames::Message> ComputationService::PutInput(frames::PutInput request) {
   input_bytes_ += size;
   spdlog::info("event=input_accepted party={} bytes={} sha384={}", request.party, size,
                HexEncode(digest));
-  return frames::InputAccepted{std::move(request.party), std::move(digest)};
+  return formats::frames::InputAccepted{std::move(request.party), std::move(digest)};
 }
 
-Result<frames::Message> ComputationService::Run() {
-  if (receipt_) return frames::ReceiptResponse{*receipt_};
+Result<formats::frames::Message> ComputationService::Run() {
+  if (receipt_) return formats::frames::ReceiptResponse{*receipt_};
   if (failed_) return failed_->WithContext("the computation failed earlier");
   if (!credentials_) {
     return Error::InvalidArgument("no KMS credentials: send set_credentials before run");
   }
-  const Manifest& manifest = run_->manifest();
+  const formats::Manifest& manifest = run_->manifest();
   std::unique_ptr<LoopbackForwarder> forwarder;
   if (!options_.direct_kms) {
     CLOISTER_ASSIGN_OR_RETURN(uint16_t port, EndpointPort(manifest.kms.endpoint));
@@ -186,11 +186,11 @@ Result<frames::Message> ComputationService::Run() {
   }
   auto document = session_.AttestReceipt(*body);
   if (!document) return document.error().WithContext("NSM attestation for the receipt");
-  CLOISTER_ASSIGN_OR_RETURN(Bytes receipt, EncodeReceipt(*body, *document));
+  CLOISTER_ASSIGN_OR_RETURN(Bytes receipt, formats::EncodeReceipt(*body, *document));
   spdlog::info("event=run_done inputs={} kms_calls={} receipt_bytes={}",
                manifest.parties.size(), stats.kms_calls, receipt.size());
   receipt_ = receipt;
-  return frames::ReceiptResponse{std::move(receipt)};
+  return formats::frames::ReceiptResponse{std::move(receipt)};
 }
 
 }  // namespace cloister::enclave

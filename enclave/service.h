@@ -30,7 +30,7 @@
 #include "common/clock.h"
 #include "common/sigv4.h"
 #include "common/vsock.h"
-#include "enclave/frames.h"
+#include "formats/frames.h"
 #include "enclave/kms_forwarder.h"
 #include "enclave/enclave_session.h"
 #include "enclave/recipient_cms.h"
@@ -67,16 +67,16 @@ class ComputationService {
   Status Register(RpcServer& server);
 
   // Handles one request message; returns the reply message (an ErrorResponse on failure).
-  frames::Message Handle(frames::Message request);
+  formats::frames::Message Handle(formats::frames::Message request);
 
  private:
   ComputationService(std::unique_ptr<Session> run, const EnclaveSession& session,
                      const vsock::Transport& transport, ServiceOptions options)
       : run_(std::move(run)), session_(session), transport_(transport),
         options_(std::move(options)) {}
-  Result<frames::Message> SetCredentials(frames::SetCredentials request);
-  Result<frames::Message> PutInput(frames::PutInput request);
-  Result<frames::Message> Run();
+  Result<formats::frames::Message> SetCredentials(formats::frames::SetCredentials request);
+  Result<formats::frames::Message> PutInput(formats::frames::PutInput request);
+  Result<formats::frames::Message> Run();
 
   std::mutex mu_;
   std::unique_ptr<Session> run_;

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "common/ossl.h"
-#include "enclave/session_statement.h"
+#include "formats/session_statement.h"
 
 namespace cloister::enclave {
 namespace internal {
@@ -42,7 +42,7 @@ using internal::KmsAnswers;
 
 // Calls kms.Decrypt and records its time in `answers`.
 Result<SecretBytes> TimedDecrypt(KmsDecryptor& kms, ByteSpan blob, const std::string& key_arn,
-                                 const esdk::EncryptionContext& context, KmsAnswers& answers) {
+                                 const formats::esdk::EncryptionContext& context, KmsAnswers& answers) {
   const Stopwatch watch;
   auto key = kms.Decrypt(blob, key_arn, context);
   answers.kms += watch.Read();
@@ -51,50 +51,50 @@ Result<SecretBytes> TimedDecrypt(KmsDecryptor& kms, ByteSpan blob, const std::st
 
 // The only data keys the enclave sends to KMS for a party: the AWS KMS keyring's, under the
 // party's own key ARN (from the manifest).
-bool IsPartyKey(const esdk::EncryptedDataKey& edk, const Party& party) {
-  return edk.provider_id == esdk::kAwsKmsProviderId &&
+bool IsPartyKey(const formats::esdk::EncryptedDataKey& edk, const formats::Party& party) {
+  return edk.provider_id == formats::esdk::kAwsKmsProviderId &&
          AsString(edk.provider_info) == party.key_arn;
 }
 
-// The fetch half of an ESDK input: asks KMS for the party's data keys exactly as esdk::Decrypt
+// The fetch half of an ESDK input: asks KMS for the party's data keys exactly as formats::esdk::Decrypt
 // asks its provider, records the answers, and stops the decryption at the first answer that is
-// not kNotFound (the one esdk::Decrypt would use, or fail with).
-class FetchingKeyProvider final : public esdk::DataKeyProvider {
+// not kNotFound (the one formats::esdk::Decrypt would use, or fail with).
+class FetchingKeyProvider final : public formats::esdk::DataKeyProvider {
  public:
-  FetchingKeyProvider(const Party& party, KmsDecryptor& kms, KmsAnswers& answers)
+  FetchingKeyProvider(const formats::Party& party, KmsDecryptor& kms, KmsAnswers& answers)
       : party_(party), kms_(kms), answers_(answers) {}
-  Result<DataKey> GenerateDataKey(const esdk::EncryptionContext&) override {
+  Result<DataKey> GenerateDataKey(const formats::esdk::EncryptionContext&) override {
     return Error::Internal("the enclave does not encrypt inputs");
   }
-  Result<SecretBytes> DecryptDataKey(const esdk::EncryptedDataKey& edk,
-                                     const esdk::EncryptionContext& context) override {
+  Result<SecretBytes> DecryptDataKey(const formats::esdk::EncryptedDataKey& edk,
+                                     const formats::esdk::EncryptionContext& context) override {
     if (!IsPartyKey(edk, party_)) return Error::NotFound("not under the party's key");
     auto key = TimedDecrypt(kms_, edk.ciphertext, party_.key_arn, context, answers_);
     if (!key && key.error().code() == ErrorCode::kNotFound) {
       Error not_found = key.error();
       answers_.data_keys.push_back(std::move(key));
-      return not_found;  // esdk::Decrypt goes on to the next data key, and so does the fetch
+      return not_found;  // formats::esdk::Decrypt goes on to the next data key, and so does the fetch
     }
     answers_.data_keys.push_back(std::move(key));
-    return Error::Internal("data key fetched");  // stops esdk::Decrypt: the rest is Open's
+    return Error::Internal("data key fetched");  // stops formats::esdk::Decrypt: the rest is Open's
   }
 
  private:
-  const Party& party_;
+  const formats::Party& party_;
   KmsDecryptor& kms_;
   KmsAnswers& answers_;
 };
 
-// The open half: hands esdk::Decrypt the answers FetchingKeyProvider recorded, in the same order
+// The open half: hands formats::esdk::Decrypt the answers FetchingKeyProvider recorded, in the same order
 // (the same header bytes make the same calls). Never calls KMS.
-class RecordedKeyProvider final : public esdk::DataKeyProvider {
+class RecordedKeyProvider final : public formats::esdk::DataKeyProvider {
  public:
-  RecordedKeyProvider(const Party& party, KmsAnswers& answers) : party_(party), answers_(answers) {}
-  Result<DataKey> GenerateDataKey(const esdk::EncryptionContext&) override {
+  RecordedKeyProvider(const formats::Party& party, KmsAnswers& answers) : party_(party), answers_(answers) {}
+  Result<DataKey> GenerateDataKey(const formats::esdk::EncryptionContext&) override {
     return Error::Internal("the enclave does not encrypt inputs");
   }
-  Result<SecretBytes> DecryptDataKey(const esdk::EncryptedDataKey& edk,
-                                     const esdk::EncryptionContext&) override {
+  Result<SecretBytes> DecryptDataKey(const formats::esdk::EncryptedDataKey& edk,
+                                     const formats::esdk::EncryptionContext&) override {
     if (!IsPartyKey(edk, party_)) return Error::NotFound("not under the party's key");
     ++calls;
     if (next_ >= answers_.data_keys.size()) {
@@ -105,12 +105,12 @@ class RecordedKeyProvider final : public esdk::DataKeyProvider {
   int calls = 0;
 
  private:
-  const Party& party_;
+  const formats::Party& party_;
   KmsAnswers& answers_;
   size_t next_ = 0;
 };
 
-class DiscardSink final : public esdk::Sink {
+class DiscardSink final : public formats::esdk::Sink {
  public:
   Status Write(ByteSpan) override { return OkStatus(); }
 };
@@ -138,7 +138,7 @@ class CountingDecryptor final : public KmsDecryptor {
   CountingDecryptor(KmsDecryptor& inner, InFlightCounter& counter)
       : inner_(inner), counter_(counter) {}
   Result<SecretBytes> Decrypt(ByteSpan blob, const std::string& key_arn,
-                              const esdk::EncryptionContext& context) override {
+                              const formats::esdk::EncryptionContext& context) override {
     counter_.Enter();
     const Stopwatch watch;
     auto r = inner_.Decrypt(blob, key_arn, context);
@@ -265,15 +265,10 @@ class OrderedPrefetcher {
 
 }  // namespace
 
-bool LooksLikeEsdkMessage(ByteSpan m) {
-  return m.size() >= 3 && m[0] == esdk::kMessageFormatVersion2 && (m[1] == 0x04 || m[1] == 0x05) &&
-         m[2] == 0x78;
-}
-
-Result<std::unique_ptr<Session>> Session::Create(const Manifest& manifest,
+Result<std::unique_ptr<Session>> Session::Create(const formats::Manifest& manifest,
                                                  std::string session_id_hex, const Clock& clock) {
   auto id = HexDecode(session_id_hex);
-  if (!id || id->size() != kSessionIdBytes || SessionIdHex(*id) != session_id_hex) {
+  if (!id || id->size() != formats::kSessionIdBytes || formats::SessionIdHex(*id) != session_id_hex) {
     return Error::InvalidArgument("session id must be 64 lower-case hex digits");
   }
   CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<Computation> c, CreateComputation(manifest));
@@ -281,21 +276,21 @@ Result<std::unique_ptr<Session>> Session::Create(const Manifest& manifest,
       new Session(manifest, std::move(c), std::move(session_id_hex), clock));
 }
 
-esdk::EncryptionContext Session::ExpectedContext(const Party& party, bool with_session) const {
-  esdk::EncryptionContext c = {{std::string(kContextComputation), manifest_.computation_id},
-                               {std::string(kContextParty), party.id}};
-  if (with_session) c.emplace(std::string(kContextSession), session_id_hex_);
+formats::esdk::EncryptionContext Session::ExpectedContext(const formats::Party& party, bool with_session) const {
+  formats::esdk::EncryptionContext c = {{std::string(formats::kContextComputation), manifest_.computation_id},
+                               {std::string(formats::kContextParty), party.id}};
+  if (with_session) c.emplace(std::string(formats::kContextSession), session_id_hex_);
   return c;
 }
 
-Status Session::CheckContext(const Party& party, const esdk::EncryptionContext& context,
+Status Session::CheckContext(const formats::Party& party, const formats::esdk::EncryptionContext& context,
                              bool* sessionless) const {
   auto value = [&](std::string_view key) -> const std::string* {
     auto it = context.find(std::string(key));
     return it == context.end() ? nullptr : &it->second;
   };
-  const std::string* computation = value(kContextComputation);
-  const std::string* claimed_party = value(kContextParty);
+  const std::string* computation = value(formats::kContextComputation);
+  const std::string* claimed_party = value(formats::kContextParty);
   if (computation == nullptr || *computation != manifest_.computation_id ||
       claimed_party == nullptr || *claimed_party != party.id) {
     return Error::PolicyDenied(
@@ -304,7 +299,7 @@ Status Session::CheckContext(const Party& party, const esdk::EncryptionContext& 
         manifest_.computation_id + ", cloister:party=" + party.id +
         ", cloister:session=<this session's id>)");
   }
-  const std::string* session = value(kContextSession);
+  const std::string* session = value(formats::kContextSession);
   if (session == nullptr) {
     if (!manifest_.allow_sessionless_inputs) {
       return Error::PolicyDenied(
@@ -327,7 +322,7 @@ Status Session::CheckContext(const Party& party, const esdk::EncryptionContext& 
 
 Result<Bytes> Session::PutInput(const std::string& party, Bytes ciphertext) {
   if (manifest_.FindParty(party) == nullptr) {
-    return Error::PolicyDenied("input for '" + party.substr(0, kMaxIdBytes) +
+    return Error::PolicyDenied("input for '" + party.substr(0, formats::kMaxIdBytes) +
                                "' refused: not a party of the manifest");
   }
   if (inputs_.count(party)) {
@@ -339,10 +334,10 @@ Result<Bytes> Session::PutInput(const std::string& party, Bytes ciphertext) {
                             "' looks like base64 text, not a ciphertext; decode it first "
                             "(aws kms encrypt ... --output text | base64 -d)");
   }
-  if (LooksLikeEsdkMessage(ciphertext)) {
+  if (formats::esdk::LooksLikeEsdkMessage(ciphertext)) {
     // The header is not authenticated yet (that needs the data key), but refusing here keeps an
     // input made for another run from ever reaching KMS; Open checks it again, authenticated.
-    auto header = esdk::ParseHeader(ciphertext);
+    auto header = formats::esdk::ParseHeader(ciphertext);
     if (!header) return header.error().WithContext("input for '" + party + "'");
     bool sessionless = false;
     if (auto st = CheckContext(*manifest_.FindParty(party), header->context, &sessionless); !st) {
@@ -354,10 +349,10 @@ Result<Bytes> Session::PutInput(const std::string& party, Bytes ciphertext) {
   return digest;
 }
 
-KmsAnswers Session::Fetch(const Party& party, ByteSpan ciphertext, KmsDecryptor& kms) const {
+KmsAnswers Session::Fetch(const formats::Party& party, ByteSpan ciphertext, KmsDecryptor& kms) const {
   KmsAnswers answers;
-  if (!LooksLikeEsdkMessage(ciphertext)) {
-    if (ciphertext.size() > kMaxBareBlobBytes) return answers;  // Open refuses it
+  if (!formats::esdk::LooksLikeEsdkMessage(ciphertext)) {
+    if (ciphertext.size() > formats::esdk::kMaxBareBlobBytes) return answers;  // Open refuses it
     // A bare blob does not show its context: KMS checks it (the context is the blob's AAD).
     auto p = TimedDecrypt(kms, ciphertext, party.key_arn, ExpectedContext(party, true), answers);
     if (!p && manifest_.allow_sessionless_inputs && p.error().code() == ErrorCode::kVerifyFailed) {
@@ -372,23 +367,23 @@ KmsAnswers Session::Fetch(const Party& party, ByteSpan ciphertext, KmsDecryptor&
   // The same decryption Open runs, as far as the data key: the same header checks come first
   // (an input that fails them never reaches KMS), then the same calls in the same order.
   FetchingKeyProvider provider(party, kms, answers);
-  esdk::DecryptOptions o;
-  o.check_header = [&](const esdk::MessageHeader& h) -> Status {
+  formats::esdk::DecryptOptions o;
+  o.check_header = [&](const formats::esdk::MessageHeader& h) -> Status {
     bool sessionless = false;
     return CheckContext(party, h.context, &sessionless);
   };
-  esdk::SpanSource src(ciphertext);
+  formats::esdk::SpanSource src(ciphertext);
   DiscardSink sink;
   // Its error is not the input's: Open, over the same bytes, returns that.
-  (void)esdk::Decrypt(src, sink, provider, o);
+  (void)formats::esdk::Decrypt(src, sink, provider, o);
   return answers;
 }
 
-Result<SecureVector> Session::Open(const Party& party, ByteSpan ciphertext, KmsAnswers& fetched,
+Result<SecureVector> Session::Open(const formats::Party& party, ByteSpan ciphertext, KmsAnswers& fetched,
                                    bool* sessionless) const {
   SecureVector plain;
-  if (!LooksLikeEsdkMessage(ciphertext)) {
-    if (ciphertext.size() > kMaxBareBlobBytes) {
+  if (!formats::esdk::LooksLikeEsdkMessage(ciphertext)) {
+    if (ciphertext.size() > formats::esdk::kMaxBareBlobBytes) {
       return Error::Malformed("neither an ESDK v2 message nor a KMS ciphertext blob");
     }
     if (!fetched.blob_plain) return Error::Internal("the blob was not sent to KMS");
@@ -399,16 +394,16 @@ Result<SecureVector> Session::Open(const Party& party, ByteSpan ciphertext, KmsA
     return plain;
   }
   RecordedKeyProvider provider(party, fetched);
-  esdk::DecryptOptions o;
-  o.check_header = [&](const esdk::MessageHeader& h) -> Status {
+  formats::esdk::DecryptOptions o;
+  o.check_header = [&](const formats::esdk::MessageHeader& h) -> Status {
     return CheckContext(party, h.context, sessionless);
   };
   // The plaintext is shorter than the message: one allocation, instead of a doubling vector whose
   // every reallocation copies and wipes the bids decrypted so far.
   plain.reserve(ciphertext.size());
-  esdk::SpanSource src(ciphertext);
-  esdk::SecureVectorSink sink(plain);
-  auto header = esdk::Decrypt(src, sink, provider, o);
+  formats::esdk::SpanSource src(ciphertext);
+  formats::esdk::SecureVectorSink sink(plain);
+  auto header = formats::esdk::Decrypt(src, sink, provider, o);
   if (!header) {
     if (header.error().code() == ErrorCode::kNotFound && provider.calls == 0) {
       return Error::PolicyDenied("not encrypted under the party's key " + party.key_arn);
@@ -440,7 +435,7 @@ Result<Bytes> Session::Run(KmsDecryptor& kms, RunStats* stats) {
 
 Session::FetchFn Session::InlineFetch(KmsDecryptor& kms) const {
   return [this, &kms](size_t index, Elapsed* kms_wait, Elapsed* work) -> Result<KmsAnswers> {
-    const Party& party = manifest_.parties[index];
+    const formats::Party& party = manifest_.parties[index];
     const Stopwatch watch;
     KmsAnswers answers = Fetch(party, inputs_.at(party.id).ciphertext, kms);
     // The run waited for the calls; the rest of the fetch (the ESDK header) is decryption work.
@@ -479,7 +474,7 @@ Result<Bytes> Session::Run(KmsDecryptorFactory& kms, int max_in_flight, RunStats
     OrderedPrefetcher<KmsAnswers> prefetcher(
         limit, workers, workers * kKmsLookaheadPerRequest,
         [&](size_t index, size_t worker) {
-          const Party& party = manifest_.parties[index];
+          const formats::Party& party = manifest_.parties[index];
           return Fetch(party, inputs_.at(party.id).ciphertext, *counted[worker]);
         },
         [](const KmsAnswers& a) { return a.Fails(); });
@@ -509,13 +504,13 @@ Result<Bytes> Session::RunInOrder(const FetchFn& fetch, RunStats& st) {
     ~TotalTimer() { st.total = watch.Read(); }
   } total_timer{st, Stopwatch()};
 
-  ReceiptBody body;
+  formats::ReceiptBody body;
   body.computation_id = manifest_.computation_id;
   body.manifest_digest = manifest_.digest;
   body.session_id = *HexDecode(session_id_hex_);
   body.kms_insecure = manifest_.kms.insecure;
   for (size_t index = 0; index < manifest_.parties.size(); ++index) {
-    const Party& party = manifest_.parties[index];
+    const formats::Party& party = manifest_.parties[index];
     auto it = inputs_.find(party.id);
     if (it == inputs_.end()) {
       return Error::PolicyDenied("party '" + party.id + "': no input was received");
@@ -553,7 +548,7 @@ Result<Bytes> Session::RunInOrder(const FetchFn& fetch, RunStats& st) {
 
   const Stopwatch receipt_watch;
   body.time = clock_.NowMillis();
-  auto encoded = EncodeReceiptBody(body);
+  auto encoded = formats::EncodeReceiptBody(body);
   st.receipt += receipt_watch.Read();
   if (encoded) st.receipt_body_bytes = encoded->size();
   return encoded;

@@ -1,6 +1,6 @@
 // Session: one run of a computation inside the enclave, from received ciphertexts to the receipt
 // body. The enclave runtime wires it to the vsock frames (enclave/frames.h), its KMS client
-// (a KmsDecryptor) and the NSM (which signs ReceiptUserData(body)).
+// (a KmsDecryptor) and the NSM (which signs formats::ReceiptUserData(body)).
 //
 // Security rules enforced here (issue 6, "The enclave runtime"):
 //  - an input is accepted once per manifest party (a second one is refused);
@@ -43,17 +43,14 @@
 #include "common/clock.h"
 #include "common/stopwatch.h"
 #include "enclave/computation.h"
-#include "enclave/esdk.h"
-#include "enclave/receipt.h"
+#include "formats/esdk.h"
+#include "formats/receipt.h"
 
 namespace cloister::enclave {
 namespace internal {
 // What opening one input needs from KMS: the answers to the calls it makes (session.cc).
 struct KmsAnswers;
 }  // namespace internal
-
-// Largest bare KMS CiphertextBlob accepted (KMS Encrypt takes at most 4096 bytes of plaintext).
-inline constexpr size_t kMaxBareBlobBytes = 6144;
 
 // The most KMS requests a run keeps in flight (Run with a KmsDecryptorFactory). A constant, not a
 // manifest or ServiceOptions setting: it bounds the enclave's threads and connections, not what
@@ -77,7 +74,7 @@ class KmsDecryptor {
   virtual ~KmsDecryptor() = default;
   // KMS Decrypt of `ciphertext_blob` with KeyId `key_arn` and `context`. Returns the plaintext.
   virtual Result<SecretBytes> Decrypt(ByteSpan ciphertext_blob, const std::string& key_arn,
-                                      const esdk::EncryptionContext& context) = 0;
+                                      const formats::esdk::EncryptionContext& context) = 0;
 };
 
 // Makes the decryptors of a run with several KMS requests in flight, one per worker.
@@ -124,7 +121,7 @@ class Session {
   // Starts the run of `manifest` (copied) in the enclave session `session_id_hex` (64 lower-case
   // hex digits, enclave/session_statement.h). `clock` is read for the receipt time and must
   // outlive the session. kMalformed if the computation is unknown; kInvalidArgument for a bad id.
-  static Result<std::unique_ptr<Session>> Create(const Manifest& manifest,
+  static Result<std::unique_ptr<Session>> Create(const formats::Manifest& manifest,
                                                  std::string session_id_hex, const Clock& clock);
 
   // Stores `ciphertext` for `party`. Returns its SHA-384 (what the receipt will list).
@@ -152,11 +149,11 @@ class Session {
   // With max_in_flight 1 no thread is started: one decryptor is called from the calling thread.
   Result<Bytes> Run(KmsDecryptorFactory& kms, int max_in_flight, RunStats* stats);
 
-  const Manifest& manifest() const { return manifest_; }
+  const formats::Manifest& manifest() const { return manifest_; }
   const std::string& session_id_hex() const { return session_id_hex_; }
 
  private:
-  Session(Manifest manifest, std::unique_ptr<Computation> computation, std::string session_id_hex,
+  Session(formats::Manifest manifest, std::unique_ptr<Computation> computation, std::string session_id_hex,
           const Clock& clock)
       : manifest_(std::move(manifest)),
         computation_(std::move(computation)),
@@ -176,32 +173,29 @@ class Session {
   // Makes every KMS call that opening `ciphertext` as `party`'s input makes, in the same order
   // and with the same arguments, and records their answers. Reads only immutable state, so
   // workers call it concurrently.
-  Fetched Fetch(const Party& party, ByteSpan ciphertext, KmsDecryptor& kms) const;
+  Fetched Fetch(const formats::Party& party, ByteSpan ciphertext, KmsDecryptor& kms) const;
   // Opens one input with the answers `fetched` recorded; sets `*sessionless` when it was
   // accepted without the session binding.
-  Result<SecureVector> Open(const Party& party, ByteSpan ciphertext, Fetched& fetched,
+  Result<SecureVector> Open(const formats::Party& party, ByteSpan ciphertext, Fetched& fetched,
                             bool* sessionless) const;
   // The run proper: `fetch` hands out each party's KMS answers in manifest order.
   Result<Bytes> RunInOrder(const FetchFn& fetch, RunStats& st);
   // Checks and marks the session as run; resets `st`.
   Status StartRun(RunStats& st);
   // The encryption context the enclave requires of `party`'s input (with the session or not).
-  esdk::EncryptionContext ExpectedContext(const Party& party, bool with_session) const;
+  formats::esdk::EncryptionContext ExpectedContext(const formats::Party& party, bool with_session) const;
   // Checks a claimed context: computation and party must match; the session must match, or be
   // absent where the manifest allows it. Sets `*sessionless` when it is absent.
-  Status CheckContext(const Party& party, const esdk::EncryptionContext& context,
+  Status CheckContext(const formats::Party& party, const formats::esdk::EncryptionContext& context,
                       bool* sessionless) const;
 
-  Manifest manifest_;
+  formats::Manifest manifest_;
   std::unique_ptr<Computation> computation_;
   std::string session_id_hex_;
   const Clock& clock_;
   std::map<std::string, Input> inputs_;
   bool ran_ = false;
 };
-
-// True if `message` starts like an ESDK v2 message with a committing suite (02 04 78 / 02 05 78).
-bool LooksLikeEsdkMessage(ByteSpan message);
 
 }  // namespace cloister::enclave
 

@@ -308,7 +308,7 @@ void AppendConsole(int log_fd, size_t& written, const char* data, size_t n) {
     }
   };
   int exit_code = -1;
-  Bytes req(nsm::kRequestMaxSize + 1);
+  Bytes req(formats::nsm::kRequestMaxSize + 1);
   bool running = true;
   while (running) {
     // A closed channel is polled no more (a negative fd is ignored by poll), so an enclave
@@ -326,8 +326,8 @@ void AppendConsole(int log_fd, size_t& written, const char* data, size_t n) {
       ssize_t got = ::recv(nsm_monitor.get(), req.data(), req.size(), MSG_TRUNC | MSG_DONTWAIT);
       if (got > 0) {
         Bytes resp;
-        if (static_cast<size_t>(got) > nsm::kRequestMaxSize) {
-          resp = *nsm::EncodeResponse(nsm::Response::Failure(nsm::NsmError::kInputTooLarge));
+        if (static_cast<size_t>(got) > formats::nsm::kRequestMaxSize) {
+          resp = *formats::nsm::EncodeResponse(formats::nsm::Response::Failure(formats::nsm::NsmError::kInputTooLarge));
         } else {
           resp = service->Handle(ByteSpan(req.data(), static_cast<size_t>(got)));
         }

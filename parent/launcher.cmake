@@ -7,5 +7,5 @@ cloister_library(NAME launcher
           ${CMAKE_CURRENT_LIST_DIR}/sandbox.cc
           ${CMAKE_CURRENT_LIST_DIR}/launcher.cc
           ${CMAKE_CURRENT_LIST_DIR}/vsock_broker.cc
-  DEPS cloister::common cloister::eif cloister::nsm cloister::attestation cloister::platform
+  DEPS cloister::common cloister::eif cloister::formats cloister::attestation cloister::platform
        PkgConfig::SECCOMP)

@@ -6,9 +6,9 @@
 
 namespace cloister::parent {
 
-using nsm::NsmError;
-using nsm::Op;
-using nsm::Response;
+using formats::nsm::NsmError;
+using formats::nsm::Op;
+using formats::nsm::Response;
 
 std::map<uint32_t, Bytes> BootPcrs(const EnclaveIdentity& id) {
   std::map<uint32_t, Bytes> pcrs;
@@ -49,7 +49,7 @@ NsmError FromBankError(const Error& e) {
 }
 }  // namespace
 
-Response NsmService::Process(const nsm::Request& req) {
+Response NsmService::Process(const formats::nsm::Request& req) {
   Response r;
   r.op = req.op;
   switch (req.op) {
@@ -91,7 +91,7 @@ Response NsmService::Process(const nsm::Request& req) {
     }
     case Op::kAttestation: {
       for (const auto* f : {&req.user_data, &req.nonce, &req.public_key}) {
-        if (*f && (*f)->size() > nsm::kMaxAttestationField) {
+        if (*f && (*f)->size() > formats::nsm::kMaxAttestationField) {
           return Response::Failure(NsmError::kInputTooLarge);
         }
       }
@@ -119,10 +119,10 @@ Response NsmService::Process(const nsm::Request& req) {
 }
 
 Bytes NsmService::Handle(ByteSpan request) {
-  auto req = nsm::DecodeRequest(request);
+  auto req = formats::nsm::DecodeRequest(request);
   Response resp = req ? Process(*req) : Response::Failure(NsmError::kInvalidArgument);
-  auto out = nsm::EncodeResponse(resp);
-  if (!out) out = nsm::EncodeResponse(Response::Failure(NsmError::kInternalError));
+  auto out = formats::nsm::EncodeResponse(resp);
+  if (!out) out = formats::nsm::EncodeResponse(Response::Failure(NsmError::kInternalError));
   return out ? std::move(*out) : Bytes{};
 }
 

@@ -1,6 +1,6 @@
 // NsmService: the emulated Nitro Secure Module of one enclave, served by the launcher's monitor
 // (docs/nsm.md). It owns the enclave's PCR bank and signs attestation documents with the
-// platform PKI, answering the same CBOR requests /dev/nsm does (enclave/nsm.h codec).
+// platform PKI, answering the same CBOR requests /dev/nsm does (formats/nsm.h codec).
 //
 // Boot PCRs (Nitro Enclaves user guide, "Where to get an enclave's measurements"): PCR0-2 from
 // the image measurement (all zero in debug mode), PCR3 = SHA384(0^48 || parent role ARN) when a
@@ -19,7 +19,7 @@
 #include "attestation/pcr_bank.h"
 #include "attestation/platform_pki.h"
 #include "common/clock.h"
-#include "enclave/nsm.h"
+#include "formats/nsm.h"
 
 namespace cloister::parent {
 
@@ -53,7 +53,7 @@ class NsmService {
 
  private:
   NsmService() = default;
-  nsm::Response Process(const nsm::Request& request);
+  formats::nsm::Response Process(const formats::nsm::Request& request);
 
   std::string module_id_;
   attestation::PcrBank bank_;

@@ -2,6 +2,6 @@
 # runtime's request server over vsock (enclave/rpc.h frames).
 cloister_executable(NAME cloister-parent
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/parent_main.cc
-  DEPS cloister::enclave_runtime cloister::enclave_core cloister::common)
+  DEPS cloister::enclave_runtime cloister::formats cloister::common)
 target_compile_definitions(cloister-parent PRIVATE CLOISTER_VERSION="${PROJECT_VERSION}")
 install(TARGETS cloister-parent RUNTIME DESTINATION bin)

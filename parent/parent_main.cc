@@ -34,10 +34,10 @@
 #include "common/ossl.h"
 #include "common/vsock.h"
 #include "common/aws_credentials.h"
-#include "enclave/frames.h"
-#include "enclave/receipt.h"
+#include "formats/frames.h"
+#include "formats/receipt.h"
 #include "enclave/rpc.h"
-#include "enclave/session_statement.h"
+#include "formats/session_statement.h"
 
 namespace cloister {
 namespace {
@@ -98,11 +98,11 @@ Result<SessionReply> FetchSession(const Options& o) {
 int Attest(const Options& o, bool session_file) {
   auto reply = FetchSession(o);
   if (!reply) return ReportFailure(reply.error());
-  auto statement = enclave::DecodeSessionStatement(reply->statement);
+  auto statement = formats::DecodeSessionStatement(reply->statement);
   if (!statement) return ReportFailure(statement.error().WithContext("the enclave's statement"));
   Bytes out = reply->document;
   if (session_file) {
-    auto file = enclave::EncodeSessionFile(reply->statement, reply->document);
+    auto file = formats::EncodeSessionFile(reply->statement, reply->document);
     if (!file) return ReportFailure(file.error());
     out = std::move(*file);
   }
@@ -110,7 +110,7 @@ int Attest(const Options& o, bool session_file) {
   PrintJson({{session_file ? "Session" : "Document", o.out},
              {"Size", out.size()},
              {"Sha256", HexEncode(Sha256(out))},
-             {"SessionId", enclave::SessionIdHex(statement->session_id)},
+             {"SessionId", formats::SessionIdHex(statement->session_id)},
              {"ManifestDigest", HexEncode(statement->manifest_digest)}});
   return kExitOk;
 }
@@ -147,8 +147,8 @@ Result<std::vector<InputFile>> ListInputs(const std::string& dir) {
 }
 
 // Sends `request` and reads the reply; an error reply becomes an Error with its code.
-Result<enclave::frames::Message> Exchange(enclave::frames::FrameConnection& conn,
-                                          const enclave::frames::Message& request) {
+Result<formats::frames::Message> Exchange(formats::frames::FrameConnection& conn,
+                                          const formats::frames::Message& request) {
   CLOISTER_RETURN_IF_ERROR(conn.Write(request));
   auto reply = conn.Read();
   if (!reply) {
@@ -158,7 +158,7 @@ Result<enclave::frames::Message> Exchange(enclave::frames::FrameConnection& conn
     }
     return reply.error();
   }
-  if (auto* e = std::get_if<enclave::frames::ErrorResponse>(&*reply)) {
+  if (auto* e = std::get_if<formats::frames::ErrorResponse>(&*reply)) {
     return Error(ErrorCodeFromName(e->code), e->message);
   }
   return std::move(*reply);
@@ -176,7 +176,7 @@ void Progress(const std::string& line) {
 }
 
 int RunComputation(const Options& o) {
-  namespace frames = enclave::frames;
+  namespace frames = formats::frames;
   auto inputs = ListInputs(o.inputs);
   if (!inputs) return ReportFailure(inputs.error());
   auto credentials = LoadAwsCredentials();
@@ -237,12 +237,12 @@ int RunComputation(const Options& o) {
   if (!r) return RemoteFailure(r.error().WithContext("the run failed"));
   auto* receipt = std::get_if<frames::ReceiptResponse>(&*r);
   if (receipt == nullptr) return ReportFailure(Error::Malformed("unexpected reply to run"));
-  auto decoded = enclave::DecodeReceipt(receipt->receipt);
+  auto decoded = formats::DecodeReceipt(receipt->receipt);
   if (!decoded) return ReportFailure(decoded.error().WithContext("the enclave's receipt"));
   if (auto st = WriteFileAtomic(o.out, receipt->receipt, 0644); !st) {
     return ReportFailure(st.error());
   }
-  auto outcome = enclave::CborToJson(decoded->body.outcome);
+  auto outcome = formats::CborToJson(decoded->body.outcome);
   PrintJson({{"Receipt", o.out},
              {"ComputationId", decoded->body.computation_id},
              {"SessionId", HexEncode(decoded->body.session_id)},

@@ -29,12 +29,12 @@
 #include "common/file.h"
 #include "common/ossl.h"
 #include "common/vsock.h"
-#include "enclave/esdk.h"
-#include "enclave/frames.h"
-#include "enclave/receipt.h"
+#include "formats/esdk.h"
+#include "formats/frames.h"
+#include "formats/receipt.h"
 #include "enclave/recipient_cms.h"
 #include "enclave/rpc.h"
-#include "enclave/session_statement.h"
+#include "formats/session_statement.h"
 #include "kms/client.h"
 #include "tests/support/journey_world.h"
 #include "tests/support/process.h"
@@ -152,7 +152,7 @@ TEST_F(EnclaveTrustTest, TheParentCannotHaveTheEnclaveSignItsKeyOrItsBytes) {
   ASSERT_TRUE(world_->FetchSession(kCid, Dir() / "oracle-session.cbor"));
   auto file = ReadFile((Dir() / "oracle-session.cbor").string());
   ASSERT_TRUE(file);
-  auto session = enclave::DecodeSessionFile(*file);
+  auto session = formats::DecodeSessionFile(*file);
   ASSERT_TRUE(session) << session.error().ToString();
   CommandResult verdict = JourneyWorld::Cli(
       {"verify-attestation", "--doc",
@@ -175,7 +175,7 @@ TEST_F(EnclaveTrustTest, TheParentCannotHaveTheEnclaveSignItsKeyOrItsBytes) {
                                         Dir() / "app" / "manifest.json", Dir() / "oracle-inputs"));
   auto message = ReadFile((Dir() / "oracle-inputs" / "buyer1.esdk").string());
   ASSERT_TRUE(message);
-  auto header = enclave::esdk::ParseHeader(*message);
+  auto header = formats::esdk::ParseHeader(*message);
   ASSERT_TRUE(header);
   const auto& edk = header->encrypted_data_keys.at(0);
   auto op = testing::NewKmsClient(world_->kms().endpoint(), OperatorPrincipal().access_key_id,
@@ -194,7 +194,7 @@ TEST_F(EnclaveTrustTest, TheParentCannotHaveTheEnclaveSignItsKeyOrItsBytes) {
 
   // A receipt the operator writes (its own outcome, the real inputs' digests) on that document
   // does not verify for any buyer.
-  enclave::ReceiptBody body;
+  formats::ReceiptBody body;
   body.computation_id = kJourneyComputation;
   body.manifest_digest = session->statement.manifest_digest;
   body.session_id = session->statement.session_id;
@@ -205,9 +205,9 @@ TEST_F(EnclaveTrustTest, TheParentCannotHaveTheEnclaveSignItsKeyOrItsBytes) {
   }
   body.outcome = {0xa0};  // {}
   body.time = session->statement.time;
-  auto body_bytes = enclave::EncodeReceiptBody(body);
+  auto body_bytes = formats::EncodeReceiptBody(body);
   ASSERT_TRUE(body_bytes);
-  auto forged = enclave::EncodeReceipt(*body_bytes, session->attestation);
+  auto forged = formats::EncodeReceipt(*body_bytes, session->attestation);
   ASSERT_TRUE(WriteFileAtomic((Dir() / "forged.cbor").string(), *forged));
   CommandResult check = Verify(Dir() / "forged.cbor",
                                {"--my-input", (Dir() / "oracle-inputs" / "buyer1.esdk").string()});

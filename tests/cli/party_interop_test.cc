@@ -16,7 +16,7 @@
 #include "common/clock.h"
 #include "common/file.h"
 #include "enclave/computation.h"
-#include "enclave/receipt.h"
+#include "formats/receipt.h"
 #include "enclave/session.h"
 #include "kms/client.h"
 #include "tests/support/process.h"
@@ -41,7 +41,7 @@ class PlainKmsDecryptor final : public enclave::KmsDecryptor {
  public:
   explicit PlainKmsDecryptor(kms::KmsClient& client) : client_(client) {}
   Result<SecretBytes> Decrypt(ByteSpan blob, const std::string& key_arn,
-                              const enclave::esdk::EncryptionContext& context) override {
+                              const formats::esdk::EncryptionContext& context) override {
     ++calls;
     CLOISTER_ASSIGN_OR_RETURN(kms::KeyMaterialResult r, client_.Decrypt(blob, context, key_arn));
     return SecretBytes::CopyOf(r.plaintext);
@@ -95,7 +95,7 @@ TEST(PartyInteropTest, ClientNodeAndClientKmsInputsAreCountedBySession) {
     "auction": {"rule": "second-price", "tie_break": "lowest-sha256",
                 "lots": [{"id": "lot-1", "reserve_price": 100},
                          {"id": "lot-2", "reserve_price": 10}]}})";
-  auto manifest = enclave::ParseManifest(AsBytes(manifest_json));
+  auto manifest = formats::ParseManifest(AsBytes(manifest_json));
   ASSERT_TRUE(manifest.has_value()) << manifest.error().ToString();
   SystemClock clock;
   auto session = enclave::Session::Create(*manifest, kSession, clock);
@@ -103,8 +103,8 @@ TEST(PartyInteropTest, ClientNodeAndClientKmsInputsAreCountedBySession) {
   auto esdk = ReadFile((dir.path() / "buyer1.esdk").string());
   auto blob = ReadFile((dir.path() / "buyer2.blob").string());
   ASSERT_TRUE(esdk.has_value() && blob.has_value());
-  EXPECT_TRUE(enclave::LooksLikeEsdkMessage(*esdk));
-  EXPECT_FALSE(enclave::LooksLikeEsdkMessage(*blob));
+  EXPECT_TRUE(formats::esdk::LooksLikeEsdkMessage(*esdk));
+  EXPECT_FALSE(formats::esdk::LooksLikeEsdkMessage(*blob));
   ASSERT_TRUE((*session)->PutInput("buyer1", *esdk).has_value());
   ASSERT_TRUE((*session)->PutInput("buyer2", *blob).has_value());
 
@@ -112,10 +112,10 @@ TEST(PartyInteropTest, ClientNodeAndClientKmsInputsAreCountedBySession) {
   auto body_bytes = (*session)->Run(decryptor);
   ASSERT_TRUE(body_bytes.has_value()) << body_bytes.error().ToString();
   EXPECT_EQ(decryptor.calls, 2);  // one data key per party
-  auto body = enclave::DecodeReceiptBody(*body_bytes);
+  auto body = formats::DecodeReceiptBody(*body_bytes);
   ASSERT_TRUE(body.has_value());
   ASSERT_EQ(body->inputs.size(), 2u);
-  auto outcome = enclave::CborToJson(body->outcome);
+  auto outcome = formats::CborToJson(body->outcome);
   ASSERT_TRUE(outcome.has_value());
   // lot-1: buyer2 900 (bare blob) beats buyer1 700 (client-node), pays the second price 700;
   // lot-2: only buyer1 bid 50 over a reserve of 10, pays the reserve.

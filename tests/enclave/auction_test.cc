@@ -27,7 +27,7 @@ std::string ManifestJson(const std::string& rule, const std::string& lots,
 }
 
 std::unique_ptr<Auction> MakeAuction(const std::string& json) {
-  auto m = ParseManifest(AsBytes(json));
+  auto m = formats::ParseManifest(AsBytes(json));
   EXPECT_TRUE(m.has_value()) << m.error().ToString();
   auto a = Auction::Create(*m);
   EXPECT_TRUE(a.has_value()) << a.error().ToString();
@@ -450,7 +450,7 @@ TEST(AuctionTest, ManifestFailureTable) {
   };
   for (const auto& row : rows) {
     SCOPED_TRACE(row.name);
-    auto m = ParseManifest(AsBytes(row.json));
+    auto m = formats::ParseManifest(AsBytes(row.json));
     if (m) {
       auto c = CreateComputation(*m);
       ASSERT_FALSE(c.has_value());
@@ -461,18 +461,18 @@ TEST(AuctionTest, ManifestFailureTable) {
   }
   std::string tie = ManifestJson("first-price", lots);
   tie.replace(tie.find("lowest-sha256"), 13, "first-party");
-  auto m = ParseManifest(AsBytes(tie));
+  auto m = formats::ParseManifest(AsBytes(tie));
   ASSERT_TRUE(m.has_value());
   EXPECT_FALSE(CreateComputation(*m).has_value());
 }
 
 TEST(AuctionTest, ManifestKmsProxyPortAndCaBundle) {
   const std::string lots = R"([{"id":"lot-1","reserve_price":0}])";
-  auto plain = ParseManifest(AsBytes(ManifestJson("first-price", lots)));
+  auto plain = formats::ParseManifest(AsBytes(ManifestJson("first-price", lots)));
   ASSERT_TRUE(plain.has_value());
   EXPECT_EQ(plain->kms.proxy_port, 8000u);
   EXPECT_EQ(plain->kms.ca_bundle, "");
-  auto set = ParseManifest(AsBytes(
+  auto set = formats::ParseManifest(AsBytes(
       WithKms(ManifestJson("first-price", lots), R"(,"proxy_port":8443,"ca_bundle":"kms-ca.pem")")));
   ASSERT_TRUE(set.has_value()) << set.error().ToString();
   EXPECT_EQ(set->kms.proxy_port, 8443u);
@@ -483,7 +483,7 @@ TEST(AuctionTest, ExampleManifestParses) {
   auto bytes =
       ReadFile(std::string(CLOISTER_SOURCE_DIR) + "/examples/sealed-bid-auction/manifest.json");
   ASSERT_TRUE(bytes.has_value());
-  auto m = ParseManifest(*bytes);
+  auto m = formats::ParseManifest(*bytes);
   ASSERT_TRUE(m.has_value()) << m.error().ToString();
   EXPECT_EQ(m->digest.size(), 48u);
   auto c = CreateComputation(*m);

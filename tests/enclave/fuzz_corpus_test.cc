@@ -7,25 +7,25 @@
 #include <string>
 
 #include "common/file.h"
-#include "enclave/esdk.h"
-#include "enclave/frames.h"
-#include "enclave/receipt.h"
-#include "enclave/session_statement.h"
+#include "formats/esdk.h"
+#include "formats/frames.h"
+#include "formats/receipt.h"
+#include "formats/session_statement.h"
 
 namespace cloister::enclave {
 namespace {
 
 // Generates the fixed key the esdk fuzz target's provider returns.
-class FixedKeyProvider : public esdk::DataKeyProvider {
+class FixedKeyProvider : public formats::esdk::DataKeyProvider {
  public:
-  Result<DataKey> GenerateDataKey(const esdk::EncryptionContext&) override {
+  Result<DataKey> GenerateDataKey(const formats::esdk::EncryptionContext&) override {
     DataKey dk;
     CLOISTER_ASSIGN_OR_RETURN(dk.plaintext, SecretBytes::CopyOf(Bytes(32, 0x42)));
     dk.encrypted.push_back({"aws-kms", ToBytes("arn:aws:kms:us-east-1:1:key/k"), Bytes(8, 1)});
     return dk;
   }
-  Result<SecretBytes> DecryptDataKey(const esdk::EncryptedDataKey&,
-                                     const esdk::EncryptionContext&) override {
+  Result<SecretBytes> DecryptDataKey(const formats::esdk::EncryptedDataKey&,
+                                     const formats::esdk::EncryptionContext&) override {
     return SecretBytes::CopyOf(Bytes(32, 0x42));
   }
 };
@@ -36,53 +36,53 @@ TEST(FuzzCorpus, Write) {
   std::string r(root);
   FixedKeyProvider p;
   int i = 0;
-  for (auto suite : {esdk::AlgorithmSuite::kAes256GcmHkdfSha512CommitKey,
-                     esdk::AlgorithmSuite::kAes256GcmHkdfSha512CommitKeyEcdsaP384}) {
+  for (auto suite : {formats::esdk::AlgorithmSuite::kAes256GcmHkdfSha512CommitKey,
+                     formats::esdk::AlgorithmSuite::kAes256GcmHkdfSha512CommitKeyEcdsaP384}) {
     for (size_t len : {size_t{0}, size_t{5}, size_t{40}}) {
-      esdk::EncryptOptions o;
+      formats::esdk::EncryptOptions o;
       o.suite = suite;
       o.frame_length = 16;
-      auto m = esdk::EncryptBytes(Bytes(len, 'b'), p, {{"cloister:party", "p"}}, o);
+      auto m = formats::esdk::EncryptBytes(Bytes(len, 'b'), p, {{"cloister:party", "p"}}, o);
       ASSERT_TRUE(m.has_value());
       ASSERT_TRUE(WriteFileAtomic(r + "/esdk/msg" + std::to_string(i++), *m).has_value());
     }
   }
-  std::vector<frames::Message> msgs;
-  msgs.emplace_back(frames::GetAttestation{Bytes(4, 1)});
-  msgs.emplace_back(frames::SetCredentials{"AKIA", *SecretBytes::CopyOf(AsBytes("s")),
+  std::vector<formats::frames::Message> msgs;
+  msgs.emplace_back(formats::frames::GetAttestation{Bytes(4, 1)});
+  msgs.emplace_back(formats::frames::SetCredentials{"AKIA", *SecretBytes::CopyOf(AsBytes("s")),
                                            *SecretBytes::CopyOf(AsBytes("t"))});
-  msgs.emplace_back(frames::PutInput{"p", Bytes(3, 2)});
-  msgs.emplace_back(frames::Run{});
-  msgs.emplace_back(frames::InputAccepted{"p", Bytes(48, 3)});
-  msgs.emplace_back(frames::ErrorResponse{"malformed", "x"});
-  msgs.emplace_back(frames::AttestationResponse{Bytes(8, 0x84), Bytes(8, 0xa6)});
+  msgs.emplace_back(formats::frames::PutInput{"p", Bytes(3, 2)});
+  msgs.emplace_back(formats::frames::Run{});
+  msgs.emplace_back(formats::frames::InputAccepted{"p", Bytes(48, 3)});
+  msgs.emplace_back(formats::frames::ErrorResponse{"malformed", "x"});
+  msgs.emplace_back(formats::frames::AttestationResponse{Bytes(8, 0x84), Bytes(8, 0xa6)});
   i = 0;
   for (const auto& m : msgs) {
-    auto f = frames::EncodeFrame(m);
+    auto f = formats::frames::EncodeFrame(m);
     ASSERT_TRUE(f.has_value());
     ASSERT_TRUE(WriteFileAtomic(r + "/frames/frame" + std::to_string(i++), *f).has_value());
   }
-  ReceiptBody b;
+  formats::ReceiptBody b;
   b.computation_id = "c";
   b.manifest_digest = Bytes(48, 1);
   b.session_id = Bytes(32, 4);
   b.inputs = {{"p", Bytes(48, 2)}};
   b.outcome = {0xf6};
   b.time = 1;
-  auto body = EncodeReceiptBody(b);
+  auto body = formats::EncodeReceiptBody(b);
   ASSERT_TRUE(body.has_value());
   ASSERT_TRUE(WriteFileAtomic(r + "/frames/receipt_body", *body).has_value());
-  auto receipt = EncodeReceipt(*body, Bytes(10, 0x84));
+  auto receipt = formats::EncodeReceipt(*body, Bytes(10, 0x84));
   ASSERT_TRUE(WriteFileAtomic(r + "/frames/receipt", *receipt).has_value());
-  SessionStatement st;
+  formats::SessionStatement st;
   st.session_id = Bytes(32, 5);
   st.manifest_digest = Bytes(48, 6);
   st.public_key = Bytes(40, 7);
   st.time = 2;
-  auto statement = EncodeSessionStatement(st);
+  auto statement = formats::EncodeSessionStatement(st);
   ASSERT_TRUE(statement.has_value());
   ASSERT_TRUE(WriteFileAtomic(r + "/frames/session_statement", *statement).has_value());
-  auto session = EncodeSessionFile(*statement, Bytes(10, 0x84));
+  auto session = formats::EncodeSessionFile(*statement, Bytes(10, 0x84));
   ASSERT_TRUE(session.has_value());
   ASSERT_TRUE(WriteFileAtomic(r + "/frames/session_file", *session).has_value());
 }

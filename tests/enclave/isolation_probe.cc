@@ -244,7 +244,7 @@ Result<CborPtr> AllocHandler(const cbor_item_t& req) {
   return r;
 }
 
-cloister::nsm::Nsm* g_nsm = nullptr;
+cloister::enclave::Nsm* g_nsm = nullptr;
 const cloister::vsock::Transport* g_transport = nullptr;
 
 Result<uint64_t> UintField(const cbor_item_t& req, const char* key) {
@@ -467,7 +467,7 @@ Result<CborPtr> AttestLoopHandler(const cbor_item_t& req) {
 int main() {
   using namespace cloister;
   if (!enclave::HardenProcess()) return 1;
-  auto nsm = nsm::Nsm::FromEnvironment();
+  auto nsm = enclave::Nsm::FromEnvironment();
   if (!nsm) {
     std::fprintf(stderr, "probe: nsm: %s\n", nsm.error().ToString().c_str());
     return 1;

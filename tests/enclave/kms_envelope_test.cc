@@ -4,11 +4,11 @@
 #include <gtest/gtest.h>
 
 #include "attestation/platform_pki.h"
-#include "enclave/receipt.h"
+#include "formats/receipt.h"
 #include "enclave/recipient_cms.h"
 #include "enclave/session.h"
 #include "kms/recipient.h"
-#include "tests/enclave/esdk_fakes.h"
+#include "tests/formats/esdk_fakes.h"
 
 namespace cloister::enclave {
 namespace {
@@ -59,7 +59,7 @@ class RecipientKms : public KmsDecryptor {
     pub_.reset(d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size())));
   }
   Result<SecretBytes> Decrypt(ByteSpan blob, const std::string& arn,
-                              const esdk::EncryptionContext& ctx) override {
+                              const formats::esdk::EncryptionContext& ctx) override {
     auto it = keys.find(arn);
     if (it == keys.end()) return Error::NotFound("no such key");
     CLOISTER_ASSIGN_OR_RETURN(SecretBytes plain, it->second->DecryptBlob(blob, ctx));
@@ -67,7 +67,7 @@ class RecipientKms : public KmsDecryptor {
     ++recipient_answers;
     return OpenRecipientCms(cms, key_);  // what the enclave does with the answer
   }
-  std::map<std::string, std::unique_ptr<esdk::FakeKmsProvider>> keys;
+  std::map<std::string, std::unique_ptr<formats::esdk::FakeKmsProvider>> keys;
   int recipient_answers = 0;
 
  private:
@@ -86,7 +86,7 @@ TEST(JourneyInProcessTest, BidsToVerifiedReceipt) {
   }
   json += R"(],"auction":{"rule":"second-price","tie_break":"lowest-sha256",
     "lots":[{"id":"lot-1","reserve_price":1000},{"id":"lot-2","reserve_price":500}]}})";
-  auto manifest = ParseManifest(AsBytes(json));
+  auto manifest = formats::ParseManifest(AsBytes(json));
   ASSERT_TRUE(manifest.has_value()) << manifest.error().ToString();
 
   auto enclave_key = EphemeralRsaKey::Generate();
@@ -96,9 +96,9 @@ TEST(JourneyInProcessTest, BidsToVerifiedReceipt) {
   std::vector<Bytes> ciphertexts;
   for (size_t i = 0; i < parties.size(); ++i) {
     std::string arn = "arn:aws:kms:us-east-1:1:key/" + parties[i];
-    kms.keys.emplace(arn, std::make_unique<esdk::FakeKmsProvider>(arn, 0x40 + i));
+    kms.keys.emplace(arn, std::make_unique<formats::esdk::FakeKmsProvider>(arn, 0x40 + i));
     auto m =
-        esdk::EncryptBytes(AsBytes(bids[i]), *kms.keys.at(arn),
+        formats::esdk::EncryptBytes(AsBytes(bids[i]), *kms.keys.at(arn),
                            {{"cloister:computation", "demo-1"},
                             {"cloister:party", parties[i]},
                             {"cloister:session", std::string(64, 'c')}});
@@ -122,23 +122,23 @@ TEST(JourneyInProcessTest, BidsToVerifiedReceipt) {
   attestation::AttestRequest req;
   req.module_id = "i-0123456789abcdef0-enc0123456789abcdef";
   req.pcrs = pcrs;
-  req.user_data = ReceiptUserData(*body);
+  req.user_data = formats::ReceiptUserData(*body);
   auto doc = pki->Attest(req, now);
   ASSERT_TRUE(doc.has_value()) << doc.error().ToString();
-  auto receipt = EncodeReceipt(*body, *doc);
+  auto receipt = formats::EncodeReceipt(*body, *doc);
   ASSERT_TRUE(receipt.has_value());
 
   attestation::Verifier verifier(*attestation::TrustAnchors::FromDer({pki->RootCertificateDer()}));
   for (size_t i = 0; i < parties.size(); ++i) {
-    VerifyReceiptOptions o;
+    formats::VerifyReceiptOptions o;
     o.expected_pcrs = pcrs;
     o.my_input = ciphertexts[i];
     o.my_party = parties[i];
     o.manifest = manifest->bytes;
-    auto v = VerifyReceipt(*receipt, verifier, o);
+    auto v = formats::VerifyReceipt(*receipt, verifier, o);
     ASSERT_TRUE(v.has_value()) << parties[i] << ": " << v.error().ToString();
     if (i == 0) {
-      auto outcome = CborToJson(v->receipt.body.outcome);
+      auto outcome = formats::CborToJson(v->receipt.body.outcome);
       ASSERT_TRUE(outcome.has_value());
       EXPECT_EQ((*outcome)["lots"][0]["winner"], "buyer2");
       EXPECT_EQ((*outcome)["lots"][0]["price"], 2500);
@@ -147,10 +147,10 @@ TEST(JourneyInProcessTest, BidsToVerifiedReceipt) {
     }
   }
   // A receipt from an enclave with other PCRs (an image with one byte changed) is refused.
-  VerifyReceiptOptions other;
+  formats::VerifyReceiptOptions other;
   other.expected_pcrs = pcrs;
   other.expected_pcrs[2] = Bytes(48, 4);
-  EXPECT_FALSE(VerifyReceipt(*receipt, verifier, other).has_value());
+  EXPECT_FALSE(formats::VerifyReceipt(*receipt, verifier, other).has_value());
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Tests for the NSM codec (the /dev/nsm CBOR shapes), the channel backend over a socketpair,
 // the /dev/nsm ioctl framing with a fake ioctl, and the enclave RPC server.
 #include "enclave/nsm.h"
+#include "formats/nsm.h"
 
 #include <sys/socket.h>
 
@@ -13,8 +14,10 @@
 #include "enclave/boot.h"
 #include "enclave/rpc.h"
 
-namespace cloister::nsm {
+namespace cloister::enclave {
 namespace {
+
+using namespace formats::nsm;  // the codec under test beside the clients
 
 Bytes Hex(std::string_view h) { return *HexDecode(h); }
 
@@ -98,10 +101,10 @@ TEST(NsmCodecTest, RefusesMalformedMessages) {
 
 TEST(NsmDeviceTest, FramesRequestsAsTheIoctlExpects) {
   // _IOWR(0x0A, 0, struct { struct iovec; struct iovec; }) on x86_64.
-  EXPECT_EQ(DeviceIoctlNumber(), 0xC0200A00ul);
+  EXPECT_EQ(NsmDeviceIoctlNumber(), 0xC0200A00ul);
   Bytes seen;
-  DeviceNsm nsm(UniqueFd(), [&](int, unsigned long req, DeviceMessage* m) {
-    EXPECT_EQ(req, DeviceIoctlNumber());
+  DeviceNsm nsm(UniqueFd(), [&](int, unsigned long req, NsmDeviceMessage* m) {
+    EXPECT_EQ(req, NsmDeviceIoctlNumber());
     EXPECT_EQ(m->response.iov_len, kResponseMaxSize);
     auto* in = static_cast<uint8_t*>(m->request.iov_base);
     seen.assign(in, in + m->request.iov_len);
@@ -117,7 +120,7 @@ TEST(NsmDeviceTest, FramesRequestsAsTheIoctlExpects) {
   ASSERT_TRUE(random);
   EXPECT_EQ(random->size(), 256u);
   EXPECT_EQ(AsString(seen), "\x69GetRandom");
-  DeviceNsm failing(UniqueFd(), [](int, unsigned long, DeviceMessage*) {
+  DeviceNsm failing(UniqueFd(), [](int, unsigned long, NsmDeviceMessage*) {
     errno = EMSGSIZE;
     return -1;
   });
@@ -198,4 +201,4 @@ TEST(RpcServerTest, DispatchesByTypeAndReportsErrors) {
 }
 
 }  // namespace
-}  // namespace cloister::nsm
+}  // namespace cloister::enclave

@@ -20,7 +20,7 @@ namespace cloister::enclave {
 namespace {
 
 // An NSM that is never reachable: the error paths under test must not need it.
-class UnreachableNsm final : public nsm::Nsm {
+class UnreachableNsm final : public enclave::Nsm {
  public:
   Result<Bytes> Call(ByteSpan) override { return Error::Unavailable("no NSM in this test"); }
 };
@@ -114,8 +114,8 @@ class ServiceTest : public ::testing::Test {
     service_ = std::move(*s);
   }
   // Returns the error code of `reply` ("" if it is not an error).
-  static std::string ErrorCodeOf(const frames::Message& reply, std::string* message = nullptr) {
-    auto* e = std::get_if<frames::ErrorResponse>(&reply);
+  static std::string ErrorCodeOf(const formats::frames::Message& reply, std::string* message = nullptr) {
+    auto* e = std::get_if<formats::frames::ErrorResponse>(&reply);
     if (e == nullptr) return "";
     if (message) *message = e->message;
     return e->code;
@@ -131,46 +131,46 @@ class ServiceTest : public ::testing::Test {
 
 TEST_F(ServiceTest, RunNeedsCredentialsFirst) {
   std::string message;
-  EXPECT_EQ(ErrorCodeOf(service_->Handle(frames::Run{}), &message), "invalid_argument");
+  EXPECT_EQ(ErrorCodeOf(service_->Handle(formats::frames::Run{}), &message), "invalid_argument");
   EXPECT_NE(message.find("set_credentials"), std::string::npos) << message;
 }
 
 TEST_F(ServiceTest, InputsAreCheckedAgainstTheManifest) {
-  auto ok = service_->Handle(frames::PutInput{"alice", ToBytes("ciphertext of alice")});
-  auto* accepted = std::get_if<frames::InputAccepted>(&ok);
+  auto ok = service_->Handle(formats::frames::PutInput{"alice", ToBytes("ciphertext of alice")});
+  auto* accepted = std::get_if<formats::frames::InputAccepted>(&ok);
   ASSERT_NE(accepted, nullptr) << ErrorCodeOf(ok);
   EXPECT_EQ(accepted->party, "alice");
   EXPECT_EQ(accepted->sha384, Sha384(ToBytes("ciphertext of alice")));
   std::string message;
-  EXPECT_EQ(ErrorCodeOf(service_->Handle(frames::PutInput{"alice", ToBytes("again")}), &message),
+  EXPECT_EQ(ErrorCodeOf(service_->Handle(formats::frames::PutInput{"alice", ToBytes("again")}), &message),
             "policy_denied");
   EXPECT_NE(message.find("alice"), std::string::npos) << message;
-  EXPECT_EQ(ErrorCodeOf(service_->Handle(frames::PutInput{"mallory", ToBytes("x")}), &message),
+  EXPECT_EQ(ErrorCodeOf(service_->Handle(formats::frames::PutInput{"mallory", ToBytes("x")}), &message),
             "policy_denied");
   EXPECT_NE(message.find("mallory"), std::string::npos) << message;
   // Responses are not requests.
-  EXPECT_EQ(ErrorCodeOf(service_->Handle(frames::Ok{})), "invalid_argument");
+  EXPECT_EQ(ErrorCodeOf(service_->Handle(formats::frames::Ok{})), "invalid_argument");
 }
 
 TEST_F(ServiceTest, AFailedRunLeavesNoOutcomeAndRefusesMore) {
-  frames::SetCredentials c;
+  formats::frames::SetCredentials c;
   c.access_key_id = "AKIASERVICETEST00001";
   c.secret_access_key = *SecretBytes::CopyOf(ToBytes("not/a/real/secret"));
-  EXPECT_TRUE(std::holds_alternative<frames::Ok>(service_->Handle(std::move(c))));
+  EXPECT_TRUE(std::holds_alternative<formats::frames::Ok>(service_->Handle(std::move(c))));
   // bob never sent an input: the run fails naming bob, before any KMS call.
-  ASSERT_TRUE(std::holds_alternative<frames::InputAccepted>(
-      service_->Handle(frames::PutInput{"alice", ToBytes("ciphertext")})));
+  ASSERT_TRUE(std::holds_alternative<formats::frames::InputAccepted>(
+      service_->Handle(formats::frames::PutInput{"alice", ToBytes("ciphertext")})));
   std::string message;
-  EXPECT_NE(ErrorCodeOf(service_->Handle(frames::Run{}), &message), "");
+  EXPECT_NE(ErrorCodeOf(service_->Handle(formats::frames::Run{}), &message), "");
   EXPECT_EQ(message.find("not/a/real/secret"), std::string::npos);
-  EXPECT_NE(ErrorCodeOf(service_->Handle(frames::Run{}), &message), "");
+  EXPECT_NE(ErrorCodeOf(service_->Handle(formats::frames::Run{}), &message), "");
   EXPECT_NE(message.find("failed earlier"), std::string::npos) << message;
-  EXPECT_EQ(ErrorCodeOf(service_->Handle(frames::PutInput{"bob", ToBytes("late")})),
+  EXPECT_EQ(ErrorCodeOf(service_->Handle(formats::frames::PutInput{"bob", ToBytes("late")})),
             "policy_denied");
 }
 
 TEST(ServiceCreateTest, RefusesABadManifest) {
-  class : public nsm::Nsm {
+  class : public enclave::Nsm {
     Result<Bytes> Call(ByteSpan) override { return Error::Unavailable("none"); }
   } nsm;
   testing::TempDir dir("cloister-service");
@@ -195,22 +195,22 @@ TEST(ServiceCreateTest, RefusesABadManifest) {
 TEST(ManifestTest, PlainHttpKmsNeedsAnExplicitInsecure) {
   std::string http = kManifest;
   http.replace(http.find("https://"), 8, "http://");
-  auto refused = ParseManifest(AsBytes(http));
+  auto refused = formats::ParseManifest(AsBytes(http));
   ASSERT_FALSE(refused);
   EXPECT_NE(refused.error().message().find("kms.insecure"), std::string::npos)
       << refused.error().message();
   std::string insecure = http;
   insecure.replace(insecure.find(R"("region")"), 8, R"("insecure":true,"region")");
-  auto allowed = ParseManifest(AsBytes(insecure));
+  auto allowed = formats::ParseManifest(AsBytes(insecure));
   ASSERT_TRUE(allowed) << allowed.error().ToString();
   EXPECT_TRUE(allowed->kms.insecure);
   // "insecure" on an https endpoint means nothing and is refused; so is a non-boolean.
   std::string pointless = kManifest;
   pointless.replace(pointless.find(R"("region")"), 8, R"("insecure":true,"region")");
-  EXPECT_FALSE(ParseManifest(AsBytes(pointless)));
+  EXPECT_FALSE(formats::ParseManifest(AsBytes(pointless)));
   std::string wrong_type = http;
   wrong_type.replace(wrong_type.find(R"("region")"), 8, R"("insecure":"yes","region")");
-  EXPECT_FALSE(ParseManifest(AsBytes(wrong_type)));
+  EXPECT_FALSE(formats::ParseManifest(AsBytes(wrong_type)));
 }
 
 }  // namespace

@@ -19,7 +19,7 @@
 
 #include "common/ossl.h"
 #include "enclave/auction.h"
-#include "tests/enclave/esdk_fakes.h"
+#include "tests/formats/esdk_fakes.h"
 
 namespace cloister::enclave {
 namespace {
@@ -50,33 +50,33 @@ class FakeKms : public KmsDecryptor {
  public:
   FakeKms() {
     for (int i = 0; i < 3; ++i) {
-      keys.emplace(kArn[i], std::make_unique<esdk::FakeKmsProvider>(kArn[i], 0x30 + i));
+      keys.emplace(kArn[i], std::make_unique<formats::esdk::FakeKmsProvider>(kArn[i], 0x30 + i));
     }
     keys.emplace(
         "arn:aws:kms:us-east-1:1:key/operator",
-        std::make_unique<esdk::FakeKmsProvider>("arn:aws:kms:us-east-1:1:key/operator", 0x77));
+        std::make_unique<formats::esdk::FakeKmsProvider>("arn:aws:kms:us-east-1:1:key/operator", 0x77));
   }
   Result<SecretBytes> Decrypt(ByteSpan blob, const std::string& arn,
-                              const esdk::EncryptionContext& ctx) override {
+                              const formats::esdk::EncryptionContext& ctx) override {
     ++calls[arn];
     auto it = keys.find(arn);
     if (it == keys.end()) return Error::NotFound("no such key");
     return it->second->DecryptBlob(blob, ctx);
   }
-  std::map<std::string, std::unique_ptr<esdk::FakeKmsProvider>> keys;
+  std::map<std::string, std::unique_ptr<formats::esdk::FakeKmsProvider>> keys;
   std::map<std::string, int> calls;
 };
 
-esdk::EncryptionContext Ctx(const std::string& party, const std::string& comp = "auction-7",
+formats::esdk::EncryptionContext Ctx(const std::string& party, const std::string& comp = "auction-7",
                             const std::string& session = kSession) {
-  esdk::EncryptionContext c = {{"cloister:computation", comp}, {"cloister:party", party}};
+  formats::esdk::EncryptionContext c = {{"cloister:computation", comp}, {"cloister:party", party}};
   if (!session.empty()) c.emplace("cloister:session", session);
   return c;
 }
 
 Bytes Encrypt(FakeKms& kms, const std::string& arn, const std::string& bids,
-              const esdk::EncryptionContext& ctx) {
-  auto m = esdk::EncryptBytes(AsBytes(bids), *kms.keys.at(arn), ctx);
+              const formats::esdk::EncryptionContext& ctx) {
+  auto m = formats::esdk::EncryptBytes(AsBytes(bids), *kms.keys.at(arn), ctx);
   EXPECT_TRUE(m.has_value());
   return *m;
 }
@@ -84,7 +84,7 @@ Bytes Encrypt(FakeKms& kms, const std::string& arn, const std::string& bids,
 class SessionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto m = ParseManifest(AsBytes(ManifestJson()));
+    auto m = formats::ParseManifest(AsBytes(ManifestJson()));
     ASSERT_TRUE(m.has_value()) << m.error().ToString();
     manifest_ = *m;
     auto s = Session::Create(manifest_, kSession, clock_);
@@ -92,7 +92,7 @@ class SessionTest : public ::testing::Test {
     session_ = std::move(*s);
   }
   FixedClock clock_{1'790'000'000'000};
-  Manifest manifest_;
+  formats::Manifest manifest_;
   std::unique_ptr<Session> session_;
   FakeKms kms_;
 };
@@ -109,7 +109,7 @@ TEST_F(SessionTest, RunsTheAuctionAndListsEveryInput) {
   ASSERT_TRUE(session_->PutInput("carol", c).has_value());
   auto body_bytes = session_->Run(kms_);
   ASSERT_TRUE(body_bytes.has_value()) << body_bytes.error().ToString();
-  auto body = DecodeReceiptBody(*body_bytes);
+  auto body = formats::DecodeReceiptBody(*body_bytes);
   ASSERT_TRUE(body.has_value());
   EXPECT_EQ(body->computation_id, "auction-7");
   EXPECT_EQ(body->manifest_digest, manifest_.digest);
@@ -118,10 +118,10 @@ TEST_F(SessionTest, RunsTheAuctionAndListsEveryInput) {
   EXPECT_FALSE(body->kms_insecure);
   EXPECT_EQ(body->time, 1'790'000'000'000);
   ASSERT_EQ(body->inputs.size(), 3u);
-  EXPECT_EQ(body->inputs[0], (ReceiptInput{"alice", Sha384(a)}));
-  EXPECT_EQ(body->inputs[1], (ReceiptInput{"bob", Sha384(b)}));
-  EXPECT_EQ(body->inputs[2], (ReceiptInput{"carol", Sha384(c)}));
-  auto outcome = CborToJson(body->outcome);
+  EXPECT_EQ(body->inputs[0], (formats::ReceiptInput{"alice", Sha384(a)}));
+  EXPECT_EQ(body->inputs[1], (formats::ReceiptInput{"bob", Sha384(b)}));
+  EXPECT_EQ(body->inputs[2], (formats::ReceiptInput{"carol", Sha384(c)}));
+  auto outcome = formats::CborToJson(body->outcome);
   ASSERT_TRUE(outcome.has_value());
   EXPECT_EQ((*outcome)["lots"][0]["winner"], "alice");
   EXPECT_EQ((*outcome)["lots"][0]["price"], 80);
@@ -139,7 +139,7 @@ class SlowKms : public KmsDecryptor {
  public:
   SlowKms(FakeKms& kms, std::chrono::milliseconds delay) : kms_(kms), delay_(delay) {}
   Result<SecretBytes> Decrypt(ByteSpan blob, const std::string& arn,
-                              const esdk::EncryptionContext& ctx) override {
+                              const formats::esdk::EncryptionContext& ctx) override {
     std::this_thread::sleep_for(delay_);
     return kms_.Decrypt(blob, arn, ctx);
   }
@@ -296,7 +296,7 @@ TEST_F(SessionTest, RelabelledInputNeverReachesKms) {
 }
 
 TEST(SessionCreateTest, RefusesABadSessionId) {
-  auto m = ParseManifest(AsBytes(ManifestJson()));
+  auto m = formats::ParseManifest(AsBytes(ManifestJson()));
   ASSERT_TRUE(m.has_value());
   FixedClock clock(0);
   for (const std::string& id : {std::string(), std::string(63, 'a'), std::string(64, 'A'),
@@ -308,7 +308,7 @@ TEST(SessionCreateTest, RefusesABadSessionId) {
 // A manifest that allows sessionless inputs (AWS's sample flow) takes them, and says so in the
 // receipt; inputs bound to the session are still checked against it.
 TEST(SessionlessManifestTest, AcceptsUnboundInputsAndMarksTheRunReplayable) {
-  auto m = ParseManifest(AsBytes(ManifestJson(R"("allow_sessionless_inputs": true,)")));
+  auto m = formats::ParseManifest(AsBytes(ManifestJson(R"("allow_sessionless_inputs": true,)")));
   ASSERT_TRUE(m.has_value()) << m.error().ToString();
   EXPECT_TRUE(m->allow_sessionless_inputs);
   FixedClock clock(1'790'000'000'000);
@@ -326,7 +326,7 @@ TEST(SessionlessManifestTest, AcceptsUnboundInputsAndMarksTheRunReplayable) {
   ASSERT_TRUE((*s)->PutInput("carol", Encrypt(kms, kArn[2], "", Ctx("carol"))).has_value());
   auto body_bytes = (*s)->Run(kms);
   ASSERT_TRUE(body_bytes.has_value()) << body_bytes.error().ToString();
-  auto body = DecodeReceiptBody(*body_bytes);
+  auto body = formats::DecodeReceiptBody(*body_bytes);
   ASSERT_TRUE(body.has_value());
   EXPECT_TRUE(body->replayable);
 
@@ -346,7 +346,7 @@ TEST(SessionlessManifestTest, AcceptsUnboundInputsAndMarksTheRunReplayable) {
   ASSERT_TRUE((*bound)->PutInput("carol", Encrypt(kms, kArn[2], "", Ctx("carol"))));
   auto bound_body = (*bound)->Run(kms);
   ASSERT_TRUE(bound_body.has_value()) << bound_body.error().ToString();
-  EXPECT_FALSE(DecodeReceiptBody(*bound_body)->replayable);
+  EXPECT_FALSE(formats::DecodeReceiptBody(*bound_body)->replayable);
 }
 
 TEST_F(SessionTest, DuplicateUnknownAndMissingParties) {
@@ -388,8 +388,8 @@ std::string ParallelManifestJson(bool allow_sessionless = false) {
   return m.dump();
 }
 
-esdk::EncryptionContext PCtx(int p, const std::string& session = kSession) {
-  esdk::EncryptionContext c = {{"cloister:computation", "auction-9"},
+formats::esdk::EncryptionContext PCtx(int p, const std::string& session = kSession) {
+  formats::esdk::EncryptionContext c = {{"cloister:computation", "auction-9"},
                                {"cloister:party", PartyName(p)}};
   if (!session.empty()) c.emplace("cloister:session", session);
   return c;
@@ -403,11 +403,11 @@ class SharedFakeKms {
  public:
   SharedFakeKms() {
     for (int p = 0; p < kParallelParties; ++p) {
-      keys_.emplace(PartyArn(p), std::make_unique<esdk::FakeKmsProvider>(PartyArn(p), 0x40 + p));
+      keys_.emplace(PartyArn(p), std::make_unique<formats::esdk::FakeKmsProvider>(PartyArn(p), 0x40 + p));
     }
   }
   Result<SecretBytes> Decrypt(ByteSpan blob, const std::string& arn,
-                              const esdk::EncryptionContext& ctx) {
+                              const formats::esdk::EncryptionContext& ctx) {
     std::chrono::milliseconds hold{0};
     bool refuse = false;
     {
@@ -433,7 +433,7 @@ class SharedFakeKms {
     --in_flight_;
     return r;
   }
-  esdk::FakeKmsProvider& key(int p) { return *keys_.at(PartyArn(p)); }
+  formats::esdk::FakeKmsProvider& key(int p) { return *keys_.at(PartyArn(p)); }
   int calls(int p) {
     std::lock_guard<std::mutex> lock(mu_);
     return calls_[PartyArn(p)];
@@ -453,7 +453,7 @@ class SharedFakeKms {
   int gather = 0;
 
  private:
-  std::map<std::string, std::unique_ptr<esdk::FakeKmsProvider>> keys_;
+  std::map<std::string, std::unique_ptr<formats::esdk::FakeKmsProvider>> keys_;
   std::map<std::string, std::chrono::milliseconds> hold_;
   std::set<std::string> refuse_;
   std::mutex mu_;
@@ -468,7 +468,7 @@ class SharedFakeKmsDecryptor final : public KmsDecryptor {
  public:
   explicit SharedFakeKmsDecryptor(SharedFakeKms& kms) : kms_(kms) {}
   Result<SecretBytes> Decrypt(ByteSpan blob, const std::string& arn,
-                              const esdk::EncryptionContext& ctx) override {
+                              const formats::esdk::EncryptionContext& ctx) override {
     return kms_.Decrypt(blob, arn, ctx);
   }
 
@@ -500,7 +500,7 @@ std::vector<Bytes> ParallelInputs(SharedFakeKms& kms, const std::string& session
     if (p % 4 == 3) {
       inputs.push_back(kms.key(p).EncryptBlob(AsBytes(bids), PCtx(p, session)));
     } else {
-      auto m = esdk::EncryptBytes(AsBytes(bids), kms.key(p), PCtx(p, session));
+      auto m = formats::esdk::EncryptBytes(AsBytes(bids), kms.key(p), PCtx(p, session));
       EXPECT_TRUE(m.has_value());
       inputs.push_back(*m);
     }
@@ -512,7 +512,7 @@ class ParallelRunTest : public ::testing::Test {
  protected:
   std::unique_ptr<Session> NewSession(const std::vector<Bytes>& inputs, bool sessionless = false,
                                       int skip = -1) {
-    auto m = ParseManifest(AsBytes(ParallelManifestJson(sessionless)));
+    auto m = formats::ParseManifest(AsBytes(ParallelManifestJson(sessionless)));
     EXPECT_TRUE(m.has_value()) << m.error().ToString();
     auto s = Session::Create(*m, kSession, clock_);
     EXPECT_TRUE(s.has_value());
@@ -556,11 +556,11 @@ TEST_F(ParallelRunTest, BodyIsByteIdenticalToTheSequentialRun) {
     EXPECT_GE(st.kms_call_time.wall, std::chrono::milliseconds(90));   // the held calls
     EXPECT_LE(st.kms_max_in_flight, static_cast<uint64_t>(std::min(in_flight, kMaxKmsInFlight)));
   }
-  auto body = DecodeReceiptBody(*sequential);
+  auto body = formats::DecodeReceiptBody(*sequential);
   ASSERT_TRUE(body.has_value());
   ASSERT_EQ(body->inputs.size(), static_cast<size_t>(kParallelParties));
   for (int p = 0; p < kParallelParties; ++p) {
-    EXPECT_EQ(body->inputs[p], (ReceiptInput{PartyName(p), Sha384(inputs[p])}));
+    EXPECT_EQ(body->inputs[p], (formats::ReceiptInput{PartyName(p), Sha384(inputs[p])}));
   }
   EXPECT_FALSE(body->replayable);
 }
@@ -576,7 +576,7 @@ TEST_F(ParallelRunTest, SessionlessRetriesGiveTheSameBody) {
   auto parallel = Parallel(inputs, kms, 4, &st, /*sessionless=*/true);
   ASSERT_TRUE(parallel.has_value()) << parallel.error().ToString();
   EXPECT_EQ(*parallel, *sequential);
-  EXPECT_TRUE(DecodeReceiptBody(*parallel)->replayable);
+  EXPECT_TRUE(formats::DecodeReceiptBody(*parallel)->replayable);
   EXPECT_EQ(st.kms_calls, static_cast<uint64_t>(kParallelParties + kParallelParties / 4));
 }
 
@@ -614,7 +614,7 @@ TEST_F(ParallelRunTest, ReportsTheFirstFailingPartyInManifestOrder) {
     ErrorCode code;
   };
   auto tampered = [](SharedFakeKms& k, int p) {
-    auto m = esdk::EncryptBytes(AsBytes("lot-1,5\n"), k.key(p), PCtx(p));
+    auto m = formats::esdk::EncryptBytes(AsBytes("lot-1,5\n"), k.key(p), PCtx(p));
     Bytes b = *m;
     b[b.size() - 120] ^= 1;
     return b;
@@ -637,7 +637,7 @@ TEST_F(ParallelRunTest, ReportsTheFirstFailingPartyInManifestOrder) {
        3, ErrorCode::kVerifyFailed},
       {"malformed bids (1, after its key arrived) before KMS refusals (6, 7)",
        [](SharedFakeKms& k, std::vector<Bytes>& in) {
-         in[1] = *esdk::EncryptBytes(AsBytes("lot-1,one\n"), k.key(1), PCtx(1));
+         in[1] = *formats::esdk::EncryptBytes(AsBytes("lot-1,one\n"), k.key(1), PCtx(1));
          k.Refuse(6);
          k.Refuse(7);
        },
@@ -651,7 +651,7 @@ TEST_F(ParallelRunTest, ReportsTheFirstFailingPartyInManifestOrder) {
        4, ErrorCode::kVerifyFailed},
       {"a message under another party's key (0) before a refusal (1)",
        [](SharedFakeKms& k, std::vector<Bytes>& in) {
-         in[0] = *esdk::EncryptBytes(AsBytes("lot-1,1\n"), k.key(11), PCtx(0));
+         in[0] = *formats::esdk::EncryptBytes(AsBytes("lot-1,1\n"), k.key(11), PCtx(0));
          k.Refuse(1);
        },
        0, ErrorCode::kPolicyDenied},
@@ -696,10 +696,10 @@ TEST_F(ParallelRunTest, NothingIsFetchedAfterAMissingParty) {
 }
 
 TEST_F(ParallelRunTest, WorkersSendOnlyThePartysOwnKeyToKms) {
-  // Party 3's context, party 11's key: no worker sends it to KMS (under either key).
+  // formats::Party 3's context, party 11's key: no worker sends it to KMS (under either key).
   SharedFakeKms kms;
   std::vector<Bytes> inputs = ParallelInputs(kms);
-  inputs[3] = *esdk::EncryptBytes(AsBytes("lot-1,1\n"), kms.key(11), PCtx(3));
+  inputs[3] = *formats::esdk::EncryptBytes(AsBytes("lot-1,1\n"), kms.key(11), PCtx(3));
   kms.Hold(11, std::chrono::milliseconds(50));
   auto r = Parallel(inputs, kms, kDefaultKmsInFlight);
   ASSERT_FALSE(r.has_value());

@@ -24,7 +24,7 @@ std::unique_ptr<Auction> MakeAuction(const std::string& lots) {
           "parties":[{"id":"alice","key_arn":"arn:aws:kms:us-east-1:111:key/a"}],
           "auction":{"rule":"second-price","tie_break":"lowest-sha256","lots":)" +
       lots + "}}";
-  auto manifest = cloister::enclave::ParseManifest(cloister::AsBytes(json));
+  auto manifest = cloister::formats::ParseManifest(cloister::AsBytes(json));
   if (!manifest) std::abort();
   auto auction = Auction::Create(*manifest);
   if (!auction) std::abort();

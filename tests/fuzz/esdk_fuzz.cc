@@ -4,20 +4,20 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "enclave/esdk.h"
+#include "formats/esdk.h"
 
 namespace {
 
-class FixedKeyProvider : public cloister::enclave::esdk::DataKeyProvider {
+class FixedKeyProvider : public cloister::formats::esdk::DataKeyProvider {
  public:
   cloister::Result<DataKey> GenerateDataKey(
-      const cloister::enclave::esdk::EncryptionContext&) override {
+      const cloister::formats::esdk::EncryptionContext&) override {
     return cloister::Error::Internal("not used");
   }
   cloister::Result<cloister::SecretBytes> DecryptDataKey(
-      const cloister::enclave::esdk::EncryptedDataKey& edk,
-      const cloister::enclave::esdk::EncryptionContext&) override {
-    if (edk.provider_id != cloister::enclave::esdk::kAwsKmsProviderId) {
+      const cloister::formats::esdk::EncryptedDataKey& edk,
+      const cloister::formats::esdk::EncryptionContext&) override {
+    if (edk.provider_id != cloister::formats::esdk::kAwsKmsProviderId) {
       return cloister::Error::NotFound("not aws-kms");
     }
     return cloister::SecretBytes::CopyOf(cloister::Bytes(32, 0x42));
@@ -28,10 +28,10 @@ class FixedKeyProvider : public cloister::enclave::esdk::DataKeyProvider {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   cloister::ByteSpan in(data, size);
-  auto header = cloister::enclave::esdk::ParseHeader(in);
+  auto header = cloister::formats::esdk::ParseHeader(in);
   (void)header;
   FixedKeyProvider provider;
-  auto msg = cloister::enclave::esdk::DecryptBytes(in, provider);
+  auto msg = cloister::formats::esdk::DecryptBytes(in, provider);
   (void)msg;
   return 0;
 }

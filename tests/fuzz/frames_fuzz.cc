@@ -4,31 +4,31 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "enclave/frames.h"
-#include "enclave/receipt.h"
-#include "enclave/session_statement.h"
+#include "formats/frames.h"
+#include "formats/receipt.h"
+#include "formats/session_statement.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   cloister::ByteSpan in(data, size);
-  auto m = cloister::enclave::frames::DecodeFrame(in);
+  auto m = cloister::formats::frames::DecodeFrame(in);
   if (m) {
     // What decodes must re-encode to a frame that decodes again.
-    auto again = cloister::enclave::frames::EncodeFrame(*m);
-    if (!again || !cloister::enclave::frames::DecodeFrame(*again)) __builtin_trap();
+    auto again = cloister::formats::frames::EncodeFrame(*m);
+    if (!again || !cloister::formats::frames::DecodeFrame(*again)) __builtin_trap();
   }
-  auto p = cloister::enclave::frames::DecodePayload(in);
+  auto p = cloister::formats::frames::DecodePayload(in);
   (void)p;
-  auto r = cloister::enclave::DecodeReceipt(in);
+  auto r = cloister::formats::DecodeReceipt(in);
   (void)r;
-  auto b = cloister::enclave::DecodeReceiptBody(in);
+  auto b = cloister::formats::DecodeReceiptBody(in);
   (void)b;
-  auto s = cloister::enclave::DecodeSessionStatement(in);
+  auto s = cloister::formats::DecodeSessionStatement(in);
   if (s) {
     // A statement that decodes is canonical: it re-encodes to the same bytes.
-    auto again = cloister::enclave::EncodeSessionStatement(*s);
+    auto again = cloister::formats::EncodeSessionStatement(*s);
     if (!again || *again != cloister::Bytes(in.begin(), in.end())) __builtin_trap();
   }
-  auto f = cloister::enclave::DecodeSessionFile(in);
+  auto f = cloister::formats::DecodeSessionFile(in);
   (void)f;
   return 0;
 }

@@ -3,11 +3,11 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "enclave/nsm.h"
+#include "formats/nsm.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   cloister::ByteSpan input(data, size);
-  if (auto req = cloister::nsm::DecodeRequest(input)) (void)cloister::nsm::EncodeRequest(*req);
-  if (auto resp = cloister::nsm::DecodeResponse(input)) (void)cloister::nsm::EncodeResponse(*resp);
+  if (auto req = cloister::formats::nsm::DecodeRequest(input)) (void)cloister::formats::nsm::EncodeRequest(*req);
+  if (auto resp = cloister::formats::nsm::DecodeResponse(input)) (void)cloister::formats::nsm::EncodeResponse(*resp);
   return 0;
 }

@@ -17,7 +17,7 @@
 #include <string>
 
 #include "common/file.h"
-#include "enclave/esdk.h"
+#include "formats/esdk.h"
 #include "kms/client.h"
 #include "tests/support/journey_world.h"
 #include "tests/support/process.h"
@@ -117,7 +117,7 @@ TEST_F(JourneyTest, AuctionRunsAndEveryoneVerifiesTheReceipt) {
   // The operator's own credentials cannot decrypt a bid's data key outside the enclave.
   auto msg = ReadFile((d / "inputs" / "buyer2.esdk").string());
   ASSERT_TRUE(msg);
-  auto header = enclave::esdk::ParseHeader(*msg);
+  auto header = formats::esdk::ParseHeader(*msg);
   ASSERT_TRUE(header) << header.error().ToString();
   const auto& edk = header->encrypted_data_keys.at(0);
   auto denied = Client(OperatorPrincipal())->Decrypt(edk.ciphertext, header->context, AsString(edk.provider_info));

@@ -11,7 +11,7 @@
 namespace cloister::parent {
 namespace {
 
-using nsm::Op;
+using formats::nsm::Op;
 
 constexpr UnixMillis kNow = 1'750'000'000'000;
 
@@ -35,13 +35,13 @@ class NsmServiceTest : public ::testing::Test {
     ASSERT_TRUE(pki);
     pki_.emplace(std::move(*pki));
   }
-  nsm::Response Send(NsmService& s, const nsm::Request& r) {
-    auto resp = nsm::DecodeResponse(s.Handle(*nsm::EncodeRequest(r)));
+  formats::nsm::Response Send(NsmService& s, const formats::nsm::Request& r) {
+    auto resp = formats::nsm::DecodeResponse(s.Handle(*formats::nsm::EncodeRequest(r)));
     EXPECT_TRUE(resp);
-    return resp ? *resp : nsm::Response{};
+    return resp ? *resp : formats::nsm::Response{};
   }
-  static nsm::Request Req(Op op, uint16_t index = 0) {
-    nsm::Request r;
+  static formats::nsm::Request Req(Op op, uint16_t index = 0) {
+    formats::nsm::Request r;
     r.op = op;
     r.index = index;
     r.range = index;
@@ -74,9 +74,9 @@ TEST_F(NsmServiceTest, PcrOperations) {
   EXPECT_TRUE(p0.lock);
   EXPECT_EQ(p0.data, Bytes(48, 0xA0));
   // 0-15 are read-only, 16-31 extend as SHA384(old || data), then lock.
-  nsm::Request ext = Req(Op::kExtendPcr, 3);
+  formats::nsm::Request ext = Req(Op::kExtendPcr, 3);
   ext.data = ToBytes("x");
-  EXPECT_EQ(Send(*s, ext).error, nsm::NsmError::kReadOnlyIndex);
+  EXPECT_EQ(Send(*s, ext).error, formats::nsm::NsmError::kReadOnlyIndex);
   ext.index = 16;
   auto e = Send(*s, ext);
   ASSERT_EQ(e.op, Op::kExtendPcr);
@@ -84,9 +84,9 @@ TEST_F(NsmServiceTest, PcrOperations) {
   Append(expect, AsBytes("x"));
   EXPECT_EQ(e.data, Sha384(expect));
   EXPECT_EQ(Send(*s, Req(Op::kLockPcr, 16)).op, Op::kLockPcr);
-  EXPECT_EQ(Send(*s, ext).error, nsm::NsmError::kReadOnlyIndex);
-  EXPECT_EQ(Send(*s, Req(Op::kDescribePcr, 32)).error, nsm::NsmError::kInvalidIndex);
-  EXPECT_EQ(Send(*s, Req(Op::kLockPcrs, 33)).error, nsm::NsmError::kInvalidIndex);
+  EXPECT_EQ(Send(*s, ext).error, formats::nsm::NsmError::kReadOnlyIndex);
+  EXPECT_EQ(Send(*s, Req(Op::kDescribePcr, 32)).error, formats::nsm::NsmError::kInvalidIndex);
+  EXPECT_EQ(Send(*s, Req(Op::kLockPcrs, 33)).error, formats::nsm::NsmError::kInvalidIndex);
   EXPECT_EQ(Send(*s, Req(Op::kLockPcrs, 20)).op, Op::kLockPcrs);
   auto d = Send(*s, Req(Op::kDescribeNsm));
   EXPECT_EQ(d.module_id, Identity(false).module_id);
@@ -94,15 +94,15 @@ TEST_F(NsmServiceTest, PcrOperations) {
   EXPECT_EQ(d.locked_pcrs.size(), 20u);
   EXPECT_EQ(Send(*s, Req(Op::kGetRandom)).random.size(), kNsmRandomSize);
   // Garbage in, InvalidArgument out.
-  auto bad = nsm::DecodeResponse(s->Handle(ToBytes("\xff")));
+  auto bad = formats::nsm::DecodeResponse(s->Handle(ToBytes("\xff")));
   ASSERT_TRUE(bad);
-  EXPECT_EQ(bad->error, nsm::NsmError::kInvalidArgument);
+  EXPECT_EQ(bad->error, formats::nsm::NsmError::kInvalidArgument);
 }
 
 TEST_F(NsmServiceTest, AttestationVerifiesAgainstThePlatformRoot) {
   auto s = NsmService::Create(Identity(false), &*pki_, &clock_);
   ASSERT_TRUE(s);
-  nsm::Request r = Req(Op::kAttestation);
+  formats::nsm::Request r = Req(Op::kAttestation);
   r.nonce = ToBytes("nonce");
   r.user_data = ToBytes("user");
   auto resp = Send(*s, r);
@@ -120,8 +120,8 @@ TEST_F(NsmServiceTest, AttestationVerifiesAgainstThePlatformRoot) {
   EXPECT_EQ(v->doc.module_id, Identity(false).module_id);
   EXPECT_EQ(v->doc.user_data, ToBytes("user"));
   // Too-large fields are refused as the NSM does.
-  r.user_data = Bytes(nsm::kMaxAttestationField + 1, 1);
-  EXPECT_EQ(Send(*s, r).error, nsm::NsmError::kInputTooLarge);
+  r.user_data = Bytes(formats::nsm::kMaxAttestationField + 1, 1);
+  EXPECT_EQ(Send(*s, r).error, formats::nsm::NsmError::kInputTooLarge);
 }
 
 TEST_F(NsmServiceTest, DebugDocumentsAreRefusedUnlessAllowed) {

@@ -17,8 +17,8 @@
 // pass for the other.
 //
 // Thread safety: functions only; VerifySession may share one attestation::Verifier.
-#ifndef CLOISTER_ENCLAVE_SESSION_STATEMENT_H_
-#define CLOISTER_ENCLAVE_SESSION_STATEMENT_H_
+#ifndef CLOISTER_FORMATS_SESSION_STATEMENT_H_
+#define CLOISTER_FORMATS_SESSION_STATEMENT_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -32,7 +32,7 @@
 #include "common/clock.h"
 #include "common/result.h"
 
-namespace cloister::enclave {
+namespace cloister::formats {
 
 inline constexpr std::string_view kSessionStatementType = "cloister:session";
 inline constexpr uint64_t kSessionStatementVersion = 1;
@@ -98,6 +98,6 @@ struct VerifiedSession {
 Result<VerifiedSession> VerifySession(ByteSpan session_file, const attestation::Verifier& verifier,
                                       const VerifySessionOptions& options);
 
-}  // namespace cloister::enclave
+}  // namespace cloister::formats
 
-#endif  // CLOISTER_ENCLAVE_SESSION_STATEMENT_H_
+#endif  // CLOISTER_FORMATS_SESSION_STATEMENT_H_

@@ -12,9 +12,9 @@
 #include "common/cbor.h"
 #include "common/file.h"
 #include "common/ossl.h"
-#include "enclave/receipt.h"
+#include "formats/receipt.h"
 
-namespace cloister::enclave {
+namespace cloister::cli {
 namespace {
 
 namespace fs = std::filesystem;
@@ -64,8 +64,8 @@ class VerifyReceiptCliTest : public ::testing::Test {
   }
   std::string P(const std::string& name) { return (dir_ / name).string(); }
 
-  Bytes Receipt(bool with_bob, bool replayable = false) {
-    ReceiptBody b;
+  Bytes MakeReceipt(bool with_bob, bool replayable = false) {
+    formats::ReceiptBody b;
     b.computation_id = "auction-1";
     b.session_id = Bytes(32, 0x5e);
     b.replayable = replayable;
@@ -76,14 +76,14 @@ class VerifyReceiptCliTest : public ::testing::Test {
     (void)CborMapAdd(outcome.get(), CborText("winner"), CborText("alice"));
     b.outcome = *EncodeCbor(outcome.get());
     b.time = now_ - 10;
-    Bytes body = *EncodeReceiptBody(b);
+    Bytes body = *formats::EncodeReceiptBody(b);
     attestation::AttestRequest req;
     req.module_id = "i-0123456789abcdef0-enc0123456789abcdef";
     req.pcrs = pcrs_;
-    req.user_data = ReceiptUserData(body);
+    req.user_data = formats::ReceiptUserData(body);
     auto doc = pki_->Attest(req, now_);
     EXPECT_TRUE(doc.has_value()) << doc.error().ToString();
-    return doc ? *EncodeReceipt(body, *doc) : Bytes{};
+    return doc ? *formats::EncodeReceipt(body, *doc) : Bytes{};
   }
 
   fs::path dir_;
@@ -93,7 +93,7 @@ class VerifyReceiptCliTest : public ::testing::Test {
 };
 
 TEST_F(VerifyReceiptCliTest, VerifiesAndReportsMyInput) {
-  Write("receipt.cbor", Receipt(true));
+  Write("receipt.cbor", MakeReceipt(true));
   auto r = RunCli("verify-receipt --receipt " + P("receipt.cbor") + " --root " + P("root.pem") +
                   " --expect-measurements " + P("measurements.json") + " --my-input " +
                   P("bob.enc") + " --manifest " + P("manifest.json"));
@@ -106,8 +106,8 @@ TEST_F(VerifyReceiptCliTest, VerifiesAndReportsMyInput) {
 }
 
 TEST_F(VerifyReceiptCliTest, RefusesDroppedInputTamperingAndWrongPcrs) {
-  Write("dropped.cbor", Receipt(false));
-  Bytes good = Receipt(true);
+  Write("dropped.cbor", MakeReceipt(false));
+  Bytes good = MakeReceipt(true);
   Write("receipt.cbor", good);
   // Tamper: rename "alice" in the body (the body is inside a byte string; still parses).
   Bytes t = good;
@@ -117,7 +117,7 @@ TEST_F(VerifyReceiptCliTest, RefusesDroppedInputTamperingAndWrongPcrs) {
   pos[0] ^= 'a' ^ 'A';  // flips bits: 'a' becomes 'A'
 
   Write("tampered.cbor", t);
-  Write("replayable.cbor", Receipt(true, /*replayable=*/true));
+  Write("replayable.cbor", MakeReceipt(true, /*replayable=*/true));
   Write("my-session.json", ToBytes(R"({"SessionId": ")" + HexEncode(Bytes(32, 0x5e)) + "\"}"));
   Write("other-session.json", ToBytes(R"({"SessionId": ")" + HexEncode(Bytes(32, 0x5f)) + "\"}"));
   nlohmann::json m = {{"PCR0", HexEncode(Bytes(48, 0xa0))},
@@ -159,4 +159,4 @@ TEST_F(VerifyReceiptCliTest, RefusesDroppedInputTamperingAndWrongPcrs) {
 }
 
 }  // namespace
-}  // namespace cloister::enclave
+}  // namespace cloister::cli

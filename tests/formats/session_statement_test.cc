@@ -1,7 +1,7 @@
 // Tests for enclave/session_statement.h: the canonical statement, its strict decoding (a table
 // of failing cases) and VerifySession against documents from the emulated platform PKI: the
 // document must attest exactly this statement and key, from the audited image, fresh.
-#include "enclave/session_statement.h"
+#include "formats/session_statement.h"
 
 #include <gtest/gtest.h>
 
@@ -10,9 +10,9 @@
 #include "attestation/platform_pki.h"
 #include "common/cbor.h"
 #include "common/ossl.h"
-#include "enclave/receipt.h"
+#include "formats/receipt.h"
 
-namespace cloister::enclave {
+namespace cloister::formats {
 namespace {
 
 constexpr UnixMillis kNow = 1'790'000'000'000;
@@ -265,4 +265,4 @@ TEST_F(VerifySessionTest, FailureTable) {
 }
 
 }  // namespace
-}  // namespace cloister::enclave
+}  // namespace cloister::formats

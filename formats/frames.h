@@ -10,8 +10,8 @@
 // Decoding is strict: known types only, exact fields in order, sizes bounded, no trailing bytes.
 //
 // Thread safety: functions only; a FrameConnection is used by one thread at a time.
-#ifndef CLOISTER_ENCLAVE_FRAMES_H_
-#define CLOISTER_ENCLAVE_FRAMES_H_
+#ifndef CLOISTER_FORMATS_FRAMES_H_
+#define CLOISTER_FORMATS_FRAMES_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -24,7 +24,7 @@
 #include "common/result.h"
 #include "common/secret.h"
 
-namespace cloister::enclave::frames {
+namespace cloister::formats::frames {
 
 // A frame carries at most one party's input; 64 MiB bounds what the enclave will buffer per
 // read (larger inputs are refused with an error naming the limit).
@@ -52,7 +52,7 @@ struct PutInput {
 };
 struct Run {};
 
-// The session's attestation document and the statement it attests (enclave/session_statement.h).
+// The session's attestation document and the statement it attests (formats/session_statement.h).
 struct AttestationResponse {
   Bytes document;
   Bytes statement;
@@ -102,6 +102,6 @@ class FrameConnection {
   int fd_;
 };
 
-}  // namespace cloister::enclave::frames
+}  // namespace cloister::formats::frames
 
-#endif  // CLOISTER_ENCLAVE_FRAMES_H_
+#endif  // CLOISTER_FORMATS_FRAMES_H_

@@ -11,9 +11,9 @@
 #include "common/file.h"
 #include "common/ossl.h"
 #include "common/reader.h"
-#include "enclave/esdk.h"
+#include "formats/esdk.h"
 
-namespace cloister::enclave::esdk {
+namespace cloister::formats::esdk {
 namespace {
 
 class RawAesProvider : public DataKeyProvider {
@@ -86,4 +86,4 @@ TEST(EsdkInteropTest, DecryptsClientNodeMessages) {
 }
 
 }  // namespace
-}  // namespace cloister::enclave::esdk
+}  // namespace cloister::formats::esdk

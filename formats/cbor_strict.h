@@ -1,8 +1,8 @@
 // Strict CBOR map reading for enclave formats (receipts, frames): a definite map whose keys
 // are exactly the given text keys, in the given order.
 // Thread safety: functions only.
-#ifndef CLOISTER_ENCLAVE_INTERNAL_CBOR_STRICT_H_
-#define CLOISTER_ENCLAVE_INTERNAL_CBOR_STRICT_H_
+#ifndef CLOISTER_FORMATS_CBOR_STRICT_H_
+#define CLOISTER_FORMATS_CBOR_STRICT_H_
 
 #include <initializer_list>
 #include <string>
@@ -11,7 +11,7 @@
 
 #include "common/cbor.h"
 
-namespace cloister::enclave::internal {
+namespace cloister::formats {
 
 // Returns the values of `map` for `keys` (borrowed; valid while `map` lives). kMalformed if
 // `map` is not a definite map with exactly these text keys in this order.
@@ -53,6 +53,6 @@ inline Result<std::vector<cbor_item_t*>> MapFields(const cbor_item_t* map,
   return out;
 }
 
-}  // namespace cloister::enclave::internal
+}  // namespace cloister::formats
 
-#endif  // CLOISTER_ENCLAVE_INTERNAL_CBOR_STRICT_H_
+#endif  // CLOISTER_FORMATS_CBOR_STRICT_H_

@@ -15,9 +15,9 @@
 #include "common/file.h"
 #include "common/ossl.h"
 #include "common/reader.h"
-#include "enclave/esdk.h"
+#include "formats/esdk.h"
 
-namespace cloister::enclave::esdk {
+namespace cloister::formats::esdk {
 namespace {
 
 class RawAesWrapProvider : public DataKeyProvider {
@@ -96,4 +96,4 @@ TEST(EsdkNodeDecryptTest, ClientNodeDecryptsOurMessages) {
 }
 
 }  // namespace
-}  // namespace cloister::enclave::esdk
+}  // namespace cloister::formats::esdk

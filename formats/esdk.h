@@ -17,8 +17,8 @@
 //
 // Thread safety: the functions are reentrant; a DataKeyProvider is called from the calling
 // thread only.
-#ifndef CLOISTER_ENCLAVE_ESDK_H_
-#define CLOISTER_ENCLAVE_ESDK_H_
+#ifndef CLOISTER_FORMATS_ESDK_H_
+#define CLOISTER_FORMATS_ESDK_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -32,7 +32,7 @@
 #include "common/result.h"
 #include "common/secret.h"
 
-namespace cloister::enclave::esdk {
+namespace cloister::formats::esdk {
 
 // framework/algorithm-suites.md, "Supported Algorithm Suites".
 enum class AlgorithmSuite : uint16_t {
@@ -75,6 +75,14 @@ inline constexpr std::string_view kAwsKmsProviderId = "aws-kms";
 using EncryptionContext = std::map<std::string, std::string>;
 
 // structures.md, "Encrypted Data Key".
+// Largest bare KMS CiphertextBlob accepted beside ESDK messages (KMS Encrypt takes at most 4096
+// bytes of plaintext).
+inline constexpr size_t kMaxBareBlobBytes = 6144;
+
+// True if `message` starts like an ESDK v2 message with a committing suite (02 04 78 / 02 05 78):
+// a cheap probe to tell an ESDK message from a bare KMS blob, not a check of the message.
+bool LooksLikeEsdkMessage(ByteSpan message);
+
 struct EncryptedDataKey {
   std::string provider_id;  // "aws-kms" for KMS
   Bytes provider_info;      // the KMS key ARN for "aws-kms"
@@ -218,6 +226,6 @@ struct DecryptedMessage {
 Result<DecryptedMessage> DecryptBytes(ByteSpan message, DataKeyProvider& provider,
                                       const DecryptOptions& options = {});
 
-}  // namespace cloister::enclave::esdk
+}  // namespace cloister::formats::esdk
 
-#endif  // CLOISTER_ENCLAVE_ESDK_H_
+#endif  // CLOISTER_FORMATS_ESDK_H_

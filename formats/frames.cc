@@ -1,4 +1,4 @@
-#include "enclave/frames.h"
+#include "formats/frames.h"
 
 #include <unistd.h>
 
@@ -6,9 +6,9 @@
 
 #include "common/cbor.h"
 #include "common/reader.h"
-#include "enclave/internal/cbor_strict.h"
+#include "formats/cbor_strict.h"
 
-namespace cloister::enclave::frames {
+namespace cloister::formats::frames {
 namespace {
 
 constexpr size_t kMaxPayloadDepth = 4;
@@ -148,14 +148,14 @@ Result<Message> DecodeItem(const cbor_item_t& payload) {
   CLOISTER_ASSIGN_OR_RETURN(std::string_view type,
                             CborAsText(cbor_map_handle(m)[0].value, "frame type"));
   if (type == "get_attestation") {
-    CLOISTER_ASSIGN_OR_RETURN(auto f, internal::MapFields(m, {"type", "nonce"}, "get_attestation"));
+    CLOISTER_ASSIGN_OR_RETURN(auto f, MapFields(m, {"type", "nonce"}, "get_attestation"));
     CLOISTER_ASSIGN_OR_RETURN(Bytes nonce, Blob(f[1], "nonce", 0, kMaxNonceBytes));
     return Message(GetAttestation{std::move(nonce)});
   }
   if (type == "set_credentials") {
     CLOISTER_ASSIGN_OR_RETURN(
         auto f,
-        internal::MapFields(m, {"type", "access_key_id", "secret_access_key", "session_token"},
+        MapFields(m, {"type", "access_key_id", "secret_access_key", "session_token"},
                             "set_credentials"));
     SetCredentials c;
     CLOISTER_ASSIGN_OR_RETURN(c.access_key_id,
@@ -176,42 +176,42 @@ Result<Message> DecodeItem(const cbor_item_t& payload) {
   }
   if (type == "put_input") {
     CLOISTER_ASSIGN_OR_RETURN(auto f,
-                              internal::MapFields(m, {"type", "party", "ciphertext"}, "put_input"));
+                              MapFields(m, {"type", "party", "ciphertext"}, "put_input"));
     PutInput p;
     CLOISTER_ASSIGN_OR_RETURN(p.party, Text(f[1], "party", 64, false));
     CLOISTER_ASSIGN_OR_RETURN(p.ciphertext, Blob(f[2], "ciphertext", 1, kMaxFrameBytes));
     return Message(std::move(p));
   }
   if (type == "run") {
-    CLOISTER_RETURN_IF_ERROR(internal::MapFields(m, {"type"}, "run"));
+    CLOISTER_RETURN_IF_ERROR(MapFields(m, {"type"}, "run"));
     return Message(Run{});
   }
   if (type == "attestation") {
     CLOISTER_ASSIGN_OR_RETURN(
-        auto f, internal::MapFields(m, {"type", "document", "statement"}, "attestation"));
+        auto f, MapFields(m, {"type", "document", "statement"}, "attestation"));
     CLOISTER_ASSIGN_OR_RETURN(Bytes d, Blob(f[1], "document", 1, kMaxFrameBytes));
     CLOISTER_ASSIGN_OR_RETURN(Bytes st, Blob(f[2], "statement", 1, kMaxFrameBytes));
     return Message(AttestationResponse{std::move(d), std::move(st)});
   }
   if (type == "ok") {
-    CLOISTER_RETURN_IF_ERROR(internal::MapFields(m, {"type"}, "ok"));
+    CLOISTER_RETURN_IF_ERROR(MapFields(m, {"type"}, "ok"));
     return Message(Ok{});
   }
   if (type == "input_accepted") {
     CLOISTER_ASSIGN_OR_RETURN(
-        auto f, internal::MapFields(m, {"type", "party", "sha384"}, "input_accepted"));
+        auto f, MapFields(m, {"type", "party", "sha384"}, "input_accepted"));
     InputAccepted a;
     CLOISTER_ASSIGN_OR_RETURN(a.party, Text(f[1], "party", 64, false));
     CLOISTER_ASSIGN_OR_RETURN(a.sha384, Blob(f[2], "sha384", 48, 48));
     return Message(std::move(a));
   }
   if (type == "receipt") {
-    CLOISTER_ASSIGN_OR_RETURN(auto f, internal::MapFields(m, {"type", "receipt"}, "receipt"));
+    CLOISTER_ASSIGN_OR_RETURN(auto f, MapFields(m, {"type", "receipt"}, "receipt"));
     CLOISTER_ASSIGN_OR_RETURN(Bytes r, Blob(f[1], "receipt", 1, kMaxFrameBytes));
     return Message(ReceiptResponse{std::move(r)});
   }
   if (type == "error") {
-    CLOISTER_ASSIGN_OR_RETURN(auto f, internal::MapFields(m, {"type", "code", "message"}, "error"));
+    CLOISTER_ASSIGN_OR_RETURN(auto f, MapFields(m, {"type", "code", "message"}, "error"));
     ErrorResponse e;
     CLOISTER_ASSIGN_OR_RETURN(e.code, Text(f[1], "code", 64, false));
     CLOISTER_ASSIGN_OR_RETURN(e.message, Text(f[2], "message", kMaxErrorMessageBytes, true));
@@ -290,4 +290,4 @@ Result<Message> FrameConnection::Read() {
   return DecodePayload(payload);
 }
 
-}  // namespace cloister::enclave::frames
+}  // namespace cloister::formats::frames

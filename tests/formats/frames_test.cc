@@ -1,6 +1,6 @@
 // Tests for enclave/frames.h: every message round-trips, strict decoding table, and framed I/O
 // over a socket pair.
-#include "enclave/frames.h"
+#include "formats/frames.h"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -11,7 +11,7 @@
 #include "common/reader.h"
 #include "common/unique_fd.h"
 
-namespace cloister::enclave::frames {
+namespace cloister::formats::frames {
 namespace {
 
 SecretBytes Secret(std::string_view s) { return *SecretBytes::CopyOf(AsBytes(s)); }
@@ -153,4 +153,4 @@ TEST(FramesTest, ErrorResponseNamesTheCode) {
 }
 
 }  // namespace
-}  // namespace cloister::enclave::frames
+}  // namespace cloister::formats::frames

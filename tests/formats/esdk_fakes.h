@@ -1,16 +1,16 @@
 // A fake KMS-like DataKeyProvider for tests: data keys wrapped with AES-256-GCM under a fixed
 // master key, the serialized encryption context as AAD (as KMS binds the context).
-#ifndef CLOISTER_TESTS_ENCLAVE_ESDK_FAKES_H_
-#define CLOISTER_TESTS_ENCLAVE_ESDK_FAKES_H_
+#ifndef CLOISTER_TESTS_FORMATS_ESDK_FAKES_H_
+#define CLOISTER_TESTS_FORMATS_ESDK_FAKES_H_
 
 #include <openssl/evp.h>
 
 #include <string>
 
 #include "common/ossl.h"
-#include "enclave/esdk.h"
+#include "formats/esdk.h"
 
-namespace cloister::enclave::esdk {
+namespace cloister::formats::esdk {
 
 class FakeKmsProvider : public DataKeyProvider {
  public:
@@ -98,6 +98,6 @@ class FakeKmsProvider : public DataKeyProvider {
   Bytes master_;
 };
 
-}  // namespace cloister::enclave::esdk
+}  // namespace cloister::formats::esdk
 
-#endif  // CLOISTER_TESTS_ENCLAVE_ESDK_FAKES_H_
+#endif  // CLOISTER_TESTS_FORMATS_ESDK_FAKES_H_

@@ -1,6 +1,6 @@
 // Tests for enclave/receipt.h: encode/decode, strict decoding table, and VerifyReceipt against
 // documents from the emulated platform PKI (binding, PCRs, debug, roots, my-input, tampering).
-#include "enclave/receipt.h"
+#include "formats/receipt.h"
 
 #include <gtest/gtest.h>
 
@@ -9,9 +9,9 @@
 #include "attestation/platform_pki.h"
 #include "common/cbor.h"
 #include "common/ossl.h"
-#include "tests/enclave/esdk_fakes.h"
+#include "tests/formats/esdk_fakes.h"
 
-namespace cloister::enclave {
+namespace cloister::formats {
 namespace {
 
 constexpr UnixMillis kNow = 1'790'000'000'000;  // 2026-09
@@ -124,9 +124,9 @@ TEST_F(ReceiptTest, VerificationFailureTable) {
   Bytes insecure = MakeReceipt(*EncodeReceiptBody(insecure_body));
   // An ESDK input made for another session, counted (the digest matches) in a receipt of this
   // one: only a forged or confused receipt can say so.
-  esdk::FakeKmsProvider key("arn:aws:kms:us-east-1:1:key/b", 0x42);
+  formats::esdk::FakeKmsProvider key("arn:aws:kms:us-east-1:1:key/b", 0x42);
   Bytes other_session_input =
-      *esdk::EncryptBytes(AsBytes("lot-1,1\n"), key,
+      *formats::esdk::EncryptBytes(AsBytes("lot-1,1\n"), key,
                           {{"cloister:computation", "auction-1"},
                            {"cloister:party", "bob"},
                            {"cloister:session", std::string(64, 'f')}});
@@ -348,4 +348,4 @@ TEST_F(ReceiptTest, StrictDecodingTable) {
 }
 
 }  // namespace
-}  // namespace cloister::enclave
+}  // namespace cloister::formats

@@ -12,26 +12,26 @@
 
 #include "common/file.h"
 #include "common/ossl.h"
-#include "enclave/esdk.h"
+#include "formats/esdk.h"
 #include "kms/client.h"
 #include "tests/support/process.h"
 
-namespace cloister::enclave {
+namespace cloister::cli {
 namespace {
 
 namespace fs = std::filesystem;
 constexpr char kKeyId[] = "AKIAPARTYTEST000001";
 constexpr char kSecret[] = "party/test/secret/key/0000000000000000000";
 
-class KmsDecryptProvider : public esdk::DataKeyProvider {
+class KmsDecryptProvider : public formats::esdk::DataKeyProvider {
  public:
   explicit KmsDecryptProvider(kms::KmsClient& c) : c_(c) {}
-  Result<DataKey> GenerateDataKey(const esdk::EncryptionContext&) override {
+  Result<DataKey> GenerateDataKey(const formats::esdk::EncryptionContext&) override {
     return Error::Internal("unused");
   }
-  Result<SecretBytes> DecryptDataKey(const esdk::EncryptedDataKey& edk,
-                                     const esdk::EncryptionContext& ctx) override {
-    if (edk.provider_id != esdk::kAwsKmsProviderId) return Error::NotFound("not kms");
+  Result<SecretBytes> DecryptDataKey(const formats::esdk::EncryptedDataKey& edk,
+                                     const formats::esdk::EncryptionContext& ctx) override {
+    if (edk.provider_id != formats::esdk::kAwsKmsProviderId) return Error::NotFound("not kms");
     CLOISTER_ASSIGN_OR_RETURN(kms::KeyMaterialResult r,
                               c_.Decrypt(edk.ciphertext, ctx, AsString(edk.provider_info)));
     return SecretBytes::CopyOf(r.plaintext);
@@ -108,14 +108,14 @@ TEST_F(PartyCliTest, EncryptsUnderThePartysKeyBoundToTheRun) {
   EXPECT_EQ(j["KeyId"], arn);
 
   KmsDecryptProvider provider(**client);
-  auto dec = esdk::DecryptBytes(*msg, provider);
+  auto dec = formats::esdk::DecryptBytes(*msg, provider);
   ASSERT_TRUE(dec.has_value()) << dec.error().ToString();
   EXPECT_EQ(std::string(dec->plaintext.begin(), dec->plaintext.end()), bids);
   EXPECT_EQ(dec->header.context.at("cloister:computation"), "demo-1");
   EXPECT_EQ(dec->header.context.at("cloister:party"), "buyer1");
   EXPECT_EQ(dec->header.context.at("cloister:session"), session);
   EXPECT_EQ(j["SessionId"], session);
-  EXPECT_EQ(dec->header.suite, esdk::AlgorithmSuite::kAes256GcmHkdfSha512CommitKeyEcdsaP384);
+  EXPECT_EQ(dec->header.suite, formats::esdk::AlgorithmSuite::kAes256GcmHkdfSha512CommitKeyEcdsaP384);
   ASSERT_EQ(dec->header.encrypted_data_keys.size(), 1u);
   EXPECT_EQ(AsString(dec->header.encrypted_data_keys[0].provider_info), arn);
 
@@ -144,4 +144,4 @@ TEST_F(PartyCliTest, EncryptsUnderThePartysKeyBoundToTheRun) {
 }
 
 }  // namespace
-}  // namespace cloister::enclave
+}  // namespace cloister::cli

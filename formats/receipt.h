@@ -13,8 +13,8 @@
 // re-encoding. Decoding is strict: exact key sets and order, no trailing bytes, sizes bounded.
 //
 // Thread safety: functions only; VerifyReceipt may share one attestation::Verifier.
-#ifndef CLOISTER_ENCLAVE_RECEIPT_H_
-#define CLOISTER_ENCLAVE_RECEIPT_H_
+#ifndef CLOISTER_FORMATS_RECEIPT_H_
+#define CLOISTER_FORMATS_RECEIPT_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -29,13 +29,13 @@
 #include "common/clock.h"
 #include "common/result.h"
 
-namespace cloister::enclave {
+namespace cloister::formats {
 
 // Version 2 names the session (docs/session.md); version 1 receipts predate sessions and are
 // refused.
 inline constexpr uint64_t kReceiptVersion = 2;
 inline constexpr size_t kSha384Bytes = 48;
-// A receipt carries one input per party; kMaxParties (computation.h) bounds them. The outcome
+// A receipt carries one input per party; formats::kMaxParties (computation.h) bounds them. The outcome
 // of 100,000 lots is a few MiB; 32 MiB bounds the whole receipt.
 inline constexpr size_t kMaxReceiptBytes = 32u << 20;
 inline constexpr size_t kMaxReceiptInputs = 1000;
@@ -125,6 +125,6 @@ Result<nlohmann::json> CborToJson(ByteSpan cbor);
 // Returns the receipt body as JSON (ComputationId, ManifestDigest, Inputs, Outcome, Time).
 Result<nlohmann::json> ReceiptBodyToJson(const ReceiptBody& body);
 
-}  // namespace cloister::enclave
+}  // namespace cloister::formats
 
-#endif  // CLOISTER_ENCLAVE_RECEIPT_H_
+#endif  // CLOISTER_FORMATS_RECEIPT_H_

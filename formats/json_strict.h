@@ -1,7 +1,7 @@
 // Strict JSON for manifests: nlohmann-json with duplicate keys refused, no exceptions escaping.
 // Thread safety: functions only.
-#ifndef CLOISTER_ENCLAVE_INTERNAL_JSON_STRICT_H_
-#define CLOISTER_ENCLAVE_INTERNAL_JSON_STRICT_H_
+#ifndef CLOISTER_FORMATS_JSON_STRICT_H_
+#define CLOISTER_FORMATS_JSON_STRICT_H_
 
 #include <nlohmann/json.hpp>
 #include <set>
@@ -11,7 +11,7 @@
 
 #include "common/result.h"
 
-namespace cloister::enclave::internal {
+namespace cloister::formats {
 
 // Parses `text` as one JSON value; kMalformed on a syntax error or a duplicate object key.
 inline Result<nlohmann::json> ParseStrictJson(std::string_view text) {
@@ -45,6 +45,6 @@ inline Result<std::string> GetString(const nlohmann::json& obj, const char* key)
   return it->get<std::string>();
 }
 
-}  // namespace cloister::enclave::internal
+}  // namespace cloister::formats
 
-#endif  // CLOISTER_ENCLAVE_INTERNAL_JSON_STRICT_H_
+#endif  // CLOISTER_FORMATS_JSON_STRICT_H_

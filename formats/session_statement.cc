@@ -1,11 +1,11 @@
-#include "enclave/session_statement.h"
+#include "formats/session_statement.h"
 
 #include "attestation/attestation_doc.h"
 #include "common/cbor.h"
 #include "common/ossl.h"
-#include "enclave/internal/cbor_strict.h"
+#include "formats/cbor_strict.h"
 
-namespace cloister::enclave {
+namespace cloister::formats {
 namespace {
 
 constexpr size_t kSha384Size = 48;
@@ -40,7 +40,7 @@ Result<SessionStatement> DecodeSessionStatement(ByteSpan bytes) {
   if (bytes.size() > kMaxSessionFileBytes) return Error::Malformed("session statement is too large");
   CLOISTER_ASSIGN_OR_RETURN(CborPtr item, DecodeCbor(bytes, 2));
   CLOISTER_ASSIGN_OR_RETURN(
-      auto f, internal::MapFields(item.get(),
+      auto f, MapFields(item.get(),
                                   {"type", "version", "session_id", "manifest_digest",
                                    "public_key", "time"},
                                   "session statement"));
@@ -94,7 +94,7 @@ Result<SessionFile> DecodeSessionFile(ByteSpan bytes) {
   if (bytes.size() > kMaxSessionFileBytes) return Error::Malformed("session file is too large");
   CLOISTER_ASSIGN_OR_RETURN(CborPtr item, DecodeCbor(bytes, 2));
   CLOISTER_ASSIGN_OR_RETURN(
-      auto f, internal::MapFields(item.get(), {"statement", "attestation"}, "session file"));
+      auto f, MapFields(item.get(), {"statement", "attestation"}, "session file"));
   SessionFile out;
   CLOISTER_ASSIGN_OR_RETURN(ByteSpan st, CborAsBytes(f[0], "session statement"));
   out.statement_bytes.assign(st.begin(), st.end());
@@ -137,4 +137,4 @@ Result<VerifiedSession> VerifySession(ByteSpan session_file, const attestation::
   return out;
 }
 
-}  // namespace cloister::enclave
+}  // namespace cloister::formats

@@ -1,4 +1,4 @@
-#include "enclave/esdk.h"
+#include "formats/esdk.h"
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
@@ -15,7 +15,7 @@
 #include "common/ossl.h"
 #include "common/reader.h"
 
-namespace cloister::enclave::esdk {
+namespace cloister::formats::esdk {
 namespace {
 
 // message-body-aad.md, "Body AAD Content".
@@ -756,4 +756,9 @@ Result<DecryptedMessage> DecryptBytes(ByteSpan message, DataKeyProvider& provide
   return out;
 }
 
-}  // namespace cloister::enclave::esdk
+bool LooksLikeEsdkMessage(ByteSpan m) {
+  return m.size() >= 3 && m[0] == kMessageFormatVersion2 && (m[1] == 0x04 || m[1] == 0x05) &&
+         m[2] == 0x78;
+}
+
+}  // namespace cloister::formats::esdk

@@ -1,6 +1,6 @@
 // Tests for enclave/esdk.h: round trips for both committing suites, streaming, and a table of
 // tampered and malformed messages.
-#include "enclave/esdk.h"
+#include "formats/esdk.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -11,9 +11,9 @@
 #include <string>
 
 #include "common/reader.h"
-#include "tests/enclave/esdk_fakes.h"
+#include "tests/formats/esdk_fakes.h"
 
-namespace cloister::enclave::esdk {
+namespace cloister::formats::esdk {
 namespace {
 
 constexpr char kArn[] =
@@ -366,9 +366,9 @@ TEST(EsdkTest, SerializesContextPerSpecExample) {
 }
 
 }  // namespace
-}  // namespace cloister::enclave::esdk
+}  // namespace cloister::formats::esdk
 
-namespace cloister::enclave::esdk {
+namespace cloister::formats::esdk {
 namespace {
 
 // Yields `size` pattern bytes without holding them.
@@ -428,4 +428,4 @@ TEST(EsdkTest, StreamsSixteenMiBInConstantMemory) {
 }
 
 }  // namespace
-}  // namespace cloister::enclave::esdk
+}  // namespace cloister::formats::esdk

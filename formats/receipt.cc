@@ -1,17 +1,16 @@
-#include "enclave/receipt.h"
+#include "formats/receipt.h"
 
 #include <nlohmann/json.hpp>
 
 #include "attestation/attestation_doc.h"
 #include "common/cbor.h"
 #include "common/ossl.h"
-#include "enclave/computation.h"
-#include "enclave/esdk.h"
-#include "enclave/internal/cbor_strict.h"
-#include "enclave/session.h"
-#include "enclave/session_statement.h"
+#include "formats/manifest.h"
+#include "formats/esdk.h"
+#include "formats/cbor_strict.h"
+#include "formats/session_statement.h"
 
-namespace cloister::enclave {
+namespace cloister::formats {
 namespace {
 
 // Outcomes nest (lots inside a map inside the body inside the receipt).
@@ -78,7 +77,7 @@ Result<nlohmann::json> ReceiptBodyToJson(const ReceiptBody& body) {
 }
 
 Result<Bytes> EncodeReceiptBody(const ReceiptBody& body) {
-  if (!IsValidId(body.computation_id)) return Error::InvalidArgument("bad computation id");
+  if (!formats::IsValidId(body.computation_id)) return Error::InvalidArgument("bad computation id");
   if (body.manifest_digest.size() != kSha384Bytes) {
     return Error::InvalidArgument("manifest digest must be 48 bytes");
   }
@@ -99,7 +98,7 @@ Result<Bytes> EncodeReceiptBody(const ReceiptBody& body) {
       CborMapAdd(map.get(), CborText("session_id"), CborBytes(body.session_id)));
   CborPtr inputs(cbor_new_definite_array(body.inputs.size()));
   for (const auto& in : body.inputs) {
-    if (!IsValidId(in.party) || in.sha384.size() != kSha384Bytes) {
+    if (!formats::IsValidId(in.party) || in.sha384.size() != kSha384Bytes) {
       return Error::InvalidArgument("bad receipt input");
     }
     CborPtr entry(cbor_new_definite_map(2));
@@ -122,7 +121,7 @@ Result<ReceiptBody> DecodeReceiptBody(ByteSpan bytes) {
   CLOISTER_ASSIGN_OR_RETURN(CborPtr item, DecodeCbor(bytes, kMaxReceiptDepth));
   CLOISTER_ASSIGN_OR_RETURN(
       auto f,
-      internal::MapFields(
+      MapFields(
           item.get(),
           {"version", "computation_id", "manifest_digest", "session_id", "inputs", "outcome", "time",
            "replayable", "kms_insecure"},
@@ -134,7 +133,7 @@ Result<ReceiptBody> DecodeReceiptBody(ByteSpan bytes) {
   }
   ReceiptBody body;
   CLOISTER_ASSIGN_OR_RETURN(std::string_view cid, CborAsText(f[1], "computation_id"));
-  if (!IsValidId(cid)) return Error::Malformed("receipt computation_id is invalid");
+  if (!formats::IsValidId(cid)) return Error::Malformed("receipt computation_id is invalid");
   body.computation_id = std::string(cid);
   CLOISTER_ASSIGN_OR_RETURN(ByteSpan md, CborAsBytes(f[2], "manifest_digest"));
   if (md.size() != kSha384Bytes) return Error::Malformed("receipt manifest_digest is not 48 bytes");
@@ -150,10 +149,10 @@ Result<ReceiptBody> DecodeReceiptBody(ByteSpan bytes) {
   cbor_item_t** items = cbor_array_handle(f[4]);
   for (size_t i = 0; i < n; ++i) {
     CLOISTER_ASSIGN_OR_RETURN(auto e,
-                              internal::MapFields(items[i], {"party", "sha384"}, "receipt input"));
+                              MapFields(items[i], {"party", "sha384"}, "receipt input"));
     ReceiptInput in;
     CLOISTER_ASSIGN_OR_RETURN(std::string_view party, CborAsText(e[0], "input party"));
-    if (!IsValidId(party)) return Error::Malformed("receipt input party is invalid");
+    if (!formats::IsValidId(party)) return Error::Malformed("receipt input party is invalid");
     for (const auto& prev : body.inputs) {
       if (prev.party == party) return Error::Malformed("receipt lists a party twice");
     }
@@ -194,7 +193,7 @@ Result<Receipt> DecodeReceipt(ByteSpan bytes) {
   if (bytes.size() > kMaxReceiptBytes) return Error::Malformed("receipt is too large");
   CLOISTER_ASSIGN_OR_RETURN(CborPtr item, DecodeCbor(bytes, 4));
   CLOISTER_ASSIGN_OR_RETURN(auto f,
-                            internal::MapFields(item.get(), {"body", "attestation"}, "receipt"));
+                            MapFields(item.get(), {"body", "attestation"}, "receipt"));
   Receipt r;
   CLOISTER_ASSIGN_OR_RETURN(ByteSpan body, CborAsBytes(f[0], "receipt body"));
   r.body_bytes.assign(body.begin(), body.end());
@@ -264,7 +263,7 @@ Result<VerifiedReceipt> VerifyReceipt(ByteSpan receipt, const attestation::Verif
     if (!out.my_input_party) {
       return Error::VerifyFailed("your input was not counted: its SHA-384 is not in the receipt");
     }
-    if (LooksLikeEsdkMessage(*options.my_input)) {
+    if (formats::esdk::LooksLikeEsdkMessage(*options.my_input)) {
       CLOISTER_ASSIGN_OR_RETURN(esdk::MessageHeader header, esdk::ParseHeader(*options.my_input));
       auto it = header.context.find(std::string(kContextSession));
       if (it == header.context.end()) {
@@ -282,4 +281,4 @@ Result<VerifiedReceipt> VerifyReceipt(ByteSpan receipt, const attestation::Verif
   return out;
 }
 
-}  // namespace cloister::enclave
+}  // namespace cloister::formats
