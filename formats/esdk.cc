@@ -59,8 +59,8 @@ Status AppendFrame(const DerivedKeys& keys, ByteSpan message_id, uint32_t seq, b
   const auto iv = internal::FrameIv(seq);
   Append(frame, iv);
   if (final) PutU32Be(frame, static_cast<uint32_t>(plain.size()));
-  CLOISTER_ASSIGN_OR_RETURN(Bytes tag, internal::SealFrame(keys, message_id, seq, final, plain,
-                                                           frame));
+  CLOISTER_ASSIGN_OR_RETURN(Bytes tag,
+                            internal::SealFrame(keys, message_id, seq, final, plain, frame));
   Append(frame, tag);
   return OkStatus();
 }

@@ -170,7 +170,8 @@ Result<Bytes> SerializeHeaderBody(AlgorithmSuite suite, ByteSpan message_id,
   header.push_back(kMessageFormatVersion2);
   PutU16Be(header, static_cast<uint16_t>(suite));
   Append(header, message_id);
-  CLOISTER_RETURN_IF_ERROR(PutU16Field(header, serialized_context, "serialized encryption context"));
+  CLOISTER_RETURN_IF_ERROR(
+      PutU16Field(header, serialized_context, "serialized encryption context"));
   PutU16Be(header, static_cast<uint16_t>(encrypted_data_keys.size()));
   for (const auto& edk : encrypted_data_keys) {
     CLOISTER_RETURN_IF_ERROR(PutU16Field(header, AsBytes(edk.provider_id), "key provider id"));

@@ -321,7 +321,7 @@ struct HeaderParts {
   Bytes message_id = Bytes(kMessageIdBytes, 0xab);
   std::optional<uint16_t> aad_length;  // default: aad.size()
   Bytes aad = *SerializeEncryptionContext({{"cloister:party", "buyer1"}});
-  std::optional<uint16_t> edk_count;   // default: edks.size()
+  std::optional<uint16_t> edk_count;  // default: edks.size()
   std::vector<EncryptedDataKey> edks = {{"aws-kms", ToBytes(kArn), Bytes(8, 0xee)}};
   uint8_t content_type = 0x02;
   uint32_t frame_length = 4096;
@@ -407,7 +407,10 @@ TEST(EsdkTest, HeaderFailureTable) {
        // 177: the rest of the header (AAD 26, EDKs 98, content type, frame length, suite data,
        // tag 53).
        "AAD: truncated (need 65535 bytes, 177 left)"},
-      {"context pair count zero", [](HeaderParts& p) { p.aad = Bytes{0x00, 0x00}; },
+      {"context pair count zero",
+       [](HeaderParts& p) {
+         p.aad = Bytes{0x00, 0x00};
+       },
        "encryption context has a zero pair count"},
       {"context entry past the AAD length",
        [](HeaderParts& p) {
@@ -415,10 +418,15 @@ TEST(EsdkTest, HeaderFailureTable) {
          p.aad.pop_back();
        },
        "encryption context value: truncated (need 1 bytes, 0 left)"},
-      {"context keys unsorted", [](HeaderParts& p) { p.aad = RawContext({{"b", "1"}, {"a", "2"}}); },
+      {"context keys unsorted",
+       [](HeaderParts& p) {
+         p.aad = RawContext({{"b", "1"}, {"a", "2"}});
+       },
        "encryption context keys are duplicated or not sorted"},
       {"context key duplicated",
-       [](HeaderParts& p) { p.aad = RawContext({{"a", "1"}, {"a", "2"}}); },
+       [](HeaderParts& p) {
+         p.aad = RawContext({{"a", "1"}, {"a", "2"}});
+       },
        "encryption context keys are duplicated or not sorted"},
       {"context trailing bytes",
        [](HeaderParts& p) {
@@ -455,7 +463,9 @@ TEST(EsdkTest, HeaderFailureTable) {
       {"signing suite without its public key", [](HeaderParts& p) { p.suite = 0x0578; },
        "suite 0x0578 message lacks aws-crypto-public-key"},
       {"unsigned suite with a public key",
-       [&pk](HeaderParts& p) { p.aad = *SerializeEncryptionContext({{pk, "AAAA"}}); },
+       [&pk](HeaderParts& p) {
+         p.aad = *SerializeEncryptionContext({{pk, "AAAA"}});
+       },
        "unsigned suite 0x0478 message carries aws-crypto-public-key"},
   };
   for (const auto& row : rows) {
@@ -489,7 +499,8 @@ class PaddedProvider : public DataKeyProvider {
   PaddedProvider(FakeKmsProvider& inner, size_t pad) : inner_(inner), pad_(pad) {}
   Result<DataKey> GenerateDataKey(const EncryptionContext& context) override {
     CLOISTER_ASSIGN_OR_RETURN(DataKey dk, inner_.GenerateDataKey(context));
-    dk.encrypted.insert(dk.encrypted.begin(), {"other-provider", Bytes(pad_, 0x01), Bytes(pad_, 0x02)});
+    dk.encrypted.insert(dk.encrypted.begin(),
+                        {"other-provider", Bytes(pad_, 0x01), Bytes(pad_, 0x02)});
     return dk;
   }
   Result<SecretBytes> DecryptDataKey(const EncryptedDataKey& edk,
