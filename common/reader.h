@@ -1,6 +1,7 @@
 // ByteReader: the one bounds-checked reader for binary formats (big-endian integers, slices).
 //
-// Every read returns kMalformed naming `what` instead of reading past the end.
+// Every read returns kMalformed naming `what` instead of reading past the end, and records how
+// many bytes it needed (needed()), so a parser of a stream can read more and parse again.
 // Thread safety: not thread-safe; a reader is a cursor over a span it does not own.
 #ifndef CLOISTER_COMMON_READER_H_
 #define CLOISTER_COMMON_READER_H_
@@ -20,6 +21,9 @@ class ByteReader {
   size_t position() const { return pos_; }
   size_t remaining() const { return data_.size() - pos_; }
   bool AtEnd() const { return pos_ == data_.size(); }
+  // Returns 0 unless a read ran past the end; then the length, counted from the start of the
+  // span, that read needed (saturating at SIZE_MAX). The first such read sets it.
+  size_t needed() const { return needed_; }
 
   Result<uint8_t> U8(std::string_view what) {
     CLOISTER_ASSIGN_OR_RETURN(ByteSpan b, Take(1, what));
@@ -32,6 +36,7 @@ class ByteReader {
   // Returns a view of the next `n` bytes (valid while the underlying buffer lives).
   Result<ByteSpan> Take(size_t n, std::string_view what) {
     if (n > remaining()) {
+      if (needed_ == 0) needed_ = n > SIZE_MAX - pos_ ? SIZE_MAX : pos_ + n;
       return Error::Malformed(std::string(what) + ": truncated (need " + std::to_string(n) +
                               " bytes, " + std::to_string(remaining()) + " left)");
     }
@@ -56,6 +61,7 @@ class ByteReader {
 
   ByteSpan data_;
   size_t pos_ = 0;
+  size_t needed_ = 0;
 };
 
 // Appends big-endian integers to `out`.

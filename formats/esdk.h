@@ -15,6 +15,9 @@
 // kMaxFrameLength bytes. Data keys come from a DataKeyProvider (KMS in the enclave and the CLI, a
 // fake in tests).
 //
+// Encrypt and Decrypt stream through a Source and a Sink (formats/esdk_stream.h, included here,
+// with in-memory and file-descriptor adapters).
+//
 // Thread safety: the functions are reentrant; a DataKeyProvider is called from the calling
 // thread only.
 #ifndef CLOISTER_FORMATS_ESDK_H_
@@ -31,6 +34,7 @@
 #include "common/bytes.h"
 #include "common/result.h"
 #include "common/secret.h"
+#include "formats/esdk_stream.h"  // Source, Sink and their adapters
 
 namespace cloister::formats::esdk {
 
@@ -117,64 +121,6 @@ class DataKeyProvider {
   // error stops decryption.
   virtual Result<SecretBytes> DecryptDataKey(const EncryptedDataKey& edk,
                                              const EncryptionContext& context) = 0;
-};
-
-// A byte source: Read fills up to `out.size()` bytes and returns how many; 0 means end of input.
-class Source {
- public:
-  virtual ~Source() = default;
-  virtual Result<size_t> Read(std::span<uint8_t> out) = 0;
-};
-// A byte sink.
-class Sink {
- public:
-  virtual ~Sink() = default;
-  virtual Status Write(ByteSpan data) = 0;
-};
-
-// In-memory adapters. SpanSource reads a view it does not own.
-class SpanSource final : public Source {
- public:
-  explicit SpanSource(ByteSpan data) : data_(data) {}
-  Result<size_t> Read(std::span<uint8_t> out) override;
-
- private:
-  ByteSpan data_;
-  size_t pos_ = 0;
-};
-class BytesSink final : public Sink {
- public:
-  Status Write(ByteSpan data) override;
-  Bytes& bytes() { return bytes_; }
-
- private:
-  Bytes bytes_;
-};
-// Appends to a SecureVector it does not own (plaintexts stay in secret memory).
-class SecureVectorSink final : public Sink {
- public:
-  explicit SecureVectorSink(SecureVector& out) : out_(out) {}
-  Status Write(ByteSpan data) override;
-
- private:
-  SecureVector& out_;
-};
-// Reads / writes a file descriptor it does not own (CLI streaming).
-class FdSource final : public Source {
- public:
-  explicit FdSource(int fd) : fd_(fd) {}
-  Result<size_t> Read(std::span<uint8_t> out) override;
-
- private:
-  int fd_;
-};
-class FdSink final : public Sink {
- public:
-  explicit FdSink(int fd) : fd_(fd) {}
-  Status Write(ByteSpan data) override;
-
- private:
-  int fd_;
 };
 
 struct EncryptOptions {

@@ -4,6 +4,9 @@
 cloister_library(NAME formats
   SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/esdk.cc
+    ${CMAKE_CURRENT_LIST_DIR}/esdk_crypto.cc
+    ${CMAKE_CURRENT_LIST_DIR}/esdk_header.cc
+    ${CMAKE_CURRENT_LIST_DIR}/esdk_stream.cc
     ${CMAKE_CURRENT_LIST_DIR}/receipt.cc
     ${CMAKE_CURRENT_LIST_DIR}/session_statement.cc
     ${CMAKE_CURRENT_LIST_DIR}/frames.cc

@@ -1,5 +1,5 @@
-// Tests for enclave/esdk.h: round trips for both committing suites, streaming, and a table of
-// tampered and malformed messages.
+// Tests for formats/esdk.h: round trips for both committing suites, streaming, a table of
+// malformed headers with their exact messages, and a table of tampered and malformed messages.
 #include "formats/esdk.h"
 
 #include <fcntl.h>
@@ -8,7 +8,11 @@
 #include <unistd.h>
 
 #include <functional>
+#include <initializer_list>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/reader.h"
 #include "tests/formats/esdk_fakes.h"
@@ -306,6 +310,237 @@ TEST(EsdkTest, FailureTable) {
     ASSERT_FALSE(r.has_value());
     EXPECT_EQ(r.error().code(), row.code) << r.error().ToString();
   }
+}
+
+// The fields of a header body and tag, kept apart so that each row of HeaderFailureTable breaks
+// one rule. The defaults make a valid suite 0x0478 header (the tag is not checked by
+// ParseHeader, and Decrypt refuses these before any key is needed).
+struct HeaderParts {
+  uint8_t version = 0x02;
+  uint16_t suite = 0x0478;
+  Bytes message_id = Bytes(kMessageIdBytes, 0xab);
+  std::optional<uint16_t> aad_length;  // default: aad.size()
+  Bytes aad = *SerializeEncryptionContext({{"cloister:party", "buyer1"}});
+  std::optional<uint16_t> edk_count;  // default: edks.size()
+  std::vector<EncryptedDataKey> edks = {{"aws-kms", ToBytes(kArn), Bytes(8, 0xee)}};
+  uint8_t content_type = 0x02;
+  uint32_t frame_length = 4096;
+  Bytes suite_data = Bytes(kCommitKeyBytes, 0xcd);
+  Bytes tag = Bytes(kTagBytes, 0x5a);
+  std::optional<size_t> truncate_to;
+
+  Bytes Serialize() const {
+    Bytes b{version};
+    PutU16Be(b, suite);
+    Append(b, message_id);
+    PutU16Be(b, aad_length.value_or(static_cast<uint16_t>(aad.size())));
+    Append(b, aad);
+    PutU16Be(b, edk_count.value_or(static_cast<uint16_t>(edks.size())));
+    for (const auto& e : edks) {
+      PutU16Be(b, static_cast<uint16_t>(e.provider_id.size()));
+      Append(b, AsBytes(e.provider_id));
+      PutU16Be(b, static_cast<uint16_t>(e.provider_info.size()));
+      Append(b, e.provider_info);
+      PutU16Be(b, static_cast<uint16_t>(e.ciphertext.size()));
+      Append(b, e.ciphertext);
+    }
+    b.push_back(content_type);
+    PutU32Be(b, frame_length);
+    Append(b, suite_data);
+    Append(b, tag);
+    if (truncate_to) b.resize(*truncate_to);
+    return b;
+  }
+};
+
+// Serializes pairs as given (order and duplicates included), unlike SerializeEncryptionContext.
+Bytes RawContext(std::initializer_list<std::pair<std::string_view, std::string_view>> pairs) {
+  Bytes b;
+  PutU16Be(b, static_cast<uint16_t>(pairs.size()));
+  for (const auto& [k, v] : pairs) {
+    PutU16Be(b, static_cast<uint16_t>(k.size()));
+    Append(b, AsBytes(k));
+    PutU16Be(b, static_cast<uint16_t>(v.size()));
+    Append(b, AsBytes(v));
+  }
+  return b;
+}
+
+TEST(EsdkTest, HeaderPartsMakeAValidHeader) {
+  // The table below is only meaningful if its starting point parses.
+  HeaderParts parts;
+  Bytes b = parts.Serialize();
+  auto h = ParseHeader(b);
+  ASSERT_TRUE(h.has_value()) << h.error().ToString();
+  EXPECT_EQ(h->suite, AlgorithmSuite::kAes256GcmHkdfSha512CommitKey);
+  EXPECT_EQ(h->context.at("cloister:party"), "buyer1");
+  EXPECT_EQ(h->frame_length, 4096u);
+  ASSERT_EQ(h->encrypted_data_keys.size(), 1u);
+  EXPECT_EQ(h->encrypted_data_keys[0].ciphertext, Bytes(8, 0xee));
+  EXPECT_EQ(h->commit_key, Bytes(kCommitKeyBytes, 0xcd));
+  // Bytes after the header (the body) are not the header parser's business.
+  b.push_back(0x00);
+  EXPECT_TRUE(ParseHeader(b).has_value());
+}
+
+// One row per rule of the header parser (formats/esdk_header.cc; docs/esdk.md "What is
+// accepted"), each with the exact message. Every row is also run through Decrypt, from a span
+// and from a source yielding one byte per read (the streaming parser must say the same), and
+// never reaches the data key provider.
+TEST(EsdkTest, HeaderFailureTable) {
+  const std::string pk(kPublicKeyContextKey);
+  struct Row {
+    const char* name;
+    std::function<void(HeaderParts&)> edit;
+    std::string message;
+  };
+  const Row rows[] = {
+      {"empty input", [](HeaderParts& p) { p.truncate_to = 0; },
+       "version: truncated (need 1 bytes, 0 left)"},
+      {"version 1.0", [](HeaderParts& p) { p.version = 0x01; },
+       "message format version 1 is not supported (only 2.0 with a committing suite)"},
+      {"non-committing suite", [](HeaderParts& p) { p.suite = 0x0178; },
+       "algorithm suite 0x0178 is not supported (only committing suites 0x0478 and 0x0578)"},
+      {"message id cut short", [](HeaderParts& p) { p.truncate_to = 1 + 2 + 10; },
+       "message id: truncated (need 32 bytes, 10 left)"},
+      {"AAD length past the end", [](HeaderParts& p) { p.aad_length = 0xffff; },
+       // 177: the rest of the header (AAD 26, EDKs 98, content type, frame length, suite data,
+       // tag 53).
+       "AAD: truncated (need 65535 bytes, 177 left)"},
+      {"context pair count zero",
+       [](HeaderParts& p) {
+         p.aad = Bytes{0x00, 0x00};
+       },
+       "encryption context has a zero pair count"},
+      {"context entry past the AAD length",
+       [](HeaderParts& p) {
+         p.aad = RawContext({{"a", "v"}});
+         p.aad.pop_back();
+       },
+       "encryption context value: truncated (need 1 bytes, 0 left)"},
+      {"context keys unsorted",
+       [](HeaderParts& p) {
+         p.aad = RawContext({{"b", "1"}, {"a", "2"}});
+       },
+       "encryption context keys are duplicated or not sorted"},
+      {"context key duplicated",
+       [](HeaderParts& p) {
+         p.aad = RawContext({{"a", "1"}, {"a", "2"}});
+       },
+       "encryption context keys are duplicated or not sorted"},
+      {"context trailing bytes",
+       [](HeaderParts& p) {
+         p.aad = RawContext({{"a", "1"}});
+         p.aad.push_back(0x00);
+       },
+       "encryption context has trailing bytes"},
+      {"zero encrypted data keys",
+       [](HeaderParts& p) {
+         p.edk_count = 0;
+         p.edks.clear();
+       },
+       "message has no encrypted data keys"},
+      {"too many encrypted data keys", [](HeaderParts& p) { p.edk_count = 17; },
+       "message has 17 encrypted data keys; at most 16 are accepted"},
+      // The second key's provider id length is read from the content type and frame length
+      // (02 00), and 51 bytes are left after it.
+      {"encrypted data key count past the keys", [](HeaderParts& p) { p.edk_count = 2; },
+       "key provider id: truncated (need 512 bytes, 51 left)"},
+      {"non-framed content", [](HeaderParts& p) { p.content_type = 0x01; },
+       "content type 1 is not supported (only framed, 2)"},
+      {"frame length zero", [](HeaderParts& p) { p.frame_length = 0; },
+       "frame length 0 is outside 1..1048576"},
+      {"frame length over the limit", [](HeaderParts& p) { p.frame_length = kMaxFrameLength + 1; },
+       "frame length 1048577 is outside 1..1048576"},
+      {"suite data cut short",
+       [](HeaderParts& p) {
+         p.tag.clear();
+         p.suite_data.resize(31);
+       },
+       "algorithm suite data: truncated (need 32 bytes, 31 left)"},
+      {"header tag cut short", [](HeaderParts& p) { p.tag.resize(15); },
+       "header authentication tag: truncated (need 16 bytes, 15 left)"},
+      {"signing suite without its public key", [](HeaderParts& p) { p.suite = 0x0578; },
+       "suite 0x0578 message lacks aws-crypto-public-key"},
+      {"unsigned suite with a public key",
+       [&pk](HeaderParts& p) {
+         p.aad = *SerializeEncryptionContext({{pk, "AAAA"}});
+       },
+       "unsigned suite 0x0478 message carries aws-crypto-public-key"},
+  };
+  for (const auto& row : rows) {
+    SCOPED_TRACE(row.name);
+    HeaderParts parts;
+    row.edit(parts);
+    const Bytes b = parts.Serialize();
+    auto h = ParseHeader(b);
+    ASSERT_FALSE(h.has_value());
+    EXPECT_EQ(h.error().code(), ErrorCode::kMalformed);
+    EXPECT_EQ(h.error().message(), row.message);
+
+    FakeKmsProvider kms(kArn);
+    auto d = DecryptBytes(b, kms);
+    ASSERT_FALSE(d.has_value());
+    EXPECT_EQ(d.error().code(), ErrorCode::kMalformed);
+    EXPECT_EQ(d.error().message(), row.message);
+    TrickleSource trickle(b, 1);
+    BytesSink sink;
+    auto s = Decrypt(trickle, sink, kms);
+    ASSERT_FALSE(s.has_value());
+    EXPECT_EQ(s.error().message(), row.message);
+    EXPECT_EQ(kms.decrypt_calls, 0);
+    EXPECT_TRUE(sink.bytes().empty());
+  }
+}
+
+// Puts an extra EDK of another provider first (tried and skipped as "not mine").
+class PaddedProvider : public DataKeyProvider {
+ public:
+  PaddedProvider(FakeKmsProvider& inner, size_t pad) : inner_(inner), pad_(pad) {}
+  Result<DataKey> GenerateDataKey(const EncryptionContext& context) override {
+    CLOISTER_ASSIGN_OR_RETURN(DataKey dk, inner_.GenerateDataKey(context));
+    dk.encrypted.insert(dk.encrypted.begin(),
+                        {"other-provider", Bytes(pad_, 0x01), Bytes(pad_, 0x02)});
+    return dk;
+  }
+  Result<SecretBytes> DecryptDataKey(const EncryptedDataKey& edk,
+                                     const EncryptionContext& context) override {
+    return inner_.DecryptDataKey(edk, context);
+  }
+
+ private:
+  FakeKmsProvider& inner_;
+  size_t pad_;
+};
+
+TEST(EsdkTest, StreamsAHeaderLongerThanOneRead) {
+  // A header of about 180 KB (a large context and a padded EDK): longer than the stream
+  // buffer's first read, so Decrypt parses what it has, reads more and parses again.
+  FakeKmsProvider kms(kArn);
+  PaddedProvider padded(kms, 60000);
+  EncryptionContext ctx = Ctx();
+  ctx.emplace("cloister:note", std::string(60000, 'n'));
+  const Bytes plain = Pattern(1000);
+  auto msg = EncryptBytes(plain, padded, ctx);
+  ASSERT_TRUE(msg.has_value()) << msg.error().ToString();
+  ASSERT_GT(msg->size(), size_t{180000});
+  for (size_t step : {size_t{1} << 20, size_t{4096}, size_t{7}}) {
+    SCOPED_TRACE(step);
+    TrickleSource in(*msg, step);
+    BytesSink out;
+    auto h = Decrypt(in, out, kms);
+    ASSERT_TRUE(h.has_value()) << h.error().ToString();
+    EXPECT_EQ(out.bytes(), plain);
+    EXPECT_EQ(h->encrypted_data_keys.size(), 2u);
+    EXPECT_EQ(h->context.at("cloister:note").size(), 60000u);
+  }
+  // Cut inside the header: the streaming parser reports the field that ran out.
+  TrickleSource cut(ByteSpan(*msg).first(100000), 4096);
+  BytesSink out;
+  auto r = Decrypt(cut, out, kms);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kMalformed);
+  EXPECT_NE(r.error().message().find("truncated"), std::string::npos) << r.error().message();
 }
 
 TEST(EsdkTest, EveryTruncationFails) {

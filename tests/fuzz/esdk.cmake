@@ -1,1 +1,1 @@
-cloister_fuzz(NAME esdk SOURCE esdk_fuzz.cc DEPS cloister::enclave_core)
+cloister_fuzz(NAME esdk SOURCE esdk_fuzz.cc DEPS cloister::formats)
