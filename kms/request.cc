@@ -302,21 +302,6 @@ int HttpStatusFor(std::string_view aws_type) {
   return 400;
 }
 
-Error KmsError(std::string_view type, std::string_view message) {
-  ErrorCode code = ErrorCode::kInvalidArgument;
-  if (type == "NotFoundException") code = ErrorCode::kNotFound;
-  if (type == "AccessDeniedException") code = ErrorCode::kPolicyDenied;
-  if (type == "SerializationException" || type == "UnknownOperationException" ||
-      type == "MalformedPolicyDocumentException") {
-    code = ErrorCode::kMalformed;
-  }
-  if (type == "InvalidCiphertextException" || type == "IncorrectKeyException") {
-    code = ErrorCode::kVerifyFailed;
-  }
-  if (type == "KMSInternalException") code = ErrorCode::kInternal;
-  return Error(code, std::string(type) + ": " + std::string(message));
-}
-
 Result<KmsRequest> DecodeRequest(std::string_view amz_target, std::string_view body) {
   if (!amz_target.starts_with(kTargetPrefix)) {
     return KmsError("UnknownOperationException", "the X-Amz-Target header is not "

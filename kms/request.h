@@ -2,15 +2,15 @@
 // body become one typed KmsRequest, checked against the limits of the AWS KMS API reference.
 // Everything downstream of the decoder takes the struct, never the JSON.
 //
-// Errors follow AWS KMS: the message starts with the exception name (see sigv4::AwsErrorName)
-// and HttpStatusFor() gives its HTTP status.
+// Errors follow AWS KMS: the message starts with the exception name (KmsError in
+// kms/api_types.h, which also holds the types the client shares) and HttpStatusFor() gives its
+// HTTP status.
 //
 // Thread safety: functions only.
 #ifndef CLOISTER_KMS_REQUEST_H_
 #define CLOISTER_KMS_REQUEST_H_
 
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,6 +19,7 @@
 #include "common/bytes.h"
 #include "common/result.h"
 #include "common/secret.h"
+#include "kms/api_types.h"
 
 namespace cloister::kms {
 
@@ -78,15 +79,6 @@ std::string_view OperationName(Operation op);
 // Returns the operation named `name` ("Decrypt"), or nullopt.
 std::optional<Operation> ParseOperation(std::string_view name);
 
-// Encryption context: sorted by key, so equal contexts compare equal whatever the JSON order.
-using EncryptionContext = std::map<std::string, std::string>;
-
-// The Recipient parameter of Decrypt, GenerateDataKey and GenerateRandom (API RecipientInfo).
-struct RecipientParam {
-  std::string key_encryption_algorithm;  // RSAES_OAEP_SHA_256
-  Bytes attestation_document;
-};
-
 // One decoded request. Fields an operation does not take stay empty.
 struct KmsRequest {
   Operation op = Operation::kListKeys;
@@ -123,9 +115,6 @@ Result<KmsRequest> DecodeRequest(std::string_view amz_target, std::string_view b
 // Returns the HTTP status AWS KMS uses for the error named `aws_type` (400 for client errors,
 // 500 for KMSInternalException, 503 for DependencyTimeoutException).
 int HttpStatusFor(std::string_view aws_type);
-
-// Returns an Error whose message is "<type>: <message>" with a code matching the type.
-Error KmsError(std::string_view type, std::string_view message);
 
 }  // namespace cloister::kms
 
