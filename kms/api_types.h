@@ -8,6 +8,7 @@
 #ifndef CLOISTER_KMS_API_TYPES_H_
 #define CLOISTER_KMS_API_TYPES_H_
 
+#include <cstddef>
 #include <map>
 #include <string>
 #include <string_view>
@@ -16,6 +17,14 @@
 #include "common/result.h"
 
 namespace cloister::kms {
+
+// AWS KMS quota "Key policy document size": 32 KB (32,768 bytes), also the API reference's
+// length constraint on CreateKey/PutKeyPolicy `Policy`.
+// https://docs.aws.amazon.com/kms/latest/developerguide/resource-limits.html
+inline constexpr size_t kMaxKeyPolicyBytes = 32768;
+// API RecipientInfo.AttestationDocument: "Length Constraints: Minimum length of 1. Maximum length
+// of 262144." https://docs.aws.amazon.com/kms/latest/APIReference/API_RecipientInfo.html
+inline constexpr size_t kMaxAttestationDocumentBytes = 262144;
 
 // Encryption context (AWS KMS API: "EncryptionContext", a map of strings): sorted by key, so
 // equal contexts compare equal whatever the JSON order.

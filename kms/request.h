@@ -27,7 +27,6 @@ namespace cloister::kms {
 inline constexpr size_t kMaxPlaintext = 4096;          // Encrypt Plaintext
 inline constexpr size_t kMaxCiphertextBlob = 6144;     // Decrypt CiphertextBlob
 inline constexpr int64_t kMaxNumberOfBytes = 1024;     // GenerateDataKey/GenerateRandom
-inline constexpr size_t kMaxPolicy = 32768;            // CreateKey/PutKeyPolicy Policy
 inline constexpr size_t kMaxDescription = 8192;        // CreateKey Description
 inline constexpr size_t kMaxKeyId = 2048;              // KeyId
 inline constexpr size_t kMaxAliasName = 256;           // AliasName
@@ -42,12 +41,12 @@ inline constexpr size_t kMaxTagValue = 256;             // TagValue: 0..256 char
 inline constexpr size_t kMaxTagsPerKey = 50;            // quota: tags per KMS key
 inline constexpr int64_t kMaxListResourceTagsLimit = 50;  // ListResourceTags Limit, default 50
 inline constexpr std::string_view kReservedTagPrefix = "aws:";  // any case
-// RecipientInfo.AttestationDocument: "Maximum length of 262144".
-inline constexpr size_t kMaxAttestationDocument = 262144;
+// Policy (kMaxKeyPolicyBytes) and RecipientInfo.AttestationDocument
+// (kMaxAttestationDocumentBytes) are in kms/api_types.h, shared with the policy engine.
 // Our own bounds (AWS documents none tighter than its request size limits).
 inline constexpr size_t kMaxRequestBody = 512 * 1024;
 inline constexpr size_t kMaxEncryptionContextBytes = 8192;
-inline constexpr int kMaxJsonDepth = 16;
+// JSON nesting: common/json.h kMaxJsonDepth.
 
 enum class Operation {
   kCreateKey,
