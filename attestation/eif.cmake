@@ -5,6 +5,6 @@ cloister_library(NAME eif
   DEPS cloister::common)
 find_package(ZLIB REQUIRED)
 target_link_libraries(cloister_eif PRIVATE ZLIB::ZLIB)
-if(TARGET cloister_eif_san)
+if(CLOISTER_FUZZ_SANITIZE)  # the sanitized copy cloister_library made for fuzz targets
   target_link_libraries(cloister_eif_san PRIVATE ZLIB::ZLIB)
 endif()

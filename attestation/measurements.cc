@@ -42,7 +42,7 @@ Result<ImageMeasurements> ParseMeasurements(std::string_view text) {
     return Error::Malformed("measurements: larger than " +
                             std::to_string(kMaxMeasurementsFileBytes) + " bytes");
   }
-  auto parsed = ParseStrictJson(text, kMaxMeasurementsJsonDepth);
+  auto parsed = ParseStrictJson(text, kMaxJsonDepth);
   if (!parsed) return parsed.error().WithContext("measurements: not JSON");
   const nlohmann::json* m = &*parsed;
   if (!m->is_object()) return Error::Malformed("measurements: not a JSON object");

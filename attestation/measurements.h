@@ -29,8 +29,8 @@ namespace cloister::attestation {
 // A measurements file is a few hundred bytes; describe-eif's output with a certificate and
 // metadata stays well under this.
 inline constexpr size_t kMaxMeasurementsFileBytes = 64 * 1024;
-// describe-eif output nests Metadata (DockerInfo, CustomMetadata) a few levels deep.
-inline constexpr size_t kMaxMeasurementsJsonDepth = 16;
+// describe-eif output nests Metadata (DockerInfo, CustomMetadata) a few levels deep, well within
+// common/json.h kMaxJsonDepth.
 
 struct ImageMeasurements {
   std::map<uint32_t, Bytes> pcrs;  // index -> 48-byte value; always has 0, 1 and 2

@@ -1,10 +1,5 @@
 # Key-policy evaluation throughput and RecipientVerifier cold vs cached (bench/kms_policy_bench.cc).
 # Built with the tests, not run by them:  build/bench/kms_policy_bench --benchmark_repetitions=5
-if(TARGET cloister_attestation)
-  cloister_executable(NAME kms_policy_bench SOURCES ${CMAKE_CURRENT_LIST_DIR}/kms_policy_bench.cc
-    DEPS cloister::kms_policy cloister::attestation benchmark::benchmark)
-  target_compile_definitions(kms_policy_bench PRIVATE CLOISTER_BENCH_WITH_ATTESTATION)
-else()
-  cloister_executable(NAME kms_policy_bench SOURCES ${CMAKE_CURRENT_LIST_DIR}/kms_policy_bench.cc
-    DEPS cloister::kms_policy benchmark::benchmark)
-endif()
+cloister_executable(NAME kms_policy_bench SOURCES ${CMAKE_CURRENT_LIST_DIR}/kms_policy_bench.cc
+  DEPS cloister::kms_policy cloister::attestation benchmark::benchmark)
+target_compile_definitions(kms_policy_bench PRIVATE CLOISTER_BENCH_WITH_ATTESTATION)

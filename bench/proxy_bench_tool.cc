@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "common/cli.h"
+#include "common/io.h"
 #include "common/unique_fd.h"
 
 namespace {
@@ -37,26 +38,12 @@ using cloister::UniqueFd;
 using Clock = std::chrono::steady_clock;
 constexpr size_t kBufferBytes = 4u << 20;
 
+// common/io.h's loops, with the bool this tool's callers want.
 bool WriteAll(int fd, const uint8_t* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
+  return cloister::WriteAll(fd, cloister::ByteSpan(p, n)).has_value();
 }
-
 bool ReadExact(int fd, uint8_t* p, size_t n) {
-  while (n > 0) {
-    ssize_t r = ::recv(fd, p, n, 0);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    p += r;
-    n -= static_cast<size_t>(r);
-  }
-  return true;
+  return cloister::ReadExact(fd, std::span<uint8_t>(p, n)).has_value();
 }
 
 UniqueFd ConnectTarget(const std::string& target) {

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <utility>
 
+#include "common/io.h"
 #include "common/unique_fd.h"
 
 namespace cloister {
@@ -225,17 +226,14 @@ Result<Bytes> ReadFile(const std::string& path, size_t max_size) {
   }
   uint8_t buf[65536];
   while (true) {
-    ssize_t n = ::read(fd.get(), buf, sizeof(buf));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Error::FromErrno("read " + path, errno);
-    }
-    if (n == 0) break;
-    if (out.size() + static_cast<size_t>(n) > max_size) {
+    Result<size_t> n = ReadUpTo(fd.get(), buf);
+    if (!n) return n.error().WithContext(path);
+    if (out.size() + *n > max_size) {
       return Error::InvalidArgument(path + " is larger than " + std::to_string(max_size) +
                                     " bytes");
     }
-    out.insert(out.end(), buf, buf + n);
+    out.insert(out.end(), buf, buf + *n);
+    if (*n < sizeof(buf)) break;  // end of file
   }
   return out;
 }
@@ -265,14 +263,11 @@ Status WriteFileAtomic(const std::string& path, ByteSpan data, mode_t mode) {
     return e;
   };
   if (::fchmod(fd.get(), mode) != 0) return fail("chmod");
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd.get(), data.data() + off, data.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail("write");
-    }
-    off += static_cast<size_t>(n);
+  if (Status written = WriteAll(fd.get(), data); !written) {
+    Error e = written.error().WithContext(tmp);
+    UnregisterTemp(slot);
+    ::unlink(tmp.c_str());
+    return e;
   }
   if (::fsync(fd.get()) != 0) return fail("fsync");
   // Closed only after the rename: the interrupt handler may wipe through the descriptor until

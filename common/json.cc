@@ -81,4 +81,12 @@ Result<nlohmann::json> ParseStrictJson(std::string_view text, size_t max_depth,
   }
 }
 
+Result<std::string> JsonStringMember(const nlohmann::json& obj, std::string_view key) {
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_string()) {
+    return Error::Malformed("field '" + std::string(key) + "' is missing or not a string");
+  }
+  return it->get<std::string>();
+}
+
 }  // namespace cloister

@@ -5,11 +5,17 @@
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 #include "common/result.h"
 
 namespace cloister {
+
+// How deep the JSON documents Cloister reads from others may nest (KMS requests, key policies,
+// measurements, manifests). Our own bound: none of them needs more than a handful of levels,
+// and RFC 8259 section 9 lets a parser limit nesting.
+inline constexpr size_t kMaxJsonDepth = 16;
 
 // Why ParseStrictJson refused its input.
 enum class JsonRejection { kSyntax, kTooDeep, kDuplicateKey };
@@ -20,6 +26,10 @@ enum class JsonRejection { kSyntax, kTooDeep, kDuplicateKey };
 // `nested deeper than <n>` or the parser's own; when `why` is given it receives the reason.
 Result<nlohmann::json> ParseStrictJson(std::string_view text, size_t max_depth,
                                        JsonRejection* why = nullptr);
+
+// Returns the string member `key` of the JSON object `obj`. kMalformed ("field '<key>' is
+// missing or not a string") when `obj` has no such member or it is not a string.
+Result<std::string> JsonStringMember(const nlohmann::json& obj, std::string_view key);
 
 }  // namespace cloister
 

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/io.h"
 #include "common/private_dir.h"
 
 namespace cloister::vsock {
@@ -146,39 +147,17 @@ Error BrokerError(std::string_view kind, std::string_view message) {
 Result<UniqueFd> Transport::AskBroker(std::string_view request) const {
   std::lock_guard<std::mutex> lock(broker_->mu);
   const int fd = broker_->fd.get();
-  ssize_t n;
-  do {
-    n = ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
-  if (n != static_cast<ssize_t>(request.size())) {
-    return Error::Unavailable(Error::FromErrno("vsock broker: send", errno).message());
+  if (Status sent = SendFd(fd, AsBytes(request), -1); !sent) {
+    return Error::Unavailable("vsock broker: " + sent.error().message());
   }
-  char reply[kBrokerMaxReply + 1];
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
-  iovec iov{reply, sizeof(reply)};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  do {
-    n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
-  if (n <= 0) return Error::Unavailable("vsock broker: channel closed");
-  std::vector<UniqueFd> fds;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < count; ++i) {
-      int received;
-      std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-      fds.emplace_back(received);
-    }
-  }
-  if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
+  uint8_t reply[kBrokerMaxReply + 1];
+  Result<ReceivedMessage> got = RecvFd(fd, reply);
+  if (!got) return Error::Unavailable("vsock broker: channel closed");
+  std::vector<UniqueFd>& fds = got->fds;
+  if (got->truncated || got->control_truncated) {
     return Error::Internal("vsock broker: reply too large");
   }
-  std::string_view text(reply, static_cast<size_t>(n));
+  std::string_view text = AsString(ByteSpan(reply, got->size));
   if (text == "ok") {
     if (fds.size() != 1) return Error::Internal("vsock broker: ok without one descriptor");
     return std::move(fds[0]);

@@ -9,6 +9,7 @@
 
 #include "common/bytes.h"
 #include "common/file.h"
+#include "common/io.h"
 #include "common/ossl.h"
 
 namespace cloister::kms {
@@ -24,16 +25,6 @@ std::string HeadRecord(uint64_t seq, const std::string& hash) {
   std::string s = std::to_string(seq);
   s.insert(0, 20 - s.size(), '0');
   return s + " " + hash + "\n";
-}
-
-Status WriteAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Error::FromErrno("audit log write", errno);
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return OkStatus();
 }
 
 }  // namespace
@@ -128,7 +119,8 @@ Status AuditLog::Append(const AuditEvent& e) {
   if (text.size() > kMaxAuditLine) return Error::InvalidArgument("audit entry too long");
   std::string hash = LineHash(text);
   text.push_back('\n');
-  Status st = WriteAll(fd_.get(), text);
+  Status st = WriteAll(fd_.get(), AsBytes(text));
+  if (!st) st = st.error().WithContext("audit log");
   if (st) {
     std::string rec = HeadRecord(next_seq_, hash);
     if (pwrite(head_.get(), rec.data(), rec.size(), 0) != static_cast<ssize_t>(rec.size())) {

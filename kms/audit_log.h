@@ -38,7 +38,7 @@ struct AuditEvent {
   std::string source;     // remote address
   std::string operation;
   std::string key;       // key ARN, when the request named a key
-  std::string decision;  // Allow, ExplicitDeny, ImplicitDeny, Error
+  std::string decision;  // kms::EffectName (Allow, ExplicitDeny, ImplicitDeny) or Error
   std::string statement;
   std::string error;  // AWS error name, when the request failed
   // The attestation document's "recipient" object (AuditRecipientJson), when the request

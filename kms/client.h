@@ -22,7 +22,7 @@
 #include "common/result.h"
 #include "common/secret.h"
 #include "common/sigv4.h"
-#include "kms/request.h"
+#include "kms/api_types.h"
 
 namespace httplib {
 class Client;

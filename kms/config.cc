@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/file.h"
+#include "common/io.h"
 #include "common/unique_fd.h"
 
 namespace cloister::kms {
@@ -190,17 +191,13 @@ Result<KmsConfig> LoadConfig(const std::string& path) {
   }
   std::string text;
   text.resize(static_cast<size_t>(st.st_size) + 1);
-  size_t got = 0;
-  while (got < text.size()) {
-    ssize_t n = ::read(fd.get(), text.data() + got, text.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      sodium_memzero(text.data(), text.size());
-      return Error::FromErrno("read " + path, errno);
-    }
-    if (n == 0) break;
-    got += static_cast<size_t>(n);
+  Result<size_t> read = ReadUpTo(fd.get(), std::span(reinterpret_cast<uint8_t*>(text.data()),
+                                                      text.size()));
+  if (!read) {
+    sodium_memzero(text.data(), text.size());
+    return read.error().WithContext(path);
   }
+  const size_t got = *read;
   if (got > static_cast<size_t>(st.st_size)) {
     sodium_memzero(text.data(), text.size());
     return Error::InvalidArgument("config file " + path + " grew while it was read");

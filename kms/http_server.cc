@@ -630,9 +630,7 @@ HttpServer::~HttpServer() {
   impl_->idle.wait(lock, [this] { return impl_->open.empty(); });
 }
 
-Result<std::unique_ptr<HttpServer>> HttpServer::Listen(const std::string& host, int port,
-                                                       HttpHandler handler,
-                                                       HttpServerOptions options) {
+Result<UniqueFd> HttpServer::BindTcp(const std::string& host, int port) {
   if (port < 0 || port > 65535) return Error::InvalidArgument("bad port");
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -645,11 +643,31 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Listen(const std::string& host, 
   }
   std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> owned(found, &freeaddrinfo);
   UniqueFd fd(socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return Error::FromErrno("socket", errno);
   int one = 1;
-  if (!fd || setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-      bind(fd.get(), found->ai_addr, found->ai_addrlen) != 0) {
-    return Error::FromErrno("cannot listen on " + host + ":" + service, errno);
+  if (setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0) {
+    return Error::FromErrno("setsockopt SO_REUSEADDR", errno);
   }
+  if (bind(fd.get(), found->ai_addr, found->ai_addrlen) != 0) {
+    const int err = errno;
+    const std::string what = "cannot listen on " + host + ":" + service;
+    if (err == EADDRINUSE) {
+      return Error::Unavailable(what + ": " + std::strerror(err) +
+                                " (another server is listening there)");
+    }
+    if (err == EACCES) {
+      return Error::Unavailable(what + ": " + std::strerror(err) +
+                                " (ports below 1024 need privileges)");
+    }
+    return Error::FromErrno(what, err);
+  }
+  return fd;
+}
+
+Result<std::unique_ptr<HttpServer>> HttpServer::Listen(const std::string& host, int port,
+                                                       HttpHandler handler,
+                                                       HttpServerOptions options) {
+  CLOISTER_ASSIGN_OR_RETURN(UniqueFd fd, BindTcp(host, port));
   return ListenOn(std::move(fd), std::move(handler), std::move(options));
 }
 

@@ -84,6 +84,11 @@ class HttpServer {
   static Result<std::unique_ptr<HttpServer>> Listen(const std::string& host, int port,
                                                     HttpHandler handler,
                                                     HttpServerOptions options = {});
+  // Resolves `host` and returns a TCP socket bound to it at `port` (0: the kernel picks), with
+  // SO_REUSEADDR, not yet listening (pass it to ListenOn). kInvalidArgument: a port outside
+  // 0..65535 or a host that does not resolve; kUnavailable: the address is in use or needs
+  // privileges ("cannot listen on HOST:PORT: <why> (<likely cause>)"); kIo: other socket errors.
+  static Result<UniqueFd> BindTcp(const std::string& host, int port);
   // The same on `bound`, a stream socket the caller already bound (and owns no longer), so a
   // program can hold its address from the start (cloister-kms binds before it writes keys).
   // kIo if listen fails.

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "common/file.h"
+#include "common/io.h"
 #include "common/unique_fd.h"
 #include "kms/ciphertext.h"
 
@@ -299,12 +300,8 @@ Status KeyStore::DeleteKey(const std::string& key_id) {
 Result<SecretBytes> LoadOrCreateMasterKey(const std::string& dir, int fd) {
   if (fd >= 0) {
     CLOISTER_ASSIGN_OR_RETURN(SecretBytes key, SecretBytes::Create(kKeyMaterialSize));
-    size_t got = 0;
-    while (got < kKeyMaterialSize) {
-      ssize_t n = read(fd, key.reveal_mutable().data() + got, kKeyMaterialSize - got);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return Error::InvalidArgument("--master-key-fd must supply 32 bytes");
-      got += static_cast<size_t>(n);
+    if (!ReadExact(fd, key.reveal_mutable())) {
+      return Error::InvalidArgument("--master-key-fd must supply 32 bytes");
     }
     close(fd);
     return key;

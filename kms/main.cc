@@ -95,52 +95,16 @@ Result<std::shared_ptr<TlsServerContext>> ServerTls(const ServeFlags& f,
 
 std::string JsonLine(const nlohmann::json& j) { return j.dump(); }
 
-// A socket bound (not yet listening) to the address the server will listen on, made before the
-// data directory is opened and keys are made, so that a busy port is found before anything is
-// written; the server then listens on this same socket (HttpServer::ListenOn), so nothing can
-// take the address in between.
-struct PortReservation {
-  UniqueFd fd;
-  int port = 0;  // the port bound (the one the kernel chose for port 0)
-};
-
-Result<PortReservation> ReservePort(const std::string& host, int port,
-                                    const std::string& data_dir) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
-  addrinfo* found = nullptr;
-  const std::string service = std::to_string(port);
-  if (int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0) {
-    return Error::InvalidArgument("cannot listen on " + host + ": " + gai_strerror(rc));
-  }
-  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> owned(found, &freeaddrinfo);
-  PortReservation r;
-  r.fd = UniqueFd(socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!r.fd) return Error::FromErrno("socket", errno);
-  int one = 1;
-  if (setsockopt(r.fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0) {
-    return Error::FromErrno("setsockopt SO_REUSEADDR", errno);
-  }
-  const std::string address = host + ":" + service;
-  if (bind(r.fd.get(), found->ai_addr, found->ai_addrlen) != 0) {
-    const int err = errno;
-    std::string why = std::strerror(err);
-    if (err == EADDRINUSE) why += " (another server is listening there)";
-    if (err == EACCES) why += " (ports below 1024 need privileges)";
-    return Error::Unavailable("cannot listen on " + address + ": " + why +
-                              "; nothing was written to " + data_dir +
+// Binds the listening address before anything is written to the data directory, so a port that
+// is taken fails the start with the directory untouched; the server then listens on this same
+// socket (HttpServer::ListenOn), so nothing can take the address in between.
+Result<UniqueFd> ReservePort(const std::string& host, int port, const std::string& data_dir) {
+  Result<UniqueFd> fd = HttpServer::BindTcp(host, port);
+  if (!fd && fd.error().code() == ErrorCode::kUnavailable) {
+    return Error::Unavailable(fd.error().message() + "; nothing was written to " + data_dir +
                               "; choose another --listen HOST:PORT (port 0 picks a free one)");
   }
-  sockaddr_storage bound{};
-  socklen_t len = sizeof(bound);
-  if (getsockname(r.fd.get(), reinterpret_cast<sockaddr*>(&bound), &len) != 0) {
-    return Error::FromErrno("getsockname", errno);
-  }
-  r.port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
-                                             : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-  return r;
+  return fd;
 }
 
 int Run(const std::string& listen, const std::string& data_dir, const std::string& config_path,
@@ -190,7 +154,7 @@ int Run(const std::string& listen, const std::string& data_dir, const std::strin
         "KMS answers; use it only for local tests\"");
   }
   auto server =
-      HttpServer::ListenOn(std::move(reservation->fd), KmsHttpHandler(kms), std::move(options));
+      HttpServer::ListenOn(std::move(*reservation), KmsHttpHandler(kms), std::move(options));
   if (!server) return ReportFailure(server.error());
   const int bound = (*server)->port();
   // An IPv6 literal goes in brackets in a URL (RFC 3986 section 3.2.2).

@@ -165,7 +165,7 @@ struct Policy::Impl {
 namespace {
 
 Result<json> ParseJsonStrict(std::string_view text) {
-  auto parsed = ParseStrictJson(text, kMaxPolicyJsonDepth);
+  auto parsed = ParseStrictJson(text, kMaxJsonDepth);
   if (!parsed) return parsed.error().WithContext("policy is not valid JSON");
   return parsed;
 }
@@ -865,13 +865,13 @@ size_t Policy::statement_count() const { return impl_->statements.size(); }
 std::string_view EffectName(Decision::Effect effect) {
   switch (effect) {
     case Decision::Effect::kAllow:
-      return "allow";
+      return "Allow";
     case Decision::Effect::kExplicitDeny:
-      return "explicit_deny";
+      return "ExplicitDeny";
     case Decision::Effect::kImplicitDeny:
-      return "implicit_deny";
+      return "ImplicitDeny";
   }
-  return "implicit_deny";
+  return "ImplicitDeny";
 }
 
 const std::vector<std::string>* RequestContext::Find(const std::string& key) const {

@@ -28,15 +28,12 @@
 #include <vector>
 
 #include "common/result.h"
+#include "kms/api_types.h"
 
 namespace cloister::kms {
 
-// AWS KMS quota "Key policy document size": 32 KB (32,768 bytes).
-// https://docs.aws.amazon.com/kms/latest/developerguide/resource-limits.html
-inline constexpr size_t kMaxKeyPolicyBytes = 32768;
-// Bounds that keep evaluation cheap on hostile (but size-limited) input. AWS states none of its
-// own for a key policy beyond the size; these are generous for 32 KB.
-inline constexpr size_t kMaxPolicyJsonDepth = 16;
+// A policy's size limit is kMaxKeyPolicyBytes (kms/api_types.h); its JSON nesting limit is
+// kMaxJsonDepth (common/json.h).
 
 // Condition key names, lower-cased, as they appear in RequestContext::condition_values.
 inline constexpr std::string_view kKeyPrincipalArn = "aws:principalarn";
@@ -95,7 +92,8 @@ struct Decision {
   bool allowed() const { return effect == Effect::kAllow; }
 };
 
-// Returns "allow", "explicit_deny" or "implicit_deny".
+// Returns "Allow", "ExplicitDeny" or "ImplicitDeny", the names the audit log records
+// (kms/audit_log.h AuditEvent::decision).
 std::string_view EffectName(Decision::Effect effect);
 
 // One way to get key material out of a key without the attestation document of an audited

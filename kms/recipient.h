@@ -31,9 +31,6 @@
 
 namespace cloister::kms {
 
-// API RecipientInfo.AttestationDocument: "Length Constraints: Minimum length of 1. Maximum length
-// of 262144." https://docs.aws.amazon.com/kms/latest/APIReference/API_RecipientInfo.html
-inline constexpr size_t kMaxAttestationDocumentBytes = 262144;
 // API RecipientInfo.KeyEncryptionAlgorithm: "The only valid value is RSAES_OAEP_SHA_256".
 inline constexpr std::string_view kRsaesOaepSha256 = "RSAES_OAEP_SHA_256";
 // The recipient's public key must be an RSA key of this many bits (inclusive). Nitro enclaves'

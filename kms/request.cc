@@ -166,7 +166,7 @@ Status DecodeRecipient(const json& j, KmsRequest& r) {
                       "failed to satisfy constraint: Member must satisfy enum value set: "
                       "[RSAES_OAEP_SHA_256]");
   }
-  CLOISTER_ASSIGN_OR_RETURN(auto doc, Blob(*m, "AttestationDocument", kMaxAttestationDocument,
+  CLOISTER_ASSIGN_OR_RETURN(auto doc, Blob(*m, "AttestationDocument", kMaxAttestationDocumentBytes,
                                            Secrecy::kPublic));
   if (!doc) {
     return Validation("1 validation error detected: Value null at "
@@ -302,21 +302,6 @@ int HttpStatusFor(std::string_view aws_type) {
   return 400;
 }
 
-Error KmsError(std::string_view type, std::string_view message) {
-  ErrorCode code = ErrorCode::kInvalidArgument;
-  if (type == "NotFoundException") code = ErrorCode::kNotFound;
-  if (type == "AccessDeniedException") code = ErrorCode::kPolicyDenied;
-  if (type == "SerializationException" || type == "UnknownOperationException" ||
-      type == "MalformedPolicyDocumentException") {
-    code = ErrorCode::kMalformed;
-  }
-  if (type == "InvalidCiphertextException" || type == "IncorrectKeyException") {
-    code = ErrorCode::kVerifyFailed;
-  }
-  if (type == "KMSInternalException") code = ErrorCode::kInternal;
-  return Error(code, std::string(type) + ": " + std::string(message));
-}
-
 Result<KmsRequest> DecodeRequest(std::string_view amz_target, std::string_view body) {
   if (!amz_target.starts_with(kTargetPrefix)) {
     return KmsError("UnknownOperationException", "the X-Amz-Target header is not "
@@ -332,7 +317,7 @@ Result<KmsRequest> DecodeRequest(std::string_view amz_target, std::string_view b
   r.op = *op;
   switch (r.op) {
     case Operation::kCreateKey: {
-      CLOISTER_ASSIGN_OR_RETURN(r.policy, String(j, "Policy", 1, kMaxPolicy));
+      CLOISTER_ASSIGN_OR_RETURN(r.policy, String(j, "Policy", 1, kMaxKeyPolicyBytes));
       CLOISTER_ASSIGN_OR_RETURN(auto desc, String(j, "Description", 0, kMaxDescription));
       r.description = desc.value_or("");
       CLOISTER_ASSIGN_OR_RETURN(auto usage, String(j, "KeyUsage", 1, 64));
@@ -425,7 +410,7 @@ Result<KmsRequest> DecodeRequest(std::string_view amz_target, std::string_view b
       r.policy_name = name.value_or("default");
       if (r.op == Operation::kPutKeyPolicy) {
         CLOISTER_ASSIGN_OR_RETURN(auto policy,
-                                  Required(String(j, "Policy", 1, kMaxPolicy), "policy"));
+                                  Required(String(j, "Policy", 1, kMaxKeyPolicyBytes), "policy"));
         r.policy = std::move(policy);
         if (const json* b = Member(j, "BypassPolicyLockoutSafetyCheck")) {
           if (!b->is_boolean()) return Serialization("BypassPolicyLockoutSafetyCheck must be bool");

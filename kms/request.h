@@ -2,15 +2,15 @@
 // body become one typed KmsRequest, checked against the limits of the AWS KMS API reference.
 // Everything downstream of the decoder takes the struct, never the JSON.
 //
-// Errors follow AWS KMS: the message starts with the exception name (see sigv4::AwsErrorName)
-// and HttpStatusFor() gives its HTTP status.
+// Errors follow AWS KMS: the message starts with the exception name (KmsError in
+// kms/api_types.h, which also holds the types the client shares) and HttpStatusFor() gives its
+// HTTP status.
 //
 // Thread safety: functions only.
 #ifndef CLOISTER_KMS_REQUEST_H_
 #define CLOISTER_KMS_REQUEST_H_
 
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,6 +19,7 @@
 #include "common/bytes.h"
 #include "common/result.h"
 #include "common/secret.h"
+#include "kms/api_types.h"
 
 namespace cloister::kms {
 
@@ -26,7 +27,6 @@ namespace cloister::kms {
 inline constexpr size_t kMaxPlaintext = 4096;          // Encrypt Plaintext
 inline constexpr size_t kMaxCiphertextBlob = 6144;     // Decrypt CiphertextBlob
 inline constexpr int64_t kMaxNumberOfBytes = 1024;     // GenerateDataKey/GenerateRandom
-inline constexpr size_t kMaxPolicy = 32768;            // CreateKey/PutKeyPolicy Policy
 inline constexpr size_t kMaxDescription = 8192;        // CreateKey Description
 inline constexpr size_t kMaxKeyId = 2048;              // KeyId
 inline constexpr size_t kMaxAliasName = 256;           // AliasName
@@ -41,12 +41,12 @@ inline constexpr size_t kMaxTagValue = 256;             // TagValue: 0..256 char
 inline constexpr size_t kMaxTagsPerKey = 50;            // quota: tags per KMS key
 inline constexpr int64_t kMaxListResourceTagsLimit = 50;  // ListResourceTags Limit, default 50
 inline constexpr std::string_view kReservedTagPrefix = "aws:";  // any case
-// RecipientInfo.AttestationDocument: "Maximum length of 262144".
-inline constexpr size_t kMaxAttestationDocument = 262144;
+// Policy (kMaxKeyPolicyBytes) and RecipientInfo.AttestationDocument
+// (kMaxAttestationDocumentBytes) are in kms/api_types.h, shared with the policy engine.
 // Our own bounds (AWS documents none tighter than its request size limits).
 inline constexpr size_t kMaxRequestBody = 512 * 1024;
 inline constexpr size_t kMaxEncryptionContextBytes = 8192;
-inline constexpr int kMaxJsonDepth = 16;
+// JSON nesting: common/json.h kMaxJsonDepth.
 
 enum class Operation {
   kCreateKey,
@@ -77,15 +77,6 @@ enum class Operation {
 std::string_view OperationName(Operation op);
 // Returns the operation named `name` ("Decrypt"), or nullopt.
 std::optional<Operation> ParseOperation(std::string_view name);
-
-// Encryption context: sorted by key, so equal contexts compare equal whatever the JSON order.
-using EncryptionContext = std::map<std::string, std::string>;
-
-// The Recipient parameter of Decrypt, GenerateDataKey and GenerateRandom (API RecipientInfo).
-struct RecipientParam {
-  std::string key_encryption_algorithm;  // RSAES_OAEP_SHA_256
-  Bytes attestation_document;
-};
 
 // One decoded request. Fields an operation does not take stay empty.
 struct KmsRequest {
@@ -123,9 +114,6 @@ Result<KmsRequest> DecodeRequest(std::string_view amz_target, std::string_view b
 // Returns the HTTP status AWS KMS uses for the error named `aws_type` (400 for client errors,
 // 500 for KMSInternalException, 503 for DependencyTimeoutException).
 int HttpStatusFor(std::string_view aws_type);
-
-// Returns an Error whose message is "<type>: <message>" with a code matching the type.
-Error KmsError(std::string_view type, std::string_view message);
 
 }  // namespace cloister::kms
 

@@ -38,18 +38,6 @@ bool ValidAliasChars(std::string_view name) {
   });
 }
 
-std::string_view DecisionName(Decision::Effect e) {
-  switch (e) {
-    case Decision::Effect::kAllow:
-      return "Allow";
-    case Decision::Effect::kExplicitDeny:
-      return "ExplicitDeny";
-    case Decision::Effect::kImplicitDeny:
-      return "ImplicitDeny";
-  }
-  return "ImplicitDeny";
-}
-
 // AWS's policy lockout safety check (CreateKey and PutKeyPolicy, unless
 // BypassPolicyLockoutSafetyCheck): the new policy must let the caller change it again.
 Status CheckPolicyLockout(const Policy& policy, const Principal& caller, const std::string& arn) {
@@ -295,7 +283,7 @@ Status KmsService::Authorize(Call& call, const Key& key, std::string_view action
   if (context != nullptr) AddEncryptionContextConditionKeys(*context, ctx);
   if (recipient != nullptr) AddRecipientConditionKeys(*recipient, ctx);
   Decision d = key.policy->Evaluate(ctx);
-  call.event.decision = std::string(DecisionName(d.effect));
+  call.event.decision = std::string(EffectName(d.effect));
   call.event.statement = d.statement;
   if (d.effect == Decision::Effect::kAllow) return OkStatus();
   std::string why = d.effect == Decision::Effect::kExplicitDeny

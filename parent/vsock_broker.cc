@@ -10,6 +10,7 @@
 #include <cstring>
 #include <optional>
 
+#include "common/io.h"
 #include "common/vsock.h"
 
 namespace cloister::parent {
@@ -178,56 +179,22 @@ VsockBroker::Reply VsockBroker::Connect(uint32_t cid, uint32_t port) {
 }
 
 bool VsockBroker::ServeOne(int channel) {
-  char buf[vsock::kBrokerMaxRequest + 1];
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 8)];
-  iovec iov{buf, sizeof(buf)};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  ssize_t n = ::recvmsg(channel, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC);
-  if (n < 0) return errno == EAGAIN || errno == EINTR;
-  if (n == 0) return false;  // closed (an empty message is documented to close the channel)
-  bool had_control = msg.msg_controllen > 0 || (msg.msg_flags & MSG_CTRUNC) != 0;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < count; ++i) {
-      int received;
-      std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-      ::close(received);
-    }
-  }
+  uint8_t buf[vsock::kBrokerMaxRequest + 1];
+  // MSG_TRUNC: the size is the whole request's, so an oversized one is named as such. Any
+  // descriptors that came with it are closed when `msg` goes.
+  Result<ReceivedMessage> msg = RecvFd(channel, buf, MSG_DONTWAIT | MSG_TRUNC);
+  if (!msg) return msg.error().code() == ErrorCode::kUnavailable;  // kNotFound: closed
   Reply reply;
-  if (had_control) {
+  if (msg->had_control) {
     reply = Fail("invalid", "requests carry no descriptors or other control data");
-  } else if (static_cast<size_t>(n) > vsock::kBrokerMaxRequest) {
+  } else if (msg->size > vsock::kBrokerMaxRequest) {
     reply = Fail("invalid", "request longer than " + std::to_string(vsock::kBrokerMaxRequest) +
                                 " bytes");
   } else {
-    reply = Handle(std::string_view(buf, static_cast<size_t>(n)));
+    reply = Handle(AsString(ByteSpan(buf, msg->size)));
   }
-  iovec out{reply.text.data(), reply.text.size()};
-  msghdr m{};
-  m.msg_iov = &out;
-  m.msg_iovlen = 1;
-  alignas(cmsghdr) char fdspace[CMSG_SPACE(sizeof(int))];
-  if (reply.fd) {
-    m.msg_control = fdspace;
-    m.msg_controllen = sizeof(fdspace);
-    cmsghdr* c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    int passed = reply.fd.get();
-    std::memcpy(CMSG_DATA(c), &passed, sizeof(int));
-  }
-  ssize_t sent;
-  do {
-    sent = ::sendmsg(channel, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
-  } while (sent < 0 && errno == EINTR);
-  return sent >= 0 || errno == EAGAIN;
+  Status sent = SendFd(channel, AsBytes(reply.text), reply.fd.get(), MSG_DONTWAIT);
+  return sent || sent.error().code() == ErrorCode::kUnavailable;
 }
 
 void VsockBroker::RemoveSockets() {

@@ -2,7 +2,7 @@
 find_library(CLOISTER_RESOLV_LIB resolv REQUIRED)
 cloister_library(NAME proxy
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/allowlist.cc ${CMAKE_CURRENT_LIST_DIR}/resolver.cc
-          ${CMAKE_CURRENT_LIST_DIR}/relay.cc
+          ${CMAKE_CURRENT_LIST_DIR}/relay.cc ${CMAKE_CURRENT_LIST_DIR}/metrics_server.cc
   DEPS cloister::common yaml-cpp PkgConfig::HTTPLIB Threads::Threads ${CLOISTER_RESOLV_LIB})
 cloister_executable(NAME cloister-proxy
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/main.cc

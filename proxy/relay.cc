@@ -1,7 +1,6 @@
 #include "proxy/relay.h"
 
 #include <fcntl.h>
-#include <httplib.h>
 #include <linux/vm_sockets.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -22,50 +21,18 @@
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
-#include <sstream>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "common/unique_fd.h"
+#include "proxy/metrics_server.h"
 
 namespace cloister::proxy {
 
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-// Why a connection ended; the label of cloister_proxy_connections_closed_total.
-enum class CloseReason {
-  kDone,            // both directions reached EOF and were delivered
-  kConnectFailed,   // the remote refused or was unreachable
-  kConnectTimeout,  // the remote did not answer within connect_timeout
-  kIdleTimeout,     // no byte moved for idle_timeout
-  kClientError,     // reading from or writing to the client failed (reset, closed)
-  kRemoteError,     // reading from or writing to the remote failed
-  kDrainTimeout,    // still open when the drain after SIGTERM ran out
-  kShutdown,        // closed by a second SIGTERM/SIGINT
-  kInternal,        // the proxy could not set the connection up (e.g. out of descriptors)
-  kCount,
-};
-
-constexpr std::array<const char*, static_cast<size_t>(CloseReason::kCount)> kReasonNames = {
-    "done",         "connect_failed", "connect_timeout", "idle_timeout", "client_error",
-    "remote_error", "drain_timeout",  "shutdown",        "internal"};
-
-const char* ReasonName(CloseReason r) { return kReasonNames[static_cast<size_t>(r)]; }
-
-struct Metrics {
-  std::atomic<uint64_t> accepted{0};
-  std::atomic<uint64_t> active{0};
-  std::array<std::atomic<uint64_t>, static_cast<size_t>(CloseReason::kCount)> closed{};
-  std::atomic<uint64_t> bytes_to_remote{0};
-  std::atomic<uint64_t> bytes_to_client{0};
-  std::atomic<uint64_t> splice_fallbacks{0};
-  std::atomic<uint64_t> dns_ok{0};
-  std::atomic<uint64_t> dns_failed{0};
-  std::atomic<bool> accept_paused{false};
-};
 
 // The remote endpoint, updated by the DNS refresher and read at each accept.
 class RemoteTarget {
@@ -163,9 +130,9 @@ class Relay::Impl {
   void NotifySlotFreed();
 
   const RelayOptions& options() const { return options_; }
-  Metrics& metrics() { return metrics_; }
+  RelayMetrics& metrics() { return metrics_; }
   const std::string& listen_path() const { return listen_path_; }
-  uint16_t metrics_port() const { return metrics_port_; }
+  uint16_t metrics_port() const { return metrics_server_ ? metrics_server_->port() : 0; }
   size_t max_connections() const { return max_connections_; }
 
  private:
@@ -174,15 +141,13 @@ class Relay::Impl {
   void ResumeAccept();
   void CloseListener();
   void RefreshLoop();
-  std::string MetricsText();
-  Status StartMetrics();
 
   RelayOptions options_;
   vsock::Transport transport_;
   Allowlist allowlist_;
   std::unique_ptr<Resolver> resolver_;
   RemoteTarget target_;
-  Metrics metrics_;
+  RelayMetrics metrics_;
   size_t max_connections_ = 0;
 
   UniqueFd listener_;
@@ -198,9 +163,7 @@ class Relay::Impl {
 
   std::vector<std::unique_ptr<Worker>> workers_;
 
-  std::unique_ptr<httplib::Server> metrics_server_;
-  std::thread metrics_thread_;
-  uint16_t metrics_port_ = 0;
+  std::unique_ptr<MetricsServer> metrics_server_;  // when options_.metrics_address is set
 
   std::thread refresher_;
   std::mutex refresher_mu_;
@@ -567,7 +530,7 @@ void Worker::Close(Connection& c, CloseReason reason, int error) {
   if (c.dead) return;
   c.dead = true;
   auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - c.opened);
-  Metrics& m = relay_->metrics();
+  RelayMetrics& m = relay_->metrics();
   m.closed[static_cast<size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
   std::string detail = error != 0 ? " error=" + ErrnoName(error) : "";
   spdlog::info(
@@ -616,41 +579,6 @@ int64_t UnixNowMillis() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-// Parses "HOST:PORT" or "[V6]:PORT" for the metrics server; the host must be a loopback address.
-Result<std::pair<std::string, uint16_t>> ParseLoopbackAddress(const std::string& text) {
-  size_t colon = text.rfind(':');
-  if (colon == std::string::npos) {
-    return Error::InvalidArgument("--metrics wants HOST:PORT, e.g. 127.0.0.1:9100");
-  }
-  std::string host = text.substr(0, colon);
-  std::string port_text = text.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  std::optional<IpAddress> ip = IpAddress::Parse(host);
-  bool loopback = false;
-  if (ip) {
-    sockaddr_storage ss{};
-    ip->ToSockaddr(0, ss);
-    if (ip->is_v4()) {
-      loopback = (ntohl(reinterpret_cast<sockaddr_in*>(&ss)->sin_addr.s_addr) >> 24) == 127;
-    } else {
-      loopback = IN6_IS_ADDR_LOOPBACK(&reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr);
-    }
-  }
-  if (!loopback) {
-    return Error::InvalidArgument(
-        "--metrics must be a loopback address (127.0.0.0/8 or ::1), not " + host);
-  }
-  if (port_text.empty() || port_text.size() > 5 ||
-      !std::all_of(port_text.begin(), port_text.end(),
-                   [](char ch) { return ch >= '0' && ch <= '9'; }) ||
-      std::stoul(port_text) > 65535) {
-    return Error::InvalidArgument("--metrics port is not 0..65535: " + port_text);
-  }
-  return std::pair<std::string, uint16_t>(host, static_cast<uint16_t>(std::stoul(port_text)));
 }
 
 }  // namespace
@@ -721,71 +649,14 @@ Status Relay::Impl::Init() {
   if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, signals_.get(), &ev) != 0) {
     return Error::FromErrno("epoll_ctl(signalfd)", errno);
   }
-  if (options_.metrics_address) CLOISTER_RETURN_IF_ERROR(StartMetrics());
+  if (options_.metrics_address) {
+    CLOISTER_ASSIGN_OR_RETURN(
+        metrics_server_, MetricsServer::Start(*options_.metrics_address, [this] {
+          return RenderMetrics(metrics_, max_connections_, options_.remote_host,
+                               target_.address().ToString(), options_.remote_port);
+        }));
+  }
   return OkStatus();
-}
-
-Status Relay::Impl::StartMetrics() {
-  CLOISTER_ASSIGN_OR_RETURN(auto hp, ParseLoopbackAddress(*options_.metrics_address));
-  metrics_server_ = std::make_unique<httplib::Server>();
-  // One thread is plenty for a scraper; httplib would otherwise start eight.
-  metrics_server_->new_task_queue = [] { return new httplib::ThreadPool(1); };
-  metrics_server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(MetricsText(), "text/plain; version=0.0.4; charset=utf-8");
-  });
-  int port = hp.second == 0 ? metrics_server_->bind_to_any_port(hp.first)
-                            : (metrics_server_->bind_to_port(hp.first, hp.second) ? hp.second : -1);
-  if (port <= 0) {
-    return Error::Io("cannot bind the metrics server to " + *options_.metrics_address);
-  }
-  metrics_port_ = static_cast<uint16_t>(port);
-  metrics_thread_ = std::thread([this] { metrics_server_->listen_after_bind(); });
-  // stop() before the server runs would be lost (httplib 0.11 has no wait_until_ready).
-  auto deadline = Clock::now() + std::chrono::seconds(5);
-  while (!metrics_server_->is_running() && Clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  if (!metrics_server_->is_running()) return Error::Io("the metrics server did not start");
-  return OkStatus();
-}
-
-std::string Relay::Impl::MetricsText() {
-  std::ostringstream out;
-  auto metric = [&out](const char* name, const char* type, const char* help) {
-    out << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
-  };
-  metric("cloister_proxy_connections_accepted_total", "counter",
-         "Connections accepted on the vsock port.");
-  out << "cloister_proxy_connections_accepted_total " << metrics_.accepted.load() << "\n";
-  metric("cloister_proxy_connections_active", "gauge", "Connections being relayed.");
-  out << "cloister_proxy_connections_active " << metrics_.active.load() << "\n";
-  metric("cloister_proxy_connections_max", "gauge",
-         "Most connections relayed at once; more wait in the listen backlog.");
-  out << "cloister_proxy_connections_max " << max_connections_ << "\n";
-  metric("cloister_proxy_accept_paused", "gauge",
-         "1 while the proxy is at its connection limit and leaves new connections queued.");
-  out << "cloister_proxy_accept_paused " << (metrics_.accept_paused.load() ? 1 : 0) << "\n";
-  metric("cloister_proxy_connections_closed_total", "counter", "Connections closed, by reason.");
-  for (size_t i = 0; i < kReasonNames.size(); ++i) {
-    out << "cloister_proxy_connections_closed_total{reason=\"" << kReasonNames[i] << "\"} "
-        << metrics_.closed[i].load() << "\n";
-  }
-  metric("cloister_proxy_bytes_total", "counter", "Bytes relayed, by direction.");
-  out << "cloister_proxy_bytes_total{direction=\"to_remote\"} " << metrics_.bytes_to_remote.load()
-      << "\n";
-  out << "cloister_proxy_bytes_total{direction=\"to_client\"} " << metrics_.bytes_to_client.load()
-      << "\n";
-  metric("cloister_proxy_splice_fallbacks_total", "counter",
-         "Directions that copied through a buffer because splice was unavailable.");
-  out << "cloister_proxy_splice_fallbacks_total " << metrics_.splice_fallbacks.load() << "\n";
-  metric("cloister_proxy_dns_refreshes_total", "counter", "Re-resolutions of the remote host.");
-  out << "cloister_proxy_dns_refreshes_total{result=\"ok\"} " << metrics_.dns_ok.load() << "\n";
-  out << "cloister_proxy_dns_refreshes_total{result=\"failed\"} " << metrics_.dns_failed.load()
-      << "\n";
-  metric("cloister_proxy_remote_info", "gauge", "The remote endpoint in use.");
-  out << "cloister_proxy_remote_info{host=\"" << options_.remote_host << "\",address=\""
-      << target_.address().ToString() << "\",port=\"" << options_.remote_port << "\"} 1\n";
-  return out.str();
 }
 
 void Relay::Impl::NotifySlotFreed() {
@@ -974,10 +845,7 @@ Status Relay::Impl::Run() {
   }
   refresher_cv_.notify_all();
   if (refresher_.joinable()) refresher_.join();
-  if (metrics_server_) {
-    metrics_server_->stop();
-    if (metrics_thread_.joinable()) metrics_thread_.join();
-  }
+  if (metrics_server_) metrics_server_->Stop();
   spdlog::info("event=stopped accepted={} bytes_to_remote={} bytes_to_client={}",
                metrics_.accepted.load(), metrics_.bytes_to_remote.load(),
                metrics_.bytes_to_client.load());
@@ -993,8 +861,7 @@ Relay::Impl::~Impl() {
   }
   refresher_cv_.notify_all();
   if (refresher_.joinable()) refresher_.join();
-  if (metrics_server_) metrics_server_->stop();
-  if (metrics_thread_.joinable()) metrics_thread_.join();
+  if (metrics_server_) metrics_server_->Stop();
 }
 
 Relay::Relay(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

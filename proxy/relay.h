@@ -17,7 +17,7 @@
 //
 // Each connection produces one log line when it closes (client, remote, bytes each way,
 // duration, reason), never payload. Optional metrics in the Prometheus text format are served
-// on a loopback address (GET /metrics).
+// on a loopback address (GET /metrics) by proxy/metrics_server.h.
 //
 // Thread safety: Create() and Run() from one thread; Stop() from any thread. Create() blocks
 // SIGTERM and SIGINT in the calling thread, so call it before starting other threads.

@@ -170,12 +170,8 @@ class KmsForgedAnswerTest : public ::testing::Test {
                                const std::map<std::string, std::string>& extra_env = {}) {
     std::vector<std::string> argv{testing::BinaryPath("cli/cloister")};
     argv.insert(argv.end(), args.begin(), args.end());
-    std::map<std::string, std::string> env = {
-        {"AWS_ACCESS_KEY_ID", kParty.access_key_id},
-        {"AWS_SECRET_ACCESS_KEY", kParty.secret_access_key},
-        {"AWS_SESSION_TOKEN", ""},
-        {"AWS_CA_BUNDLE", ""},
-        {"AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"}};
+    std::map<std::string, std::string> env = testing::CredentialsEnv(kParty);
+    env["AWS_CA_BUNDLE"] = "";
     for (const auto& [k, v] : extra_env) env[k] = v;
     return testing::RunCommand(argv, env, 60s);
   }

@@ -42,13 +42,6 @@ constexpr char kLocalOperatorRole[] = "arn:aws:iam::111122223333:role/operator";
 
 std::string Pcr(const std::string& seed) { return HexEncode(Sha384(ToBytes(seed))); }
 
-std::map<std::string, std::string> Env(const testing::KmsPrincipal& p) {
-  return {{"AWS_ACCESS_KEY_ID", p.access_key_id},
-          {"AWS_SECRET_ACCESS_KEY", p.secret_access_key},
-          {"AWS_SESSION_TOKEN", ""},
-          {"AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"}};
-}
-
 class PolicyLintAttackTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -72,7 +65,8 @@ class PolicyLintAttackTest : public ::testing::Test {
   testing::CommandResult Cli(std::vector<std::string> args, const testing::KmsPrincipal& as,
                              const std::string& stdin_data = "") {
     args.insert(args.begin(), testing::BinaryPath("cli/cloister"));
-    return testing::RunCommand(args, Env(as), std::chrono::seconds(60), stdin_data);
+    return testing::RunCommand(args, testing::CredentialsEnv(as), std::chrono::seconds(60),
+                               stdin_data);
   }
   // Runs `cloister policy lint <args>`; returns the exit code and the printed JSON.
   std::pair<int, nlohmann::json> Lint(std::vector<std::string> args,

@@ -17,12 +17,6 @@ cloister_test(NAME attestation_independent_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/independent_verifier_test.cc
   DEPS cloister::attestation
   LABELS unit)
-# The `cloister` auditor and platform commands, run as a binary.
-cloister_test(NAME attestation_cli_test
-  SOURCES ${CMAKE_CURRENT_LIST_DIR}/cli_test.cc
-  DEPS cloister::common
-  LABELS unit)
-add_dependencies(attestation_cli_test cloister)
 cloister_test(NAME platform_store_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/platform_store_test.cc
   DEPS cloister::platform

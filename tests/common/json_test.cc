@@ -40,5 +40,29 @@ TEST(StrictJsonTest, RejectsWithReason) {
   EXPECT_TRUE(ParseStrictJson(R"([{"a": 1}, {"a": 2}])", 4));
 }
 
+TEST(StrictJsonTest, DepthLimitIsCountedFromTheTop) {
+  // kMaxJsonDepth arrays around a number: the number sits at the deepest level allowed.
+  std::string at_limit(kMaxJsonDepth, '[');
+  at_limit += "1" + std::string(kMaxJsonDepth, ']');
+  EXPECT_TRUE(ParseStrictJson(at_limit, kMaxJsonDepth));
+  const std::string deeper = "[" + at_limit + "]";
+  JsonRejection why = JsonRejection::kSyntax;
+  EXPECT_FALSE(ParseStrictJson(deeper, kMaxJsonDepth, &why));
+  EXPECT_EQ(why, JsonRejection::kTooDeep);
+}
+
+TEST(JsonStringMemberTest, ReturnsStringsAndRefusesTheRest) {
+  const auto obj = nlohmann::json::parse(R"({"s": "v", "n": 1, "z": null})");
+  auto s = JsonStringMember(obj, "s");
+  ASSERT_TRUE(s) << s.error().ToString();
+  EXPECT_EQ(*s, "v");
+  for (const char* key : {"n", "z", "absent"}) {
+    auto r = JsonStringMember(obj, key);
+    ASSERT_FALSE(r) << key;
+    EXPECT_EQ(r.error().code(), ErrorCode::kMalformed) << key;
+    EXPECT_EQ(r.error().message(), "field '" + std::string(key) + "' is missing or not a string");
+  }
+}
+
 }  // namespace
 }  // namespace cloister

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 
 #include "attestation/platform_pki.h"
 #include "common/file.h"
@@ -42,6 +43,24 @@ sigv4::Credentials CredsOf(const std::string& id) {
   c.access_key_id = id;
   c.secret_access_key = *SecretBytes::CopyOf(AsBytes("secret-of-" + id));
   return c;
+}
+
+// One key-policy statement on every resource ("Resource": "*").
+json Statement(std::string_view sid, std::string_view effect, std::string_view principal_arn,
+               std::string_view action) {
+  return {{"Sid", sid},
+          {"Effect", effect},
+          {"Principal", {{"AWS", principal_arn}}},
+          {"Action", action},
+          {"Resource", "*"}};
+}
+
+// The owner may do everything (the statement every test policy starts with).
+json OwnerStatement() { return Statement("Owner", "Allow", kOwnerArn, "kms:*"); }
+
+// A 2012-10-17 key policy made of `statements`, as text.
+std::string PolicyOf(json statements) {
+  return json{{"Version", "2012-10-17"}, {"Statement", std::move(statements)}}.dump();
 }
 
 struct Reply {
@@ -294,19 +313,8 @@ TEST_F(ServiceTest, EncryptionContextIsBoundOrderIndependently) {
 }
 
 TEST_F(ServiceTest, PoliciesDecideAndStateIsDurableAcrossRestart) {
-  std::string policy = json{{"Version", "2012-10-17"},
-                            {"Statement",
-                             {{{"Sid", "Owner"},
-                               {"Effect", "Allow"},
-                               {"Principal", {{"AWS", kOwnerArn}}},
-                               {"Action", "kms:*"},
-                               {"Resource", "*"}},
-                              {{"Sid", "ReaderEncryptOnly"},
-                               {"Effect", "Allow"},
-                               {"Principal", {{"AWS", kReaderArn}}},
-                               {"Action", "kms:Encrypt"},
-                               {"Resource", "*"}}}}}
-                           .dump();
+  std::string policy = PolicyOf(
+      {OwnerStatement(), Statement("ReaderEncryptOnly", "Allow", kReaderArn, "kms:Encrypt")});
   json key = NewKey(policy);
   std::string id = key["KeyId"];
   Ok("CreateAlias", {{"AliasName", "alias/durable"}, {"TargetKeyId", id}});
@@ -350,19 +358,7 @@ TEST_F(ServiceTest, PoliciesDecideAndStateIsDurableAcrossRestart) {
 // naming the statement and the principal, and the key keeps its policy.
 TEST_F(ServiceTest, PrincipalArnWildcardIsMalformedInCreateKeyAndPutKeyPolicy) {
   auto policy_with = [](const std::string& effect, const std::string& principal) {
-    return json{{"Version", "2012-10-17"},
-                {"Statement",
-                 {{{"Sid", "Owner"},
-                   {"Effect", "Allow"},
-                   {"Principal", {{"AWS", kOwnerArn}}},
-                   {"Action", "kms:*"},
-                   {"Resource", "*"}},
-                  {{"Sid", "NoOutsiders"},
-                   {"Effect", effect},
-                   {"Principal", {{"AWS", principal}}},
-                   {"Action", "kms:Decrypt"},
-                   {"Resource", "*"}}}}}
-        .dump();
+    return PolicyOf({OwnerStatement(), Statement("NoOutsiders", effect, principal, "kms:Decrypt")});
   };
   const std::string id = NewKey()["KeyId"];
   const json before = Ok("GetKeyPolicy", {{"KeyId", id}});
@@ -396,24 +392,11 @@ TEST_F(ServiceTest, PrincipalArnWildcardIsMalformedInCreateKeyAndPutKeyPolicy) {
 // Issue 15: role sessions are principals like users. A grant to the role covers each of its
 // sessions; a grant to one session covers only it; the account root covers them all.
 TEST_F(ServiceTest, RoleSessionsAuthenticateAndMatchRoleAndSessionPrincipals) {
-  std::string policy = json{{"Version", "2012-10-17"},
-                            {"Statement",
-                             {{{"Sid", "Owner"},
-                               {"Effect", "Allow"},
-                               {"Principal", {{"AWS", kOwnerArn}}},
-                               {"Action", "kms:*"},
-                               {"Resource", "*"}},
-                              {{"Sid", "OperatorRoleEncrypts"},
-                               {"Effect", "Allow"},
-                               {"Principal", {{"AWS", "arn:aws:iam::111122223333:role/operator"}}},
-                               {"Action", "kms:Encrypt"},
-                               {"Resource", "*"}},
-                              {{"Sid", "Run1Decrypts"},
-                               {"Effect", "Allow"},
-                               {"Principal", {{"AWS", kSession1Arn}}},
-                               {"Action", "kms:Decrypt"},
-                               {"Resource", "*"}}}}}
-                           .dump();
+  std::string policy = PolicyOf(
+      {OwnerStatement(),
+       Statement("OperatorRoleEncrypts", "Allow", "arn:aws:iam::111122223333:role/operator",
+                 "kms:Encrypt"),
+       Statement("Run1Decrypts", "Allow", kSession1Arn, "kms:Decrypt")});
   const std::string id = NewKey(policy)["KeyId"];
   json enc1 = Ok("Encrypt", {{"KeyId", id}, {"Plaintext", "b25l"}}, "ASIASESSION1");
   json enc2 = Ok("Encrypt", {{"KeyId", id}, {"Plaintext", "dHdv"}}, "ASIASESSION2");
@@ -556,19 +539,8 @@ TEST_F(ServiceTest, TagLimitsAndErrorsAreAws) {
 }
 
 TEST_F(ServiceTest, TagPermissionsComeFromTheKeyPolicy) {
-  std::string policy = json{{"Version", "2012-10-17"},
-                            {"Statement",
-                             {{{"Sid", "Owner"},
-                               {"Effect", "Allow"},
-                               {"Principal", {{"AWS", kOwnerArn}}},
-                               {"Action", "kms:*"},
-                               {"Resource", "*"}},
-                              {{"Sid", "ReaderLists"},
-                               {"Effect", "Allow"},
-                               {"Principal", {{"AWS", kReaderArn}}},
-                               {"Action", "kms:ListResourceTags"},
-                               {"Resource", "*"}}}}}
-                           .dump();
+  std::string policy = PolicyOf(
+      {OwnerStatement(), Statement("ReaderLists", "Allow", kReaderArn, "kms:ListResourceTags")});
   const std::string id = NewKey(policy)["KeyId"];
   Ok("TagResource", {{"KeyId", id}, {"Tags", {{{"TagKey", "t"}, {"TagValue", "1"}}}}});
   EXPECT_EQ(Ok("ListResourceTags", {{"KeyId", id}}, "AKIAREADER")["Tags"].size(), 1u);
@@ -739,11 +711,7 @@ class RecipientServiceTest : public ServiceTest {
                        {"kms:RecipientAttestation:PCR0", pcr0},
                        {"kms:RecipientAttestation:PCR1", HexEncode(pcrs_[1])},
                        {"kms:RecipientAttestation:PCR2", HexEncode(pcrs_[2])}}}}}},
-                  {{"Sid", "Owner"},
-                   {"Effect", "Allow"},
-                   {"Principal", {{"AWS", kOwnerArn}}},
-                   {"Action", "kms:*"},
-                   {"Resource", "*"}}}}}
+                  OwnerStatement()}}}
         .dump();
   }
 

@@ -16,6 +16,7 @@
 #include <string>
 #include <thread>
 
+#include "common/io.h"
 #include "common/vsock.h"
 
 namespace cloister::parent {
@@ -57,24 +58,11 @@ class VsockBrokerTest : public ::testing::Test {
     return vsock::Transport(vsock::Mode::kEmulated, dir_, cid);
   }
   std::string Raw(int fd, const std::string& request) {
-    EXPECT_EQ(::send(fd, request.data(), request.size(), 0),
-              static_cast<ssize_t>(request.size()));
-    char buf[1024];
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-    iovec iov{buf, sizeof(buf)};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    ssize_t n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-    if (n <= 0) return "<closed>";
-    if (msg.msg_controllen > 0) {
-      int passed;
-      std::memcpy(&passed, CMSG_DATA(CMSG_FIRSTHDR(&msg)), sizeof(int));
-      ::close(passed);
-    }
-    return std::string(buf, static_cast<size_t>(n));
+    EXPECT_TRUE(SendFd(fd, AsBytes(request), -1));
+    uint8_t buf[1024];
+    Result<ReceivedMessage> msg = RecvFd(fd, buf);  // a passed descriptor is closed with it
+    if (!msg) return "<closed>";
+    return std::string(AsString(ByteSpan(buf, msg->size)));
   }
 
   std::string dir_;
@@ -217,21 +205,7 @@ TEST_F(VsockBrokerTest, StrictGrammar) {
 
 TEST_F(VsockBrokerTest, RefusesDescriptorsAndCapsPorts) {
   // A request carrying a descriptor is refused (and the descriptor closed).
-  std::string request = "listen 7000 1";
-  iovec iov{request.data(), request.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  int passed = 0;
-  std::memcpy(CMSG_DATA(c), &passed, sizeof(int));
-  ASSERT_GT(::sendmsg(enclave_end_, &msg, 0), 0);
+  ASSERT_TRUE(SendFd(enclave_end_, AsBytes("listen 7000 1"), /*fd_to_pass=*/0));
   char buf[256];
   ssize_t n = ::recv(enclave_end_, buf, sizeof(buf), 0);
   ASSERT_GT(n, 0);

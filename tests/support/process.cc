@@ -265,6 +265,13 @@ std::string KmsConfig(const std::vector<KmsPrincipal>& principals, const std::st
   return yaml + extra;
 }
 
+std::map<std::string, std::string> CredentialsEnv(const KmsPrincipal& p) {
+  return {{"AWS_ACCESS_KEY_ID", p.access_key_id},
+          {"AWS_SECRET_ACCESS_KEY", p.secret_access_key},
+          {"AWS_SESSION_TOKEN", ""},
+          {"AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"}};
+}
+
 namespace {
 
 // The CA of each KmsProcess started by this process, by endpoint (for NewKmsClient).

@@ -94,6 +94,10 @@ struct KmsPrincipal {
 };
 // YAML config for cloister-kms: region us-east-1, the principals, optional extra lines.
 std::string KmsConfig(const std::vector<KmsPrincipal>& principals, const std::string& extra = "");
+// The environment of a command that signs as `p` from the standard variables alone: its access
+// key and secret, no session token, no shared credentials file (so nothing of the machine's own
+// AWS set-up leaks in).
+std::map<std::string, std::string> CredentialsEnv(const KmsPrincipal& p);
 
 struct KmsStartOptions {
   // Serve plain HTTP (--insecure-http) instead of HTTPS with the CA cloister-kms makes.
