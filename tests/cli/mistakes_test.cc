@@ -191,7 +191,7 @@ TEST_F(CliMistakesTest, ConventionsAndMessagesThatNameTheFix) {
                                   Path("junk.pem")}, {}, 1, "",
        "--root " + Path("junk.pem") + ": not PEM certificates"},
       {"the same default --root in verify-receipt as in verify-attestation",
-       {"verify-receipt", "--receipt", Path("missing.cbor"), "--expect-measurements",
+       {"verify-receipt", "--receipt", Path("doc.cbor"), "--expect-measurements",
         Path("m.json"), "--state-dir", Path("no-platform")}, {}, 1, "",
        "no --root given and no platform root in " + Path("no-platform")},
       {"a debug document names --allow-debug",
