@@ -6,6 +6,6 @@ if(Python3_Interpreter_FOUND)
   add_test(NAME cli.readme_journeys
            COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/readme_journeys_test.py
                    ${CMAKE_COMMAND} ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR})
-  set_tests_properties(cli.readme_journeys PROPERTIES LABELS integration TIMEOUT 480
-                       SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
+  set_tests_properties(cli.readme_journeys PROPERTIES LABELS integration TIMEOUT 300
+                       SKIP_RETURN_CODE 77)
 endif()

@@ -28,7 +28,7 @@ import time
 
 SKIP = 77
 BLOCK_TIMEOUT = 120  # seconds for one block (build-enclave and run-enclave are the slow ones)
-TOTAL_TIMEOUT = 420
+TOTAL_TIMEOUT = 240
 MARK = re.compile(r"^<!-- journey: (auditor|operator|party) (\d+) -->\s*$")
 
 
