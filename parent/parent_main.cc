@@ -171,6 +171,7 @@ Result<enclave::frames::Message> Exchange(enclave::frames::FrameConnection& conn
 int RemoteFailure(const Error& e) {
   const std::string& m = e.message();
   if (m.find("the session already ran") != std::string::npos ||
+      m.find("the computation has already run") != std::string::npos ||
       m.find("the party already sent one") != std::string::npos) {
     ReportFailure(Error(e.code(), m + "; this enclave's session is used (runs are single-use): "
                                       "terminate and relaunch the enclave (cloister "

@@ -130,7 +130,7 @@ TEST_F(AuditTruncationTest, DeletingTheHeadAndTheLastLinesIsRefused) {
     EXPECT_EQ(accepted["Entries"], 6 - removed);
     EXPECT_EQ(accepted["Head"], "absent");
     EXPECT_EQ(accepted["EndTruncationDetectable"], false);
-    EXPECT_NE(accepted.value("warning", "").find("cannot be detected"), std::string::npos);
+    EXPECT_NE(accepted.value("Warning", "").find("cannot be detected"), std::string::npos);
   }
 }
 

@@ -120,7 +120,7 @@ TEST_F(AuditTest, HeadIsRequiredByDefault) {
   nlohmann::json out = CliOutput();
   EXPECT_EQ(out["Head"], "absent");
   EXPECT_EQ(out["EndTruncationDetectable"], false);
-  EXPECT_NE(out.value("warning", "").find("cannot be detected"), std::string::npos) << out.dump();
+  EXPECT_NE(out.value("Warning", "").find("cannot be detected"), std::string::npos) << out.dump();
 }
 
 TEST_F(AuditTest, ReportsWhatWasChecked) {
