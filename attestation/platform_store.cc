@@ -77,8 +77,11 @@ Result<PlatformPki> PlatformStore::Init(const std::string& dir, UnixMillis now, 
   // else could read or replace them in.
   CLOISTER_RETURN_IF_ERROR(EnsureDir(dir));
   if (!replace && Exists(dir)) {
-    return Error::InvalidArgument("a platform already exists in " + dir +
-                                  " (replace it explicitly to start over)");
+    // Not a usage error: the command was right, the state is there (exit 1).
+    return Error::PolicyDenied("a platform already exists in " + dir +
+                               "; its root is what auditors and KMS trust. To start over with "
+                               "new keys (every document and root.pem issued so far becomes "
+                               "useless): cloister platform init --force");
   }
   CLOISTER_ASSIGN_OR_RETURN(PlatformPki pki, PlatformPki::Create(now));
   CLOISTER_RETURN_IF_ERROR(Save(dir, pki));

@@ -536,8 +536,10 @@ Result<VerifiedDocument> Verifier::Impl::Verify(ByteSpan document,
       return Error::PolicyDenied("PCR" + std::to_string(index) + " is not in the document");
     }
     if (!ConstantTimeEquals(it->second, expected)) {
+      // Both values: measurements are public, and the pair shows which image was attested.
       return Error::PolicyDenied("PCR" + std::to_string(index) +
-                                 " does not match the expected value");
+                                 " does not match the expected value: the document has " +
+                                 HexEncode(it->second) + ", expected " + HexEncode(expected));
     }
   }
   if (options.expected_nonce) {

@@ -19,6 +19,7 @@
 #include "attestation/platform_store.h"
 #include "attestation/verifier.h"
 #include "cli/commands.h"
+#include "cli/trust_root.h"
 #include "common/cli.h"
 #include "common/clock.h"
 #include "common/file.h"
@@ -36,27 +37,36 @@ constexpr size_t kMaxDocumentFile = 2 * attestation::kMaxCoseSign1Length;
 constexpr size_t kMaxSmallFile = 1 << 20;  // root bundles, measurements, public keys
 constexpr size_t kHashChunk = 1 << 16;
 
-// Parses "N=HEX" into `out`. kInvalidArgument on a bad index, hex or length.
-Status ParsePcrArgs(const std::vector<std::string>& args, std::map<uint32_t, Bytes>& out) {
+// Parses the "N=HEX" values of `flag` into `out`. kInvalidArgument on a bad form, index, hex or
+// length; the message shows the form expected.
+Status ParsePcrArgs(std::string_view flag, const std::vector<std::string>& args,
+                    std::map<uint32_t, Bytes>& out) {
+  const std::string form = " (the form is N=HEX: a PCR index 0-31, '=', and 96 hex digits, e.g. " +
+                           std::string(flag) + " 0=" + std::string(96, 'a').replace(3, 90, "...") +
+                           ")";
   for (const std::string& arg : args) {
+    const std::string shown = "\"" + arg.substr(0, 120) + "\"";
     size_t eq = arg.find('=');
     if (eq == std::string::npos || eq == 0) {
-      return Error::InvalidArgument("PCR must be N=HEX, got \"" + arg + "\"");
+      return Error::InvalidArgument(std::string(flag) + " " + shown + " is not N=HEX" + form);
     }
     uint32_t index = 0;
     for (char c : arg.substr(0, eq)) {
       if (c < '0' || c > '9' || index > attestation::kPcrCount) {
-        return Error::InvalidArgument("bad PCR index in \"" + arg + "\"");
+        return Error::InvalidArgument(std::string(flag) + " " + shown +
+                                      ": the PCR index is not a number" + form);
       }
       index = index * 10 + static_cast<uint32_t>(c - '0');
     }
     if (index >= attestation::kPcrCount) {
-      return Error::InvalidArgument("PCR index must be 0-31 in \"" + arg + "\"");
+      return Error::InvalidArgument(std::string(flag) + " " + shown +
+                                    ": the PCR index must be 0-31" + form);
     }
     auto value = HexDecode(arg.substr(eq + 1));
     if (!value || value->size() != attestation::kPcrLength) {
-      return Error::InvalidArgument("PCR" + std::to_string(index) +
-                                    " must be 96 hex digits (48 bytes)");
+      return Error::InvalidArgument(std::string(flag) + " " + shown + ": PCR" +
+                                    std::to_string(index) +
+                                    " must be 96 hex digits (48 bytes)" + form);
     }
     auto [it, inserted] = out.emplace(index, *value);
     if (!inserted && it->second != *value) {
@@ -73,10 +83,11 @@ Result<Bytes> ParseHexArg(const std::string& text, const char* what) {
 }
 
 // Reads a measurements file (attestation/measurements.h: nitro-cli's Measurements JSON, strict)
-// into `out`. kInvalidArgument when unreadable, malformed or inconsistent with `out`.
+// into `out`. The file's own error (kNotFound, kMalformed...: exit 1) when unreadable or
+// malformed; kInvalidArgument when inconsistent with `out`.
 Status ReadMeasurements(const std::string& path, std::map<uint32_t, Bytes>& out) {
   auto m = attestation::ReadMeasurementsFile(path);
-  if (!m) return Error::InvalidArgument("--expect-measurements: " + m.error().message());
+  if (!m) return m.error().WithContext("--expect-measurements");
   for (auto& [index, value] : m->pcrs) {
     auto [it, inserted] = out.emplace(index, value);
     if (!inserted && it->second != value) {
@@ -90,7 +101,7 @@ Status ReadMeasurements(const std::string& path, std::map<uint32_t, Bytes>& out)
 // `base64` writes it), or PEM armour around it.
 Result<Bytes> ReadDocument(const std::string& path) {
   auto bytes = ReadFile(path, kMaxDocumentFile);
-  if (!bytes) return Error::InvalidArgument(bytes.error().message());
+  if (!bytes) return bytes.error().WithContext("--doc");
   // CBOR documents start with an array head (0x84) or tag 18 (0xd2 / 0xd8); base64 text never
   // starts with those bytes.
   if (!bytes->empty() && ((*bytes)[0] == 0x84 || (*bytes)[0] == 0xd2 || (*bytes)[0] == 0xd8)) {
@@ -108,13 +119,42 @@ Result<std::string> DefaultRootPem(const std::string& state_dir) {
   // A root in a directory another user controls is refused, never trusted.
   if (!pem && pem.error().code() == ErrorCode::kPolicyDenied) return pem.error();
   if (!pem) {
-    return Error::InvalidArgument("no --root given and no platform root in " + *dir +
-                                  " (run `cloister platform init` or pass --root)");
+    return Error::NotFound("no --root given and no platform root in " + *dir +
+                           " (pass --root with the root you trust, or run `cloister platform "
+                           "init` for a local platform)");
   }
   return pem;
 }
 
 json HexOrNull(const std::optional<Bytes>& b) { return b ? json(HexEncode(*b)) : json(nullptr); }
+
+}  // namespace
+
+Result<attestation::TrustAnchors> LoadTrustAnchors(const std::string& root,
+                                                   const std::string& state_dir) {
+  // A missing or unreadable file is a failure (exit 1), not a usage error.
+  Result<std::string> pem = root.empty() ? DefaultRootPem(state_dir)
+                                         : ReadTextFile(root, kMaxSmallFile);
+  if (!pem) return root.empty() ? pem.error() : pem.error().WithContext("--root");
+  const std::string shown = root.empty() ? "the platform root" : "--root " + root;
+  auto anchors = attestation::TrustAnchors::FromPem(*pem);
+  if (!anchors) {
+    return Error::Malformed(shown + ": not PEM certificates: " + anchors.error().message());
+  }
+  return anchors;
+}
+
+Error NameVerifyFix(const Error& e) {
+  if (e.code() == ErrorCode::kPolicyDenied &&
+      e.message().find("debug-mode enclave") != std::string::npos) {
+    return Error::PolicyDenied(e.message() +
+                               " (pass --allow-debug to accept it, for tests only: every "
+                               "debug-mode enclave attests these zeros, whatever it runs)");
+  }
+  return e;
+}
+
+namespace {
 
 struct VerifyArgs {
   std::string doc;
@@ -130,7 +170,7 @@ struct VerifyArgs {
 
 int RunVerify(const VerifyArgs& a) {
   attestation::VerifyOptions options;
-  Status pcrs = ParsePcrArgs(a.expect_pcrs, options.expected_pcrs);
+  Status pcrs = ParsePcrArgs("--expect-pcr", a.expect_pcrs, options.expected_pcrs);
   if (!pcrs) return ReportFailure(pcrs.error());
   if (!a.measurements.empty()) {
     Status m = ReadMeasurements(a.measurements, options.expected_pcrs);
@@ -149,49 +189,41 @@ int RunVerify(const VerifyArgs& a) {
     if (!at) return ReportFailure(Error::InvalidArgument("--at: " + at.error().message()));
     options.now = *at;
   }
-  Result<std::string> root_pem =
-      a.root.empty() ? DefaultRootPem(a.state_dir) : ReadTextFile(a.root, kMaxSmallFile);
-  if (!root_pem && root_pem.error().code() == ErrorCode::kPolicyDenied) {
-    return ReportFailure(root_pem.error());  // a squatted state directory: exit 1, not usage
-  }
-  if (!root_pem) return ReportFailure(Error::InvalidArgument(root_pem.error().message()));
-  auto anchors = attestation::TrustAnchors::FromPem(*root_pem);
-  if (!anchors)
-    return ReportFailure(Error::InvalidArgument("--root: " + anchors.error().message()));
+  auto anchors = LoadTrustAnchors(a.root, a.state_dir);
+  if (!anchors) return ReportFailure(anchors.error());
   auto document = ReadDocument(a.doc);
   if (!document) return ReportFailure(document.error());
 
   attestation::Verifier verifier(*anchors);
   auto verified = verifier.Verify(*document, options);
-  spdlog::info("event=verify_attestation doc={} valid={}", LogDigest(*document),
+  spdlog::info("event=verify_attestation doc={} verified={}", LogDigest(*document),
                verified.has_value());
   if (!verified) {
-    PrintJson({{"valid", false},
-               {"code", std::string(ErrorCodeName(verified.error().code()))},
-               {"reason", verified.error().message()}});
-    return kExitFailed;
+    return ReportFailure(NameVerifyFix(verified.error()).WithContext("--doc " + a.doc));
   }
   const attestation::AttestationDoc& doc = verified->doc;
   json pcr_json = json::object();
-  for (const auto& [index, value] : doc.pcrs) pcr_json[std::to_string(index)] = HexEncode(value);
-  PrintJson({{"valid", true},
-             {"module_id", doc.module_id},
-             {"digest", doc.digest},
-             {"timestamp", doc.timestamp},
-             {"time", FormatRfc3339(doc.timestamp)},
-             {"debug", verified->debug},
-             {"not_after", FormatRfc3339(verified->not_after)},
-             {"pcrs", pcr_json},
-             {"public_key", HexOrNull(doc.public_key)},
-             {"user_data", HexOrNull(doc.user_data)},
-             {"nonce", HexOrNull(doc.nonce)}});
+  for (const auto& [index, value] : doc.pcrs) {
+    pcr_json["PCR" + std::to_string(index)] = HexEncode(value);
+  }
+  PrintJson({{"Verified", true},
+             {"ModuleId", doc.module_id},
+             {"Digest", doc.digest},
+             {"Timestamp", doc.timestamp},
+             {"Time", FormatRfc3339(doc.timestamp)},
+             {"Debug", verified->debug},
+             {"NotAfter", FormatRfc3339(verified->not_after)},
+             {"PCRs", pcr_json},
+             {"PublicKey", HexOrNull(doc.public_key)},
+             {"UserData", HexOrNull(doc.user_data)},
+             {"Nonce", HexOrNull(doc.nonce)}});
   return kExitOk;
 }
 
 // Returns SHA384(48 zero bytes || SHA384(bytes of `path`)), as nitro-cli's pcr command does.
 Result<Bytes> ExtendedFileHash(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return Error::InvalidArgument("cannot open " + path);
+  if (!in) return Error::FromErrno("--input " + path, errno);
   EvpMdCtxPtr ctx(EVP_MD_CTX_new());
   if (!ctx || !OsslOk(EVP_DigestInit_ex(ctx.get(), EVP_sha384(), nullptr))) {
     return OpensslError("SHA-384");
@@ -224,9 +256,12 @@ int RunPcr(const std::string& input, const std::string& certificate) {
     return kExitOk;
   }
   auto pem = ReadTextFile(certificate, kMaxSmallFile);
-  if (!pem) return ReportFailure(Error::InvalidArgument(pem.error().message()));
+  if (!pem) return ReportFailure(pem.error().WithContext("--signing-certificate"));
   auto cert = ParseCertificatePem(*pem);
-  if (!cert) return ReportFailure(Error::InvalidArgument(cert.error().message()));
+  if (!cert) {
+    return ReportFailure(Error::Malformed("--signing-certificate " + certificate +
+                                          ": not a PEM certificate: " + cert.error().message()));
+  }
   auto der = CertificateToDer(cert->get());
   if (!der) return ReportFailure(der.error());
   attestation::PcrBank bank;
@@ -241,9 +276,9 @@ int RunPlatformInit(const std::string& state_dir, bool force) {
   if (!dir) return ReportFailure(Error::InvalidArgument(dir.error().message()));
   auto pki = PlatformStore::Init(*dir, SystemClock::Get().NowMillis(), force);
   if (!pki) return ReportFailure(pki.error());
-  PrintJson({{"state_dir", *dir},
-             {"root_certificate", PlatformStore::RootCertPath(*dir)},
-             {"root_sha256", HexEncode(Sha256(pki->RootCertificateDer()))}});
+  PrintJson({{"StateDir", *dir},
+             {"RootCertificate", PlatformStore::RootCertPath(*dir)},
+             {"RootSha256", HexEncode(Sha256(pki->RootCertificateDer()))}});
   return kExitOk;
 }
 
@@ -276,13 +311,14 @@ Result<std::string> RandomModuleId() {
 }
 
 int RunPlatformAttest(const AttestArgs& a) {
+  if (Status st = CheckOutputPath("--out", a.out); !st) return ReportFailure(st.error());
   attestation::AttestRequest request;
   // The NSM attests the locked PCRs: 0-15 at least, zero unless given.
   for (uint32_t i = 0; i < attestation::kBootLockedPcrs; ++i) {
     request.pcrs[i] = Bytes(attestation::kPcrLength, 0);
   }
   std::map<uint32_t, Bytes> given;
-  Status pcrs = ParsePcrArgs(a.pcrs, given);
+  Status pcrs = ParsePcrArgs("--pcr", a.pcrs, given);
   if (!pcrs) return ReportFailure(pcrs.error());
   for (auto& [index, value] : given) request.pcrs[index] = value;
   if (!a.user_data.empty()) {
@@ -297,7 +333,7 @@ int RunPlatformAttest(const AttestArgs& a) {
   }
   if (!a.public_key.empty()) {
     auto v = ReadFile(a.public_key, kMaxSmallFile);
-    if (!v) return ReportFailure(Error::InvalidArgument(v.error().message()));
+    if (!v) return ReportFailure(v.error().WithContext("--public-key"));
     // public_key is embedded byte for byte: text here would be attested as the key. PEM is
     // always text; base64 text is refused when what it decodes to is a public key and the
     // file itself is not (public_key may be any bytes).
@@ -345,12 +381,13 @@ int RunPlatformAttest(const AttestArgs& a) {
   Status written = WriteFileAtomic(a.out, *doc, 0644);
   if (!written) return ReportFailure(written.error());
   spdlog::info("event=attest module_id={} doc={}", request.module_id, LogDigest(*doc));
-  PrintJson({{"document", a.out},
-             {"module_id", request.module_id},
-             {"timestamp", now},
-             {"time", FormatRfc3339(now)},
-             {"size", doc->size()},
-             {"sha256", HexEncode(Sha256(*doc))}});
+  // The shape of `cloister-parent attest`'s result.
+  PrintJson({{"Document", a.out},
+             {"ModuleId", request.module_id},
+             {"Timestamp", now},
+             {"Time", FormatRfc3339(now)},
+             {"Size", doc->size()},
+             {"Sha256", HexEncode(Sha256(*doc))}});
   return kExitOk;
 }
 
@@ -362,14 +399,11 @@ void RegisterAttestationCommands(CLI::App& app, Action& run) {
       "verify-attestation",
       "Verify a Nitro attestation document: chain to the root, validity, signature, and the "
       "expected PCRs, nonce, age and debug mode");
-  verify->add_option("--doc", verify_args->doc, "Document file: raw CBOR or base64 text")
+  verify->add_option("--doc", verify_args->doc,
+                     "Document file: raw CBOR, base64 text (wrapped or not) or PEM")
       ->required();
-  verify->add_option("--root", verify_args->root,
-                     "PEM file of trusted root certificate(s) (default: the local platform's "
-                     "root.pem)");
-  verify->add_option("--state-dir", verify_args->state_dir,
-                     "Platform state directory for the default root (default: "
-                     "$XDG_STATE_HOME/cloister/platform)");
+  verify->add_option("--root", verify_args->root, kRootHelp);
+  verify->add_option("--state-dir,--platform-dir", verify_args->state_dir, kStateDirHelp);
   verify->add_option("--expect-pcr", verify_args->expect_pcrs,
                      "Required PCR value N=HEX (repeatable)");
   verify->add_option("--expect-measurements", verify_args->measurements,

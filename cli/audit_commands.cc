@@ -1,11 +1,12 @@
 // `cloister audit-log verify --log FILE [--anchor N:HASH] [--allow-missing-head]`: checks the
 // hash chain of a cloister-kms audit log (kms/audit_log.h) and where it ends, and prints what
 // was checked:
-//   {"valid": true, "log": ..., "entries": N, "first_hash": ..., "last_hash": ...,
-//    "head": "matched" | "absent", "anchor_checked": "N:HASH" | null,
-//    "end_truncation_detectable": true | false, "anchor": "N:HASH", ["warning": ...]}
-// "anchor" is what an auditor records to pass as --anchor next time. The head file is required
-// unless --anchor or --allow-missing-head is given.
+//   {"Verified": true, "Log": ..., "Entries": N, "FirstHash": ..., "LastHash": ...,
+//    "Head": "matched" | "absent", "AnchorChecked": "N:HASH" | null,
+//    "EndTruncationDetectable": true | false, "Anchor": "N:HASH", ["Warning": ...]}
+// A log that does not verify is {"error": ...}, exit 1. "Anchor" is what an auditor records
+// to pass as --anchor next time. The head file is required unless --anchor or
+// --allow-missing-head is given.
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -35,31 +36,31 @@ int Verify(const VerifyFlags& f) {
   auto result = kms::VerifyAuditLog(f.log, options);
   if (!result) return ReportFailure(result.error());
   nlohmann::ordered_json out = {
-      {"valid", true},
-      {"log", f.log},
-      {"entries", result->entries},
-      {"first_hash", result->first_hash.empty() ? nlohmann::ordered_json()
+      {"Verified", true},
+      {"Log", f.log},
+      {"Entries", result->entries},
+      {"FirstHash", result->first_hash.empty() ? nlohmann::ordered_json()
                                                 : nlohmann::ordered_json(result->first_hash)},
-      {"last_hash", result->last_hash.empty() ? nlohmann::ordered_json()
+      {"LastHash", result->last_hash.empty() ? nlohmann::ordered_json()
                                               : nlohmann::ordered_json(result->last_hash)},
-      {"head", result->head_present ? "matched" : "absent"},
-      {"anchor_checked", options.anchor ? nlohmann::ordered_json(
+      {"Head", result->head_present ? "matched" : "absent"},
+      {"AnchorChecked", options.anchor ? nlohmann::ordered_json(
                                               kms::FormatAuditAnchor(*options.anchor))
                                         : nlohmann::ordered_json()},
-      {"end_truncation_detectable", result->end_truncation_detectable},
-      {"anchor", result->entries == 0
+      {"EndTruncationDetectable", result->end_truncation_detectable},
+      {"Anchor", result->entries == 0
                      ? nlohmann::ordered_json()
                      : nlohmann::ordered_json(kms::FormatAuditAnchor(
                            {result->entries, result->last_hash}))},
   };
   if (!result->end_truncation_detectable) {
-    out["warning"] =
+    out["Warning"] =
         "the head file is missing and no --anchor was given: entries removed from the end of "
         "the log cannot be detected; only the chain of the lines present was checked";
   } else if (!options.anchor) {
-    out["warning"] =
+    out["Warning"] =
         "the head file is not signed: whoever can rewrite the log can rewrite it too; record "
-        "\"anchor\" and pass it as --anchor next time to detect that";
+        "\"Anchor\" and pass it as --anchor next time to detect that";
   }
   // Ordered as documented (PrintJson would sort the members).
   std::cout << out.dump(2) << std::endl;
@@ -80,7 +81,7 @@ void RegisterAuditCommands(CLI::App& app, Action& run) {
                                       "file is required unless --anchor or --allow-missing-head")
       ->required();
   verify->add_option("--anchor", f->anchor,
-                     "<entries>:<hash> printed as \"anchor\" by an earlier verify: the log must "
+                     "<entries>:<hash> printed as \"Anchor\" by an earlier verify: the log must "
                      "still hold that line unchanged (catches a rewritten or deleted head file)");
   verify->add_flag("--allow-missing-head", f->allow_missing_head,
                    "accept a log without its .head file (truncation at the end then cannot be "

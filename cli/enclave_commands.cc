@@ -134,6 +134,28 @@ Status CheckManifestAsRuntime(const std::string& path) {
   return OkStatus();
 }
 
+// The image's name and version when --name/--version are not given: the manifest's "name" and
+// "version" (an app manifest such as examples/hello), else its "computation_id" as the name; else
+// "cloister-enclave" and "0.0.0". describe-eif prints them as ImageName and ImageVersion.
+std::pair<std::string, std::string> ManifestNameAndVersion(const std::string& path) {
+  std::pair<std::string, std::string> out = {"cloister-enclave", "0.0.0"};
+  auto text = ReadFile(path, kMaxManifestFile);
+  if (!text) return out;
+  auto doc = nlohmann::json::parse(text->begin(), text->end(), nullptr, false);
+  if (!doc.is_object()) return out;
+  auto string_of = [&](const char* key) -> std::string {
+    auto it = doc.find(key);
+    return it != doc.end() && it->is_string() ? it->get<std::string>().substr(0, 128) : "";
+  };
+  if (std::string n = string_of("name"); !n.empty()) {
+    out.first = n;
+  } else if (std::string id = string_of("computation_id"); !id.empty()) {
+    out.first = id;
+  }
+  if (std::string v = string_of("version"); !v.empty()) out.second = v;
+  return out;
+}
+
 struct BuildArgs {
   std::string manifest, app_dir, output, runtime, cert, key, name, version;
 };
@@ -178,10 +200,17 @@ void RegisterEnclaveCommands(CLI::App& app, Action& run) {
                 "Enclave runtime binary (default: cloister-enclave built with this CLI)");
   b->add_option("--signing-certificate", build->cert, "PEM certificate to sign the image with");
   b->add_option("--private-key", build->key, "PEM file of the certificate's P-384 private key");
-  b->add_option("--name", build->name, "Image name recorded in the metadata");
-  b->add_option("--version", build->version, "Image version recorded in the metadata");
+  b->add_option("--name", build->name,
+                "Image name recorded in the metadata (default: the manifest's \"name\", else "
+                "its \"computation_id\")");
+  b->add_option("--version", build->version,
+                "Image version recorded in the metadata (default: the manifest's \"version\", "
+                "else 0.0.0)");
   b->callback([build, &run] {
     run = [build]() -> int {
+      if (Status st = CheckOutputPath("--output-file", build->output); !st) {
+        return ReportFailure(st.error());
+      }
       // Before anything is written: an image whose runtime refuses its manifest would print
       // PCRs that parties might grant their keys to, and fail only at launch.
       if (Status st = CheckManifestAsRuntime(build->manifest); !st) {
@@ -197,8 +226,9 @@ void RegisterEnclaveCommands(CLI::App& app, Action& run) {
       o.app_dir = build->app_dir;
       o.signing_certificate_path = build->cert;
       o.private_key_path = build->key;
-      o.name = build->name.empty() ? "cloister-enclave" : build->name;
-      o.version = build->version.empty() ? "0.0.0" : build->version;
+      const auto [manifest_name, manifest_version] = ManifestNameAndVersion(build->manifest);
+      o.name = build->name.empty() ? manifest_name : build->name;
+      o.version = build->version.empty() ? manifest_version : build->version;
       o.tool_version = CLOISTER_VERSION;
       auto epoch = SourceDateEpoch();
       if (!epoch) return ReportFailure(epoch.error());

@@ -25,8 +25,9 @@ struct JoinedSession {
   std::optional<std::string> computation_id;
 };
 
-// Reads and checks a joined-session file. kInvalidArgument naming `flag` and the problem
-// (unreadable, not JSON, a bad SessionId) with the fix (`cloister party join`).
+// Reads and checks a joined-session file. The read error (kNotFound, kIo) with `flag`, or
+// kMalformed naming `flag` and the problem (not JSON, a bad SessionId) with the fix
+// (`cloister party join`); all exit 1.
 Result<JoinedSession> ReadJoinedSession(const std::string& path, const std::string& flag);
 
 }  // namespace cloister::cli

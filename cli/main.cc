@@ -45,13 +45,10 @@ int main(int argc, char** argv) {
   cloister::cli::RegisterPolicyCommands(app, run);
   cloister::cli::RegisterReceiptCommands(app, run);
   if (auto rc = cloister::ParseCommandLine(app, argc, argv)) return *rc;
-  if (!logging) {
-    std::cerr << "cloister: " << logging.error().message() << "\n";
-    return cloister::kExitUsage;
-  }
+  if (!logging) return cloister::ReportUsageError("cloister", logging.error().message());
   if (!run) {
     std::cerr << app.help();
-    return cloister::kExitUsage;
+    return cloister::ReportUsageError("cloister", "a command is required");
   }
   cloister::SetInterruptedCommand(cloister::SelectedCommand(app));
   return run();

@@ -57,6 +57,36 @@ struct EncryptFlags {
   bool no_session = false;
 };
 
+// Progress of a long stream on stderr, only when stderr is a terminal (a log file or a pipe gets
+// none): "\r<verb>: DONE / TOTAL MiB" at most every 8 MiB and at the end, then a line end.
+class TerminalProgress {
+ public:
+  static constexpr uint64_t kStep = uint64_t{8} << 20;
+  TerminalProgress(const char* verb, uint64_t total)
+      : verb_(verb), total_(total), tty_(::isatty(STDERR_FILENO) == 1) {}
+  TerminalProgress(const TerminalProgress&) = delete;
+  TerminalProgress& operator=(const TerminalProgress&) = delete;
+  ~TerminalProgress() { Finish(); }
+  void Update(uint64_t done) {
+    if (!tty_ || (done - last_ < kStep && done != total_)) return;
+    last_ = done;
+    printed_ = true;
+    std::fprintf(stderr, "\r%s: %llu / %llu MiB", verb_, static_cast<unsigned long long>(done >> 20),
+                 static_cast<unsigned long long>(total_ >> 20));
+  }
+  void Finish() {
+    if (printed_) std::fprintf(stderr, "\n");
+    printed_ = false;
+  }
+
+ private:
+  const char* verb_;
+  uint64_t total_;
+  bool tty_;
+  uint64_t last_ = 0;
+  bool printed_ = false;
+};
+
 // Writes to a file descriptor and hashes what it writes (the SHA-384 the receipt will list).
 class HashingFileSink final : public formats::esdk::Sink {
  public:
@@ -88,6 +118,15 @@ constexpr char kKmsHelp[] =
     "KMS endpoint URL (default: $AWS_ENDPOINT_URL_KMS, else $AWS_ENDPOINT_URL)";
 constexpr char kRegionHelp[] =
     "AWS region (default: $AWS_REGION, else $AWS_DEFAULT_REGION, else us-east-1)";
+
+// True when `head` is non-empty text: printable ASCII, tabs and line ends only.
+bool IsPrintableText(ByteSpan head) {
+  if (head.empty()) return false;
+  for (uint8_t c : head) {
+    if ((c < 0x20 || c > 0x7e) && c != '\n' && c != '\r' && c != '\t') return false;
+  }
+  return true;
+}
 
 // A KMS client for the caller and who it signs as, for the command's JSON.
 struct Caller {
@@ -158,6 +197,7 @@ int Encrypt(const EncryptFlags& f) {
   }
   auto client = CallerClient(f.kms, f.region, f.ca_file);
   if (!client) return ReportFailure(client.error());
+  if (Status st = CheckOutputPath("--out", f.out); !st) return ReportFailure(st.error());
 
   UniqueFd in(::open(f.in.c_str(), O_RDONLY | O_CLOEXEC));
   if (!in) return ReportFailure(Error::FromErrno("--in " + f.in, errno));
@@ -176,21 +216,14 @@ int Encrypt(const EncryptFlags& f) {
                 ? formats::esdk::AlgorithmSuite::kAes256GcmHkdfSha512CommitKey
                 : formats::esdk::AlgorithmSuite::kAes256GcmHkdfSha512CommitKeyEcdsaP384;
   o.frame_length = f.frame_length;
-  bool tty = ::isatty(STDERR_FILENO) == 1;
-  uint64_t last = 0;
-  o.progress = [&](uint64_t done) {
-    if (!tty || (done - last < (8u << 20) && done != total)) return;
-    last = done;
-    std::fprintf(stderr, "\rencrypting: %llu / %llu MiB",
-                 static_cast<unsigned long long>(done >> 20),
-                 static_cast<unsigned long long>(total >> 20));
-  };
+  TerminalProgress progress("encrypting", total);
+  o.progress = [&](uint64_t done) { progress.Update(done); };
   formats::esdk::EncryptionContext context = {
       {std::string(formats::kContextComputation), f.computation},
       {std::string(formats::kContextParty), f.party}};
   if (session) context.emplace(std::string(formats::kContextSession), session->session_id_hex);
   Status s = formats::esdk::Encrypt(source, sink, provider, context, o);
-  if (tty) std::fprintf(stderr, "\n");
+  progress.Finish();
   if (s) s = out->Commit();
   if (!s) return ReportFailure(s.error());
   nlohmann::json result = {
@@ -396,13 +429,17 @@ class CountingFdSink final : public formats::esdk::Sink {
 // for the input).
 class HashingFdSource final : public formats::esdk::Source {
  public:
-  explicit HashingFdSource(int fd) : fd_(fd), ctx_(EVP_MD_CTX_new()) {
+  // `progress` (may be null) hears the bytes read so far; it must outlive this source.
+  HashingFdSource(int fd, TerminalProgress* progress)
+      : fd_(fd), ctx_(EVP_MD_CTX_new()), progress_(progress) {
     ok_ = ctx_ != nullptr && OsslOk(EVP_DigestInit_ex(ctx_.get(), EVP_sha384(), nullptr));
   }
   Result<size_t> Read(std::span<uint8_t> out) override {
     if (!ok_) return OpensslError("sha384");
     CLOISTER_ASSIGN_OR_RETURN(size_t n, fd_.Read(out));
     if (!OsslOk(EVP_DigestUpdate(ctx_.get(), out.data(), n))) return OpensslError("sha384");
+    read_ += n;
+    if (progress_ != nullptr) progress_->Update(read_);
     return n;
   }
   Bytes Digest() {
@@ -415,6 +452,8 @@ class HashingFdSource final : public formats::esdk::Source {
  private:
   formats::esdk::FdSource fd_;
   EvpMdCtxPtr ctx_;
+  TerminalProgress* progress_;
+  uint64_t read_ = 0;
   bool ok_ = false;
 };
 
@@ -444,6 +483,7 @@ int DecryptCommand(const DecryptFlags& f) {
   }
   UniqueFd in(::open(f.in.c_str(), O_RDONLY | O_CLOEXEC));
   if (!in) return ReportFailure(Error::FromErrno("--in " + f.in, errno));
+  if (Status st = CheckOutputPath("--out", f.out); !st) return ReportFailure(st.error());
   uint8_t head[kBase64Probe];
   ssize_t head_len = ::pread(in.get(), head, sizeof head, 0);
   if (head_len < 0) return ReportFailure(Error::FromErrno("--in " + f.in, errno));
@@ -457,6 +497,15 @@ int DecryptCommand(const DecryptFlags& f) {
         "CiphertextBlob --output text | base64 -d > blob), then pass the binary file"));
   }
   const bool esdk = formats::esdk::LooksLikeEsdkMessage(head_bytes);
+  // A plaintext file (the bid file itself, say) would only get InvalidCiphertextException from
+  // KMS. Ciphertexts are binary: a head of printable text is never one.
+  if (!esdk && IsPrintableText(head_bytes)) {
+    return ReportFailure(Error::Malformed(
+        "--in " + f.in +
+        ": this is text, not a ciphertext (a plaintext file? KMS would answer "
+        "InvalidCiphertextException); pass what `cloister party encrypt --out` wrote (an AWS "
+        "Encryption SDK message) or the binary CiphertextBlob of `aws kms encrypt`"));
+  }
   auto client = CallerClient(f.kms, f.region, f.ca_file);
   if (!client) return ReportFailure(client.error());
 
@@ -489,8 +538,12 @@ int DecryptCommand(const DecryptFlags& f) {
       }
       return OkStatus();
     };
-    HashingFdSource source(in.get());
+    struct stat st {};
+    const uint64_t total = ::fstat(in.get(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+    TerminalProgress progress("decrypting", total);
+    HashingFdSource source(in.get(), &progress);
     auto header = formats::esdk::Decrypt(source, sink, provider, o);
+    progress.Finish();
     if (!header) return ReportFailure(header.error());
     if (Status s = out->Commit(); !s) return ReportFailure(s.error());
     nlohmann::ordered_json context = nlohmann::ordered_json::object();
@@ -517,6 +570,12 @@ int DecryptCommand(const DecryptFlags& f) {
     }
     if (blob->empty()) return ReportFailure(Error::Malformed("--in " + f.in + " is empty"));
     auto r = client->client->Decrypt(*blob, want);
+    if (!r && r.error().message().find("InvalidCiphertextException") != std::string::npos) {
+      return ReportFailure(Error::Malformed(
+          "--in " + f.in + ": this is not a ciphertext KMS can open: neither an AWS Encryption "
+          "SDK message nor a KMS ciphertext blob made with this context (" +
+          kms::KmsCallError(r.error(), "KMS Decrypt").message() + ")"));
+    }
     if (!r) return ReportFailure(kms::KmsCallError(r.error(), "KMS Decrypt"));
     if (Status s = open_out(); !s) return ReportFailure(s.error());
     if (Status s = formats::esdk::FdSink(out->fd()).Write(r->plaintext); !s) {

@@ -5,9 +5,10 @@
 //   cloister policy lint --policy FILE|-  [--admin-arn ARN]...
 //   cloister policy lint --key-id K --kms URL [--region R] [--ca-bundle F] [--admin-arn ARN]...
 //
-// Prints one JSON result: {"clean": bool, "source": ..., "key_arn": ..., "admins": [...],
-// "statements": N, "findings": [{"statement", "index", "principal", "actions", "reason",
-// "fix"}]}. Exit 0 clean, 1 findings (or the policy could not be read or parsed), 2 usage.
+// Prints one JSON result: {"Clean": bool, "Source": ..., "Admins": [...], "Statements": N,
+// "Findings": [{"Statement", "Index", "Principal", "Actions", "Reason", "Fix"}]}, exit 0 when
+// clean, 1 with findings (a result, not an error: the lint worked); {"error": ...} and exit 1
+// when the policy could not be read or parsed, 2 on usage errors.
 // With --key-id, the policy comes from GetKeyPolicy with the caller's AWS credentials from the
 // standard places (never argv).
 #include <iostream>
@@ -98,20 +99,20 @@ int Lint(const LintFlags& f) {
   std::vector<kms::LintFinding> findings = policy->Lint(options);
   nlohmann::ordered_json list = nlohmann::ordered_json::array();
   for (const kms::LintFinding& x : findings) {
-    list.push_back({{"statement", x.statement},
-                    {"index", x.index},
-                    {"principal", x.principal},
-                    {"actions", x.actions},
-                    {"reason", x.reason},
-                    {"fix", x.fix}});
+    list.push_back({{"Statement", x.statement},
+                    {"Index", x.index},
+                    {"Principal", x.principal},
+                    {"Actions", x.actions},
+                    {"Reason", x.reason},
+                    {"Fix", x.fix}});
   }
   nlohmann::ordered_json out = {
-      {"clean", findings.empty()},
-      {"source", loaded->second},
-      {"admins", f.admin_arns.empty() ? nlohmann::ordered_json("account roots")
+      {"Clean", findings.empty()},
+      {"Source", loaded->second},
+      {"Admins", f.admin_arns.empty() ? nlohmann::ordered_json("account roots")
                                       : nlohmann::ordered_json(f.admin_arns)},
-      {"statements", policy->statement_count()},
-      {"findings", std::move(list)},
+      {"Statements", policy->statement_count()},
+      {"Findings", std::move(list)},
   };
   std::cout << out.dump(2) << std::endl;
   return findings.empty() ? kExitOk : kExitFailed;

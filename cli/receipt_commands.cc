@@ -1,5 +1,6 @@
 // cloister verify-receipt: an auditor's or party's offline check of a run's receipt
-// (docs/receipt.md). Exit 0 when the receipt verifies, 1 when it does not, 2 on usage errors.
+// (docs/receipt.md). Exit 0 when the receipt verifies ({"Verified": true, ...}), 1 when it does
+// not ({"error": {...}}, as every failure), 2 on usage errors.
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -7,6 +8,7 @@
 #include "attestation/verifier.h"
 #include "cli/commands.h"
 #include "cli/joined_session.h"
+#include "cli/trust_root.h"
 #include "common/bytes.h"
 #include "common/cli.h"
 #include "common/file.h"
@@ -15,12 +17,12 @@
 namespace cloister::cli {
 namespace {
 
-constexpr size_t kMaxRootBytes = 64 * 1024;
 constexpr size_t kMaxMyInputBytes = size_t{1} << 30;
 
 struct VerifyReceiptFlags {
   std::string receipt;
   std::string root;
+  std::string state_dir;
   std::string measurements;
   std::string my_input;
   std::string party;
@@ -34,16 +36,11 @@ struct VerifyReceiptFlags {
 int VerifyReceiptCommand(const VerifyReceiptFlags& f) {
   auto receipt = ReadFile(f.receipt, formats::kMaxReceiptBytes);
   if (!receipt) return ReportFailure(receipt.error().WithContext("--receipt"));
-  auto root = ReadTextFile(f.root, kMaxRootBytes);
-  if (!root) return ReportFailure(root.error().WithContext("--root"));
-  auto anchors = attestation::TrustAnchors::FromPem(*root);
-  if (!anchors) return ReportFailure(anchors.error().WithContext("--root"));
+  auto anchors = LoadTrustAnchors(f.root, f.state_dir);
+  if (!anchors) return ReportFailure(anchors.error());
   formats::VerifyReceiptOptions o;
   auto measured = attestation::ReadMeasurementsFile(f.measurements);
-  if (!measured) {
-    return ReportFailure(
-        Error::InvalidArgument("--expect-measurements: " + measured.error().message()));
-  }
+  if (!measured) return ReportFailure(measured.error().WithContext("--expect-measurements"));
   o.expected_pcrs = std::move(measured->pcrs);
   o.allow_debug = f.allow_debug;
   o.allow_replayable = f.allow_replayable;
@@ -66,13 +63,8 @@ int VerifyReceiptCommand(const VerifyReceiptFlags& f) {
   }
   attestation::Verifier verifier(*anchors);
   auto v = formats::VerifyReceipt(*receipt, verifier, o);
-  if (!v) {
-    PrintJson({{"Verified", false},
-               {"Reason",
-                {{"code", std::string(ErrorCodeName(v.error().code()))},
-                 {"message", v.error().message()}}}});
-    return kExitFailed;
-  }
+  // A receipt that does not verify is a failure like any other: {"error": ...}, exit 1.
+  if (!v) return ReportFailure(NameVerifyFix(v.error()).WithContext("--receipt " + f.receipt));
   auto body = formats::ReceiptBodyToJson(v->receipt.body);
   if (!body) return ReportFailure(body.error());
   nlohmann::json out = {{"Verified", true},
@@ -93,7 +85,8 @@ void RegisterReceiptCommands(CLI::App& app, Action& run) {
       "Verify a run's receipt offline: attestation chain to the platform root, the expected "
       "PCRs, not debug, the binding of the body, and optionally that your input was counted");
   cmd->add_option("--receipt", flags->receipt, "Receipt file (CBOR)")->required();
-  cmd->add_option("--root", flags->root, "Platform root certificate (PEM)")->required();
+  cmd->add_option("--root", flags->root, kRootHelp);
+  cmd->add_option("--state-dir,--platform-dir", flags->state_dir, kStateDirHelp);
   cmd->add_option("--expect-measurements", flags->measurements,
                   "Measurements JSON as build-enclave / describe-eif print it")
       ->required();

@@ -11,6 +11,7 @@
 #include "attestation/verifier.h"
 #include "cli/commands.h"
 #include "cli/joined_session.h"
+#include "cli/trust_root.h"
 #include "common/bytes.h"
 #include "common/clock.h"
 #include "common/cli.h"
@@ -22,7 +23,6 @@
 namespace cloister::cli {
 namespace {
 
-constexpr size_t kMaxRootBytes = 64 * 1024;
 constexpr size_t kMaxJoinedSessionBytes = 64 * 1024;
 // A session file is fetched for the parties who join now; 10 minutes leaves room to pass it on.
 constexpr int64_t kDefaultMaxAgeSeconds = 600;
@@ -30,6 +30,7 @@ constexpr int64_t kDefaultMaxAgeSeconds = 600;
 struct JoinFlags {
   std::string session;
   std::string root;
+  std::string state_dir;
   std::string measurements;
   std::string manifest;
   std::string nonce;
@@ -39,17 +40,13 @@ struct JoinFlags {
 };
 
 int Join(const JoinFlags& f) {
+  if (Status st = CheckOutputPath("--out", f.out); !st) return ReportFailure(st.error());
   auto file = ReadFile(f.session, formats::kMaxSessionFileBytes);
   if (!file) return ReportFailure(file.error().WithContext("--session"));
-  auto root = ReadTextFile(f.root, kMaxRootBytes);
-  if (!root) return ReportFailure(root.error().WithContext("--root"));
-  auto anchors = attestation::TrustAnchors::FromPem(*root);
-  if (!anchors) return ReportFailure(anchors.error().WithContext("--root"));
+  auto anchors = LoadTrustAnchors(f.root, f.state_dir);
+  if (!anchors) return ReportFailure(anchors.error());
   auto measured = attestation::ReadMeasurementsFile(f.measurements);
-  if (!measured) {
-    return ReportFailure(
-        Error::InvalidArgument("--expect-measurements: " + measured.error().message()));
-  }
+  if (!measured) return ReportFailure(measured.error().WithContext("--expect-measurements"));
   if (f.max_age_seconds <= 0) {
     return ReportFailure(Error::InvalidArgument("--max-age must be a positive number of seconds"));
   }
@@ -73,7 +70,8 @@ int Join(const JoinFlags& f) {
   attestation::Verifier verifier(*anchors);
   auto v = formats::VerifySession(*file, verifier, o);
   if (!v) {
-    return ReportFailure(v.error().WithContext("the session in " + f.session + " was not joined"));
+    return ReportFailure(
+        NameVerifyFix(v.error()).WithContext("the session in " + f.session + " was not joined"));
   }
   const formats::SessionStatement& s = v->file.statement;
   nlohmann::json pcrs = nlohmann::json::object();
@@ -102,10 +100,10 @@ int Join(const JoinFlags& f) {
 
 Result<JoinedSession> ReadJoinedSession(const std::string& path, const std::string& flag) {
   auto text = ReadTextFile(path, kMaxJoinedSessionBytes);
-  if (!text) return Error::InvalidArgument(flag + " " + path + ": " + text.error().message());
+  if (!text) return text.error().WithContext(flag);  // a missing file: exit 1
   auto j = nlohmann::json::parse(*text, nullptr, false);
   auto bad = [&](const std::string& why) {
-    return Error::InvalidArgument(flag + " " + path + ": " + why +
+    return Error::Malformed(flag + " " + path + ": " + why +
                                   " (pass the file `cloister party join --out` wrote)");
   };
   if (!j.is_object()) return bad("not a JSON object");
@@ -136,7 +134,8 @@ void RegisterSessionCommands(CLI::App& app, Action& run) {
   join->add_option("--session", f->session,
                    "Session file from the operator (`cloister-parent session --out`)")
       ->required();
-  join->add_option("--root", f->root, "Platform root certificate you trust (PEM)")->required();
+  join->add_option("--root", f->root, kRootHelp);
+  join->add_option("--state-dir,--platform-dir", f->state_dir, kStateDirHelp);
   join->add_option("--expect-measurements", f->measurements,
                    "Measurements JSON of the image you audited (build-enclave output)")
       ->required();

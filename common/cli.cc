@@ -144,8 +144,7 @@ std::vector<std::string> NearestWords(std::string_view word,
 std::optional<int> ParseCommandLine(CLI::App& app, int argc, char** argv) {
   const std::string name = app.get_name();
   if (std::string msg = UnknownCommand(app, argc, argv); !msg.empty()) {
-    std::cerr << name << ": " << msg << "\nRun with --help for usage.\n";
-    return kExitUsage;
+    return ReportUsageError(name, msg);
   }
   try {
     app.parse(argc, argv);
@@ -163,13 +162,10 @@ std::optional<int> ParseCommandLine(CLI::App& app, int argc, char** argv) {
       if (const char* instead = HabitFor(argv[i])) {
         std::string flag(argv[i]);
         flag = flag.substr(0, flag.find('='));
-        std::cerr << name << ": " << flag << " is a nitro-cli flag; " << instead
-                  << "\nRun with --help for usage.\n";
-        return kExitUsage;
+        return ReportUsageError(name, flag + " is a nitro-cli flag; " + instead);
       }
     }
-    std::cerr << name << ": " << e.what() << "\nRun with --help for usage.\n";
-    return kExitUsage;
+    return ReportUsageError(name, e.what());
   }
   return std::nullopt;
 }
@@ -268,6 +264,15 @@ bool SameTerminal() {
 }
 
 }  // namespace
+
+int ReportUsageError(std::string_view program, std::string_view message) {
+  PrintJson({{"error", {{"code", std::string(ErrorCodeName(ErrorCode::kInvalidArgument))},
+                        {"message", std::string(message)}}}});
+  if (!SameTerminal()) {
+    std::cerr << program << ": " << message << "\nRun with --help for usage.\n";
+  }
+  return kExitUsage;
+}
 
 int ReportFailure(const Error& error) {
   PrintJson({{"error", {{"code", std::string(ErrorCodeName(error.code()))},

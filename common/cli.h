@@ -37,7 +37,7 @@ extern const std::vector<EnvHelp> kCommonEnvHelp;
 void AddCommonOptions(CLI::App& app, const std::vector<EnvHelp>& env = {});
 
 // Parses `argv` into `app`. Returns nullopt to go on, or the exit code to return now: 0 after
-// --help/--version, 2 (with the message on stderr) for a usage error: an unknown command gets
+// --help/--version, 2 (ReportUsageError) for a usage error: an unknown command gets
 // the nearest one suggested, a nitro-cli flag gets ours named.
 std::optional<int> ParseCommandLine(CLI::App& app, int argc, char** argv);
 
@@ -69,6 +69,11 @@ Result<DecodedInput> DecodeArmoured(ByteSpan data);
 
 // Prints `j` on stdout (indented as nitro-cli does) followed by a newline, and flushes.
 void PrintJson(const nlohmann::json& j);
+
+// Reports a usage error as every failure is reported: {"error": {"code": "invalid_argument",
+// "message": `message`}} on stdout, and "`program`: `message`" with a pointer to --help on
+// stderr (unless both are the same terminal). Returns 2.
+int ReportUsageError(std::string_view program, std::string_view message);
 
 // Prints {"error": {"code": ..., "message": ...}} on stdout and logs the message on stderr
 // (once only when both are the same terminal). Returns 2 for kInvalidArgument, 1 otherwise.

@@ -280,6 +280,22 @@ Status WriteFileAtomic(const std::string& path, ByteSpan data, mode_t mode) {
   return OkStatus();
 }
 
+Status CheckOutputPath(std::string_view flag, const std::string& path) {
+  std::error_code ec;
+  const std::filesystem::path p(path);
+  if (std::filesystem::is_directory(p, ec)) {
+    return Error::Io(std::string(flag) + " " + path +
+                     " is a directory: name the file to write, e.g. " +
+                     (p / "out").string());
+  }
+  const std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : ".";
+  if (!std::filesystem::is_directory(dir, ec)) {
+    return Error::Io(std::string(flag) + " " + path + ": the directory " + dir.string() +
+                     " does not exist (create it first)");
+  }
+  return OkStatus();
+}
+
 Status MakeDirs(const std::string& path, mode_t mode) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) return OkStatus();

@@ -32,6 +32,10 @@ Result<std::string> ReadTextFile(const std::string& path, size_t max_size = size
 // mode `mode`, fsync, rename over `path`, fsync of the directory. On failure `path` is unchanged.
 Status WriteFileAtomic(const std::string& path, ByteSpan data, mode_t mode = 0644);
 
+// Checks, before any work, that `path` (given as `flag`) can name an output file: not an
+// existing directory, in a directory that exists. kIo naming `flag`, `path` and the fix.
+Status CheckOutputPath(std::string_view flag, const std::string& path);
+
 // Creates `path` and its parents with `mode` if missing. kIo on failure.
 Status MakeDirs(const std::string& path, mode_t mode = 0755);
 

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
+
 #include <map>
 
 #include "common/file.h"
@@ -311,12 +313,18 @@ Result<SecretBytes> LoadOrCreateMasterKey(const std::string& dir, int fd) {
   struct stat st {};
   if (stat(path.c_str(), &st) == 0) {
     if ((st.st_mode & 077) != 0) {
-      return Error::InvalidArgument(path + " is readable by others; chmod 600 it");
+      // Not a usage error: the file is there, and whoever could read it holds every key.
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+      return Error::PolicyDenied(path + " has mode " + mode +
+                                 ": group or others can read or write the master key, which "
+                                 "protects every key; refusing to start: chmod 600 " + path +
+                                 " (and consider the keys exposed if others could read it)");
     }
     CLOISTER_ASSIGN_OR_RETURN(Bytes raw, ReadFile(path, 64));
     if (raw.size() != kKeyMaterialSize) {
       sodium_memzero(raw.data(), raw.size());
-      return Error::InvalidArgument(path + " must hold 32 bytes");
+      return Error::Malformed(path + " must hold 32 bytes");
     }
     auto key = SecretBytes::CopyOf(raw);
     sodium_memzero(raw.data(), raw.size());

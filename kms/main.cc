@@ -203,7 +203,8 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
   EnsureSodiumInitialized();
-  InitLogging("kms");
+  // An unknown CLOISTER_LOG_LEVEL is refused (exit 2) after parsing, so --help still works.
+  Status logging = InitLoggingFromEnvironment("kms");
 
   CLI::App app{
       "cloister-kms: an AWS-KMS-compatible key service that enforces attestation "
@@ -260,7 +261,14 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{100000}));
   app.set_version_flag("--version", CLOISTER_VERSION);
+  AddCommonOptions(
+      app, {{"AWS_ACCESS_KEY_ID", "without --config: the one principal's access key id (with "
+                                  "AWS_SECRET_ACCESS_KEY)"},
+            {"AWS_SECRET_ACCESS_KEY", "without --config: its secret access key"},
+            {"AWS_PROFILE", "without --config: profile of the shared credentials file"},
+            {"XDG_DATA_HOME", "default --data-dir: $XDG_DATA_HOME/cloister/kms"}});
   if (auto code = ParseCommandLine(app, argc, argv)) return *code;
+  if (!logging) return ReportUsageError("cloister-kms", logging.error().message());
   if (serve.insecure_http && (!serve.tls_cert.empty() || !serve.tls_key.empty())) {
     return ReportFailure(
         Error::InvalidArgument("--insecure-http and --tls-cert/--tls-key exclude each other"));

@@ -597,7 +597,10 @@ Result<EnclaveRecord> RunEnclave(const RunOptions& o) {
   EnclaveRecord rec;
   if (o.enclave_cid) {
     if (cids.count(*o.enclave_cid)) {
-      return Error::InvalidArgument("CID " + std::to_string(*o.enclave_cid) + " is in use");
+      // Not a usage error: the CID is valid, another enclave holds it now (exit 1).
+      return Error::Unavailable("CID " + std::to_string(*o.enclave_cid) +
+                                " is in use by a running enclave: choose another --enclave-cid, "
+                                "leave it out for the first free one, or terminate that enclave");
     }
     rec.cid = *o.enclave_cid;
   } else {
@@ -606,7 +609,9 @@ Result<EnclaveRecord> RunEnclave(const RunOptions& o) {
   }
   rec.name = o.enclave_name.empty() ? fs::path(o.eif_path).stem().string() : o.enclave_name;
   if (names.count(rec.name)) {
-    return Error::InvalidArgument("an enclave named '" + rec.name + "' is already running");
+    return Error::Unavailable("an enclave named '" + rec.name +
+                              "' is already running: choose another --enclave-name or terminate "
+                              "it first");
   }
   std::string instance = o.parent_instance_id.empty() ? DefaultParentInstanceId()
                                                       : o.parent_instance_id;

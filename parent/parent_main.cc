@@ -166,7 +166,19 @@ Result<formats::frames::Message> Exchange(formats::frames::FrameConnection& conn
 
 // A failure reported by the enclave (or KMS behind it) is a failed run, never a usage error,
 // whatever its code: exit 1.
+// An enclave whose session already took its inputs or ran is used up (runs are single-use,
+// docs/session.md): the message names the way out.
 int RemoteFailure(const Error& e) {
+  const std::string& m = e.message();
+  if (m.find("the session already ran") != std::string::npos ||
+      m.find("the computation has already run") != std::string::npos ||
+      m.find("the party already sent one") != std::string::npos) {
+    ReportFailure(Error(e.code(), m + "; this enclave's session is used (runs are single-use): "
+                                      "terminate and relaunch the enclave (cloister "
+                                      "terminate-enclave, cloister run-enclave), hand the new "
+                                      "session to the parties and feed their new inputs"));
+    return kExitFailed;
+  }
   ReportFailure(e);
   return kExitFailed;
 }
@@ -296,11 +308,12 @@ int main(int argc, char** argv) {
   run->add_option("--out", o.out, "where to write the receipt (CBOR)")->required();
   if (auto rc = ParseCommandLine(app, argc, argv)) return *rc;
   if (!logging) {
-    std::fprintf(stderr, "cloister-parent: %s\n", logging.error().message().c_str());
-    return kExitUsage;
+    return ReportUsageError("cloister-parent", logging.error().message());
   }
   SetInterruptedCommand(SelectedCommand(app));
   if (ping->parsed()) return Ping(o);
+  // Before anything is sent: a directory given as --out would otherwise fail at the rename.
+  if (Status st = CheckOutputPath("--out", o.out); !st) return ReportFailure(st.error());
   if (run->parsed()) return RunComputation(o);
   if (session->parsed()) return Attest(o, true);
   return Attest(o, false);

@@ -70,7 +70,7 @@ int RealMain(int argc, char** argv) {
   app.add_option("remote_port", remote_port, "Remote TCP port of the server to be proxied.")
       ->required()
       ->check(CLI::Range(1u, 65535u));
-  app.add_option("--max-connections", max_connections,
+  auto* max_connections_opt = app.add_option("--max-connections", max_connections,
                  "Most connections relayed at once; more wait in the listen backlog")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{1} << 20));
@@ -102,8 +102,7 @@ int RealMain(int argc, char** argv) {
             {"CLOISTER_VSOCK_DIR", "directory of emulated vsock sockets"}});
   if (auto code = cloister::ParseCommandLine(app, argc, argv)) return *code;
   if (!logging) {
-    std::fprintf(stderr, "cloister-proxy: %s\n", logging.error().message().c_str());
-    return cloister::kExitUsage;
+    return cloister::ReportUsageError("cloister-proxy", logging.error().message());
   }
 
   // The proxy handles no secrets, but like every Cloister daemon it leaves no core dumps.
@@ -135,6 +134,7 @@ int RealMain(int argc, char** argv) {
   options.family = family;
   options.workers = workers;
   options.max_connections = max_connections;
+  options.max_connections_requested = max_connections_opt->count() > 0;
   options.buffer_bytes = buffer_size;
   options.use_splice = !no_splice;
   options.idle_timeout = Seconds(idle_timeout);

@@ -618,8 +618,9 @@ Status Relay::Impl::Init() {
     size_t allowed = fds > kReservedFds ? (fds - kReservedFds) / kFdsPerConnection : 1;
     max_connections_ = std::max<size_t>(1, std::min(options_.max_connections, allowed));
     if (max_connections_ < options_.max_connections) {
-      spdlog::warn("event=max_connections_clamped requested={} allowed={} nofile={}",
-                   options_.max_connections, max_connections_, fds);
+      spdlog::log(options_.max_connections_requested ? spdlog::level::warn : spdlog::level::info,
+                  "event=max_connections_clamped requested={} allowed={} nofile={}",
+                  options_.max_connections, max_connections_, fds);
     }
   } else {
     max_connections_ = options_.max_connections;

@@ -56,6 +56,9 @@ struct RelayOptions {
   IpFamily family = IpFamily::kAny;
   int workers = kDefaultWorkers;
   size_t max_connections = kDefaultMaxConnections;
+  // True when the user asked for max_connections (--max-connections): a clamp to what
+  // RLIMIT_NOFILE allows is then a warning; the default is clamped quietly (logged at info).
+  bool max_connections_requested = false;
   size_t buffer_bytes = kDefaultBufferBytes;  // per direction per connection
   bool use_splice = true;
   std::chrono::milliseconds idle_timeout{0};  // 0: none

@@ -102,18 +102,18 @@ class AuditTruncationTest : public ::testing::Test {
 TEST_F(AuditTruncationTest, IntactLogVerifiesAndSaysWhatWasChecked) {
   auto [code, out] = Verify();
   ASSERT_EQ(code, 0) << out.dump();
-  EXPECT_EQ(out["valid"], true);
-  EXPECT_EQ(out["entries"], 6);
-  EXPECT_EQ(out["head"], "matched");
-  EXPECT_EQ(out["end_truncation_detectable"], true);
-  EXPECT_EQ(out["first_hash"].get<std::string>().size(), 64u);
-  EXPECT_EQ(out["anchor"], "6:" + out["last_hash"].get<std::string>());
+  EXPECT_EQ(out["Verified"], true);
+  EXPECT_EQ(out["Entries"], 6);
+  EXPECT_EQ(out["Head"], "matched");
+  EXPECT_EQ(out["EndTruncationDetectable"], true);
+  EXPECT_EQ(out["FirstHash"].get<std::string>().size(), 64u);
+  EXPECT_EQ(out["Anchor"], "6:" + out["LastHash"].get<std::string>());
 }
 
 TEST_F(AuditTruncationTest, DeletingTheHeadAndTheLastLinesIsRefused) {
   auto [intact, recorded] = Verify();
   ASSERT_EQ(intact, 0);
-  const std::string anchor = recorded["anchor"];
+  const std::string anchor = recorded["Anchor"];
   for (size_t removed : {1u, 2u, 5u}) {
     Tamper(6 - removed, /*delete_head=*/true);
     auto [code, out] = Verify();
@@ -127,10 +127,10 @@ TEST_F(AuditTruncationTest, DeletingTheHeadAndTheLastLinesIsRefused) {
     // Only an explicit --allow-missing-head accepts it, and the result says what that means.
     auto [allowed, accepted] = Verify({"--allow-missing-head"});
     EXPECT_EQ(allowed, 0) << accepted.dump();
-    EXPECT_EQ(accepted["entries"], 6 - removed);
-    EXPECT_EQ(accepted["head"], "absent");
-    EXPECT_EQ(accepted["end_truncation_detectable"], false);
-    EXPECT_NE(accepted.value("warning", "").find("cannot be detected"), std::string::npos);
+    EXPECT_EQ(accepted["Entries"], 6 - removed);
+    EXPECT_EQ(accepted["Head"], "absent");
+    EXPECT_EQ(accepted["EndTruncationDetectable"], false);
+    EXPECT_NE(accepted.value("Warning", "").find("cannot be detected"), std::string::npos);
   }
 }
 

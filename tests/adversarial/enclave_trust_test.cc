@@ -165,9 +165,9 @@ TEST_F(EnclaveTrustTest, TheParentCannotHaveTheEnclaveSignItsKeyOrItsBytes) {
        (Dir() / "measurements.json").string()});
   ASSERT_EQ(verdict.exit_code, 0) << verdict.out;
   json v = json::parse(verdict.out);
-  EXPECT_EQ(v["public_key"], HexEncode(session->statement.public_key));
-  EXPECT_NE(v["public_key"], HexEncode(operator_public));
-  EXPECT_EQ(v["user_data"], HexEncode(Sha384(session->statement_bytes)));
+  EXPECT_EQ(v["PublicKey"], HexEncode(session->statement.public_key));
+  EXPECT_NE(v["PublicKey"], HexEncode(operator_public));
+  EXPECT_EQ(v["UserData"], HexEncode(Sha384(session->statement_bytes)));
 
   // The operator sends that document as Recipient with buyer1's data key: KMS (the PCRs match)
   // wraps the key to the enclave's session key, which the operator cannot open.

@@ -153,15 +153,15 @@ TEST_F(PolicyLintAttackTest, NoDocumentGrantReallyDecryptsAndLintFlagsIt) {
       auto [code, out] = Lint(args, input);
       EXPECT_EQ(code, 1) << row.name << " " << args[0] << ": " << out.dump();
       ASSERT_TRUE(out.is_object()) << row.name;
-      EXPECT_EQ(out["clean"], false);
-      ASSERT_EQ(out["findings"].size(), 1u) << out.dump(2);
-      const nlohmann::json& f = out["findings"][0];
-      EXPECT_EQ(f["statement"], "OperatorDecryptsInEnclave");
-      EXPECT_EQ(f["index"], 1);
-      EXPECT_EQ(f["principal"], kOperatorRole);
-      EXPECT_EQ(f["actions"], nlohmann::json::array({"kms:Decrypt"}));
-      EXPECT_NE(f["reason"].get<std::string>().find(row.reason), std::string::npos) << f.dump();
-      EXPECT_NE(f["fix"].get<std::string>().find("StringEqualsIgnoreCase"), std::string::npos);
+      EXPECT_EQ(out["Clean"], false);
+      ASSERT_EQ(out["Findings"].size(), 1u) << out.dump(2);
+      const nlohmann::json& f = out["Findings"][0];
+      EXPECT_EQ(f["Statement"], "OperatorDecryptsInEnclave");
+      EXPECT_EQ(f["Index"], 1);
+      EXPECT_EQ(f["Principal"], kOperatorRole);
+      EXPECT_EQ(f["Actions"], nlohmann::json::array({"kms:Decrypt"}));
+      EXPECT_NE(f["Reason"].get<std::string>().find(row.reason), std::string::npos) << f.dump();
+      EXPECT_NE(f["Fix"].get<std::string>().find("StringEqualsIgnoreCase"), std::string::npos);
     }
   }
 
@@ -174,7 +174,7 @@ TEST_F(PolicyLintAttackTest, NoDocumentGrantReallyDecryptsAndLintFlagsIt) {
   EXPECT_EQ(sigv4::AwsErrorName(refused.error()), "AccessDeniedException");
   auto [code, out] = Lint({"--key-id", arn, "--kms", kms_->endpoint(), "--ca-bundle", kms_->ca_bundle()});
   EXPECT_EQ(code, 0) << out.dump(2);
-  EXPECT_EQ(out["clean"], true);
+  EXPECT_EQ(out["Clean"], true);
 }
 
 // What `cloister party create-key` writes lints clean, for an operator role in another account
@@ -195,8 +195,8 @@ TEST_F(PolicyLintAttackTest, PartyCreateKeyPolicyLintsClean) {
         WriteFileAtomic(Path("created.json"), AsBytes(created["Policy"].dump(2))).has_value());
     auto [file_code, file_out] = Lint({"--policy", Path("created.json")});
     EXPECT_EQ(file_code, 0) << role << ": " << file_out.dump(2);
-    EXPECT_EQ(file_out["clean"], true);
-    EXPECT_TRUE(file_out["findings"].empty());
+    EXPECT_EQ(file_out["Clean"], true);
+    EXPECT_TRUE(file_out["Findings"].empty());
     auto [key_code, key_out] = Lint({"--key-id", arn, "--kms", kms_->endpoint(), "--ca-bundle", kms_->ca_bundle()});
     EXPECT_EQ(key_code, 0) << role << ": " << key_out.dump(2);
 

@@ -58,8 +58,10 @@ TEST_F(PlatformStoreTest, InitSavesWithPrivatePermissionsAndLoads) {
   options.now = kNow;
   EXPECT_TRUE(verifier.Verify(*loaded->Attest(request, kNow), options).has_value());
 
+  // Not a usage error: the platform is there (the CLI exits 1 and names --force).
   auto again = PlatformStore::Init(state, kNow);
-  EXPECT_EQ(again.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(again.error().code(), ErrorCode::kPolicyDenied);
+  EXPECT_NE(again.error().message().find("cloister platform init --force"), std::string::npos);
   auto replaced = PlatformStore::Init(state, kNow, /*replace=*/true);
   ASSERT_TRUE(replaced.has_value());
   EXPECT_NE(replaced->RootCertificateDer(), pki->RootCertificateDer());

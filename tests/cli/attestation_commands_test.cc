@@ -68,16 +68,20 @@ const std::string kPcr1(96, 'b');
 TEST_F(CliTest, PlatformJourneyAndVerify) {
   Output init = Run("platform init --state-dir " + state_);
   ASSERT_EQ(init.code, 0) << init.out << init.err;
-  EXPECT_EQ(init.j()["state_dir"], state_);
+  EXPECT_EQ(init.j()["StateDir"], state_);
   struct stat st {};
   ASSERT_EQ(stat((state_ + "/platform.json").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   ASSERT_EQ(stat(state_.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0700u);
 
+  // Not a usage error: the platform is there (exit 1), and the message names --force.
   Output again = Run("platform init --state-dir " + state_);
-  EXPECT_EQ(again.code, 2);
-  EXPECT_TRUE(again.j().contains("error"));
+  EXPECT_EQ(again.code, 1);
+  EXPECT_NE(again.j()["error"]["message"].get<std::string>().find(
+                "cloister platform init --force"),
+            std::string::npos)
+      << again.out;
 
   Output root = Run("platform root-cert --state-dir " + state_);
   ASSERT_EQ(root.code, 0);
@@ -89,31 +93,37 @@ TEST_F(CliTest, PlatformJourneyAndVerify) {
                       " --pcr 1=" + kPcr1 + " --user-data 68656c6c6f --nonce 0102 --public-key " +
                       dir_ + "/pub.der --out " + dir_ + "/doc.cbor");
   ASSERT_EQ(attest.code, 0) << attest.out << attest.err;
-  EXPECT_EQ(attest.j()["document"], dir_ + "/doc.cbor");
+  EXPECT_EQ(attest.j()["Document"], dir_ + "/doc.cbor");
 
   std::string doc = " --doc " + dir_ + "/doc.cbor --root " + state_ + "/root.pem";
   Output ok =
       Run("verify-attestation" + doc + " --expect-pcr 0=" + kPcr0 + " --nonce 0102 --max-age 60");
   ASSERT_EQ(ok.code, 0) << ok.out << ok.err;
   json j = ok.j();
-  EXPECT_EQ(j["valid"], true);
-  EXPECT_EQ(j["pcrs"]["0"], kPcr0);
-  EXPECT_EQ(j["pcrs"]["1"], kPcr1);
-  EXPECT_EQ(j["pcrs"]["2"], std::string(96, '0'));
-  EXPECT_EQ(j["pcrs"].size(), 16u);
-  EXPECT_EQ(j["user_data"], "68656c6c6f");
-  EXPECT_EQ(j["nonce"], "0102");
-  EXPECT_EQ(j["public_key"], HexEncode(Bytes(100, 0x30)));
-  EXPECT_TRUE(j["module_id"].get<std::string>().starts_with("i-"));
-  EXPECT_TRUE(j["timestamp"].is_number_integer());
+  EXPECT_EQ(j["Verified"], true);
+  EXPECT_EQ(j["PCRs"]["PCR0"], kPcr0);
+  EXPECT_EQ(j["PCRs"]["PCR1"], kPcr1);
+  EXPECT_EQ(j["PCRs"]["PCR2"], std::string(96, '0'));
+  EXPECT_EQ(j["PCRs"].size(), 16u);
+  EXPECT_EQ(j["UserData"], "68656c6c6f");
+  EXPECT_EQ(j["Nonce"], "0102");
+  EXPECT_EQ(j["PublicKey"], HexEncode(Bytes(100, 0x30)));
+  EXPECT_TRUE(j["ModuleId"].get<std::string>().starts_with("i-"));
+  EXPECT_TRUE(j["Timestamp"].is_number_integer());
 
   // The default root comes from the default state directory (here via --state-dir).
   EXPECT_EQ(Run("verify-attestation --doc " + dir_ + "/doc.cbor --state-dir " + state_).code, 0);
 
   Output wrong_pcr = Run("verify-attestation" + doc + " --expect-pcr 0=" + kPcr1);
   EXPECT_EQ(wrong_pcr.code, 1);
-  EXPECT_EQ(wrong_pcr.j()["valid"], false);
-  EXPECT_NE(wrong_pcr.j()["reason"].get<std::string>().find("PCR0"), std::string::npos);
+  EXPECT_FALSE(wrong_pcr.j().contains("Verified"));
+  EXPECT_EQ(wrong_pcr.j()["error"]["code"], "policy_denied");
+  // Both values, so the operator sees which image was attested.
+  EXPECT_NE(wrong_pcr.j()["error"]["message"].get<std::string>().find(
+                "PCR0 does not match the expected value: the document has " + kPcr0 +
+                ", expected " + kPcr1),
+            std::string::npos)
+      << wrong_pcr.out;
   EXPECT_EQ(Run("verify-attestation" + doc + " --nonce 0103").code, 1);
   EXPECT_EQ(Run("verify-attestation" + doc + " --at 2020-01-01T00:00:00Z").code, 1);
 
@@ -127,10 +137,11 @@ TEST_F(CliTest, PlatformJourneyAndVerify) {
                           std::string(96, '0') + "\"}");
   EXPECT_EQ(Run("verify-attestation" + doc + " --expect-measurements " + dir_ + "/inner.json").code,
             1);
-  // Measurements files are parsed strictly (attestation/measurements.h): PCR0-2 required.
+  // Measurements files are parsed strictly (attestation/measurements.h): PCR0-2 required. A bad
+  // file is a failed input (exit 1), not a usage error.
   Write("partial.json", "{\"PCR0\": \"" + kPcr0 + "\"}");
   EXPECT_EQ(
-      Run("verify-attestation" + doc + " --expect-measurements " + dir_ + "/partial.json").code, 2);
+      Run("verify-attestation" + doc + " --expect-measurements " + dir_ + "/partial.json").code, 1);
   // A measurement that contradicts --expect-pcr is a usage error.
   EXPECT_EQ(Run("verify-attestation" + doc + " --expect-pcr 0=" + kPcr1 +
                 " --expect-measurements " + dir_ + "/m.json")
@@ -138,14 +149,14 @@ TEST_F(CliTest, PlatformJourneyAndVerify) {
             2);
   Write("bad.json", "{\"HashAlgorithm\": \"Sha256\", \"PCR0\": \"" + kPcr0 + "\"}");
   EXPECT_EQ(Run("verify-attestation" + doc + " --expect-measurements " + dir_ + "/bad.json").code,
-            2);
+            1);
 
   // Another platform's root does not accept the document.
   ASSERT_EQ(Run("platform init --state-dir " + dir_ + "/other").code, 0);
   Output other =
       Run("verify-attestation --doc " + dir_ + "/doc.cbor --root " + dir_ + "/other/root.pem");
   EXPECT_EQ(other.code, 1);
-  EXPECT_NE(other.j()["reason"].get<std::string>().find("trusted root"), std::string::npos);
+  EXPECT_NE(other.j()["error"]["message"].get<std::string>().find("trusted root"), std::string::npos);
 }
 
 TEST_F(CliTest, XdgDefaultStateDirectory) {
@@ -157,7 +168,7 @@ TEST_F(CliTest, XdgDefaultStateDirectory) {
   // All-zero PCR0-2 is debug mode: refused without --allow-debug.
   Output debug = Run("verify-attestation --doc " + dir_ + "/d.cbor", env);
   EXPECT_EQ(debug.code, 1);
-  EXPECT_NE(debug.j()["reason"].get<std::string>().find("debug"), std::string::npos);
+  EXPECT_NE(debug.j()["error"]["message"].get<std::string>().find("debug"), std::string::npos);
   // Without XDG_STATE_HOME the default is ~/.local/state/cloister/platform.
   ASSERT_EQ(Run("platform init").code, 0);
   EXPECT_TRUE(fs::exists(dir_ + "/home/.local/state/cloister/platform/root.pem"));
@@ -168,23 +179,23 @@ TEST_F(CliTest, RealVectors) {
   std::string b64 = " --doc " + testing::VectorPath(testing::kBlockyProd.file);
   Output ok = Run("verify-attestation" + b64 + root + " --at 2024-09-07T14:37:40Z");
   ASSERT_EQ(ok.code, 0) << ok.out << ok.err;
-  EXPECT_EQ(ok.j()["module_id"], testing::kBlockyProd.module_id);
-  EXPECT_EQ(ok.j()["timestamp"], testing::kBlockyProd.timestamp);
+  EXPECT_EQ(ok.j()["ModuleId"], testing::kBlockyProd.module_id);
+  EXPECT_EQ(ok.j()["Timestamp"], testing::kBlockyProd.timestamp);
   Output expired = Run("verify-attestation" + b64 + root);
   EXPECT_EQ(expired.code, 1);
-  EXPECT_NE(expired.j()["reason"].get<std::string>().find("certificate expired"),
+  EXPECT_NE(expired.j()["error"]["message"].get<std::string>().find("certificate expired"),
             std::string::npos);
   std::string cbor = " --doc " + testing::VectorPath(testing::kAnjunaPublicKey.file);
   Output anjuna = Run("verify-attestation" + cbor + root + " --at 2021-03-24T16:10:42Z");
   ASSERT_EQ(anjuna.code, 0) << anjuna.out;
-  EXPECT_TRUE(anjuna.j()["user_data"].is_null());
-  EXPECT_TRUE(anjuna.j()["nonce"].is_null());
+  EXPECT_TRUE(anjuna.j()["UserData"].is_null());
+  EXPECT_TRUE(anjuna.j()["Nonce"].is_null());
   std::string debug = " --doc " + testing::VectorPath(testing::kBlockyDebug.file) + root +
                       " --at 2024-09-07T14:38:07Z";
   EXPECT_EQ(Run("verify-attestation" + debug).code, 1);
   Output allowed = Run("verify-attestation" + debug + " --allow-debug");
   EXPECT_EQ(allowed.code, 0);
-  EXPECT_EQ(allowed.j()["debug"], true);
+  EXPECT_EQ(allowed.j()["Debug"], true);
 }
 
 TEST_F(CliTest, UsageAndMalformedInput) {
@@ -193,8 +204,7 @@ TEST_F(CliTest, UsageAndMalformedInput) {
   std::string root = " --root " + testing::VectorPath("aws_nitro_enclaves_root_g1.pem");
   Output junk = Run("verify-attestation --doc " + dir_ + "/junk" + root);
   EXPECT_EQ(junk.code, 1);
-  EXPECT_EQ(junk.j()["valid"], false);
-  EXPECT_EQ(junk.j()["code"], "malformed");
+  EXPECT_EQ(junk.j()["error"]["code"], "malformed");
   std::string doc = " --doc " + testing::VectorPath(testing::kAnjunaProd.file) + root;
   EXPECT_EQ(Run("verify-attestation" + doc + " --expect-pcr 0=zz").code, 2);
   EXPECT_EQ(Run("verify-attestation" + doc + " --expect-pcr 32=" + kPcr0).code, 2);
@@ -203,10 +213,11 @@ TEST_F(CliTest, UsageAndMalformedInput) {
   EXPECT_EQ(Run("verify-attestation" + doc + " --nonce xyz").code, 2);
   EXPECT_EQ(Run("verify-attestation" + doc + " --max-age -5").code, 2);
   EXPECT_EQ(Run("verify-attestation" + doc + " --bogus").code, 2);
-  EXPECT_EQ(Run("verify-attestation --doc " + dir_ + "/missing" + root).code, 2);
-  EXPECT_EQ(Run("verify-attestation --doc " + dir_ + "/junk --root " + dir_ + "/junk").code, 2);
+  // Missing or unparsable files are failures (exit 1), not usage errors (docs/cli.md).
+  EXPECT_EQ(Run("verify-attestation --doc " + dir_ + "/missing" + root).code, 1);
+  EXPECT_EQ(Run("verify-attestation --doc " + dir_ + "/junk --root " + dir_ + "/junk").code, 1);
   // No platform in the default location.
-  EXPECT_EQ(Run("verify-attestation --doc " + dir_ + "/junk").code, 2);
+  EXPECT_EQ(Run("verify-attestation --doc " + dir_ + "/junk").code, 1);
   EXPECT_EQ(Run("platform root-cert --state-dir " + dir_ + "/none").code, 1);
   EXPECT_EQ(Run("platform attest --state-dir " + dir_ + "/none --out " + dir_ + "/x").code, 1);
   EXPECT_EQ(Run("platform attest --state-dir " + dir_ + "/none").code, 2);
@@ -240,8 +251,8 @@ TEST_F(CliTest, PcrAsNitroCliPrintsIt) {
 
   EXPECT_EQ(Run("pcr").code, 2);
   EXPECT_EQ(Run("pcr --input " + dir_ + "/data.bin --signing-certificate " + pem_path).code, 2);
-  EXPECT_EQ(Run("pcr --input " + dir_ + "/missing").code, 2);
-  EXPECT_EQ(Run("pcr --signing-certificate " + dir_ + "/data.bin").code, 2);
+  EXPECT_EQ(Run("pcr --input " + dir_ + "/missing").code, 1);
+  EXPECT_EQ(Run("pcr --signing-certificate " + dir_ + "/data.bin").code, 1);
 }
 
 }  // namespace

@@ -10,5 +10,5 @@ if(TARGET cloister_kms_client AND TARGET cloister-kms)
   # The run-enclave row needs root: skipped shows as skipped, never as passed.
   gtest_discover_tests(cli_mistakes_test PROPERTIES LABELS integration
                        SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]" DISCOVERY_TIMEOUT 60)
-  add_dependencies(cli_mistakes_test cloister cloister-kms cloister-enclave)
+  add_dependencies(cli_mistakes_test cloister cloister-kms cloister-proxy cloister-enclave)
 endif()

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -135,6 +136,174 @@ TEST_F(CliMistakesTest, UsageMistakes) {
             std::string::npos)
       << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+CommandResult Binary(const std::string& binary, std::vector<std::string> args,
+                     const std::map<std::string, std::string>& env) {
+  args.insert(args.begin(), testing::BinaryPath(binary));
+  return testing::RunCommand(args, env, std::chrono::seconds(60));
+}
+
+// Item 6: one failure shape (parser errors too), exit 1 for a missing or unparsable file and for
+// state that is in the way, exit 2 for usage only. Item 10: messages that name the fix.
+TEST_F(CliMistakesTest, ConventionsAndMessagesThatNameTheFix) {
+  const std::string state = Path("platform");
+  const std::string root = state + "/root.pem";
+  auto env = CleanEnv(dir_.path().string());
+  ASSERT_EQ(Cli({"platform", "init", "--state-dir", state}, env).exit_code, 0);
+  const std::string pcr_a(96, 'a'), pcr_b(96, 'b');
+  ASSERT_EQ(Cli({"platform", "attest", "--state-dir", state, "--pcr", "0=" + pcr_a, "--pcr",
+                 "1=" + pcr_a, "--pcr", "2=" + pcr_a, "--out", Path("doc.cbor")},
+                env)
+                .exit_code,
+            0);
+  ASSERT_EQ(Cli({"platform", "attest", "--state-dir", state, "--out", Path("debug.cbor")}, env)
+                .exit_code,
+            0);
+  Write("junk.pem", "not a certificate\n");
+  Write("m.json", "{\"Measurements\": {\"HashAlgorithm\": \"Sha384 { ... }\", \"PCR0\": \"" +
+                      pcr_a + "\", \"PCR1\": \"" + pcr_a + "\", \"PCR2\": \"" + pcr_a + "\"}}");
+  std::filesystem::create_directories(Path("outdir"));
+  const std::string hello = kSource + "/examples/hello";
+  RunTable({
+      {"a parser error prints the failure JSON too", {"foo"}, {}, 2,
+       "cloister: unknown command 'foo' for 'cloister'",
+       "\"code\": \"invalid_argument\",\n    \"message\": \"unknown command 'foo' for 'cloister'"},
+      {"a missing flag's value prints the failure JSON", {"verify-attestation"}, {}, 2, "",
+       "\"message\": \"--doc is required"},
+      {"second platform init names --force", {"platform", "init", "--state-dir", state}, {}, 1,
+       "", "a platform already exists in " + state},
+      {"second platform init names --force (the command)",
+       {"platform", "init", "--state-dir", state}, {}, 1, "", "cloister platform init --force"},
+      {"missing --doc is a failure, not usage",
+       {"verify-attestation", "--doc", Path("missing.cbor"), "--root", root}, {}, 1, "",
+       "--doc: no such file: " + Path("missing.cbor")},
+      {"missing --receipt is a failure, not usage",
+       {"verify-receipt", "--receipt", Path("missing.cbor"), "--root", root,
+        "--expect-measurements", Path("m.json")}, {}, 1, "", "--receipt: no such file: "},
+      {"missing --session is a failure, not usage",
+       {"party", "join", "--session", Path("missing.cbor"), "--root", root,
+        "--expect-measurements", Path("m.json"), "--out", Path("joined.json")}, {}, 1, "",
+       "--session: no such file: "},
+      {"missing --input of pcr", {"pcr", "--input", Path("missing.bin")}, {}, 1, "",
+       "--input " + Path("missing.bin")},
+      {"a root that is not PEM", {"verify-attestation", "--doc", Path("doc.cbor"), "--root",
+                                  Path("junk.pem")}, {}, 1, "",
+       "--root " + Path("junk.pem") + ": not PEM certificates"},
+      {"the same default --root in verify-receipt as in verify-attestation",
+       {"verify-receipt", "--receipt", Path("doc.cbor"), "--expect-measurements",
+        Path("m.json"), "--state-dir", Path("no-platform")}, {}, 1, "",
+       "no --root given and no platform root in " + Path("no-platform")},
+      {"a debug document names --allow-debug",
+       {"verify-attestation", "--doc", Path("debug.cbor"), "--root", root}, {}, 1, "",
+       "(pass --allow-debug to accept it"},
+      {"a bad --expect-pcr shows the N=HEX form",
+       {"verify-attestation", "--doc", Path("doc.cbor"), "--root", root, "--expect-pcr",
+        "0:" + pcr_a}, {}, 2, "",
+       "--expect-pcr \\\"0:" + pcr_a + "\\\" is not N=HEX (the form is N=HEX: a PCR index 0-31, "
+       "'=', and 96 hex digits, e.g. --expect-pcr 0=aaa...aaa)"},
+      {"a PCR that differs shows both values",
+       {"verify-attestation", "--doc", Path("doc.cbor"), "--root", root, "--expect-pcr",
+        "0=" + pcr_b}, {}, 1, "",
+       "PCR0 does not match the expected value: the document has " + pcr_a + ", expected " +
+           pcr_b},
+      {"a verification failure is the one failure shape",
+       {"verify-attestation", "--doc", Path("doc.cbor"), "--root", root, "--expect-pcr",
+        "0=" + pcr_b}, {}, 1, "", "{\n  \"error\": {\n    \"code\": \"policy_denied\""},
+      {"--output-file a directory is named before any work",
+       {"build-enclave", "--manifest", hello + "/manifest.json", "--runtime", kRuntime,
+        "--output-file", Path("outdir")}, {}, 1, "",
+       "--output-file " + Path("outdir") + " is a directory: name the file to write, e.g. " +
+           Path("outdir") + "/out"},
+      {"--out a directory", {"platform", "attest", "--state-dir", state, "--out", Path("outdir")},
+       {}, 1, "", "--out " + Path("outdir") + " is a directory"},
+  });
+  // describe-eif shows the manifest's name and version (examples/hello names both).
+  CommandResult built = Cli({"build-enclave", "--manifest", hello + "/manifest.json", "--app-dir",
+                             hello, "--runtime", kRuntime, "--output-file", Path("hello.eif")},
+                            env);
+  ASSERT_EQ(built.exit_code, 0) << built.out << built.err;
+  CommandResult described = Cli({"describe-eif", "--eif-path", Path("hello.eif")}, env);
+  ASSERT_EQ(described.exit_code, 0) << described.out;
+  auto d = nlohmann::json::parse(described.out);
+  EXPECT_EQ(d["ImageName"], "hello");
+  EXPECT_EQ(d["ImageVersion"], "1");
+}
+
+// Item 11: cloister-kms's log level as strict as the other commands', its -q/-v, and a master
+// key others can read; cloister-proxy's default start does not warn.
+TEST_F(CliMistakesTest, KmsAndProxyStartCleanly) {
+  auto env = CleanEnv(dir_.path().string());
+  const std::vector<std::string> serve = {"--listen", "127.0.0.1:0", "--data-dir",
+                                          Path("kms-data"), "--insecure-http"};
+  env["CLOISTER_LOG_LEVEL"] = "bogus";
+  CommandResult bad = Binary("kms/cloister-kms", serve, env);
+  EXPECT_EQ(bad.exit_code, 2) << bad.out << bad.err;
+  EXPECT_NE(bad.err.find("cloister-kms: CLOISTER_LOG_LEVEL=bogus is not a log level: use trace, "
+                         "debug, info, warn, error or off (any case)"),
+            std::string::npos)
+      << bad.err;
+  EXPECT_FALSE(fs::exists(Path("kms-data"))) << "refused before anything was made";
+  env["CLOISTER_LOG_LEVEL"] = "";
+  // -q: errors only (no info line when it listens).
+  {
+    testing::ProcessOptions po;
+    po.argv = {testing::BinaryPath("kms/cloister-kms")};
+    po.argv.insert(po.argv.end(), serve.begin(), serve.end());
+    po.argv.push_back("-q");
+    po.env = env;
+    po.stderr_path = Path("kms-q.err");
+    auto p = testing::Process::Start(po);
+    ASSERT_TRUE(p.has_value());
+    auto line = p->ReadLine();
+    ASSERT_TRUE(line.has_value()) << line.error().ToString();
+    EXPECT_NE(line->find("listening"), std::string::npos) << *line;
+    EXPECT_EQ(p->Stop(SIGTERM), 0);
+    auto err = ReadTextFile(Path("kms-q.err"));
+    ASSERT_TRUE(err.has_value());
+    EXPECT_EQ(err->find(" info "), std::string::npos) << *err;
+    EXPECT_EQ(err->find(" warning "), std::string::npos) << *err;
+  }
+  // A master key group or others can read: exit 1 (not usage) naming the mode and the fix.
+  ASSERT_EQ(::chmod(Path("kms-data/master.key").c_str(), 0644), 0);
+  CommandResult readable = Binary("kms/cloister-kms", serve, env);
+  EXPECT_EQ(readable.exit_code, 1) << readable.out << readable.err;
+  EXPECT_NE(readable.out.find(Path("kms-data/master.key") + " has mode 0644: group or others "
+                              "can read or write the master key"),
+            std::string::npos)
+      << readable.out;
+  EXPECT_NE(readable.out.find("chmod 600 " + Path("kms-data/master.key")), std::string::npos);
+
+  // cloister-proxy under a small descriptor limit: the default --max-connections is clamped
+  // quietly (info); asked for explicitly, the clamp is a warning.
+  Write("allow.yaml", "allowlist:\n- {address: 127.0.0.1, port: 4000}\n");
+  env["CLOISTER_VSOCK"] = "emulated";
+  env["CLOISTER_VSOCK_DIR"] = Path("vsock");
+  auto proxy = [&](std::vector<std::string> extra, const std::string& err) {
+    testing::ProcessOptions po;
+    po.argv = {"/usr/bin/prlimit", "--nofile=512", testing::BinaryPath("proxy/cloister-proxy"),
+               "--config", Path("allow.yaml")};
+    po.argv.insert(po.argv.end(), extra.begin(), extra.end());
+    for (const char* a : {"5123", "127.0.0.1", "4000"}) po.argv.push_back(a);
+    po.env = env;
+    po.stderr_path = Path(err);
+    auto p = testing::Process::Start(po);
+    EXPECT_TRUE(p.has_value());
+    if (!p) return std::string();
+    auto line = p->ReadLine();
+    EXPECT_TRUE(line.has_value());
+    p->Stop(SIGTERM);
+    return ReadTextFile(Path(err)).value_or("");
+  };
+  const std::string quiet = proxy({}, "proxy-default.err");
+  EXPECT_NE(quiet.find(" info cloister-proxy event=max_connections_clamped requested=4096"),
+            std::string::npos)
+      << quiet;
+  EXPECT_EQ(quiet.find(" warning "), std::string::npos) << quiet;
+  const std::string asked = proxy({"--max-connections", "4096"}, "proxy-asked.err");
+  EXPECT_NE(asked.find(" warning cloister-proxy event=max_connections_clamped requested=4096"),
+            std::string::npos)
+      << asked;
 }
 
 // Item 9: wrapped base64 and PEM armour for --doc; PEM where DER is expected is named.
@@ -352,6 +521,53 @@ TEST_F(CliKmsMistakesTest, CredentialChainAndDefaults) {
   j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["Credentials"]["Source"], "profile:default");
   EXPECT_EQ(j["Credentials"]["AccessKeyId"], kOther.access_key_id);
+}
+
+// Item 10: what is not a ciphertext is named before (plaintext) or after (binary junk) KMS
+// answers InvalidCiphertextException. Item 11: decrypt shows progress on a terminal only.
+TEST_F(CliKmsMistakesTest, DecryptNamesWhatIsNotACiphertextAndShowsProgress) {
+  const std::string key = CreateKey();
+  ASSERT_FALSE(key.empty());
+  auto env = PartyEnv();
+  env["AWS_ENDPOINT_URL_KMS"] = kms_->endpoint();
+  Write("bids.csv", "lot-1,1200\nlot-2,800\n");
+  std::string junk(600, '\0');
+  for (size_t i = 0; i < junk.size(); ++i) junk[i] = static_cast<char>((i * 131 + 7) % 251);
+  Write("junk.bin", junk);
+  RunTable({
+      {"the plaintext bid file", {"party", "decrypt", "--in", Path("bids.csv"), "--out",
+                                  Path("out.csv")}, env, 1, "",
+       "--in " + Path("bids.csv") + ": this is text, not a ciphertext (a plaintext file? KMS "
+       "would answer InvalidCiphertextException)"},
+      {"binary that is no ciphertext", {"party", "decrypt", "--in", Path("junk.bin"), "--out",
+                                        Path("out.csv")}, env, 1, "",
+       "--in " + Path("junk.bin") + ": this is not a ciphertext KMS can open: neither an AWS "
+       "Encryption SDK message nor a KMS ciphertext blob made with this context (KMS Decrypt: "},
+  });
+  EXPECT_FALSE(fs::exists(Path("out.csv")));
+
+  // 20 MiB: progress lines every 8 MiB on a terminal (script(1) gives the command a pty).
+  {
+    std::ofstream big(Path("big.csv"), std::ios::binary);
+    const std::string line = "lot-1,1234567890\n";
+    for (size_t n = 0; n < (size_t{20} << 20); n += line.size()) big << line;
+  }
+  const std::vector<std::string> encrypt = {
+      "party", "encrypt", "--key-id", key, "--computation", "c1", "--party", "buyer1",
+      "--no-session", "--in", Path("big.csv"), "--out", Path("big.esdk")};
+  ASSERT_EQ(Cli(encrypt, env).exit_code, 0);
+  CommandResult piped =
+      Cli({"party", "decrypt", "--in", Path("big.esdk"), "--out", Path("big.out")}, env);
+  ASSERT_EQ(piped.exit_code, 0) << piped.out << piped.err;
+  EXPECT_EQ(piped.err.find("decrypting:"), std::string::npos) << "no progress into a pipe";
+  const std::string command = testing::BinaryPath("cli/cloister") + " party decrypt --in " +
+                              Path("big.esdk") + " --out " + Path("big2.out");
+  CommandResult tty = testing::RunCommand({"/usr/bin/script", "-qec", command, "/dev/null"}, env,
+                                          std::chrono::seconds(60));
+  ASSERT_EQ(tty.exit_code, 0) << tty.out << tty.err;
+  EXPECT_NE(tty.out.find("\rdecrypting: 8 / 20 MiB"), std::string::npos) << tty.out;
+  EXPECT_NE(tty.out.find("\rdecrypting: 20 / 20 MiB"), std::string::npos) << tty.out;
+  EXPECT_EQ(fs::file_size(Path("big2.out")), fs::file_size(Path("big.csv")));
 }
 
 // A TCP listener on 127.0.0.1 that accepts and closes every connection at once: a proxy whose

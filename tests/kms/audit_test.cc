@@ -118,9 +118,9 @@ TEST_F(AuditTest, HeadIsRequiredByDefault) {
   EXPECT_FALSE(v->end_truncation_detectable);
   ASSERT_EQ(Cli("--allow-missing-head"), 0);
   nlohmann::json out = CliOutput();
-  EXPECT_EQ(out["head"], "absent");
-  EXPECT_EQ(out["end_truncation_detectable"], false);
-  EXPECT_NE(out.value("warning", "").find("cannot be detected"), std::string::npos) << out.dump();
+  EXPECT_EQ(out["Head"], "absent");
+  EXPECT_EQ(out["EndTruncationDetectable"], false);
+  EXPECT_NE(out.value("Warning", "").find("cannot be detected"), std::string::npos) << out.dump();
 }
 
 TEST_F(AuditTest, ReportsWhatWasChecked) {
@@ -134,13 +134,13 @@ TEST_F(AuditTest, ReportsWhatWasChecked) {
   EXPECT_TRUE(v->end_truncation_detectable);
   ASSERT_EQ(Cli(), 0);
   nlohmann::json out = CliOutput();
-  EXPECT_EQ(out["valid"], true);
-  EXPECT_EQ(out["entries"], 4);
-  EXPECT_EQ(out["first_hash"], v->first_hash);
-  EXPECT_EQ(out["last_hash"], v->last_hash);
-  EXPECT_EQ(out["head"], "matched");
-  EXPECT_TRUE(out["anchor_checked"].is_null());
-  EXPECT_EQ(out["anchor"], "4:" + v->last_hash);
+  EXPECT_EQ(out["Verified"], true);
+  EXPECT_EQ(out["Entries"], 4);
+  EXPECT_EQ(out["FirstHash"], v->first_hash);
+  EXPECT_EQ(out["LastHash"], v->last_hash);
+  EXPECT_EQ(out["Head"], "matched");
+  EXPECT_TRUE(out["AnchorChecked"].is_null());
+  EXPECT_EQ(out["Anchor"], "4:" + v->last_hash);
 }
 
 // The head file is not authenticated: an attacker who truncates the log and rewrites the head
@@ -154,7 +154,7 @@ TEST_F(AuditTest, AnchorCatchesTruncationWithARewrittenOrDeletedHead) {
   const std::string anchor_text = FormatAuditAnchor(anchor);
   Write(2);  // the log goes on growing: the anchor still holds
   ASSERT_EQ(Cli("--anchor " + anchor_text), 0);
-  EXPECT_EQ(CliOutput()["anchor_checked"], anchor_text);
+  EXPECT_EQ(CliOutput()["AnchorChecked"], anchor_text);
   AuditVerifyOptions with_anchor;
   with_anchor.anchor = anchor;
   ASSERT_TRUE(VerifyAuditLog(path_, with_anchor));

@@ -246,7 +246,7 @@ TEST_F(JourneyTest, AnInputTheParentDroppedIsDetectedByThatParty) {
   CommandResult mine =
       VerifyReceipt(d / "dropped.cbor", {"--my-input", (d / "buyer3-revised.esdk").string()});
   EXPECT_EQ(mine.exit_code, 1) << mine.out;
-  EXPECT_EQ(json::parse(mine.out)["Verified"], false) << mine.out;
+  EXPECT_TRUE(json::parse(mine.out)["error"]["message"].is_string()) << mine.out;
 }
 
 // AWS's bidding sample, with the session: a buyer makes its input with the AWS CLI v2 (`aws kms
@@ -317,7 +317,7 @@ TEST_F(JourneyTest, ATamperedReceiptFailsVerification) {
   ASSERT_TRUE(WriteFileAtomic((d / "tampered.cbor").string(), *receipt, 0644));
   CommandResult v = VerifyReceipt(d / "tampered.cbor");
   EXPECT_EQ(v.exit_code, 1) << v.out;
-  EXPECT_EQ(json::parse(v.out)["Verified"], false) << v.out;
+  EXPECT_TRUE(json::parse(v.out)["error"]["message"].is_string()) << v.out;
 }
 
 }  // namespace
