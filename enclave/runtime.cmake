@@ -16,7 +16,7 @@ function(cloister_reproducible target)
     -ffile-prefix-map=${PROJECT_BINARY_DIR}=/cloister-build)
 endfunction()
 foreach(t cloister_enclave_runtime cloister_nsm cloister_enclave_kms cloister_enclave_core
-          cloister_formats cloister_kms_client cloister_kms_protocol)
+          cloister_formats cloister_kms_client cloister_kms_api)
   cloister_reproducible(${t})
 endforeach()
 

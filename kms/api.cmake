@@ -1,8 +1,5 @@
 # cloister::kms_api — the AWS KMS API types both the client and the server use
 # (kms/api_types.h). common only; the client library links this, never the server's decoder.
 cloister_library(NAME kms_api SOURCES ${CMAKE_CURRENT_LIST_DIR}/api_types.cc DEPS cloister::common)
-# It goes into cloister-enclave, which must be reproducible: keep build paths out of it as
-# enclave/runtime.cmake does for the enclave's other libraries (docs/eif.md "Reproducible builds").
-target_compile_options(cloister_kms_api PRIVATE
-  -ffile-prefix-map=${PROJECT_SOURCE_DIR}=/cloister
-  -ffile-prefix-map=${PROJECT_BINARY_DIR}=/cloister-build)
+# It goes into cloister-enclave, which must be reproducible: enclave/runtime.cmake keeps build
+# paths out of it with the enclave's other libraries (docs/eif.md "Reproducible builds").
