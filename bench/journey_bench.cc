@@ -72,6 +72,7 @@
 #include "common/stopwatch.h"
 #include "common/unique_fd.h"
 #include "enclave/auction.h"
+#include "enclave/builtin_computations.h"
 #include "formats/esdk.h"
 #include "kms/esdk_keyring.h"
 #include "enclave/kms_recipient.h"
@@ -519,9 +520,11 @@ struct KmsPath {
 Result<Sample> RunOnce(World& w, const formats::Manifest& manifest, int parties,
                        const KmsPath& path) {
   Sample s{};
+  CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<enclave::Computation> computation,
+                            enclave::BuiltinComputations().Create(manifest));
   CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<enclave::Session> session,
-                            enclave::Session::Create(manifest, w.session->id_hex(),
-                                                     SystemClock::Get()));
+                            enclave::Session::Create(manifest, std::move(computation),
+                                                     w.session->id_hex(), SystemClock::Get()));
   const double server_cpu_start = ProcessCpuMs(w.kms->process().pid());
   const Stopwatch run_watch;
   for (int p = 0; p < parties; ++p) {

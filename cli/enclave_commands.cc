@@ -12,7 +12,7 @@
 #include "common/cli.h"
 #include "common/file.h"
 #include "common/ossl.h"
-#include "enclave/computation.h"
+#include "enclave/builtin_computations.h"
 #include "parent/image_builder.h"
 #include "parent/launcher.h"
 
@@ -122,15 +122,8 @@ constexpr size_t kMaxManifestFile = size_t{1} << 20;
 // the PCRs build-enclave prints. kMalformed with the runtime's message; kNotFound/kIo to read.
 Status CheckManifestAsRuntime(const std::string& path) {
   CLOISTER_ASSIGN_OR_RETURN(Bytes text, ReadFile(path, kMaxManifestFile));
-  auto doc = nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (doc.is_object()) {
-    auto it = doc.find("computation");
-    if (it != doc.end() && it->is_string() && it->get<std::string>() == "none") return OkStatus();
-  }
-  auto manifest = formats::ParseManifest(text);
+  auto manifest = enclave::BuiltinComputations().CheckManifest(text);
   if (!manifest) return manifest.error();
-  auto computation = enclave::CreateComputation(*manifest);
-  if (!computation) return computation.error();
   return OkStatus();
 }
 

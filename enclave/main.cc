@@ -7,13 +7,13 @@
 
 #include <cstdio>
 #include <memory>
-#include <nlohmann/json.hpp>
 
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/ossl.h"
 #include "common/vsock.h"
 #include "enclave/boot.h"
+#include "enclave/builtin_computations.h"
 #include "enclave/enclave_session.h"
 #include "enclave/nsm.h"
 #include "enclave/rpc.h"
@@ -32,16 +32,27 @@ int main() {
   using namespace cloister;
   if (auto st = enclave::HardenProcess(); !st) return Fail("harden", st.error());
   InitLogging("cloister-enclave");
-  auto manifest = enclave::ReadManifest();
+  // The computations this runtime can run; the manifest is parsed once, with this table.
+  const enclave::ComputationRegistry computations = enclave::BuiltinComputations();
+  auto manifest_file = enclave::ReadManifest();
+  if (!manifest_file) return Fail("manifest", manifest_file.error());
+  auto manifest = computations.ParseManifest(AsBytes(manifest_file->text));
   if (!manifest) return Fail("manifest", manifest.error());
+  // The computation of the run, made now so a bad section stops the boot; "computation": "none"
+  // (examples/hello) takes no inputs and serves the built-in requests only.
+  std::unique_ptr<enclave::Computation> computation;
+  if (computations.Find(manifest->computation)->shape.takes_inputs) {
+    auto created = computations.Create(*manifest);
+    if (!created) return Fail("manifest", created.error());
+    computation = std::move(*created);
+  }
   auto nsm = enclave::Nsm::FromEnvironment();
   if (!nsm) return Fail("nsm", nsm.error());
   auto transport = vsock::Transport::FromEnvironment();
   if (!transport) return Fail("vsock", transport.error());
 
   // Every start is a new session: a fresh id and key pair, attested with the manifest's digest.
-  auto session = enclave::EnclaveSession::Create(Sha384(AsBytes(manifest->text)), **nsm,
-                                                 SystemClock::Get());
+  auto session = enclave::EnclaveSession::Create(manifest->digest, **nsm, SystemClock::Get());
   if (!session) return Fail("session", session.error());
 
   // --memory bounds what the enclave can hold (RLIMIT_AS): requests and inputs that would not
@@ -56,14 +67,11 @@ int main() {
   if (auto st = enclave::RegisterBuiltinHandlers(server, **nsm, **session); !st) {
     return Fail("handlers", st.error());
   }
-  // The computation the manifest names; "computation": "none" (examples/hello) serves the
-  // built-in requests only.
   std::unique_ptr<enclave::ComputationService> service;
-  auto doc = nlohmann::json::parse(manifest->text, nullptr, false);
-  if (!doc.is_object() || doc.value("computation", "") != "none") {
+  if (computation != nullptr) {
     enclave::ServiceOptions options;
     options.max_input_bytes = memory / 4;
-    auto created = enclave::ComputationService::Create(AsBytes(manifest->text), **session,
+    auto created = enclave::ComputationService::Create(*manifest, std::move(computation), **session,
                                                        *transport, options, SystemClock::Get());
     if (!created) return Fail("manifest", created.error());
     service = std::move(*created);
@@ -73,7 +81,7 @@ int main() {
   if (!listener) return Fail("listen", listener.error());
   if (auto st = enclave::SendHeartbeat(*transport); !st) return Fail("heartbeat", st.error());
   std::fprintf(stderr, "cloister-enclave: ready manifest=%s port=%u session=%s\n",
-               manifest->path.c_str(), enclave::kDefaultRpcPort, (*session)->id_hex().c_str());
+               manifest_file->path.c_str(), enclave::kDefaultRpcPort, (*session)->id_hex().c_str());
   server.Serve(std::move(*listener));
   return 0;
 }

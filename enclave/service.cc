@@ -49,9 +49,9 @@ Result<CborPtr> ToReply(const formats::frames::Message& reply) {
 }  // namespace
 
 Result<std::unique_ptr<ComputationService>> ComputationService::Create(
-    ByteSpan manifest_json, const EnclaveSession& session, const vsock::Transport& transport,
-    ServiceOptions options, const Clock& clock) {
-  CLOISTER_ASSIGN_OR_RETURN(formats::Manifest manifest, formats::ParseManifest(manifest_json));
+    const formats::Manifest& manifest, std::unique_ptr<Computation> computation,
+    const EnclaveSession& session, const vsock::Transport& transport, ServiceOptions options,
+    const Clock& clock) {
   if (!ConstantTimeEquals(manifest.digest, session.statement().manifest_digest)) {
     return Error::InvalidArgument("the session was started for another manifest");
   }
@@ -59,7 +59,8 @@ Result<std::unique_ptr<ComputationService>> ComputationService::Create(
     return port.error().WithContext("manifest kms.endpoint");
   }
   CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<Session> run,
-                            Session::Create(manifest, session.id_hex(), clock));
+                            Session::Create(manifest, std::move(computation), session.id_hex(),
+                                            clock));
   return std::unique_ptr<ComputationService>(
       new ComputationService(std::move(run), session, transport, std::move(options)));
 }

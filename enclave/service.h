@@ -53,10 +53,13 @@ struct ServiceOptions {
 
 class ComputationService {
  public:
-  // Parses the manifest (enclave/computation.h); the run belongs to `session`, which must have
-  // been started for this manifest. `session`, `transport` and `clock` must outlive the service.
-  // kMalformed for a bad manifest; kInvalidArgument when the session is for another manifest.
-  static Result<std::unique_ptr<ComputationService>> Create(ByteSpan manifest_json,
+  // Serves the run of `manifest` (parsed by ComputationRegistry::ParseManifest) with
+  // `computation` (made for it by ComputationRegistry::Create); the run belongs to `session`,
+  // which must have been started for this manifest. `session`, `transport` and `clock` must
+  // outlive the service. kMalformed for a bad KMS endpoint; kInvalidArgument when the session is
+  // for another manifest.
+  static Result<std::unique_ptr<ComputationService>> Create(const formats::Manifest& manifest,
+                                                            std::unique_ptr<Computation> computation,
                                                             const EnclaveSession& session,
                                                             const vsock::Transport& transport,
                                                             ServiceOptions options,

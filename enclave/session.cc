@@ -266,14 +266,15 @@ class OrderedPrefetcher {
 }  // namespace
 
 Result<std::unique_ptr<Session>> Session::Create(const formats::Manifest& manifest,
+                                                 std::unique_ptr<Computation> computation,
                                                  std::string session_id_hex, const Clock& clock) {
   auto id = HexDecode(session_id_hex);
   if (!id || id->size() != formats::kSessionIdBytes || formats::SessionIdHex(*id) != session_id_hex) {
     return Error::InvalidArgument("session id must be 64 lower-case hex digits");
   }
-  CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<Computation> c, CreateComputation(manifest));
+  if (computation == nullptr) return Error::InvalidArgument("the run needs a computation");
   return std::unique_ptr<Session>(
-      new Session(manifest, std::move(c), std::move(session_id_hex), clock));
+      new Session(manifest, std::move(computation), std::move(session_id_hex), clock));
 }
 
 formats::esdk::EncryptionContext Session::ExpectedContext(const formats::Party& party, bool with_session) const {

@@ -118,10 +118,12 @@ struct RunStats {
 
 class Session {
  public:
-  // Starts the run of `manifest` (copied) in the enclave session `session_id_hex` (64 lower-case
-  // hex digits, enclave/session_statement.h). `clock` is read for the receipt time and must
-  // outlive the session. kMalformed if the computation is unknown; kInvalidArgument for a bad id.
+  // Starts the run of `manifest` (copied) with `computation` (made for it, e.g. by
+  // ComputationRegistry::Create) in the enclave session `session_id_hex` (64 lower-case hex
+  // digits, formats/session_statement.h). `clock` is read for the receipt time and must
+  // outlive the session. kInvalidArgument for a bad id or a null computation.
   static Result<std::unique_ptr<Session>> Create(const formats::Manifest& manifest,
+                                                 std::unique_ptr<Computation> computation,
                                                  std::string session_id_hex, const Clock& clock);
 
   // Stores `ciphertext` for `party`. Returns its SHA-384 (what the receipt will list).

@@ -18,11 +18,19 @@
 #include "enclave/computation.h"
 #include "formats/receipt.h"
 #include "enclave/session.h"
+#include "enclave/builtin_computations.h"
 #include "kms/client.h"
 #include "tests/support/process.h"
 
 namespace cloister {
 namespace {
+
+// The computation the built-in registry makes for `m` (null, failing the test, if it refuses).
+std::unique_ptr<enclave::Computation> ComputationFor(const formats::Manifest& m) {
+  auto c = enclave::BuiltinComputations().Create(m);
+  EXPECT_TRUE(c.has_value()) << c.error().ToString();
+  return c ? std::move(*c) : nullptr;
+}
 
 const testing::KmsPrincipal kParty = {"arn:aws:iam::111122223333:user/buyer1",
                                       "AKIAPARTYBUYER100001",
@@ -98,7 +106,7 @@ TEST(PartyInteropTest, ClientNodeAndClientKmsInputsAreCountedBySession) {
   auto manifest = formats::ParseManifest(AsBytes(manifest_json));
   ASSERT_TRUE(manifest.has_value()) << manifest.error().ToString();
   SystemClock clock;
-  auto session = enclave::Session::Create(*manifest, kSession, clock);
+  auto session = enclave::Session::Create(*manifest, ComputationFor(*manifest), kSession, clock);
   ASSERT_TRUE(session.has_value()) << session.error().ToString();
   auto esdk = ReadFile((dir.path() / "buyer1.esdk").string());
   auto blob = ReadFile((dir.path() / "buyer2.blob").string());

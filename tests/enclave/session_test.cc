@@ -19,10 +19,18 @@
 
 #include "common/ossl.h"
 #include "enclave/auction.h"
+#include "enclave/builtin_computations.h"
 #include "tests/formats/esdk_fakes.h"
 
 namespace cloister::enclave {
 namespace {
+
+// The computation the built-in registry makes for `m` (null, failing the test, if it refuses).
+std::unique_ptr<Computation> ComputationFor(const formats::Manifest& m) {
+  auto c = BuiltinComputations().Create(m);
+  EXPECT_TRUE(c.has_value()) << c.error().ToString();
+  return c ? std::move(*c) : nullptr;
+}
 
 const char* kArn[] = {"arn:aws:kms:us-east-1:1:key/a", "arn:aws:kms:us-east-1:1:key/b",
                       "arn:aws:kms:us-east-1:1:key/c"};
@@ -87,7 +95,7 @@ class SessionTest : public ::testing::Test {
     auto m = formats::ParseManifest(AsBytes(ManifestJson()));
     ASSERT_TRUE(m.has_value()) << m.error().ToString();
     manifest_ = *m;
-    auto s = Session::Create(manifest_, kSession, clock_);
+    auto s = Session::Create(manifest_, ComputationFor(manifest_), kSession, clock_);
     ASSERT_TRUE(s.has_value());
     session_ = std::move(*s);
   }
@@ -178,7 +186,7 @@ TEST_F(SessionTest, RunStatsSplitTheRunIntoPhases) {
                                st.computation.wall + st.receipt.wall);
   EXPECT_GT(st.total.cpu.count(), 0);
   // The stats do not change what Run returns: same body as a run without them.
-  auto again = Session::Create(manifest_, kSession, clock_);
+  auto again = Session::Create(manifest_, ComputationFor(manifest_), kSession, clock_);
   ASSERT_TRUE(again.has_value());
   ASSERT_TRUE((*again)->PutInput("alice", a).has_value());
   ASSERT_TRUE((*again)->PutInput("bob", b).has_value());
@@ -268,7 +276,7 @@ TEST_F(SessionTest, FailsClosedTable) {
   };
   for (const auto& row : rows) {
     SCOPED_TRACE(row.name);
-    auto s = Session::Create(manifest_, kSession, clock_);
+    auto s = Session::Create(manifest_, ComputationFor(manifest_), kSession, clock_);
     ASSERT_TRUE(s.has_value());
     FakeKms kms;
     ASSERT_TRUE(
@@ -301,7 +309,7 @@ TEST(SessionCreateTest, RefusesABadSessionId) {
   FixedClock clock(0);
   for (const std::string& id : {std::string(), std::string(63, 'a'), std::string(64, 'A'),
                                 std::string(64, 'g'), std::string(66, 'a')}) {
-    EXPECT_FALSE(Session::Create(*m, id, clock).has_value()) << id;
+    EXPECT_FALSE(Session::Create(*m, ComputationFor(*m), id, clock).has_value()) << id;
   }
 }
 
@@ -313,7 +321,7 @@ TEST(SessionlessManifestTest, AcceptsUnboundInputsAndMarksTheRunReplayable) {
   EXPECT_TRUE(m->allow_sessionless_inputs);
   FixedClock clock(1'790'000'000'000);
   FakeKms kms;
-  auto s = Session::Create(*m, kSession, clock);
+  auto s = Session::Create(*m, ComputationFor(*m), kSession, clock);
   ASSERT_TRUE(s.has_value());
   // alice: ESDK without a session; bob: bare blob without one (as `aws kms encrypt` in AWS's
   // sample); carol: bound to the session.
@@ -331,7 +339,7 @@ TEST(SessionlessManifestTest, AcceptsUnboundInputsAndMarksTheRunReplayable) {
   EXPECT_TRUE(body->replayable);
 
   // Another session's input is refused even there.
-  auto other = Session::Create(*m, kSession, clock);
+  auto other = Session::Create(*m, ComputationFor(*m), kSession, clock);
   ASSERT_TRUE(other.has_value());
   auto put = (*other)->PutInput(
       "alice", Encrypt(kms, kArn[0], "lot-1,1\n", Ctx("alice", "auction-7", kOtherSession)));
@@ -339,7 +347,7 @@ TEST(SessionlessManifestTest, AcceptsUnboundInputsAndMarksTheRunReplayable) {
   EXPECT_EQ(put.error().code(), ErrorCode::kPolicyDenied);
 
   // Every input bound to the session: not replayable.
-  auto bound = Session::Create(*m, kSession, clock);
+  auto bound = Session::Create(*m, ComputationFor(*m), kSession, clock);
   ASSERT_TRUE(bound.has_value());
   ASSERT_TRUE((*bound)->PutInput("alice", Encrypt(kms, kArn[0], "lot-1,1\n", Ctx("alice"))));
   ASSERT_TRUE((*bound)->PutInput("bob", Encrypt(kms, kArn[1], "lot-1,2\n", Ctx("bob"))));
@@ -514,7 +522,7 @@ class ParallelRunTest : public ::testing::Test {
                                       int skip = -1) {
     auto m = formats::ParseManifest(AsBytes(ParallelManifestJson(sessionless)));
     EXPECT_TRUE(m.has_value()) << m.error().ToString();
-    auto s = Session::Create(*m, kSession, clock_);
+    auto s = Session::Create(*m, ComputationFor(*m), kSession, clock_);
     EXPECT_TRUE(s.has_value());
     for (int p = 0; p < kParallelParties; ++p) {
       if (p == skip) continue;
