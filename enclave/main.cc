@@ -3,12 +3,20 @@
 // enclave), hardens itself, reads the manifest from the image, announces itself with the Nitro
 // heartbeat and serves requests on vsock port 5000 (enclave/rpc.h). Computations add their
 // request handlers next to the built-in ones below.
+//
+// `cloister-enclave --check-manifest FILE`, run on the host by `cloister build-enclave`
+// (parent/runtime_check.h), checks a manifest with the code the runtime runs at boot (the
+// computation registry, enclave/computation.h) and exits: 0 with no output when it would boot
+// with it, 1 with the reason on one line of stdout when it would refuse it, 2 for a usage error.
 #include <malloc.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <memory>
+#include <string>
 
 #include "common/clock.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "common/ossl.h"
 #include "common/vsock.h"
@@ -26,10 +34,45 @@ int Fail(const char* step, const cloister::Error& e) {
   return 1;
 }
 
+// The longest reason --check-manifest prints (the messages are short; a manifest's text in one
+// is bounded by the parsers).
+constexpr size_t kMaxCheckLineBytes = 1024;
+
+// --check-manifest: see the top of this file.
+int CheckManifest(const std::string& path) {
+  using namespace cloister;
+  auto text = ReadFile(path, enclave::kMaxManifestSize);
+  if (!text) {
+    std::fprintf(stdout, "%s\n", text.error().message().substr(0, kMaxCheckLineBytes).c_str());
+    return 1;
+  }
+  auto checked = enclave::BuiltinComputations().CheckManifest(*text);
+  if (checked) return 0;
+  std::string line = checked.error().message().substr(0, kMaxCheckLineBytes);
+  for (char& c : line) {
+    if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+  }
+  std::fprintf(stdout, "%s\n", line.c_str());
+  return 1;
+}
+
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
   using namespace cloister;
+  if (argc > 1) {
+    CLI::App app("cloister-enclave: the Cloister enclave runtime (with no arguments, boots)");
+    std::string manifest;
+    app.add_option("--check-manifest", manifest,
+                   "Check a manifest as the runtime would at boot; print why it is refused")
+        ->required();
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+      return app.exit(e) == 0 ? 0 : 2;
+    }
+    return CheckManifest(manifest);
+  }
   if (auto st = enclave::HardenProcess(); !st) return Fail("harden", st.error());
   InitLogging("cloister-enclave");
   // The computations this runtime can run; the manifest is parsed once, with this table.

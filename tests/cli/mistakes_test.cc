@@ -217,6 +217,16 @@ TEST_F(CliMistakesTest, BuildEnclaveChecksTheManifest) {
     EXPECT_TRUE(message.ends_with("); nothing was written")) << c.name << ": " << message;
     EXPECT_FALSE(fs::exists(Path("bad.eif"))) << c.name;
   }
+  // A "runtime" without the check mode is not taken as agreeing.
+  CommandResult no_check = Cli({"build-enclave", "--manifest",
+                                kSource + "/examples/hello/manifest.json", "--runtime",
+                                "/bin/false", "--output-file", Path("bad.eif")},
+                               env);
+  EXPECT_EQ(no_check.exit_code, 1) << no_check.out << no_check.err;
+  EXPECT_EQ(ErrorMessage(no_check),
+            "--manifest: the enclave runtime /bin/false could not check the manifest (exit 1); "
+            "is it a Cloister runtime with --check-manifest?");
+  EXPECT_FALSE(fs::exists(Path("bad.eif")));
   for (const char* good : {"/examples/hello/manifest.json",
                            "/examples/sealed-bid-auction/manifest.json"}) {
     CommandResult r = Cli({"build-enclave", "--manifest", kSource + good, "--runtime", kRuntime,
