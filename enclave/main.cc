@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
   // fit are refused with an error instead of ending the enclave.
   const uint64_t memory = enclave::AddressSpaceLimit();
   // glibc gives each thread that allocates a malloc arena of its own, reserving 64 MiB of address
-  // space apiece: the run's KMS workers (enclave/session.h) would spend --memory on reservations
+  // space apiece: the run's KMS workers (enclave/computation_run.h) would spend --memory on reservations
   // and leave the inputs short. One arena serves the whole runtime.
   (void)::mallopt(M_ARENA_MAX, 1);
   enclave::RpcServer server;

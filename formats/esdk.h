@@ -132,7 +132,7 @@ class Sink {
   virtual Status Write(ByteSpan data) = 0;
 };
 
-// In-memory adapters. SpanSource reads a view it does not own.
+// In-memory adapters. SpanSource reads a view it does not own: the bytes must outlive it.
 class SpanSource final : public Source {
  public:
   explicit SpanSource(ByteSpan data) : data_(data) {}
@@ -150,7 +150,8 @@ class BytesSink final : public Sink {
  private:
   Bytes bytes_;
 };
-// Appends to a SecureVector it does not own (plaintexts stay in secret memory).
+// Appends to a SecureVector it does not own, which must outlive the sink (plaintexts stay in
+// secret memory).
 class SecureVectorSink final : public Sink {
  public:
   explicit SecureVectorSink(SecureVector& out) : out_(out) {}

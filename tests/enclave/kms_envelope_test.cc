@@ -6,7 +6,7 @@
 #include "attestation/platform_pki.h"
 #include "formats/receipt.h"
 #include "enclave/recipient_cms.h"
-#include "enclave/session.h"
+#include "enclave/computation_run.h"
 #include "enclave/builtin_computations.h"
 #include "kms/recipient.h"
 #include "tests/formats/esdk_fakes.h"
@@ -115,7 +115,7 @@ TEST(JourneyInProcessTest, BidsToVerifiedReceipt) {
   }
 
   FixedClock clock(now - 50);
-  auto session = Session::Create(*manifest, ComputationFor(*manifest), std::string(64, 'c'), clock);
+  auto session = ComputationRun::Create(*manifest, ComputationFor(*manifest), std::string(64, 'c'), clock);
   ASSERT_TRUE(session.has_value());
   for (size_t i = 0; i < parties.size(); ++i) {
     ASSERT_TRUE((*session)->PutInput(parties[i], ciphertexts[i]).has_value());
