@@ -8,7 +8,15 @@
 // (parent/runtime_check.h), checks a manifest with the code the runtime runs at boot (the
 // computation registry, enclave/computation.h) and exits: 0 with no output when it would boot
 // with it, 1 with the reason on one line of stdout when it would refuse it, 2 for a usage error.
+// `cloister-enclave --check-input PARTY --manifest FILE`, run on the host by `cloister party
+// encrypt --manifest`, reads PARTY's plaintext on stdin (at most kMaxCheckedInputBytes) and
+// hands it to a fresh computation of that manifest (its own input parser, AddInput), with the
+// same exits; the reason never quotes the input (the computations' messages do not).
 #include <malloc.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -19,6 +27,7 @@
 #include "common/file.h"
 #include "common/log.h"
 #include "common/ossl.h"
+#include "common/secret.h"
 #include "common/vsock.h"
 #include "enclave/boot.h"
 #include "enclave/builtin_computations.h"
@@ -38,22 +47,57 @@ int Fail(const char* step, const cloister::Error& e) {
 // is bounded by the parsers).
 constexpr size_t kMaxCheckLineBytes = 1024;
 
-// --check-manifest: see the top of this file.
-int CheckManifest(const std::string& path) {
-  using namespace cloister;
-  auto text = ReadFile(path, enclave::kMaxManifestSize);
-  if (!text) {
-    std::fprintf(stdout, "%s\n", text.error().message().substr(0, kMaxCheckLineBytes).c_str());
-    return 1;
-  }
-  auto checked = enclave::BuiltinComputations().CheckManifest(*text);
-  if (checked) return 0;
-  std::string line = checked.error().message().substr(0, kMaxCheckLineBytes);
+// The most plaintext --check-input reads (larger inputs are not checked: the party encrypts
+// without --manifest).
+constexpr size_t kMaxCheckedInputBytes = size_t{256} << 20;
+
+int PrintReason(const cloister::Error& e) {
+  std::string line = e.message().substr(0, kMaxCheckLineBytes);
   for (char& c : line) {
     if (static_cast<unsigned char>(c) < 0x20) c = ' ';
   }
   std::fprintf(stdout, "%s\n", line.c_str());
   return 1;
+}
+
+// --check-input: see the top of this file.
+int CheckInput(const std::string& party, const std::string& manifest_path) {
+  using namespace cloister;
+  auto text = ReadFile(manifest_path, enclave::kMaxManifestSize);
+  if (!text) return PrintReason(text.error());
+  const enclave::ComputationRegistry computations = enclave::BuiltinComputations();
+  auto manifest = computations.ParseManifest(*text);
+  if (!manifest) return PrintReason(manifest.error());
+  auto computation = computations.Create(*manifest);
+  if (!computation) return PrintReason(computation.error());
+  SecureVector plaintext;
+  uint8_t buf[64 * 1024];
+  while (true) {
+    const ssize_t n = ::read(STDIN_FILENO, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return PrintReason(Error::FromErrno("stdin", errno));
+    if (n == 0) break;
+    if (plaintext.size() + static_cast<size_t>(n) > kMaxCheckedInputBytes) {
+      ::explicit_bzero(buf, sizeof(buf));
+      return PrintReason(Error::InvalidArgument(
+          "the input is larger than the " + std::to_string(kMaxCheckedInputBytes >> 20) +
+          " MiB the check reads; encrypt it without --manifest"));
+    }
+    plaintext.insert(plaintext.end(), buf, buf + n);
+  }
+  ::explicit_bzero(buf, sizeof(buf));
+  if (auto st = (*computation)->AddInput(party, plaintext); !st) return PrintReason(st.error());
+  return 0;
+}
+
+// --check-manifest: see the top of this file.
+int CheckManifest(const std::string& path) {
+  using namespace cloister;
+  auto text = ReadFile(path, enclave::kMaxManifestSize);
+  if (!text) return PrintReason(text.error());
+  auto checked = enclave::BuiltinComputations().CheckManifest(*text);
+  if (!checked) return PrintReason(checked.error());
+  return 0;
 }
 
 }  // namespace
@@ -62,15 +106,25 @@ int main(int argc, char** argv) {
   using namespace cloister;
   if (argc > 1) {
     CLI::App app("cloister-enclave: the Cloister enclave runtime (with no arguments, boots)");
-    std::string manifest;
-    app.add_option("--check-manifest", manifest,
-                   "Check a manifest as the runtime would at boot; print why it is refused")
-        ->required();
+    std::string manifest, input_party, input_manifest;
+    auto* check_manifest = app.add_option(
+        "--check-manifest", manifest,
+        "Check a manifest as the runtime would at boot; print why it is refused");
+    auto* check_input = app.add_option(
+        "--check-input", input_party,
+        "Check PARTY's plaintext input (stdin) with the computation's own parser");
+    auto* with_manifest =
+        app.add_option("--manifest", input_manifest, "The manifest, for --check-input");
+    check_manifest->excludes(check_input)->excludes(with_manifest);
+    check_input->needs(with_manifest);
+    with_manifest->needs(check_input);
+    app.require_option(1, 2);
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
       return app.exit(e) == 0 ? 0 : 2;
     }
+    if (!input_party.empty()) return CheckInput(input_party, input_manifest);
     return CheckManifest(manifest);
   }
   if (auto st = enclave::HardenProcess(); !st) return Fail("harden", st.error());

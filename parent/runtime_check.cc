@@ -29,14 +29,19 @@ struct Finished {
   std::string out;
 };
 
-// Runs `argv` with stdout captured (bounded) and a deadline; the child is reaped on every path.
-Result<Finished> RunBounded(const std::vector<std::string>& argv) {
+// Runs `argv` with stdout captured (bounded), stdin from `stdin_fd` (-1: /dev/null) and a
+// deadline; the child is reaped on every path.
+Result<Finished> RunBounded(const std::vector<std::string>& argv, int stdin_fd = -1) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return Error::FromErrno("pipe", errno);
   UniqueFd rd(fds[0]), wr(fds[1]);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  if (stdin_fd >= 0) {
+    posix_spawn_file_actions_adddup2(&fa, stdin_fd, STDIN_FILENO);
+  } else {
+    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  }
   posix_spawn_file_actions_adddup2(&fa, wr.get(), STDOUT_FILENO);
   posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
   std::vector<char*> args;
@@ -87,12 +92,12 @@ Result<Finished> RunBounded(const std::vector<std::string>& argv) {
 
 }  // namespace
 
-Status CheckManifestWithRuntime(const std::string& runtime_path, const std::string& manifest_path) {
-  CLOISTER_ASSIGN_OR_RETURN(Finished f,
-                            RunBounded({runtime_path, "--check-manifest", manifest_path}));
+namespace {
+
+Status Judge(const Finished& f, const std::string& runtime_path, const std::string& what) {
   const std::string who = "the enclave runtime " + runtime_path;
   if (f.timed_out) {
-    return Error::Io(who + " did not finish checking the manifest within " +
+    return Error::Io(who + " did not finish checking the " + what + " within " +
                      std::to_string(kRuntimeCheckTimeout.count() / 1000) + " s");
   }
   if (WIFEXITED(f.status) && WEXITSTATUS(f.status) == 0) return OkStatus();
@@ -100,10 +105,28 @@ Status CheckManifestWithRuntime(const std::string& runtime_path, const std::stri
   if (WIFEXITED(f.status) && WEXITSTATUS(f.status) == 1 && !line.empty()) {
     return Error::Malformed(line);
   }
-  return Error::Io(who + " could not check the manifest (" +
+  return Error::Io(who + " could not check the " + what + " (" +
                    (WIFEXITED(f.status) ? "exit " + std::to_string(WEXITSTATUS(f.status))
                                         : "signal " + std::to_string(WTERMSIG(f.status))) +
-                   "); is it a Cloister runtime with --check-manifest?");
+                   "); is it a Cloister runtime with --check-" + what + "?");
+}
+
+}  // namespace
+
+Status CheckManifestWithRuntime(const std::string& runtime_path, const std::string& manifest_path) {
+  CLOISTER_ASSIGN_OR_RETURN(Finished f,
+                            RunBounded({runtime_path, "--check-manifest", manifest_path}));
+  return Judge(f, runtime_path, "manifest");
+}
+
+Status CheckInputWithRuntime(const std::string& runtime_path, const std::string& manifest_path,
+                             const std::string& party, const std::string& input_path) {
+  UniqueFd in(::open(input_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!in) return Error::FromErrno(input_path, errno);
+  CLOISTER_ASSIGN_OR_RETURN(
+      Finished f, RunBounded({runtime_path, "--check-input", party, "--manifest", manifest_path},
+                             in.get()));
+  return Judge(f, runtime_path, "input");
 }
 
 }  // namespace cloister::parent

@@ -236,6 +236,39 @@ TEST_F(CliMistakesTest, BuildEnclaveChecksTheManifest) {
   }
 }
 
+// Item 11: with --manifest, party encrypt hands the plaintext to the computation's own parser
+// (the runtime's, `cloister-enclave --check-input`) first: a bid file with a header line is
+// refused with the auction's words before any KMS call, and nothing is written.
+TEST_F(CliMistakesTest, PartyEncryptChecksTheInputWithTheManifest) {
+  const std::string manifest = kSource + "/examples/sealed-bid-auction/manifest.json";
+  auto env = CleanEnv(dir_.path().string());
+  env["CLOISTER_ENCLAVE_RUNTIME"] = kRuntime;
+  auto encrypt = [&](const std::string& party) {
+    return Cli({"party", "encrypt", "--kms", "https://127.0.0.1:1", "--key-id", "alias/buyer1",
+                "--computation", "sealed-bid-auction-demo-1", "--party", party, "--no-session",
+                "--in", Path("bids.csv"), "--out", Path("bids.esdk"), "--manifest", manifest},
+               env);
+  };
+  Write("bids.csv", "lot,amount\nlot-1,1200\n");
+  CommandResult r = encrypt("buyer1");
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_EQ(ErrorMessage(r), "--in " + Path("bids.csv") + ": the computation in " + manifest +
+                                 " would refuse it (bid file line 1: unknown lot 'lot'); nothing "
+                                 "was encrypted");
+  EXPECT_FALSE(fs::exists(Path("bids.esdk")));
+  // A party the manifest does not list is refused the same way.
+  Write("bids.csv", "lot-1,1200\n");
+  r = encrypt("buyer9");
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(ErrorMessage(r).find("(party is not in the manifest)"), std::string::npos)
+      << ErrorMessage(r);
+  // A good bid file passes the check and goes on to KMS (nothing listens on port 1 here).
+  r = encrypt("buyer1");
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_EQ(ErrorMessage(r).find("would refuse it"), std::string::npos) << ErrorMessage(r);
+  EXPECT_FALSE(fs::exists(Path("bids.esdk")));
+}
+
 // Item 1: an enclave that stops before its heartbeat is reported with the runtime's first line,
 // without --debug-mode. The image is built through the library (build-enclave refuses it).
 TEST_F(CliMistakesTest, RunEnclaveSaysWhyTheEnclaveStopped) {
