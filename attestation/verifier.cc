@@ -441,7 +441,10 @@ struct Verifier::Impl {
 
 Result<VerifiedDocument> Verifier::Impl::Verify(ByteSpan document,
                                                 const VerifyOptions& options) const {
-  const UnixMillis now = options.now;
+  if (!options.now) {
+    return Error::InvalidArgument("VerifyOptions::now is not set: the time to verify at is required");
+  }
+  const UnixMillis now = *options.now;
   CLOISTER_ASSIGN_OR_RETURN(ParsedAttestation parsed, ParseAttestationDocument(document));
   const AttestationDoc& doc = parsed.doc;
 

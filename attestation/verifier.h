@@ -70,7 +70,9 @@ class TrustAnchors {
 };
 
 struct VerifyOptions {
-  UnixMillis now = 0;                       // the time at which certificates must be valid
+  // The time at which certificates must be valid. Required: Verify refuses options without it
+  // (kInvalidArgument), so no caller verifies at 1970 by forgetting it.
+  std::optional<UnixMillis> now;
   std::map<uint32_t, Bytes> expected_pcrs;  // each must be present with exactly this value
   std::optional<Bytes> expected_nonce;      // the document's nonce must equal it
   std::optional<int64_t> max_age_ms;        // now - timestamp must not exceed it
@@ -91,8 +93,9 @@ class Verifier {
   Verifier& operator=(const Verifier&) = delete;
 
   // Verifies `document` (a signed attestation document, untagged or tag 18) as described above.
-  // Returns the parsed document. kMalformed: does not parse; kVerifyFailed: chain, validity or
-  // signature; kPolicyDenied: an expectation in `options` is not met. Messages name the check.
+  // Returns the parsed document. kInvalidArgument: `options.now` unset; kMalformed: does not
+  // parse; kVerifyFailed: chain, validity or signature; kPolicyDenied: an expectation in
+  // `options` is not met. Messages name the check.
   Result<VerifiedDocument> Verify(ByteSpan document, const VerifyOptions& options) const;
 
   // Returns the number of cached chain prefixes (for tests and benchmarks).

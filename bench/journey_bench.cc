@@ -6,12 +6,12 @@
 // emulated platform's root, one KMS key per party with the policy `cloister party create-key`
 // writes (the operator may decrypt only from an enclave with the bench's PCR0/1/2), each party's
 // bids encrypted as an AWS Encryption SDK message under a data key from KMS GenerateDataKey, the
-// enclave Session (PutInput, Run with RunStats and --kms-in-flight workers), the enclave's
+// enclave ComputationRun (PutInput, Run with RunStats and --kms-in-flight workers), the enclave's
 // RecipientKmsPool (a KMS client per worker, one NSM attestation document carrying the session's
 // RSA-2048 key, KMS Decrypt with Recipient, CMS opened),
 // the monitor's NSM service signing the receipt's attestation document, and the auditor's
 // VerifyReceipt. Only the transports are shortcuts: the NSM is called in process (the
-// parent/nsm_service.h code the monitor runs) and the inputs are handed to the Session directly.
+// parent/nsm_service.h code the monitor runs) and the inputs are handed to the ComputationRun directly.
 //
 // Phases of one repetition (medians over the repetitions are printed):
 //   kms      the time the run waited for KMS Decrypt answers (HTTP, policy, CMS; the first call
@@ -25,7 +25,7 @@
 //   verify   the auditor's VerifyReceipt (chain, PCRs, binding, its own input) — not in total
 //
 // KMS latency (issue 15): the enclave keeps up to --kms-in-flight KMS requests in flight
-// (enclave/session.h, kDefaultKmsInFlight). With --kms-delay-ms D, every party count is also run
+// (enclave/computation_run.h, kDefaultKmsInFlight). With --kms-delay-ms D, every party count is also run
 // through a TCP relay in front of cloister-kms that holds every byte KMS sends back for D ms (a
 // KMS D ms away; the relay passes each connection through, so the clients' keep-alive
 // connections are reused through it), once with --kms-in-flight requests in flight and once with
@@ -72,12 +72,13 @@
 #include "common/stopwatch.h"
 #include "common/unique_fd.h"
 #include "enclave/auction.h"
+#include "enclave/builtin_computations.h"
 #include "formats/esdk.h"
 #include "kms/esdk_keyring.h"
 #include "enclave/kms_recipient.h"
 #include "enclave/nsm.h"
 #include "formats/receipt.h"
-#include "enclave/session.h"
+#include "enclave/computation_run.h"
 #include "kms/client.h"
 #include "kms/party_policy.h"
 #include "parent/nsm_service.h"
@@ -519,9 +520,11 @@ struct KmsPath {
 Result<Sample> RunOnce(World& w, const formats::Manifest& manifest, int parties,
                        const KmsPath& path) {
   Sample s{};
-  CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<enclave::Session> session,
-                            enclave::Session::Create(manifest, w.session->id_hex(),
-                                                     SystemClock::Get()));
+  CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<enclave::Computation> computation,
+                            enclave::BuiltinComputations().Create(manifest));
+  CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<enclave::ComputationRun> session,
+                            enclave::ComputationRun::Create(manifest, std::move(computation),
+                                                     w.session->id_hex(), SystemClock::Get()));
   const double server_cpu_start = ProcessCpuMs(w.kms->process().pid());
   const Stopwatch run_watch;
   for (int p = 0; p < parties; ++p) {

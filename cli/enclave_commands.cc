@@ -12,9 +12,9 @@
 #include "common/cli.h"
 #include "common/file.h"
 #include "common/ossl.h"
-#include "enclave/computation.h"
 #include "parent/image_builder.h"
 #include "parent/launcher.h"
+#include "parent/runtime_check.h"
 
 namespace cloister::cli {
 namespace {
@@ -115,25 +115,6 @@ Result<nlohmann::ordered_json> DescribeEif(const std::string& path) {
 // Largest manifest build-enclave reads (the image builder's own limit).
 constexpr size_t kMaxManifestFile = size_t{1} << 20;
 
-// Checks the manifest at `path` as the enclave runtime will at boot (enclave/main.cc): a JSON
-// object whose "computation" is "none" serves the built-in requests only; anything else must pass
-// formats::ParseManifest and name a known computation (enclave::CreateComputation), the same code
-// with the same messages. Build time is the last moment to say so: parties grant their keys to
-// the PCRs build-enclave prints. kMalformed with the runtime's message; kNotFound/kIo to read.
-Status CheckManifestAsRuntime(const std::string& path) {
-  CLOISTER_ASSIGN_OR_RETURN(Bytes text, ReadFile(path, kMaxManifestFile));
-  auto doc = nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (doc.is_object()) {
-    auto it = doc.find("computation");
-    if (it != doc.end() && it->is_string() && it->get<std::string>() == "none") return OkStatus();
-  }
-  auto manifest = formats::ParseManifest(text);
-  if (!manifest) return manifest.error();
-  auto computation = enclave::CreateComputation(*manifest);
-  if (!computation) return computation.error();
-  return OkStatus();
-}
-
 // The image's name and version when --name/--version are not given: the manifest's "name" and
 // "version" (an app manifest such as examples/hello), else its "computation_id" as the name; else
 // "cloister-enclave" and "0.0.0". describe-eif prints them as ImageName and ImageVersion.
@@ -211,9 +192,20 @@ void RegisterEnclaveCommands(CLI::App& app, Action& run) {
       if (Status st = CheckOutputPath("--output-file", build->output); !st) {
         return ReportFailure(st.error());
       }
-      // Before anything is written: an image whose runtime refuses its manifest would print
-      // PCRs that parties might grant their keys to, and fail only at launch.
-      if (Status st = CheckManifestAsRuntime(build->manifest); !st) {
+      std::string runtime = build->runtime;
+      if (runtime.empty()) {
+        auto path = parent::DefaultRuntimePath();
+        if (!path) return ReportFailure(path.error());
+        runtime = *path;
+      }
+      // Before anything is written, the runtime about to be packed checks the manifest with the
+      // code it runs at boot (parent/runtime_check.h): an image whose runtime refuses its
+      // manifest would print PCRs that parties might grant their keys to, and fail only at
+      // launch.
+      if (auto read = ReadFile(build->manifest, kMaxManifestFile); !read) {
+        return ReportFailure(read.error().WithContext("--manifest"));
+      }
+      if (Status st = parent::CheckManifestWithRuntime(runtime, build->manifest); !st) {
         if (st.error().code() == ErrorCode::kMalformed) {
           return ReportFailure(Error::Malformed(
               "--manifest " + build->manifest + ": the enclave runtime would refuse it at boot (" +
@@ -233,13 +225,7 @@ void RegisterEnclaveCommands(CLI::App& app, Action& run) {
       auto epoch = SourceDateEpoch();
       if (!epoch) return ReportFailure(epoch.error());
       o.source_date_epoch = *epoch;
-      if (build->runtime.empty()) {
-        auto path = parent::DefaultRuntimePath();
-        if (!path) return ReportFailure(path.error());
-        o.runtime_path = *path;
-      } else {
-        o.runtime_path = build->runtime;
-      }
+      o.runtime_path = runtime;
       auto image = parent::BuildEnclaveImage(o);
       if (!image) return ReportFailure(image.error());
       if (auto st = WriteFileAtomic(build->output, image->bytes, 0644); !st) {

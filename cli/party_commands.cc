@@ -32,6 +32,8 @@
 #include "formats/session_statement.h"
 #include "kms/client.h"
 #include "kms/party_policy.h"
+#include "parent/image_builder.h"
+#include "parent/runtime_check.h"
 
 namespace cloister::cli {
 namespace {
@@ -55,6 +57,7 @@ struct EncryptFlags {
   std::string ca_file;
   std::string session;  // the joined-session file (cli/joined_session.h)
   bool no_session = false;
+  std::string manifest;  // optional: check the input with the runtime first
 };
 
 // Progress of a long stream on stderr, only when stderr is a terminal (a log file or a pipe gets
@@ -194,6 +197,20 @@ int Encrypt(const EncryptFlags& f) {
           *joined->computation_id));
     }
     session = std::move(*joined);
+  }
+  if (!f.manifest.empty()) {
+    // Issue 19 item 11: an input the computation would refuse fails here, not the whole run
+    // later. The runtime the CLI was installed with parses it (parent/runtime_check.h).
+    auto runtime = parent::DefaultRuntimePath();
+    if (!runtime) return ReportFailure(runtime.error().WithContext("--manifest"));
+    if (Status st = parent::CheckInputWithRuntime(*runtime, f.manifest, f.party, f.in); !st) {
+      if (st.error().code() == ErrorCode::kMalformed) {
+        return ReportFailure(Error::Malformed("--in " + f.in + ": the computation in " +
+                                              f.manifest + " would refuse it (" +
+                                              st.error().message() + "); nothing was encrypted"));
+      }
+      return ReportFailure(st.error().WithContext("--manifest"));
+    }
   }
   auto client = CallerClient(f.kms, f.region, f.ca_file);
   if (!client) return ReportFailure(client.error());
@@ -669,6 +686,9 @@ void RegisterPartyCommands(CLI::App& app, Action& run) {
                   "The session you joined (`cloister party join --out`): binds the input to it");
   enc->add_flag("--no-session", f->no_session,
                 "Make a sessionless input (replayable; only for manifests that allow it)");
+  enc->add_option("--manifest", f->manifest,
+                  "The computation's manifest: check the input with the computation's own parser "
+                  "(the enclave runtime's) before encrypting");
   enc->callback([f, &run] { run = [f] { return Encrypt(*f); }; });
 }
 

@@ -1,4 +1,4 @@
-// Stopwatch: elapsed time on two clocks at once, for phase timings (enclave/session.h RunStats):
+// Stopwatch: elapsed time on two clocks at once, for phase timings (enclave/computation_run.h RunStats):
 // wall time (std::chrono::steady_clock) and the calling thread's CPU time
 // (CLOCK_THREAD_CPUTIME_ID). On a busy machine the wall time of a phase includes the time other
 // processes ran; its CPU time does not, so the two together tell a slow phase from a busy host.

@@ -42,14 +42,10 @@ Result<uint64_t> ParseAmount(std::string_view s) {
 
 }  // namespace
 
-Result<AuctionSettings> ParseAuctionSettings(const formats::Manifest& manifest) {
-  CLOISTER_ASSIGN_OR_RETURN(nlohmann::json doc,
-                            formats::ParseStrictJson(AsString(manifest.bytes)));
-  auto it = doc.find("auction");
-  if (it == doc.end() || !it->is_object()) {
+Result<AuctionSettings> ParseAuctionSettings(const nlohmann::json& a) {
+  if (!a.is_object()) {
     return Error::Malformed("manifest auction section is missing or not an object");
   }
-  const auto& a = *it;
   for (const auto& [k, v] : a.items()) {
     if (k != "rule" && k != "tie_break" && k != "lots") {
       return Error::Malformed("manifest auction has unknown field '" + k + "'");
@@ -138,12 +134,23 @@ Auction::Auction(const formats::Manifest& manifest, AuctionSettings settings)
   for (uint32_t i = 0; i < parties_.size(); ++i) party_index_.emplace(parties_[i].id, i);
 }
 
-Result<std::unique_ptr<Auction>> Auction::Create(const formats::Manifest& manifest) {
+Result<std::unique_ptr<Auction>> Auction::Create(const formats::Manifest& manifest,
+                                                 const nlohmann::json& section) {
   if (manifest.computation != kAuctionComputation) {
     return Error::Malformed("manifest computation is not " + std::string(kAuctionComputation));
   }
-  CLOISTER_ASSIGN_OR_RETURN(AuctionSettings s, ParseAuctionSettings(manifest));
+  CLOISTER_ASSIGN_OR_RETURN(AuctionSettings s, ParseAuctionSettings(section));
   return std::unique_ptr<Auction>(new Auction(manifest, std::move(s)));
+}
+
+ComputationEntry AuctionEntry() {
+  return {std::string(kAuctionComputation),
+          {std::string(kAuctionSection), /*takes_inputs=*/true},
+          [](const formats::Manifest& manifest,
+             const nlohmann::json& section) -> Result<std::unique_ptr<Computation>> {
+            CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<Auction> a, Auction::Create(manifest, section));
+            return std::unique_ptr<Computation>(std::move(a));
+          }};
 }
 
 // Reads the JSON shape of a bid file (docs/auction.md) as nlohmann's SAX events, so no document

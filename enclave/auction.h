@@ -22,6 +22,8 @@
 namespace cloister::enclave {
 
 inline constexpr std::string_view kAuctionComputation = "sealed-bid-auction";
+// The top-level key of the auction's own manifest section.
+inline constexpr std::string_view kAuctionSection = "auction";
 // The only tie-break: among equal highest bids, the bidder with the lowest
 // SHA-256(computation_id || 0x00 || lot || 0x00 || party) wins. Stated in the manifest so the
 // parties' key policies pin it.
@@ -58,15 +60,22 @@ struct LotOutcome {
   std::optional<uint64_t> price;
 };
 
-// Parses the auction section of `manifest` (rule, lots, tie_break). kMalformed naming the field.
-Result<AuctionSettings> ParseAuctionSettings(const formats::Manifest& manifest);
+// Parses the auction's manifest section, the object under "auction" (rule, lots, tie_break).
+// kMalformed naming the field.
+Result<AuctionSettings> ParseAuctionSettings(const nlohmann::json& section);
+
+// Returns the auction's row of the computation registry (enclave/builtin_computations.h).
+ComputationEntry AuctionEntry();
 
 // One party's parsed bids: (lot index, amount).
 using Bids = std::vector<std::pair<uint32_t, uint64_t>>;
 
 class Auction final : public Computation {
  public:
-  static Result<std::unique_ptr<Auction>> Create(const formats::Manifest& manifest);
+  // Returns the auction of `manifest` with the settings in `section` (its "auction" object).
+  // kMalformed naming the field. Keeps copies: neither argument need outlive the call.
+  static Result<std::unique_ptr<Auction>> Create(const formats::Manifest& manifest,
+                                                 const nlohmann::json& section);
 
   std::string_view name() const override { return kAuctionComputation; }
   Status AddInput(std::string_view party, ByteSpan plaintext) override;

@@ -4,6 +4,7 @@ cloister_library(NAME enclave_core
   SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/recipient_cms.cc
     ${CMAKE_CURRENT_LIST_DIR}/computation.cc
+    ${CMAKE_CURRENT_LIST_DIR}/builtin_computations.cc
     ${CMAKE_CURRENT_LIST_DIR}/auction.cc
-    ${CMAKE_CURRENT_LIST_DIR}/session.cc
+    ${CMAKE_CURRENT_LIST_DIR}/computation_run.cc
   DEPS cloister::formats cloister::attestation cloister::common Threads::Threads)

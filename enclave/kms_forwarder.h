@@ -26,14 +26,14 @@ namespace cloister::enclave {
 // The vsock port cloister-proxy (and vsock-proxy in AWS's samples) listens on for KMS.
 inline constexpr uint32_t kDefaultKmsProxyPort = 8000;
 // Connections relayed at once: a run keeps one keep-alive connection per KMS request in flight
-// (enclave/session.h kDefaultKmsInFlight, 8), and as many again spare for reconnects (a relay
+// (enclave/computation_run.h kDefaultKmsInFlight, 8), and as many again spare for reconnects (a relay
 // still draining when its client has already reconnected).
 inline constexpr int kMaxForwardedConnections = 16;
 
 class LoopbackForwarder {
  public:
   // Listens on 127.0.0.1:`tcp_port` and relays each accepted connection to `target` through
-  // `transport`. kIo if the port cannot be bound.
+  // `transport`, which must outlive the forwarder. kIo if the port cannot be bound.
   static Result<std::unique_ptr<LoopbackForwarder>> Start(const vsock::Transport& transport,
                                                           uint16_t tcp_port,
                                                           vsock::Address target);

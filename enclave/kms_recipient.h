@@ -11,7 +11,7 @@
 // memory here. A response that carries a Plaintext anyway is refused: the enclave never accepts
 // a data key that crossed the proxy in the clear.
 //
-// A run with several KMS requests in flight (enclave/session.h, kDefaultKmsInFlight) gets its
+// A run with several KMS requests in flight (enclave/computation_run.h, kDefaultKmsInFlight) gets its
 // decryptors from a RecipientKmsPool: one KmsClient each (kms/client.h: one client per thread
 // for parallel requests, each with its own keep-alive connection), one document shared by all.
 //
@@ -29,7 +29,7 @@
 
 #include "enclave/enclave_session.h"
 #include "enclave/recipient_cms.h"
-#include "enclave/session.h"
+#include "enclave/computation_run.h"
 #include "kms/client.h"
 
 namespace cloister::enclave {

@@ -3,17 +3,34 @@
 // enclave), hardens itself, reads the manifest from the image, announces itself with the Nitro
 // heartbeat and serves requests on vsock port 5000 (enclave/rpc.h). Computations add their
 // request handlers next to the built-in ones below.
+//
+// `cloister-enclave --check-manifest FILE`, run on the host by `cloister build-enclave`
+// (parent/runtime_check.h), checks a manifest with the code the runtime runs at boot (the
+// computation registry, enclave/computation.h) and exits: 0 with no output when it would boot
+// with it, 1 with the reason on one line of stdout when it would refuse it, 2 for a usage error.
+// `cloister-enclave --check-input PARTY --manifest FILE`, run on the host by `cloister party
+// encrypt --manifest`, reads PARTY's plaintext on stdin (at most kMaxCheckedInputBytes) and
+// hands it to a fresh computation of that manifest (its own input parser, AddInput), with the
+// same exits; the reason never quotes the input (the computations' messages do not).
 #include <malloc.h>
+#include <strings.h>
+#include <unistd.h>
 
+#include <cerrno>
+
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <memory>
-#include <nlohmann/json.hpp>
+#include <string>
 
 #include "common/clock.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "common/ossl.h"
+#include "common/secret.h"
 #include "common/vsock.h"
 #include "enclave/boot.h"
+#include "enclave/builtin_computations.h"
 #include "enclave/enclave_session.h"
 #include "enclave/nsm.h"
 #include "enclave/rpc.h"
@@ -26,29 +43,120 @@ int Fail(const char* step, const cloister::Error& e) {
   return 1;
 }
 
+// The longest reason --check-manifest prints (the messages are short; a manifest's text in one
+// is bounded by the parsers).
+constexpr size_t kMaxCheckLineBytes = 1024;
+
+// The most plaintext --check-input reads (larger inputs are not checked: the party encrypts
+// without --manifest).
+constexpr size_t kMaxCheckedInputBytes = size_t{256} << 20;
+
+int PrintReason(const cloister::Error& e) {
+  std::string line = e.message().substr(0, kMaxCheckLineBytes);
+  for (char& c : line) {
+    if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+  }
+  std::fprintf(stdout, "%s\n", line.c_str());
+  return 1;
+}
+
+// --check-input: see the top of this file.
+int CheckInput(const std::string& party, const std::string& manifest_path) {
+  using namespace cloister;
+  auto text = ReadFile(manifest_path, enclave::kMaxManifestSize);
+  if (!text) return PrintReason(text.error());
+  const enclave::ComputationRegistry computations = enclave::BuiltinComputations();
+  auto manifest = computations.ParseManifest(*text);
+  if (!manifest) return PrintReason(manifest.error());
+  auto computation = computations.Create(*manifest);
+  if (!computation) return PrintReason(computation.error());
+  SecureVector plaintext;
+  uint8_t buf[64 * 1024];
+  while (true) {
+    const ssize_t n = ::read(STDIN_FILENO, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return PrintReason(Error::FromErrno("stdin", errno));
+    if (n == 0) break;
+    if (plaintext.size() + static_cast<size_t>(n) > kMaxCheckedInputBytes) {
+      ::explicit_bzero(buf, sizeof(buf));
+      return PrintReason(Error::InvalidArgument(
+          "the input is larger than the " + std::to_string(kMaxCheckedInputBytes >> 20) +
+          " MiB the check reads; encrypt it without --manifest"));
+    }
+    plaintext.insert(plaintext.end(), buf, buf + n);
+  }
+  ::explicit_bzero(buf, sizeof(buf));
+  if (auto st = (*computation)->AddInput(party, plaintext); !st) return PrintReason(st.error());
+  return 0;
+}
+
+// --check-manifest: see the top of this file.
+int CheckManifest(const std::string& path) {
+  using namespace cloister;
+  auto text = ReadFile(path, enclave::kMaxManifestSize);
+  if (!text) return PrintReason(text.error());
+  auto checked = enclave::BuiltinComputations().CheckManifest(*text);
+  if (!checked) return PrintReason(checked.error());
+  return 0;
+}
+
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
   using namespace cloister;
+  if (argc > 1) {
+    CLI::App app("cloister-enclave: the Cloister enclave runtime (with no arguments, boots)");
+    std::string manifest, input_party, input_manifest;
+    auto* check_manifest = app.add_option(
+        "--check-manifest", manifest,
+        "Check a manifest as the runtime would at boot; print why it is refused");
+    auto* check_input = app.add_option(
+        "--check-input", input_party,
+        "Check PARTY's plaintext input (stdin) with the computation's own parser");
+    auto* with_manifest =
+        app.add_option("--manifest", input_manifest, "The manifest, for --check-input");
+    check_manifest->excludes(check_input)->excludes(with_manifest);
+    check_input->needs(with_manifest);
+    with_manifest->needs(check_input);
+    app.require_option(1, 2);
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+      return app.exit(e) == 0 ? 0 : 2;
+    }
+    if (!input_party.empty()) return CheckInput(input_party, input_manifest);
+    return CheckManifest(manifest);
+  }
   if (auto st = enclave::HardenProcess(); !st) return Fail("harden", st.error());
   InitLogging("cloister-enclave");
-  auto manifest = enclave::ReadManifest();
+  // The computations this runtime can run; the manifest is parsed once, with this table.
+  const enclave::ComputationRegistry computations = enclave::BuiltinComputations();
+  auto manifest_file = enclave::ReadManifest();
+  if (!manifest_file) return Fail("manifest", manifest_file.error());
+  auto manifest = computations.ParseManifest(AsBytes(manifest_file->text));
   if (!manifest) return Fail("manifest", manifest.error());
+  // The computation of the run, made now so a bad section stops the boot; "computation": "none"
+  // (examples/hello) takes no inputs and serves the built-in requests only.
+  std::unique_ptr<enclave::Computation> computation;
+  if (computations.Find(manifest->computation)->shape.takes_inputs) {
+    auto created = computations.Create(*manifest);
+    if (!created) return Fail("manifest", created.error());
+    computation = std::move(*created);
+  }
   auto nsm = enclave::Nsm::FromEnvironment();
   if (!nsm) return Fail("nsm", nsm.error());
   auto transport = vsock::Transport::FromEnvironment();
   if (!transport) return Fail("vsock", transport.error());
 
   // Every start is a new session: a fresh id and key pair, attested with the manifest's digest.
-  auto session = enclave::EnclaveSession::Create(Sha384(AsBytes(manifest->text)), **nsm,
-                                                 SystemClock::Get());
+  auto session = enclave::EnclaveSession::Create(manifest->digest, **nsm, SystemClock::Get());
   if (!session) return Fail("session", session.error());
 
   // --memory bounds what the enclave can hold (RLIMIT_AS): requests and inputs that would not
   // fit are refused with an error instead of ending the enclave.
   const uint64_t memory = enclave::AddressSpaceLimit();
   // glibc gives each thread that allocates a malloc arena of its own, reserving 64 MiB of address
-  // space apiece: the run's KMS workers (enclave/session.h) would spend --memory on reservations
+  // space apiece: the run's KMS workers (enclave/computation_run.h) would spend --memory on reservations
   // and leave the inputs short. One arena serves the whole runtime.
   (void)::mallopt(M_ARENA_MAX, 1);
   enclave::RpcServer server;
@@ -56,14 +164,11 @@ int main() {
   if (auto st = enclave::RegisterBuiltinHandlers(server, **nsm, **session); !st) {
     return Fail("handlers", st.error());
   }
-  // The computation the manifest names; "computation": "none" (examples/hello) serves the
-  // built-in requests only.
   std::unique_ptr<enclave::ComputationService> service;
-  auto doc = nlohmann::json::parse(manifest->text, nullptr, false);
-  if (!doc.is_object() || doc.value("computation", "") != "none") {
+  if (computation != nullptr) {
     enclave::ServiceOptions options;
     options.max_input_bytes = memory / 4;
-    auto created = enclave::ComputationService::Create(AsBytes(manifest->text), **session,
+    auto created = enclave::ComputationService::Create(*manifest, std::move(computation), **session,
                                                        *transport, options, SystemClock::Get());
     if (!created) return Fail("manifest", created.error());
     service = std::move(*created);
@@ -73,7 +178,7 @@ int main() {
   if (!listener) return Fail("listen", listener.error());
   if (auto st = enclave::SendHeartbeat(*transport); !st) return Fail("heartbeat", st.error());
   std::fprintf(stderr, "cloister-enclave: ready manifest=%s port=%u session=%s\n",
-               manifest->path.c_str(), enclave::kDefaultRpcPort, (*session)->id_hex().c_str());
+               manifest_file->path.c_str(), enclave::kDefaultRpcPort, (*session)->id_hex().c_str());
   server.Serve(std::move(*listener));
   return 0;
 }

@@ -49,17 +49,18 @@ Result<CborPtr> ToReply(const formats::frames::Message& reply) {
 }  // namespace
 
 Result<std::unique_ptr<ComputationService>> ComputationService::Create(
-    ByteSpan manifest_json, const EnclaveSession& session, const vsock::Transport& transport,
-    ServiceOptions options, const Clock& clock) {
-  CLOISTER_ASSIGN_OR_RETURN(formats::Manifest manifest, formats::ParseManifest(manifest_json));
+    const formats::Manifest& manifest, std::unique_ptr<Computation> computation,
+    const EnclaveSession& session, const vsock::Transport& transport, ServiceOptions options,
+    const Clock& clock) {
   if (!ConstantTimeEquals(manifest.digest, session.statement().manifest_digest)) {
     return Error::InvalidArgument("the session was started for another manifest");
   }
   if (auto port = EndpointPort(manifest.kms.endpoint); !port) {
     return port.error().WithContext("manifest kms.endpoint");
   }
-  CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<Session> run,
-                            Session::Create(manifest, session.id_hex(), clock));
+  CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<ComputationRun> run,
+                            ComputationRun::Create(manifest, std::move(computation), session.id_hex(),
+                                            clock));
   return std::unique_ptr<ComputationService>(
       new ComputationService(std::move(run), session, transport, std::move(options)));
 }
@@ -144,7 +145,7 @@ Result<formats::frames::Message> ComputationService::Run() {
         forwarder, LoopbackForwarder::Start(transport_, port,
                                             {vsock::kCidParent, manifest.kms.proxy_port}));
   }
-  // One client per request in flight (enclave/session.h kDefaultKmsInFlight), each with its own
+  // One client per request in flight (enclave/computation_run.h kDefaultKmsInFlight), each with its own
   // copy of the credentials and its own keep-alive connection through the forwarder.
   RecipientKmsPool pool(
       [&]() -> Result<std::unique_ptr<kms::KmsClient>> {

@@ -9,11 +9,11 @@
 // Requests and replies are frames.h messages (strict codec, size limits) carried in the RPC
 // server's length-prefixed CBOR frames. get_attestation attests the enclave session
 // (enclave/enclave_session.h): the parent chooses only the nonce. put_input refuses an input
-// bound to another session before any KMS call (enclave/session.h). The operator's KMS credentials stay in this process's
+// bound to another session before any KMS call (enclave/computation_run.h). The operator's KMS credentials stay in this process's
 // memory (secret types) and are used only to sign the enclave's own KMS requests. `run`
 // decrypts every input through KMS with Recipient (enclave/kms_recipient.h), reaching KMS via the
 // loopback forwarder and the vsock proxy (enclave/kms_forwarder.h), runs the computation
-// (enclave/session.h) and returns the receipt: the body and an NSM attestation document whose
+// (enclave/computation_run.h) and returns the receipt: the body and an NSM attestation document whose
 // user_data is SHA-384(body). A run happens once; a later `run` returns the same receipt, and
 // inputs are refused after it. A failed run produces no outcome and leaves the session unusable
 // (the parent starts a new enclave).
@@ -35,7 +35,7 @@
 #include "enclave/enclave_session.h"
 #include "enclave/recipient_cms.h"
 #include "enclave/rpc.h"
-#include "enclave/session.h"
+#include "enclave/computation_run.h"
 
 namespace cloister::enclave {
 
@@ -53,10 +53,13 @@ struct ServiceOptions {
 
 class ComputationService {
  public:
-  // Parses the manifest (enclave/computation.h); the run belongs to `session`, which must have
-  // been started for this manifest. `session`, `transport` and `clock` must outlive the service.
-  // kMalformed for a bad manifest; kInvalidArgument when the session is for another manifest.
-  static Result<std::unique_ptr<ComputationService>> Create(ByteSpan manifest_json,
+  // Serves the run of `manifest` (parsed by ComputationRegistry::ParseManifest) with
+  // `computation` (made for it by ComputationRegistry::Create); the run belongs to `session`,
+  // which must have been started for this manifest. `session`, `transport` and `clock` must
+  // outlive the service. kMalformed for a bad KMS endpoint; kInvalidArgument when the session is
+  // for another manifest.
+  static Result<std::unique_ptr<ComputationService>> Create(const formats::Manifest& manifest,
+                                                            std::unique_ptr<Computation> computation,
                                                             const EnclaveSession& session,
                                                             const vsock::Transport& transport,
                                                             ServiceOptions options,
@@ -70,7 +73,7 @@ class ComputationService {
   formats::frames::Message Handle(formats::frames::Message request);
 
  private:
-  ComputationService(std::unique_ptr<Session> run, const EnclaveSession& session,
+  ComputationService(std::unique_ptr<ComputationRun> run, const EnclaveSession& session,
                      const vsock::Transport& transport, ServiceOptions options)
       : run_(std::move(run)), session_(session), transport_(transport),
         options_(std::move(options)) {}
@@ -79,7 +82,7 @@ class ComputationService {
   Result<formats::frames::Message> Run();
 
   std::mutex mu_;
-  std::unique_ptr<Session> run_;
+  std::unique_ptr<ComputationRun> run_;
   const EnclaveSession& session_;
   const vsock::Transport& transport_;
   ServiceOptions options_;

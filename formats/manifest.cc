@@ -26,23 +26,11 @@ const Party* Manifest::FindParty(std::string_view id) const {
   return nullptr;
 }
 
-Result<Manifest> ParseManifest(ByteSpan json) {
-  if (json.size() > kMaxManifestBytes) return Error::Malformed("manifest is too large");
-  CLOISTER_ASSIGN_OR_RETURN(nlohmann::json doc, ParseStrictJson(AsString(json)));
-  if (!doc.is_object()) return Error::Malformed("manifest is not a JSON object");
-  static const std::set<std::string> kKnown = {
-      "computation_id", "computation", "description", "parties", "kms", "auction",
-      "allow_sessionless_inputs"};
-  for (const auto& [k, v] : doc.items()) {
-    if (!kKnown.count(k)) return Error::Malformed("manifest has unknown field '" + k + "'");
-  }
-  Manifest m;
-  CLOISTER_ASSIGN_OR_RETURN(m.computation_id, GetString(doc, "computation_id"));
-  if (!IsValidId(m.computation_id)) return Error::Malformed("manifest computation_id is invalid");
-  CLOISTER_ASSIGN_OR_RETURN(m.computation, GetString(doc, "computation"));
-  if (doc.contains("description") && !doc["description"].is_string()) {
-    return Error::Malformed("manifest description is not a string");
-  }
+namespace {
+
+// Parses the fields of a computation that takes inputs besides computation_id: kms,
+// allow_sessionless_inputs, parties.
+Status ParseRunFields(nlohmann::json& doc, Manifest& m) {
   if (!doc.contains("kms") || !doc["kms"].is_object()) {
     return Error::Malformed("manifest kms is missing or not an object");
   }
@@ -123,9 +111,85 @@ Result<Manifest> ParseManifest(ByteSpan json) {
     }
     m.parties.push_back(std::move(party));
   }
+  return OkStatus();
+}
+
+// The top-level keys every manifest of a computation with inputs may have.
+const std::set<std::string, std::less<>> kSharedKeys = {
+    "computation_id", "computation", "description", "parties", "kms", "allow_sessionless_inputs"};
+// The only top-level keys of a manifest whose computation takes no inputs ("none").
+const std::set<std::string, std::less<>> kNoInputKeys = {"computation", "name", "version",
+                                                         "description"};
+
+Status CheckOptionalString(const nlohmann::json& doc, const char* key) {
+  if (doc.contains(key) && !doc[key].is_string()) {
+    return Error::Malformed(std::string("manifest ") + key + " is not a string");
+  }
+  return OkStatus();
+}
+
+// `lookup` null: host mode (the header's one-argument ParseManifest).
+Result<Manifest> Parse(ByteSpan json, const ManifestShapeLookup* lookup) {
+  if (json.size() > kMaxManifestBytes) return Error::Malformed("manifest is too large");
+  CLOISTER_ASSIGN_OR_RETURN(nlohmann::json doc, ParseStrictJson(AsString(json)));
+  if (!doc.is_object()) return Error::Malformed("manifest is not a JSON object");
+  ManifestShape shape;
+  if (lookup != nullptr) {
+    // A missing or non-string "computation" is reported below, after the unknown keys (as the
+    // fields' own checks come after them).
+    if (auto c = doc.find("computation"); c != doc.end() && c->is_string()) {
+      CLOISTER_ASSIGN_OR_RETURN(shape, (*lookup)(c->get<std::string>()));
+    }
+  }
+  const auto& known = shape.takes_inputs ? kSharedKeys : kNoInputKeys;
+  std::string host_section;
+  for (const auto& [k, v] : doc.items()) {
+    if (known.count(k) || (!shape.section_key.empty() && k == shape.section_key)) continue;
+    // Host mode: one object beyond the shared fields is the computation's section.
+    if (lookup == nullptr && host_section.empty() && v.is_object()) {
+      host_section = k;
+      continue;
+    }
+    return Error::Malformed("manifest has unknown field '" + k + "'");
+  }
+  if (lookup == nullptr) shape.section_key = host_section;
+  // The checks keep the order of the fields in docs/auction.md, the section last.
+  Manifest m;
+  if (shape.takes_inputs) {
+    CLOISTER_ASSIGN_OR_RETURN(m.computation_id, GetString(doc, "computation_id"));
+    if (!IsValidId(m.computation_id)) {
+      return Error::Malformed("manifest computation_id is invalid");
+    }
+  }
+  CLOISTER_ASSIGN_OR_RETURN(m.computation, GetString(doc, "computation"));
+  CLOISTER_RETURN_IF_ERROR(CheckOptionalString(doc, "description"));
+  if (shape.takes_inputs) {
+    CLOISTER_RETURN_IF_ERROR(ParseRunFields(doc, m));
+  } else {
+    CLOISTER_RETURN_IF_ERROR(CheckOptionalString(doc, "name"));
+    CLOISTER_RETURN_IF_ERROR(CheckOptionalString(doc, "version"));
+  }
+  if (!shape.section_key.empty()) {
+    auto section = doc.find(shape.section_key);
+    if (section == doc.end() || !section->is_object()) {
+      return Error::Malformed("manifest " + shape.section_key +
+                              " section is missing or not an object");
+    }
+    m.section_key = shape.section_key;
+    m.section = std::move(*section);
+  }
   m.bytes.assign(json.begin(), json.end());
   m.digest = Sha384(json);
   return m;
 }
+
+}  // namespace
+
+Result<Manifest> ParseManifest(ByteSpan json, const ManifestShapeLookup& lookup) {
+  return Parse(json, &lookup);
+}
+
+Result<Manifest> ParseManifest(ByteSpan json) { return Parse(json, nullptr); }
+
 
 }  // namespace cloister::formats

@@ -1,7 +1,9 @@
 // The manifest (JSON, docs/auction.md "Manifest"): the fields every computation shares - the
 // computation id and name, the parties with the KMS key each one encrypts under, the KMS
-// endpoint - and the encryption context keys that bind a party's input to a run. The
-// computation-specific part is read by the computation itself (enclave/computation.h). The
+// endpoint - and the encryption context keys that bind a party's input to a run. A computation
+// may have one section of its own, a top-level object under a key it chooses (the auction's is
+// "auction"); ParseManifest checks only that it is an object and hands it over, parsed, in
+// Manifest::section, for the computation to read (enclave/computation.h, the registry). The
 // manifest is packed into the enclave image, so its digest is part of PCR2 and of every receipt;
 // the CLI (session join, party commands) reads the same fields with the same parser.
 //
@@ -11,6 +13,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,10 +52,14 @@ struct KmsSettings {
   bool insecure = false;
 };
 
-// The fields every manifest has. `json` keeps the whole document for the computation's own part.
+// The fields every manifest has, and the computation's own section.
 struct Manifest {
-  std::string computation_id;
-  std::string computation;  // e.g. "sealed-bid-auction"
+  std::string computation_id;  // empty for a computation that takes no inputs ("none")
+  std::string computation;     // e.g. "sealed-bid-auction"
+  // The top-level key of the computation's own section ("auction"), or empty when the manifest
+  // has none; `section` is that object as parsed (strict JSON: no duplicate keys), else null.
+  std::string section_key;
+  nlohmann::json section;
   std::vector<Party> parties;
   KmsSettings kms;
   // "allow_sessionless_inputs": true accepts inputs not bound to the enclave's session (AWS's
@@ -64,8 +72,32 @@ struct Manifest {
   const Party* FindParty(std::string_view id) const;
 };
 
-// Parses the shared fields of a manifest. kMalformed with the offending field on any error:
-// not JSON, unknown top-level key, missing field, bad id, duplicate party, limits.
+// What the computation a manifest names expects of it (from the runtime's computation registry,
+// enclave/computation.h).
+struct ManifestShape {
+  // The top-level key of the computation's own section, which must then be present and an
+  // object; empty when the computation has no section.
+  std::string section_key;
+  // False for a computation that takes no inputs ("computation": "none", examples/hello): the
+  // manifest then holds only "computation", "name", "version" and "description" (and the
+  // section, if any); the run fields (computation_id, parties, kms) are refused.
+  bool takes_inputs = true;
+};
+// Returns the shape for the manifest's "computation", or kMalformed ("manifest names unknown
+// computation '...'") for a computation it does not know.
+using ManifestShapeLookup = std::function<Result<ManifestShape>(std::string_view computation)>;
+
+// Parses a manifest as the enclave runtime does: the shared fields, and the section `lookup`
+// names for the manifest's computation; any other top-level key is refused. kMalformed with the
+// offending field on any error: not JSON, unknown computation, unknown top-level key, missing
+// field or section, bad id, duplicate party, limits. Does not read the section's contents.
+Result<Manifest> ParseManifest(ByteSpan json, const ManifestShapeLookup& lookup);
+
+// Parses a manifest for host code that reads only the shared fields and does not know the
+// computations (the CLI): as above, except that any one top-level object beyond the shared
+// fields is taken as the computation's section (a second one is refused as an unknown field).
+// Only the enclave runtime's registry says whether the computation and its section are good
+// (`cloister-enclave --check-manifest`).
 Result<Manifest> ParseManifest(ByteSpan json);
 
 // True if `id` is 1..kMaxIdBytes of [A-Za-z0-9._:-].

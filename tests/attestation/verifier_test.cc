@@ -45,6 +45,17 @@ TEST_P(RealVectorTest, VerifiesAtItsOwnTimestamp) {
   EXPECT_LE(verified->not_after, v.timestamp + 3 * kHourMillis);
 }
 
+// The time has no default: options without it are refused, never verified at 1970.
+TEST_P(RealVectorTest, RefusesOptionsWithoutTheTime) {
+  const RealVector& v = GetParam();
+  Verifier verifier(AwsAnchors());
+  VerifyOptions options;
+  auto verified = verifier.Verify(LoadVector(v.file), options);
+  ASSERT_FALSE(verified.has_value());
+  EXPECT_EQ(verified.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(verified.error().message().find("VerifyOptions::now is not set"), std::string::npos);
+}
+
 TEST_P(RealVectorTest, FailsNowBecauseCertificatesExpired) {
   const RealVector& v = GetParam();
   Verifier verifier(AwsAnchors());

@@ -386,6 +386,16 @@ TEST_F(CliMistakesTest, BuildEnclaveChecksTheManifest) {
     EXPECT_TRUE(message.ends_with("); nothing was written")) << c.name << ": " << message;
     EXPECT_FALSE(fs::exists(Path("bad.eif"))) << c.name;
   }
+  // A "runtime" without the check mode is not taken as agreeing.
+  CommandResult no_check = Cli({"build-enclave", "--manifest",
+                                kSource + "/examples/hello/manifest.json", "--runtime",
+                                "/bin/false", "--output-file", Path("bad.eif")},
+                               env);
+  EXPECT_EQ(no_check.exit_code, 1) << no_check.out << no_check.err;
+  EXPECT_EQ(ErrorMessage(no_check),
+            "--manifest: the enclave runtime /bin/false could not check the manifest (exit 1); "
+            "is it a Cloister runtime with --check-manifest?");
+  EXPECT_FALSE(fs::exists(Path("bad.eif")));
   for (const char* good : {"/examples/hello/manifest.json",
                            "/examples/sealed-bid-auction/manifest.json"}) {
     CommandResult r = Cli({"build-enclave", "--manifest", kSource + good, "--runtime", kRuntime,
@@ -393,6 +403,39 @@ TEST_F(CliMistakesTest, BuildEnclaveChecksTheManifest) {
                           env);
     EXPECT_EQ(r.exit_code, 0) << good << ": " << r.out << r.err;
   }
+}
+
+// Item 11: with --manifest, party encrypt hands the plaintext to the computation's own parser
+// (the runtime's, `cloister-enclave --check-input`) first: a bid file with a header line is
+// refused with the auction's words before any KMS call, and nothing is written.
+TEST_F(CliMistakesTest, PartyEncryptChecksTheInputWithTheManifest) {
+  const std::string manifest = kSource + "/examples/sealed-bid-auction/manifest.json";
+  auto env = CleanEnv(dir_.path().string());
+  env["CLOISTER_ENCLAVE_RUNTIME"] = kRuntime;
+  auto encrypt = [&](const std::string& party) {
+    return Cli({"party", "encrypt", "--kms", "https://127.0.0.1:1", "--key-id", "alias/buyer1",
+                "--computation", "sealed-bid-auction-demo-1", "--party", party, "--no-session",
+                "--in", Path("bids.csv"), "--out", Path("bids.esdk"), "--manifest", manifest},
+               env);
+  };
+  Write("bids.csv", "lot,amount\nlot-1,1200\n");
+  CommandResult r = encrypt("buyer1");
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_EQ(ErrorMessage(r), "--in " + Path("bids.csv") + ": the computation in " + manifest +
+                                 " would refuse it (bid file line 1: unknown lot 'lot'); nothing "
+                                 "was encrypted");
+  EXPECT_FALSE(fs::exists(Path("bids.esdk")));
+  // A party the manifest does not list is refused the same way.
+  Write("bids.csv", "lot-1,1200\n");
+  r = encrypt("buyer9");
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(ErrorMessage(r).find("(party is not in the manifest)"), std::string::npos)
+      << ErrorMessage(r);
+  // A good bid file passes the check and goes on to KMS (nothing listens on port 1 here).
+  r = encrypt("buyer1");
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_EQ(ErrorMessage(r).find("would refuse it"), std::string::npos) << ErrorMessage(r);
+  EXPECT_FALSE(fs::exists(Path("bids.esdk")));
 }
 
 // Item 1: an enclave that stops before its heartbeat is reported with the runtime's first line,

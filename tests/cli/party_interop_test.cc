@@ -2,7 +2,7 @@
 // an AWS Encryption SDK message from @aws-crypto/client-node's KMS keyring and a bare
 // CiphertextBlob from @aws-sdk/client-kms EncryptCommand — both under keys of a real
 // cloister-kms with the context {cloister:computation, cloister:party}, are accepted by the
-// enclave's Session and their bids decide the auction. The Session's KmsDecryptor here is a
+// enclave's ComputationRun and their bids decide the auction. The ComputationRun's KmsDecryptor here is a
 // plain KMS Decrypt (no Recipient) with a principal the default key policy allows; the
 // enclave's own Recipient decryptor is tested with the enclave runtime. Skips with a reason when
 // node or the npm packages are missing (CLOISTER_NODE_MODULES, default tests/interop/node_modules).
@@ -17,12 +17,20 @@
 #include "common/file.h"
 #include "enclave/computation.h"
 #include "formats/receipt.h"
-#include "enclave/session.h"
+#include "enclave/computation_run.h"
+#include "enclave/builtin_computations.h"
 #include "kms/client.h"
 #include "tests/support/process.h"
 
 namespace cloister {
 namespace {
+
+// The computation the built-in registry makes for `m` (null, failing the test, if it refuses).
+std::unique_ptr<enclave::Computation> ComputationFor(const formats::Manifest& m) {
+  auto c = enclave::BuiltinComputations().Create(m);
+  EXPECT_TRUE(c.has_value()) << c.error().ToString();
+  return c ? std::move(*c) : nullptr;
+}
 
 const testing::KmsPrincipal kParty = {"arn:aws:iam::111122223333:user/buyer1",
                                       "AKIAPARTYBUYER100001",
@@ -98,7 +106,7 @@ TEST(PartyInteropTest, ClientNodeAndClientKmsInputsAreCountedBySession) {
   auto manifest = formats::ParseManifest(AsBytes(manifest_json));
   ASSERT_TRUE(manifest.has_value()) << manifest.error().ToString();
   SystemClock clock;
-  auto session = enclave::Session::Create(*manifest, kSession, clock);
+  auto session = enclave::ComputationRun::Create(*manifest, ComputationFor(*manifest), kSession, clock);
   ASSERT_TRUE(session.has_value()) << session.error().ToString();
   auto esdk = ReadFile((dir.path() / "buyer1.esdk").string());
   auto blob = ReadFile((dir.path() / "buyer2.blob").string());

@@ -8,6 +8,7 @@
 
 #include "common/cbor.h"
 #include "common/file.h"
+#include "enclave/builtin_computations.h"
 #include "common/ossl.h"
 
 namespace cloister::enclave {
@@ -29,7 +30,7 @@ std::string ManifestJson(const std::string& rule, const std::string& lots,
 std::unique_ptr<Auction> MakeAuction(const std::string& json) {
   auto m = formats::ParseManifest(AsBytes(json));
   EXPECT_TRUE(m.has_value()) << m.error().ToString();
-  auto a = Auction::Create(*m);
+  auto a = Auction::Create(*m, m->section);
   EXPECT_TRUE(a.has_value()) << a.error().ToString();
   return std::move(*a);
 }
@@ -452,7 +453,7 @@ TEST(AuctionTest, ManifestFailureTable) {
     SCOPED_TRACE(row.name);
     auto m = formats::ParseManifest(AsBytes(row.json));
     if (m) {
-      auto c = CreateComputation(*m);
+      auto c = BuiltinComputations().Create(*m);
       ASSERT_FALSE(c.has_value());
       EXPECT_EQ(c.error().code(), ErrorCode::kMalformed);
     } else {
@@ -463,7 +464,7 @@ TEST(AuctionTest, ManifestFailureTable) {
   tie.replace(tie.find("lowest-sha256"), 13, "first-party");
   auto m = formats::ParseManifest(AsBytes(tie));
   ASSERT_TRUE(m.has_value());
-  EXPECT_FALSE(CreateComputation(*m).has_value());
+  EXPECT_FALSE(BuiltinComputations().Create(*m).has_value());
 }
 
 TEST(AuctionTest, ManifestKmsProxyPortAndCaBundle) {
@@ -486,7 +487,7 @@ TEST(AuctionTest, ExampleManifestParses) {
   auto m = formats::ParseManifest(*bytes);
   ASSERT_TRUE(m.has_value()) << m.error().ToString();
   EXPECT_EQ(m->digest.size(), 48u);
-  auto c = CreateComputation(*m);
+  auto c = BuiltinComputations().Create(*m);
   ASSERT_TRUE(c.has_value()) << c.error().ToString();
   EXPECT_EQ((*c)->name(), "sealed-bid-auction");
 }

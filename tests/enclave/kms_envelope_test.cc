@@ -6,12 +6,20 @@
 #include "attestation/platform_pki.h"
 #include "formats/receipt.h"
 #include "enclave/recipient_cms.h"
-#include "enclave/session.h"
+#include "enclave/computation_run.h"
+#include "enclave/builtin_computations.h"
 #include "kms/recipient.h"
 #include "tests/formats/esdk_fakes.h"
 
 namespace cloister::enclave {
 namespace {
+
+// The computation the built-in registry makes for `m` (null, failing the test, if it refuses).
+std::unique_ptr<Computation> ComputationFor(const formats::Manifest& m) {
+  auto c = BuiltinComputations().Create(m);
+  EXPECT_TRUE(c.has_value()) << c.error().ToString();
+  return c ? std::move(*c) : nullptr;
+}
 
 TEST(KmsEnvelopeTest, EmulatorEnvelopesOpenInTheEnclave) {
   auto key = EphemeralRsaKey::Generate();
@@ -107,7 +115,7 @@ TEST(JourneyInProcessTest, BidsToVerifiedReceipt) {
   }
 
   FixedClock clock(now - 50);
-  auto session = Session::Create(*manifest, std::string(64, 'c'), clock);
+  auto session = ComputationRun::Create(*manifest, ComputationFor(*manifest), std::string(64, 'c'), clock);
   ASSERT_TRUE(session.has_value());
   for (size_t i = 0; i < parties.size(); ++i) {
     ASSERT_TRUE((*session)->PutInput(parties[i], ciphertexts[i]).has_value());

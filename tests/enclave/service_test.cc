@@ -12,6 +12,7 @@
 
 #include "common/clock.h"
 #include "common/ossl.h"
+#include "enclave/builtin_computations.h"
 #include "enclave/kms_forwarder.h"
 #include "enclave/service.h"
 #include "tests/support/process.h"
@@ -100,6 +101,19 @@ constexpr char kManifest[] = R"({"computation_id":"auction-1","computation":"sea
   "auction":{"rule":"first-price","tie_break":"lowest-sha256",
              "lots":[{"id":"lot-1","reserve_price":0}]}})";
 
+// Parses `json` with the runtime's registry and serves its run, as enclave/main.cc does.
+Result<std::unique_ptr<ComputationService>> CreateService(std::string_view json,
+                                                          const EnclaveSession& session,
+                                                          const vsock::Transport& transport,
+                                                          ServiceOptions options,
+                                                          const Clock& clock) {
+  const ComputationRegistry registry = BuiltinComputations();
+  CLOISTER_ASSIGN_OR_RETURN(formats::Manifest manifest, registry.ParseManifest(AsBytes(json)));
+  CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<Computation> computation, registry.Create(manifest));
+  return ComputationService::Create(manifest, std::move(computation), session, transport,
+                                    std::move(options), clock);
+}
+
 class ServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -109,7 +123,7 @@ class ServiceTest : public ::testing::Test {
     auto session = EnclaveSession::Create(Sha384(AsBytes(kManifest)), nsm_, clock_);
     ASSERT_TRUE(session) << session.error().ToString();
     session_ = std::move(*session);
-    auto s = ComputationService::Create(AsBytes(kManifest), *session_, transport_, o, clock_);
+    auto s = CreateService(kManifest, *session_, transport_, o, clock_);
     ASSERT_TRUE(s) << s.error().ToString();
     service_ = std::move(*s);
   }
@@ -180,14 +194,14 @@ TEST(ServiceCreateTest, RefusesABadManifest) {
   bad.replace(bad.find("https://127.0.0.1:1"), 19, "https://127.0.0.1:x");
   auto bad_session = EnclaveSession::Create(Sha384(AsBytes(bad)), nsm, clock);
   ASSERT_TRUE(bad_session);
-  auto s = ComputationService::Create(AsBytes(bad), **bad_session, transport, {}, clock);
+  auto s = CreateService(bad, **bad_session, transport, {}, clock);
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code(), ErrorCode::kMalformed);
-  EXPECT_FALSE(ComputationService::Create(AsBytes("{}"), **bad_session, transport, {}, clock));
+  EXPECT_FALSE(CreateService("{}", **bad_session, transport, {}, clock));
   // A session started for another manifest is refused.
   auto session = EnclaveSession::Create(Sha384(AsBytes("another manifest")), nsm, clock);
   ASSERT_TRUE(session);
-  auto other = ComputationService::Create(AsBytes(kManifest), **session, transport, {}, clock);
+  auto other = CreateService(kManifest, **session, transport, {}, clock);
   ASSERT_FALSE(other);
   EXPECT_EQ(other.error().code(), ErrorCode::kInvalidArgument);
 }

@@ -26,7 +26,7 @@ std::unique_ptr<Auction> MakeAuction(const std::string& lots) {
       lots + "}}";
   auto manifest = cloister::formats::ParseManifest(cloister::AsBytes(json));
   if (!manifest) std::abort();
-  auto auction = Auction::Create(*manifest);
+  auto auction = Auction::Create(*manifest, manifest->section);
   if (!auction) std::abort();
   return std::move(*auction);
 }

@@ -1,4 +1,4 @@
-#include "enclave/session.h"
+#include "enclave/computation_run.h"
 
 #include <pthread.h>
 
@@ -265,25 +265,26 @@ class OrderedPrefetcher {
 
 }  // namespace
 
-Result<std::unique_ptr<Session>> Session::Create(const formats::Manifest& manifest,
+Result<std::unique_ptr<ComputationRun>> ComputationRun::Create(const formats::Manifest& manifest,
+                                                 std::unique_ptr<Computation> computation,
                                                  std::string session_id_hex, const Clock& clock) {
   auto id = HexDecode(session_id_hex);
   if (!id || id->size() != formats::kSessionIdBytes || formats::SessionIdHex(*id) != session_id_hex) {
     return Error::InvalidArgument("session id must be 64 lower-case hex digits");
   }
-  CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<Computation> c, CreateComputation(manifest));
-  return std::unique_ptr<Session>(
-      new Session(manifest, std::move(c), std::move(session_id_hex), clock));
+  if (computation == nullptr) return Error::InvalidArgument("the run needs a computation");
+  return std::unique_ptr<ComputationRun>(
+      new ComputationRun(manifest, std::move(computation), std::move(session_id_hex), clock));
 }
 
-formats::esdk::EncryptionContext Session::ExpectedContext(const formats::Party& party, bool with_session) const {
+formats::esdk::EncryptionContext ComputationRun::ExpectedContext(const formats::Party& party, bool with_session) const {
   formats::esdk::EncryptionContext c = {{std::string(formats::kContextComputation), manifest_.computation_id},
                                {std::string(formats::kContextParty), party.id}};
   if (with_session) c.emplace(std::string(formats::kContextSession), session_id_hex_);
   return c;
 }
 
-Status Session::CheckContext(const formats::Party& party, const formats::esdk::EncryptionContext& context,
+Status ComputationRun::CheckContext(const formats::Party& party, const formats::esdk::EncryptionContext& context,
                              bool* sessionless) const {
   auto value = [&](std::string_view key) -> const std::string* {
     auto it = context.find(std::string(key));
@@ -320,7 +321,7 @@ Status Session::CheckContext(const formats::Party& party, const formats::esdk::E
   return OkStatus();
 }
 
-Result<Bytes> Session::PutInput(const std::string& party, Bytes ciphertext) {
+Result<Bytes> ComputationRun::PutInput(const std::string& party, Bytes ciphertext) {
   if (manifest_.FindParty(party) == nullptr) {
     return Error::PolicyDenied("input for '" + party.substr(0, formats::kMaxIdBytes) +
                                "' refused: not a party of the manifest");
@@ -349,7 +350,7 @@ Result<Bytes> Session::PutInput(const std::string& party, Bytes ciphertext) {
   return digest;
 }
 
-KmsAnswers Session::Fetch(const formats::Party& party, ByteSpan ciphertext, KmsDecryptor& kms) const {
+KmsAnswers ComputationRun::Fetch(const formats::Party& party, ByteSpan ciphertext, KmsDecryptor& kms) const {
   KmsAnswers answers;
   if (!formats::esdk::LooksLikeEsdkMessage(ciphertext)) {
     if (ciphertext.size() > formats::esdk::kMaxBareBlobBytes) return answers;  // Open refuses it
@@ -379,7 +380,7 @@ KmsAnswers Session::Fetch(const formats::Party& party, ByteSpan ciphertext, KmsD
   return answers;
 }
 
-Result<SecureVector> Session::Open(const formats::Party& party, ByteSpan ciphertext, KmsAnswers& fetched,
+Result<SecureVector> ComputationRun::Open(const formats::Party& party, ByteSpan ciphertext, KmsAnswers& fetched,
                                    bool* sessionless) const {
   SecureVector plain;
   if (!formats::esdk::LooksLikeEsdkMessage(ciphertext)) {
@@ -413,14 +414,14 @@ Result<SecureVector> Session::Open(const formats::Party& party, ByteSpan ciphert
   return plain;
 }
 
-Status Session::StartRun(RunStats& st) {
+Status ComputationRun::StartRun(RunStats& st) {
   if (ran_) return Error::InvalidArgument("the session already ran");
   ran_ = true;
   st = RunStats{};
   return OkStatus();
 }
 
-Result<Bytes> Session::Run(KmsDecryptor& kms, RunStats* stats) {
+Result<Bytes> ComputationRun::Run(KmsDecryptor& kms, RunStats* stats) {
   RunStats local;
   RunStats& st = stats != nullptr ? *stats : local;
   CLOISTER_RETURN_IF_ERROR(StartRun(st));
@@ -433,7 +434,7 @@ Result<Bytes> Session::Run(KmsDecryptor& kms, RunStats* stats) {
   return result;
 }
 
-Session::FetchFn Session::InlineFetch(KmsDecryptor& kms) const {
+ComputationRun::FetchFn ComputationRun::InlineFetch(KmsDecryptor& kms) const {
   return [this, &kms](size_t index, Elapsed* kms_wait, Elapsed* work) -> Result<KmsAnswers> {
     const formats::Party& party = manifest_.parties[index];
     const Stopwatch watch;
@@ -445,7 +446,7 @@ Session::FetchFn Session::InlineFetch(KmsDecryptor& kms) const {
   };
 }
 
-Result<Bytes> Session::Run(KmsDecryptorFactory& kms, int max_in_flight, RunStats* stats) {
+Result<Bytes> ComputationRun::Run(KmsDecryptorFactory& kms, int max_in_flight, RunStats* stats) {
   RunStats local;
   RunStats& st = stats != nullptr ? *stats : local;
   CLOISTER_RETURN_IF_ERROR(StartRun(st));
@@ -496,7 +497,7 @@ Result<Bytes> Session::Run(KmsDecryptorFactory& kms, int max_in_flight, RunStats
   return result;
 }
 
-Result<Bytes> Session::RunInOrder(const FetchFn& fetch, RunStats& st) {
+Result<Bytes> ComputationRun::RunInOrder(const FetchFn& fetch, RunStats& st) {
   // Keeps st.total current on every return path, so a failed run still reports its phases.
   struct TotalTimer {
     RunStats& st;

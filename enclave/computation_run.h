@@ -1,5 +1,7 @@
-// Session: one run of a computation inside the enclave, from received ciphertexts to the receipt
-// body. The enclave runtime wires it to the vsock frames (enclave/frames.h), its KMS client
+// ComputationRun: one run of a computation inside the enclave, from received ciphertexts to the
+// receipt body (the run's state; the enclave's session, whose id the run is bound to, is
+// enclave/enclave_session.h). The enclave runtime wires it to the vsock frames
+// (formats/frames.h), its KMS client
 // (a KmsDecryptor) and the NSM (which signs formats::ReceiptUserData(body)).
 //
 // Security rules enforced here (issue 6, "The enclave runtime"):
@@ -30,7 +32,8 @@
 // first failing party in manifest order (what a sequential run reports), whatever order the
 // requests complete in.
 //
-// Thread safety: a Session is not thread-safe; Run starts and joins its own worker threads.
+// Thread safety: a ComputationRun is not thread-safe; Run starts and joins its own worker
+// threads.
 #ifndef CLOISTER_ENCLAVE_SESSION_H_
 #define CLOISTER_ENCLAVE_SESSION_H_
 
@@ -116,12 +119,14 @@ struct RunStats {
   uint64_t receipt_body_bytes = 0;
 };
 
-class Session {
+class ComputationRun {
  public:
-  // Starts the run of `manifest` (copied) in the enclave session `session_id_hex` (64 lower-case
-  // hex digits, enclave/session_statement.h). `clock` is read for the receipt time and must
-  // outlive the session. kMalformed if the computation is unknown; kInvalidArgument for a bad id.
-  static Result<std::unique_ptr<Session>> Create(const formats::Manifest& manifest,
+  // Starts the run of `manifest` (copied) with `computation` (made for it, e.g. by
+  // ComputationRegistry::Create) in the enclave session `session_id_hex` (64 lower-case hex
+  // digits, formats/session_statement.h). `clock` is read for the receipt time and must
+  // outlive the session. kInvalidArgument for a bad id or a null computation.
+  static Result<std::unique_ptr<ComputationRun>> Create(const formats::Manifest& manifest,
+                                                 std::unique_ptr<Computation> computation,
                                                  std::string session_id_hex, const Clock& clock);
 
   // Stores `ciphertext` for `party`. Returns its SHA-384 (what the receipt will list).
@@ -153,7 +158,7 @@ class Session {
   const std::string& session_id_hex() const { return session_id_hex_; }
 
  private:
-  Session(formats::Manifest manifest, std::unique_ptr<Computation> computation, std::string session_id_hex,
+  ComputationRun(formats::Manifest manifest, std::unique_ptr<Computation> computation, std::string session_id_hex,
           const Clock& clock)
       : manifest_(std::move(manifest)),
         computation_(std::move(computation)),

@@ -1,8 +1,8 @@
-// Tests for enclave/session.h: the in-enclave run from ciphertexts to the receipt body, and the
+// Tests for enclave/computation_run.h: the in-enclave run from ciphertexts to the receipt body, and the
 // ways it must fail closed (re-labelled inputs, inputs of another session, foreign keys,
 // duplicates, missing parties); with several KMS requests in flight, the same body and the same
 // error as one at a time, and never more requests in flight than asked for.
-#include "enclave/session.h"
+#include "enclave/computation_run.h"
 
 #include <gtest/gtest.h>
 
@@ -19,10 +19,18 @@
 
 #include "common/ossl.h"
 #include "enclave/auction.h"
+#include "enclave/builtin_computations.h"
 #include "tests/formats/esdk_fakes.h"
 
 namespace cloister::enclave {
 namespace {
+
+// The computation the built-in registry makes for `m` (null, failing the test, if it refuses).
+std::unique_ptr<Computation> ComputationFor(const formats::Manifest& m) {
+  auto c = BuiltinComputations().Create(m);
+  EXPECT_TRUE(c.has_value()) << c.error().ToString();
+  return c ? std::move(*c) : nullptr;
+}
 
 const char* kArn[] = {"arn:aws:kms:us-east-1:1:key/a", "arn:aws:kms:us-east-1:1:key/b",
                       "arn:aws:kms:us-east-1:1:key/c"};
@@ -87,13 +95,13 @@ class SessionTest : public ::testing::Test {
     auto m = formats::ParseManifest(AsBytes(ManifestJson()));
     ASSERT_TRUE(m.has_value()) << m.error().ToString();
     manifest_ = *m;
-    auto s = Session::Create(manifest_, kSession, clock_);
+    auto s = ComputationRun::Create(manifest_, ComputationFor(manifest_), kSession, clock_);
     ASSERT_TRUE(s.has_value());
     session_ = std::move(*s);
   }
   FixedClock clock_{1'790'000'000'000};
   formats::Manifest manifest_;
-  std::unique_ptr<Session> session_;
+  std::unique_ptr<ComputationRun> session_;
   FakeKms kms_;
 };
 
@@ -178,7 +186,7 @@ TEST_F(SessionTest, RunStatsSplitTheRunIntoPhases) {
                                st.computation.wall + st.receipt.wall);
   EXPECT_GT(st.total.cpu.count(), 0);
   // The stats do not change what Run returns: same body as a run without them.
-  auto again = Session::Create(manifest_, kSession, clock_);
+  auto again = ComputationRun::Create(manifest_, ComputationFor(manifest_), kSession, clock_);
   ASSERT_TRUE(again.has_value());
   ASSERT_TRUE((*again)->PutInput("alice", a).has_value());
   ASSERT_TRUE((*again)->PutInput("bob", b).has_value());
@@ -268,7 +276,7 @@ TEST_F(SessionTest, FailsClosedTable) {
   };
   for (const auto& row : rows) {
     SCOPED_TRACE(row.name);
-    auto s = Session::Create(manifest_, kSession, clock_);
+    auto s = ComputationRun::Create(manifest_, ComputationFor(manifest_), kSession, clock_);
     ASSERT_TRUE(s.has_value());
     FakeKms kms;
     ASSERT_TRUE(
@@ -301,7 +309,7 @@ TEST(SessionCreateTest, RefusesABadSessionId) {
   FixedClock clock(0);
   for (const std::string& id : {std::string(), std::string(63, 'a'), std::string(64, 'A'),
                                 std::string(64, 'g'), std::string(66, 'a')}) {
-    EXPECT_FALSE(Session::Create(*m, id, clock).has_value()) << id;
+    EXPECT_FALSE(ComputationRun::Create(*m, ComputationFor(*m), id, clock).has_value()) << id;
   }
 }
 
@@ -313,7 +321,7 @@ TEST(SessionlessManifestTest, AcceptsUnboundInputsAndMarksTheRunReplayable) {
   EXPECT_TRUE(m->allow_sessionless_inputs);
   FixedClock clock(1'790'000'000'000);
   FakeKms kms;
-  auto s = Session::Create(*m, kSession, clock);
+  auto s = ComputationRun::Create(*m, ComputationFor(*m), kSession, clock);
   ASSERT_TRUE(s.has_value());
   // alice: ESDK without a session; bob: bare blob without one (as `aws kms encrypt` in AWS's
   // sample); carol: bound to the session.
@@ -331,7 +339,7 @@ TEST(SessionlessManifestTest, AcceptsUnboundInputsAndMarksTheRunReplayable) {
   EXPECT_TRUE(body->replayable);
 
   // Another session's input is refused even there.
-  auto other = Session::Create(*m, kSession, clock);
+  auto other = ComputationRun::Create(*m, ComputationFor(*m), kSession, clock);
   ASSERT_TRUE(other.has_value());
   auto put = (*other)->PutInput(
       "alice", Encrypt(kms, kArn[0], "lot-1,1\n", Ctx("alice", "auction-7", kOtherSession)));
@@ -339,7 +347,7 @@ TEST(SessionlessManifestTest, AcceptsUnboundInputsAndMarksTheRunReplayable) {
   EXPECT_EQ(put.error().code(), ErrorCode::kPolicyDenied);
 
   // Every input bound to the session: not replayable.
-  auto bound = Session::Create(*m, kSession, clock);
+  auto bound = ComputationRun::Create(*m, ComputationFor(*m), kSession, clock);
   ASSERT_TRUE(bound.has_value());
   ASSERT_TRUE((*bound)->PutInput("alice", Encrypt(kms, kArn[0], "lot-1,1\n", Ctx("alice"))));
   ASSERT_TRUE((*bound)->PutInput("bob", Encrypt(kms, kArn[1], "lot-1,2\n", Ctx("bob"))));
@@ -510,11 +518,11 @@ std::vector<Bytes> ParallelInputs(SharedFakeKms& kms, const std::string& session
 
 class ParallelRunTest : public ::testing::Test {
  protected:
-  std::unique_ptr<Session> NewSession(const std::vector<Bytes>& inputs, bool sessionless = false,
+  std::unique_ptr<ComputationRun> NewSession(const std::vector<Bytes>& inputs, bool sessionless = false,
                                       int skip = -1) {
     auto m = formats::ParseManifest(AsBytes(ParallelManifestJson(sessionless)));
     EXPECT_TRUE(m.has_value()) << m.error().ToString();
-    auto s = Session::Create(*m, kSession, clock_);
+    auto s = ComputationRun::Create(*m, ComputationFor(*m), kSession, clock_);
     EXPECT_TRUE(s.has_value());
     for (int p = 0; p < kParallelParties; ++p) {
       if (p == skip) continue;
