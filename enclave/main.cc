@@ -15,8 +15,8 @@
 #include "common/vsock.h"
 #include "enclave/boot.h"
 #include "enclave/enclave_session.h"
-#include "enclave/nsm.h"
 #include "enclave/frame_server.h"
+#include "enclave/nsm.h"
 #include "enclave/service.h"
 
 namespace {
