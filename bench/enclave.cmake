@@ -3,7 +3,7 @@
 # same run, the attestation library's raw signing rate (PlatformPki::Attest) as the baseline.
 # Needs root. Run: build/bench/enclave_bench [--launches N] [--attestations N]
 cloister_executable(NAME enclave_bench SOURCES ${CMAKE_CURRENT_LIST_DIR}/enclave_bench.cc
-  DEPS cloister::enclave_runtime cloister::attestation cloister::common)
+  DEPS cloister::probe_client cloister::attestation cloister::common)
 target_compile_definitions(enclave_bench PRIVATE
   CLOISTER_SOURCE_DIR="${PROJECT_SOURCE_DIR}" CLOISTER_BINARY_DIR="${PROJECT_BINARY_DIR}")
 add_dependencies(enclave_bench cloister cloister-enclave isolation-probe)

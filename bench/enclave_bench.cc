@@ -24,7 +24,8 @@
 #include "attestation/platform_pki.h"
 #include "common/clock.h"
 #include "common/vsock.h"
-#include "enclave/rpc.h"
+#include "formats/frames.h"
+#include "tests/support/probe_client.h"
 
 namespace {
 
@@ -100,15 +101,16 @@ int main(int argc, char** argv) {
   cloister::vsock::Transport t(cloister::vsock::Mode::kEmulated, dir + "/vsock", 3);
   std::vector<double> inside_rate;
   for (int round = 0; round < 3; ++round) {
-    cloister::CborPtr req = cloister::enclave::NewRequest("attest-loop");
+    cloister::CborPtr req = cloister::testing::NewMapRequest("attest-loop");
     (void)cloister::CborMapAdd(req.get(), cloister::CborText("count"),
                                cloister::CborUint(static_cast<uint64_t>(attestations)));
-    auto reply = cloister::enclave::Call(t, {cid, cloister::enclave::kDefaultRpcPort}, req.get());
+    auto reply =
+        cloister::testing::CallMap(t, {cid, cloister::formats::frames::kDefaultPort}, req.get());
     if (!reply) {
       std::fprintf(stderr, "attest-loop: %s\n", reply.error().ToString().c_str());
       return 1;
     }
-    auto nanos = cloister::CborAsUint(cloister::enclave::MapGet(reply->get(), "nanos"), "nanos");
+    auto nanos = cloister::CborAsUint(cloister::testing::MapGet(reply->get(), "nanos"), "nanos");
     inside_rate.push_back(attestations / (static_cast<double>(*nanos) / 1e9));
   }
   Sh(kCli + " terminate-enclave --all", &st);

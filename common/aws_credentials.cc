@@ -22,7 +22,7 @@ Result<sigv4::Credentials> Make(std::string_view id, std::string_view secret,
   sigv4::Credentials c;
   c.access_key_id = std::string(id);
   CLOISTER_ASSIGN_OR_RETURN(c.secret_access_key, SecretBytes::CopyOf(AsBytes(secret)));
-  c.session_token = std::string(token);
+  CLOISTER_ASSIGN_OR_RETURN(c.session_token, SecretBytes::CopyOf(AsBytes(token)));
   return c;
 }
 
@@ -33,7 +33,7 @@ Result<sigv4::Credentials> ParseSharedCredentials(std::string_view text,
   bool in_profile = false;
   bool seen = false;
   std::string id;
-  std::string token;
+  SecureVector token;
   SecureVector secret;
   size_t pos = 0;
   while (pos < text.size()) {
@@ -57,14 +57,14 @@ Result<sigv4::Credentials> ParseSharedCredentials(std::string_view text,
     std::string_view value = Trim(line.substr(eq + 1));
     if (key == "aws_access_key_id") id = std::string(value);
     if (key == "aws_secret_access_key") secret.assign(value.begin(), value.end());
-    if (key == "aws_session_token") token = std::string(value);
+    if (key == "aws_session_token") token.assign(value.begin(), value.end());
   }
   if (!seen) return Error::NotFound("credentials file has no profile '" + std::string(profile) + "'");
   if (id.empty() || secret.empty()) {
     return Error::Malformed("profile '" + std::string(profile) +
                             "' lacks aws_access_key_id or aws_secret_access_key");
   }
-  return Make(id, AsString(secret), token);
+  return Make(id, AsString(secret), AsString(token));
 }
 
 Result<AwsIdentity> LoadAwsIdentity(const EnvLookup& env) {

@@ -344,7 +344,10 @@ Status Sign(Request& request, const Credentials& credentials, std::string_view r
   std::string amz_date = FormatAmzDate(now);
   h.emplace_back("X-Amz-Date", amz_date);
   if (!credentials.session_token.empty()) {
-    h.emplace_back("X-Amz-Security-Token", credentials.session_token);
+    // The header is the token's wire form (AWS SigV4 "Add the signature to the HTTP request"):
+    // it leaves secret memory here, into the request the caller sends.
+    h.emplace_back("X-Amz-Security-Token",
+                   std::string(AsString(credentials.session_token.reveal())));
   }
   std::vector<std::string> names;
   for (const auto& kv : h) names.push_back(Lower(kv.first));
@@ -481,7 +484,7 @@ Result<std::string> Verify(const Request& request, const CredentialLookup& looku
   }
   const std::string* token = FindHeader(request.headers, "x-amz-security-token");
   std::string_view sent_token = token == nullptr ? std::string_view() : std::string_view(*token);
-  if (!ConstantTimeEquals(AsBytes(sent_token), AsBytes(creds->session_token))) {
+  if (!ConstantTimeEquals(AsBytes(sent_token), creds->session_token.reveal())) {
     return Error::PolicyDenied(
         "UnrecognizedClientException: The security token included in the request is invalid.");
   }

@@ -35,11 +35,12 @@ inline constexpr int64_t kMaxClockSkewMillis = 5 * 60 * 1000;
 inline constexpr size_t kMaxAuthorizationLength = 4096;
 inline constexpr size_t kMaxSignedHeaders = 64;
 
-// Credentials of one AWS principal. The secret key lives in secret memory.
+// Credentials of one AWS principal. The secret key and the session token (of temporary
+// credentials) live in secret memory, read through reveal().
 struct Credentials {
   std::string access_key_id;
   SecretBytes secret_access_key;
-  std::string session_token;  // empty when none
+  SecretBytes session_token;  // empty when none
 };
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;

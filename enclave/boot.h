@@ -15,7 +15,7 @@
 #include "common/vsock.h"
 #include "enclave/enclave_session.h"
 #include "enclave/nsm.h"
-#include "enclave/rpc.h"
+#include "enclave/frame_server.h"
 
 namespace cloister::enclave {
 
@@ -41,15 +41,15 @@ struct ManifestFile {
 // kNotFound if there is none.
 Result<ManifestFile> ReadManifest(const std::string& app_dir = kAppDir);
 
-// Registers the requests every runtime serves:
-//   "ping"         -> {}
-//   "attestation"  {nonce?: bstr} -> {"document": bstr, "statement": bstr}
-//   "describe-pcr" {index: uint} -> {"lock": bool, "data": bstr}
-// "attestation" attests the session (enclave/enclave_session.h): the caller chooses the nonce
-// and nothing else; a request with any other field (user_data, public_key, ...) is refused
-// (kInvalidArgument), so the parent can never have the NSM sign a key or bytes of its choosing.
-// `nsm` and `session` must outlive the server.
-Status RegisterBuiltinHandlers(RpcServer& server, enclave::Nsm& nsm, const EnclaveSession& session);
+// Registers the requests every runtime serves (formats/frames.h, docs/frames.md):
+//   ping {}                      -> ok {}
+//   get_attestation {nonce}      -> attestation {document, statement}
+//   describe-pcr {index}         -> pcr {lock, data}
+// get_attestation attests the session (enclave/enclave_session.h): the caller chooses the nonce
+// and nothing else (the codec refuses any other field, naming it), so the parent can never have
+// the NSM sign a key or bytes of its choosing. `nsm` and `session` must outlive the server.
+Status RegisterBuiltinHandlers(FrameServer& server, enclave::Nsm& nsm,
+                               const EnclaveSession& session);
 
 }  // namespace cloister::enclave
 

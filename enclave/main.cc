@@ -1,7 +1,7 @@
 // cloister-enclave: the enclave runtime, the "kernel" section of a Cloister image
 // (docs/eif.md). It boots inside the sandbox `cloister run-enclave` creates (or a Nitro
 // enclave), hardens itself, reads the manifest from the image, announces itself with the Nitro
-// heartbeat and serves requests on vsock port 5000 (enclave/rpc.h). Computations add their
+// heartbeat and serves frames on vsock port 5000 (enclave/frame_server.h). Computations add their
 // request handlers next to the built-in ones below.
 //
 // `cloister-enclave --check-manifest FILE`, run on the host by `cloister build-enclave`
@@ -32,8 +32,8 @@
 #include "enclave/boot.h"
 #include "enclave/builtin_computations.h"
 #include "enclave/enclave_session.h"
+#include "enclave/frame_server.h"
 #include "enclave/nsm.h"
-#include "enclave/rpc.h"
 #include "enclave/service.h"
 
 namespace {
@@ -159,7 +159,7 @@ int main(int argc, char** argv) {
   // space apiece: the run's KMS workers (enclave/computation_run.h) would spend --memory on reservations
   // and leave the inputs short. One arena serves the whole runtime.
   (void)::mallopt(M_ARENA_MAX, 1);
-  enclave::RpcServer server;
+  enclave::FrameServer server;
   server.SetMaxFrame(enclave::FrameLimitForMemory(memory));
   if (auto st = enclave::RegisterBuiltinHandlers(server, **nsm, **session); !st) {
     return Fail("handlers", st.error());
@@ -174,11 +174,11 @@ int main(int argc, char** argv) {
     service = std::move(*created);
     if (auto st = service->Register(server); !st) return Fail("handlers", st.error());
   }
-  auto listener = transport->Listen({vsock::kCidAny, enclave::kDefaultRpcPort});
+  auto listener = transport->Listen({vsock::kCidAny, formats::frames::kDefaultPort});
   if (!listener) return Fail("listen", listener.error());
   if (auto st = enclave::SendHeartbeat(*transport); !st) return Fail("heartbeat", st.error());
   std::fprintf(stderr, "cloister-enclave: ready manifest=%s port=%u session=%s\n",
-               manifest_file->path.c_str(), enclave::kDefaultRpcPort, (*session)->id_hex().c_str());
+               manifest_file->path.c_str(), formats::frames::kDefaultPort, (*session)->id_hex().c_str());
   server.Serve(std::move(*listener));
   return 0;
 }

@@ -1,10 +1,10 @@
-# The enclave runtime: the request server and boot steps (library enclave_runtime) and the
+# The enclave runtime: the frame server and boot steps (library enclave_runtime) and the
 # `cloister-enclave` executable, which `cloister build-enclave` packs as the image's kernel
 # section. The executable must be reproducible: it is linked without debug sections or build
 # paths (stripped, no RPATH) so two build directories give the same bytes (docs/eif.md
 # "Reproducible builds"); its shared libraries travel in the image's bootstrap ramdisk.
 cloister_library(NAME enclave_runtime
-  SOURCES ${CMAKE_CURRENT_LIST_DIR}/rpc.cc ${CMAKE_CURRENT_LIST_DIR}/boot.cc
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/frame_server.cc ${CMAKE_CURRENT_LIST_DIR}/boot.cc
           ${CMAKE_CURRENT_LIST_DIR}/enclave_session.cc
   DEPS cloister::enclave_core cloister::common cloister::nsm)
 

@@ -34,18 +34,6 @@ Result<uint16_t> EndpointPort(std::string_view endpoint) {
   return port;
 }
 
-// Reads an RPC request map as a frames.h message (the strict codec), straight from the tree
-// the request server decoded: re-encoding it would cost another copy of a party's input (the
-// enclave's memory is --memory) and leave another copy of the operator's secret to wipe.
-Result<formats::frames::Message> ToMessage(const cbor_item_t& request) {
-  return formats::frames::DecodeItem(request);
-}
-
-Result<CborPtr> ToReply(const formats::frames::Message& reply) {
-  CLOISTER_ASSIGN_OR_RETURN(Bytes payload, formats::frames::EncodePayload(reply));
-  return DecodeCbor(payload);
-}
-
 }  // namespace
 
 Result<std::unique_ptr<ComputationService>> ComputationService::Create(
@@ -67,30 +55,24 @@ Result<std::unique_ptr<ComputationService>> ComputationService::Create(
 
 ComputationService::~ComputationService() = default;
 
-Status ComputationService::Register(RpcServer& server) {
-  for (const char* type : {"get_attestation", "set_credentials", "put_input", "run"}) {
-    CLOISTER_RETURN_IF_ERROR(
-        server.Register(type, [this](const cbor_item_t& request) -> Result<CborPtr> {
-          CLOISTER_ASSIGN_OR_RETURN(formats::frames::Message message, ToMessage(request));
-          return ToReply(Handle(std::move(message)));
-        }));
-  }
+Status ComputationService::Register(FrameServer& server) {
+  namespace frames = formats::frames;
+  CLOISTER_RETURN_IF_ERROR(server.On<frames::SetCredentials>(
+      [this](frames::SetCredentials r) -> Result<frames::Response> {
+        return Handle(std::move(r));
+      }));
+  CLOISTER_RETURN_IF_ERROR(server.On<frames::PutInput>(
+      [this](frames::PutInput r) -> Result<frames::Response> { return Handle(std::move(r)); }));
+  CLOISTER_RETURN_IF_ERROR(server.On<frames::Run>(
+      [this](frames::Run r) -> Result<frames::Response> { return Handle(r); }));
   return OkStatus();
 }
 
-formats::frames::Message ComputationService::Handle(formats::frames::Message request) {
+formats::frames::Response ComputationService::Handle(formats::frames::Request request) {
   std::lock_guard<std::mutex> lock(mu_);
-  Result<formats::frames::Message> reply = Error::InvalidArgument("not a request the enclave serves");
-  if (auto* m = std::get_if<formats::frames::GetAttestation>(&request)) {
-    auto document = session_.Attest(std::move(m->nonce));
-    if (document) {
-      reply = formats::frames::AttestationResponse{std::move(*document),
-                                          Bytes(session_.statement_bytes().begin(),
-                                                session_.statement_bytes().end())};
-    } else {
-      reply = document.error();
-    }
-  } else if (auto* m = std::get_if<formats::frames::SetCredentials>(&request)) {
+  Result<formats::frames::Response> reply =
+      Error::InvalidArgument("not a request the computation service serves");
+  if (auto* m = std::get_if<formats::frames::SetCredentials>(&request)) {
     reply = SetCredentials(std::move(*m));
   } else if (auto* m = std::get_if<formats::frames::PutInput>(&request)) {
     reply = PutInput(std::move(*m));
@@ -101,18 +83,19 @@ formats::frames::Message ComputationService::Handle(formats::frames::Message req
   return std::move(*reply);
 }
 
-Result<formats::frames::Message> ComputationService::SetCredentials(formats::frames::SetCredentials request) {
+Result<formats::frames::Response> ComputationService::SetCredentials(
+    formats::frames::SetCredentials request) {
   if (receipt_ || failed_) return Error::PolicyDenied("the computation has already run");
   sigv4::Credentials c;
   c.access_key_id = std::move(request.access_key_id);
   c.secret_access_key = std::move(request.secret_access_key);
-  if (request.session_token) c.session_token = std::string(AsString(request.session_token->reveal()));
+  if (request.session_token) c.session_token = std::move(*request.session_token);
   credentials_.emplace(std::move(c));
   spdlog::info("event=credentials_received access_key_id={}", credentials_->access_key_id);
   return formats::frames::Ok{};
 }
 
-Result<formats::frames::Message> ComputationService::PutInput(formats::frames::PutInput request) {
+Result<formats::frames::Response> ComputationService::PutInput(formats::frames::PutInput request) {
   if (receipt_ || failed_) return Error::PolicyDenied("the computation has already run");
   size_t size = request.ciphertext.size();
   if (options_.max_input_bytes != 0 && input_bytes_ + size > options_.max_input_bytes) {
@@ -131,7 +114,7 @@ Result<formats::frames::Message> ComputationService::PutInput(formats::frames::P
   return formats::frames::InputAccepted{std::move(request.party), std::move(digest)};
 }
 
-Result<formats::frames::Message> ComputationService::Run() {
+Result<formats::frames::Response> ComputationService::Run() {
   if (receipt_) return formats::frames::ReceiptResponse{*receipt_};
   if (failed_) return failed_->WithContext("the computation failed earlier");
   if (!credentials_) {
@@ -155,7 +138,8 @@ Result<formats::frames::Message> ComputationService::Run() {
         CLOISTER_ASSIGN_OR_RETURN(o.credentials.secret_access_key,
                                   credentials_->secret_access_key.Clone());
         o.credentials.access_key_id = credentials_->access_key_id;
-        o.credentials.session_token = credentials_->session_token;
+        CLOISTER_ASSIGN_OR_RETURN(o.credentials.session_token,
+                                  credentials_->session_token.Clone());
         o.timeout_seconds = options_.kms_timeout_seconds;
         if (!manifest.kms.ca_bundle.empty()) {
           o.ca_file = options_.app_dir + "/" + manifest.kms.ca_bundle;

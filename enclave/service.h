@@ -1,22 +1,19 @@
 // The computation requests of the enclave runtime (docs/frames.md), served next to the built-in
-// ones (enclave/boot.h) on the runtime's vsock port:
+// ones (enclave/boot.h) by the runtime's frame server (enclave/frame_server.h):
 //
-//   get_attestation {nonce}                              -> attestation {document, statement}
-//   set_credentials {access_key_id, secret_access_key, session_token?} -> ok {}
-//   put_input {party, ciphertext}                                     -> input_accepted {party, sha384}
-//   run {}                                                            -> receipt {receipt}
+//   set_credentials {access_key_id, secret_access_key, session_token} -> ok {}
+//   put_input {party, ciphertext}       -> input_accepted {party, sha384}
+//   run {}                              -> receipt {receipt}
 //
-// Requests and replies are frames.h messages (strict codec, size limits) carried in the RPC
-// server's length-prefixed CBOR frames. get_attestation attests the enclave session
-// (enclave/enclave_session.h): the parent chooses only the nonce. put_input refuses an input
-// bound to another session before any KMS call (enclave/computation_run.h). The operator's KMS credentials stay in this process's
-// memory (secret types) and are used only to sign the enclave's own KMS requests. `run`
-// decrypts every input through KMS with Recipient (enclave/kms_recipient.h), reaching KMS via the
-// loopback forwarder and the vsock proxy (enclave/kms_forwarder.h), runs the computation
-// (enclave/computation_run.h) and returns the receipt: the body and an NSM attestation document whose
-// user_data is SHA-384(body). A run happens once; a later `run` returns the same receipt, and
-// inputs are refused after it. A failed run produces no outcome and leaves the session unusable
-// (the parent starts a new enclave).
+// Requests and replies are formats/frames.h messages, decoded once from the bytes received.
+// put_input refuses an input bound to another session before any KMS call (enclave/computation_run.h).
+// The operator's KMS credentials stay in this process's memory (secret types) and are used only
+// to sign the enclave's own KMS requests. `run` decrypts every input through KMS with Recipient
+// (enclave/kms_recipient.h), reaching KMS via the loopback forwarder and the vsock proxy
+// (enclave/kms_forwarder.h), runs the computation (enclave/computation_run.h) and returns the receipt:
+// the body and an NSM attestation document whose user_data is SHA-384(body). A run happens
+// once; a later `run` returns the same receipt, and inputs are refused after it. A failed run
+// produces no outcome and leaves the session unusable (the parent starts a new enclave).
 //
 // Thread safety: handlers may be called concurrently; one mutex serialises them.
 #ifndef CLOISTER_ENCLAVE_SERVICE_H_
@@ -33,8 +30,8 @@
 #include "formats/frames.h"
 #include "enclave/kms_forwarder.h"
 #include "enclave/enclave_session.h"
+#include "enclave/frame_server.h"
 #include "enclave/recipient_cms.h"
-#include "enclave/rpc.h"
 #include "enclave/computation_run.h"
 
 namespace cloister::enclave {
@@ -66,20 +63,21 @@ class ComputationService {
                                                             const Clock& clock);
   ~ComputationService();
 
-  // Registers get_attestation, set_credentials, put_input and run with `server`.
-  Status Register(RpcServer& server);
+  // Registers set_credentials, put_input and run with `server`, which must not outlive this.
+  Status Register(FrameServer& server);
 
-  // Handles one request message; returns the reply message (an ErrorResponse on failure).
-  formats::frames::Message Handle(formats::frames::Message request);
+  // Handles one request; returns the reply (an ErrorResponse on failure, kInvalidArgument for a
+  // request type this service does not serve).
+  formats::frames::Response Handle(formats::frames::Request request);
 
  private:
   ComputationService(std::unique_ptr<ComputationRun> run, const EnclaveSession& session,
                      const vsock::Transport& transport, ServiceOptions options)
       : run_(std::move(run)), session_(session), transport_(transport),
         options_(std::move(options)) {}
-  Result<formats::frames::Message> SetCredentials(formats::frames::SetCredentials request);
-  Result<formats::frames::Message> PutInput(formats::frames::PutInput request);
-  Result<formats::frames::Message> Run();
+  Result<formats::frames::Response> SetCredentials(formats::frames::SetCredentials request);
+  Result<formats::frames::Response> PutInput(formats::frames::PutInput request);
+  Result<formats::frames::Response> Run();
 
   std::mutex mu_;
   std::unique_ptr<ComputationRun> run_;

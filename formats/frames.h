@@ -1,13 +1,25 @@
-// Parent <-> enclave messages: length-prefixed CBOR frames over vsock. Format: docs/frames.md.
+// The parent <-> enclave frame codec: the one encoder and decoder of every message the parent
+// (cloister-parent, tests) and the enclave runtime exchange over vsock. Format: docs/frames.md.
 //
-//   frame   = length (4 bytes, big-endian, 1..kMaxFrameBytes) || payload (CBOR, `length` bytes)
-//   payload = {"type": tstr, ...type-specific fields in a fixed order}
+//   frame   = length (4 bytes, big-endian, 1..kMaxFrameBytes) || payload (`length` bytes)
+//   payload = CBOR definite map {"type": tstr, ...that type's fields, in a fixed order}
 //
-// Requests (parent -> enclave): get_attestation {nonce}, set_credentials {access_key_id,
-// secret_access_key, session_token}, put_input {party, ciphertext}, run {}.
-// Responses (enclave -> parent): attestation {document, statement}, ok {}, input_accepted {party, sha384},
-// receipt {receipt}, error {code, message}.
-// Decoding is strict: known types only, exact fields in order, sizes bounded, no trailing bytes.
+// Requests (parent -> enclave): ping {}, get_attestation {nonce}, describe-pcr {index},
+// set_credentials {access_key_id, secret_access_key, session_token}, put_input {party,
+// ciphertext}, run {}. Replies (enclave -> parent): ok {}, attestation {document, statement},
+// pcr {lock, data}, input_accepted {party, sha384}, receipt {receipt}, error {code, message}.
+//
+// Decoding reads the bytes received, once, straight into the typed structs below (libcbor's
+// streaming decoder, no item tree): the payload must be a definite-length map holding exactly
+// the type's fields in order, every length and integer in its shortest form (RFC 8949 s. 4.2.1),
+// definite strings only, text as UTF-8, each size within its limit, and nothing after the map.
+// The first rule a payload breaks is the kMalformed error's message. Because of these rules an
+// accepted payload re-encodes to the very same bytes.
+//
+// Secrets: the encoder writes set_credentials' secret key and session token straight into the
+// payload, a SecureVector (wiped when freed); the decoder copies them from the received bytes
+// straight into SecretBytes, with no intermediate std::string or CBOR item. A caller that reads
+// a request keeps its bytes in a SecureVector (ReadFrame does).
 //
 // Thread safety: functions only; a FrameConnection is used by one thread at a time.
 #ifndef CLOISTER_FORMATS_FRAMES_H_
@@ -17,86 +29,138 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 
 #include "common/bytes.h"
-#include "common/cbor.h"
 #include "common/result.h"
 #include "common/secret.h"
 
 namespace cloister::formats::frames {
 
+// The vsock port the enclave runtime serves frames on (inside the enclave's CID).
+inline constexpr uint32_t kDefaultPort = 5000;
 // A frame carries at most one party's input; 64 MiB bounds what the enclave will buffer per
 // read (larger inputs are refused with an error naming the limit).
 inline constexpr size_t kMaxFrameBytes = 64u << 20;
 inline constexpr size_t kLengthPrefixBytes = 4;
 // NSM Attestation nonce limit (attestation_doc.h kMaxUserDataLength).
 inline constexpr size_t kMaxNonceBytes = 1024;
+// NSM DescribePCR: the index is a u16 (docs/nsm.md); PCR values are digests of at most 64 bytes.
+inline constexpr uint64_t kMaxPcrIndex = 0xffff;
+inline constexpr size_t kMaxPcrBytes = 64;
 // AWS credential sizes: access key ids are 16..128 characters, session tokens a few KiB.
 inline constexpr size_t kMaxAccessKeyIdBytes = 128;
 inline constexpr size_t kMaxSecretKeyBytes = 128;
 inline constexpr size_t kMaxSessionTokenBytes = 8192;
+// Party ids (formats/manifest.h kMaxIdBytes).
+inline constexpr size_t kMaxPartyBytes = 64;
+inline constexpr size_t kSha384Bytes = 48;
+inline constexpr size_t kMaxErrorCodeBytes = 64;
 inline constexpr size_t kMaxErrorMessageBytes = 4096;
 
+// ---- Requests (parent -> enclave)
+struct Ping {};
 struct GetAttestation {
-  Bytes nonce;  // 0..kMaxNonceBytes
+  std::optional<Bytes> nonce;  // 0..kMaxNonceBytes; nullopt: the document's nonce is null
+};
+struct DescribePcr {
+  uint16_t index = 0;
 };
 struct SetCredentials {
-  std::string access_key_id;
-  SecretBytes secret_access_key;
-  std::optional<SecretBytes> session_token;
+  std::string access_key_id;                 // 1..kMaxAccessKeyIdBytes
+  SecretBytes secret_access_key;             // 1..kMaxSecretKeyBytes (tstr on the wire)
+  std::optional<SecretBytes> session_token;  // ..kMaxSessionTokenBytes (tstr or null)
 };
 struct PutInput {
-  std::string party;
-  Bytes ciphertext;
+  std::string party;  // 1..kMaxPartyBytes
+  Bytes ciphertext;   // 1.. (an ESDK message or a bare KMS CiphertextBlob)
 };
 struct Run {};
+using Request = std::variant<Ping, GetAttestation, DescribePcr, SetCredentials, PutInput, Run>;
 
+// ---- Replies (enclave -> parent)
+struct Ok {};
 // The session's attestation document and the statement it attests (formats/session_statement.h).
 struct AttestationResponse {
   Bytes document;
   Bytes statement;
 };
-struct Ok {};
+struct PcrResponse {
+  bool locked = false;
+  Bytes data;  // 1..kMaxPcrBytes
+};
 struct InputAccepted {
   std::string party;
-  Bytes sha384;
+  Bytes sha384;  // kSha384Bytes
 };
 struct ReceiptResponse {
   Bytes receipt;
 };
 struct ErrorResponse {
   std::string code;     // ErrorCodeName(): "malformed", "policy_denied", ...
-  std::string message;  // never secrets
+  std::string message;  // UTF-8, never secrets
 };
+using Response = std::variant<Ok, AttestationResponse, PcrResponse, InputAccepted, ReceiptResponse,
+                              ErrorResponse>;
 
-using Message = std::variant<GetAttestation, SetCredentials, PutInput, Run, AttestationResponse, Ok,
-                             InputAccepted, ReceiptResponse, ErrorResponse>;
+// Returns the wire name of the message's type ("put_input", "error", ...).
+std::string_view TypeName(const Request& request);
+std::string_view TypeName(const Response& response);
 
-// Returns the frame payload (CBOR) for `m`. kInvalidArgument if a field breaks a limit.
-Result<Bytes> EncodePayload(const Message& m);
-// Returns length prefix || payload.
-Result<Bytes> EncodeFrame(const Message& m);
-// Parses a payload strictly. kMalformed naming the rule broken.
-Result<Message> DecodePayload(ByteSpan payload);
-// Parses a payload already decoded as CBOR (by the enclave's request server, which read the
-// frame strictly): the same rules as DecodePayload, without decoding the bytes a second time.
-// The item is not changed; the caller wipes it if it carried secrets. kMalformed.
-Result<Message> DecodeItem(const cbor_item_t& payload);
-// Parses exactly one whole frame (prefix and payload, nothing after). kMalformed.
-Result<Message> DecodeFrame(ByteSpan frame);
-// Returns an ErrorResponse for `e` (code name and message).
+// Returns the payload (CBOR) for `request`, in wiped-on-free memory since set_credentials carries
+// secrets. kInvalidArgument if a field breaks its limit or a text field is not UTF-8.
+Result<SecureVector> EncodeRequest(const Request& request);
+// Returns the payload for `response` (an error's message is cut at kMaxErrorMessageBytes on a
+// character boundary, bytes that are not UTF-8 become '?'). kInvalidArgument if a field breaks
+// its limit.
+Result<Bytes> EncodeResponse(const Response& response);
+
+// Decodes a request payload strictly (rules above). A reply type is refused like an unknown one.
+// The result holds copies: `payload` may be wiped or freed afterwards. kMalformed naming the
+// first rule broken.
+Result<Request> DecodeRequest(ByteSpan payload);
+// Decodes a reply payload strictly. kMalformed naming the first rule broken.
+Result<Response> DecodeResponse(ByteSpan payload);
+
+// Returns the payload of `frame`, which must be exactly one frame (prefix and payload, nothing
+// after). The view lives as long as `frame`. kMalformed.
+Result<ByteSpan> FramePayload(ByteSpan frame);
+// Returns length prefix || payload (tests and the fuzz corpus; writers use WriteFrame).
+Result<Bytes> EncodeFrame(ByteSpan payload);
+
+// Returns an ErrorResponse for `e` (its code name and message), and back.
 ErrorResponse ToErrorResponse(const Error& e);
+Error FromErrorResponse(const ErrorResponse& e);
 
-// Reads and writes frames on a connected stream socket or pipe it does not own.
+// ---- Frame I/O on a connected stream socket or pipe the caller owns.
+
+// Writes the length prefix and `payload` to `fd` without copying the payload. kInvalidArgument
+// for an empty or oversized payload; kIo on failure.
+Status WriteFrame(int fd, ByteSpan payload);
+
+// Reads one frame's payload from `fd` into wiped-on-free memory. kUnavailable if the peer closed
+// cleanly before a frame began; kIo on read errors or a frame cut short; kMalformed for a length
+// of 0 or over max(max_bytes, drain_max) (nothing more is read: the stream is out of step). A
+// frame longer than `max_bytes` but not than `drain_max` is read and dropped a buffer at a time
+// without being stored, and kInvalidArgument says so: the stream stays in step and the sender
+// can be answered. `max_bytes` is at most kMaxFrameBytes.
+Result<SecureVector> ReadFrame(int fd, size_t max_bytes = kMaxFrameBytes, size_t drain_max = 0);
+
+// The parent's side of a connection: typed requests out, typed replies in.
 class FrameConnection {
  public:
+  // `fd` is not owned and must stay open while this object is used.
   explicit FrameConnection(int fd) : fd_(fd) {}
-  // Writes one frame. kIo on failure.
-  Status Write(const Message& m);
-  // Reads one frame. kUnavailable if the peer closed cleanly before a frame began; kMalformed on
-  // a bad length or payload; kIo on read errors or a frame cut short.
-  Result<Message> Read();
+  // Sends one request. kInvalidArgument / kIo as EncodeRequest and WriteFrame.
+  Status Send(const Request& request);
+  // Reads one reply (an error reply is returned as an ErrorResponse). kUnavailable if the
+  // enclave closed the connection before a frame began; kMalformed / kIo as ReadFrame and
+  // DecodeResponse.
+  Result<Response> Receive();
+  // Sends `request` and reads its reply; an error reply becomes an Error with its code and
+  // message (FromErrorResponse).
+  Result<Response> Call(const Request& request);
 
  private:
   int fd_;

@@ -59,8 +59,11 @@ Result<KmsConfig> ParseNode(const YAML::Node& root, const std::string& base_dir)
                                 SecretBytes::CopyOf(AsBytes(secret)));
       sodium_memzero(secret.data(), secret.size());
       if (p["session_token"]) {
-        CLOISTER_ASSIGN_OR_RETURN(pr.credentials.session_token,
+        CLOISTER_ASSIGN_OR_RETURN(std::string token,
                                   Scalar(p["session_token"], "session_token"));
+        CLOISTER_ASSIGN_OR_RETURN(pr.credentials.session_token,
+                                  SecretBytes::CopyOf(AsBytes(token)));
+        sodium_memzero(token.data(), token.size());
       }
       if (pr.credentials.access_key_id.empty() || pr.credentials.secret_access_key.empty()) {
         return Error::Malformed("config: empty access_key_id or secret_access_key");

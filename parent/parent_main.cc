@@ -14,11 +14,11 @@
 // credentials file and profile; never argv) and every party's input to the enclave, asks it to
 // run, and writes the receipt. DIR holds one file per party named `<party-id>` or
 // `<party-id>.<extension>` (e.g. buyer1.esdk); the enclave checks each against its manifest.
-// Progress goes to stderr, the result JSON to stdout. Messages are enclave/frames.h messages.
+// Progress goes to stderr, the result JSON to stdout.
 //
-// Requests go over vsock (real or emulated, common/vsock.h) to the enclave runtime's request
-// server (enclave/rpc.h, port 5000 by default). Prints one JSON result; exit 0 ok, 1 failed,
-// 2 usage.
+// Every request and reply is a frame of the one parent <-> enclave codec (formats/frames.h,
+// docs/frames.md), sent over vsock (real or emulated, common/vsock.h) to the enclave runtime's
+// frame server (port 5000 by default). Prints one JSON result; exit 0 ok, 1 failed, 2 usage.
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,34 +32,69 @@
 #include "common/file.h"
 #include "common/log.h"
 #include "common/ossl.h"
+#include "common/unique_fd.h"
 #include "common/vsock.h"
 #include "common/aws_credentials.h"
 #include "formats/frames.h"
 #include "formats/receipt.h"
-#include "enclave/rpc.h"
 #include "formats/session_statement.h"
 
 namespace cloister {
 namespace {
 
+namespace frames = formats::frames;
+
 struct Options {
   uint32_t cid = 0;
-  uint32_t port = enclave::kDefaultRpcPort;
+  uint32_t port = frames::kDefaultPort;
   std::string nonce_hex;
   std::string user_data_hex;  // refused: kept only to say why
   std::string out;
   std::string inputs;
 };
 
-Result<CborPtr> CallEnclave(const Options& o, const cbor_item_t* request) {
+// Connects to the enclave's frame server. kUnavailable naming the enclave when it does not
+// answer.
+Result<UniqueFd> ConnectEnclave(const Options& o) {
   CLOISTER_ASSIGN_OR_RETURN(vsock::Transport transport, vsock::Transport::FromEnvironment());
-  return enclave::Call(transport, vsock::Address{o.cid, o.port}, request);
+  auto fd = transport.Connect({o.cid, o.port});
+  if (!fd) {
+    return Error::Unavailable("enclave " + std::to_string(o.cid) + " is not reachable on port " +
+                              std::to_string(o.port) + ": " + fd.error().message() +
+                              " (is it running?)");
+  }
+  return std::move(*fd);
+}
+
+// Sends `request` and reads the reply; an error reply becomes an Error with its code.
+Result<frames::Response> Exchange(frames::FrameConnection& conn, const frames::Request& request) {
+  CLOISTER_RETURN_IF_ERROR(conn.Send(request));
+  auto reply = conn.Receive();
+  if (!reply) {
+    if (reply.error().code() == ErrorCode::kUnavailable) {
+      return Error::Unavailable("the enclave closed the connection (did it stop? see "
+                                "`cloister console`)");
+    }
+    return reply.error();
+  }
+  if (auto* e = std::get_if<frames::ErrorResponse>(&*reply)) return frames::FromErrorResponse(*e);
+  return reply;
+}
+
+// Sends one request on a connection of its own.
+Result<frames::Response> CallEnclave(const Options& o, const frames::Request& request) {
+  CLOISTER_ASSIGN_OR_RETURN(UniqueFd fd, ConnectEnclave(o));
+  frames::FrameConnection conn(fd.get());
+  return Exchange(conn, request);
 }
 
 int Ping(const Options& o) {
-  CborPtr request = enclave::NewRequest("ping");
-  auto reply = CallEnclave(o, request.get());
+  auto reply = CallEnclave(o, frames::Ping{});
   if (!reply) return ReportFailure(reply.error().WithContext("enclave " + std::to_string(o.cid)));
+  if (!std::holds_alternative<frames::Ok>(*reply)) {
+    return ReportFailure(Error::Malformed("unexpected reply to ping: " +
+                                          std::string(frames::TypeName(*reply))));
+  }
   PrintJson({{"EnclaveCID", o.cid}, {"Port", o.port}, {"Reachable", true}});
   return kExitOk;
 }
@@ -76,23 +111,24 @@ Result<SessionReply> FetchSession(const Options& o) {
         "--user-data is not accepted: the enclave attests only its own session statement and "
         "keys (docs/session.md); the parent may choose the --nonce and nothing else");
   }
-  CborPtr request = enclave::NewRequest("attestation");
+  frames::GetAttestation request;
   if (!o.nonce_hex.empty()) {
     auto bytes = HexDecode(o.nonce_hex);
     if (!bytes) return Error::InvalidArgument("--nonce: " + bytes.error().message());
-    CLOISTER_RETURN_IF_ERROR(CborMapAdd(request.get(), CborText("nonce"), CborBytes(*bytes)));
+    if (bytes->size() > frames::kMaxNonceBytes) {
+      return Error::InvalidArgument("--nonce: at most " + std::to_string(frames::kMaxNonceBytes) +
+                                    " bytes");
+    }
+    request.nonce = std::move(*bytes);
   }
-  auto reply = CallEnclave(o, request.get());
+  auto reply = CallEnclave(o, request);
   if (!reply) return reply.error().WithContext("enclave " + std::to_string(o.cid));
-  SessionReply out;
-  for (auto [key, field] : {std::pair<const char*, Bytes*>{"document", &out.document},
-                            {"statement", &out.statement}}) {
-    const cbor_item_t* item = enclave::MapGet(reply->get(), key);
-    if (item == nullptr) return Error::Malformed(std::string("reply has no ") + key);
-    CLOISTER_ASSIGN_OR_RETURN(ByteSpan b, CborAsBytes(item, key));
-    field->assign(b.begin(), b.end());
+  auto* attestation = std::get_if<frames::AttestationResponse>(&*reply);
+  if (attestation == nullptr) {
+    return Error::Malformed("unexpected reply to get_attestation: " +
+                            std::string(frames::TypeName(*reply)));
   }
-  return out;
+  return SessionReply{std::move(attestation->document), std::move(attestation->statement)};
 }
 
 int Attest(const Options& o, bool session_file) {
@@ -146,24 +182,6 @@ Result<std::vector<InputFile>> ListInputs(const std::string& dir) {
   return out;
 }
 
-// Sends `request` and reads the reply; an error reply becomes an Error with its code.
-Result<formats::frames::Message> Exchange(formats::frames::FrameConnection& conn,
-                                          const formats::frames::Message& request) {
-  CLOISTER_RETURN_IF_ERROR(conn.Write(request));
-  auto reply = conn.Read();
-  if (!reply) {
-    if (reply.error().code() == ErrorCode::kUnavailable) {
-      return Error::Unavailable("the enclave closed the connection (did it stop? see "
-                                "`cloister console`)");
-    }
-    return reply.error();
-  }
-  if (auto* e = std::get_if<formats::frames::ErrorResponse>(&*reply)) {
-    return Error(ErrorCodeFromName(e->code), e->message);
-  }
-  return std::move(*reply);
-}
-
 // A failure reported by the enclave (or KMS behind it) is a failed run, never a usage error,
 // whatever its code: exit 1.
 // An enclave whose session already took its inputs or ran is used up (runs are single-use,
@@ -188,33 +206,23 @@ void Progress(const std::string& line) {
 }
 
 int RunComputation(const Options& o) {
-  namespace frames = formats::frames;
   auto inputs = ListInputs(o.inputs);
   if (!inputs) return ReportFailure(inputs.error());
   auto credentials = LoadAwsCredentials();
   if (!credentials) {
     return ReportFailure(credentials.error().WithContext("operator KMS credentials"));
   }
-  auto transport = vsock::Transport::FromEnvironment();
-  if (!transport) return ReportFailure(transport.error());
-  auto fd = transport->Connect({o.cid, o.port});
-  if (!fd) {
-    return ReportFailure(Error::Unavailable("enclave " + std::to_string(o.cid) +
-                                            " is not reachable on port " +
-                                            std::to_string(o.port) + ": " +
-                                            fd.error().message() + " (is it running?)"));
-  }
+  auto fd = ConnectEnclave(o);
+  if (!fd) return ReportFailure(fd.error());
   frames::FrameConnection conn(fd->get());
 
   frames::SetCredentials creds;
   creds.access_key_id = credentials->access_key_id;
   creds.secret_access_key = std::move(credentials->secret_access_key);
   if (!credentials->session_token.empty()) {
-    auto token = SecretBytes::CopyOf(AsBytes(credentials->session_token));
-    if (!token) return ReportFailure(token.error());
-    creds.session_token = std::move(*token);
+    creds.session_token = std::move(credentials->session_token);
   }
-  if (auto r = Exchange(conn, frames::Message(std::move(creds))); !r) {
+  if (auto r = Exchange(conn, frames::Request(std::move(creds))); !r) {
     return RemoteFailure(r.error().WithContext("sending the KMS credentials"));
   }
   Progress("sent the operator's KMS credentials (access key " + credentials->access_key_id + ")");

@@ -15,6 +15,7 @@
 //
 // Each attack is beside the legitimate journey, which still passes.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -33,10 +34,10 @@
 #include "formats/frames.h"
 #include "formats/receipt.h"
 #include "enclave/recipient_cms.h"
-#include "enclave/rpc.h"
 #include "formats/session_statement.h"
 #include "kms/client.h"
 #include "tests/support/journey_world.h"
+#include "tests/support/probe_client.h"
 #include "tests/support/process.h"
 
 namespace cloister {
@@ -79,10 +80,10 @@ class EnclaveTrustTest : public ::testing::Test {
     ASSERT_TRUE(st) << st.error().ToString();
   }
 
-  // Sends a raw request map to the enclave's request port, as a hostile parent can.
+  // Sends a raw request map to the enclave's frame port, as a hostile parent can.
   static Result<CborPtr> Raw(CborPtr request) {
     CLOISTER_ASSIGN_OR_RETURN(vsock::Transport t, vsock::Transport::FromEnvironment());
-    return enclave::Call(t, {kCid, enclave::kDefaultRpcPort}, request.get());
+    return testing::CallMap(t, {kCid, formats::frames::kDefaultPort}, request.get());
   }
 
   // The number of KMS audit log lines naming `operation` (every request is logged).
@@ -110,24 +111,27 @@ TEST_F(EnclaveTrustTest, TheParentCannotHaveTheEnclaveSignItsKeyOrItsBytes) {
   ASSERT_TRUE(operator_key);
   Bytes operator_public = *operator_key->PublicKeyDer();
 
-  // The built-in request, with the operator's key, with its user_data, with both; and the
-  // computation request (strict frames codec) with an extra field.
+  // The attestation request with the operator's key, with its user_data, with both (the one
+  // codec names the field it refuses); and the old RPC's "attestation" request, gone.
   struct Row {
     const char* name;
     const char* type;
     std::vector<std::pair<const char*, Bytes>> fields;
+    const char* refusal;
   };
   const Row rows[] = {
-      {"attestation with the operator's public_key", "attestation",
-       {{"public_key", operator_public}}},
-      {"attestation with user_data of a forged receipt", "attestation",
-       {{"user_data", Sha384(AsBytes("a receipt body the operator wrote"))}}},
-      {"attestation with a nonce and a public_key", "attestation",
-       {{"nonce", Bytes(16, 1)}, {"public_key", operator_public}}},
-      {"get_attestation with a public_key", "get_attestation",
-       {{"nonce", Bytes(16, 1)}, {"public_key", operator_public}}},
+      {"get_attestation with the operator's public_key", "get_attestation",
+       {{"public_key", operator_public}}, "unexpected field 'public_key'"},
+      {"get_attestation with user_data of a forged receipt", "get_attestation",
+       {{"user_data", Sha384(AsBytes("a receipt body the operator wrote"))}},
+       "unexpected field 'user_data'"},
+      {"get_attestation with a nonce and a public_key", "get_attestation",
+       {{"nonce", Bytes(16, 1)}, {"public_key", operator_public}},
+       "unexpected field 'public_key'"},
       {"get_attestation with user_data", "get_attestation",
-       {{"nonce", Bytes(16, 1)}, {"user_data", Bytes(48, 2)}}},
+       {{"nonce", Bytes(16, 1)}, {"user_data", Bytes(48, 2)}}, "unexpected field 'user_data'"},
+      {"the old attestation request with a public_key", "attestation",
+       {{"public_key", operator_public}}, "unknown request type 'attestation'"},
   };
   for (const Row& row : rows) {
     SCOPED_TRACE(row.name);
@@ -137,7 +141,8 @@ TEST_F(EnclaveTrustTest, TheParentCannotHaveTheEnclaveSignItsKeyOrItsBytes) {
     for (const auto& [k, v] : row.fields) ASSERT_TRUE(CborMapAdd(req.get(), CborText(k), CborBytes(v)));
     auto reply = Raw(std::move(req));
     ASSERT_FALSE(reply) << "the enclave answered";
-    EXPECT_NE(reply.error().ToString().find(row.fields.back().first), std::string::npos)
+    EXPECT_EQ(reply.error().code(), ErrorCode::kMalformed);
+    EXPECT_NE(reply.error().message().find(row.refusal), std::string::npos)
         << reply.error().ToString();
   }
   // The operator's command refuses --user-data with the reason.
@@ -467,6 +472,119 @@ TEST_F(EnclaveTrustTest, AKmsImpostorBehindTheProxyIsRefused) {
   std::ifstream log(Dir() / "impostor" / "kms-data" / "audit.log");
   std::string all((std::istreambuf_iterator<char>(log)), {});
   EXPECT_EQ(all.find("Decrypt"), std::string::npos);
+}
+
+// Issue 16: one frame codec, strict on the bytes received, read once. A hostile parent sends
+// raw frames a decode/re-encode would have normalised (non-minimal lengths and integers), a
+// secret of the wrong type, a payload cut short, trailing bytes, a frame over the protocol's
+// limit and a connection cut inside a frame: each is refused with an error naming the rule, no
+// credential is taken from any of them, and the enclave serves the next honest request.
+Bytes Cat(std::initializer_list<Bytes> parts) {
+  Bytes out;
+  for (const Bytes& p : parts) out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+Bytes CborText(std::string_view s) {  // definite, minimal head (s shorter than 24)
+  return Cat({{static_cast<uint8_t>(0x60 + s.size())}, ToBytes(s)});
+}
+
+TEST_F(EnclaveTrustTest, HostileFramesAreRefusedAndTheEnclaveKeepsServing) {
+  namespace frames = formats::frames;
+  ASSERT_TRUE(world_->StartEnclave(Dir() / "auction.eif", kCid));
+  auto transport = vsock::Transport::FromEnvironment();
+  ASSERT_TRUE(transport);
+  auto conn = transport->Connect({kCid, frames::kDefaultPort});
+  ASSERT_TRUE(conn) << conn.error().ToString();
+  auto ask = [&](ByteSpan payload) -> Result<frames::Response> {
+    CLOISTER_RETURN_IF_ERROR(frames::WriteFrame(conn->get(), payload));
+    CLOISTER_ASSIGN_OR_RETURN(SecureVector reply, frames::ReadFrame(conn->get()));
+    return frames::DecodeResponse(reply);
+  };
+  auto honest = [&] {
+    auto reply = ask(*frames::EncodeRequest(frames::GetAttestation{Bytes(8, 1)}));
+    return reply && std::holds_alternative<frames::AttestationResponse>(*reply);
+  };
+  ASSERT_TRUE(honest());
+
+  const auto T = [](std::string_view s) { return CborText(s); };
+  const Bytes secret_text = T("hostile/secret");
+  const Bytes creds_fields = Cat({T("access_key_id"), T("AKIAHOSTILE00001"),
+                                  T("secret_access_key")});
+  struct Row {
+    const char* name;
+    Bytes payload;
+    std::string refusal;
+  };
+  const std::vector<Row> rows = {
+      {"set_credentials with the map size in two bytes",
+       Cat({{0xb8, 0x04}, T("type"), T("set_credentials"), creds_fields, secret_text,
+            T("session_token"), {0xf6}}),
+       "frame: the payload is not in its shortest encoding (RFC 8949 s. 4.2.1)"},
+      {"set_credentials with the secret's length in a byte of its own",
+       Cat({{0xa4}, T("type"), T("set_credentials"), creds_fields, {0x78, 0x0e},
+            ToBytes("hostile/secret"), T("session_token"), {0xf6}}),
+       "set_credentials: secret_access_key is not in its shortest encoding (RFC 8949 s. 4.2.1)"},
+      {"set_credentials with the secret as a byte string",
+       Cat({{0xa4}, T("type"), T("set_credentials"), creds_fields, {0x4e},
+            ToBytes("hostile/secret"), T("session_token"), {0xf6}}),
+       "set_credentials: secret_access_key must be a text string"},
+      {"set_credentials as an indefinite-length map",
+       Cat({{0xbf}, T("type"), T("set_credentials"), creds_fields, secret_text,
+            T("session_token"), {0xf6, 0xff}}),
+       "frame: the payload must be a definite-length map"},
+      {"describe-pcr with the index in three bytes",
+       Cat({{0xa2}, T("type"), T("describe-pcr"), T("index"), {0x19, 0x00, 0x00}}),
+       "describe-pcr: index is not in its shortest encoding (RFC 8949 s. 4.2.1)"},
+      {"put_input cut short", Cat({{0xa3}, T("type"), T("put_input"), T("party"), T("buyer1"),
+                                   T("ciphertext"), {0x58, 0x20, 1, 2, 3}}),
+       "put_input: ciphertext is cut short (the payload ends inside it)"},
+      {"get_attestation with a byte after it",
+       Cat({{0xa2}, T("type"), T("get_attestation"), T("nonce"), {0x41, 0x01, 0x00}}),
+       "get_attestation: 1 bytes follow the message"},
+  };
+  for (const Row& row : rows) {
+    SCOPED_TRACE(row.name);
+    auto reply = ask(row.payload);
+    ASSERT_TRUE(reply) << reply.error().ToString();
+    auto* error = std::get_if<frames::ErrorResponse>(&*reply);
+    ASSERT_NE(error, nullptr) << "the enclave accepted it";
+    EXPECT_EQ(error->code, "malformed");
+    EXPECT_EQ(error->message, row.refusal);
+    EXPECT_TRUE(honest()) << "the enclave stopped serving after it";
+  }
+  // None of the hostile set_credentials was taken.
+  auto run = ask(*frames::EncodeRequest(frames::Run{}));
+  ASSERT_TRUE(run);
+  ASSERT_TRUE(std::holds_alternative<frames::ErrorResponse>(*run));
+  EXPECT_EQ(std::get<frames::ErrorResponse>(*run).message,
+            "no KMS credentials: send set_credentials before run");
+
+  // A length over the protocol's limit: refused before anything is allocated, and since the
+  // stream is out of step, that connection ends.
+  auto big = transport->Connect({kCid, frames::kDefaultPort});
+  ASSERT_TRUE(big);
+  const uint8_t over[4] = {0x04, 0x00, 0x00, 0x01};
+  ASSERT_EQ(::write(big->get(), over, 4), 4);
+  auto refused = frames::ReadFrame(big->get());
+  ASSERT_TRUE(refused) << refused.error().ToString();
+  auto over_reply = frames::DecodeResponse(*refused);
+  ASSERT_TRUE(over_reply);
+  EXPECT_EQ(std::get<frames::ErrorResponse>(*over_reply).message,
+            "frame: length 67108865 is out of range (1..67108864)");
+  EXPECT_EQ(frames::ReadFrame(big->get()).error().code(), ErrorCode::kUnavailable);
+  // A connection cut inside a frame: the enclave drops it.
+  auto cut = transport->Connect({kCid, frames::kDefaultPort});
+  ASSERT_TRUE(cut);
+  const uint8_t partial[8] = {0x00, 0x00, 0x00, 0x64, 0xa1, 0x64, 't', 'y'};
+  ASSERT_EQ(::write(cut->get(), partial, sizeof partial), 8);
+  ASSERT_EQ(::shutdown(cut->get(), SHUT_WR), 0);
+  EXPECT_EQ(frames::ReadFrame(cut->get()).error().code(), ErrorCode::kUnavailable);
+
+  // The enclave serves the next honest requests, on the first connection and on new ones.
+  EXPECT_TRUE(honest());
+  CommandResult ping = JourneyWorld::Parent({"ping", "--enclave-cid", std::to_string(kCid)});
+  EXPECT_EQ(ping.exit_code, 0) << ping.out << ping.err;
+  ASSERT_TRUE(world_->FetchSession(kCid, Dir() / "after-hostile-frames.cbor"));
 }
 
 }  // namespace

@@ -29,7 +29,8 @@
 #include "common/cbor.h"
 #include "common/file.h"
 #include "common/vsock.h"
-#include "enclave/rpc.h"
+#include "formats/frames.h"
+#include "tests/support/probe_client.h"
 #include "tests/support/process.h"
 
 namespace cloister {
@@ -101,7 +102,7 @@ class SandboxAttackTest : public ::testing::Test {
   // Sends `type` with `fields` (text or unsigned values, or arrays of text) to the probe.
   Result<CborPtr> Ask(uint32_t cid, const std::string& type,
                       const std::map<std::string, nlohmann::json>& fields = {}) {
-    CborPtr req = enclave::NewRequest(type);
+    CborPtr req = testing::NewMapRequest(type);
     for (const auto& [key, value] : fields) {
       CborPtr item;
       if (value.is_string()) {
@@ -114,11 +115,11 @@ class SandboxAttackTest : public ::testing::Test {
       }
       EXPECT_TRUE(CborMapAdd(req.get(), CborText(key), std::move(item)));
     }
-    return enclave::Call(Host(), {cid, enclave::kDefaultRpcPort}, req.get());
+    return testing::CallMap(Host(), {cid, formats::frames::kDefaultPort}, req.get());
   }
 
   static std::string Text(const cbor_item_t* map, const std::string& key) {
-    const cbor_item_t* v = enclave::MapGet(map, key);
+    const cbor_item_t* v = testing::MapGet(map, key);
     if (v == nullptr) return "<missing>";
     auto t = CborAsText(v, key);
     return t ? std::string(*t) : "<not text>";
@@ -126,7 +127,7 @@ class SandboxAttackTest : public ::testing::Test {
 
   static std::vector<std::string> Replies(const cbor_item_t* reply) {
     std::vector<std::string> out;
-    const cbor_item_t* list = enclave::MapGet(reply, "replies");
+    const cbor_item_t* list = testing::MapGet(reply, "replies");
     for (size_t i = 0; list != nullptr && i < cbor_array_size(list); ++i) {
       out.emplace_back(*CborAsText(cbor_array_handle(list)[i], "reply"));
     }
@@ -194,7 +195,7 @@ TEST_F(SandboxAttackTest, EnclaveRootIsAnUnprivilegedHostUid) {
   // writes the current value back, so nothing changes even if the check regresses.
   auto probe = Ask(41, "probe");
   ASSERT_TRUE(probe) << probe.error().ToString();
-  EXPECT_EQ(*CborAsUint(enclave::MapGet(probe->get(), "uid"), "uid"), 0u);
+  EXPECT_EQ(*CborAsUint(testing::MapGet(probe->get(), "uid"), "uid"), 0u);
   for (const char* knob : {"/proc/sys/kernel/core_pattern", "/proc/sys/vm/overcommit_memory"}) {
     auto r = Ask(41, "sysctl-rewrite", {{"path", knob}});
     ASSERT_TRUE(r) << r.error().ToString();
@@ -363,7 +364,7 @@ TEST_F(SandboxAttackTest, WritesCountAgainstMemoryAndNeverReachTheHost) {
   uint64_t base = usage("memory.usage_in_bytes");
   auto small = Ask(45, "fill", {{"path", "/tmp/a"}, {"mib", 40u}});
   ASSERT_TRUE(small) << small.error().ToString();
-  EXPECT_EQ(*CborAsUint(enclave::MapGet(small->get(), "written_mib"), "w"), 40u);
+  EXPECT_EQ(*CborAsUint(testing::MapGet(small->get(), "written_mib"), "w"), 40u);
   // The 40 MiB in /tmp are charged to the enclave's memory cgroup (tmpfs pages are).
   EXPECT_GE(usage("memory.usage_in_bytes"), base + (36ull << 20));
   // The old sandbox's route to the host disk is gone.
@@ -376,7 +377,7 @@ TEST_F(SandboxAttackTest, WritesCountAgainstMemoryAndNeverReachTheHost) {
   std::cerr << "fill past --memory: "
             << (big ? "replied " + Text(big->get(), "error") : big.error().ToString()) << "\n";
   if (big) {
-    uint64_t written = *CborAsUint(enclave::MapGet(big->get(), "written_mib"), "w");
+    uint64_t written = *CborAsUint(testing::MapGet(big->get(), "written_mib"), "w");
     EXPECT_LT(written, 128u - 40u);
     EXPECT_NE(Text(big->get(), "error"), "ok");
     EXPECT_LE(usage("memory.max_usage_in_bytes"), 128ull << 20);
@@ -429,10 +430,10 @@ TEST_F(SandboxAttackTest, HostileBrokerRequestsFailAndTheEnclaveKeepsWorking) {
   };
   EXPECT_EQ(sockets(), 64u);
   // The monitor still serves it: RPC over vsock, and the NSM.
-  EXPECT_TRUE(Ask(46, "ping"));
-  CborPtr pcr = enclave::NewRequest("describe-pcr");
-  ASSERT_TRUE(CborMapAdd(pcr.get(), CborText("index"), CborUint(0)));
-  EXPECT_TRUE(enclave::Call(Host(), {46, enclave::kDefaultRpcPort}, pcr.get()));
+  EXPECT_TRUE(testing::CallEnclave(Host(), {46, formats::frames::kDefaultPort},
+                                   formats::frames::Ping{}));
+  EXPECT_TRUE(testing::CallEnclave(Host(), {46, formats::frames::kDefaultPort},
+                                   formats::frames::DescribePcr{0}));
   // Stopping the enclave removes every socket its monitor bound for it, and only those.
   auto parent = Host().Listen({vsock::kCidAny, 8001});
   ASSERT_TRUE(parent);

@@ -22,7 +22,7 @@ Credentials VectorCreds(std::string token = "") {
   Credentials c;
   c.access_key_id = "AKIDEXAMPLE";
   c.secret_access_key = *SecretBytes::CopyOf(AsBytes(kSecret));
-  c.session_token = std::move(token);
+  c.session_token = *SecretBytes::CopyOf(AsBytes(token));
   return c;
 }
 
@@ -290,7 +290,7 @@ TEST(AwsCredentialsTest, EnvironmentFirst) {
   ASSERT_TRUE(c);
   EXPECT_EQ(c->access_key_id, "AKIA1");
   EXPECT_EQ(AsString(c->secret_access_key.reveal()), "s3cr3t");
-  EXPECT_EQ(c->session_token, "tok");
+  EXPECT_EQ(AsString(c->session_token.reveal()), "tok");
 }
 
 TEST(AwsCredentialsTest, SharedFileWithProfile) {
@@ -311,7 +311,7 @@ TEST(AwsCredentialsTest, SharedFileWithProfile) {
   ASSERT_TRUE(c) << c.error().ToString();
   EXPECT_EQ(c->access_key_id, "AKIABUY");
   EXPECT_EQ(AsString(c->secret_access_key.reveal()), "b sec");
-  EXPECT_EQ(c->session_token, "t1");
+  EXPECT_EQ(AsString(c->session_token.reveal()), "t1");
   env["AWS_PROFILE"] = "nobody";
   EXPECT_EQ(LoadAwsCredentials(lookup).error().code(), ErrorCode::kNotFound);
   env.erase("AWS_PROFILE");

@@ -47,20 +47,38 @@ TEST(FuzzCorpus, Write) {
       ASSERT_TRUE(WriteFileAtomic(r + "/esdk/msg" + std::to_string(i++), *m).has_value());
     }
   }
-  std::vector<formats::frames::Message> msgs;
-  msgs.emplace_back(formats::frames::GetAttestation{Bytes(4, 1)});
-  msgs.emplace_back(formats::frames::SetCredentials{"AKIA", *SecretBytes::CopyOf(AsBytes("s")),
-                                           *SecretBytes::CopyOf(AsBytes("t"))});
-  msgs.emplace_back(formats::frames::PutInput{"p", Bytes(3, 2)});
-  msgs.emplace_back(formats::frames::Run{});
-  msgs.emplace_back(formats::frames::InputAccepted{"p", Bytes(48, 3)});
-  msgs.emplace_back(formats::frames::ErrorResponse{"malformed", "x"});
-  msgs.emplace_back(formats::frames::AttestationResponse{Bytes(8, 0x84), Bytes(8, 0xa6)});
-  i = 0;
-  for (const auto& m : msgs) {
-    auto f = formats::frames::EncodeFrame(m);
+  // One frame per request and reply type, named after it.
+  namespace frames = formats::frames;
+  std::vector<frames::Request> requests;
+  requests.emplace_back(frames::Ping{});
+  requests.emplace_back(frames::GetAttestation{Bytes(4, 1)});
+  requests.emplace_back(frames::DescribePcr{16});
+  requests.emplace_back(frames::SetCredentials{"AKIA", *SecretBytes::CopyOf(AsBytes("s")),
+                                               *SecretBytes::CopyOf(AsBytes("t"))});
+  requests.emplace_back(frames::PutInput{"p", Bytes(3, 2)});
+  requests.emplace_back(frames::Run{});
+  for (const auto& m : requests) {
+    auto payload = frames::EncodeRequest(m);
+    ASSERT_TRUE(payload.has_value());
+    auto f = frames::EncodeFrame(*payload);
     ASSERT_TRUE(f.has_value());
-    ASSERT_TRUE(WriteFileAtomic(r + "/frames/frame" + std::to_string(i++), *f).has_value());
+    std::string name = r + "/frames/request_" + std::string(frames::TypeName(m));
+    ASSERT_TRUE(WriteFileAtomic(name, *f).has_value());
+  }
+  std::vector<frames::Response> responses;
+  responses.emplace_back(frames::Ok{});
+  responses.emplace_back(frames::AttestationResponse{Bytes(8, 0x84), Bytes(8, 0xa6)});
+  responses.emplace_back(frames::PcrResponse{true, Bytes(48, 0)});
+  responses.emplace_back(frames::InputAccepted{"p", Bytes(48, 3)});
+  responses.emplace_back(frames::ReceiptResponse{Bytes(8, 0xa2)});
+  responses.emplace_back(frames::ErrorResponse{"malformed", "x"});
+  for (const auto& m : responses) {
+    auto payload = frames::EncodeResponse(m);
+    ASSERT_TRUE(payload.has_value());
+    auto f = frames::EncodeFrame(*payload);
+    ASSERT_TRUE(f.has_value());
+    std::string name = r + "/frames/reply_" + std::string(frames::TypeName(m));
+    ASSERT_TRUE(WriteFileAtomic(name, *f).has_value());
   }
   formats::ReceiptBody b;
   b.computation_id = "c";

@@ -1,7 +1,11 @@
 // isolation-probe: a stand-in enclave runtime for the launcher's isolation tests. Built into an
 // image with `cloister build-enclave --runtime`, it boots like cloister-enclave (hardening,
-// heartbeat, RPC on port 5000 with the built-in requests) and adds requests that look at the
-// sandbox from inside:
+// heartbeat, the frame server on port 5000 with the built-in requests) and adds test-only
+// requests that look at the sandbox from inside. These are loose CBOR maps {"type": text, ...}
+// (tests/support/probe_client.h CallMap) that this program decodes itself with libcbor, behind
+// its frame server's test fallback (enclave/frame_server.h): the fallback sees only frames the
+// production codec refused, and cloister-enclave has none, so nothing here loosens how a
+// production request is read. The requests:
 //   "probe"      -> what the enclave can see and do (sockets, files, descriptors, interfaces,
 //                   credentials, limits)
 //   "write-file" {path, data} -> {}          "read-file" {path} -> {exists, data?}
@@ -35,6 +39,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -46,7 +52,8 @@
 #include "common/vsock.h"
 #include "enclave/boot.h"
 #include "enclave/nsm.h"
-#include "enclave/rpc.h"
+#include "enclave/frame_server.h"
+#include "tests/support/probe_client.h"
 
 namespace {
 
@@ -204,7 +211,7 @@ Result<CborPtr> Probe(const cbor_item_t&) {
 }
 
 Result<std::string> TextField(const cbor_item_t& req, const char* key) {
-  const cbor_item_t* v = cloister::enclave::MapGet(&req, key);
+  const cbor_item_t* v = cloister::testing::MapGet(&req, key);
   if (v == nullptr) return cloister::Error::InvalidArgument(std::string("missing ") + key);
   CLOISTER_ASSIGN_OR_RETURN(std::string_view s, cloister::CborAsText(v, key));
   return std::string(s);
@@ -229,7 +236,7 @@ Result<CborPtr> ReadFileHandler(const cbor_item_t& req) {
 }
 
 Result<CborPtr> AllocHandler(const cbor_item_t& req) {
-  const cbor_item_t* v = cloister::enclave::MapGet(&req, "mib");
+  const cbor_item_t* v = cloister::testing::MapGet(&req, "mib");
   if (v == nullptr) return cloister::Error::InvalidArgument("missing mib");
   CLOISTER_ASSIGN_OR_RETURN(uint64_t mib, cloister::CborAsUint(v, "mib"));
   size_t size = static_cast<size_t>(mib) << 20;
@@ -248,7 +255,7 @@ cloister::enclave::Nsm* g_nsm = nullptr;
 const cloister::vsock::Transport* g_transport = nullptr;
 
 Result<uint64_t> UintField(const cbor_item_t& req, const char* key) {
-  const cbor_item_t* v = cloister::enclave::MapGet(&req, key);
+  const cbor_item_t* v = cloister::testing::MapGet(&req, key);
   if (v == nullptr) return cloister::Error::InvalidArgument(std::string("missing ") + key);
   return cloister::CborAsUint(v, key);
 }
@@ -256,7 +263,7 @@ Result<uint64_t> UintField(const cbor_item_t& req, const char* key) {
 std::string ErrnoName(int err) { return err == 0 ? "ok" : strerrorname_np(err); }
 
 Result<CborPtr> PlantSetuid(const cbor_item_t& req) {
-  const cbor_item_t* paths = cloister::enclave::MapGet(&req, "paths");
+  const cbor_item_t* paths = cloister::testing::MapGet(&req, "paths");
   if (paths == nullptr || !cbor_isa_array(paths)) {
     return cloister::Error::InvalidArgument("missing paths");
   }
@@ -387,7 +394,7 @@ std::string RawBrokerCall(int broker, const std::string& text) {
 }
 
 Result<CborPtr> BrokerRaw(const cbor_item_t& req) {
-  const cbor_item_t* requests = cloister::enclave::MapGet(&req, "requests");
+  const cbor_item_t* requests = cloister::testing::MapGet(&req, "requests");
   if (requests == nullptr || !cbor_isa_array(requests)) {
     return cloister::Error::InvalidArgument("missing requests");
   }
@@ -444,7 +451,7 @@ Result<CborPtr> SysctlRewrite(const cbor_item_t& req) {
 }
 
 Result<CborPtr> AttestLoopHandler(const cbor_item_t& req) {
-  const cbor_item_t* v = cloister::enclave::MapGet(&req, "count");
+  const cbor_item_t* v = cloister::testing::MapGet(&req, "count");
   if (v == nullptr) return cloister::Error::InvalidArgument("missing count");
   CLOISTER_ASSIGN_OR_RETURN(uint64_t count, cloister::CborAsUint(v, "count"));
   if (count == 0 || count > 100000) return cloister::Error::InvalidArgument("count out of range");
@@ -460,6 +467,32 @@ Result<CborPtr> AttestLoopHandler(const cbor_item_t& req) {
   CborPtr r(cbor_new_indefinite_map());
   Put(r.get(), "nanos", cloister::CborUint(static_cast<uint64_t>(nanos)));
   return r;
+}
+
+using ProbeHandler = Result<CborPtr> (*)(const cbor_item_t& request);
+
+// Answers a frame the production codec refused when it is one of the probe's own requests: the
+// reply is the handler's map with "type" first. nullopt leaves the codec's error as the answer.
+std::optional<Result<cloister::Bytes>> Answer(
+    const std::map<std::string, ProbeHandler, std::less<>>& handlers, cloister::ByteSpan payload) {
+  auto request = cloister::DecodeCbor(payload);
+  if (!request) return std::nullopt;
+  const cbor_item_t* type_item = cloister::testing::MapGet(request->get(), "type");
+  if (type_item == nullptr) return std::nullopt;
+  auto type = cloister::CborAsText(type_item, "type");
+  if (!type) return std::nullopt;
+  auto it = handlers.find(*type);
+  if (it == handlers.end()) return std::nullopt;
+  auto reply = it->second(*request->get());
+  if (!reply) return reply.error();
+  CborPtr framed(cbor_new_indefinite_map());
+  Put(framed.get(), "type", CborText(*type));
+  cbor_pair* pairs = cbor_map_handle(reply->get());
+  for (size_t i = 0; i < cbor_map_size(reply->get()); ++i) {
+    (void)cloister::CborMapAdd(framed.get(), cloister::CborShare(pairs[i].key),
+                               cloister::CborShare(pairs[i].value));
+  }
+  return cloister::EncodeCbor(framed.get());
 }
 
 }  // namespace
@@ -482,20 +515,28 @@ int main(int argc, char** argv) {
   auto session = enclave::EnclaveSession::Create(Sha384(AsBytes("isolation-probe")), **nsm,
                                                  SystemClock::Get());
   if (!session) return 1;
-  enclave::RpcServer server;
-  if (!enclave::RegisterBuiltinHandlers(server, **nsm, **session) || !server.Register("probe", Probe) ||
-      !server.Register("write-file", WriteFileHandler) ||
-      !server.Register("read-file", ReadFileHandler) || !server.Register("alloc", AllocHandler) ||
-      !server.Register("attest-loop", AttestLoopHandler) ||
-      !server.Register("plant-setuid", PlantSetuid) || !server.Register("unlink", Unlink) ||
-      !server.Register("mounts", Mounts) || !server.Register("vsock-listen", VsockListen) ||
-      !server.Register("vsock-connect", VsockConnect) ||
-      !server.Register("kernel-vsock-bind", KernelVsockBind) ||
-      !server.Register("broker-raw", BrokerRaw) || !server.Register("fill", Fill) ||
-      !server.Register("sysctl-rewrite", SysctlRewrite)) {
-    return 1;
-  }
-  auto listener = transport->Listen({vsock::kCidAny, enclave::kDefaultRpcPort});
+  enclave::FrameServer server;
+  if (!enclave::RegisterBuiltinHandlers(server, **nsm, **session)) return 1;
+  const std::map<std::string, ProbeHandler, std::less<>> handlers = {
+      {"probe", Probe},
+      {"write-file", WriteFileHandler},
+      {"read-file", ReadFileHandler},
+      {"alloc", AllocHandler},
+      {"attest-loop", AttestLoopHandler},
+      {"plant-setuid", PlantSetuid},
+      {"unlink", Unlink},
+      {"mounts", Mounts},
+      {"vsock-listen", VsockListen},
+      {"vsock-connect", VsockConnect},
+      {"kernel-vsock-bind", KernelVsockBind},
+      {"broker-raw", BrokerRaw},
+      {"fill", Fill},
+      {"sysctl-rewrite", SysctlRewrite},
+  };
+  server.SetTestFallback([&handlers](ByteSpan payload) -> std::optional<Result<Bytes>> {
+    return Answer(handlers, payload);
+  });
+  auto listener = transport->Listen({vsock::kCidAny, formats::frames::kDefaultPort});
   if (!listener) {
     std::fprintf(stderr, "probe: listen: %s\n", listener.error().ToString().c_str());
     return 1;

@@ -1,5 +1,5 @@
 // Tests for the NSM codec (the /dev/nsm CBOR shapes), the channel backend over a socketpair,
-// the /dev/nsm ioctl framing with a fake ioctl, and the enclave RPC server.
+// the /dev/nsm ioctl framing with a fake ioctl, and the enclave's frame server.
 #include "enclave/nsm.h"
 #include "formats/nsm.h"
 
@@ -12,7 +12,8 @@
 
 #include "common/cbor.h"
 #include "enclave/boot.h"
-#include "enclave/rpc.h"
+#include "enclave/frame_server.h"
+#include "formats/frames.h"
 
 namespace cloister::enclave {
 namespace {
@@ -158,46 +159,100 @@ TEST(NsmChannelTest, ExchangesOneMessagePerCallAndMapsErrors) {
   EXPECT_EQ(nsm.GetRandom().error().code(), ErrorCode::kUnavailable);
 }
 
-TEST(RpcServerTest, DispatchesByTypeAndReportsErrors) {
-  enclave::RpcServer server;
-  ASSERT_TRUE(server.Register("echo", [](const cbor_item_t& req) -> Result<CborPtr> {
-    CborPtr r(cbor_new_definite_map(1));
-    (void)CborMapAdd(r.get(), CborText("got"), CborShare(const_cast<cbor_item_t*>(
-                                                  enclave::MapGet(&req, "value"))));
-    return r;
-  }));
-  EXPECT_FALSE(server.Register("echo", nullptr));
-  EXPECT_FALSE(server.Register("error", nullptr));
-  CborPtr req = enclave::NewRequest("echo");
-  ASSERT_TRUE(CborMapAdd(req.get(), CborText("value"), CborUint(7)));
-  CborPtr reply = server.Dispatch(*req);
-  EXPECT_EQ(*CborAsText(enclave::MapGet(reply.get(), "type"), "type"), "echo");
-  EXPECT_EQ(*CborAsUint(enclave::MapGet(reply.get(), "got"), "got"), 7u);
-  CborPtr unknown = server.Dispatch(*enclave::NewRequest("nope"));
-  EXPECT_EQ(*CborAsText(enclave::MapGet(unknown.get(), "type"), "type"), "error");
-  EXPECT_EQ(*CborAsText(enclave::MapGet(unknown.get(), "code"), "code"), "not_found");
+namespace frames = formats::frames;
 
-  // Over a socket, with framing.
+// The reply to `payload` from `server`, decoded.
+frames::Response Reply(const FrameServer& server, ByteSpan payload) {
+  auto reply = frames::DecodeResponse(server.HandlePayload(payload));
+  EXPECT_TRUE(reply) << reply.error().ToString();
+  return reply ? std::move(*reply) : frames::Response{};
+}
+
+std::string ErrorOf(const frames::Response& reply) {
+  auto* e = std::get_if<frames::ErrorResponse>(&reply);
+  return e == nullptr ? "" : e->code + ": " + e->message;
+}
+
+TEST(FrameServerTest, DispatchesByTypeAndReportsErrors) {
+  FrameServer server;
+  ASSERT_TRUE(server.On<frames::DescribePcr>(
+      [](frames::DescribePcr r) -> Result<frames::Response> {
+        if (r.index > 31) return Error::InvalidArgument("InvalidIndex");
+        return frames::PcrResponse{true, Bytes(48, static_cast<uint8_t>(r.index))};
+      }));
+  EXPECT_FALSE(server.On<frames::DescribePcr>(nullptr));  // one handler per type
+  auto pcr = Reply(server, *frames::EncodeRequest(frames::DescribePcr{7}));
+  ASSERT_TRUE(std::holds_alternative<frames::PcrResponse>(pcr)) << ErrorOf(pcr);
+  EXPECT_EQ(std::get<frames::PcrResponse>(pcr).data, Bytes(48, 7));
+  // The handler's error, a type nobody registered, and a frame the codec refuses.
+  EXPECT_EQ(ErrorOf(Reply(server, *frames::EncodeRequest(frames::DescribePcr{99}))),
+            "invalid_argument: InvalidIndex");
+  EXPECT_EQ(ErrorOf(Reply(server, *frames::EncodeRequest(frames::Ping{}))),
+            "not_found: this enclave does not serve ping requests");
+  const Bytes indefinite = {0xbf, 0x64, 't', 'y', 'p', 'e', 0x64, 'p', 'i', 'n', 'g', 0xff};
+  EXPECT_EQ(ErrorOf(Reply(server, indefinite)),
+            "malformed: frame: the payload must be a definite-length map");
+}
+
+TEST(FrameServerTest, TheTestFallbackSeesOnlyFramesTheCodecRefused) {
+  FrameServer server;
+  ASSERT_TRUE(server.On<frames::Ping>(
+      [](frames::Ping) -> Result<frames::Response> { return frames::Ok{}; }));
+  std::vector<Bytes> seen;
+  server.SetTestFallback([&](ByteSpan payload) -> std::optional<Result<Bytes>> {
+    seen.emplace_back(payload.begin(), payload.end());
+    if (payload.size() == 1) return std::nullopt;  // not the fallback's
+    return Bytes{0xa0};
+  });
+  EXPECT_TRUE(std::holds_alternative<frames::Ok>(
+      Reply(server, *frames::EncodeRequest(frames::Ping{}))));
+  EXPECT_TRUE(seen.empty());
+  const Bytes custom = {0xa1, 0x64, 't', 'y', 'p', 'e', 0x65, 'p', 'r', 'o', 'b', 'e'};
+  EXPECT_EQ(server.HandlePayload(custom), Bytes{0xa0});
+  EXPECT_EQ(ErrorOf(Reply(server, Bytes{0x01})),
+            "malformed: frame: the payload must be a definite-length map");
+  EXPECT_EQ(seen.size(), 2u);
+}
+
+TEST(FrameServerTest, ServesAConnectionThroughHostileFramesAndOversizedOnes) {
+  FrameServer server;
+  ASSERT_TRUE(server.On<frames::Ping>(
+      [](frames::Ping) -> Result<frames::Response> { return frames::Ok{}; }));
+  server.SetMaxFrame(1024);
   int sp[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
   UniqueFd client(sp[0]), conn(sp[1]);
-  std::thread t([&] {
-    auto in = enclave::ReadFrame(conn.get());
-    ASSERT_TRUE(in);
-    ASSERT_TRUE(enclave::WriteFrame(conn.get(), server.Dispatch(*in->get()).get()));
-    EXPECT_FALSE(enclave::ReadFrame(conn.get()));  // end of stream after the client closes
-  });
-  auto r = enclave::CallOn(client.get(), req.get());
-  ASSERT_TRUE(r);
-  EXPECT_EQ(*CborAsUint(enclave::MapGet(r->get(), "got"), "got"), 7u);
-  client.Reset();
-  t.join();
-  // Oversized length prefix.
-  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
-  UniqueFd a(sp[0]), b(sp[1]);
-  uint8_t big[4] = {0x7f, 0xff, 0xff, 0xff};
-  ASSERT_EQ(::send(a.get(), big, 4, 0), 4);
-  EXPECT_EQ(enclave::ReadFrame(b.get()).error().code(), ErrorCode::kMalformed);
+  std::thread t([&] { server.ServeConnection(conn.get()); });
+  frames::FrameConnection c(client.get());
+  EXPECT_TRUE(c.Call(frames::Ping{}));
+  // Non-canonical: the map's size in two bytes.
+  ASSERT_TRUE(frames::WriteFrame(client.get(),
+                                 Bytes{0xb8, 0x01, 0x64, 't', 'y', 'p', 'e', 0x64, 'p', 'i', 'n',
+                                       'g'}));
+  auto refused = c.Receive();
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(ErrorOf(*refused),
+            "malformed: frame: the payload is not in its shortest encoding (RFC 8949 s. 4.2.1)");
+  // Over the server's limit, within the protocol's: drained and answered, the stream in step.
+  ASSERT_TRUE(frames::WriteFrame(client.get(), Bytes(4096, 0xa0)));
+  auto drained = c.Receive();
+  ASSERT_TRUE(drained);
+  EXPECT_NE(ErrorOf(*drained).find("invalid_argument: the request does not fit in this "
+                                   "enclave's memory: a frame of 4096 bytes is over this "
+                                   "reader's limit of 1024 bytes"),
+            std::string::npos)
+      << ErrorOf(*drained);
+  EXPECT_TRUE(c.Call(frames::Ping{}));
+  // A length over the protocol's limit: answered, then the connection ends (out of step).
+  const uint8_t big[4] = {0x7f, 0xff, 0xff, 0xff};
+  ASSERT_EQ(::send(client.get(), big, 4, 0), 4);
+  auto out_of_range = c.Receive();
+  ASSERT_TRUE(out_of_range);
+  EXPECT_EQ(ErrorOf(*out_of_range),
+            "malformed: frame: length 2147483647 is out of range (1..1024)");
+  t.join();  // the server is done with the connection
+  conn.Reset();
+  EXPECT_EQ(c.Receive().error().code(), ErrorCode::kUnavailable);
 }
 
 }  // namespace

@@ -128,7 +128,8 @@ class ServiceTest : public ::testing::Test {
     service_ = std::move(*s);
   }
   // Returns the error code of `reply` ("" if it is not an error).
-  static std::string ErrorCodeOf(const formats::frames::Message& reply, std::string* message = nullptr) {
+  static std::string ErrorCodeOf(const formats::frames::Response& reply,
+                                 std::string* message = nullptr) {
     auto* e = std::get_if<formats::frames::ErrorResponse>(&reply);
     if (e == nullptr) return "";
     if (message) *message = e->message;
@@ -162,8 +163,8 @@ TEST_F(ServiceTest, InputsAreCheckedAgainstTheManifest) {
   EXPECT_EQ(ErrorCodeOf(service_->Handle(formats::frames::PutInput{"mallory", ToBytes("x")}), &message),
             "policy_denied");
   EXPECT_NE(message.find("mallory"), std::string::npos) << message;
-  // Responses are not requests.
-  EXPECT_EQ(ErrorCodeOf(service_->Handle(formats::frames::Ok{})), "invalid_argument");
+  // The built-in requests are not the service's.
+  EXPECT_EQ(ErrorCodeOf(service_->Handle(formats::frames::Ping{})), "invalid_argument");
 }
 
 TEST_F(ServiceTest, AFailedRunLeavesNoOutcomeAndRefusesMore) {
@@ -181,6 +182,27 @@ TEST_F(ServiceTest, AFailedRunLeavesNoOutcomeAndRefusesMore) {
   EXPECT_NE(message.find("failed earlier"), std::string::npos) << message;
   EXPECT_EQ(ErrorCodeOf(service_->Handle(formats::frames::PutInput{"bob", ToBytes("late")})),
             "policy_denied");
+}
+
+// Through the frame server, as the runtime serves it: the service's requests are decoded from
+// their bytes once and dispatched to it; the others it leaves to whoever registered them.
+TEST_F(ServiceTest, ServesItsRequestsThroughTheFrameServer) {
+  FrameServer server;
+  ASSERT_TRUE(service_->Register(server));
+  EXPECT_FALSE(service_->Register(server));  // each type has one handler
+  auto reply = [&](const formats::frames::Request& request) {
+    auto payload = formats::frames::EncodeRequest(request);
+    EXPECT_TRUE(payload);
+    auto decoded = formats::frames::DecodeResponse(server.HandlePayload(*payload));
+    EXPECT_TRUE(decoded) << decoded.error().ToString();
+    return decoded ? std::move(*decoded) : formats::frames::Response{};
+  };
+  auto accepted = reply(formats::frames::PutInput{"alice", ToBytes("ciphertext of alice")});
+  ASSERT_TRUE(std::holds_alternative<formats::frames::InputAccepted>(accepted))
+      << ErrorCodeOf(accepted);
+  std::string message;
+  EXPECT_EQ(ErrorCodeOf(reply(formats::frames::Ping{}), &message), "not_found");
+  EXPECT_EQ(message, "this enclave does not serve ping requests");
 }
 
 TEST(ServiceCreateTest, RefusesABadManifest) {

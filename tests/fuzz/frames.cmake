@@ -1,1 +1,1 @@
-cloister_fuzz(NAME frames SOURCE frames_fuzz.cc DEPS cloister::enclave_core)
+cloister_fuzz(NAME frames SOURCE frames_fuzz.cc DEPS cloister::formats)

@@ -2,7 +2,7 @@
 # enclaves (the isolation-probe runtime and cloister-enclave) through the `cloister` CLI.
 cloister_executable(NAME isolation-probe
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/../enclave/isolation_probe.cc
-  DEPS cloister::enclave_runtime cloister::nsm cloister::common)
+  DEPS cloister::enclave_runtime cloister::nsm cloister::probe_client cloister::common)
 
 cloister_test(NAME nsm_service_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/nsm_service_test.cc
   DEPS cloister::launcher cloister::attestation LABELS unit)
@@ -11,7 +11,7 @@ cloister_test(NAME image_builder_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/image_bu
   DEPS cloister::launcher LABELS unit)
 
 cloister_test(NAME launcher_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/launcher_test.cc
-  DEPS cloister::enclave_runtime cloister::eif cloister::common LABELS integration)
+  DEPS cloister::probe_client cloister::eif cloister::common LABELS integration)
 add_dependencies(launcher_test cloister cloister-parent cloister-enclave isolation-probe)
 
 # Reproducible images: fast check by default; the full second-build-directory check compiles

@@ -27,7 +27,8 @@
 #include "common/cbor.h"
 #include "common/file.h"
 #include "common/vsock.h"
-#include "enclave/rpc.h"
+#include "formats/frames.h"
+#include "tests/support/probe_client.h"
 
 namespace cloister {
 namespace {
@@ -108,17 +109,26 @@ class LauncherTest : public ::testing::Test {
     return Json(r);
   }
 
+  vsock::Transport Host() const {
+    return vsock::Transport(vsock::Mode::kEmulated, *dir_ + "/vsock", vsock::kCidParent);
+  }
+
+  // A test-only request of the isolation probe (a CBOR map).
   Result<CborPtr> Call(uint32_t cid, CborPtr request) {
-    vsock::Transport t(vsock::Mode::kEmulated, *dir_ + "/vsock", vsock::kCidParent);
-    return enclave::Call(t, {cid, enclave::kDefaultRpcPort}, request.get());
+    return testing::CallMap(Host(), {cid, formats::frames::kDefaultPort}, request.get());
   }
 
   Result<CborPtr> Simple(uint32_t cid, const std::string& type) {
-    return Call(cid, enclave::NewRequest(type));
+    return Call(cid, testing::NewMapRequest(type));
+  }
+
+  // A request of the frame codec, which every runtime serves.
+  Result<formats::frames::Response> Frame(uint32_t cid, const formats::frames::Request& request) {
+    return testing::CallEnclave(Host(), {cid, formats::frames::kDefaultPort}, request);
   }
 
   static std::string Text(const cbor_item_t* map, const char* key) {
-    const cbor_item_t* v = enclave::MapGet(map, key);
+    const cbor_item_t* v = testing::MapGet(map, key);
     if (v == nullptr) return "<missing>";
     auto t = CborAsText(v, key);
     return t ? std::string(*t) : "<not text>";
@@ -126,15 +136,14 @@ class LauncherTest : public ::testing::Test {
 
   // Fetches an attestation document for `nonce` from the enclave at `cid` into a file.
   std::string FetchDocument(uint32_t cid, const Bytes& nonce, const std::string& file) {
-    CborPtr req = enclave::NewRequest("attestation");
-    EXPECT_TRUE(CborMapAdd(req.get(), CborText("nonce"), CborBytes(nonce)));
-    auto reply = Call(cid, std::move(req));
+    auto reply = Frame(cid, formats::frames::GetAttestation{nonce});
     EXPECT_TRUE(reply) << reply.error().ToString();
     if (!reply) return "";
-    auto doc = CborAsBytes(enclave::MapGet(reply->get(), "document"), "document");
-    EXPECT_TRUE(doc);
+    auto* attestation = std::get_if<formats::frames::AttestationResponse>(&*reply);
+    EXPECT_NE(attestation, nullptr);
+    if (attestation == nullptr) return "";
     std::string path = *dir_ + "/" + file;
-    EXPECT_TRUE(WriteFileAtomic(path, *doc));
+    EXPECT_TRUE(WriteFileAtomic(path, attestation->document));
     return path;
   }
 
@@ -163,39 +172,39 @@ TEST_F(LauncherTest, IsolationSeenFromInsideTheEnclave) {
   // The root holds the image's files and the launcher's mount points, nothing of the host (no
   // vsock directory: the monitor brokers vsock).
   std::vector<std::string> root;
-  const cbor_item_t* entries = enclave::MapGet(p, "root_entries");
+  const cbor_item_t* entries = testing::MapGet(p, "root_entries");
   for (size_t i = 0; i < cbor_array_size(entries); ++i) {
     root.push_back(std::string(*CborAsText(cbor_array_handle(entries)[i], "entry")));
   }
   EXPECT_EQ(root, (std::vector<std::string>{"app", "dev", "init", "lib", "lib64", "proc", "tmp"}));
-  EXPECT_EQ(cbor_array_size(enclave::MapGet(p, "host_paths_visible")), 0u);
+  EXPECT_EQ(cbor_array_size(testing::MapGet(p, "host_paths_visible")), 0u);
   // Only loopback.
-  const cbor_item_t* ifaces = enclave::MapGet(p, "interfaces");
+  const cbor_item_t* ifaces = testing::MapGet(p, "interfaces");
   ASSERT_EQ(cbor_array_size(ifaces), 1u);
   EXPECT_EQ(*CborAsText(cbor_array_handle(ifaces)[0], "iface"), "lo");
   // Credentials and limits.
-  EXPECT_EQ(*CborAsUint(enclave::MapGet(p, "uid"), "uid"), 0u);
-  EXPECT_EQ(*CborAsUint(enclave::MapGet(p, "pid"), "pid"), 1u);
+  EXPECT_EQ(*CborAsUint(testing::MapGet(p, "uid"), "uid"), 0u);
+  EXPECT_EQ(*CborAsUint(testing::MapGet(p, "pid"), "pid"), 1u);
   EXPECT_EQ(Text(p, "cap_eff"), "0000000000000000");
   EXPECT_EQ(Text(p, "cap_bnd"), "0000000000000000");
   EXPECT_EQ(Text(p, "no_new_privs"), "1");
   EXPECT_EQ(Text(p, "seccomp"), "2");
-  EXPECT_FALSE(cbor_get_bool(enclave::MapGet(p, "dumpable")));
-  EXPECT_EQ(*CborAsUint(enclave::MapGet(p, "rlimit_core"), "core"), 0u);
-  EXPECT_EQ(*CborAsUint(enclave::MapGet(p, "rlimit_as"), "as"), 256u << 20);
-  EXPECT_EQ(*CborAsUint(enclave::MapGet(p, "cpus"), "cpus"), 1u);
+  EXPECT_FALSE(cbor_get_bool(testing::MapGet(p, "dumpable")));
+  EXPECT_EQ(*CborAsUint(testing::MapGet(p, "rlimit_core"), "core"), 0u);
+  EXPECT_EQ(*CborAsUint(testing::MapGet(p, "rlimit_as"), "as"), 256u << 20);
+  EXPECT_EQ(*CborAsUint(testing::MapGet(p, "cpus"), "cpus"), 1u);
   EXPECT_EQ(Text(p, "hostname"), "enclave");
   // The only ways out: the NSM channel (fd 3) and the vsock broker channel (fd 4), unnamed
   // seqpacket sockets; the vsock listener and this request's connection (Unix sockets the
   // monitor bound in the host's vsock directory as <cid>_5000.sock), stdin on /dev/null, stdout
   // and stderr on the pipe whose first line the monitor keeps to say why an enclave stopped
   // before its heartbeat (no console in production mode).
-  const cbor_item_t* fds = enclave::MapGet(p, "fds");
+  const cbor_item_t* fds = testing::MapGet(p, "fds");
   bool saw_nsm = false, saw_broker = false;
   std::string listener = *dir_ + "/vsock/" + std::to_string(cid) + "_5000.sock";
   for (size_t i = 0; i < cbor_array_size(fds); ++i) {
     const cbor_item_t* fd = cbor_array_handle(fds)[i];
-    uint64_t n = *CborAsUint(enclave::MapGet(fd, "fd"), "fd");
+    uint64_t n = *CborAsUint(testing::MapGet(fd, "fd"), "fd");
     std::string kind = Text(fd, "kind"), target = Text(fd, "target");
     SCOPED_TRACE("fd " + std::to_string(n) + " " + kind + " " + target);
     if (n == 0) {
@@ -225,15 +234,15 @@ TEST_F(LauncherTest, WritesAreGoneAfterRestart) {
   auto run = Start("probe.eif", "--enclave-name persist");
   uint32_t cid = run["EnclaveCID"];
   for (const char* path : {"/tmp/marker", "/marker"}) {
-    CborPtr req = enclave::NewRequest("write-file");
+    CborPtr req = testing::NewMapRequest("write-file");
     ASSERT_TRUE(CborMapAdd(req.get(), CborText("path"), CborText(path)));
     ASSERT_TRUE(CborMapAdd(req.get(), CborText("data"), CborText("secret state")));
     ASSERT_TRUE(Call(cid, std::move(req)));
-    CborPtr read = enclave::NewRequest("read-file");
+    CborPtr read = testing::NewMapRequest("read-file");
     ASSERT_TRUE(CborMapAdd(read.get(), CborText("path"), CborText(path)));
     auto got = Call(cid, std::move(read));
     ASSERT_TRUE(got);
-    EXPECT_TRUE(cbor_get_bool(enclave::MapGet(got->get(), "exists")));
+    EXPECT_TRUE(cbor_get_bool(testing::MapGet(got->get(), "exists")));
   }
   // Nothing of it reached the host's run directory.
   auto host = Sh("grep -rl 'secret state' " + *dir_ + "/run");
@@ -241,11 +250,11 @@ TEST_F(LauncherTest, WritesAreGoneAfterRestart) {
   ASSERT_EQ(Sh(kCli + " terminate-enclave --enclave-name persist").status, 0);
   auto again = Start("probe.eif", "--enclave-name persist");
   for (const char* path : {"/tmp/marker", "/marker"}) {
-    CborPtr read = enclave::NewRequest("read-file");
+    CborPtr read = testing::NewMapRequest("read-file");
     ASSERT_TRUE(CborMapAdd(read.get(), CborText("path"), CborText(path)));
     auto got = Call(again["EnclaveCID"], std::move(read));
     ASSERT_TRUE(got);
-    EXPECT_FALSE(cbor_get_bool(enclave::MapGet(got->get(), "exists"))) << path;
+    EXPECT_FALSE(cbor_get_bool(testing::MapGet(got->get(), "exists"))) << path;
   }
 }
 
@@ -303,18 +312,18 @@ TEST_F(LauncherTest, TheParentCannotInspectTheEnclave) {
     EXPECT_EQ(errs[2], EPERM) << "process_vm_readv";
   }
   // The enclave is still alive and answering.
-  EXPECT_TRUE(Simple(run["EnclaveCID"], "ping"));
+  EXPECT_TRUE(Frame(run["EnclaveCID"], formats::frames::Ping{}));
 }
 
 TEST_F(LauncherTest, MemoryIsLimitedToTheRequestedAmount) {
   auto run = Start("probe.eif", "", 128);
   uint32_t cid = run["EnclaveCID"];
   auto alloc = [&](uint64_t mib) {
-    CborPtr req = enclave::NewRequest("alloc");
+    CborPtr req = testing::NewMapRequest("alloc");
     EXPECT_TRUE(CborMapAdd(req.get(), CborText("mib"), CborUint(mib)));
     auto r = Call(cid, std::move(req));
     EXPECT_TRUE(r) << (r ? "" : r.error().ToString());
-    return r && cbor_get_bool(enclave::MapGet(r->get(), "ok"));
+    return r && cbor_get_bool(testing::MapGet(r->get(), "ok"));
   };
   EXPECT_TRUE(alloc(32));
   EXPECT_FALSE(alloc(128));
@@ -371,14 +380,11 @@ TEST_F(LauncherTest, ParentCommandFetchesADocumentThatVerifies) {
 
 TEST_F(LauncherTest, DebugModeAttestsZeroPcrsAndIsRefusedByDefault) {
   auto run = Start("hello.eif", "--debug-mode");
-  auto pcr0 = [&] {
-    CborPtr req = enclave::NewRequest("describe-pcr");
-    EXPECT_TRUE(CborMapAdd(req.get(), CborText("index"), CborUint(0)));
-    return Call(run["EnclaveCID"], std::move(req));
-  }();
-  ASSERT_TRUE(pcr0);
-  auto value = CborAsBytes(enclave::MapGet(pcr0->get(), "data"), "data");
-  EXPECT_EQ(Bytes(value->begin(), value->end()), Bytes(48, 0));
+  auto pcr0 = Frame(run["EnclaveCID"], formats::frames::DescribePcr{0});
+  ASSERT_TRUE(pcr0) << pcr0.error().ToString();
+  auto* value = std::get_if<formats::frames::PcrResponse>(&*pcr0);
+  ASSERT_NE(value, nullptr);
+  EXPECT_EQ(value->data, Bytes(48, 0));
   std::string doc = FetchDocument(run["EnclaveCID"], ToBytes("n"), "debug.cbor");
   std::string base = kCli + " verify-attestation --doc " + doc + " --root " + Platform() + "/root.pem";
   EXPECT_NE(Sh(base).status, 0);
