@@ -7,7 +7,7 @@
 
 #include "common/cbor.h"
 #include "common/ossl.h"
-#include "formats/json_strict.h"
+#include "common/json.h"
 
 namespace cloister::enclave {
 namespace {
@@ -52,7 +52,7 @@ Result<AuctionSettings> ParseAuctionSettings(const nlohmann::json& a) {
     }
   }
   AuctionSettings s;
-  CLOISTER_ASSIGN_OR_RETURN(std::string rule, formats::GetString(a, "rule"));
+  CLOISTER_ASSIGN_OR_RETURN(std::string rule, JsonStringMember(a, "rule"));
   if (rule == kFirstPrice) {
     s.rule = AuctionRule::kFirstPrice;
   } else if (rule == kSecondPrice) {
@@ -60,7 +60,7 @@ Result<AuctionSettings> ParseAuctionSettings(const nlohmann::json& a) {
   } else {
     return Error::Malformed("manifest auction.rule must be first-price or second-price");
   }
-  CLOISTER_ASSIGN_OR_RETURN(std::string tie, formats::GetString(a, "tie_break"));
+  CLOISTER_ASSIGN_OR_RETURN(std::string tie, JsonStringMember(a, "tie_break"));
   if (tie != kTieBreakLowestSha256) {
     return Error::Malformed("manifest auction.tie_break must be '" +
                             std::string(kTieBreakLowestSha256) + "'");
@@ -81,7 +81,7 @@ Result<AuctionSettings> ParseAuctionSettings(const nlohmann::json& a) {
       }
     }
     Lot lot;
-    CLOISTER_ASSIGN_OR_RETURN(lot.id, formats::GetString(l, "id"));
+    CLOISTER_ASSIGN_OR_RETURN(lot.id, JsonStringMember(l, "id"));
     if (!formats::IsValidId(lot.id)) return Error::Malformed("manifest lot id is invalid");
     CLOISTER_ASSIGN_OR_RETURN(lot.reserve_price, GetAmount(l, "reserve_price"));
     if (!seen.insert(lot.id).second) {

@@ -5,7 +5,7 @@
 #include <unordered_set>
 
 #include "common/ossl.h"
-#include "formats/json_strict.h"
+#include "common/json.h"
 
 namespace cloister::formats {
 
@@ -41,8 +41,8 @@ Status ParseRunFields(nlohmann::json& doc, Manifest& m) {
       return Error::Malformed("manifest kms has unknown field '" + k + "'");
     }
   }
-  CLOISTER_ASSIGN_OR_RETURN(m.kms.endpoint, GetString(kms, "endpoint"));
-  CLOISTER_ASSIGN_OR_RETURN(m.kms.region, GetString(kms, "region"));
+  CLOISTER_ASSIGN_OR_RETURN(m.kms.endpoint, JsonStringMember(kms, "endpoint"));
+  CLOISTER_ASSIGN_OR_RETURN(m.kms.region, JsonStringMember(kms, "region"));
   if (m.kms.endpoint.rfind("https://", 0) != 0 && m.kms.endpoint.rfind("http://", 0) != 0) {
     return Error::Malformed("manifest kms.endpoint is not an http(s) URL");
   }
@@ -78,7 +78,7 @@ Status ParseRunFields(nlohmann::json& doc, Manifest& m) {
     m.kms.proxy_port = static_cast<uint32_t>(port.get<uint64_t>());
   }
   if (kms.contains("ca_bundle")) {
-    CLOISTER_ASSIGN_OR_RETURN(m.kms.ca_bundle, GetString(kms, "ca_bundle"));
+    CLOISTER_ASSIGN_OR_RETURN(m.kms.ca_bundle, JsonStringMember(kms, "ca_bundle"));
     // A file name inside the image's /app directory: no path separators, no dot files.
     if (m.kms.ca_bundle.empty() || m.kms.ca_bundle.size() > kMaxIdBytes ||
         m.kms.ca_bundle.find('/') != std::string::npos || m.kms.ca_bundle[0] == '.') {
@@ -100,8 +100,8 @@ Status ParseRunFields(nlohmann::json& doc, Manifest& m) {
       }
     }
     Party party;
-    CLOISTER_ASSIGN_OR_RETURN(party.id, GetString(p, "id"));
-    CLOISTER_ASSIGN_OR_RETURN(party.key_arn, GetString(p, "key_arn"));
+    CLOISTER_ASSIGN_OR_RETURN(party.id, JsonStringMember(p, "id"));
+    CLOISTER_ASSIGN_OR_RETURN(party.key_arn, JsonStringMember(p, "key_arn"));
     if (!IsValidId(party.id)) return Error::Malformed("manifest party id is invalid");
     if (party.key_arn.rfind("arn:", 0) != 0 || party.key_arn.size() > kMaxArnBytes) {
       return Error::Malformed("manifest party '" + party.id + "' key_arn is not a key ARN");
@@ -131,7 +131,9 @@ Status CheckOptionalString(const nlohmann::json& doc, const char* key) {
 // `lookup` null: host mode (the header's one-argument ParseManifest).
 Result<Manifest> Parse(ByteSpan json, const ManifestShapeLookup* lookup) {
   if (json.size() > kMaxManifestBytes) return Error::Malformed("manifest is too large");
-  CLOISTER_ASSIGN_OR_RETURN(nlohmann::json doc, ParseStrictJson(AsString(json)));
+  auto parsed = ParseStrictJson(AsString(json), kMaxJsonDepth);
+  if (!parsed) return parsed.error().WithContext("not valid JSON");
+  nlohmann::json doc = std::move(*parsed);
   if (!doc.is_object()) return Error::Malformed("manifest is not a JSON object");
   ManifestShape shape;
   if (lookup != nullptr) {
@@ -156,12 +158,12 @@ Result<Manifest> Parse(ByteSpan json, const ManifestShapeLookup* lookup) {
   // The checks keep the order of the fields in docs/auction.md, the section last.
   Manifest m;
   if (shape.takes_inputs) {
-    CLOISTER_ASSIGN_OR_RETURN(m.computation_id, GetString(doc, "computation_id"));
+    CLOISTER_ASSIGN_OR_RETURN(m.computation_id, JsonStringMember(doc, "computation_id"));
     if (!IsValidId(m.computation_id)) {
       return Error::Malformed("manifest computation_id is invalid");
     }
   }
-  CLOISTER_ASSIGN_OR_RETURN(m.computation, GetString(doc, "computation"));
+  CLOISTER_ASSIGN_OR_RETURN(m.computation, JsonStringMember(doc, "computation"));
   CLOISTER_RETURN_IF_ERROR(CheckOptionalString(doc, "description"));
   if (shape.takes_inputs) {
     CLOISTER_RETURN_IF_ERROR(ParseRunFields(doc, m));
