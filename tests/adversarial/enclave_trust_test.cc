@@ -377,9 +377,34 @@ bool MemoryContains(pid_t pid, const std::string& needle, size_t* read = nullptr
   return false;
 }
 
+// True if `ancestor` is `pid` or one of its ancestors (host pids, /proc/<pid>/status PPid).
+bool DescendsFrom(pid_t pid, pid_t ancestor) {
+  for (int depth = 0; pid > 1 && depth < 64; ++depth) {
+    if (pid == ancestor) return true;
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    pid_t parent = 0;
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("PPid:", 0) == 0) parent = static_cast<pid_t>(std::stol(line.substr(5)));
+    }
+    pid = parent;
+  }
+  return false;
+}
+
 // The enclave runtime's host pid: the process running as the enclave's own host uid
-// (0x3C000000 + CID, parent/sandbox.h) that is pid 1 of its PID namespace (the image's init).
+// (0x3C000000 + CID, parent/sandbox.h) that is pid 1 of its PID namespace (the image's init)
+// and runs under this world's monitor (describe-enclaves' ProcessID). The monitor matters: other
+// tests run enclaves with the same CID at the same time (each world has its own vsock
+// directory), holding the same operator secret.
 pid_t EnclaveRuntimePid(uint32_t cid) {
+  CommandResult described = JourneyWorld::Cli({"describe-enclaves"});
+  pid_t monitor = -1;
+  if (auto list = json::parse(described.out, nullptr, false); list.is_array()) {
+    for (const auto& e : list) {
+      if (e.value("EnclaveCID", 0u) == cid) monitor = e.value("ProcessID", -1);
+    }
+  }
+  if (monitor <= 0) return -1;
   const std::string uid = std::to_string(0x3C000000 + cid);
   for (const auto& e : fs::directory_iterator("/proc")) {
     std::string name = e.path().filename();
@@ -398,7 +423,8 @@ pid_t EnclaveRuntimePid(uint32_t cid) {
         init = last == "1";
       }
     }
-    if (ours && init && alive) return static_cast<pid_t>(std::stol(name));
+    const pid_t pid = static_cast<pid_t>(std::stol(name));
+    if (ours && init && alive && DescendsFrom(pid, monitor)) return pid;
   }
   return -1;
 }
