@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "common/bytes.h"
+#include "common/encryption_context.h"
 #include "common/result.h"
 #include "common/secret.h"
 #include "formats/esdk_stream.h"  // Source, Sink and their adapters
@@ -75,8 +76,8 @@ inline constexpr size_t kCompressedP384PointBytes = 49;
 // The KMS keyring's provider id (framework/aws-kms/aws-kms-keyring.md).
 inline constexpr std::string_view kAwsKmsProviderId = "aws-kms";
 
-// Encryption context: ordered by key bytes, which is the serialization order the spec requires.
-using EncryptionContext = std::map<std::string, std::string>;
+// Encryption context (AWS KMS API "EncryptionContext"; the ESDK's AAD): common/encryption_context.h.
+using EncryptionContext = cloister::EncryptionContext;
 
 // structures.md, "Encrypted Data Key".
 // Largest bare KMS CiphertextBlob accepted beside ESDK messages (KMS Encrypt takes at most 4096

@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "common/bytes.h"
+#include "common/encryption_context.h"
 #include "common/result.h"
 
 namespace cloister::kms {
@@ -26,9 +27,8 @@ inline constexpr size_t kMaxKeyPolicyBytes = 32768;
 // of 262144." https://docs.aws.amazon.com/kms/latest/APIReference/API_RecipientInfo.html
 inline constexpr size_t kMaxAttestationDocumentBytes = 262144;
 
-// Encryption context (AWS KMS API: "EncryptionContext", a map of strings): sorted by key, so
-// equal contexts compare equal whatever the JSON order.
-using EncryptionContext = std::map<std::string, std::string>;
+// Encryption context (AWS KMS API "EncryptionContext"; the ESDK's AAD): common/encryption_context.h.
+using EncryptionContext = cloister::EncryptionContext;
 
 // The Recipient parameter of Decrypt, GenerateDataKey and GenerateRandom (API RecipientInfo).
 struct RecipientParam {
