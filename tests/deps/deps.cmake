@@ -6,4 +6,4 @@ add_test(NAME deps.include_rule_catches_violations
   COMMAND ${CMAKE_COMMAND} -DROOT=${CMAKE_CURRENT_LIST_DIR}/violation -P ${PROJECT_SOURCE_DIR}/cmake/check_includes.cmake)
 set_tests_properties(deps.include_rule deps.include_rule_catches_violations PROPERTIES LABELS unit)
 set_tests_properties(deps.include_rule_catches_violations PROPERTIES
-  PASS_REGULAR_EXPRESSION "cli/bad.h includes enclave/session.h")
+  PASS_REGULAR_EXPRESSION "cli/bad.h includes enclave/computation_run.h")

@@ -33,6 +33,7 @@
 #include <unistd.h>
 #include <linux/vm_sockets.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -48,6 +49,7 @@
 #include "common/cbor.h"
 #include "common/clock.h"
 #include "common/file.h"
+#include "common/io.h"
 #include "common/ossl.h"
 #include "common/vsock.h"
 #include "enclave/boot.h"
@@ -358,39 +360,16 @@ std::string RawBrokerCall(int broker, const std::string& text) {
   std::string payload = text == "<long>" ? std::string(100, '1')
                         : text == "<binary>" ? std::string("listen \x00\xff\x01 1", 12)
                         : text == "<fd>" ? std::string("listen 7000 1") : text;
-  iovec iov{payload.data(), payload.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  if (text == "<fd>") {
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    int passed = 0;
-    std::memcpy(CMSG_DATA(c), &passed, sizeof(int));
+  // "<fd>" passes descriptor 0 with the request; descriptors that come back are closed.
+  if (cloister::Status sent = cloister::SendFd(broker, cloister::AsBytes(payload), text == "<fd>" ? 0 : -1);
+      !sent) {
+    return "send: " + sent.error().message();
   }
-  if (::sendmsg(broker, &msg, MSG_NOSIGNAL) < 0) return std::string("send: ") + ErrnoName(errno);
-  char reply[1024];
-  alignas(cmsghdr) char in_control[CMSG_SPACE(sizeof(int) * 4)];
-  iovec in_iov{reply, sizeof(reply)};
-  msghdr in{};
-  in.msg_iov = &in_iov;
-  in.msg_iovlen = 1;
-  in.msg_control = in_control;
-  in.msg_controllen = sizeof(in_control);
-  ssize_t n = ::recvmsg(broker, &in, MSG_CMSG_CLOEXEC);
-  if (n < 0) return std::string("recv: ") + ErrnoName(errno);
-  for (cmsghdr* c = CMSG_FIRSTHDR(&in); c != nullptr; c = CMSG_NXTHDR(&in, c)) {
-    if (c->cmsg_type != SCM_RIGHTS) continue;
-    int fd;
-    std::memcpy(&fd, CMSG_DATA(c), sizeof(int));
-    ::close(fd);
-  }
-  return std::string(reply, static_cast<size_t>(n));
+  uint8_t reply[1024];
+  auto received = cloister::RecvFd(broker, reply);
+  if (!received) return "recv: " + received.error().message();
+  return std::string(reinterpret_cast<const char*>(reply),
+                     std::min(received->size, sizeof(reply)));
 }
 
 Result<CborPtr> BrokerRaw(const cbor_item_t& req) {

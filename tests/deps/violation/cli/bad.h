@@ -1,3 +1,3 @@
 // A fixture for deps.rule_catches_violations: host code including an enclave header (never
 // compiled).
-#include "enclave/session.h"
+#include "enclave/computation_run.h"
