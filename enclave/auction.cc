@@ -417,7 +417,7 @@ Result<std::vector<LotOutcome>> Auction::Decide() const {
   return out;
 }
 
-Result<Bytes> Auction::Outcome() {
+Result<ComputationResult> Auction::Outcome() {
   CLOISTER_ASSIGN_OR_RETURN(std::vector<LotOutcome> lots, Decide());
   CborPtr root(cbor_new_definite_map(3));
   CLOISTER_RETURN_IF_ERROR(
@@ -436,7 +436,8 @@ Result<Bytes> Auction::Outcome() {
     CLOISTER_RETURN_IF_ERROR(CborArrayPush(arr.get(), std::move(m)));
   }
   CLOISTER_RETURN_IF_ERROR(CborMapAdd(root.get(), CborText("lots"), std::move(arr)));
-  return EncodeCbor(root.get());
+  CLOISTER_ASSIGN_OR_RETURN(Bytes outcome, EncodeCbor(root.get()));
+  return ComputationResult{std::move(outcome), {}};
 }
 
 std::string FormatBids(const std::vector<std::pair<std::string, uint64_t>>& bids) {

@@ -79,7 +79,7 @@ class Auction final : public Computation {
 
   std::string_view name() const override { return kAuctionComputation; }
   Status AddInput(std::string_view party, ByteSpan plaintext) override;
-  Result<Bytes> Outcome() override;
+  Result<ComputationResult> Outcome() override;  // no private outputs
   ComputationStats stats() const override { return stats_; }
 
   // Parses a bid file (any of the three shapes above) against this auction's lots. kMalformed

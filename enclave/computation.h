@@ -4,8 +4,10 @@
 // reserve, lots, tie-break).
 //
 // A run: ComputationRegistry::Create(manifest) once, AddInput(party, plaintext) once per party
-// (atomic: a refused input changes nothing), then Outcome(). Any error fails the whole run; there
-// is no partial outcome.
+// (atomic: a refused input changes nothing), then Outcome(): the public outcome (into the
+// receipt) and the private outputs, each for one named reader party (the runtime encrypts each
+// under its reader's own KMS key and lists it in the receipt; docs/apps.md). Any error fails the
+// whole run; there is no partial outcome.
 //
 // How a computation registers (docs/computations.md): it offers a ComputationEntry - its name
 // (the manifest's "computation"), the top-level key of its own manifest section, and a factory
@@ -33,6 +35,7 @@
 
 #include "common/bytes.h"
 #include "common/result.h"
+#include "common/secret.h"
 #include "common/stopwatch.h"
 #include "formats/manifest.h"
 
@@ -46,6 +49,20 @@ struct ComputationStats {
   uint64_t items = 0;
 };
 
+// One private output: bytes for one reader. Leaves the enclave only encrypted under the
+// reader's own KMS key (ComputationRun).
+struct PrivateOutput {
+  std::string name;    // formats::IsValidId
+  std::string reader;  // a manifest party id
+  SecureVector plaintext;
+};
+
+// What a computation returns at the end of a run.
+struct ComputationResult {
+  Bytes outcome;                       // public: canonical CBOR, goes into the receipt
+  std::vector<PrivateOutput> outputs;  // in the order the receipt lists them
+};
+
 class Computation {
  public:
   virtual ~Computation() = default;
@@ -54,9 +71,9 @@ class Computation {
   // Parses and counts `party`'s decrypted input. kMalformed (bad input, reason in the message),
   // kPolicyDenied (unknown party or second input from a party). Atomic.
   virtual Status AddInput(std::string_view party, ByteSpan plaintext) = 0;
-  // Returns the outcome as canonical CBOR (definite lengths, fixed key order). kPolicyDenied if a
-  // manifest party has no input.
-  virtual Result<Bytes> Outcome() = 0;
+  // Returns the public outcome as canonical CBOR (definite lengths, fixed key order) and the
+  // private outputs. kPolicyDenied if a manifest party has no input.
+  virtual Result<ComputationResult> Outcome() = 0;
   // Returns the totals since creation. Computations that do not measure return zeros (then all
   // of AddInput counts as computation time).
   virtual ComputationStats stats() const { return {}; }

@@ -545,7 +545,11 @@ Result<Bytes> ComputationRun::RunInOrder(const FetchFn& fetch, RunStats& st) {
   auto outcome = computation_->Outcome();
   st.computation += outcome_watch.Read();
   if (!outcome) return outcome.error();
-  body.outcome = std::move(*outcome);
+  if (!outcome->outputs.empty()) {
+    // Until the runtime encrypts private outputs, none may leave: fail closed.
+    return Error::Internal("private outputs are not supported by this runtime yet");
+  }
+  body.outcome = std::move(outcome->outcome);
 
   const Stopwatch receipt_watch;
   body.time = clock_.NowMillis();

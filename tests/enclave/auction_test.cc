@@ -186,8 +186,10 @@ TEST(AuctionTest, OutcomeIsCanonicalCbor) {
   ASSERT_TRUE(a->AddInput("alice", AsBytes("lot-1,10\n")).has_value());
   ASSERT_TRUE(a->AddInput("bob", AsBytes("lot-1,8\n")).has_value());
   ASSERT_TRUE(a->AddInput("carol", AsBytes("")).has_value());
-  auto out = a->Outcome();
-  ASSERT_TRUE(out.has_value());
+  auto result = a->Outcome();
+  ASSERT_TRUE(result.has_value());
+  EXPECT_TRUE(result->outputs.empty());
+  const Bytes* out = &result->outcome;
   auto item = DecodeCbor(*out);
   ASSERT_TRUE(item.has_value());
   // {"computation": "sealed-bid-auction", "rule": "second-price",

@@ -27,7 +27,9 @@ class Echo final : public Computation {
   explicit Echo(int x) : x_(x) {}
   std::string_view name() const override { return "echo"; }
   Status AddInput(std::string_view, ByteSpan) override { return OkStatus(); }
-  Result<Bytes> Outcome() override { return Bytes{static_cast<uint8_t>(x_)}; }
+  Result<ComputationResult> Outcome() override {
+    return ComputationResult{Bytes{static_cast<uint8_t>(x_)}, {}};
+  }
 
  private:
   int x_;
@@ -124,7 +126,7 @@ TEST(ComputationRegistryTest, AFactoryGetsItsOwnSection) {
   EXPECT_EQ(m->section_key, "echo");
   auto c = registry.Create(*m);
   ASSERT_TRUE(c.has_value()) << c.error().ToString();
-  EXPECT_EQ(*(*c)->Outcome(), Bytes{7});
+  EXPECT_EQ((*c)->Outcome()->outcome, Bytes{7});
   // The auction's section is not the echo's.
   EXPECT_EQ(Message(registry.CheckManifest(AsBytes(Manifest("echo", R"(,"auction":{"x":7})")))),
             "manifest has unknown field 'auction'");
