@@ -12,4 +12,5 @@ cloister_library(NAME formats
     ${CMAKE_CURRENT_LIST_DIR}/frames.cc
     ${CMAKE_CURRENT_LIST_DIR}/nsm.cc
     ${CMAKE_CURRENT_LIST_DIR}/manifest.cc
+    ${CMAKE_CURRENT_LIST_DIR}/app_manifest.cc
   DEPS cloister::attestation cloister::common)
