@@ -171,6 +171,11 @@ class FirstCallTimer final : public enclave::KmsDecryptorFactory {
       }
       return key;
     }
+    // Private outputs' data keys pass through untimed.
+    Result<enclave::KmsDataKey> GenerateDataKey(
+        const std::string& key_arn, const formats::esdk::EncryptionContext& context) override {
+      return inner_->GenerateDataKey(key_arn, context);
+    }
 
    private:
     std::unique_ptr<KmsDecryptor> inner_;

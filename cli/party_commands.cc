@@ -5,7 +5,9 @@
 //    SDK message format (docs/esdk.md) with the context {cloister:computation, cloister:party}.
 //    Streams with constant memory; progress on stderr when it is a terminal;
 //  - decrypt: an ESDK input or a bare KMS CiphertextBlob, with the caller's own credentials (a
-//    party checks its input; the operator's credentials get AccessDeniedException).
+//    party checks its input; the operator's credentials get AccessDeniedException), or a run's
+//    private output (an ESDK message whose context names its reader and name, docs/apps.md),
+//    which only the reader's own credentials open.
 // Credentials come from the standard AWS places (common/aws_credentials.h), never from argv.
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -543,14 +545,23 @@ int DecryptCommand(const DecryptFlags& f) {
     CountingFdSink sink(out->fd());
     formats::esdk::DecryptOptions o;
     o.check_header = [&](const formats::esdk::MessageHeader& h) -> Status {
-      for (const auto& [k, v] : want) {
+      // A run's private output (docs/apps.md) names its reader instead of a party: --party is
+      // then the reader it must be for.
+      const bool output = h.context.count(std::string(formats::kContextOutput)) != 0 ||
+                          h.context.count(std::string(formats::kContextReader)) != 0;
+      formats::esdk::EncryptionContext expect = want;
+      if (output && !expect.empty()) {
+        expect.erase(std::string(formats::kContextParty));
+        expect[std::string(formats::kContextReader)] = f.party;
+      }
+      for (const auto& [k, v] : expect) {
         auto it = h.context.find(k);
         if (it == h.context.end() || it->second != v) {
           return Error::PolicyDenied(
-              "the encryption context does not bind the input to "
-              "computation '" +
-              f.computation + "' and party '" + f.party + "'" +
-              (f.session.empty() ? "" : " in the session of " + f.session));
+              std::string("the encryption context does not bind the ") +
+              (output ? "output to computation '" + f.computation + "' and reader '"
+                      : "input to computation '" + f.computation + "' and party '") +
+              f.party + "'" + (f.session.empty() ? "" : " in the session of " + f.session));
         }
       }
       return OkStatus();
@@ -576,6 +587,18 @@ int DecryptCommand(const DecryptFlags& f) {
         {"EncryptionContext", context},
         {"PlaintextBytes", sink.bytes},
         {"InputSha384", HexEncode(source.Digest())}};
+    auto named = [&](std::string_view key) -> std::string {
+      auto it = header->context.find(std::string(key));
+      return it == header->context.end() ? std::string() : it->second;
+    };
+    if (!named(formats::kContextOutput).empty() || !named(formats::kContextReader).empty()) {
+      // A private output: say which, for whom, from which run (InputSha384 is then the digest
+      // the receipt lists for it, as `verify-receipt --my-output` checks).
+      result["PrivateOutput"] = {{"Name", named(formats::kContextOutput)},
+                                 {"Reader", named(formats::kContextReader)},
+                                 {"ComputationId", named(formats::kContextComputation)},
+                                 {"SessionId", named(formats::kContextSession)}};
+    }
   } else {
     auto blob = ReadFile(f.in, formats::esdk::kMaxBareBlobBytes);
     if (!blob) {
@@ -647,8 +670,8 @@ void RegisterPartyCommands(CLI::App& app, Action& run) {
   auto df = std::make_shared<DecryptFlags>();
   CLI::App* dec = party->add_subcommand(
       "decrypt",
-      "Decrypt an input (AWS Encryption SDK message or bare KMS ciphertext blob) with your own "
-      "credentials, e.g. to check your input; nothing is written unless it all decrypts");
+      "Decrypt an input (AWS Encryption SDK message or bare KMS ciphertext blob) or a private "
+      "output of a run with your own credentials; nothing is written unless it all decrypts");
   dec->add_option("--kms", df->kms, kKmsHelp);
   dec->add_option("--region", df->region, kRegionHelp);
   dec->add_option("--in", df->in, "Encrypted input")->required();
@@ -656,7 +679,9 @@ void RegisterPartyCommands(CLI::App& app, Action& run) {
   dec->add_option("--computation", df->computation,
                   "Require this computation id in the encryption context (with --party; a bare "
                   "KMS blob needs both, KMS binds the context)");
-  dec->add_option("--party", df->party, "Require this party id in the encryption context");
+  dec->add_option("--party", df->party,
+                  "Require this party id in the encryption context (for a private output: as "
+                  "its reader)");
   dec->add_option("--session", df->session,
                   "With --computation/--party: the session you joined (`party join --out`); its "
                   "id is required in the context (and needed to open a bare blob bound to it)");

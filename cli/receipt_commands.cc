@@ -25,6 +25,7 @@ struct VerifyReceiptFlags {
   std::string state_dir;
   std::string measurements;
   std::string my_input;
+  std::string my_output;
   std::string party;
   std::string manifest;
   std::string session;
@@ -55,6 +56,11 @@ int VerifyReceiptCommand(const VerifyReceiptFlags& f) {
     if (!mine) return ReportFailure(mine.error().WithContext("--my-input"));
     o.my_input = std::move(*mine);
   }
+  if (!f.my_output.empty()) {
+    auto mine = ReadFile(f.my_output, kMaxMyInputBytes);
+    if (!mine) return ReportFailure(mine.error().WithContext("--my-output"));
+    o.my_output = std::move(*mine);
+  }
   if (!f.party.empty()) o.my_party = f.party;
   if (!f.manifest.empty()) {
     auto m = ReadFile(f.manifest, size_t{1} << 20);
@@ -72,6 +78,11 @@ int VerifyReceiptCommand(const VerifyReceiptFlags& f) {
                         {"AttestedAt", FormatRfc3339(v->document.doc.timestamp)},
                         {"Receipt", *body}};
   if (v->my_input_party) out["MyInputCountedAs"] = *v->my_input_party;
+  if (v->my_output) {
+    out["MyOutput"] = {{"Name", v->my_output->name},
+                       {"Reader", v->my_output->reader},
+                       {"Sha384", HexEncode(v->my_output->sha384)}};
+  }
   PrintJson(out);
   return kExitOk;
 }
@@ -83,7 +94,8 @@ void RegisterReceiptCommands(CLI::App& app, Action& run) {
   CLI::App* cmd = app.add_subcommand(
       "verify-receipt",
       "Verify a run's receipt offline: attestation chain to the platform root, the expected "
-      "PCRs, not debug, the binding of the body, and optionally that your input was counted");
+      "PCRs, not debug, the binding of the body, and optionally that your input was counted and "
+      "your output is one it lists");
   cmd->add_option("--receipt", flags->receipt, "Receipt file (CBOR)")->required();
   cmd->add_option("--root", flags->root, kRootHelp);
   cmd->add_option("--state-dir,--platform-dir", flags->state_dir, kStateDirHelp);
@@ -92,7 +104,12 @@ void RegisterReceiptCommands(CLI::App& app, Action& run) {
       ->required();
   cmd->add_option("--my-input", flags->my_input,
                   "Your ciphertext as you handed it to the operator: must have been counted");
-  cmd->add_option("--party", flags->party, "With --my-input: the party it must be counted for");
+  cmd->add_option("--my-output", flags->my_output,
+                  "A private output you received (`cloister-parent run --outputs`): must be one "
+                  "the receipt lists, made for this run's computation and session");
+  cmd->add_option("--party", flags->party,
+                  "With --my-input: the party it must be counted for; with --my-output: the "
+                  "reader it must be listed for");
   cmd->add_option("--manifest", flags->manifest,
                   "The manifest you audited: must match the receipt's manifest digest");
   cmd->add_option("--session", flags->session,

@@ -115,6 +115,42 @@ class DiscardSink final : public formats::esdk::Sink {
   Status Write(ByteSpan) override { return OkStatus(); }
 };
 
+// The data key of one private output: KMS GenerateDataKey under the reader's key ARN (from the
+// manifest) with the message's full context, stored as the AWS KMS keyring stores it
+// (framework/aws-kms/aws-kms-keyring.md, "OnEncrypt": provider id "aws-kms", provider info the
+// key ARN, the CiphertextBlob).
+class OutputKeyProvider final : public formats::esdk::DataKeyProvider {
+ public:
+  OutputKeyProvider(const formats::Party& reader, KmsDecryptor& kms) : reader_(reader), kms_(kms) {}
+  Result<DataKey> GenerateDataKey(const formats::esdk::EncryptionContext& context) override {
+    CLOISTER_ASSIGN_OR_RETURN(KmsDataKey key, kms_.GenerateDataKey(reader_.key_arn, context));
+    if (key.plaintext.size() != formats::esdk::kDataKeyBytes || key.ciphertext_blob.empty()) {
+      return Error::Malformed("KMS GenerateDataKey returned a data key of the wrong size");
+    }
+    DataKey dk;
+    dk.plaintext = std::move(key.plaintext);
+    dk.encrypted.push_back({std::string(formats::esdk::kAwsKmsProviderId), ToBytes(reader_.key_arn),
+                            std::move(key.ciphertext_blob)});
+    return dk;
+  }
+  Result<SecretBytes> DecryptDataKey(const formats::esdk::EncryptedDataKey&,
+                                     const formats::esdk::EncryptionContext&) override {
+    return Error::Internal("the enclave does not open its own outputs");
+  }
+
+ private:
+  const formats::Party& reader_;
+  KmsDecryptor& kms_;
+};
+
+// A hostile or careless computation's text as it may appear in an error: at most 64 printable
+// ASCII characters.
+std::string Shown(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, formats::kMaxIdBytes)) out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
+  return out;
+}
+
 // Counts the Decrypt calls in flight across a run's workers (RunStats::kms_max_in_flight).
 class InFlightCounter {
  public:
@@ -146,6 +182,11 @@ class CountingDecryptor final : public KmsDecryptor {
     ++calls;
     counter_.Leave();
     return r;
+  }
+  // Not counted: output data keys are timed as RunStats::outputs.
+  Result<KmsDataKey> GenerateDataKey(const std::string& key_arn,
+                                     const formats::esdk::EncryptionContext& context) override {
+    return inner_.GenerateDataKey(key_arn, context);
   }
   Elapsed time;
   uint64_t calls = 0;
@@ -265,6 +306,11 @@ class OrderedPrefetcher {
 
 }  // namespace
 
+Result<KmsDataKey> KmsDecryptor::GenerateDataKey(const std::string&,
+                                                 const formats::esdk::EncryptionContext&) {
+  return Error::Internal("this KMS client does not make data keys (private outputs)");
+}
+
 Result<std::unique_ptr<ComputationRun>> ComputationRun::Create(const formats::Manifest& manifest,
                                                  std::unique_ptr<Computation> computation,
                                                  std::string session_id_hex, const Clock& clock) {
@@ -290,6 +336,11 @@ Status ComputationRun::CheckContext(const formats::Party& party, const formats::
     auto it = context.find(std::string(key));
     return it == context.end() ? nullptr : &it->second;
   };
+  if (value(formats::kContextReader) != nullptr || value(formats::kContextOutput) != nullptr) {
+    return Error::PolicyDenied(
+        "its encryption context carries cloister:reader or cloister:output: it is a private "
+        "output of a run, and an output is never an input");
+  }
   const std::string* computation = value(formats::kContextComputation);
   const std::string* claimed_party = value(formats::kContextParty);
   if (computation == nullptr || *computation != manifest_.computation_id ||
@@ -427,7 +478,7 @@ Result<Bytes> ComputationRun::Run(KmsDecryptor& kms, RunStats* stats) {
   CLOISTER_RETURN_IF_ERROR(StartRun(st));
   InFlightCounter in_flight;
   CountingDecryptor counted(kms, in_flight);
-  auto result = RunInOrder(InlineFetch(counted), st);
+  auto result = RunInOrder(InlineFetch(counted), counted, st);
   st.kms_call_time = counted.time;
   st.kms_calls = counted.calls;
   st.kms_max_in_flight = in_flight.max();
@@ -468,7 +519,7 @@ Result<Bytes> ComputationRun::Run(KmsDecryptorFactory& kms, int max_in_flight, R
   }
   Result<Bytes> result = Error::Internal("not run");
   if (workers == 1) {
-    result = RunInOrder(InlineFetch(*counted[0]), st);
+    result = RunInOrder(InlineFetch(*counted[0]), *counted[0], st);
   } else {
     // The workers read only what the run does not change: the manifest, the inputs and the
     // session id. Each has its own decryptor.
@@ -487,7 +538,10 @@ Result<Bytes> ComputationRun::Run(KmsDecryptorFactory& kms, int max_in_flight, R
           if (!answers) return Error::Internal("no KMS answers were fetched for this party");
           return std::move(*answers);
         },
-        st);
+        // By the time the outputs are encrypted every party's answers have been taken: each
+        // Take waited, under the prefetcher's mutex, for its fetch to finish, and no worker
+        // starts another, so worker 0's decryptor is idle.
+        *counted[0], st);
   }  // the workers have stopped here, before their decryptors go
   for (const auto& c : counted) {
     st.kms_call_time += c->time;
@@ -497,7 +551,8 @@ Result<Bytes> ComputationRun::Run(KmsDecryptorFactory& kms, int max_in_flight, R
   return result;
 }
 
-Result<Bytes> ComputationRun::RunInOrder(const FetchFn& fetch, RunStats& st) {
+Result<Bytes> ComputationRun::RunInOrder(const FetchFn& fetch, KmsDecryptor& output_kms,
+                                         RunStats& st) {
   // Keeps st.total current on every return path, so a failed run still reports its phases.
   struct TotalTimer {
     RunStats& st;
@@ -545,18 +600,94 @@ Result<Bytes> ComputationRun::RunInOrder(const FetchFn& fetch, RunStats& st) {
   auto outcome = computation_->Outcome();
   st.computation += outcome_watch.Read();
   if (!outcome) return outcome.error();
-  if (!outcome->outputs.empty()) {
-    // Until the runtime encrypts private outputs, none may leave: fail closed.
-    return Error::Internal("private outputs are not supported by this runtime yet");
-  }
   body.outcome = std::move(outcome->outcome);
+  {
+    const Stopwatch outputs_watch;
+    Status sealed = SealOutputs(outcome->outputs, output_kms, body, st);
+    st.outputs = outputs_watch.Read();
+    if (!sealed) {
+      outputs_.clear();
+      return sealed.error();
+    }
+  }
 
   const Stopwatch receipt_watch;
   body.time = clock_.NowMillis();
   auto encoded = formats::EncodeReceiptBody(body);
   st.receipt += receipt_watch.Read();
   if (encoded) st.receipt_body_bytes = encoded->size();
+  if (!encoded) outputs_.clear();
   return encoded;
+}
+
+Status ComputationRun::SealOutputs(std::vector<PrivateOutput>& outputs, KmsDecryptor& kms,
+                                   formats::ReceiptBody& body, RunStats& st) {
+  // Everything about the list is checked before the first KMS call.
+  if (outputs.size() > kMaxRunOutputs) {
+    return Error::Malformed("the computation returned " + std::to_string(outputs.size()) +
+                            " private outputs; a run carries at most " +
+                            std::to_string(kMaxRunOutputs));
+  }
+  std::vector<const formats::Party*> readers;
+  readers.reserve(outputs.size());
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const PrivateOutput& out = outputs[i];
+    // Names and readers become file names (`cloister-parent run --outputs DIR/<reader>/<name>`).
+    if (!formats::IsValidId(out.name) || out.name == "." || out.name == "..") {
+      return Error::Malformed("private output name '" + Shown(out.name) +
+                              "' is invalid (1..64 characters of [A-Za-z0-9._:-], not . or ..)");
+    }
+    if (out.reader == "." || out.reader == "..") {
+      return Error::PolicyDenied("private output '" + out.name + "' is for party '" + out.reader +
+                                 "', which cannot name a directory of outputs");
+    }
+    const formats::Party* reader = manifest_.FindParty(out.reader);
+    if (reader == nullptr) {
+      return Error::PolicyDenied("private output '" + out.name + "' is for '" + Shown(out.reader) +
+                                 "', which is not a party of the manifest: an output leaves the "
+                                 "enclave only under a manifest party's own key");
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (outputs[j].name == out.name && outputs[j].reader == out.reader) {
+        return Error::Malformed("private output '" + out.name + "' for '" + out.reader +
+                                "' was returned twice");
+      }
+    }
+    readers.push_back(reader);
+  }
+  outputs_.clear();
+  outputs_.reserve(outputs.size());
+  uint64_t total = 0;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    PrivateOutput& out = outputs[i];
+    const formats::esdk::EncryptionContext context = {
+        {std::string(formats::kContextComputation), manifest_.computation_id},
+        {std::string(formats::kContextSession), session_id_hex_},
+        {std::string(formats::kContextReader), out.reader},
+        {std::string(formats::kContextOutput), out.name}};
+    OutputKeyProvider provider(*readers[i], kms);
+    auto message = formats::esdk::EncryptBytes(out.plaintext, provider, context);
+    st.output_plaintext_bytes += out.plaintext.size();
+    // The plaintext is wiped now (SecureVector zeroes what it frees), not with the result.
+    SecureVector().swap(out.plaintext);
+    if (!message) {
+      return message.error().WithContext("private output '" + out.name + "' for '" + out.reader +
+                                         "'");
+    }
+    total += message->size();
+    if (total > kMaxRunOutputBytes) {
+      return Error::InvalidArgument("the private outputs exceed " +
+                                    std::to_string(kMaxRunOutputBytes) +
+                                    " bytes together, the most one run's reply carries");
+    }
+    st.output_ciphertext_bytes += message->size();
+    ++st.output_count;
+    SealedOutput sealed{out.name, out.reader, std::move(*message), {}};
+    sealed.sha384 = Sha384(sealed.ciphertext);
+    body.outputs.push_back({sealed.name, sealed.reader, sealed.sha384});
+    outputs_.push_back(std::move(sealed));
+  }
+  return OkStatus();
 }
 
 }  // namespace cloister::enclave

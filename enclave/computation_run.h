@@ -23,6 +23,19 @@
 //    accepts inputs without a session (AWS's sample flow); the receipt then says the run was
 //    replayable.
 //
+// Private outputs (issue 17, docs/apps.md "Private outputs"): after Outcome, each PrivateOutput
+// the computation returned is encrypted as an AWS Encryption SDK message (formats/esdk.h, suite
+// 0x0578 as `cloister party encrypt` makes) under its reader party's key ARN from the manifest,
+// with a data key from KMS GenerateDataKey (with Recipient in the enclave, so the key crosses the
+// proxy only enveloped to the session key) and the encryption context exactly
+// {cloister:computation, cloister:session, cloister:reader, cloister:output}. The receipt lists
+// each (name, reader, SHA-384 of the ciphertext) in the computation's order. The whole list is
+// checked before the first KMS call: a reader that is not a manifest party, a bad name, a
+// duplicate (name, reader), too many outputs or too many bytes fail the run, and so does any
+// KMS error; there is no receipt without every output. Plaintexts stay in secret memory and are
+// wiped as soon as their message is made. An ESDK input whose context carries cloister:reader or
+// cloister:output is refused (an output is never an input).
+//
 // KMS latency (issue 15): a run can keep several KMS requests in flight. Workers, each with its
 // own KmsDecryptor, fetch the parties' data keys (or a bare blob's plaintext) in manifest order,
 // at most kKmsLookaheadPerRequest parties per request ahead of the computation, while the run's
@@ -42,11 +55,13 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/stopwatch.h"
 #include "enclave/computation.h"
 #include "formats/esdk.h"
+#include "formats/frames.h"
 #include "formats/receipt.h"
 
 namespace cloister::enclave {
@@ -70,7 +85,22 @@ inline constexpr int kMaxKmsInFlight = 32;
 // plaintext (at most 4096 bytes, KMS Encrypt's limit); never a whole ESDK plaintext.
 inline constexpr int kKmsLookaheadPerRequest = 4;
 
-// The KMS calls the session needs. The enclave implements it with Decrypt + Recipient.
+// The most private outputs one run may return (the receipt's limit), and the most ciphertext
+// bytes they may hold together: they travel back in the run's reply frame beside the receipt
+// (formats/frames.h kMaxOutputsBytes), and a run whose outputs could not be delivered must fail
+// before it produces a receipt.
+inline constexpr size_t kMaxRunOutputs = formats::kMaxReceiptOutputs;
+inline constexpr size_t kMaxRunOutputBytes = formats::frames::kMaxOutputsBytes;
+
+// A data key made by KMS GenerateDataKey: the plaintext (kDataKeyBytes) and its CiphertextBlob
+// under the key that made it.
+struct KmsDataKey {
+  SecretBytes plaintext;
+  Bytes ciphertext_blob;
+};
+
+// The KMS calls the session needs. The enclave implements it with Decrypt + Recipient and
+// GenerateDataKey + Recipient.
 // Thread safety: one decryptor is used by one thread at a time.
 class KmsDecryptor {
  public:
@@ -78,6 +108,11 @@ class KmsDecryptor {
   // KMS Decrypt of `ciphertext_blob` with KeyId `key_arn` and `context`. Returns the plaintext.
   virtual Result<SecretBytes> Decrypt(ByteSpan ciphertext_blob, const std::string& key_arn,
                                       const formats::esdk::EncryptionContext& context) = 0;
+  // KMS GenerateDataKey of formats::esdk::kDataKeyBytes under KeyId `key_arn` with `context`
+  // (a private output's data key). Returns the key and its blob. This default refuses
+  // (kInternal), so a decryptor that cannot make data keys fails a run with private outputs.
+  virtual Result<KmsDataKey> GenerateDataKey(const std::string& key_arn,
+                                             const formats::esdk::EncryptionContext& context);
 };
 
 // Makes the decryptors of a run with several KMS requests in flight, one per worker.
@@ -117,6 +152,20 @@ struct RunStats {
   uint64_t plaintext_bytes = 0;
   uint64_t items = 0;  // counted by the computation (ComputationStats::items; bids)
   uint64_t receipt_body_bytes = 0;
+  // Encrypting the private outputs (their KMS GenerateDataKey calls included; those are not in
+  // `kms`, `kms_call_time` or `kms_calls`), and how many and how large they were.
+  Elapsed outputs;
+  uint64_t output_count = 0;
+  uint64_t output_plaintext_bytes = 0;
+  uint64_t output_ciphertext_bytes = 0;
+};
+
+// A private output as it leaves the enclave: an ESDK message under the reader's KMS key.
+struct SealedOutput {
+  std::string name;
+  std::string reader;
+  Bytes ciphertext;
+  Bytes sha384;  // of `ciphertext`, as the receipt lists it
 };
 
 class ComputationRun {
@@ -154,6 +203,10 @@ class ComputationRun {
   // With max_in_flight 1 no thread is started: one decryptor is called from the calling thread.
   Result<Bytes> Run(KmsDecryptorFactory& kms, int max_in_flight, RunStats* stats);
 
+  // The private outputs of a successful Run, in the order its receipt lists them (empty before,
+  // and after a failed run). The reference lives as long as this run.
+  const std::vector<SealedOutput>& outputs() const { return outputs_; }
+
   const formats::Manifest& manifest() const { return manifest_; }
   const std::string& session_id_hex() const { return session_id_hex_; }
 
@@ -184,7 +237,13 @@ class ComputationRun {
   Result<SecureVector> Open(const formats::Party& party, ByteSpan ciphertext, Fetched& fetched,
                             bool* sessionless) const;
   // The run proper: `fetch` hands out each party's KMS answers in manifest order.
-  Result<Bytes> RunInOrder(const FetchFn& fetch, RunStats& st);
+  // `output_kms` encrypts the private outputs once every input has been opened; no worker uses
+  // it by then.
+  Result<Bytes> RunInOrder(const FetchFn& fetch, KmsDecryptor& output_kms, RunStats& st);
+  // Checks `outputs` (all of them, before any KMS call), then encrypts each under its reader's
+  // key into outputs_ and lists it in `body`. Wipes each plaintext once it is encrypted.
+  Status SealOutputs(std::vector<PrivateOutput>& outputs, KmsDecryptor& kms,
+                     formats::ReceiptBody& body, RunStats& st);
   // Checks and marks the session as run; resets `st`.
   Status StartRun(RunStats& st);
   // The encryption context the enclave requires of `party`'s input (with the session or not).
@@ -199,6 +258,7 @@ class ComputationRun {
   std::string session_id_hex_;
   const Clock& clock_;
   std::map<std::string, Input> inputs_;
+  std::vector<SealedOutput> outputs_;
   bool ran_ = false;
 };
 

@@ -13,6 +13,10 @@ class PooledDecryptor final : public KmsDecryptor {
                               const formats::esdk::EncryptionContext& context) override {
     return decryptor_.Decrypt(ciphertext_blob, key_arn, context);
   }
+  Result<KmsDataKey> GenerateDataKey(const std::string& key_arn,
+                                     const formats::esdk::EncryptionContext& context) override {
+    return decryptor_.GenerateDataKey(key_arn, context);
+  }
 
  private:
   std::unique_ptr<kms::KmsClient> client_;
@@ -57,6 +61,32 @@ Result<SecretBytes> RecipientKmsDecryptor::Decrypt(ByteSpan ciphertext_blob,
     return Error::PolicyDenied("KMS decrypted under " + r.key_id + ", not " + key_arn);
   }
   return OpenRecipientCms(r.ciphertext_for_recipient, session_.key());
+}
+
+Result<KmsDataKey> RecipientKmsDecryptor::GenerateDataKey(
+    const std::string& key_arn, const formats::esdk::EncryptionContext& context) {
+  CLOISTER_ASSIGN_OR_RETURN(const kms::RecipientParam* recipient, recipient_.Get());
+  ++calls_;
+  auto r = client_.GenerateDataKey(key_arn, formats::esdk::kDataKeyBytes, context, recipient);
+  if (!r) return kms::KmsCallError(r.error(), "KMS GenerateDataKey");
+  if (!r->plaintext.empty()) {
+    return Error::PolicyDenied("KMS returned a plaintext data key instead of a recipient envelope");
+  }
+  if (r->ciphertext_for_recipient.empty() || r->ciphertext_blob.empty()) {
+    return Error::Malformed("KMS GenerateDataKey response lacks CiphertextForRecipient or "
+                            "CiphertextBlob");
+  }
+  if (r->key_id != key_arn) {
+    return Error::PolicyDenied("KMS made the data key under " + r->key_id + ", not " + key_arn);
+  }
+  KmsDataKey key;
+  CLOISTER_ASSIGN_OR_RETURN(key.plaintext,
+                            OpenRecipientCms(r->ciphertext_for_recipient, session_.key()));
+  if (key.plaintext.size() != formats::esdk::kDataKeyBytes) {
+    return Error::Malformed("KMS GenerateDataKey returned a data key that is not 32 bytes");
+  }
+  key.ciphertext_blob = std::move(r->ciphertext_blob);
+  return key;
 }
 
 Result<std::unique_ptr<KmsDecryptor>> RecipientKmsPool::NewDecryptor() {

@@ -9,7 +9,10 @@
 // CiphertextForRecipient (the plaintext wrapped to the public key in CMS EnvelopedData) instead
 // of Plaintext. The private key never leaves the session; the plaintext exists only in secret
 // memory here. A response that carries a Plaintext anyway is refused: the enclave never accepts
-// a data key that crossed the proxy in the clear.
+// a data key that crossed the proxy in the clear. GenerateDataKey (a private output's data key,
+// docs/apps.md) is sent with the same document and answered the same way (AWS KMS API
+// reference, GenerateDataKey, "Recipient": Plaintext omitted, CiphertextForRecipient holds the
+// key, CiphertextBlob as usual).
 //
 // A run with several KMS requests in flight (enclave/computation_run.h, kDefaultKmsInFlight) gets its
 // decryptors from a RecipientKmsPool: one KmsClient each (kms/client.h: one client per thread
@@ -67,7 +70,14 @@ class RecipientKmsDecryptor final : public KmsDecryptor {
   Result<SecretBytes> Decrypt(ByteSpan ciphertext_blob, const std::string& key_arn,
                               const formats::esdk::EncryptionContext& context) override;
 
-  // The number of Decrypt calls sent to KMS so far.
+  // KMS GenerateDataKey(KeyId = key_arn, NumberOfBytes = 32, EncryptionContext = context,
+  // Recipient). Returns the key opened from CiphertextForRecipient and the CiphertextBlob.
+  // Errors as Decrypt; kPolicyDenied if KMS answers with a Plaintext or under another key,
+  // kMalformed if the answer lacks the envelope or the blob or the key is not 32 bytes.
+  Result<KmsDataKey> GenerateDataKey(const std::string& key_arn,
+                                     const formats::esdk::EncryptionContext& context) override;
+
+  // The number of Decrypt and GenerateDataKey calls sent to KMS so far.
   int calls() const { return calls_; }
 
  private:

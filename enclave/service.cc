@@ -115,7 +115,7 @@ Result<formats::frames::Response> ComputationService::PutInput(formats::frames::
 }
 
 Result<formats::frames::Response> ComputationService::Run() {
-  if (receipt_) return formats::frames::ReceiptResponse{*receipt_};
+  if (receipt_) return ReceiptReply();
   if (failed_) return failed_->WithContext("the computation failed earlier");
   if (!credentials_) {
     return Error::InvalidArgument("no KMS credentials: send set_credentials before run");
@@ -172,10 +172,22 @@ Result<formats::frames::Response> ComputationService::Run() {
   auto document = session_.AttestReceipt(*body);
   if (!document) return document.error().WithContext("NSM attestation for the receipt");
   CLOISTER_ASSIGN_OR_RETURN(Bytes receipt, formats::EncodeReceipt(*body, *document));
-  spdlog::info("event=run_done inputs={} kms_calls={} receipt_bytes={}",
-               manifest.parties.size(), stats.kms_calls, receipt.size());
-  receipt_ = receipt;
-  return formats::frames::ReceiptResponse{std::move(receipt)};
+  spdlog::info("event=run_done inputs={} kms_calls={} receipt_bytes={} outputs={} output_bytes={} "
+               "outputs_ms={}",
+               manifest.parties.size(), stats.kms_calls, receipt.size(), stats.output_count,
+               stats.output_ciphertext_bytes, ms(stats.outputs));
+  receipt_ = std::move(receipt);
+  return ReceiptReply();
+}
+
+formats::frames::ReceiptResponse ComputationService::ReceiptReply() const {
+  // The outputs go with every copy of the receipt: a parent that lost the first reply gets them
+  // again (the run is single-use; an output lost is lost for good).
+  formats::frames::ReceiptResponse reply{*receipt_, {}};
+  for (const SealedOutput& o : run_->outputs()) {
+    reply.outputs.push_back({o.name, o.reader, o.ciphertext});
+  }
+  return reply;
 }
 
 }  // namespace cloister::enclave

@@ -3,7 +3,7 @@
 //
 //   set_credentials {access_key_id, secret_access_key, session_token} -> ok {}
 //   put_input {party, ciphertext}       -> input_accepted {party, sha384}
-//   run {}                              -> receipt {receipt}
+//   run {}                              -> receipt {receipt[, outputs]}
 //
 // Requests and replies are formats/frames.h messages, decoded once from the bytes received.
 // put_input refuses an input bound to another session before any KMS call (enclave/computation_run.h).
@@ -11,8 +11,10 @@
 // to sign the enclave's own KMS requests. `run` decrypts every input through KMS with Recipient
 // (enclave/kms_recipient.h), reaching KMS via the loopback forwarder and the vsock proxy
 // (enclave/kms_forwarder.h), runs the computation (enclave/computation_run.h) and returns the receipt:
-// the body and an NSM attestation document whose user_data is SHA-384(body). A run happens
-// once; a later `run` returns the same receipt, and inputs are refused after it. A failed run
+// the body and an NSM attestation document whose user_data is SHA-384(body), with the run's
+// private outputs (each an ESDK message under its reader's key, listed in the receipt). A run
+// happens once; a later `run` returns the same receipt and outputs, and inputs are refused
+// after it. A failed run
 // produces no outcome and leaves the session unusable (the parent starts a new enclave).
 //
 // Thread safety: handlers may be called concurrently; one mutex serialises them.
@@ -78,6 +80,8 @@ class ComputationService {
   Result<formats::frames::Response> SetCredentials(formats::frames::SetCredentials request);
   Result<formats::frames::Response> PutInput(formats::frames::PutInput request);
   Result<formats::frames::Response> Run();
+  // The reply for the stored receipt and the run's outputs.
+  formats::frames::ReceiptResponse ReceiptReply() const;
 
   std::mutex mu_;
   std::unique_ptr<ComputationRun> run_;

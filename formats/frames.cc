@@ -109,6 +109,7 @@ class Writer {
   Writer(Buffer& out, size_t reserve) : out_(out) { out_.reserve(reserve); }
 
   void Map(size_t n) { Head(cbor_encode_map_start(n, head_, sizeof head_)); }
+  void Array(size_t n) { Head(cbor_encode_array_start(n, head_, sizeof head_)); }
   void Text(std::string_view s) {
     Head(cbor_encode_string_start(s.size(), head_, sizeof head_));
     out_.insert(out_.end(), s.begin(), s.end());
@@ -301,6 +302,17 @@ class Fields {
                               " must be '" + std::string(name) + "'");
     }
     return reader_.Next(type_, name);
+  }
+
+  // Checks that no field follows (the end of a map nested in the message; bytes may follow).
+  Status EndOfMap() {
+    if (count_ > names_count_) {
+      CLOISTER_ASSIGN_OR_RETURN(Head key, reader_.Next(type_, "a field name"));
+      if (key.kind == Kind::kText) return Unexpected(AsString(key.data));
+      return Error::Malformed(std::string(type_) + ": has " + std::to_string(count_) +
+                              " fields, expected " + std::to_string(names_count_));
+    }
+    return OkStatus();
   }
 
   // Checks that no field and no byte follows.
@@ -503,11 +515,54 @@ Result<Response> DecodeResponseFields(PayloadReader& r, const Envelope& e) {
     return Response(InputAccepted{std::string(p), Bytes(d.begin(), d.end())});
   }
   if (type == "receipt") {
-    Fields f(r, type, e.fields, {"receipt"});
+    // "outputs" is present exactly when there are some (one encoding per reply).
+    Fields f(r, type, e.fields, {"receipt", "outputs"});
     CLOISTER_ASSIGN_OR_RETURN(Head receipt, f.Next("receipt"));
     CLOISTER_ASSIGN_OR_RETURN(ByteSpan b, f.Blob(receipt, "receipt", 1, kMaxFrameBytes));
+    ReceiptResponse m{Bytes(b.begin(), b.end()), {}};
+    if (e.fields >= 2) {
+      CLOISTER_ASSIGN_OR_RETURN(Head list, f.Next("outputs"));
+      if (list.kind != Kind::kArray) {
+        return Error::Malformed("receipt: outputs must be a definite-length array");
+      }
+      if (list.argument == 0) {
+        return Error::Malformed("receipt: outputs is empty (a reply without outputs has no "
+                                "outputs field)");
+      }
+      if (list.argument > kMaxOutputs) {
+        return Error::Malformed("receipt: outputs has " + std::to_string(list.argument) +
+                                " entries, over " + std::to_string(kMaxOutputs));
+      }
+      size_t total = 0;
+      for (uint64_t i = 0; i < list.argument; ++i) {
+        CLOISTER_ASSIGN_OR_RETURN(Head entry, r.Next("receipt output", "the entry"));
+        if (entry.kind != Kind::kMap) {
+          return Error::Malformed("receipt output: must be a definite-length map");
+        }
+        Fields o(r, "receipt output", entry.argument, {"name", "reader", "ciphertext"});
+        OutputCiphertext out;
+        CLOISTER_ASSIGN_OR_RETURN(Head name, o.Next("name"));
+        CLOISTER_ASSIGN_OR_RETURN(std::string_view n, o.Text(name, "name", 1, kMaxPartyBytes));
+        CLOISTER_ASSIGN_OR_RETURN(Head reader, o.Next("reader"));
+        CLOISTER_ASSIGN_OR_RETURN(std::string_view rd,
+                                  o.Text(reader, "reader", 1, kMaxPartyBytes));
+        CLOISTER_ASSIGN_OR_RETURN(Head ciphertext, o.Next("ciphertext"));
+        CLOISTER_ASSIGN_OR_RETURN(ByteSpan c,
+                                  o.Blob(ciphertext, "ciphertext", 1, kMaxOutputsBytes));
+        CLOISTER_RETURN_IF_ERROR(o.EndOfMap());
+        total += c.size();
+        if (total > kMaxOutputsBytes) {
+          return Error::Malformed("receipt: the outputs' ciphertexts exceed " +
+                                  std::to_string(kMaxOutputsBytes) + " bytes together");
+        }
+        out.name = std::string(n);
+        out.reader = std::string(rd);
+        out.ciphertext.assign(c.begin(), c.end());
+        m.outputs.push_back(std::move(out));
+      }
+    }
     CLOISTER_RETURN_IF_ERROR(f.Done());
-    return Response(ReceiptResponse{Bytes(b.begin(), b.end())});
+    return Response(std::move(m));
   }
   if (type == "error") {
     Fields f(r, type, e.fields, {"code", "message"});
@@ -673,10 +728,37 @@ Result<Bytes> EncodeResponse(const Response& response) {
           },
           [&](const ReceiptResponse& m) -> Status {
             CLOISTER_RETURN_IF_ERROR(Limit(!m.receipt.empty(), type, "receipt"));
-            Writer<Bytes> w(out, kOverhead + m.receipt.size());
-            w.Start(type, 1);
+            CLOISTER_RETURN_IF_ERROR(Limit(m.outputs.size() <= kMaxOutputs, type, "outputs"));
+            size_t total = 0;
+            for (const OutputCiphertext& o : m.outputs) {
+              CLOISTER_RETURN_IF_ERROR(
+                  Limit(!o.name.empty() && o.name.size() <= kMaxPartyBytes, type, "output name"));
+              CLOISTER_RETURN_IF_ERROR(Utf8(o.name, type, "output name"));
+              CLOISTER_RETURN_IF_ERROR(Limit(
+                  !o.reader.empty() && o.reader.size() <= kMaxPartyBytes, type, "output reader"));
+              CLOISTER_RETURN_IF_ERROR(Utf8(o.reader, type, "output reader"));
+              CLOISTER_RETURN_IF_ERROR(Limit(!o.ciphertext.empty(), type, "output ciphertext"));
+              total += o.ciphertext.size();
+              CLOISTER_RETURN_IF_ERROR(Limit(total <= kMaxOutputsBytes, type, "outputs"));
+            }
+            Writer<Bytes> w(out, kOverhead + m.receipt.size() + total +
+                                     m.outputs.size() * (kOverhead + 2 * kMaxPartyBytes));
+            w.Start(type, m.outputs.empty() ? 1 : 2);
             w.Text("receipt");
             w.Blob(m.receipt);
+            if (!m.outputs.empty()) {
+              w.Text("outputs");
+              w.Array(m.outputs.size());
+              for (const OutputCiphertext& o : m.outputs) {
+                w.Map(3);
+                w.Text("name");
+                w.Text(o.name);
+                w.Text("reader");
+                w.Text(o.reader);
+                w.Text("ciphertext");
+                w.Blob(o.ciphertext);
+              }
+            }
             return OkStatus();
           },
           [&](const ErrorResponse& m) -> Status {

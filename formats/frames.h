@@ -7,7 +7,10 @@
 // Requests (parent -> enclave): ping {}, get_attestation {nonce}, describe-pcr {index},
 // set_credentials {access_key_id, secret_access_key, session_token}, put_input {party,
 // ciphertext}, run {}. Replies (enclave -> parent): ok {}, attestation {document, statement},
-// pcr {lock, data}, input_accepted {party, sha384}, receipt {receipt}, error {code, message}.
+// pcr {lock, data}, input_accepted {party, sha384}, receipt {receipt[, outputs]}, error {code,
+// message}. A receipt reply carries "outputs" ([+ {name, reader, ciphertext}], the run's private
+// outputs) exactly when the run produced some: an empty list is never sent, so every accepted
+// payload still has one encoding.
 //
 // Decoding reads the bytes received, once, straight into the typed structs below (libcbor's
 // streaming decoder, no item tree): the payload must be a definite-length map holding exactly
@@ -31,6 +34,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "common/bytes.h"
 #include "common/result.h"
@@ -58,6 +62,12 @@ inline constexpr size_t kMaxPartyBytes = 64;
 inline constexpr size_t kSha384Bytes = 48;
 inline constexpr size_t kMaxErrorCodeBytes = 64;
 inline constexpr size_t kMaxErrorMessageBytes = 4096;
+// Private outputs in a receipt reply: at most formats::kMaxReceiptOutputs (formats/receipt.h)
+// of them, their ciphertexts at most kMaxOutputsBytes together, so that a receipt (at most
+// formats::kMaxReceiptBytes, 32 MiB) and its outputs always fit in one frame. Names and readers
+// are ids (formats/manifest.h kMaxIdBytes).
+inline constexpr size_t kMaxOutputs = 4096;
+inline constexpr size_t kMaxOutputsBytes = (31u << 20);
 
 // ---- Requests (parent -> enclave)
 struct Ping {};
@@ -94,8 +104,16 @@ struct InputAccepted {
   std::string party;
   Bytes sha384;  // kSha384Bytes
 };
+// One private output as the run returns it: an AWS Encryption SDK message under the reader's
+// own KMS key (docs/apps.md).
+struct OutputCiphertext {
+  std::string name;    // 1..kMaxPartyBytes
+  std::string reader;  // 1..kMaxPartyBytes
+  Bytes ciphertext;    // 1..kMaxOutputsBytes
+};
 struct ReceiptResponse {
   Bytes receipt;
+  std::vector<OutputCiphertext> outputs;  // 0..kMaxOutputs, listed in the receipt in this order
 };
 struct ErrorResponse {
   std::string code;     // ErrorCodeName(): "malformed", "policy_denied", ...

@@ -33,6 +33,11 @@ inline constexpr size_t kMaxArnBytes = 2048;
 // Encryption context keys that bind a party's input to the run (docs/esdk.md).
 inline constexpr std::string_view kContextComputation = "cloister:computation";
 inline constexpr std::string_view kContextParty = "cloister:party";
+// Encryption context keys of a private output (docs/apps.md, "Private outputs"): with
+// cloister:computation and cloister:session, they name the party that reads it and the output's
+// name. An input carrying either is refused: an output is never an input.
+inline constexpr std::string_view kContextReader = "cloister:reader";
+inline constexpr std::string_view kContextOutput = "cloister:output";
 
 struct Party {
   std::string id;       // [A-Za-z0-9._:-]{1,64}

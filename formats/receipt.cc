@@ -53,6 +53,48 @@ Result<nlohmann::json> ItemToJson(const cbor_item_t* item, size_t depth) {
   return Error::Malformed("outcome holds a CBOR type that has no JSON form here");
 }
 
+// The --my-output check: `message`'s digest is listed among `body`'s outputs (for `reader` if
+// given), and its ESDK header's context names the receipt's computation and session and the
+// listed reader and name, and nothing else but the SDK's own key. The header is not authenticated
+// here (that needs the reader's KMS key: `cloister party decrypt`), but the digest is: the
+// receipt binds these exact bytes.
+Result<ReceiptOutput> CheckMyOutput(const ReceiptBody& body, ByteSpan message,
+                                    const std::optional<std::string>& reader) {
+  const Bytes digest = Sha384(message);
+  const ReceiptOutput* listed = nullptr;
+  for (const auto& o : body.outputs) {
+    if (reader && o.reader != *reader) continue;
+    if (ConstantTimeEquals(o.sha384, digest)) {
+      listed = &o;
+      break;
+    }
+  }
+  if (listed == nullptr) {
+    return Error::VerifyFailed(
+        "your output is not one this run produced: its SHA-384 " + HexEncode(digest).substr(0, 16) +
+        "... is not among the receipt's outputs" +
+        (reader ? " for reader '" + reader->substr(0, kMaxIdBytes) + "'" : std::string()) +
+        " (altered, or from another run)");
+  }
+  if (!esdk::LooksLikeEsdkMessage(message)) {
+    return Error::Malformed("your output is not an AWS Encryption SDK message");
+  }
+  CLOISTER_ASSIGN_OR_RETURN(esdk::MessageHeader header, esdk::ParseHeader(message));
+  const esdk::EncryptionContext want = {
+      {std::string(kContextComputation), body.computation_id},
+      {std::string(kContextSession), HexEncode(body.session_id)},
+      {std::string(kContextReader), listed->reader},
+      {std::string(kContextOutput), listed->name}};
+  esdk::EncryptionContext got = header.context;
+  got.erase(std::string(esdk::kPublicKeyContextKey));
+  if (got != want) {
+    return Error::VerifyFailed("your output's encryption context does not name this receipt's "
+                               "computation, session, reader '" + listed->reader +
+                               "' and output '" + listed->name + "'");
+  }
+  return *listed;
+}
+
 }  // namespace
 
 Result<nlohmann::json> CborToJson(ByteSpan cbor) {
@@ -65,11 +107,17 @@ Result<nlohmann::json> ReceiptBodyToJson(const ReceiptBody& body) {
   for (const auto& in : body.inputs) {
     inputs.push_back({{"Party", in.party}, {"Sha384", HexEncode(in.sha384)}});
   }
+  nlohmann::json outputs = nlohmann::json::array();
+  for (const auto& out : body.outputs) {
+    outputs.push_back(
+        {{"Name", out.name}, {"Reader", out.reader}, {"Sha384", HexEncode(out.sha384)}});
+  }
   CLOISTER_ASSIGN_OR_RETURN(nlohmann::json outcome, CborToJson(body.outcome));
   return nlohmann::json{{"ComputationId", body.computation_id},
                         {"ManifestDigest", HexEncode(body.manifest_digest)},
                         {"SessionId", HexEncode(body.session_id)},
                         {"Inputs", std::move(inputs)},
+                        {"Outputs", std::move(outputs)},
                         {"Outcome", std::move(outcome)},
                         {"Time", FormatRfc3339(body.time)},
                         {"Replayable", body.replayable},
@@ -86,10 +134,18 @@ Result<Bytes> EncodeReceiptBody(const ReceiptBody& body) {
   }
   if (body.inputs.size() > kMaxReceiptInputs) return Error::InvalidArgument("too many inputs");
   if (body.time < 0) return Error::InvalidArgument("negative time");
+  const bool with_outputs = body.version == kReceiptVersion;
+  if (!with_outputs && body.version != kReceiptVersionWithoutOutputs) {
+    return Error::InvalidArgument("receipt version must be 2 or 3");
+  }
+  if (!with_outputs && !body.outputs.empty()) {
+    return Error::InvalidArgument("a version 2 receipt has no outputs");
+  }
+  if (body.outputs.size() > kMaxReceiptOutputs) return Error::InvalidArgument("too many outputs");
   auto outcome = DecodeCbor(body.outcome, kMaxReceiptDepth);
   if (!outcome) return Error::InvalidArgument("outcome is not one CBOR item");
-  CborPtr map(cbor_new_definite_map(9));
-  CLOISTER_RETURN_IF_ERROR(CborMapAdd(map.get(), CborText("version"), CborUint(kReceiptVersion)));
+  CborPtr map(cbor_new_definite_map(with_outputs ? 10 : 9));
+  CLOISTER_RETURN_IF_ERROR(CborMapAdd(map.get(), CborText("version"), CborUint(body.version)));
   CLOISTER_RETURN_IF_ERROR(
       CborMapAdd(map.get(), CborText("computation_id"), CborText(body.computation_id)));
   CLOISTER_RETURN_IF_ERROR(
@@ -107,6 +163,27 @@ Result<Bytes> EncodeReceiptBody(const ReceiptBody& body) {
     CLOISTER_RETURN_IF_ERROR(CborArrayPush(inputs.get(), std::move(entry)));
   }
   CLOISTER_RETURN_IF_ERROR(CborMapAdd(map.get(), CborText("inputs"), std::move(inputs)));
+  if (with_outputs) {
+    CborPtr outputs(cbor_new_definite_array(body.outputs.size()));
+    for (size_t i = 0; i < body.outputs.size(); ++i) {
+      const ReceiptOutput& out = body.outputs[i];
+      if (!formats::IsValidId(out.name) || !formats::IsValidId(out.reader) ||
+          out.sha384.size() != kSha384Bytes) {
+        return Error::InvalidArgument("bad receipt output");
+      }
+      for (size_t j = 0; j < i; ++j) {
+        if (body.outputs[j].name == out.name && body.outputs[j].reader == out.reader) {
+          return Error::InvalidArgument("receipt output listed twice");
+        }
+      }
+      CborPtr entry(cbor_new_definite_map(3));
+      CLOISTER_RETURN_IF_ERROR(CborMapAdd(entry.get(), CborText("name"), CborText(out.name)));
+      CLOISTER_RETURN_IF_ERROR(CborMapAdd(entry.get(), CborText("reader"), CborText(out.reader)));
+      CLOISTER_RETURN_IF_ERROR(CborMapAdd(entry.get(), CborText("sha384"), CborBytes(out.sha384)));
+      CLOISTER_RETURN_IF_ERROR(CborArrayPush(outputs.get(), std::move(entry)));
+    }
+    CLOISTER_RETURN_IF_ERROR(CborMapAdd(map.get(), CborText("outputs"), std::move(outputs)));
+  }
   CLOISTER_RETURN_IF_ERROR(CborMapAdd(map.get(), CborText("outcome"), std::move(*outcome)));
   CLOISTER_RETURN_IF_ERROR(
       CborMapAdd(map.get(), CborText("time"), CborUint(static_cast<uint64_t>(body.time))));
@@ -119,19 +196,41 @@ Result<Bytes> EncodeReceiptBody(const ReceiptBody& body) {
 
 Result<ReceiptBody> DecodeReceiptBody(ByteSpan bytes) {
   CLOISTER_ASSIGN_OR_RETURN(CborPtr item, DecodeCbor(bytes, kMaxReceiptDepth));
-  CLOISTER_ASSIGN_OR_RETURN(
-      auto f,
-      MapFields(
-          item.get(),
-          {"version", "computation_id", "manifest_digest", "session_id", "inputs", "outcome", "time",
-           "replayable", "kms_insecure"},
-          "receipt body"));
-  CLOISTER_ASSIGN_OR_RETURN(uint64_t version, CborAsUint(f[0], "receipt version"));
-  if (version != kReceiptVersion) {
-    return Error::Malformed("receipt version " + std::to_string(version) + " is not supported" +
-                            (version == 1 ? " (version 1 receipts predate sessions)" : ""));
+  // The version (the first field) says which key set the body must have exactly.
+  uint64_t claimed = kReceiptVersion;
+  if (cbor_isa_map(item.get()) && cbor_map_is_definite(item.get()) &&
+      cbor_map_size(item.get()) > 0) {
+    const cbor_pair& first = cbor_map_handle(item.get())[0];
+    auto key = CborAsText(first.key, "receipt body");
+    if (key && *key == "version" && cbor_isa_uint(first.value)) claimed = cbor_get_int(first.value);
   }
+  if (claimed != kReceiptVersion && claimed != kReceiptVersionWithoutOutputs) {
+    return Error::Malformed("receipt version " + std::to_string(claimed) + " is not supported" +
+                            (claimed == 1 ? " (version 1 receipts predate sessions)" : ""));
+  }
+  const bool with_outputs = claimed == kReceiptVersion;
+  auto fields =
+      with_outputs
+          ? MapFields(item.get(),
+                      {"version", "computation_id", "manifest_digest", "session_id", "inputs",
+                       "outputs", "outcome", "time", "replayable", "kms_insecure"},
+                      "receipt body")
+          : MapFields(item.get(),
+                      {"version", "computation_id", "manifest_digest", "session_id", "inputs",
+                       "outcome", "time", "replayable", "kms_insecure"},
+                      "receipt body");
+  if (!fields) return fields.error();
+  // f: the fields without "outputs", in the version 2 order; outputs_item: version 3's.
+  std::vector<cbor_item_t*> f = std::move(*fields);
+  cbor_item_t* outputs_item = nullptr;
+  if (with_outputs) {
+    outputs_item = f[5];
+    f.erase(f.begin() + 5);
+  }
+  CLOISTER_ASSIGN_OR_RETURN(uint64_t version, CborAsUint(f[0], "receipt version"));
+  if (version != claimed) return Error::Malformed("receipt version is not an unsigned integer");
   ReceiptBody body;
+  body.version = version;
   CLOISTER_ASSIGN_OR_RETURN(std::string_view cid, CborAsText(f[1], "computation_id"));
   if (!formats::IsValidId(cid)) return Error::Malformed("receipt computation_id is invalid");
   body.computation_id = std::string(cid);
@@ -161,6 +260,34 @@ Result<ReceiptBody> DecodeReceiptBody(ByteSpan bytes) {
     if (d.size() != kSha384Bytes) return Error::Malformed("receipt input digest is not 48 bytes");
     in.sha384.assign(d.begin(), d.end());
     body.inputs.push_back(std::move(in));
+  }
+  if (outputs_item != nullptr) {
+    if (!cbor_isa_array(outputs_item) || !cbor_array_is_definite(outputs_item)) {
+      return Error::Malformed("receipt outputs is not a definite array");
+    }
+    const size_t count = cbor_array_size(outputs_item);
+    if (count > kMaxReceiptOutputs) return Error::Malformed("receipt has too many outputs");
+    cbor_item_t** entries = cbor_array_handle(outputs_item);
+    for (size_t i = 0; i < count; ++i) {
+      CLOISTER_ASSIGN_OR_RETURN(
+          auto e, MapFields(entries[i], {"name", "reader", "sha384"}, "receipt output"));
+      ReceiptOutput out;
+      CLOISTER_ASSIGN_OR_RETURN(std::string_view name, CborAsText(e[0], "output name"));
+      if (!formats::IsValidId(name)) return Error::Malformed("receipt output name is invalid");
+      CLOISTER_ASSIGN_OR_RETURN(std::string_view reader, CborAsText(e[1], "output reader"));
+      if (!formats::IsValidId(reader)) return Error::Malformed("receipt output reader is invalid");
+      for (const auto& prev : body.outputs) {
+        if (prev.name == name && prev.reader == reader) {
+          return Error::Malformed("receipt lists an output (name, reader) twice");
+        }
+      }
+      out.name = std::string(name);
+      out.reader = std::string(reader);
+      CLOISTER_ASSIGN_OR_RETURN(ByteSpan d, CborAsBytes(e[2], "output sha384"));
+      if (d.size() != kSha384Bytes) return Error::Malformed("receipt output digest is not 48 bytes");
+      out.sha384.assign(d.begin(), d.end());
+      body.outputs.push_back(std::move(out));
+    }
   }
   CLOISTER_ASSIGN_OR_RETURN(body.outcome, EncodeCbor(f[5]));
   CLOISTER_ASSIGN_OR_RETURN(uint64_t t, CborAsUint(f[6], "receipt time"));
@@ -277,6 +404,10 @@ Result<VerifiedReceipt> VerifyReceipt(ByteSpan receipt, const attestation::Verif
                                    HexEncode(r.body.session_id));
       }
     }
+  }
+  if (options.my_output) {
+    CLOISTER_ASSIGN_OR_RETURN(out.my_output, CheckMyOutput(r.body, *options.my_output,
+                                                           options.my_party));
   }
   return out;
 }

@@ -2,11 +2,14 @@
 // to an attestation document from the enclave that did it. Format: docs/receipt.md.
 //
 //   receipt = {"body": bstr, "attestation": bstr}          (CBOR map, this key order)
-//   body    = {"version": 2, "computation_id": tstr, "manifest_digest": bstr .size 48,
+//   body    = {"version": 3, "computation_id": tstr, "manifest_digest": bstr .size 48,
 //              "session_id": bstr .size 32,
 //              "inputs": [* {"party": tstr, "sha384": bstr .size 48}],
+//              "outputs": [* {"name": tstr, "reader": tstr, "sha384": bstr .size 48}],
 //              "outcome": any (the computation's outcome CBOR), "time": uint (Unix ms),
 //              "replayable": bool, "kms_insecure": bool}
+//   A version 2 body is the same without "outputs" (runtimes before private outputs); both
+//   decode, each with exactly its own keys.
 //   attestation.user_data = SHA-384(body bytes exactly as they appear in "body")
 //
 // The body travels as a byte string so verifiers hash exactly what the enclave hashed, without
@@ -31,14 +34,17 @@
 
 namespace cloister::formats {
 
-// Version 2 names the session (docs/session.md); version 1 receipts predate sessions and are
-// refused.
-inline constexpr uint64_t kReceiptVersion = 2;
+// Version 3 lists the private outputs (docs/apps.md); version 2 names the session
+// (docs/session.md) and is still accepted; version 1 receipts predate sessions and are refused.
+inline constexpr uint64_t kReceiptVersion = 3;
+inline constexpr uint64_t kReceiptVersionWithoutOutputs = 2;
 inline constexpr size_t kSha384Bytes = 48;
 // A receipt carries one input per party; formats::kMaxParties (computation.h) bounds them. The outcome
 // of 100,000 lots is a few MiB; 32 MiB bounds the whole receipt.
 inline constexpr size_t kMaxReceiptBytes = 32u << 20;
 inline constexpr size_t kMaxReceiptInputs = 1000;
+// Private outputs per receipt: a few per party for the largest manifest.
+inline constexpr size_t kMaxReceiptOutputs = 4096;
 
 struct ReceiptInput {
   std::string party;
@@ -46,11 +52,23 @@ struct ReceiptInput {
   bool operator==(const ReceiptInput&) const = default;
 };
 
+// A private output the run produced (docs/apps.md): encrypted under `reader`'s own KMS key.
+struct ReceiptOutput {
+  std::string name;    // formats::IsValidId
+  std::string reader;  // a manifest party id
+  Bytes sha384;        // SHA-384 of the output's ciphertext (an ESDK message) exactly as sent
+  bool operator==(const ReceiptOutput&) const = default;
+};
+
 struct ReceiptBody {
+  // kReceiptVersion for every new receipt; a decoded version 2 body keeps 2 (and no outputs), so
+  // it re-encodes to the same bytes.
+  uint64_t version = kReceiptVersion;
   std::string computation_id;
   Bytes manifest_digest;             // SHA-384 of the manifest file
   Bytes session_id;                  // the enclave session the run belonged to (32 bytes)
   std::vector<ReceiptInput> inputs;  // in manifest party order
+  std::vector<ReceiptOutput> outputs;  // version 3: in the order the computation returned them
   Bytes outcome;                     // the outcome as a CBOR data item (encoded)
   UnixMillis time = 0;
   // True when an input counted was not bound to the session (a manifest that allows
@@ -62,7 +80,8 @@ struct ReceiptBody {
 };
 
 // Returns the canonical encoding of `body` (definite lengths, the key order above).
-// kInvalidArgument if a field is out of range or `outcome` is not one CBOR item.
+// kInvalidArgument if a field is out of range, `outcome` is not one CBOR item, the version is
+// not 2 or 3, a version 2 body has outputs, or an output (name, reader) is listed twice.
 Result<Bytes> EncodeReceiptBody(const ReceiptBody& body);
 // Parses body bytes strictly. kMalformed naming the rule broken.
 Result<ReceiptBody> DecodeReceiptBody(ByteSpan bytes);
@@ -90,6 +109,10 @@ struct VerifyReceiptOptions {
   std::optional<UnixMillis> now;
   // The caller's own ciphertext: it must be among the counted inputs (under `my_party` if set).
   std::optional<Bytes> my_input;
+  // A private output the caller received (an ESDK message): its SHA-384 must be listed in the
+  // receipt's outputs (for `my_party` as reader if set), and its encryption context must name
+  // the receipt's computation and session and the listed reader and name.
+  std::optional<Bytes> my_output;
   std::optional<std::string> my_party;
   // The manifest the caller audited: its SHA-384 must equal the receipt's manifest_digest.
   std::optional<Bytes> manifest;
@@ -104,6 +127,7 @@ struct VerifiedReceipt {
   Receipt receipt;
   attestation::VerifiedDocument document;
   std::optional<std::string> my_input_party;  // the party the caller's input was counted for
+  std::optional<ReceiptOutput> my_output;     // the listed output the caller's file is
 };
 
 // Verifies `receipt`: parses it; verifies the attestation document with `verifier` (chain to
@@ -111,9 +135,10 @@ struct VerifiedReceipt {
 // user_data == SHA-384(body); that the receipt time is not after the document time; refuses a
 // replayable or insecure-KMS receipt unless allowed; and the optional my-input, session and
 // manifest checks. When `my_input` is an ESDK message, its encryption context must name the
-// receipt's session. kMalformed: does not parse; kVerifyFailed: chain, signature, binding, or
-// the caller's input is not counted; kPolicyDenied: PCR, debug, session, replayable or
-// insecure-KMS expectations not met.
+// receipt's session. kMalformed: does not parse (the receipt, or `my_output`'s ESDK header);
+// kVerifyFailed: chain, signature, binding, the caller's input is not counted, or `my_output`
+// is not listed or its header names another computation, session, reader or name;
+// kPolicyDenied: PCR, debug, session, replayable or insecure-KMS expectations not met.
 Result<VerifiedReceipt> VerifyReceipt(ByteSpan receipt, const attestation::Verifier& verifier,
                                       const VerifyReceiptOptions& options);
 
@@ -122,7 +147,8 @@ Result<VerifiedReceipt> VerifyReceipt(ByteSpan receipt, const attestation::Verif
 // kMalformed for anything else (negative integers, floats, tags, non-text keys).
 Result<nlohmann::json> CborToJson(ByteSpan cbor);
 
-// Returns the receipt body as JSON (ComputationId, ManifestDigest, Inputs, Outcome, Time).
+// Returns the receipt body as JSON (ComputationId, ManifestDigest, SessionId, Inputs, Outputs
+// [{Name, Reader, Sha384}], Outcome, Time, Replayable, KmsInsecure).
 Result<nlohmann::json> ReceiptBodyToJson(const ReceiptBody& body);
 
 }  // namespace cloister::formats

@@ -16,6 +16,11 @@ std::string PcrConditionKey(uint32_t index) {
   return "kms:RecipientAttestation:PCR" + std::to_string(index);
 }
 
+// The actions the operator may call, only from the measured enclave: Decrypt opens the parties'
+// inputs; GenerateDataKey (with Recipient) makes the data key of a private output the party
+// reads (docs/apps.md, "Private outputs").
+ordered_json OperatorActions() { return ordered_json::array({"kms:Decrypt", "kms:GenerateDataKey"}); }
+
 ordered_json OperatorStatement(std::string sid, std::string_view effect,
                                const std::string& operator_arn) {
   return ordered_json{
@@ -78,19 +83,19 @@ Result<std::string> PartyKeyPolicy(const PartyPolicyOptions& o) {
                         {"Action", "kms:*"},
                         {"Resource", "*"}});
   ordered_json allow = OperatorStatement(std::string(kSidOperatorDecrypt), "Allow", o.operator_arn);
-  allow["Action"] = "kms:Decrypt";
+  allow["Action"] = OperatorActions();
   allow["Resource"] = "*";
   allow["Condition"] = {{"StringEqualsIgnoreCase", pcr_equals}};
   statements.push_back(std::move(allow));
   ordered_json only =
       OperatorStatement(std::string(kSidOperatorOnlyDecrypt), "Deny", o.operator_arn);
-  only["NotAction"] = "kms:Decrypt";
+  only["NotAction"] = OperatorActions();
   only["Resource"] = "*";
   statements.push_back(std::move(only));
   for (const auto& [index, value] : o.measurements.pcrs) {
     ordered_json deny = OperatorStatement(
         std::string(kSidOperatorNeedsPcrPrefix) + std::to_string(index), "Deny", o.operator_arn);
-    deny["Action"] = "kms:Decrypt";
+    deny["Action"] = OperatorActions();
     deny["Resource"] = "*";
     deny["Condition"] = {
         {"StringNotEqualsIgnoreCase", {{PcrConditionKey(index), HexEncode(value)}}}};

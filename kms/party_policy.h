@@ -1,15 +1,17 @@
 // The key policy a Cloister party puts on its KMS key: the party keeps administering and using
-// its key, and the operator may call kms:Decrypt only with a Recipient attestation document
-// whose PCRs equal the audited measurements (docs/party.md has the statements and the AWS pages
-// they follow).
+// its key, and the operator may call kms:Decrypt (the party's input) and kms:GenerateDataKey (the
+// data key of a private output the party reads, docs/apps.md) only with a Recipient attestation
+// document whose PCRs equal the audited measurements (docs/party.md has the statements and the
+// AWS pages they follow). "the operator's actions" below are those two.
 //
 // Statements, in order:
 //   PartyAdministersKey               Allow `admins`            kms:*
-//   OperatorDecryptsInMeasuredEnclave Allow operator kms:Decrypt if StringEqualsIgnoreCase on
-//                                     every kms:RecipientAttestation:PCR<n> of the measurements
-//   OperatorMayOnlyDecrypt            Deny  operator NotAction kms:Decrypt
-//   OperatorNeedsPCR<n> (one per PCR) Deny  operator kms:Decrypt if StringNotEqualsIgnoreCase
-//                                     kms:RecipientAttestation:PCR<n>
+//   OperatorDecryptsInMeasuredEnclave Allow operator the operator's actions if
+//                                     StringEqualsIgnoreCase on every
+//                                     kms:RecipientAttestation:PCR<n> of the measurements
+//   OperatorMayOnlyDecrypt            Deny  operator NotAction the operator's actions
+//   OperatorNeedsPCR<n> (one per PCR) Deny  operator the operator's actions if
+//                                     StringNotEqualsIgnoreCase kms:RecipientAttestation:PCR<n>
 // The Deny statements keep the operator out even where another statement (an account-root
 // grant, an IAM policy in the same account) would allow it; one Deny per PCR because the keys
 // under one condition operator are ANDed (docs/kms-policy.md, "a pitfall of the Deny form").

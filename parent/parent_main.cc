@@ -4,6 +4,7 @@
 //   cloister-parent session --enclave-cid CID [--port P] [--nonce HEX] --out FILE
 //   cloister-parent attest  --enclave-cid CID [--port P] [--nonce HEX] --out FILE
 //   cloister-parent run     --enclave-cid CID [--port P] --inputs DIR --out RECEIPT
+//                           [--outputs DIR]
 //
 // `session` writes the enclave's session file (docs/session.md: the session statement and the
 // attestation document over it) that parties verify with `cloister party join`; `attest` writes
@@ -16,12 +17,23 @@
 // `<party-id>.<extension>` (e.g. buyer1.esdk); the enclave checks each against its manifest.
 // Progress goes to stderr, the result JSON to stdout.
 //
+// A run's private outputs (docs/apps.md: ESDK messages under each reader's own KMS key, listed
+// in the receipt) come back with the receipt and are written as `<outputs>/<reader>/<name>`:
+// `--outputs DIR` must be absent or an empty directory (checked before anything is sent), and no
+// file is ever overwritten. A run is single-use, so outputs are never dropped: without
+// `--outputs`, or when a file cannot be written there, they go to `<receipt>.outputs/` (a fresh
+// directory beside the receipt) and stderr says so. Each is checked against the receipt's list
+// (name, reader, SHA-384) after it is saved; a mismatch fails the command.
+//
 // Every request and reply is a frame of the one parent <-> enclave codec (formats/frames.h,
 // docs/frames.md), sent over vsock (real or emulated, common/vsock.h) to the enclave runtime's
 // frame server (port 5000 by default). Prints one JSON result; exit 0 ok, 1 failed, 2 usage.
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -36,6 +48,7 @@
 #include "common/vsock.h"
 #include "common/aws_credentials.h"
 #include "formats/frames.h"
+#include "formats/manifest.h"
 #include "formats/receipt.h"
 #include "formats/session_statement.h"
 
@@ -51,6 +64,7 @@ struct Options {
   std::string user_data_hex;  // refused: kept only to say why
   std::string out;
   std::string inputs;
+  std::string outputs;  // run --outputs; empty: only if the run returns some, <out>.outputs/
 };
 
 // Connects to the enclave's frame server. kUnavailable naming the enclave when it does not
@@ -205,7 +219,137 @@ void Progress(const std::string& line) {
   std::fprintf(stderr, "cloister-parent: %s\n", line.c_str());
 }
 
+// True if `component` is a safe single path component for an output file: an id
+// (formats::IsValidId) that is neither "." nor "..".
+bool IsSafeComponent(const std::string& component) {
+  return formats::IsValidId(component) && component != "." && component != "..";
+}
+
+// Checks, before the run, that --outputs can take the run's outputs without overwriting
+// anything: absent (created later) or an empty directory.
+Status CheckOutputsDir(const std::string& dir) {
+  std::error_code ec;
+  const auto status = std::filesystem::symlink_status(dir, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    return Error::Io("--outputs " + dir + ": " + ec.message());
+  }
+  if (!std::filesystem::exists(status)) {
+    const std::filesystem::path parent = std::filesystem::path(dir).parent_path();
+    if (!parent.empty() && !std::filesystem::is_directory(parent, ec)) {
+      return Error::Io("--outputs " + dir + ": its parent directory " + parent.string() +
+                       " does not exist");
+    }
+    return OkStatus();
+  }
+  if (!std::filesystem::is_directory(status)) {
+    return Error::Io("--outputs " + dir + " exists and is not a directory; name a new or empty "
+                     "directory (outputs are never written over existing files)");
+  }
+  if (!std::filesystem::is_empty(dir, ec) || ec) {
+    return Error::Io("--outputs " + dir + " is not empty; name a new or empty directory (outputs "
+                     "are never written over existing files)");
+  }
+  return OkStatus();
+}
+
+// Writes `data` to a new file `path` (never over an existing one), durably.
+Status WriteNewFile(const std::string& path, ByteSpan data) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+  if (!fd) return Error::FromErrno("create " + path, errno);
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      Error e = Error::FromErrno("write " + path, errno);
+      ::unlink(path.c_str());
+      return e;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd.get()) != 0) return Error::FromErrno("fsync " + path, errno);
+  return OkStatus();
+}
+
+// Writes each output as `dir`/<reader>/<name>. Returns the files written, in order. Stops at
+// the first that cannot be written (the caller saves them all elsewhere then).
+Result<std::vector<std::string>> WriteOutputs(const std::string& dir,
+                                              const std::vector<frames::OutputCiphertext>& outs) {
+  CLOISTER_RETURN_IF_ERROR(MakeDirs(dir, 0755));
+  std::vector<std::string> files;
+  for (const frames::OutputCiphertext& out : outs) {
+    const std::string reader_dir = dir + "/" + out.reader;
+    CLOISTER_RETURN_IF_ERROR(MakeDirs(reader_dir, 0755));
+    const std::string file = reader_dir + "/" + out.name;
+    CLOISTER_RETURN_IF_ERROR(WriteNewFile(file, out.ciphertext));
+    files.push_back(file);
+  }
+  return files;
+}
+
+// A directory for outputs beside the receipt that did not exist before: `<receipt>.outputs`,
+// else `<receipt>.outputs.1`, `.2`, ...
+Result<std::string> FreshOutputsDirBeside(const std::string& receipt) {
+  for (int i = 0; i < 1000; ++i) {
+    std::string dir = receipt + ".outputs" + (i == 0 ? "" : "." + std::to_string(i));
+    if (::mkdir(dir.c_str(), 0755) == 0) return dir;
+    if (errno != EEXIST) return Error::FromErrno("mkdir " + dir, errno);
+  }
+  return Error::Io("no free directory name beside " + receipt + " for the outputs");
+}
+
+// Saves the run's outputs (where --outputs says, else beside the receipt) and checks them
+// against the receipt's list. Returns the JSON list of what was written.
+Result<nlohmann::json> SaveOutputs(const Options& o, const formats::ReceiptBody& body,
+                                   const std::vector<frames::OutputCiphertext>& outs) {
+  for (const frames::OutputCiphertext& out : outs) {
+    if (!IsSafeComponent(out.reader) || !IsSafeComponent(out.name)) {
+      return Error::Malformed("the enclave returned an output whose name or reader is not a "
+                              "valid id; nothing was written for it");
+    }
+  }
+  std::string dir = o.outputs;
+  Result<std::vector<std::string>> files = Error::Internal("not written");
+  if (!dir.empty()) {
+    files = WriteOutputs(dir, outs);
+    if (!files) {
+      Progress("could not write the outputs to --outputs " + dir + " (" +
+               files.error().message() + "); saving them beside the receipt instead");
+    }
+  }
+  if (!files) {
+    CLOISTER_ASSIGN_OR_RETURN(dir, FreshOutputsDirBeside(o.out));
+    files = WriteOutputs(dir, outs);
+    if (!files) return files.error().WithContext("saving the run's private outputs");
+    Progress("the run returned " + std::to_string(outs.size()) + " private output(s); " +
+             (o.outputs.empty() ? std::string("no --outputs was given, so they") : "they") +
+             " were written to " + dir + " (<reader>/<name>)");
+  }
+  nlohmann::json list = nlohmann::json::array();
+  for (size_t i = 0; i < outs.size(); ++i) {
+    const Bytes digest = Sha384(outs[i].ciphertext);
+    list.push_back({{"Name", outs[i].name},
+                    {"Reader", outs[i].reader},
+                    {"File", (*files)[i]},
+                    {"Sha384", HexEncode(digest)}});
+  }
+  // The receipt binds the outputs: the same list, in the same order, with these digests.
+  bool same = body.outputs.size() == outs.size();
+  for (size_t i = 0; same && i < outs.size(); ++i) {
+    same = body.outputs[i].name == outs[i].name && body.outputs[i].reader == outs[i].reader &&
+           ConstantTimeEquals(body.outputs[i].sha384, Sha384(outs[i].ciphertext));
+  }
+  if (!same) {
+    return Error::VerifyFailed("the outputs the enclave returned (saved in " + dir +
+                               ") are not the ones its receipt lists");
+  }
+  return list;
+}
+
 int RunComputation(const Options& o) {
+  if (!o.outputs.empty()) {
+    if (Status st = CheckOutputsDir(o.outputs); !st) return ReportFailure(st.error());
+  }
   auto inputs = ListInputs(o.inputs);
   if (!inputs) return ReportFailure(inputs.error());
   auto credentials = LoadAwsCredentials();
@@ -259,15 +403,27 @@ int RunComputation(const Options& o) {
   if (receipt == nullptr) return ReportFailure(Error::Malformed("unexpected reply to run"));
   auto decoded = formats::DecodeReceipt(receipt->receipt);
   if (!decoded) return ReportFailure(decoded.error().WithContext("the enclave's receipt"));
-  if (auto st = WriteFileAtomic(o.out, receipt->receipt, 0644); !st) {
-    return ReportFailure(st.error());
+  Status wrote = WriteFileAtomic(o.out, receipt->receipt, 0644);
+  // The outputs are saved even when the receipt could not be: they exist nowhere else.
+  nlohmann::json outputs = nlohmann::json::array();
+  Status saved_outputs = OkStatus();
+  if (!receipt->outputs.empty() || !decoded->body.outputs.empty()) {
+    auto saved = SaveOutputs(o, decoded->body, receipt->outputs);
+    if (saved) {
+      outputs = std::move(*saved);
+    } else {
+      saved_outputs = saved.error();
+    }
   }
+  if (!wrote) return ReportFailure(wrote.error().WithContext("the run succeeded, but"));
+  if (!saved_outputs) return ReportFailure(saved_outputs.error());
   auto outcome = formats::CborToJson(decoded->body.outcome);
   PrintJson({{"Receipt", o.out},
              {"ComputationId", decoded->body.computation_id},
              {"SessionId", HexEncode(decoded->body.session_id)},
              {"Replayable", decoded->body.replayable},
              {"Inputs", sent},
+             {"Outputs", outputs},
              {"Outcome", outcome ? *outcome : nlohmann::json(nullptr)}});
   return kExitOk;
 }
@@ -314,6 +470,9 @@ int main(int argc, char** argv) {
   add_common(run);
   run->add_option("--inputs", o.inputs, "directory with one input file per party")->required();
   run->add_option("--out", o.out, "where to write the receipt (CBOR)")->required();
+  run->add_option("--outputs", o.outputs,
+                  "new or empty directory for the run's private outputs, written as "
+                  "<reader>/<name> (default, when the run returns any: <out>.outputs/)");
   if (auto rc = ParseCommandLine(app, argc, argv)) return *rc;
   if (!logging) {
     return ReportUsageError("cloister-parent", logging.error().message());

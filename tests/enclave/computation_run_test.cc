@@ -71,8 +71,20 @@ class FakeKms : public KmsDecryptor {
     if (it == keys.end()) return Error::NotFound("no such key");
     return it->second->DecryptBlob(blob, ctx);
   }
+  // GenerateDataKey with the key's fake provider; records each call's key and context.
+  Result<KmsDataKey> GenerateDataKey(const std::string& arn,
+                                     const formats::esdk::EncryptionContext& ctx) override {
+    generated.push_back({arn, ctx});
+    if (refuse_generate) return Error::PolicyDenied("AccessDeniedException: not today");
+    auto it = keys.find(arn);
+    if (it == keys.end()) return Error::NotFound("no such key");
+    CLOISTER_ASSIGN_OR_RETURN(auto dk, it->second->GenerateDataKey(ctx));
+    return KmsDataKey{std::move(dk.plaintext), std::move(dk.encrypted[0].ciphertext)};
+  }
   std::map<std::string, std::unique_ptr<formats::esdk::FakeKmsProvider>> keys;
   std::map<std::string, int> calls;
+  std::vector<std::pair<std::string, formats::esdk::EncryptionContext>> generated;
+  bool refuse_generate = false;
 };
 
 formats::esdk::EncryptionContext Ctx(const std::string& party, const std::string& comp = "auction-7",
@@ -479,6 +491,15 @@ class SharedFakeKmsDecryptor final : public KmsDecryptor {
                               const formats::esdk::EncryptionContext& ctx) override {
     return kms_.Decrypt(blob, arn, ctx);
   }
+  Result<KmsDataKey> GenerateDataKey(const std::string& arn,
+                                     const formats::esdk::EncryptionContext& ctx) override {
+    for (int p = 0; p < kParallelParties; ++p) {
+      if (PartyArn(p) != arn) continue;
+      CLOISTER_ASSIGN_OR_RETURN(auto dk, kms_.key(p).GenerateDataKey(ctx));
+      return KmsDataKey{std::move(dk.plaintext), std::move(dk.encrypted[0].ciphertext)};
+    }
+    return Error::NotFound("no such key");
+  }
 
  private:
   SharedFakeKms& kms_;
@@ -728,6 +749,253 @@ TEST_F(ParallelRunTest, AFactoryErrorFailsTheRun) {
   EXPECT_NE(r.error().message().find("no KMS client today"), std::string::npos);
   EXPECT_EQ(kms.total_calls(), 0);
   EXPECT_FALSE(s->Run(factory, 4, nullptr).has_value());  // a session runs once
+}
+
+// ---- Private outputs (issue 17, docs/apps.md "Private outputs") ----------------------------
+
+// A computation that takes any input and returns the outputs it was given.
+class OutputsComputation final : public Computation {
+ public:
+  struct Spec {
+    std::string name, reader, plaintext;
+  };
+  explicit OutputsComputation(std::vector<Spec> outputs) : outputs_(std::move(outputs)) {}
+  std::string_view name() const override { return "outputs-test"; }
+  Status AddInput(std::string_view, ByteSpan) override { return OkStatus(); }
+  Result<ComputationResult> Outcome() override {
+    ComputationResult r;
+    r.outcome = {0xa0};  // {}
+    for (const Spec& s : outputs_) {
+      PrivateOutput o;
+      o.name = s.name;
+      o.reader = s.reader;
+      o.plaintext.assign(s.plaintext.begin(), s.plaintext.end());
+      r.outputs.push_back(std::move(o));
+    }
+    return r;
+  }
+
+ private:
+  std::vector<Spec> outputs_;
+};
+
+class OutputsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto m = formats::ParseManifest(AsBytes(ManifestJson()));
+    ASSERT_TRUE(m.has_value()) << m.error().ToString();
+    manifest_ = *m;
+  }
+  // A run of `outputs` with every party's input handed in.
+  std::unique_ptr<ComputationRun> NewRun(std::vector<OutputsComputation::Spec> outputs) {
+    auto run = ComputationRun::Create(
+        manifest_, std::make_unique<OutputsComputation>(std::move(outputs)), kSession, clock_);
+    EXPECT_TRUE(run.has_value());
+    for (int i = 0; i < 3; ++i) {
+      const std::string party = manifest_.parties[i].id;
+      EXPECT_TRUE((*run)->PutInput(party, Encrypt(kms_, kArn[i], "x", Ctx(party))).has_value());
+    }
+    return std::move(*run);
+  }
+  static formats::esdk::EncryptionContext OutputContext(const std::string& reader,
+                                                        const std::string& name) {
+    return {{"cloister:computation", "auction-7"},
+            {"cloister:session", kSession},
+            {"cloister:reader", reader},
+            {"cloister:output", name}};
+  }
+
+  FixedClock clock_{1'790'000'000'000};
+  formats::Manifest manifest_;
+  FakeKms kms_;
+};
+
+TEST_F(OutputsTest, EachOutputIsAnEsdkMessageUnderItsReadersKey) {
+  auto run = NewRun({{"rank", "alice", "alice is 2nd of 3"},
+                     {"rank", "bob", "bob is 1st of 3"},
+                     {"summary", "alice", std::string(10'000, 's')}});
+  RunStats st;
+  auto body_bytes = run->Run(kms_, &st);
+  ASSERT_TRUE(body_bytes.has_value()) << body_bytes.error().ToString();
+  auto body = formats::DecodeReceiptBody(*body_bytes);
+  ASSERT_TRUE(body.has_value()) << body.error().ToString();
+  EXPECT_EQ(body->version, formats::kReceiptVersion);
+  const auto& sealed = run->outputs();
+  ASSERT_EQ(sealed.size(), 3u);
+  ASSERT_EQ(body->outputs.size(), 3u);
+  EXPECT_EQ(st.output_count, 3u);
+  EXPECT_EQ(st.output_plaintext_bytes, 17u + 15u + 10'000u);
+
+  const struct {
+    const char* name;
+    const char* reader;
+    int key;
+    std::string plaintext;
+  } want[] = {{"rank", "alice", 0, "alice is 2nd of 3"},
+              {"rank", "bob", 1, "bob is 1st of 3"},
+              {"summary", "alice", 0, std::string(10'000, 's')}};
+  ASSERT_EQ(kms_.generated.size(), 3u);  // one data key per output
+  for (size_t i = 0; i < 3; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(sealed[i].name, want[i].name);
+    EXPECT_EQ(sealed[i].reader, want[i].reader);
+    EXPECT_EQ(sealed[i].sha384, Sha384(sealed[i].ciphertext));
+    EXPECT_EQ(body->outputs[i],
+              (formats::ReceiptOutput{want[i].name, want[i].reader, Sha384(sealed[i].ciphertext)}));
+    // The header: the party encrypt suite, the reader's key ARN (from the manifest) only, and
+    // exactly the output context (plus the SDK's signing key).
+    auto header = formats::esdk::ParseHeader(sealed[i].ciphertext);
+    ASSERT_TRUE(header.has_value()) << header.error().ToString();
+    EXPECT_EQ(header->suite, formats::esdk::AlgorithmSuite::kAes256GcmHkdfSha512CommitKeyEcdsaP384);
+    ASSERT_EQ(header->encrypted_data_keys.size(), 1u);
+    EXPECT_EQ(header->encrypted_data_keys[0].provider_id, "aws-kms");
+    EXPECT_EQ(AsString(header->encrypted_data_keys[0].provider_info), kArn[want[i].key]);
+    auto context = header->context;
+    EXPECT_EQ(context.erase("aws-crypto-public-key"), 1u);
+    EXPECT_EQ(context, OutputContext(want[i].reader, want[i].name));
+    // KMS was asked under that key with the message's full context.
+    EXPECT_EQ(kms_.generated[i].first, kArn[want[i].key]);
+    EXPECT_EQ(kms_.generated[i].second, header->context);
+    // The reader's key opens it; another party's does not.
+    auto opened = formats::esdk::DecryptBytes(sealed[i].ciphertext, *kms_.keys.at(kArn[want[i].key]));
+    ASSERT_TRUE(opened.has_value()) << opened.error().ToString();
+    EXPECT_EQ(AsString(opened->plaintext), want[i].plaintext);
+    auto other = formats::esdk::DecryptBytes(sealed[i].ciphertext, *kms_.keys.at(kArn[2]));
+    ASSERT_FALSE(other.has_value());
+    EXPECT_EQ(other.error().code(), ErrorCode::kNotFound);
+  }
+}
+
+TEST_F(OutputsTest, ARunWithoutOutputsListsNone) {
+  auto run = NewRun({});
+  auto body_bytes = run->Run(kms_);
+  ASSERT_TRUE(body_bytes.has_value()) << body_bytes.error().ToString();
+  auto body = formats::DecodeReceiptBody(*body_bytes);
+  ASSERT_TRUE(body.has_value());
+  EXPECT_TRUE(body->outputs.empty());
+  EXPECT_TRUE(run->outputs().empty());
+  EXPECT_TRUE(kms_.generated.empty());
+}
+
+// Every refusal fails the run before any KMS GenerateDataKey call, with no receipt and no
+// output.
+struct BadOutputs {
+  const char* name;
+  std::vector<OutputsComputation::Spec> outputs;
+  ErrorCode code;
+  const char* message;
+};
+
+class OutputRefusalTest : public OutputsTest, public ::testing::WithParamInterface<BadOutputs> {};
+
+TEST_P(OutputRefusalTest, FailsTheRunBeforeKms) {
+  auto run = NewRun(GetParam().outputs);
+  auto r = run->Run(kms_);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), GetParam().code) << r.error().ToString();
+  EXPECT_NE(r.error().message().find(GetParam().message), std::string::npos)
+      << r.error().message();
+  EXPECT_TRUE(kms_.generated.empty());
+  EXPECT_TRUE(run->outputs().empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Rows, OutputRefusalTest,
+    ::testing::Values(
+        BadOutputs{"ReaderNotAParty", {{"rank", "alice", "a"}, {"rank", "mallory", "m"}},
+                   ErrorCode::kPolicyDenied, "'mallory', which is not a party of the manifest"},
+        BadOutputs{"DuplicateNameAndReader", {{"rank", "alice", "a"}, {"rank", "alice", "b"}},
+                   ErrorCode::kMalformed, "private output 'rank' for 'alice' was returned twice"},
+        BadOutputs{"EmptyName", {{"", "alice", "a"}}, ErrorCode::kMalformed,
+                   "private output name '' is invalid"},
+        BadOutputs{"SlashInName", {{"../../etc/passwd", "alice", "a"}}, ErrorCode::kMalformed,
+                   "is invalid"},
+        BadOutputs{"DotDotName", {{"..", "alice", "a"}}, ErrorCode::kMalformed, "not . or .."},
+        BadOutputs{"LongName", {{std::string(65, 'n'), "alice", "a"}}, ErrorCode::kMalformed,
+                   "is invalid"},
+        BadOutputs{"TooMany",
+                   std::vector<OutputsComputation::Spec>(kMaxRunOutputs + 1, {"x", "alice", ""}),
+                   ErrorCode::kMalformed, "a run carries at most"}),
+    [](const ::testing::TestParamInfo<BadOutputs>& info) { return info.param.name; });
+
+TEST_F(OutputsTest, AKmsRefusalFailsTheRunWithNoOutputs) {
+  kms_.refuse_generate = true;
+  auto run = NewRun({{"rank", "alice", "a"}});
+  auto r = run->Run(kms_);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kPolicyDenied);
+  EXPECT_NE(r.error().message().find("private output 'rank' for 'alice'"), std::string::npos)
+      << r.error().message();
+  EXPECT_TRUE(run->outputs().empty());
+}
+
+// A KMS client that cannot make data keys (KmsDecryptor's default) fails a run with outputs.
+TEST_F(OutputsTest, ADecryptorWithoutGenerateDataKeyFailsClosed) {
+  SlowKms decrypt_only(kms_, std::chrono::milliseconds(0));
+  auto run = NewRun({{"rank", "alice", "a"}});
+  auto r = run->Run(decrypt_only);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kInternal);
+  EXPECT_TRUE(run->outputs().empty());
+}
+
+// An output handed back in as an input (its context names a reader and an output) is refused
+// when it is handed in, before any KMS call, even with a party and session that match.
+TEST_F(OutputsTest, AnOutputIsNeverAnInput) {
+  auto run = ComputationRun::Create(manifest_, std::make_unique<OutputsComputation>(
+                                                   std::vector<OutputsComputation::Spec>{}),
+                                    kSession, clock_);
+  ASSERT_TRUE(run.has_value());
+  for (const char* key : {"cloister:reader", "cloister:output"}) {
+    auto ctx = Ctx("alice");
+    ctx.emplace(key, "alice");
+    auto put = (*run)->PutInput("alice", Encrypt(kms_, kArn[0], "x", ctx));
+    ASSERT_FALSE(put.has_value()) << key;
+    EXPECT_EQ(put.error().code(), ErrorCode::kPolicyDenied);
+    EXPECT_NE(put.error().message().find("an output is never an input"), std::string::npos)
+        << put.error().message();
+  }
+  // A real output of a run, fed to the next run as alice's input.
+  auto first = NewRun({{"rank", "alice", "a"}});
+  ASSERT_TRUE(first->Run(kms_).has_value());
+  auto put = (*run)->PutInput("alice", first->outputs()[0].ciphertext);
+  ASSERT_FALSE(put.has_value());
+  EXPECT_NE(put.error().message().find("an output is never an input"), std::string::npos);
+  EXPECT_EQ(kms_.calls[kArn[0]], 1);  // only the first run's own input
+}
+
+// With several KMS requests in flight the outputs are the same kind: one data key each, under
+// the reader's key, listed in the receipt.
+TEST_F(ParallelRunTest, SealsOutputsAfterTheWorkersAreDone) {
+  SharedFakeKms kms;
+  SharedFakeKmsFactory factory(kms);
+  auto m = formats::ParseManifest(AsBytes(ParallelManifestJson(false)));
+  ASSERT_TRUE(m.has_value());
+  auto run = ComputationRun::Create(
+      *m,
+      std::make_unique<OutputsComputation>(std::vector<OutputsComputation::Spec>{
+          {"rank", PartyName(0), "first"}, {"rank", PartyName(5), "sixth"}}),
+      kSession, clock_);
+  ASSERT_TRUE(run.has_value());
+  std::vector<Bytes> inputs = ParallelInputs(kms);
+  for (int p = 0; p < kParallelParties; ++p) {
+    ASSERT_TRUE((*run)->PutInput(PartyName(p), inputs[p]).has_value());
+  }
+  auto r = (*run)->Run(factory, 4, nullptr);
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  auto body = formats::DecodeReceiptBody(*r);
+  ASSERT_TRUE(body.has_value());
+  const auto& sealed = (*run)->outputs();
+  ASSERT_EQ(sealed.size(), 2u);
+  ASSERT_EQ(body->outputs.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    const int reader = i == 0 ? 0 : 5;
+    EXPECT_EQ(body->outputs[i].reader, PartyName(reader));
+    EXPECT_EQ(body->outputs[i].sha384, Sha384(sealed[i].ciphertext));
+    auto opened = formats::esdk::DecryptBytes(sealed[i].ciphertext, kms.key(reader));
+    ASSERT_TRUE(opened.has_value()) << opened.error().ToString();
+    EXPECT_EQ(AsString(opened->plaintext), i == 0 ? "first" : "sixth");
+  }
 }
 
 }  // namespace

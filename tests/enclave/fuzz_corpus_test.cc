@@ -70,7 +70,7 @@ TEST(FuzzCorpus, Write) {
   responses.emplace_back(frames::AttestationResponse{Bytes(8, 0x84), Bytes(8, 0xa6)});
   responses.emplace_back(frames::PcrResponse{true, Bytes(48, 0)});
   responses.emplace_back(frames::InputAccepted{"p", Bytes(48, 3)});
-  responses.emplace_back(frames::ReceiptResponse{Bytes(8, 0xa2)});
+  responses.emplace_back(frames::ReceiptResponse{Bytes(8, 0xa2), {}});
   responses.emplace_back(frames::ErrorResponse{"malformed", "x"});
   for (const auto& m : responses) {
     auto payload = frames::EncodeResponse(m);
@@ -80,6 +80,17 @@ TEST(FuzzCorpus, Write) {
     std::string name = r + "/frames/reply_" + std::string(frames::TypeName(m));
     ASSERT_TRUE(WriteFileAtomic(name, *f).has_value());
   }
+  // A receipt reply with private outputs.
+  {
+    frames::ReceiptResponse with_outputs{Bytes(8, 0xa2), {}};
+    with_outputs.outputs.push_back({"rank", "p", Bytes(9, 0x02)});
+    with_outputs.outputs.push_back({"rank", "q", Bytes(3, 0x02)});
+    auto payload = frames::EncodeResponse(with_outputs);
+    ASSERT_TRUE(payload.has_value());
+    auto f = frames::EncodeFrame(*payload);
+    ASSERT_TRUE(f.has_value());
+    ASSERT_TRUE(WriteFileAtomic(r + "/frames/reply_receipt_outputs", *f).has_value());
+  }
   formats::ReceiptBody b;
   b.computation_id = "c";
   b.manifest_digest = Bytes(48, 1);
@@ -87,6 +98,12 @@ TEST(FuzzCorpus, Write) {
   b.inputs = {{"p", Bytes(48, 2)}};
   b.outcome = {0xf6};
   b.time = 1;
+  b.version = formats::kReceiptVersionWithoutOutputs;
+  auto v2 = formats::EncodeReceiptBody(b);
+  ASSERT_TRUE(v2.has_value());
+  ASSERT_TRUE(WriteFileAtomic(r + "/frames/receipt_body_v2", *v2).has_value());
+  b.version = formats::kReceiptVersion;
+  b.outputs = {{"rank", "p", Bytes(48, 9)}};
   auto body = formats::EncodeReceiptBody(b);
   ASSERT_TRUE(body.has_value());
   ASSERT_TRUE(WriteFileAtomic(r + "/frames/receipt_body", *body).has_value());

@@ -68,7 +68,9 @@ std::vector<Response> AllResponses() {
   v.emplace_back(AttestationResponse{Bytes(500, 9), Bytes(200, 3)});
   v.emplace_back(PcrResponse{true, Bytes(48, 0)});
   v.emplace_back(InputAccepted{"buyer1", Bytes(48, 1)});
-  v.emplace_back(ReceiptResponse{Bytes(99, 2)});
+  v.emplace_back(ReceiptResponse{Bytes(99, 2), {}});
+  v.emplace_back(ReceiptResponse{
+      Bytes(99, 2), {{"rank", "buyer1", Bytes(300, 4)}, {"rank", "b\xc3\xa9", Bytes(1, 5)}}});
   v.emplace_back(ErrorResponse{"policy_denied", "party buyer9 is not in the manifest"});
   v.emplace_back(ErrorResponse{"internal", ""});
   return v;
@@ -122,6 +124,14 @@ TEST(FramesTest, WireBytesOfTheStrictMessagesAreUnchanged) {
   EXPECT_EQ(Hex(*EncodeRequest(SetCredentials{"A", Secret("s"), std::nullopt})),
             "a464747970656f7365745f63726564656e7469616c736d6163636573735f6b65795f6964614171736563"
             "7265745f6163636573735f6b657961736d73657373696f6e5f746f6b656ef6");
+  // {"type": "receipt", "receipt": h'02'}: a reply without outputs is what it always was.
+  EXPECT_EQ(Hex(*EncodeResponse(ReceiptResponse{Bytes(1, 2), {}})),
+            "a264747970656772656365697074677265636569707441" "02");
+  // {"type": "receipt", "receipt": h'02', "outputs": [{"name": "n", "reader": "r",
+  //  "ciphertext": h'03'}]}
+  EXPECT_EQ(Hex(*EncodeResponse(ReceiptResponse{Bytes(1, 2), {{"n", "r", Bytes(1, 3)}}})),
+            "a36474797065677265636569707467726563656970744102676f75747075747381a3646e616d65616e"
+            "6672656164657261726a636970686572746578744103");
   // {"type": "error", "code": "malformed", "message": "x"}
   EXPECT_EQ(Hex(*EncodeResponse(ErrorResponse{"malformed", "x"})),
             "a36474797065656572726f7264636f6465696d616c666f726d6564676d6573736167656178");
@@ -273,6 +283,58 @@ TEST(FramesTest, ReplyRulesHaveFailingRows) {
       {"unknown error code", Cat({M(3), T("type"), T("error"), T("code"), T("boom"),
                                   T("message"), T("")}),
        "error: code 'boom' is unknown"},
+      {"outputs empty", Cat({M(3), T("type"), T("receipt"), T("receipt"), B({1}), T("outputs"),
+                             Head(4, 0)}),
+       "receipt: outputs is empty (a reply without outputs has no outputs field)"},
+      {"outputs not an array", Cat({M(3), T("type"), T("receipt"), T("receipt"), B({1}),
+                                    T("outputs"), M(0)}),
+       "receipt: outputs must be a definite-length array"},
+      {"outputs indefinite", Cat({M(3), T("type"), T("receipt"), T("receipt"), B({1}),
+                                  T("outputs"), {0x9f}, {0xff}}),
+       "receipt: outputs must be a definite-length array"},
+      {"too many outputs", Cat({M(3), T("type"), T("receipt"), T("receipt"), B({1}),
+                                T("outputs"), Head(4, 4097)}),
+       "receipt: outputs has 4097 entries, over 4096"},
+      {"output not a map", Cat({M(3), T("type"), T("receipt"), T("receipt"), B({1}),
+                                T("outputs"), Head(4, 1), B({1})}),
+       "receipt output: must be a definite-length map"},
+      {"output fields out of order",
+       Cat({M(3), T("type"), T("receipt"), T("receipt"), B({1}), T("outputs"), Head(4, 1), M(3),
+            T("reader"), T("r"), T("name"), T("n"), T("ciphertext"), B({1})}),
+       "receipt output: field 1 must be 'name'"},
+      {"output field missing",
+       Cat({M(3), T("type"), T("receipt"), T("receipt"), B({1}), T("outputs"), Head(4, 1), M(2),
+            T("name"), T("n"), T("reader"), T("r")}),
+       "receipt output: missing field 'ciphertext'"},
+      {"output extra field",
+       Cat({M(3), T("type"), T("receipt"), T("receipt"), B({1}), T("outputs"), Head(4, 1), M(4),
+            T("name"), T("n"), T("reader"), T("r"), T("ciphertext"), B({1}), T("plaintext"),
+            B({1})}),
+       "receipt output: unexpected field 'plaintext'"},
+      {"output name empty",
+       Cat({M(3), T("type"), T("receipt"), T("receipt"), B({1}), T("outputs"), Head(4, 1), M(3),
+            T("name"), T(""), T("reader"), T("r"), T("ciphertext"), B({1})}),
+       "receipt output: name is 0 bytes, outside 1..64"},
+      {"output reader not UTF-8",
+       Cat({M(3), T("type"), T("receipt"), T("receipt"), B({1}), T("outputs"), Head(4, 1), M(3),
+            T("name"), T("n"), T("reader"), {0x62, 0xc3, 0x28}, T("ciphertext"), B({1})}),
+       "receipt output: reader is not UTF-8"},
+      {"output ciphertext empty",
+       Cat({M(3), T("type"), T("receipt"), T("receipt"), B({1}), T("outputs"), Head(4, 1), M(3),
+            T("name"), T("n"), T("reader"), T("r"), T("ciphertext"), B({})}),
+       "receipt output: ciphertext is 0 bytes, outside 1..32505856"},
+      {"output ciphertext as text",
+       Cat({M(3), T("type"), T("receipt"), T("receipt"), B({1}), T("outputs"), Head(4, 1), M(3),
+            T("name"), T("n"), T("reader"), T("r"), T("ciphertext"), T("x")}),
+       "receipt output: ciphertext must be a byte string"},
+      {"field after the outputs",
+       Cat({M(4), T("type"), T("receipt"), T("receipt"), B({1}), T("outputs"), Head(4, 1), M(3),
+            T("name"), T("n"), T("reader"), T("r"), T("ciphertext"), B({1}), T("x"), U(1)}),
+       "receipt: unexpected field 'x'"},
+      {"fewer outputs than claimed",
+       Cat({M(3), T("type"), T("receipt"), T("receipt"), B({1}), T("outputs"), Head(4, 2), M(3),
+            T("name"), T("n"), T("reader"), T("r"), T("ciphertext"), B({1})}),
+       "receipt output: the entry is cut short (the payload ends inside it)"},
   };
   for (const Row& row : rows) {
     SCOPED_TRACE(row.name);
@@ -314,6 +376,15 @@ TEST(FramesTest, EncoderRefusesWhatTheDecoderWould) {
   EXPECT_FALSE(EncodeRequest(SetCredentials{"A", SecretBytes(), std::nullopt}));
   EXPECT_FALSE(EncodeResponse(InputAccepted{"a", Bytes(47, 0)}));
   EXPECT_FALSE(EncodeResponse(ErrorResponse{"boom", "x"}));
+  EXPECT_FALSE(EncodeResponse(ReceiptResponse{Bytes(1, 1), {{"", "r", Bytes(1, 1)}}}));
+  EXPECT_FALSE(EncodeResponse(ReceiptResponse{Bytes(1, 1), {{"n", "r", Bytes{}}}}));
+  EXPECT_FALSE(EncodeResponse(ReceiptResponse{Bytes(1, 1), {{"n", "\xff", Bytes(1, 1)}}}));
+  EXPECT_FALSE(EncodeResponse(
+      ReceiptResponse{Bytes(1, 1), std::vector<OutputCiphertext>(kMaxOutputs + 1, {"n", "r", Bytes(1, 1)})}));
+  // Outputs over kMaxOutputsBytes together are refused, so a receipt always fits beside them.
+  EXPECT_FALSE(EncodeResponse(ReceiptResponse{
+      Bytes(1, 1), {{"a", "r", Bytes(kMaxOutputsBytes / 2 + 1, 1)},
+                    {"b", "r", Bytes(kMaxOutputsBytes / 2 + 1, 1)}}}));
   // An error message is made valid UTF-8 and cut on a character boundary.
   auto e = ToErrorResponse(Error::Io(std::string(4095, 'x') + "\xc3\xa9 \xff"));
   EXPECT_EQ(e.message, std::string(4095, 'x'));

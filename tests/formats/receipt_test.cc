@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <nlohmann/json.hpp>
 
 #include "attestation/platform_pki.h"
 #include "common/cbor.h"
@@ -313,7 +314,7 @@ TEST_F(ReceiptTest, StrictDecodingTable) {
       {"empty", {}},
       {"trailing byte", trailing},
       {"version 1 (before sessions)", v1},
-      {"version 3", v3},
+      {"version 3 without outputs", v3},
       {"fields out of order", swapped(0, 1)},
       {"session_id after inputs", swapped(3, 4)},
       {"missing field", body_with(nullptr, 8)},
@@ -345,6 +346,232 @@ TEST_F(ReceiptTest, StrictDecodingTable) {
   auto enc = EncodeReceiptBody(dup);
   ASSERT_TRUE(enc.has_value());
   EXPECT_FALSE(DecodeReceiptBody(*enc).has_value());
+}
+
+// ---- Version 3: private outputs (docs/receipt.md, docs/apps.md) -------------------------------
+
+ReceiptBody SampleBodyWithOutputs() {
+  ReceiptBody b = SampleBody();
+  b.outputs = {{"rank", "alice", Sha384(AsBytes("alice rank ciphertext"))},
+               {"rank", "bob", Sha384(AsBytes("bob rank ciphertext"))},
+               {"summary", "alice", Sha384(AsBytes("alice summary ciphertext"))}};
+  return b;
+}
+
+TEST_F(ReceiptTest, Version3ListsOutputsAndVersion2StillDecodes) {
+  ReceiptBody b = SampleBodyWithOutputs();
+  auto bytes = EncodeReceiptBody(b);
+  ASSERT_TRUE(bytes.has_value()) << bytes.error().ToString();
+  auto back = DecodeReceiptBody(*bytes);
+  ASSERT_TRUE(back.has_value()) << back.error().ToString();
+  EXPECT_EQ(back->version, 3u);
+  EXPECT_EQ(back->outputs, b.outputs);
+  EXPECT_EQ(*EncodeReceiptBody(*back), *bytes);
+  // "outputs" comes right after "inputs".
+  auto item = DecodeCbor(*bytes);
+  ASSERT_TRUE(item.has_value());
+  ASSERT_EQ(cbor_map_size(item->get()), 10u);
+  EXPECT_EQ(*CborAsText(cbor_map_handle(item->get())[4].key, "k"), "inputs");
+  EXPECT_EQ(*CborAsText(cbor_map_handle(item->get())[5].key, "k"), "outputs");
+  // A run without outputs still says version 3, with an empty list.
+  ReceiptBody none = SampleBody();
+  auto none_bytes = EncodeReceiptBody(none);
+  ASSERT_TRUE(none_bytes.has_value());
+  EXPECT_EQ(cbor_map_size(DecodeCbor(*none_bytes)->get()), 10u);
+  // Version 2 (no outputs key) decodes, keeps its version and re-encodes to the same bytes.
+  none.version = kReceiptVersionWithoutOutputs;
+  auto v2 = EncodeReceiptBody(none);
+  ASSERT_TRUE(v2.has_value());
+  auto v2_back = DecodeReceiptBody(*v2);
+  ASSERT_TRUE(v2_back.has_value()) << v2_back.error().ToString();
+  EXPECT_EQ(v2_back->version, 2u);
+  EXPECT_TRUE(v2_back->outputs.empty());
+  EXPECT_EQ(*EncodeReceiptBody(*v2_back), *v2);
+  // The encoder refuses what the decoder would.
+  ReceiptBody bad = SampleBodyWithOutputs();
+  bad.version = 2;
+  EXPECT_FALSE(EncodeReceiptBody(bad).has_value());  // a version 2 body has no outputs
+  bad = SampleBodyWithOutputs();
+  bad.outputs[2].name = "rank";
+  EXPECT_FALSE(EncodeReceiptBody(bad).has_value());  // (rank, alice) twice
+  bad = SampleBodyWithOutputs();
+  bad.version = 4;
+  EXPECT_FALSE(EncodeReceiptBody(bad).has_value());
+  // ReceiptBodyToJson shows them.
+  auto json = ReceiptBodyToJson(b);
+  ASSERT_TRUE(json.has_value());
+  ASSERT_EQ((*json)["Outputs"].size(), 3u);
+  EXPECT_EQ((*json)["Outputs"][1]["Name"], "rank");
+  EXPECT_EQ((*json)["Outputs"][1]["Reader"], "bob");
+  EXPECT_EQ((*json)["Outputs"][1]["Sha384"], HexEncode(Sha384(AsBytes("bob rank ciphertext"))));
+  EXPECT_EQ((*ReceiptBodyToJson(SampleBody()))["Outputs"], nlohmann::json::array());
+}
+
+TEST_F(ReceiptTest, Version3StrictDecodingTable) {
+  const Bytes good = *EncodeReceiptBody(SampleBodyWithOutputs());
+  // `good` with its outputs array replaced by `outputs`, or the body's keys rearranged.
+  auto with_outputs = [&](CborPtr outputs, uint64_t version = 3) {
+    auto item = DecodeCbor(good);
+    cbor_pair* pairs = cbor_map_handle(item->get());
+    CborPtr m(cbor_new_definite_map(10));
+    for (size_t i = 0; i < 10; ++i) {
+      const std::string key(*CborAsText(pairs[i].key, "k"));
+      CborPtr value = key == "outputs" ? std::move(outputs)
+                      : key == "version" ? CborUint(version)
+                                         : CborShare(pairs[i].value);
+      (void)CborMapAdd(m.get(), CborShare(pairs[i].key), std::move(value));
+    }
+    return *EncodeCbor(m.get());
+  };
+  auto entry = [](std::vector<std::pair<std::string, CborPtr>> fields) {
+    CborPtr e(cbor_new_definite_map(fields.size()));
+    for (auto& [k, v] : fields) (void)CborMapAdd(e.get(), CborText(k), std::move(v));
+    return e;
+  };
+  auto list = [](std::vector<CborPtr> entries) {
+    CborPtr a(cbor_new_definite_array(entries.size()));
+    for (auto& e : entries) (void)CborArrayPush(a.get(), std::move(e));
+    return a;
+  };
+  auto ok_entry = [&](const std::string& name, const std::string& reader) {
+    std::vector<std::pair<std::string, CborPtr>> f;
+    f.emplace_back("name", CborText(name));
+    f.emplace_back("reader", CborText(reader));
+    f.emplace_back("sha384", CborBytes(Bytes(48, 3)));
+    return entry(std::move(f));
+  };
+  auto outputs_before_inputs = [&] {
+    auto item = DecodeCbor(good);
+    cbor_pair* pairs = cbor_map_handle(item->get());
+    CborPtr m(cbor_new_definite_map(10));
+    for (size_t i : {0, 1, 2, 3, 5, 4, 6, 7, 8, 9}) {
+      (void)CborMapAdd(m.get(), CborShare(pairs[i].key), CborShare(pairs[i].value));
+    }
+    return *EncodeCbor(m.get());
+  };
+  std::vector<CborPtr> many;
+  for (size_t i = 0; i <= kMaxReceiptOutputs; ++i) many.push_back(ok_entry("o" + std::to_string(i), "alice"));
+  std::vector<std::pair<std::string, CborPtr>> no_digest;
+  no_digest.emplace_back("name", CborText("rank"));
+  no_digest.emplace_back("reader", CborText("alice"));
+  std::vector<std::pair<std::string, CborPtr>> short_digest;
+  short_digest.emplace_back("name", CborText("rank"));
+  short_digest.emplace_back("reader", CborText("alice"));
+  short_digest.emplace_back("sha384", CborBytes(Bytes(47, 3)));
+  std::vector<std::pair<std::string, CborPtr>> reader_first;
+  reader_first.emplace_back("reader", CborText("alice"));
+  reader_first.emplace_back("name", CborText("rank"));
+  reader_first.emplace_back("sha384", CborBytes(Bytes(48, 3)));
+  std::vector<CborPtr> twice;
+  twice.push_back(ok_entry("rank", "alice"));
+  twice.push_back(ok_entry("rank", "alice"));
+  std::vector<CborPtr> one;
+  one.push_back(ok_entry("rank", "alice"));
+  std::vector<CborPtr> bad_name;
+  bad_name.push_back(ok_entry("a/b", "alice"));
+  std::vector<CborPtr> bad_reader;
+  bad_reader.push_back(ok_entry("rank", ""));
+  std::vector<CborPtr> v2_one;
+  v2_one.push_back(ok_entry("rank", "alice"));
+  std::vector<CborPtr> v4_one;
+  v4_one.push_back(ok_entry("rank", "alice"));
+  std::vector<CborPtr> e1, e2, e3;
+  e1.push_back(entry(std::move(no_digest)));
+  e2.push_back(entry(std::move(short_digest)));
+  e3.push_back(entry(std::move(reader_first)));
+
+  const struct {
+    const char* name;
+    Bytes bytes;
+    const char* message;
+  } rows[] = {
+      {"outputs not an array", with_outputs(CborText("rank")), "not a definite array"},
+      {"output entry missing sha384", with_outputs(list(std::move(e1))), "expected 3 fields"},
+      {"output digest of 47 bytes", with_outputs(list(std::move(e2))), "not 48 bytes"},
+      {"output fields out of order", with_outputs(list(std::move(e3))), "must be 'name'"},
+      {"output listed twice", with_outputs(list(std::move(twice))), "twice"},
+      {"output name not an id", with_outputs(list(std::move(bad_name))), "name is invalid"},
+      {"output reader empty", with_outputs(list(std::move(bad_reader))), "reader is invalid"},
+      {"too many outputs", with_outputs(list(std::move(many))), "too many outputs"},
+      {"version 2 with outputs", with_outputs(list(std::move(v2_one)), 2), "unexpected field"},
+      {"version 4", with_outputs(list(std::move(v4_one)), 4), "receipt version 4"},
+      {"outputs before inputs", outputs_before_inputs(), "must be 'inputs'"},
+  };
+  for (const auto& row : rows) {
+    SCOPED_TRACE(row.name);
+    auto r = DecodeReceiptBody(row.bytes);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().code(), ErrorCode::kMalformed);
+    EXPECT_NE(r.error().message().find(row.message), std::string::npos) << r.error().message();
+  }
+  // The table's own good row decodes.
+  EXPECT_TRUE(DecodeReceiptBody(with_outputs(list(std::move(one)))).has_value());
+}
+
+// verify-receipt --my-output: the file must be one the receipt lists (its SHA-384), and its ESDK
+// header must name the receipt's computation, session, and the listed reader and name.
+TEST_F(ReceiptTest, MyOutputMustBeListedAndNameThisRun) {
+  formats::esdk::FakeKmsProvider alice_key("arn:aws:kms:us-east-1:1:key/a", 0x42);
+  auto output_message = [&](const std::string& reader, const std::string& name,
+                            const std::string& session, const std::string& text) {
+    return *formats::esdk::EncryptBytes(AsBytes(text), alice_key,
+                                        {{"cloister:computation", "auction-1"},
+                                         {"cloister:session", session},
+                                         {"cloister:reader", reader},
+                                         {"cloister:output", name}});
+  };
+  const std::string session = HexEncode(Bytes(32, 0x5e));
+  const Bytes mine = output_message("alice", "rank", session, "2nd");
+  const Bytes bobs = output_message("bob", "rank", session, "1st");
+  const Bytes mislabelled = output_message("alice", "summary", session, "2nd");  // listed as rank
+  const Bytes other_session = output_message("alice", "rank", std::string(64, 'f'), "2nd");
+  ReceiptBody b = SampleBody();
+  b.outputs = {{"rank", "alice", Sha384(mine)},
+               {"rank", "bob", Sha384(bobs)},
+               {"wrong-label", "alice", Sha384(mislabelled)},
+               {"rank2", "alice", Sha384(other_session)}};
+  Bytes receipt = MakeReceipt(*EncodeReceiptBody(b));
+
+  auto o = Opts();
+  o.my_output = mine;
+  auto v = VerifyReceipt(receipt, *verifier_, o);
+  ASSERT_TRUE(v.has_value()) << v.error().ToString();
+  ASSERT_TRUE(v->my_output.has_value());
+  EXPECT_EQ(v->my_output->name, "rank");
+  EXPECT_EQ(v->my_output->reader, "alice");
+  o.my_party = "alice";
+  EXPECT_TRUE(VerifyReceipt(receipt, *verifier_, o).has_value());
+
+  Bytes tampered = mine;
+  tampered[tampered.size() - 5] ^= 1;
+  const struct {
+    const char* name;
+    Bytes output;
+    std::optional<std::string> reader;
+    ErrorCode code;
+    const char* message;
+  } rows[] = {
+      {"tampered output", tampered, std::nullopt, ErrorCode::kVerifyFailed,
+       "is not among the receipt's outputs"},
+      {"another reader's output claimed as mine", bobs, "alice", ErrorCode::kVerifyFailed,
+       "for reader 'alice'"},
+      {"header names another output than the receipt lists", mislabelled, std::nullopt,
+       ErrorCode::kVerifyFailed, "does not name this receipt's computation"},
+      {"header names another session", other_session, std::nullopt, ErrorCode::kVerifyFailed,
+       "does not name this receipt's computation"},
+      {"not an output at all", ToBytes("alice ciphertext"), std::nullopt,
+       ErrorCode::kVerifyFailed, "is not among the receipt's outputs"},
+  };
+  for (const auto& row : rows) {
+    SCOPED_TRACE(row.name);
+    auto opts = Opts();
+    opts.my_output = row.output;
+    opts.my_party = row.reader;
+    auto r = VerifyReceipt(receipt, *verifier_, opts);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().code(), row.code) << r.error().ToString();
+    EXPECT_NE(r.error().message().find(row.message), std::string::npos) << r.error().message();
+  }
 }
 
 }  // namespace

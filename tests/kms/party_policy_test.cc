@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -180,7 +181,8 @@ TEST(PartyPolicyTest, StatementsPinEveryMeasuredPcr) {
   EXPECT_EQ(st[0]["Principal"]["AWS"], kRoot);
   EXPECT_EQ(st[0]["Action"], "kms:*");
   EXPECT_EQ(st[1]["Principal"]["AWS"], kOperator);
-  EXPECT_EQ(st[1]["Action"], "kms:Decrypt");
+  const nlohmann::json actions = {"kms:Decrypt", "kms:GenerateDataKey"};
+  EXPECT_EQ(st[1]["Action"], actions);
   const auto& eq = st[1]["Condition"]["StringEqualsIgnoreCase"];
   ASSERT_EQ(eq.size(), 4u);
   EXPECT_EQ(eq["kms:RecipientAttestation:PCR0"], Pcr("0"));
@@ -188,7 +190,8 @@ TEST(PartyPolicyTest, StatementsPinEveryMeasuredPcr) {
   EXPECT_EQ(eq["kms:RecipientAttestation:PCR2"], Pcr("2"));
   EXPECT_EQ(eq["kms:RecipientAttestation:PCR8"], Pcr("8"));
   EXPECT_EQ(st[2]["Effect"], "Deny");
-  EXPECT_EQ(st[2]["NotAction"], "kms:Decrypt");
+  EXPECT_EQ(st[2]["NotAction"], actions);
+  for (size_t i = 3; i < 7; ++i) EXPECT_EQ(st[i]["Action"], actions) << i;
   EXPECT_EQ(st[6]["Sid"], "OperatorNeedsPCR8");
   EXPECT_EQ(st[6]["Condition"]["StringNotEqualsIgnoreCase"]["kms:RecipientAttestation:PCR8"],
             Pcr("8"));
@@ -207,7 +210,8 @@ TEST(PartyPolicyTest, OperatorDecryptsOnlyWithTheMeasuredPcrs) {
   Decision allowed = p.Evaluate(Request(kOperator, "kms:Decrypt", good));
   EXPECT_TRUE(allowed.allowed()) << allowed.reason;
   EXPECT_EQ(allowed.statement, "PartyAdministersKey");  // the account root also matches
-  for (const char* action : {"kms:Encrypt", "kms:ReEncryptFrom", "kms:GenerateDataKey",
+  for (const char* action : {"kms:Encrypt", "kms:ReEncryptFrom",
+                             "kms:GenerateDataKeyWithoutPlaintext", "kms:GenerateDataKeyPair",
                              "kms:PutKeyPolicy", "kms:DescribeKey", "kms:CreateGrant"}) {
     EXPECT_EQ(p.Evaluate(Request(kOperator, action, good)).effect, Decision::Effect::kExplicitDeny)
         << action;
@@ -228,12 +232,40 @@ TEST(PartyPolicyTest, OperatorDecryptsOnlyWithTheMeasuredPcrs) {
     EXPECT_EQ(d.effect, Decision::Effect::kExplicitDeny) << r.name;
     EXPECT_EQ(d.statement, r.statement) << r.name;
   }
+  EXPECT_EQ(p.Evaluate(Request(kOperator, "kms:GenerateDataKey")).effect,
+            Decision::Effect::kExplicitDeny);
   // Upper-case values in the request still match (StringEqualsIgnoreCase, as AWS's samples).
   std::string upper = Pcr("0");
   for (char& c : upper) c = static_cast<char>(std::toupper(c));
   EXPECT_TRUE(
       p.Evaluate(Request(kOperator, "kms:Decrypt", Doc(upper, Pcr("1"), Pcr("2"), Pcr("8"))))
           .allowed());
+}
+
+// The data key of a private output (kms:GenerateDataKey with Recipient, docs/apps.md) is granted
+// under exactly the conditions of kms:Decrypt: the same document allows both, and every document
+// that denies one denies the other, by the same statement.
+TEST(PartyPolicyTest, OperatorGeneratesDataKeysUnderTheSameConditionsAsDecrypt) {
+  for (bool same_account : {true, false}) {
+    PartyPolicyOptions o = Options();
+    if (!same_account) o.operator_arn = "arn:aws:iam::444455556666:role/operator";
+    Policy p = ParsedPolicy(o);
+    std::vector<std::map<uint32_t, std::string>> docs = {
+        {},
+        Doc(Pcr("0"), Pcr("1"), Pcr("2"), Pcr("8")),
+        Doc(Pcr("x"), Pcr("1"), Pcr("2"), Pcr("8")),
+        Doc(Pcr("0"), Pcr("x"), Pcr("2"), Pcr("8")),
+        Doc(Pcr("0"), Pcr("1"), Pcr("x"), Pcr("8")),
+        Doc(Pcr("0"), Pcr("1"), Pcr("2"), kZero),
+        Doc(kZero, kZero, kZero, kZero)};
+    for (size_t i = 0; i < docs.size(); ++i) {
+      Decision decrypt = p.Evaluate(Request(o.operator_arn, "kms:Decrypt", docs[i]));
+      Decision generate = p.Evaluate(Request(o.operator_arn, "kms:GenerateDataKey", docs[i]));
+      EXPECT_EQ(decrypt.effect, generate.effect) << "document " << i;
+      EXPECT_EQ(decrypt.statement, generate.statement) << "document " << i;
+      EXPECT_EQ(generate.allowed(), i == 1) << "document " << i;
+    }
+  }
 }
 
 TEST(PartyPolicyTest, OperatorInAnotherAccountIsAllowedByItsOwnStatement) {

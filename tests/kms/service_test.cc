@@ -695,7 +695,7 @@ class RecipientServiceTest : public ServiceTest {
     BIO_get_mem_ptr(out.get(), &mem);
     return Bytes(mem->data, mem->data + mem->length);
   }
-  std::string SamplePolicy() {
+  std::string SamplePolicy(const json& action = "kms:Decrypt") {
     std::string pcr0 = HexEncode(pcrs_[0]);
     for (char& c : pcr0) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     return json{{"Version", "2012-10-17"},
@@ -703,7 +703,7 @@ class RecipientServiceTest : public ServiceTest {
                  {{{"Sid", "Enable decrypt from enclave"},
                    {"Effect", "Allow"},
                    {"Principal", {{"AWS", kReaderArn}}},
-                   {"Action", "kms:Decrypt"},
+                   {"Action", action},
                    {"Resource", "*"},
                    {"Condition",
                     {{"StringEqualsIgnoreCase",
@@ -785,6 +785,51 @@ TEST_F(RecipientServiceTest, GenerateDataKeyAndRandomWithRecipient) {
   json rnd = Ok("GenerateRandom", {{"NumberOfBytes", 24}, {"Recipient", recipient}});
   EXPECT_FALSE(rnd.contains("Plaintext"));
   EXPECT_EQ(OpenEnvelope(rnd["CiphertextForRecipient"]).size(), 24u);
+}
+
+// API_GenerateDataKey with Recipient, as the enclave asks for the data key of a private output
+// (docs/apps.md): the policy is evaluated with the kms:RecipientAttestation:* condition keys of
+// the document, Plaintext is omitted, CiphertextForRecipient holds the data key enveloped to the
+// document's public key, and CiphertextBlob (under the key, bound to the encryption context) is
+// returned as usual; without a document or with another PCR the operator is denied.
+TEST_F(RecipientServiceTest, GenerateDataKeyWithRecipientIsDecidedOnTheDocumentsPcrs) {
+  std::string id = NewKey(SamplePolicy(json::array({"kms:Decrypt", "kms:GenerateDataKey"})))["KeyId"];
+  json ctx = {{"cloister:computation", "c1"}, {"cloister:reader", "alice"}};
+  json recipient = {{"KeyEncryptionAlgorithm", "RSAES_OAEP_SHA_256"},
+                    {"AttestationDocument", Document(*pki_, pcrs_)}};
+  json dk = Ok("GenerateDataKey", {{"KeyId", id}, {"NumberOfBytes", 32},
+                                   {"EncryptionContext", ctx}, {"Recipient", recipient}},
+               "AKIAREADER");
+  EXPECT_FALSE(dk.contains("Plaintext"));
+  EXPECT_EQ(dk["KeyId"], "arn:aws:kms:us-east-1:111122223333:key/" + id);
+  Bytes key = OpenEnvelope(dk["CiphertextForRecipient"]);
+  ASSERT_EQ(key.size(), 32u);
+  // The blob opens for the key's owner under the same context only.
+  json back = Ok("Decrypt", {{"CiphertextBlob", dk["CiphertextBlob"]}, {"EncryptionContext", ctx}});
+  EXPECT_EQ(*Base64Decode(back["Plaintext"].get<std::string>()), key);
+  EXPECT_EQ(Call("Decrypt", {{"CiphertextBlob", dk["CiphertextBlob"]}}).type(),
+            "InvalidCiphertextException");
+
+  EXPECT_EQ(Call("GenerateDataKey", {{"KeyId", id}, {"NumberOfBytes", 32},
+                                     {"EncryptionContext", ctx}},
+                 "AKIAREADER")
+                .type(),
+            "AccessDeniedException");
+  auto wrong = pcrs_;
+  wrong[2] = Bytes(48, 0xee);
+  EXPECT_EQ(Call("GenerateDataKey", {{"KeyId", id}, {"NumberOfBytes", 32},
+                                     {"EncryptionContext", ctx},
+                                     {"Recipient", {{"AttestationDocument", Document(*pki_, wrong)}}}},
+                 "AKIAREADER")
+                .type(),
+            "AccessDeniedException");
+  // A policy that grants the enclave Decrypt only does not give it GenerateDataKey.
+  std::string decrypt_only = NewKey(SamplePolicy())["KeyId"];
+  EXPECT_EQ(Call("GenerateDataKey", {{"KeyId", decrypt_only}, {"NumberOfBytes", 32},
+                                     {"Recipient", recipient}},
+                 "AKIAREADER")
+                .type(),
+            "AccessDeniedException");
 }
 
 }  // namespace
