@@ -40,8 +40,8 @@ namespace cloister::formats::frames {
 
 // The vsock port the enclave runtime serves frames on (inside the enclave's CID).
 inline constexpr uint32_t kDefaultPort = 5000;
-// A frame carries at most one party's input; 64 MiB bounds what the enclave will buffer per
-// read (larger inputs are refused with an error naming the limit).
+// 64 MiB bounds what the enclave will buffer per read. put_input carries a whole input in one
+// frame; put_input_part carries an input of any size in parts (kMaxInputPartBytes below).
 inline constexpr size_t kMaxFrameBytes = 64u << 20;
 inline constexpr size_t kLengthPrefixBytes = 4;
 // NSM Attestation nonce limit (attestation_doc.h kMaxUserDataLength).
