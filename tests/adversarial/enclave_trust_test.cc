@@ -583,6 +583,14 @@ TEST_F(EnclaveTrustTest, HostileFramesAreRefusedAndTheEnclaveKeepsServing) {
       {"get_attestation with a byte after it",
        Cat({{0xa2}, T("type"), T("get_attestation"), T("nonce"), {0x41, 0x01, 0x00}}),
        "get_attestation: 1 bytes follow the message"},
+      {"put_input_part with data past its size",
+       Cat({{0xa5}, T("type"), T("put_input_part"), T("party"), T("buyer1"), T("size"), {0x03},
+            T("offset"), {0x02}, T("data"), {0x42, 1, 2}}),
+       "put_input_part: data (2 bytes at offset 2) runs past size 3"},
+      {"put_input_part with an empty part",
+       Cat({{0xa5}, T("type"), T("put_input_part"), T("party"), T("buyer1"), T("size"), {0x03},
+            T("offset"), {0x00}, T("data"), {0x40}}),
+       "put_input_part: data is 0 bytes, outside 1..4194304"},
   };
   for (const Row& row : rows) {
     SCOPED_TRACE(row.name);
@@ -594,7 +602,18 @@ TEST_F(EnclaveTrustTest, HostileFramesAreRefusedAndTheEnclaveKeepsServing) {
     EXPECT_EQ(error->message, row.refusal);
     EXPECT_TRUE(honest()) << "the enclave stopped serving after it";
   }
-  // None of the hostile set_credentials was taken.
+  // Parts out of order: the second is refused and the input in progress dropped.
+  auto first = ask(*frames::EncodeRequest(frames::PutInputPart{"buyer1", 10, 0, Bytes(4, 1)}));
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(std::holds_alternative<frames::Ok>(*first));
+  auto skipped = ask(*frames::EncodeRequest(frames::PutInputPart{"buyer1", 10, 8, Bytes(2, 1)}));
+  ASSERT_TRUE(skipped);
+  ASSERT_TRUE(std::holds_alternative<frames::ErrorResponse>(*skipped));
+  EXPECT_NE(std::get<frames::ErrorResponse>(*skipped).message.find(
+                "out of order (expected offset 4 of 10 bytes); the input in progress is dropped"),
+            std::string::npos)
+      << std::get<frames::ErrorResponse>(*skipped).message;
+  // None of the hostile set_credentials was taken (and no input is in progress).
   auto run = ask(*frames::EncodeRequest(frames::Run{}));
   ASSERT_TRUE(run);
   ASSERT_TRUE(std::holds_alternative<frames::ErrorResponse>(*run));
