@@ -372,7 +372,7 @@ Status ComputationRun::CheckContext(const formats::Party& party, const formats::
   return OkStatus();
 }
 
-Result<Bytes> ComputationRun::PutInput(const std::string& party, Bytes ciphertext) {
+Status ComputationRun::CanAccept(const std::string& party) const {
   if (manifest_.FindParty(party) == nullptr) {
     return Error::PolicyDenied("input for '" + party.substr(0, formats::kMaxIdBytes) +
                                "' refused: not a party of the manifest");
@@ -380,6 +380,11 @@ Result<Bytes> ComputationRun::PutInput(const std::string& party, Bytes ciphertex
   if (inputs_.count(party)) {
     return Error::PolicyDenied("input for '" + party + "' refused: the party already sent one");
   }
+  return OkStatus();
+}
+
+Result<Bytes> ComputationRun::PutInput(const std::string& party, Bytes ciphertext) {
+  CLOISTER_RETURN_IF_ERROR(CanAccept(party));
   if (ciphertext.empty()) return Error::InvalidArgument("input for '" + party + "' is empty");
   if (LooksLikeBase64Text(ciphertext)) {
     return Error::Malformed("input for '" + party +

@@ -184,6 +184,9 @@ class ComputationRun {
   // manifest requires one). kInvalidArgument: empty. kMalformed: an ESDK header that does not
   // parse, or base64 text instead of bytes.
   Result<Bytes> PutInput(const std::string& party, Bytes ciphertext);
+  // Checks that `party` may still hand in an input (PutInput's first checks, for an input that
+  // arrives in parts: refused before its bytes are held). kPolicyDenied as PutInput.
+  Status CanAccept(const std::string& party) const;
 
   // Decrypts every input (manifest order) with `kms`, one KMS request at a time, runs the
   // computation and returns the canonical receipt body bytes. Errors name the party and the

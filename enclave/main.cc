@@ -167,7 +167,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<enclave::ComputationService> service;
   if (computation != nullptr) {
     enclave::ServiceOptions options;
-    options.max_input_bytes = memory / 4;
+    options.max_input_bytes = enclave::InputLimitForMemory(memory);
+    options.memory_bytes = memory;
     auto created = enclave::ComputationService::Create(*manifest, std::move(computation), **session,
                                                        *transport, options, SystemClock::Get());
     if (!created) return Fail("manifest", created.error());

@@ -2,7 +2,10 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <charconv>
+#include <new>
+#include <stdexcept>
 
 #include "common/cbor.h"
 #include "common/log.h"
@@ -34,7 +37,15 @@ Result<uint16_t> EndpointPort(std::string_view endpoint) {
   return port;
 }
 
+std::string Mib(uint64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
+
 }  // namespace
+
+uint64_t InputLimitForMemory(uint64_t memory_bytes) {
+  if (memory_bytes == 0) return 0;
+  if (memory_bytes <= kRuntimeReserveBytes) return 1;
+  return std::max<uint64_t>((memory_bytes - kRuntimeReserveBytes) / 3, 1);
+}
 
 Result<std::unique_ptr<ComputationService>> ComputationService::Create(
     const formats::Manifest& manifest, std::unique_ptr<Computation> computation,
@@ -65,6 +76,10 @@ Status ComputationService::Register(FrameServer& server) {
       [this](frames::PutInput r) -> Result<frames::Response> { return Handle(std::move(r)); }));
   CLOISTER_RETURN_IF_ERROR(server.On<frames::Run>(
       [this](frames::Run r) -> Result<frames::Response> { return Handle(r); }));
+  CLOISTER_RETURN_IF_ERROR(server.On<frames::PutInputPart>(
+      [this](frames::PutInputPart r) -> Result<frames::Response> {
+        return Handle(std::move(r));
+      }));
   return OkStatus();
 }
 
@@ -78,6 +93,8 @@ formats::frames::Response ComputationService::Handle(formats::frames::Request re
     reply = PutInput(std::move(*m));
   } else if (std::holds_alternative<formats::frames::Run>(request)) {
     reply = Run();
+  } else if (auto* m = std::get_if<formats::frames::PutInputPart>(&request)) {
+    reply = PutInputPart(std::move(*m));
   }
   if (!reply) return formats::frames::ToErrorResponse(reply.error());
   return std::move(*reply);
@@ -95,17 +112,94 @@ Result<formats::frames::Response> ComputationService::SetCredentials(
   return formats::frames::Ok{};
 }
 
+Status ComputationService::FitsInMemory(const std::string& party, uint64_t size) const {
+  const uint64_t limit = options_.max_input_bytes;
+  const uint64_t taken = input_bytes_ + pending_bytes_;
+  if (limit == 0 || (size <= limit && taken <= limit - size)) return OkStatus();
+  std::string memory = options_.memory_bytes != 0
+                           ? "--memory " + Mib(options_.memory_bytes)
+                           : std::string("its --memory");
+  return Error::InvalidArgument(
+      "input of '" + party.substr(0, formats::kMaxIdBytes) + "' (" + std::to_string(size) +
+      " bytes) does not fit in this enclave's memory: it holds at most " + std::to_string(limit) +
+      " bytes of inputs for a run (" + std::to_string(taken) +
+      " taken by other inputs), from " + memory + " ((memory - " + Mib(kRuntimeReserveBytes) +
+      " for the runtime) / 3, docs/frames.md); run the enclave with more memory "
+      "(cloister run-enclave --memory)");
+}
+
+void ComputationService::DropPending(const std::string& party) {
+  auto it = pending_.find(party);
+  if (it == pending_.end()) return;
+  sodium_memzero(it->second.data.data(), it->second.data.size());
+  pending_bytes_ -= it->second.size;
+  pending_.erase(it);
+}
+
+Result<formats::frames::Response> ComputationService::PutInputPart(
+    formats::frames::PutInputPart request) {
+  if (receipt_ || failed_) return Error::PolicyDenied("the computation has already run");
+  const std::string& party = request.party;
+  const std::string quoted = "'" + party.substr(0, formats::kMaxIdBytes) + "'";
+  auto it = pending_.find(party);
+  if (it == pending_.end()) {
+    if (request.offset != 0) {
+      return Error::InvalidArgument("input part of " + quoted + " at offset " +
+                                    std::to_string(request.offset) +
+                                    " refused: no input of it is in progress (the first part "
+                                    "starts at offset 0)");
+    }
+    CLOISTER_RETURN_IF_ERROR(run_->CanAccept(party));
+    CLOISTER_RETURN_IF_ERROR(FitsInMemory(party, request.size));
+    PendingInput pending;
+    pending.size = request.size;
+    try {
+      // The whole input at once: no regrowth, which would hold it twice while it is copied.
+      pending.data.reserve(request.size);
+    } catch (const std::bad_alloc&) {
+      return Error::InvalidArgument("input of " + quoted + " (" + std::to_string(request.size) +
+                                    " bytes) does not fit in this enclave's memory now; run "
+                                    "the enclave with more memory (cloister run-enclave "
+                                    "--memory)");
+    } catch (const std::length_error&) {
+      return Error::InvalidArgument("input of " + quoted + " is too large");
+    }
+    it = pending_.emplace(party, std::move(pending)).first;
+    pending_bytes_ += request.size;
+  } else if (request.offset != it->second.data.size() || request.size != it->second.size) {
+    // Out of step (a second input for the party, a part skipped, replayed or resized): what
+    // arrived cannot be trusted to be the input the party made.
+    std::string what =
+        request.offset == 0
+            ? quoted + " already has an input in progress"
+            : "input part of " + quoted + " at offset " + std::to_string(request.offset) +
+                  " of " + std::to_string(request.size) + " bytes is out of order";
+    Error e = Error::InvalidArgument(
+        what + " (expected offset " + std::to_string(it->second.data.size()) + " of " +
+        std::to_string(it->second.size) + " bytes); the input in progress is dropped: send it "
+        "again from offset 0");
+    DropPending(party);
+    return e;
+  }
+  PendingInput& pending = it->second;
+  pending.data.insert(pending.data.end(), request.data.begin(), request.data.end());
+  if (pending.data.size() < pending.size) return formats::frames::Ok{};
+
+  // Complete: handed over as put_input's whole input, with put_input's checks.
+  Bytes whole = std::move(pending.data);
+  pending_bytes_ -= pending.size;
+  pending_.erase(it);
+  return PutInput(formats::frames::PutInput{std::move(request.party), std::move(whole)});
+}
+
 Result<formats::frames::Response> ComputationService::PutInput(formats::frames::PutInput request) {
   if (receipt_ || failed_) return Error::PolicyDenied("the computation has already run");
   size_t size = request.ciphertext.size();
-  if (options_.max_input_bytes != 0 && input_bytes_ + size > options_.max_input_bytes) {
-    return Error::InvalidArgument(
-        "input of '" + request.party.substr(0, formats::kMaxIdBytes) + "' (" + std::to_string(size) +
-        " bytes) does not fit: this enclave holds at most " +
-        std::to_string(options_.max_input_bytes) + " bytes of inputs for a run (" +
-        std::to_string(input_bytes_) + " taken; a quarter of its --memory); start the enclave "
-        "with more --memory");
+  if (pending_.count(request.party) != 0) {
+    return Error::PolicyDenied("input for '" + request.party +
+                               "' refused: the party already has an input in progress");
   }
+  CLOISTER_RETURN_IF_ERROR(FitsInMemory(request.party, size));
   CLOISTER_ASSIGN_OR_RETURN(Bytes digest,
                             run_->PutInput(request.party, std::move(request.ciphertext)));
   input_bytes_ += size;
@@ -117,6 +211,13 @@ Result<formats::frames::Response> ComputationService::PutInput(formats::frames::
 Result<formats::frames::Response> ComputationService::Run() {
   if (receipt_) return ReceiptReply();
   if (failed_) return failed_->WithContext("the computation failed earlier");
+  if (!pending_.empty()) {
+    const auto& [party, pending] = *pending_.begin();
+    return Error::InvalidArgument("the input of '" + party + "' is incomplete (" +
+                                  std::to_string(pending.data.size()) + " of " +
+                                  std::to_string(pending.size) +
+                                  " bytes received): send its remaining parts before run");
+  }
   if (!credentials_) {
     return Error::InvalidArgument("no KMS credentials: send set_credentials before run");
   }

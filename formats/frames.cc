@@ -382,7 +382,7 @@ class Fields {
   PayloadReader& reader_;
   std::string_view type_;
   uint64_t count_;                         // fields after "type"
-  std::array<std::string_view, 3> names_;  // the most fields a message has after "type"
+  std::array<std::string_view, 4> names_;  // the most fields a message has after "type"
   size_t names_count_ = 0;
   size_t next_ = 0;
 };
@@ -476,6 +476,29 @@ Result<Request> DecodeRequestFields(PayloadReader& r, const Envelope& e) {
     Fields f(r, type, e.fields, {});
     CLOISTER_RETURN_IF_ERROR(f.Done());
     return Request(Run{});
+  }
+  if (type == "put_input_part") {
+    Fields f(r, type, e.fields, {"party", "size", "offset", "data"});
+    PutInputPart m;
+    CLOISTER_ASSIGN_OR_RETURN(Head party, f.Next("party"));
+    CLOISTER_ASSIGN_OR_RETURN(std::string_view p, f.Text(party, "party", 1, kMaxPartyBytes));
+    CLOISTER_ASSIGN_OR_RETURN(Head size, f.Next("size"));
+    CLOISTER_ASSIGN_OR_RETURN(m.size, f.Uint(size, "size", kMaxInputBytes));
+    if (m.size == 0) return Error::Malformed("put_input_part: size is 0, outside 1.." +
+                                             std::to_string(kMaxInputBytes));
+    CLOISTER_ASSIGN_OR_RETURN(Head offset, f.Next("offset"));
+    CLOISTER_ASSIGN_OR_RETURN(m.offset, f.Uint(offset, "offset", m.size - 1));
+    CLOISTER_ASSIGN_OR_RETURN(Head data, f.Next("data"));
+    CLOISTER_ASSIGN_OR_RETURN(ByteSpan d, f.Blob(data, "data", 1, kMaxInputPartBytes));
+    if (d.size() > m.size - m.offset) {
+      return Error::Malformed("put_input_part: data (" + std::to_string(d.size()) +
+                              " bytes at offset " + std::to_string(m.offset) +
+                              ") runs past size " + std::to_string(m.size));
+    }
+    CLOISTER_RETURN_IF_ERROR(f.Done());
+    m.party = std::string(p);
+    m.data.assign(d.begin(), d.end());
+    return Request(std::move(m));
   }
   return Error::Malformed("unknown request type " + Quote(type));
 }
@@ -582,7 +605,8 @@ Result<Response> DecodeResponseFields(PayloadReader& r, const Envelope& e) {
 
 std::string_view TypeName(const Request& request) {
   static constexpr std::string_view kNames[] = {
-      "ping", "get_attestation", "describe-pcr", "set_credentials", "put_input", "run"};
+      "ping", "get_attestation", "describe-pcr", "set_credentials", "put_input", "run",
+      "put_input_part"};
   static_assert(std::size(kNames) == std::variant_size_v<Request>);
   return kNames[request.index()];
 }
@@ -673,6 +697,29 @@ Result<SecureVector> EncodeRequest(const Request& request) {
           },
           [&](const Run&) -> Status {
             Writer<SecureVector>(out, kOverhead).Start(type, 0);
+            return OkStatus();
+          },
+          [&](const PutInputPart& m) -> Status {
+            CLOISTER_RETURN_IF_ERROR(
+                Limit(!m.party.empty() && m.party.size() <= kMaxPartyBytes, type, "party"));
+            CLOISTER_RETURN_IF_ERROR(Utf8(m.party, type, "party"));
+            CLOISTER_RETURN_IF_ERROR(
+                Limit(m.size >= 1 && m.size <= kMaxInputBytes, type, "size"));
+            CLOISTER_RETURN_IF_ERROR(Limit(m.offset < m.size, type, "offset"));
+            CLOISTER_RETURN_IF_ERROR(Limit(
+                !m.data.empty() && m.data.size() <= kMaxInputPartBytes &&
+                    m.data.size() <= m.size - m.offset,
+                type, "data"));
+            Writer<SecureVector> w(out, kOverhead + m.party.size() + m.data.size());
+            w.Start(type, 4);
+            w.Text("party");
+            w.Text(m.party);
+            w.Text("size");
+            w.Uint(m.size);
+            w.Text("offset");
+            w.Uint(m.offset);
+            w.Text("data");
+            w.Blob(m.data);
             return OkStatus();
           },
       },

@@ -6,11 +6,11 @@
 //
 // Requests (parent -> enclave): ping {}, get_attestation {nonce}, describe-pcr {index},
 // set_credentials {access_key_id, secret_access_key, session_token}, put_input {party,
-// ciphertext}, run {}. Replies (enclave -> parent): ok {}, attestation {document, statement},
-// pcr {lock, data}, input_accepted {party, sha384}, receipt {receipt[, outputs]}, error {code,
-// message}. A receipt reply carries "outputs" ([+ {name, reader, ciphertext}], the run's private
-// outputs) exactly when the run produced some: an empty list is never sent, so every accepted
-// payload still has one encoding.
+// ciphertext}, run {}, put_input_part {party, size, offset, data}. Replies (enclave -> parent):
+// ok {}, attestation {document, statement}, pcr {lock, data}, input_accepted {party, sha384},
+// receipt {receipt[, outputs]}, error {code, message}. A receipt reply carries "outputs" ([+
+// {name, reader, ciphertext}], the run's private outputs) exactly when the run produced some: an
+// empty list is never sent, so every accepted payload still has one encoding.
 //
 // Decoding reads the bytes received, once, straight into the typed structs below (libcbor's
 // streaming decoder, no item tree): the payload must be a definite-length map holding exactly
@@ -44,8 +44,8 @@ namespace cloister::formats::frames {
 
 // The vsock port the enclave runtime serves frames on (inside the enclave's CID).
 inline constexpr uint32_t kDefaultPort = 5000;
-// A frame carries at most one party's input; 64 MiB bounds what the enclave will buffer per
-// read (larger inputs are refused with an error naming the limit).
+// 64 MiB bounds what the enclave will buffer per read. put_input carries a whole input in one
+// frame; put_input_part carries an input of any size in parts (kMaxInputPartBytes below).
 inline constexpr size_t kMaxFrameBytes = 64u << 20;
 inline constexpr size_t kLengthPrefixBytes = 4;
 // NSM Attestation nonce limit (attestation_doc.h kMaxUserDataLength).
@@ -60,6 +60,13 @@ inline constexpr size_t kMaxSessionTokenBytes = 8192;
 // Party ids (formats/manifest.h kMaxIdBytes).
 inline constexpr size_t kMaxPartyBytes = 64;
 inline constexpr size_t kSha384Bytes = 48;
+// put_input_part (docs/frames.md "Inputs in parts"): an input of any size crosses in parts of at
+// most kMaxInputPartBytes (cloister-parent sends parts of exactly this size, the last shorter),
+// so no frame comes near kMaxFrameBytes and the enclave's own limit (from its --memory,
+// enclave/service.h InputLimitForMemory) decides how large an input may be. kMaxInputBytes is
+// only the protocol's bound on the declared size (1 TiB; far beyond any enclave's memory).
+inline constexpr size_t kMaxInputPartBytes = size_t{4} << 20;
+inline constexpr uint64_t kMaxInputBytes = uint64_t{1} << 40;
 inline constexpr size_t kMaxErrorCodeBytes = 64;
 inline constexpr size_t kMaxErrorMessageBytes = 4096;
 // Private outputs in a receipt reply: at most formats::kMaxReceiptOutputs (formats/receipt.h)
@@ -87,7 +94,17 @@ struct PutInput {
   Bytes ciphertext;   // 1.. (an ESDK message or a bare KMS CiphertextBlob)
 };
 struct Run {};
-using Request = std::variant<Ping, GetAttestation, DescribePcr, SetCredentials, PutInput, Run>;
+// One part of a party's input: `data` is the input's bytes [offset, offset + data.size()) of
+// `size` in all. The parts of one input come in order (offset 0 first, each where the last
+// ended), all with the same size; the one that completes it is answered as put_input is.
+struct PutInputPart {
+  std::string party;  // 1..kMaxPartyBytes
+  uint64_t size = 0;  // 1..kMaxInputBytes: the whole input
+  uint64_t offset = 0;  // where `data` starts; offset + data.size() <= size
+  Bytes data;           // 1..kMaxInputPartBytes
+};
+using Request =
+    std::variant<Ping, GetAttestation, DescribePcr, SetCredentials, PutInput, Run, PutInputPart>;
 
 // ---- Replies (enclave -> parent)
 struct Ok {};

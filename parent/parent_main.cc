@@ -15,6 +15,8 @@
 // credentials file and profile; never argv) and every party's input to the enclave, asks it to
 // run, and writes the receipt. DIR holds one file per party named `<party-id>` or
 // `<party-id>.<extension>` (e.g. buyer1.esdk); the enclave checks each against its manifest.
+// Each input is read and sent a part of 4 MiB at a time (put_input_part, docs/frames.md "Inputs
+// in parts"), so its size is bounded by the enclave's memory, not by a frame.
 // Progress goes to stderr, the result JSON to stdout.
 //
 // A run's private outputs (docs/apps.md: ESDK messages under each reader's own KMS key, listed
@@ -346,6 +348,79 @@ Result<nlohmann::json> SaveOutputs(const Options& o, const formats::ReceiptBody&
   return list;
 }
 
+// Sends the input in `f` to the enclave in parts of kMaxInputPartBytes (put_input_part,
+// docs/frames.md "Inputs in parts"), reading the file a part at a time, and returns the
+// enclave's acceptance of the whole. Sets `*remote` when the exchange with the enclave failed
+// (its refusal, with context, or a lost connection) rather than reading the file.
+Result<frames::InputAccepted> SendInput(frames::FrameConnection& conn, const InputFile& f,
+                                        bool* remote) {
+  *remote = false;
+  const std::string what = "input of " + f.party + " (" + f.path + ")";
+  UniqueFd fd(::open(f.path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return Error::FromErrno(what, errno);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return Error::FromErrno(what, errno);
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size == 0) return Error::Malformed(what + " is empty");
+  if (size > frames::kMaxInputBytes) {
+    return Error::Malformed(what + " is larger than the protocol's " +
+                                  std::to_string(frames::kMaxInputBytes >> 30) + " GiB");
+  }
+  frames::PutInputPart part;
+  part.party = f.party;
+  part.size = size;
+  size_t parts = 0;
+  for (uint64_t offset = 0; offset < size;) {
+    const size_t n = static_cast<size_t>(
+        std::min<uint64_t>(frames::kMaxInputPartBytes, size - offset));
+    part.offset = offset;
+    part.data.resize(n);
+    size_t got = 0;
+    while (got < n) {
+      ssize_t r = ::read(fd.get(), part.data.data() + got, n - got);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) return Error::FromErrno(what, errno);
+      if (r == 0) break;
+      got += static_cast<size_t>(r);
+    }
+    if (got != n) return Error::Io(what + " shrank while it was being sent");
+    // LooksLikeBase64Text judges the first kBase64Probe bytes, all in the first part.
+    if (offset == 0 && LooksLikeBase64Text(part.data)) {
+      return Error::Malformed(what + " looks like base64 text, not a ciphertext; decode it "
+                              "first (aws kms encrypt ... --output text | base64 -d)");
+    }
+    auto reply = Exchange(conn, part);
+    if (!reply) {
+      *remote = true;
+      return reply.error().WithContext("the enclave refused the input of party '" + f.party +
+                                       "' (" + f.path + ")");
+    }
+    offset += n;
+    ++parts;
+    if (offset < size) {
+      if (!std::holds_alternative<frames::Ok>(*reply)) {
+        return Error::Malformed("unexpected reply to a part of the input of " + f.party + ": " +
+                                std::string(frames::TypeName(*reply)));
+      }
+      continue;
+    }
+    auto* accepted = std::get_if<frames::InputAccepted>(&*reply);
+    if (accepted == nullptr || accepted->party != f.party) {
+      return Error::Malformed("unexpected reply to the input of " + f.party);
+    }
+    uint8_t extra;
+    if (::read(fd.get(), &extra, 1) > 0) {
+      return Error::Io(what + " grew while it was being sent; the enclave holds its first " +
+                       std::to_string(size) + " bytes: relaunch the enclave");
+    }
+    Progress("input of " + f.party + " accepted (" + std::to_string(size) + " bytes in " +
+             std::to_string(parts) + (parts == 1 ? " part" : " parts") + ", sha384 " +
+             HexEncode(accepted->sha384).substr(0, 16) + "...)");
+    return std::move(*accepted);
+  }
+  return Error::Internal("unreachable");
+}
+
 int RunComputation(const Options& o) {
   if (!o.outputs.empty()) {
     if (Status st = CheckOutputsDir(o.outputs); !st) return ReportFailure(st.error());
@@ -373,26 +448,9 @@ int RunComputation(const Options& o) {
 
   nlohmann::json sent = nlohmann::json::array();
   for (const InputFile& f : *inputs) {
-    auto data = ReadFile(f.path, frames::kMaxFrameBytes - 4096);
-    if (!data) return ReportFailure(data.error().WithContext("input of " + f.party));
-    if (LooksLikeBase64Text(*data)) {
-      return ReportFailure(Error::Malformed(
-          "input of " + f.party + " (" + f.path +
-          ") looks like base64 text, not a ciphertext; decode it first (aws kms encrypt ... "
-          "--output text | base64 -d)"));
-    }
-    size_t size = data->size();
-    auto r = Exchange(conn, frames::PutInput{f.party, std::move(*data)});
-    if (!r) {
-      return RemoteFailure(r.error().WithContext("the enclave refused the input of party '" +
-                                                 f.party + "' (" + f.path + ")"));
-    }
-    auto* accepted = std::get_if<frames::InputAccepted>(&*r);
-    if (accepted == nullptr || accepted->party != f.party) {
-      return ReportFailure(Error::Malformed("unexpected reply to the input of " + f.party));
-    }
-    Progress("input of " + f.party + " accepted (" + std::to_string(size) + " bytes, sha384 " +
-             HexEncode(accepted->sha384).substr(0, 16) + "...)");
+    bool remote = false;
+    auto accepted = SendInput(conn, f, &remote);
+    if (!accepted) return remote ? RemoteFailure(accepted.error()) : ReportFailure(accepted.error());
     sent.push_back({{"Party", f.party}, {"File", f.path}, {"Sha384", HexEncode(accepted->sha384)}});
   }
 

@@ -57,6 +57,7 @@ TEST(FuzzCorpus, Write) {
                                                *SecretBytes::CopyOf(AsBytes("t"))});
   requests.emplace_back(frames::PutInput{"p", Bytes(3, 2)});
   requests.emplace_back(frames::Run{});
+  requests.emplace_back(frames::PutInputPart{"p", 5, 2, Bytes(3, 2)});
   for (const auto& m : requests) {
     auto payload = frames::EncodeRequest(m);
     ASSERT_TRUE(payload.has_value());

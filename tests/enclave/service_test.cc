@@ -8,7 +8,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <thread>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/ossl.h"
@@ -203,6 +205,180 @@ TEST_F(ServiceTest, ServesItsRequestsThroughTheFrameServer) {
   std::string message;
   EXPECT_EQ(ErrorCodeOf(reply(formats::frames::Ping{}), &message), "not_found");
   EXPECT_EQ(message, "this enclave does not serve ping requests");
+}
+
+// Inputs in parts (docs/frames.md "Inputs in parts"): the parts of one input, in order, are
+// handed over as one put_input of the whole, with its reply and digest.
+namespace frames = formats::frames;
+
+// Sends `input` as `party`'s input in parts of `part` bytes; returns every reply.
+std::vector<frames::Response> SendInParts(ComputationService& service, const std::string& party,
+                                          const Bytes& input, size_t part) {
+  std::vector<frames::Response> replies;
+  for (size_t offset = 0; offset < input.size(); offset += part) {
+    size_t n = std::min(part, input.size() - offset);
+    replies.push_back(service.Handle(frames::PutInputPart{
+        party, input.size(), offset, Bytes(input.begin() + offset, input.begin() + offset + n)}));
+  }
+  return replies;
+}
+
+TEST_F(ServiceTest, AnInputInPartsIsAcceptedAsTheWholeInputWouldBe) {
+  // 9 MiB and a few bytes, in the parent's 4 MiB parts: three parts, the last short.
+  Bytes input((size_t{9} << 20) + 5);
+  for (size_t i = 0; i < input.size(); ++i) input[i] = static_cast<uint8_t>(i * 131 + (i >> 12));
+  auto replies = SendInParts(*service_, "alice", input, frames::kMaxInputPartBytes);
+  ASSERT_EQ(replies.size(), 3u);
+  EXPECT_TRUE(std::holds_alternative<frames::Ok>(replies[0])) << ErrorCodeOf(replies[0]);
+  EXPECT_TRUE(std::holds_alternative<frames::Ok>(replies[1])) << ErrorCodeOf(replies[1]);
+  auto* accepted = std::get_if<frames::InputAccepted>(&replies[2]);
+  ASSERT_NE(accepted, nullptr) << ErrorCodeOf(replies[2]);
+  EXPECT_EQ(accepted->party, "alice");
+  EXPECT_EQ(accepted->sha384, Sha384(input));
+  // The same checks as put_input: the party has its input now, in parts or whole.
+  std::string message;
+  EXPECT_EQ(ErrorCodeOf(service_->Handle(frames::PutInputPart{"alice", 1, 0, Bytes(1, 1)}),
+                        &message),
+            "policy_denied");
+  EXPECT_NE(message.find("the party already sent one"), std::string::npos) << message;
+  EXPECT_EQ(ErrorCodeOf(service_->Handle(frames::PutInput{"alice", Bytes(1, 1)})),
+            "policy_denied");
+  EXPECT_EQ(ErrorCodeOf(service_->Handle(frames::PutInputPart{"mallory", 1, 0, Bytes(1, 1)}),
+                        &message),
+            "policy_denied");
+  EXPECT_NE(message.find("not a party of the manifest"), std::string::npos) << message;
+  // One part that is the whole input; and base64 text is refused as put_input refuses it.
+  const Bytes base64 = ToBytes("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=");
+  auto refused = SendInParts(*service_, "bob", base64, 10);
+  EXPECT_EQ(ErrorCodeOf(refused.back(), &message), "malformed");
+  EXPECT_NE(message.find("base64"), std::string::npos) << message;
+  auto whole = service_->Handle(frames::PutInputPart{"bob", 3, 0, ToBytes("bob")});
+  ASSERT_TRUE(std::holds_alternative<frames::InputAccepted>(whole)) << ErrorCodeOf(whole);
+  EXPECT_EQ(std::get<frames::InputAccepted>(whole).sha384, Sha384(ToBytes("bob")));
+}
+
+TEST_F(ServiceTest, PartsComeInOrderAndAPartyStartsOneInput) {
+  std::string message;
+  auto part = [&](uint64_t size, uint64_t offset, std::string_view data) {
+    return ErrorCodeOf(service_->Handle(frames::PutInputPart{"alice", size, offset, ToBytes(data)}),
+                       &message);
+  };
+  // A part that does not start an input, with none in progress.
+  EXPECT_EQ(part(10, 4, "efgh"), "invalid_argument");
+  EXPECT_NE(message.find("no input of it is in progress"), std::string::npos) << message;
+  // A skipped part: refused, and the input in progress is dropped.
+  EXPECT_EQ(part(10, 0, "abcd"), "");
+  EXPECT_EQ(part(10, 8, "ij"), "invalid_argument");
+  EXPECT_NE(message.find("out of order (expected offset 4 of 10 bytes)"), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("dropped"), std::string::npos) << message;
+  EXPECT_EQ(part(10, 4, "efgh"), "invalid_argument");
+  EXPECT_NE(message.find("no input of it is in progress"), std::string::npos) << message;
+  // A second input started while one is in progress: refused, both gone.
+  EXPECT_EQ(part(10, 0, "abcd"), "");
+  EXPECT_EQ(part(10, 0, "ABCD"), "invalid_argument");
+  EXPECT_NE(message.find("already has an input in progress"), std::string::npos) << message;
+  // A part that changes the size: refused.
+  EXPECT_EQ(part(10, 0, "abcd"), "");
+  EXPECT_EQ(part(11, 4, "efgh"), "invalid_argument");
+  // A replayed part: refused.
+  EXPECT_EQ(part(10, 0, "abcd"), "");
+  EXPECT_EQ(part(10, 4, "efgh"), "");
+  EXPECT_EQ(part(10, 4, "efgh"), "invalid_argument");
+  // While an input is in progress, a whole put_input for the party is refused too; the input in
+  // order goes through.
+  EXPECT_EQ(part(10, 0, "abcd"), "");
+  EXPECT_EQ(ErrorCodeOf(service_->Handle(frames::PutInput{"alice", ToBytes("x")}), &message),
+            "policy_denied");
+  EXPECT_NE(message.find("in progress"), std::string::npos) << message;
+  EXPECT_EQ(part(10, 4, "efgh"), "");
+  auto last = service_->Handle(frames::PutInputPart{"alice", 10, 8, ToBytes("ij")});
+  ASSERT_TRUE(std::holds_alternative<frames::InputAccepted>(last)) << ErrorCodeOf(last);
+  EXPECT_EQ(std::get<frames::InputAccepted>(last).sha384, Sha384(ToBytes("abcdefghij")));
+}
+
+TEST_F(ServiceTest, RunIsRefusedWhileAnInputIsInProgress) {
+  formats::frames::SetCredentials c;
+  c.access_key_id = "AKIASERVICETEST00001";
+  c.secret_access_key = *SecretBytes::CopyOf(ToBytes("not/a/real/secret"));
+  ASSERT_TRUE(std::holds_alternative<frames::Ok>(service_->Handle(std::move(c))));
+  ASSERT_TRUE(std::holds_alternative<frames::Ok>(
+      service_->Handle(frames::PutInputPart{"alice", 10, 0, ToBytes("abcd")})));
+  std::string message;
+  EXPECT_EQ(ErrorCodeOf(service_->Handle(frames::Run{}), &message), "invalid_argument");
+  EXPECT_EQ(message,
+            "the input of 'alice' is incomplete (4 of 10 bytes received): send its remaining "
+            "parts before run");
+  // Not a failed run: the input can still be completed.
+  auto rest = service_->Handle(frames::PutInputPart{"alice", 10, 4, ToBytes("efghij")});
+  EXPECT_TRUE(std::holds_alternative<frames::InputAccepted>(rest)) << ErrorCodeOf(rest);
+}
+
+TEST_F(ServiceTest, AnInputOverTheMemoryLimitIsRefusedOnItsFirstPart) {
+  ServiceOptions o;
+  o.direct_kms = true;
+  o.memory_bytes = uint64_t{256} << 20;
+  o.max_input_bytes = 1000;
+  auto created = CreateService(kManifest, *session_, transport_, o, clock_);
+  ASSERT_TRUE(created) << created.error().ToString();
+  ComputationService& service = **created;
+  std::string message;
+  EXPECT_EQ(ErrorCodeOf(service.Handle(frames::PutInputPart{"alice", 1001, 0, Bytes(1, 1)}),
+                        &message),
+            "invalid_argument");
+  EXPECT_EQ(message,
+            "input of 'alice' (1001 bytes) does not fit in this enclave's memory: it holds at most "
+            "1000 bytes of inputs for a run (0 taken by other inputs), from --memory 256 MiB "
+            "((memory - 64 MiB for the runtime) / 3, docs/frames.md); run the enclave with more "
+            "memory (cloister run-enclave --memory)");
+  // Nothing of it was kept: a part after it has no input to continue.
+  EXPECT_EQ(ErrorCodeOf(service.Handle(frames::PutInputPart{"alice", 1001, 1, Bytes(1, 1)}),
+                        &message),
+            "invalid_argument");
+  EXPECT_NE(message.find("no input of it is in progress"), std::string::npos) << message;
+  // An input in progress counts from its first part: alice's 600 leave 400 for bob.
+  EXPECT_TRUE(std::holds_alternative<frames::Ok>(
+      service.Handle(frames::PutInputPart{"alice", 600, 0, Bytes(100, 1)})));
+  EXPECT_EQ(ErrorCodeOf(service.Handle(frames::PutInputPart{"bob", 401, 0, Bytes(1, 1)}),
+                        &message),
+            "invalid_argument");
+  EXPECT_NE(message.find("(600 taken by other inputs)"), std::string::npos) << message;
+  EXPECT_EQ(ErrorCodeOf(service.Handle(frames::PutInput{"bob", Bytes(401, 1)})),
+            "invalid_argument");
+  auto bob = service.Handle(frames::PutInputPart{"bob", 400, 0, Bytes(400, 2)});
+  EXPECT_TRUE(std::holds_alternative<frames::InputAccepted>(bob)) << ErrorCodeOf(bob);
+  // A dropped input gives its room back.
+  EXPECT_EQ(ErrorCodeOf(service.Handle(frames::PutInputPart{"alice", 600, 7, Bytes(1, 1)})),
+            "invalid_argument");
+  auto alice = SendInParts(service, "alice", Bytes(600, 3), 256);
+  EXPECT_TRUE(std::holds_alternative<frames::InputAccepted>(alice.back()))
+      << ErrorCodeOf(alice.back());
+}
+
+// The parts of an input cross the frame server as every request does.
+TEST_F(ServiceTest, PartsAreServedThroughTheFrameServer) {
+  FrameServer server;
+  ASSERT_TRUE(service_->Register(server));
+  auto reply = [&](const frames::Request& request) {
+    auto payload = frames::EncodeRequest(request);
+    EXPECT_TRUE(payload);
+    auto decoded = frames::DecodeResponse(server.HandlePayload(*payload));
+    EXPECT_TRUE(decoded) << decoded.error().ToString();
+    return decoded ? std::move(*decoded) : frames::Response{};
+  };
+  EXPECT_TRUE(std::holds_alternative<frames::Ok>(
+      reply(frames::PutInputPart{"alice", 6, 0, ToBytes("abc")})));
+  auto accepted = reply(frames::PutInputPart{"alice", 6, 3, ToBytes("def")});
+  ASSERT_TRUE(std::holds_alternative<frames::InputAccepted>(accepted)) << ErrorCodeOf(accepted);
+  EXPECT_EQ(std::get<frames::InputAccepted>(accepted).sha384, Sha384(ToBytes("abcdef")));
+}
+
+TEST(InputLimitTest, IsAThirdOfTheMemoryLeftByTheRuntime) {
+  EXPECT_EQ(InputLimitForMemory(0), 0u);  // no limit
+  EXPECT_EQ(InputLimitForMemory(uint64_t{256} << 20), uint64_t{64} << 20);
+  EXPECT_EQ(InputLimitForMemory(uint64_t{512} << 20), (uint64_t{448} << 20) / 3);
+  EXPECT_EQ(InputLimitForMemory(uint64_t{64} << 20), 1u);
+  EXPECT_EQ(InputLimitForMemory(1), 1u);
 }
 
 TEST(ServiceCreateTest, RefusesABadManifest) {

@@ -59,6 +59,10 @@ std::vector<Request> AllRequests() {
   v.emplace_back(PutInput{"buyer1", Bytes(1000, 3)});
   v.emplace_back(PutInput{"b\xc3\xa9", Bytes(70000, 3)});
   v.emplace_back(Run{});
+  v.emplace_back(PutInputPart{"buyer1", 3, 0, Bytes(3, 5)});
+  v.emplace_back(PutInputPart{"b\xc3\xa9", uint64_t{5} << 32, uint64_t{5} << 32 >> 1,
+                              Bytes(kMaxInputPartBytes, 6)});
+  v.emplace_back(PutInputPart{"buyer1", kMaxInputBytes, kMaxInputBytes - 1, Bytes(1, 7)});
   return v;
 }
 
@@ -103,6 +107,12 @@ TEST(FramesTest, EveryMessageRoundTripsToTheSameBytes) {
   EXPECT_EQ(AsString(c.session_token->reveal()), "token");
   EXPECT_FALSE(std::get<GetAttestation>(*DecodeRequest(*EncodeRequest(AllRequests()[2]))).nonce);
   EXPECT_EQ(std::get<DescribePcr>(*DecodeRequest(*EncodeRequest(AllRequests()[5]))).index, 65535);
+  auto part = DecodeRequest(*EncodeRequest(AllRequests()[12]));
+  const auto& p = std::get<PutInputPart>(*part);
+  EXPECT_EQ(p.party, "b\xc3\xa9");
+  EXPECT_EQ(p.size, uint64_t{5} << 32);
+  EXPECT_EQ(p.offset, uint64_t{5} << 31);
+  EXPECT_EQ(p.data, Bytes(kMaxInputPartBytes, 6));
 }
 
 std::string Hex(ByteSpan b) { return HexEncode(b); }
@@ -116,6 +126,10 @@ std::string Hex(const A& a) {
 TEST(FramesTest, WireBytesOfTheStrictMessagesAreUnchanged) {
   // {"type": "run"}
   EXPECT_EQ(Hex(*EncodeRequest(frames::Run{})), "a164747970656372756e");
+  // {"type": "put_input_part", "party": "p", "size": 300, "offset": 24, "data": h'0202'}
+  EXPECT_EQ(Hex(*EncodeRequest(PutInputPart{"p", 300, 24, Bytes(2, 2)})),
+            "a564747970656e7075745f696e7075745f7061727465706172747961706473697a6519012c666f666673"
+            "657418186464617461420202");
   // {"type": "put_input", "party": "p", "ciphertext": h'0202'}
   EXPECT_EQ(Hex(*EncodeRequest(PutInput{"p", Bytes(2, 2)})),
             "a36474797065697075745f696e70757465706172747961706a63697068657274657874420202");
@@ -146,8 +160,12 @@ Bytes Cat(std::initializer_list<Bytes> parts) {
 Bytes Head(uint8_t major, uint64_t n) {
   if (n < 24) return {static_cast<uint8_t>(major << 5 | n)};
   if (n <= 0xff) return {static_cast<uint8_t>(major << 5 | 24), static_cast<uint8_t>(n)};
-  return {static_cast<uint8_t>(major << 5 | 25), static_cast<uint8_t>(n >> 8),
-          static_cast<uint8_t>(n)};
+  if (n <= 0xffff) {
+    return {static_cast<uint8_t>(major << 5 | 25), static_cast<uint8_t>(n >> 8),
+            static_cast<uint8_t>(n)};
+  }
+  return {static_cast<uint8_t>(major << 5 | 26), static_cast<uint8_t>(n >> 24),
+          static_cast<uint8_t>(n >> 16), static_cast<uint8_t>(n >> 8), static_cast<uint8_t>(n)};
 }
 Bytes M(uint64_t n) { return Head(5, n); }
 Bytes T(std::string_view s) { return Cat({Head(3, s.size()), ToBytes(s)}); }
@@ -158,6 +176,11 @@ Bytes U(uint64_t v) {
           static_cast<uint8_t>(v >> 8), static_cast<uint8_t>(v)};
 }
 const Bytes kNull = {0xf6};
+// A put_input_part payload with these encoded fields.
+Bytes Part(std::string_view party, const Bytes& size, const Bytes& offset, const Bytes& data) {
+  return Cat({M(5), T("type"), T("put_input_part"), T("party"), T(party), T("size"), size,
+              T("offset"), offset, T("data"), data});
+}
 
 struct Row {
   const char* name;
@@ -259,6 +282,40 @@ TEST(FramesTest, EveryDecodingRuleHasAFailingRow) {
        "put_input: ciphertext is cut short (the payload ends inside it)"},
       {"map claims more fields than sent", Cat({M(3), T("type"), T("run")}),
        "run: a field name is cut short (the payload ends inside it)"},
+      // put_input_part (docs/frames.md "Inputs in parts").
+      {"part: empty data", Part("a", U(3), U(0), B({})),
+       "put_input_part: data is 0 bytes, outside 1..4194304"},
+      {"part: data over 4 MiB", Part("a", U(1 << 23), U(0), B(Bytes(kMaxInputPartBytes + 1, 1))),
+       "put_input_part: data is 4194305 bytes, outside 1..4194304"},
+      {"part: size 0", Part("a", U(0), U(0), B({1})), "put_input_part: size is 0, outside "
+                                                      "1..1099511627776"},
+      {"part: size over the protocol's bound",
+       Part("a", {0x1b, 0, 0, 1, 0, 0, 0, 0, 1}, U(0), B({1})),
+       "put_input_part: size is 1099511627777, over 1099511627776"},
+      {"part: size negative", Part("a", {0x20}, U(0), B({1})),
+       "put_input_part: size must be an unsigned integer"},
+      {"part: size not minimal", Part("a", {0x19, 0x00, 0x03}, U(0), B({1})),
+       "put_input_part: size is not in its shortest encoding (RFC 8949 s. 4.2.1)"},
+      {"part: offset at the end", Part("a", U(3), U(3), B({1})),
+       "put_input_part: offset is 3, over 2"},
+      {"part: offset as bytes", Part("a", U(3), B({0}), B({1})),
+       "put_input_part: offset must be an unsigned integer"},
+      {"part: data past the size", Part("a", U(3), U(2), B({1, 2})),
+       "put_input_part: data (2 bytes at offset 2) runs past size 3"},
+      {"part: data as text", Part("a", U(3), U(0), T("abc")),
+       "put_input_part: data must be a byte string"},
+      {"part: empty party", Part("", U(3), U(0), B({1})),
+       "put_input_part: party is 0 bytes, outside 1..64"},
+      {"part: a last flag", Cat({M(6), T("type"), T("put_input_part"), T("party"), T("a"),
+                                       T("size"), U(1), T("offset"), U(0), T("data"), B({1}),
+                                       T("last"), {0xf5}}),
+       "put_input_part: unexpected field 'last'"},
+      {"part: offset before size", Cat({M(5), T("type"), T("put_input_part"), T("party"), T("a"),
+                                        T("offset"), U(0), T("size"), U(1), T("data"), B({1})}),
+       "put_input_part: field 2 must be 'size'"},
+      {"part: no data", Cat({M(4), T("type"), T("put_input_part"), T("party"), T("a"), T("size"),
+                             U(1), T("offset"), U(0)}),
+       "put_input_part: missing field 'data'"},
   };
   for (const Row& row : rows) {
     SCOPED_TRACE(row.name);
@@ -269,6 +326,8 @@ TEST(FramesTest, EveryDecodingRuleHasAFailingRow) {
   }
   // The message's own rows decode (the table breaks one rule per row).
   EXPECT_TRUE(DecodeRequest(put_input));
+  EXPECT_TRUE(DecodeRequest(Part("a", U(3), U(2), B({1}))));
+  EXPECT_TRUE(DecodeRequest(Part("a", U(1 << 23), U(0), B(Bytes(kMaxInputPartBytes, 1)))));
 }
 
 TEST(FramesTest, ReplyRulesHaveFailingRows) {
@@ -372,6 +431,14 @@ TEST(FramesTest, EncoderRefusesWhatTheDecoderWould) {
             ErrorCode::kInvalidArgument);
   EXPECT_EQ(EncodeRequest(PutInput{"b\xff", Bytes(1, 1)}).error().message(),
             "put_input: party is not UTF-8");
+  EXPECT_FALSE(EncodeRequest(PutInputPart{"a", 3, 0, Bytes{}}));
+  EXPECT_FALSE(EncodeRequest(PutInputPart{"a", 3, 3, Bytes(1, 1)}));
+  EXPECT_FALSE(EncodeRequest(PutInputPart{"a", 3, 2, Bytes(2, 1)}));
+  EXPECT_FALSE(EncodeRequest(PutInputPart{"a", 0, 0, Bytes(1, 1)}));
+  EXPECT_FALSE(EncodeRequest(PutInputPart{"a", kMaxInputBytes + 1, 0, Bytes(1, 1)}));
+  EXPECT_FALSE(EncodeRequest(PutInputPart{"a", 1 << 23, 0, Bytes(kMaxInputPartBytes + 1, 1)}));
+  EXPECT_EQ(EncodeRequest(PutInputPart{"a", 3, 2, Bytes(2, 1)}).error().message(),
+            "put_input_part: data breaks its limit (docs/frames.md)");
   EXPECT_FALSE(EncodeRequest(GetAttestation{Bytes(1025, 0)}));
   EXPECT_FALSE(EncodeRequest(SetCredentials{"A", SecretBytes(), std::nullopt}));
   EXPECT_FALSE(EncodeResponse(InputAccepted{"a", Bytes(47, 0)}));
