@@ -12,6 +12,8 @@ constexpr std::string_view kTrailer = "TRAILER!!!";
 constexpr uint32_t kTypeMask = 0170000;
 constexpr uint32_t kTypeFile = 0100000;
 constexpr uint32_t kTypeDir = 0040000;
+constexpr uint32_t kTypeLink = 0120000;
+constexpr uint32_t kModeLink = 0777;
 constexpr uint32_t kModeFile = 0444;
 constexpr uint32_t kModeExec = 0555;
 constexpr uint32_t kModeDir = 0755;
@@ -64,6 +66,11 @@ bool IsSafeArchivePath(std::string_view path) {
   return true;
 }
 
+bool IsValidLinkTarget(std::string_view target) {
+  return !target.empty() && target.size() <= kMaxArchiveLinkTargetSize &&
+         target.find('\0') == std::string_view::npos;
+}
+
 Result<Bytes> WriteArchive(std::vector<ArchiveEntry> entries, uint64_t mtime) {
   if (mtime > 0xffffffffu) return Error::InvalidArgument("archive: mtime out of range");
   std::set<std::string> dirs;
@@ -75,6 +82,10 @@ Result<Bytes> WriteArchive(std::vector<ArchiveEntry> entries, uint64_t mtime) {
     if (!e.directory && e.data.size() > kMaxArchiveFileSize) {
       return Error::InvalidArgument("archive: file '" + e.path + "' is too large");
     }
+    if (e.is_symlink() && (e.directory || e.executable || !e.data.empty() ||
+                           !IsValidLinkTarget(e.link_target))) {
+      return Error::InvalidArgument("archive: bad symbolic link '" + e.path + "'");
+    }
     if (e.directory ? !dirs.insert(e.path).second : !files.insert(e.path).second) {
       return Error::InvalidArgument("archive: duplicate path '" + e.path + "'");
     }
@@ -84,7 +95,9 @@ Result<Bytes> WriteArchive(std::vector<ArchiveEntry> entries, uint64_t mtime) {
     for (size_t pos = e.path.find('/'); pos != std::string::npos; pos = e.path.find('/', pos + 1)) {
       std::string parent = e.path.substr(0, pos);
       if (files.count(parent)) {
-        return Error::InvalidArgument("archive: '" + parent + "' is both a file and a directory");
+        // A file, or a symbolic link: nothing may be laid out through a link.
+        return Error::InvalidArgument("archive: '" + parent +
+                                      "' is a file or link and a directory");
       }
       if (dirs.insert(parent).second) implied.push_back(ArchiveEntry{parent, true, false, {}});
     }
@@ -100,13 +113,16 @@ Result<Bytes> WriteArchive(std::vector<ArchiveEntry> entries, uint64_t mtime) {
   Bytes out;
   uint32_t ino = 1;
   for (const ArchiveEntry& e : entries) {
-    uint32_t mode = e.directory ? (kTypeDir | kModeDir)
-                                : (kTypeFile | (e.executable ? kModeExec : kModeFile));
-    uint32_t size = e.directory ? 0 : static_cast<uint32_t>(e.data.size());
+    uint32_t mode = e.directory    ? (kTypeDir | kModeDir)
+                    : e.is_symlink() ? (kTypeLink | kModeLink)
+                                     : (kTypeFile | (e.executable ? kModeExec : kModeFile));
+    // newc stores a link's target as its data, without a NUL (what cpio -H newc writes).
+    ByteSpan body = e.is_symlink() ? AsBytes(e.link_target) : ByteSpan(e.data);
+    uint32_t size = e.directory ? 0 : static_cast<uint32_t>(body.size());
     PutHeader(out, ino++, mode, e.directory ? 2 : 1, static_cast<uint32_t>(mtime), size, e.path);
     if (!e.directory) {
-      Append(out, e.data);
-      out.insert(out.end(), Pad4(e.data.size()), 0);
+      Append(out, body);
+      out.insert(out.end(), Pad4(body.size()), 0);
     }
   }
   PutHeader(out, 0, 0, 1, 0, 0, kTrailer);
@@ -116,6 +132,7 @@ Result<Bytes> WriteArchive(std::vector<ArchiveEntry> entries, uint64_t mtime) {
 Result<std::vector<ArchiveEntry>> ReadArchive(ByteSpan data) {
   std::vector<ArchiveEntry> out;
   std::set<std::string> seen;
+  std::set<std::string> links;
   size_t pos = 0;
   while (true) {
     if (data.size() - pos < kArchiveHeaderSize) {
@@ -150,6 +167,15 @@ Result<std::vector<ArchiveEntry>> ReadArchive(ByteSpan data) {
     if (out.size() == kMaxArchiveEntries) return Error::Malformed("archive: too many entries");
     if (!IsSafeArchivePath(name)) return Error::Malformed("archive: unsafe path '" + name + "'");
     if (!seen.insert(name).second) return Error::Malformed("archive: duplicate path '" + name + "'");
+    // Nothing may be laid out through a symbolic link (the launcher writes the tree before it
+    // enters the enclave's root; a link to "/" would lead a later entry onto the host).
+    for (size_t slash = name.find('/'); slash != std::string::npos;
+         slash = name.find('/', slash + 1)) {
+      if (links.count(name.substr(0, slash))) {
+        return Error::Malformed("archive: '" + name + "' is under the symbolic link '" +
+                                name.substr(0, slash) + "'");
+      }
+    }
     ArchiveEntry e;
     e.path = name;
     if ((mode & kTypeMask) == kTypeDir) {
@@ -165,8 +191,26 @@ Result<std::vector<ArchiveEntry>> ReadArchive(ByteSpan data) {
       e.data.assign(body.begin(), body.end());
       e.executable = (mode & 0111) != 0;
       pos += size + data_pad;
+    } else if ((mode & kTypeMask) == kTypeLink) {
+      size_t data_pad = Pad4(size);
+      if (size > kMaxArchiveLinkTargetSize || data.size() - pos < size + data_pad) {
+        return Error::Malformed("archive: bad or truncated target of link '" + name + "'");
+      }
+      e.link_target = std::string(AsString(data.subspan(pos, size)));
+      if (!IsValidLinkTarget(e.link_target)) {
+        return Error::Malformed("archive: bad target of link '" + name + "'");
+      }
+      // ... nor one that came before it (the reader does not require sorted input).
+      auto after = seen.lower_bound(name + "/");
+      if (after != seen.end() && after->rfind(name + "/", 0) == 0) {
+        return Error::Malformed("archive: '" + *after + "' is under the symbolic link '" + name +
+                                "'");
+      }
+      links.insert(name);
+      pos += size + data_pad;
     } else {
-      return Error::Malformed("archive: '" + name + "' is neither a file nor a directory");
+      return Error::Malformed("archive: '" + name +
+                              "' is neither a file, a directory nor a symbolic link");
     }
     out.push_back(std::move(e));
   }

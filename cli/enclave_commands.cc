@@ -175,7 +175,9 @@ void RegisterEnclaveCommands(CLI::App& app, Action& run) {
   auto build = std::make_shared<BuildArgs>();
   CLI::App* b = app.add_subcommand("build-enclave", "Build an enclave image (EIF) and print its PCRs");
   b->add_option("--manifest", build->manifest, "Computation manifest (.json/.yaml)")->required();
-  b->add_option("--app-dir", build->app_dir, "Directory of application data packed under /app");
+  b->add_option("--app-dir", build->app_dir,
+                "Directory packed as /app (files, directories, links inside it), with the "
+                "library closure of its programs and the manifest's app.packages");
   b->add_option("--output-file", build->output, "Where to write the image")->required();
   b->add_option("--runtime", build->runtime,
                 "Enclave runtime binary (default: cloister-enclave built with this CLI)");

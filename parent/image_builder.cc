@@ -19,7 +19,11 @@
 #include "common/file.h"
 #include "common/ossl.h"
 #include "common/secret.h"
+#include "common/json.h"
 #include "common/unique_fd.h"
+#include "formats/app_manifest.h"
+#include "parent/app_image.h"
+#include "parent/sandbox.h"
 
 extern char** environ;
 
@@ -29,7 +33,6 @@ namespace {
 
 constexpr size_t kMaxLoaderOutput = 64 * 1024;
 constexpr size_t kMaxPemSize = 64 * 1024;
-constexpr size_t kMaxAppFileTotal = size_t{256} << 20;
 
 // Returns whether `elf` is a 64-bit ELF executable with a PT_INTERP program header.
 // kInvalidArgument if it is not a 64-bit little-endian ELF file.
@@ -109,62 +112,58 @@ std::string ManifestEntryName(const std::string& manifest_path) {
   return "app/manifest.json";
 }
 
-Result<std::vector<eif::ArchiveEntry>> CollectApp(const BuildOptions& o) {
-  std::vector<eif::ArchiveEntry> entries;
+// The manifest's app section, when the manifest is JSON and has one (docs/apps.md). A YAML
+// manifest's is not read here (the runtime reads manifests as JSON).
+Result<std::optional<formats::AppSection>> ManifestAppSection(const std::string& manifest_path,
+                                                              ByteSpan manifest) {
+  if (fs::path(manifest_path).extension() != ".json") return std::optional<formats::AppSection>();
+  auto doc = ParseStrictJson(AsString(manifest), kMaxJsonDepth);
+  if (!doc || !doc->is_object() || !doc->contains(formats::kAppSectionKey)) {
+    return std::optional<formats::AppSection>();  // the runtime's check names what is wrong
+  }
+  auto app = formats::ParseAppSection((*doc)[std::string(formats::kAppSectionKey)]);
+  if (!app) return app.error().WithContext("--manifest " + manifest_path);
+  return std::optional<formats::AppSection>(std::move(*app));
+}
+
+// The application ramdisk: the manifest at app/manifest.<ext> and the app tree (app directory,
+// packages, library closure; parent/app_image.h). The app directory may hold the manifest
+// itself (the same bytes, e.g. --manifest DIR/manifest.json) but no other manifest.* file: the
+// runtime would read that one instead of the manifest checked here.
+Result<AppTree> CollectApp(const BuildOptions& o, const std::vector<eif::ArchiveEntry>& boot) {
   std::string ext = fs::path(o.manifest_path).extension().string();
   if (ext != ".json" && ext != ".yaml" && ext != ".yml") {
     return Error::InvalidArgument("the manifest must be a .json, .yaml or .yml file");
   }
   CLOISTER_ASSIGN_OR_RETURN(Bytes manifest, ReadRegularFile(o.manifest_path, 1 << 20));
-  entries.push_back({ManifestEntryName(o.manifest_path), false, false, std::move(manifest)});
-  if (o.app_dir.empty()) return entries;
-  std::error_code ec;
-  if (!fs::is_directory(o.app_dir, ec)) {
-    return Error::NotFound("app directory " + o.app_dir + " does not exist");
+  CLOISTER_ASSIGN_OR_RETURN(std::optional<formats::AppSection> app,
+                            ManifestAppSection(o.manifest_path, manifest));
+  AppTreeOptions options;
+  options.app_dir = o.app_dir;
+  options.bootstrap = boot;
+  if (app) {
+    options.packages = app->packages;
+    options.command = app->command;
   }
-  size_t total = 0;
-  for (auto it = fs::recursive_directory_iterator(o.app_dir, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    const fs::directory_entry& de = *it;
-    std::string rel = fs::relative(de.path(), o.app_dir, ec).generic_string();
-    if (ec) break;
-    if (de.is_symlink(ec)) {
-      return Error::InvalidArgument("app directory: symbolic link " + rel +
-                                    " is not allowed (images hold regular files only)");
-    }
-    if (de.is_directory(ec)) {
-      entries.push_back({"app/" + rel, true, false, {}});
+  CLOISTER_ASSIGN_OR_RETURN(AppTree tree, CollectAppTree(options));
+  const std::string manifest_entry = ManifestEntryName(o.manifest_path);
+  for (auto it = tree.entries.begin(); it != tree.entries.end();) {
+    if (it->path == manifest_entry && !it->is_symlink() && it->data == manifest) {
+      it = tree.entries.erase(it);
       continue;
     }
-    if (!de.is_regular_file(ec)) {
-      return Error::InvalidArgument("app directory: " + rel + " is not a regular file");
+    for (const char* name : {"app/manifest.json", "app/manifest.yaml", "app/manifest.yml"}) {
+      if (it->path == name) {
+        return Error::InvalidArgument(
+            "app directory holds " + it->path.substr(4) + ", which is not the --manifest " +
+            o.manifest_path + " (the image's /" + manifest_entry +
+            "); remove it or pass it as --manifest");
+      }
     }
-    if (entries.size() > kMaxAppFiles) return Error::InvalidArgument("app directory: too many files");
-    CLOISTER_ASSIGN_OR_RETURN(Bytes data, ReadRegularFile(de.path().string(), eif::kMaxArchiveFileSize));
-    total += data.size();
-    if (total > kMaxAppFileTotal) return Error::InvalidArgument("app directory: too large");
-    auto perms = de.status(ec).permissions();
-    bool exec = (perms & (fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec)) !=
-                fs::perms::none;
-    entries.push_back({"app/" + rel, false, exec, std::move(data)});
+    ++it;
   }
-  if (ec) return Error::Io("app directory " + o.app_dir + ": " + ec.message());
-  std::string manifest_entry = ManifestEntryName(o.manifest_path);
-  size_t dup = std::count_if(entries.begin(), entries.end(), [&](const eif::ArchiveEntry& e) {
-    return e.path == manifest_entry;
-  });
-  if (dup > 1) {
-    // The same manifest may sit in the app directory; then it must be the same bytes.
-    auto first = std::find_if(entries.begin(), entries.end(),
-                              [&](const auto& e) { return e.path == manifest_entry; });
-    auto second = std::find_if(first + 1, entries.end(),
-                               [&](const auto& e) { return e.path == manifest_entry; });
-    if (first->data != second->data) {
-      return Error::InvalidArgument("app directory holds a different " + manifest_entry);
-    }
-    entries.erase(second);
-  }
-  return entries;
+  tree.entries.push_back({manifest_entry, false, false, std::move(manifest)});
+  return tree;
 }
 
 std::string Rfc3339Seconds(uint64_t epoch) {
@@ -177,7 +176,7 @@ std::string Rfc3339Seconds(uint64_t epoch) {
 }
 
 Result<Bytes> Metadata(const BuildOptions& o, ByteSpan runtime,
-                       const std::vector<eif::ArchiveEntry>& bootstrap) {
+                       const std::vector<eif::ArchiveEntry>& bootstrap, const AppTree& app) {
   nlohmann::ordered_json libs = nlohmann::ordered_json::array();
   for (const auto& e : bootstrap) {
     if (!e.directory) libs.push_back({{"Path", "/" + e.path}, {"Sha384", HexEncode(Sha384(e.data))}});
@@ -194,8 +193,30 @@ Result<Bytes> Metadata(const BuildOptions& o, ByteSpan runtime,
       {"DockerInfo", nullptr},
       {"CustomMetadata",
        {{"Runtime", {{"Sha384", HexEncode(Sha384(runtime))}}}, {"Bootstrap", libs}}}};
+  // What an auditor needs to rebuild the application ramdisk: the same package versions, and
+  // each library's bytes and origin (docs/eif.md "Metadata section"). Absent for an image with
+  // neither packages nor ELF files.
+  if (!app.packages.empty() || !app.libraries.empty()) {
+    nlohmann::ordered_json packages = nlohmann::ordered_json::array();
+    for (const auto& p : app.packages) {
+      packages.push_back(
+          {{"Name", p.name}, {"Version", p.version}, {"Architecture", p.architecture}});
+    }
+    nlohmann::ordered_json libraries = nlohmann::ordered_json::array();
+    for (const auto& l : app.libraries) {
+      nlohmann::ordered_json entry = {{"Path", l.path}, {"Sha384", HexEncode(l.sha384)}};
+      entry["Package"] = l.package.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(l.package);
+      entry["Version"] = l.version.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(l.version);
+      libraries.push_back(std::move(entry));
+    }
+    j["CustomMetadata"]["App"] = {{"Packages", packages}, {"Libraries", libraries}};
+  }
   std::string text = j.dump();
-  if (text.size() > eif::kMaxMetadataSize) return Error::InvalidArgument("metadata too large");
+  if (text.size() > eif::kMaxMetadataSize) {
+    return Error::InvalidArgument("the image metadata would be " + std::to_string(text.size()) +
+                                  " bytes, more than " + std::to_string(eif::kMaxMetadataSize) +
+                                  " (too many libraries)");
+  }
   return ToBytes(text);
 }
 
@@ -301,10 +322,18 @@ Result<BuiltImage> BuildEnclaveImage(const BuildOptions& o) {
   CLOISTER_ASSIGN_OR_RETURN(Bytes runtime, ReadRegularFile(o.runtime_path, kMaxRuntimeSize));
   CLOISTER_ASSIGN_OR_RETURN(std::vector<eif::ArchiveEntry> boot, CollectBootstrap(o.runtime_path));
   bool dynamic = !boot.empty();
-  CLOISTER_ASSIGN_OR_RETURN(std::vector<eif::ArchiveEntry> app, CollectApp(o));
-  CLOISTER_ASSIGN_OR_RETURN(Bytes metadata, Metadata(o, runtime, boot));
+  CLOISTER_ASSIGN_OR_RETURN(AppTree app, CollectApp(o, boot));
+  CLOISTER_ASSIGN_OR_RETURN(Bytes metadata, Metadata(o, runtime, boot, app));
+  // The launcher's layout rules (reserved names, nothing under a link), checked before any PCR
+  // is printed rather than at launch.
+  SandboxSpec layout;
+  layout.init_path = kImageInit;
+  layout.files = boot;
+  for (const auto& e : app.entries) layout.files.push_back(e);
+  if (Status st = CheckLayout(layout); !st) return Error::InvalidArgument(st.error().message());
+  layout.files.clear();
   CLOISTER_ASSIGN_OR_RETURN(Bytes boot_archive, eif::WriteArchive(std::move(boot), mtime));
-  CLOISTER_ASSIGN_OR_RETURN(Bytes app_archive, eif::WriteArchive(std::move(app), mtime));
+  CLOISTER_ASSIGN_OR_RETURN(Bytes app_archive, eif::WriteArchive(std::move(app.entries), mtime));
 
   eif::Image image;
   image.sections.push_back({eif::SectionType::kKernel, 0, std::move(runtime)});

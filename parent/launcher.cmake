@@ -3,6 +3,7 @@
 # docs/nsm.md, docs/threat-model.md.
 cloister_library(NAME launcher
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/image_builder.cc
+          ${CMAKE_CURRENT_LIST_DIR}/app_image.cc
           ${CMAKE_CURRENT_LIST_DIR}/runtime_check.cc
           ${CMAKE_CURRENT_LIST_DIR}/nsm_service.cc
           ${CMAKE_CURRENT_LIST_DIR}/sandbox.cc

@@ -224,8 +224,12 @@ void LoadSeccomp(int err_fd) {
   }
   if (::chdir(kSandboxRootName) != 0) Die(err, "enter the tmpfs root", errno);
   const std::string root = ".";
-  // The image's files: ramdisks in order, then the kernel section as init.
+  // The image's files: ramdisks in order, then the kernel section as init. Symbolic links come
+  // last, once every file and directory exists, so no path is ever created through one
+  // (CheckLayout also refuses any entry under a link): until pivot_root below the host's root is
+  // still reachable from here.
   for (const auto& e : spec.files) {
+    if (e.is_symlink()) continue;
     std::string path = root + "/" + e.path;
     MakeParents(root, e.path);
     if (e.directory) {
@@ -237,6 +241,13 @@ void LoadSeccomp(int err_fd) {
   std::string init_rel = spec.init_path.substr(1);
   MakeParents(root, init_rel);
   if (!CreateFile(root + "/" + init_rel, spec.init, 0555)) Die(err, "write init", errno);
+  for (const auto& e : spec.files) {
+    if (!e.is_symlink()) continue;
+    MakeParents(root, e.path);
+    if (::symlink(e.link_target.c_str(), (root + "/" + e.path).c_str()) != 0) {
+      Die(err, "symlink " + e.path, errno);
+    }
+  }
   for (const char* d : {"proc", "dev", "tmp"}) {
     if (::mkdir((root + "/" + d).c_str(), d == std::string("tmp") ? 01777 : 0755) != 0 &&
         errno != EEXIST) {
@@ -352,7 +363,9 @@ Result<std::vector<int>> ParseCpuList(const std::string& text) {
 }  // namespace
 
 Status CheckLayout(const SandboxSpec& spec) {
-  std::set<std::string> files, dirs;
+  // files: regular files and symbolic links (nothing may sit under either); a path may be a
+  // directory in several ramdisks but a file or link in only one (the layout creates each once).
+  std::set<std::string> files, dirs, links;
   for (const auto& e : spec.files) {
     std::string top = e.path.substr(0, e.path.find('/'));
     for (const char* reserved : kReservedRootNames) {
@@ -360,19 +373,36 @@ Status CheckLayout(const SandboxSpec& spec) {
         return Error::Malformed("image: /" + e.path + " collides with the enclave's /" + top);
       }
     }
-    (e.directory ? dirs : files).insert(e.path);
+    if (e.directory) {
+      dirs.insert(e.path);
+    } else if (!files.insert(e.path).second) {
+      return Error::Malformed("image: /" + e.path + " is in more than one ramdisk");
+    }
+    if (e.is_symlink()) links.insert(e.path);
   }
-  for (const auto& f : files) {
-    if (dirs.count(f)) return Error::Malformed("image: /" + f + " is both a file and a directory");
-    for (size_t pos = f.find('/'); pos != std::string::npos; pos = f.find('/', pos + 1)) {
-      if (files.count(f.substr(0, pos))) {
-        return Error::Malformed("image: /" + f.substr(0, pos) + " is a file and a directory");
+  for (const auto& e : spec.files) {
+    const std::string& p = e.path;
+    if (!e.directory && dirs.count(p)) {
+      return Error::Malformed("image: /" + p + " is both a file and a directory");
+    }
+    for (size_t pos = p.find('/'); pos != std::string::npos; pos = p.find('/', pos + 1)) {
+      std::string parent = p.substr(0, pos);
+      if (links.count(parent)) {
+        return Error::Malformed("image: /" + p + " is under the symbolic link /" + parent);
+      }
+      if (files.count(parent)) {
+        return Error::Malformed("image: /" + parent + " is a file and a directory");
       }
     }
   }
   std::string init_rel = spec.init_path.size() > 1 ? spec.init_path.substr(1) : "";
   if (init_rel.empty() || files.count(init_rel) || dirs.count(init_rel)) {
     return Error::Malformed("image: init path " + spec.init_path + " is taken by a ramdisk file");
+  }
+  for (size_t pos = init_rel.find('/'); pos != std::string::npos; pos = init_rel.find('/', pos + 1)) {
+    if (files.count(init_rel.substr(0, pos))) {
+      return Error::Malformed("image: init path " + spec.init_path + " is under a ramdisk file");
+    }
   }
   return OkStatus();
 }

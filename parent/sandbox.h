@@ -60,7 +60,9 @@ struct SandboxSpec {
   std::string hostname = "enclave";
 };
 
-// Checks that `files` and `init_path` can be laid out (no reserved names, no file/dir clash).
+// Checks that `files` and `init_path` can be laid out: no reserved names, no file/directory
+// clash, a file or symbolic link in one ramdisk only, nothing under a symbolic link (the layout
+// creates links last and never writes through one). kMalformed naming the path.
 Status CheckLayout(const SandboxSpec& spec);
 
 // Pipes between the monitor and the sandbox child (all close-on-exec).

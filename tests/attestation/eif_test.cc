@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <openssl/pem.h>
 
+#include <cstdio>
+#include <map>
+
 #include "attestation/eif_archive.h"
 #include "common/ossl.h"
 #include "common/reader.h"
@@ -330,6 +333,87 @@ TEST(EifArchiveTest, RefusesBadArchives) {
   EXPECT_FALSE(IsSafeArchivePath("a//b"));
   EXPECT_FALSE(IsSafeArchivePath("a/./b"));
   EXPECT_TRUE(IsSafeArchivePath("a/b.c"));
+}
+
+
+// A newc entry as a hostile builder could write it (no order, any mode): header, name, data.
+Bytes NewcEntry(std::string_view name, uint32_t mode, std::string_view data) {
+  char h[kArchiveHeaderSize + 1];
+  snprintf(h, sizeof(h), "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X", 1u, mode,
+           0u, 0u, 1u, 0u, static_cast<uint32_t>(data.size()), 0u, 0u, 0u, 0u,
+           static_cast<uint32_t>(name.size() + 1), 0u);
+  Bytes out = ToBytes(std::string_view(h, kArchiveHeaderSize));
+  Append(out, AsBytes(name));
+  out.push_back(0);
+  while (out.size() % 4) out.push_back(0);
+  Append(out, AsBytes(data));
+  while (out.size() % 4) out.push_back(0);
+  return out;
+}
+
+Bytes Newc(const std::vector<Bytes>& entries) {
+  Bytes out;
+  for (const auto& e : entries) Append(out, e);
+  Append(out, NewcEntry("TRAILER!!!", 0, ""));
+  return out;
+}
+
+TEST(EifArchiveTest, SymbolicLinksRoundTrip) {
+  std::vector<ArchiveEntry> in = {
+      {"usr/lib/libz.so.1.2.13", false, false, ToBytes("ELF")},
+      {"usr/lib/libz.so.1", false, false, {}, "libz.so.1.2.13"},
+      {"lib64/ld-linux-x86-64.so.2", false, false, {}, "/lib/x86_64-linux-gnu/ld.so"}};
+  auto bytes = WriteArchive(in);
+  ASSERT_TRUE(bytes) << bytes.error().ToString();
+  auto out = ReadArchive(*bytes);
+  ASSERT_TRUE(out) << out.error().ToString();
+  std::map<std::string, ArchiveEntry> by_path;
+  for (auto& e : *out) by_path[e.path] = e;
+  ASSERT_TRUE(by_path.count("usr/lib/libz.so.1"));
+  EXPECT_TRUE(by_path["usr/lib/libz.so.1"].is_symlink());
+  EXPECT_EQ(by_path["usr/lib/libz.so.1"].link_target, "libz.so.1.2.13");
+  EXPECT_TRUE(by_path["usr/lib/libz.so.1"].data.empty());
+  EXPECT_EQ(by_path["lib64/ld-linux-x86-64.so.2"].link_target, "/lib/x86_64-linux-gnu/ld.so");
+  EXPECT_FALSE(by_path["usr/lib/libz.so.1.2.13"].is_symlink());
+  // cpio -H newc's encoding of a link: mode 0120777, the target as data without a NUL.
+  EXPECT_NE(std::string(bytes->begin(), bytes->end()).find("000A1FF"), std::string::npos);
+}
+
+TEST(EifArchiveTest, RefusesPathsThroughSymbolicLinks) {
+  const uint32_t kLink = 0120777, kFile = 0100444, kDir = 040755;
+  struct Case {
+    const char* name;
+    Bytes archive;
+  };
+  const std::vector<Case> cases = {
+      {"file under a link", Newc({NewcEntry("a", kLink, "/etc"), NewcEntry("a/passwd", kFile, "x")})},
+      {"file under a link, link last",
+       Newc({NewcEntry("a/passwd", kFile, "x"), NewcEntry("a", kLink, "/etc")})},
+      {"directory under a link", Newc({NewcEntry("a", kLink, "/"), NewcEntry("a/b", kDir, "")})},
+      {"deep under a link", Newc({NewcEntry("a", kLink, "b"), NewcEntry("a/c/d", kFile, "x")})},
+      {"empty target", Newc({NewcEntry("a", kLink, "")})},
+      {"NUL in target", Newc({NewcEntry("a", kLink, std::string_view("b\0c", 3))})},
+      {"target too long", Newc({NewcEntry("a", kLink, std::string(kMaxArchiveLinkTargetSize + 1, 'x'))})},
+      {"link twice", Newc({NewcEntry("a", kLink, "b"), NewcEntry("a", kLink, "c")})},
+      {"fifo", Newc({NewcEntry("a", 010644, "")})},
+  };
+  for (const auto& c : cases) {
+    auto r = ReadArchive(c.archive);
+    EXPECT_FALSE(r) << c.name;
+  }
+  // The sibling "a-b" sorts between "a" and "a/...": still a plain file next to the link.
+  auto ok = ReadArchive(Newc({NewcEntry("a", kLink, "b"), NewcEntry("a-b", kFile, "x")}));
+  EXPECT_TRUE(ok) << ok.error().ToString();
+  auto under = ReadArchive(
+      Newc({NewcEntry("a", kLink, "/etc"), NewcEntry("a/passwd", kFile, "x")}));
+  ASSERT_FALSE(under);
+  EXPECT_NE(under.error().message().find("under the symbolic link 'a'"), std::string::npos);
+
+  EXPECT_FALSE(WriteArchive({{"a", false, false, {}, "/etc"}, {"a/passwd", false, false, {}}}));
+  EXPECT_FALSE(WriteArchive({{"a", false, false, ToBytes("data"), "b"}}));
+  EXPECT_FALSE(WriteArchive({{"a", true, false, {}, "b"}}));
+  EXPECT_FALSE(WriteArchive({{"a", false, false, {}, std::string("b\0c", 3)}}));
+  EXPECT_FALSE(WriteArchive({{"a", false, false, {}, "b"}, {"a", false, false, {}}}));
 }
 
 }  // namespace

@@ -34,6 +34,11 @@ TEST(SandboxLayoutTest, RefusesImagesThatShadowTheLaunchersFiles) {
     return s;
   };
   EXPECT_TRUE(CheckLayout(spec({{"app", true, false, {}}, {"app/x", false, false, {}}})));
+  // A directory in two ramdisks, and links beside files, are fine.
+  EXPECT_TRUE(CheckLayout(spec({{"lib", true, false, {}},
+                                {"lib", true, false, {}},
+                                {"lib/libz.so.1.2.13", false, false, {}},
+                                {"lib/libz.so.1", false, false, {}, "libz.so.1.2.13"}})));
   const std::vector<std::vector<eif::ArchiveEntry>> bad = {
       {{"proc", true, false, {}}},
       {{"dev/null", false, false, {}}},
@@ -42,6 +47,13 @@ TEST(SandboxLayoutTest, RefusesImagesThatShadowTheLaunchersFiles) {
       {{"init", false, false, {}}},
       {{"a", false, false, {}}, {"a", true, false, {}}},
       {{"a", false, false, {}}, {"a/b", false, false, {}}},
+      // Symbolic links: nothing under one (whichever ramdisk holds it), one path in one ramdisk.
+      {{"app", false, false, {}, "/"}, {"app/x", false, false, {}}},
+      {{"app/x", false, false, {}}, {"app", false, false, {}, "/etc"}},
+      {{"lib", false, false, {}, "usr/lib"}, {"lib/libc.so.6", false, false, {}}},
+      {{"lib", false, false, {}, "usr/lib"}, {"lib", true, false, {}}},
+      {{"lib/ld.so", false, false, {}}, {"lib/ld.so", false, false, {}, "ld-2.36.so"}},
+      {{"init", false, false, {}, "/app/x"}},
   };
   for (const auto& files : bad) EXPECT_FALSE(CheckLayout(spec(files))) << files[0].path;
 }

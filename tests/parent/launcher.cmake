@@ -30,3 +30,9 @@ set_tests_properties(eif.reproducible_runtime PROPERTIES LABELS "integration;slo
 # The monitor's vsock broker and the enclave's side of its protocol (docs/vsock.md).
 cloister_test(NAME vsock_broker_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/vsock_broker_test.cc
   DEPS cloister::launcher cloister::common LABELS unit)
+
+# Images that carry an app: --app-dir refusals, links, the library closure, Debian packages, a
+# Python app run from the packed tree (docs/apps.md "Building an image with an app").
+cloister_test(NAME app_image_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/app_image_test.cc
+  DEPS cloister::launcher cloister::eif cloister::test_support cloister::common LABELS unit)
+add_dependencies(app_image_test isolation-probe)
