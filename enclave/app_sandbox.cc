@@ -2,7 +2,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/filter.h>
+#include <linux/securebits.h>
 #include <linux/seccomp.h>
 #include <poll.h>
 #include <sched.h>
@@ -98,6 +100,7 @@ enum ChildStep : int32_t {
   kStepNoNewPrivs,
   kStepLandlock,
   kStepSeccomp,
+  kStepCapabilities,
 };
 
 const char* StepName(int32_t step) {
@@ -112,6 +115,7 @@ const char* StepName(int32_t step) {
     case kStepNoNewPrivs: return "set no_new_privs";
     case kStepLandlock: return "enter the Landlock domain";
     case kStepSeccomp: return "load the seccomp filter";
+    case kStepCapabilities: return "drop capabilities";
     default: return "set up the sandbox";
   }
 }
@@ -160,6 +164,20 @@ struct Prepared {
   const int oom = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
   if (oom < 0 || ::write(oom, "1000", 4) != 4) ChildFail(report, kStepOomScore);
   ::close(oom);
+  // No capabilities (the enclave's runtime has none; RunApp run by root elsewhere drops them):
+  // the bounding set where allowed, then the sets; root must not get them back at execve.
+  for (int cap = 0; cap < 64; ++cap) (void)::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+  struct __user_cap_header_struct cap_header {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct cap_data[2] {};
+  if (::syscall(SYS_capset, &cap_header, cap_data) != 0) ChildFail(report, kStepCapabilities);
+  if (::geteuid() == 0 && (::prctl(PR_GET_SECUREBITS) & SECBIT_NOROOT) == 0) {
+    for (int cap = 0; cap < 64; ++cap) {
+      if (::prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1) {
+        errno = EPERM;
+        ChildFail(report, kStepCapabilities);
+      }
+    }
+  }
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) ChildFail(report, kStepNoNewPrivs);
   if (::syscall(SYS_landlock_restrict_self, p.ruleset_fd, 0) != 0) {
     ChildFail(report, kStepLandlock);
