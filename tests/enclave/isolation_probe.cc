@@ -20,6 +20,11 @@
 //                                          descriptor, "<long>" 100 bytes, "<binary>" junk)
 //   "fill" {path, mib} -> {written_mib, error}   (write 1 MiB chunks until mib or an error)
 //   "sysctl-rewrite" {path} -> {result}          (write a global sysctl's own value back)
+// and, for tests/adversarial/app_sandbox_test.cc, the app sandbox driven the way the app
+// computation drives it (enclave/app_sandbox.h RunApp, until that computation runs apps from a
+// manifest): a fresh layout /tmp/app-run-N/{inputs,outputs,scratch} with inputs/party-1, then
+//   "run-app" {args, time_limit_ms, memory_mib} -> {end, status, describe, result, error, dir}
+//   (runs /app/app-sandbox-probe args...; result = its outputs/result, error = RunApp's error)
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -52,6 +57,7 @@
 #include "common/io.h"
 #include "common/ossl.h"
 #include "common/vsock.h"
+#include "enclave/app_sandbox.h"
 #include "enclave/boot.h"
 #include "enclave/nsm.h"
 #include "enclave/frame_server.h"
@@ -448,6 +454,54 @@ Result<CborPtr> AttestLoopHandler(const cbor_item_t& req) {
   return r;
 }
 
+Result<CborPtr> RunAppHandler(const cbor_item_t& req) {
+  static int runs = 0;
+  const cbor_item_t* args = cloister::testing::MapGet(&req, "args");
+  if (args == nullptr || !cbor_isa_array(args)) {
+    return cloister::Error::InvalidArgument("missing args");
+  }
+  CLOISTER_ASSIGN_OR_RETURN(uint64_t limit_ms, UintField(req, "time_limit_ms"));
+  CLOISTER_ASSIGN_OR_RETURN(uint64_t memory_mib, UintField(req, "memory_mib"));
+  const std::string dir = "/tmp/app-run-" + std::to_string(++runs);
+  for (const std::string& d : {dir, dir + "/inputs", dir + "/outputs", dir + "/scratch"}) {
+    if (::mkdir(d.c_str(), 0755) != 0) return cloister::Error::Io("mkdir " + d);
+  }
+  {
+    std::ofstream input(dir + "/inputs/party-1");
+    input << "party-1's plaintext";
+  }
+  cloister::enclave::AppSpec spec;
+  spec.program = "/app/app-sandbox-probe";
+  spec.argv = {spec.program};
+  for (size_t i = 0; i < cbor_array_size(args); ++i) {
+    CLOISTER_ASSIGN_OR_RETURN(std::string_view a,
+                              cloister::CborAsText(cbor_array_handle(args)[i], "arg"));
+    spec.argv.emplace_back(a);
+  }
+  spec.env = {"CLOISTER_INPUTS=" + dir + "/inputs", "CLOISTER_OUTPUTS=" + dir + "/outputs",
+              "CLOISTER_SCRATCH=" + dir + "/scratch", "PATH=/app"};
+  spec.work_dir = dir + "/scratch";
+  spec.writable_dirs = {dir + "/outputs", dir + "/scratch"};
+  spec.time_limit = std::chrono::milliseconds(limit_ms);
+  spec.memory_bytes = memory_mib << 20;
+  auto exit = cloister::enclave::RunApp(spec);
+  CborPtr r(cbor_new_indefinite_map());
+  Put(r.get(), "dir", CborText(dir));
+  Put(r.get(), "error", CborText(exit ? "" : exit.error().ToString()));
+  if (exit) {
+    using End = cloister::enclave::AppExit::End;
+    Put(r.get(), "end", CborText(exit->end == End::kExited     ? "exited"
+                                 : exit->end == End::kSignaled ? "signaled"
+                                 : exit->end == End::kTimedOut ? "timed-out"
+                                                               : "out-of-memory"));
+    Put(r.get(), "status", cloister::CborUint(static_cast<uint64_t>(exit->status)));
+    Put(r.get(), "describe", CborText(exit->Describe(spec)));
+  }
+  auto result = cloister::ReadTextFile(dir + "/outputs/result", 4096);
+  Put(r.get(), "result", CborText(result ? *result : "<no result>"));
+  return r;
+}
+
 using ProbeHandler = Result<CborPtr> (*)(const cbor_item_t& request);
 
 // Answers a frame the production codec refused when it is one of the probe's own requests: the
@@ -511,6 +565,7 @@ int main(int argc, char** argv) {
       {"broker-raw", BrokerRaw},
       {"fill", Fill},
       {"sysctl-rewrite", SysctlRewrite},
+      {"run-app", RunAppHandler},
   };
   server.SetTestFallback([&handlers](ByteSpan payload) -> std::optional<Result<Bytes>> {
     return Answer(handlers, payload);
