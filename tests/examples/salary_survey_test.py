@@ -320,6 +320,11 @@ INPUT_FAILURES = [
     ("the first bad file in manifest order is named", {
         "employer-a": "nope\n", "employer-b": H + "L1,Q,987654\n", "employer-c": HAND["employer-c"]},
      "employer-a: line 1: the header must be 'job_level,gender,salary'"),
+    ("too many levels", with_b(H + "".join(f"L{i},F,{1000 + i}\n" for i in range(501))),
+     "employer-b: more than 500 distinct job levels (levels are a scale all employers share)"),
+    ("too many levels, lenient form", with_b(H + "".join(f" L{i},f,{1000 + i}\n"
+                                                        for i in range(501))),
+     "employer-b: more than 500 distinct job levels"),
     ("an input is missing", {"employer-a": HAND["employer-a"], "employer-b": H + "L1,F,987654\n"},
      "employer-c: cannot read its input (No such file or directory)"),
 ]
@@ -378,6 +383,23 @@ class FailureTest(unittest.TestCase):
     def test_unset_environment(self):
         r = subprocess.run([APP], env={}, capture_output=True, timeout=60)
         self.assertEqual(r.returncode, 1)
+
+
+class OutcomeSizeTest(unittest.TestCase):
+    def test_an_outcome_over_1_mib_fails_the_run(self):
+        # 30 employers, each with 700 (level, gender) groups of its own (within the 500 levels
+        # an employer may have): 21,000 suppressed groups of ~70 bytes, over 1 MiB.
+        inputs = {}
+        for p in range(30):
+            rows = "".join(f"{p:02d}{'L' * 28}{i:02d},{g},5\n" for i in range(100)
+                           for g in "FMX")
+            rows += "".join(f"{p:02d}{'M' * 27}{i:03d},F,5\n" for i in range(100, 500))
+            inputs[f"p{p}"] = H + rows
+        layout = Layout(self, inputs, manifest(list(inputs)))
+        self.assertEqual(layout.run(), 1)
+        self.assertEqual(layout.error(), "the outcome would exceed 1 MiB: too many (job level, "
+                         "gender) groups across the employers")
+        self.assertEqual(sorted(layout.files()), ["error"])
 
 
 class LenientFormsTest(unittest.TestCase):

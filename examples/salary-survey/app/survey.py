@@ -36,6 +36,10 @@ LEVEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 # 1 .. 999,999,999 in whole currency units: digits only, no sign, no leading zero.
 SALARY_RE = re.compile(r"[1-9][0-9]{0,8}")
 MAX_ROWS_PER_EMPLOYER = 1_000_000
+# Job levels are a scale the employers share; a few hundred at most. Bounds the outcome, which
+# the runtime takes only up to 1 MiB (docs/apps.md).
+MAX_LEVELS_PER_EMPLOYER = 500
+MAX_OUTCOME_BYTES = 1 << 20
 MAX_INPUT_BYTES = 64 << 20
 MAX_MANIFEST_BYTES = 1 << 20
 # The runtime reports at most this much of the error file (docs/apps.md).
@@ -143,7 +147,7 @@ def parse_payroll(party, data):
         raise SurveyError(f"{party}: line {line}: quotes are not accepted")
     groups = _parse_canonical(text)
     if groups is not None:
-        return groups
+        return _check_levels(party, groups)
     lines = text.split("\n")
     groups = {}
     count = 0
@@ -182,7 +186,7 @@ def parse_payroll(party, data):
                           f"'job_level,gender,salary' is required")
     if not count:
         raise SurveyError(f"{party}: no rows after the header")
-    return groups
+    return _check_levels(party, groups)
 
 
 def _parse_canonical(text):
@@ -204,6 +208,14 @@ def _parse_canonical(text):
             salaries = by_key[key] = []
         salaries.append(int(salary))
     return {tuple(key.split(",")): salaries for key, salaries in by_key.items()}
+
+
+def _check_levels(party, groups):
+    """Returns `groups` if they hold at most MAX_LEVELS_PER_EMPLOYER levels."""
+    if len({level for level, _ in groups}) > MAX_LEVELS_PER_EMPLOYER:
+        raise SurveyError(f"{party}: more than {MAX_LEVELS_PER_EMPLOYER} distinct job levels "
+                          f"(levels are a scale all employers share)")
+    return groups
 
 
 def _records(party, lines):
@@ -351,6 +363,9 @@ def main():
                 raise SurveyError(f"{party}: cannot read its input ({e.strerror})") from None
             payrolls[party] = parse_payroll(party, data)
         outcome = dump(public_outcome(payrolls, k))
+        if len(outcome) > MAX_OUTCOME_BYTES:
+            raise SurveyError("the outcome would exceed 1 MiB: too many (job level, gender) "
+                              "groups across the employers")
         reports = private_outputs(payrolls, k)
         # Everything is computed before anything is written: a failure leaves no outcome.
         for reader in readers:
