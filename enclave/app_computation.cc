@@ -566,7 +566,14 @@ ComputationEntry AppEntry(std::string name, AppRuntimeOptions options) {
       CLOISTER_RETURN_IF_ERROR(CheckProgram(options.app_dir + "/" + app.command, app.command));
     }
     std::vector<std::string> parties;
-    for (const auto& p : manifest.parties) parties.push_back(p.id);
+    for (const auto& p : manifest.parties) {
+      // Party ids name files in the layout (inputs/<party>, private/<party>/).
+      if (p.id == "." || p.id == "..") {
+        return Error::Malformed("manifest party id '" + p.id +
+                                "' cannot name a file in the app's layout (docs/apps.md)");
+      }
+      parties.push_back(p.id);
+    }
     auto computation = std::make_unique<AppComputation>(name, options, std::move(app),
                                                         std::move(outputs), std::move(parties),
                                                         memory);

@@ -73,7 +73,7 @@ int CheckInput(const std::string& party, const std::string& manifest_path) {
   if (!text) return PrintReason(text.error());
   enclave::AppRuntimeOptions host;
   host.host_check = true;
-  auto computations = enclave::RuntimeComputations(AsBytes(*text), host);
+  auto computations = enclave::RuntimeComputations(*text, host);
   if (!computations) return PrintReason(computations.error());
   auto manifest = computations->ParseManifest(*text);
   if (!manifest) return PrintReason(manifest.error());
@@ -106,7 +106,7 @@ int CheckManifest(const std::string& path) {
   if (!text) return PrintReason(text.error());
   enclave::AppRuntimeOptions host;
   host.host_check = true;
-  auto computations = enclave::RuntimeComputations(AsBytes(*text), host);
+  auto computations = enclave::RuntimeComputations(*text, host);
   if (!computations) return PrintReason(computations.error());
   auto checked = computations->CheckManifest(*text);
   if (!checked) return PrintReason(checked.error());
