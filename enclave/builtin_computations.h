@@ -1,5 +1,5 @@
 // The computations compiled into the enclave runtime, as one table (enclave/computation.h says
-// how an entry is made and how apps will join):
+// how an entry is made; enclave/app_computation.h adds a manifest's app to it):
 //   "sealed-bid-auction"  section "auction"  enclave/auction.h, docs/auction.md
 //   "none"                no section         serves only the built-in requests (examples/hello)
 //

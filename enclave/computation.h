@@ -15,9 +15,9 @@
 // enclave/builtin_computations.h lists the computations compiled into the runtime, and main.cc
 // builds the registry from it before it reads the manifest; there is no registration by static
 // initialisers, so what a runtime can run is what that one list (and the image) says. An app
-// (issue 17: a program in the image's /app) will join the same table: its entry, made by the
-// runtime's app supervisor from the manifest's app section, has a factory returning a
-// Computation that hands the inputs to the program and collects its outcome.
+// (a program in the image's /app, docs/apps.md) joins the same table: its entry, made from the
+// manifest's app section by enclave/app_computation.h (RuntimeComputations), has a factory
+// returning a Computation that hands the inputs to the program and collects its outcome.
 //
 // Thread safety: a Computation is not thread-safe. A ComputationRegistry is filled by one
 // thread (Add) and then only read: its const methods may be called concurrently.

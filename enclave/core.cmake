@@ -8,5 +8,6 @@ cloister_library(NAME enclave_core
     ${CMAKE_CURRENT_LIST_DIR}/auction.cc
     ${CMAKE_CURRENT_LIST_DIR}/computation_run.cc
     ${CMAKE_CURRENT_LIST_DIR}/app_sandbox.cc
+    ${CMAKE_CURRENT_LIST_DIR}/app_computation.cc
   DEPS cloister::formats cloister::attestation cloister::common Threads::Threads
        PkgConfig::SECCOMP)

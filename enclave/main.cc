@@ -11,7 +11,11 @@
 // `cloister-enclave --check-input PARTY --manifest FILE`, run on the host by `cloister party
 // encrypt --manifest`, reads PARTY's plaintext on stdin (at most kMaxCheckedInputBytes) and
 // hands it to a fresh computation of that manifest (its own input parser, AddInput), with the
-// same exits; the reason never quotes the input (the computations' messages do not).
+// same exits; the reason never quotes the input (the computations' messages do not). For an app
+// (docs/apps.md) there is no input parser in the runtime: the check accepts the input of any
+// party of the manifest and the app reads it when it runs. Both checks build the same table as
+// the boot (enclave/app_computation.h RuntimeComputations), without the image: an app's
+// command is looked for in /app only at boot.
 #include <malloc.h>
 #include <strings.h>
 #include <unistd.h>
@@ -19,6 +23,7 @@
 #include <cerrno>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -29,6 +34,7 @@
 #include "common/ossl.h"
 #include "common/secret.h"
 #include "common/vsock.h"
+#include "enclave/app_computation.h"
 #include "enclave/boot.h"
 #include "enclave/builtin_computations.h"
 #include "enclave/enclave_session.h"
@@ -65,10 +71,13 @@ int CheckInput(const std::string& party, const std::string& manifest_path) {
   using namespace cloister;
   auto text = ReadFile(manifest_path, enclave::kMaxManifestSize);
   if (!text) return PrintReason(text.error());
-  const enclave::ComputationRegistry computations = enclave::BuiltinComputations();
-  auto manifest = computations.ParseManifest(*text);
+  enclave::AppRuntimeOptions host;
+  host.host_check = true;
+  auto computations = enclave::RuntimeComputations(*text, host);
+  if (!computations) return PrintReason(computations.error());
+  auto manifest = computations->ParseManifest(*text);
   if (!manifest) return PrintReason(manifest.error());
-  auto computation = computations.Create(*manifest);
+  auto computation = computations->Create(*manifest);
   if (!computation) return PrintReason(computation.error());
   SecureVector plaintext;
   uint8_t buf[64 * 1024];
@@ -95,7 +104,11 @@ int CheckManifest(const std::string& path) {
   using namespace cloister;
   auto text = ReadFile(path, enclave::kMaxManifestSize);
   if (!text) return PrintReason(text.error());
-  auto checked = enclave::BuiltinComputations().CheckManifest(*text);
+  enclave::AppRuntimeOptions host;
+  host.host_check = true;
+  auto computations = enclave::RuntimeComputations(*text, host);
+  if (!computations) return PrintReason(computations.error());
+  auto checked = computations->CheckManifest(*text);
   if (!checked) return PrintReason(checked.error());
   return 0;
 }
@@ -129,10 +142,29 @@ int main(int argc, char** argv) {
   }
   if (auto st = enclave::HardenProcess(); !st) return Fail("harden", st.error());
   InitLogging("cloister-enclave");
-  // The computations this runtime can run; the manifest is parsed once, with this table.
-  const enclave::ComputationRegistry computations = enclave::BuiltinComputations();
   auto manifest_file = enclave::ReadManifest();
   if (!manifest_file) return Fail("manifest", manifest_file.error());
+  auto nsm = enclave::Nsm::FromEnvironment();
+  if (!nsm) return Fail("nsm", nsm.error());
+  // --memory bounds what the enclave can hold (RLIMIT_AS): requests and inputs that would not
+  // fit are refused with an error instead of ending the enclave.
+  const uint64_t memory = enclave::AddressSpaceLimit();
+  // The computations this runtime can run (the built-ins and the manifest's app); the manifest
+  // is parsed once, with this table. An app's output reaches the console only in a debug-mode
+  // enclave, and that is decided by what the platform attests, not by anything the operator
+  // passes in: a debug enclave's PCR0 is all zeros (Nitro Enclaves User Guide, "Debug mode"),
+  // so its attestation cannot get a party's key released by a policy pinning the real PCRs.
+  enclave::AppRuntimeOptions app_options;
+  app_options.enclave_memory_bytes = memory;
+  {
+    auto pcr0 = (*nsm)->DescribePcr(0);
+    if (!pcr0) return Fail("nsm", pcr0.error());
+    app_options.debug = !pcr0->value.empty() && std::all_of(pcr0->value.begin(), pcr0->value.end(),
+                                                            [](uint8_t b) { return b == 0; });
+  }
+  auto computations_or = enclave::RuntimeComputations(AsBytes(manifest_file->text), app_options);
+  if (!computations_or) return Fail("manifest", computations_or.error());
+  const enclave::ComputationRegistry computations = std::move(*computations_or);
   auto manifest = computations.ParseManifest(AsBytes(manifest_file->text));
   if (!manifest) return Fail("manifest", manifest.error());
   // The computation of the run, made now so a bad section stops the boot; "computation": "none"
@@ -143,8 +175,6 @@ int main(int argc, char** argv) {
     if (!created) return Fail("manifest", created.error());
     computation = std::move(*created);
   }
-  auto nsm = enclave::Nsm::FromEnvironment();
-  if (!nsm) return Fail("nsm", nsm.error());
   auto transport = vsock::Transport::FromEnvironment();
   if (!transport) return Fail("vsock", transport.error());
 
@@ -152,9 +182,6 @@ int main(int argc, char** argv) {
   auto session = enclave::EnclaveSession::Create(manifest->digest, **nsm, SystemClock::Get());
   if (!session) return Fail("session", session.error());
 
-  // --memory bounds what the enclave can hold (RLIMIT_AS): requests and inputs that would not
-  // fit are refused with an error instead of ending the enclave.
-  const uint64_t memory = enclave::AddressSpaceLimit();
   // glibc gives each thread that allocates a malloc arena of its own, reserving 64 MiB of address
   // space apiece: the run's KMS workers (enclave/computation_run.h) would spend --memory on reservations
   // and leave the inputs short. One arena serves the whole runtime.

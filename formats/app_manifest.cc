@@ -126,9 +126,12 @@ Result<AppSection> ParseAppSection(const nlohmann::json& section) {
           return Bad(at, "has unknown field '" + key.substr(0, kMaxIdBytes) + "'");
         }
       }
+      // The name is a file name in the app's layout (private/<reader>/<name>): not . or ..
       if (!o.contains("name") || !o["name"].is_string() ||
-          !IsValidId(o["name"].get_ref<const std::string&>())) {
-        return Bad(at + ".name", "must be 1-64 of A-Z a-z 0-9 . _ : -");
+          !IsValidId(o["name"].get_ref<const std::string&>()) ||
+          o["name"].get_ref<const std::string&>() == "." ||
+          o["name"].get_ref<const std::string&>() == "..") {
+        return Bad(at + ".name", "must be 1-64 of A-Z a-z 0-9 . _ : - (not . or ..)");
       }
       if (!o.contains("reader") || !o["reader"].is_string() ||
           (o["reader"].get_ref<const std::string&>() != kEveryParty &&

@@ -38,7 +38,7 @@ inline constexpr size_t kMaxAppOutputSpecs = 64;
 inline constexpr size_t kMaxAppOutputs = 4096;
 
 struct AppOutputSpec {
-  std::string name;    // IsValidId
+  std::string name;    // IsValidId, not "." or ".." (a file name in the app's layout)
   std::string reader;  // a party id, or kEveryParty
 };
 

@@ -2,6 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+#include <cstdint>
+
 #include "attestation/attestation_doc.h"
 #include "common/cbor.h"
 #include "common/ossl.h"
@@ -19,6 +22,20 @@ constexpr size_t kMaxReceiptDepth = 16;
 Result<nlohmann::json> ItemToJson(const cbor_item_t* item, size_t depth) {
   if (depth > kMaxReceiptDepth) return Error::Malformed("outcome nests too deeply");
   if (cbor_isa_uint(item)) return nlohmann::json(cbor_get_int(item));
+  if (cbor_isa_negint(item)) {
+    // Major type 1 holds -1 - n (RFC 8949 section 3.1); JSON numbers here are 64-bit.
+    const uint64_t n = cbor_get_int(item);
+    if (n > static_cast<uint64_t>(INT64_MAX)) {
+      return Error::Malformed("outcome holds a negative integer below -2^63");
+    }
+    return nlohmann::json(-1 - static_cast<int64_t>(n));
+  }
+  if (cbor_isa_float_ctrl(item) && cbor_float_get_width(item) != CBOR_FLOAT_0) {
+    // Half, single and double floats (RFC 8949 section 3.3); JSON has no NaN or infinity.
+    const double d = cbor_float_get_float(item);
+    if (!std::isfinite(d)) return Error::Malformed("outcome holds a float JSON cannot show");
+    return nlohmann::json(d);
+  }
   if (cbor_isa_string(item)) {
     CLOISTER_ASSIGN_OR_RETURN(std::string_view s, CborAsText(item, "outcome text"));
     return nlohmann::json(std::string(s));

@@ -143,8 +143,9 @@ Result<VerifiedReceipt> VerifyReceipt(ByteSpan receipt, const attestation::Verif
                                       const VerifyReceiptOptions& options);
 
 // Returns `cbor` (an outcome) as JSON for display: maps with text keys become objects, arrays
-// arrays, text strings, unsigned integers, null and booleans themselves, byte strings hex text.
-// kMalformed for anything else (negative integers, floats, tags, non-text keys).
+// arrays, text strings, integers (down to -2^63), finite floats, null and booleans themselves,
+// byte strings hex text. kMalformed for anything else (tags, non-text keys, NaN and infinities,
+// integers below -2^63, other simple values).
 Result<nlohmann::json> CborToJson(ByteSpan cbor);
 
 // Returns the receipt body as JSON (ComputationId, ManifestDigest, SessionId, Inputs, Outputs

@@ -5,6 +5,7 @@ cloister_test(NAME enclave_core_test
     ${CMAKE_CURRENT_LIST_DIR}/computation_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/computation_run_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/app_sandbox_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/app_computation_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/fuzz_corpus_test.cc
   DEPS cloister::enclave_core LABELS unit)
 cloister_test(NAME enclave_kms_envelope_test

@@ -576,3 +576,54 @@ TEST_F(ReceiptTest, MyOutputMustBeListedAndNameThisRun) {
 
 }  // namespace
 }  // namespace cloister::formats
+
+namespace cloister::formats {
+namespace {
+
+// CborToJson shows every outcome an app can produce (enclave/app_computation.h: negative
+// integers and 64-bit floats among them) and refuses, with a reason, what JSON cannot show.
+TEST(CborToJsonTest, ShowsIntegersOfBothSignsAndFloats) {
+  struct Row {
+    std::vector<uint8_t> cbor;
+    std::string json;
+  };
+  const std::vector<Row> rows = {
+      {{0x20}, "-1"},                                                  // negint 0
+      {{0x38, 0x63}, "-100"},                                          // negint8 99
+      {{0x3b, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, "-9223372036854775808"},
+      {{0x1b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, "18446744073709551615"},
+      {{0xfb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0}, "1.5"},                   // float64
+      {{0xfa, 0xc0, 0x20, 0, 0}, "-2.5"},                              // float32
+      {{0xf9, 0x3c, 0x00}, "1.0"},                                     // float16
+      {{0x82, 0x20, 0xfb, 0, 0, 0, 0, 0, 0, 0, 0}, "[-1,0.0]"},
+  };
+  for (const Row& r : rows) {
+    auto j = CborToJson(r.cbor);
+    ASSERT_TRUE(j.has_value()) << r.json << ": " << j.error().ToString();
+    EXPECT_EQ(j->dump(), r.json);
+  }
+}
+
+TEST(CborToJsonTest, RefusesWhatJsonCannotShow) {
+  struct Row {
+    std::vector<uint8_t> cbor;
+    std::string reason;
+  };
+  const std::vector<Row> rows = {
+      {{0x3b, 0x80, 0, 0, 0, 0, 0, 0, 0}, "negative integer below -2^63"},
+      {{0xf9, 0x7e, 0x00}, "float JSON cannot show"},                  // NaN
+      {{0xfb, 0x7f, 0xf0, 0, 0, 0, 0, 0, 0}, "float JSON cannot show"},  // +infinity
+      {{0xfa, 0xff, 0x80, 0, 0}, "float JSON cannot show"},              // -infinity
+      {{0xf7}, "no JSON form"},                                        // undefined
+      {{0xc1, 0x01}, "no JSON form"},                                  // tag 1
+      {{0xa1, 0x01, 0x02}, "outcome key"},                             // integer key
+  };
+  for (const Row& r : rows) {
+    auto j = CborToJson(r.cbor);
+    ASSERT_FALSE(j.has_value()) << r.reason;
+    EXPECT_NE(j.error().message().find(r.reason), std::string::npos) << j.error().message();
+  }
+}
+
+}  // namespace
+}  // namespace cloister::formats

@@ -1,0 +1,174 @@
+// An app end to end with every binary real (issue 17): a user writes a program by following
+// docs/apps.md alone, in a temporary directory outside the repository (here: C, compiled with
+// the host's compiler as a static executable, since the image builder does not yet add an app's
+// shared libraries), builds the image with `cloister build-enclave --app-dir`, and two parties
+// join the enclave's session and encrypt their inputs; cloister-parent runs it and both verify
+// the receipt, whose outcome is the app's outcome.json (negative numbers and floats included).
+// Then an app that refuses an input fails the run with the app's own reason, and nothing else.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "tests/support/journey_world.h"
+#include "tests/support/process.h"
+
+namespace cloister {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testing::BuyerPrincipals;
+using testing::CommandResult;
+using testing::JourneyWorld;
+using testing::Principal;
+
+constexpr uint32_t kCid = 41;
+constexpr char kComputationId[] = "app-journey-1";
+
+// The user's app, written from docs/apps.md: it reads one integer per party from
+// $CLOISTER_INPUTS and writes the count, the sum and the mean to $CLOISTER_OUTPUTS/outcome.json;
+// an input that is not one integer fails the run with a message in $CLOISTER_OUTPUTS/error.
+constexpr char kAppSource[] = R"(#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static const char* out_dir;
+
+static int fail(const char* party) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/error", out_dir);
+  FILE* f = fopen(path, "w");
+  if (f) { fprintf(f, "the input of %s is not one integer\n", party); fclose(f); }
+  return 2;
+}
+
+int main(void) {
+  const char* in_dir = getenv("CLOISTER_INPUTS");
+  out_dir = getenv("CLOISTER_OUTPUTS");
+  if (!in_dir || !out_dir) return 1;
+  DIR* d = opendir(in_dir);
+  if (!d) return 1;
+  long long sum = 0;
+  int n = 0;
+  struct dirent* e;
+  char path[4096];
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.') continue;
+    snprintf(path, sizeof path, "%s/%s", in_dir, e->d_name);
+    FILE* f = fopen(path, "r");
+    long long v;
+    char extra;
+    if (!f || fscanf(f, "%lld %c", &v, &extra) != 1) return fail(e->d_name);
+    fclose(f);
+    sum += v;
+    ++n;
+  }
+  closedir(d);
+  snprintf(path, sizeof path, "%s/outcome.json", out_dir);
+  FILE* o = fopen(path, "w");
+  if (!o) return 1;
+  fprintf(o, "{\"parties\": %d, \"sum\": %lld, \"mean\": %.2f}\n", n, sum, (double)sum / n);
+  return fclose(o) == 0 ? 0 : 1;
+}
+)";
+
+class AppJourneyTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto w = JourneyWorld::Create("cloister-app-journey");
+    ASSERT_TRUE(w) << w.error().ToString();
+    world_ = w->release();
+    // The user's project: a temporary directory of its own, nothing from the repository.
+    user_ = new testing::TempDir("cloister-user-app");
+    const fs::path src = user_->path() / "sum.c";
+    const fs::path app = user_->path() / "app";
+    fs::create_directories(app);
+    std::ofstream(src) << kAppSource;
+    CommandResult cc = testing::RunCommand(
+        {CLOISTER_TEST_CC, "-static", "-O2", "-o", (app / "sum").string(), src.string()});
+    ASSERT_EQ(cc.exit_code, 0) << cc.err;
+    json parties = json::array();
+    for (size_t i = 0; i < 2; ++i) {
+      const Principal& b = BuyerPrincipals()[i];
+      parties.push_back({{"id", b.name}, {"key_arn", world_->key_arn(b.name)}});
+    }
+    json manifest = {{"computation_id", kComputationId},
+                     {"computation", "integer-sum"},
+                     {"kms", json::parse(world_->KmsManifestJson(app))},
+                     {"parties", parties},
+                     {"app", {{"command", "sum"}, {"time_limit_seconds", 20}}}};
+    std::ofstream(app / "manifest.json") << manifest.dump(2) << "\n";
+    measurements_ = world_->Build(app, user_->path() / "sum.eif");
+    ASSERT_FALSE(measurements_.empty());
+    std::ofstream(user_->path() / "measurements.json") << measurements_;
+    ASSERT_TRUE(world_->Grant(user_->path() / "measurements.json"));
+  }
+
+  static void TearDownTestSuite() {
+    delete world_;
+    delete user_;
+  }
+
+  void TearDown() override { (void)world_->TerminateAll(); }
+
+  // Starts the image; the two parties join its session and encrypt `inputs[i]` into `dir`.
+  static void StartAndEncrypt(const fs::path& dir, const std::vector<std::string>& inputs) {
+    const fs::path& d = user_->path();
+    ASSERT_TRUE(world_->StartEnclave(d / "sum.eif", kCid));
+    fs::create_directories(dir / "inputs");
+    const fs::path session = dir / "session.cbor";
+    ASSERT_TRUE(world_->FetchSession(kCid, session));
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const Principal& b = BuyerPrincipals()[i];
+      const fs::path joined = dir / (b.name + "-session.json");
+      CommandResult j = world_->Join(b, session, d / "measurements.json", joined,
+                                     {"--manifest", (d / "app" / "manifest.json").string()});
+      ASSERT_EQ(j.exit_code, 0) << j.out << j.err;
+      CommandResult e = world_->Encrypt(b, kComputationId, b.name, inputs[i],
+                                        dir / "inputs" / (b.name + ".esdk"), joined);
+      ASSERT_EQ(e.exit_code, 0) << e.out << e.err;
+    }
+  }
+
+  static JourneyWorld* world_;
+  static testing::TempDir* user_;
+  static std::string measurements_;
+};
+
+JourneyWorld* AppJourneyTest::world_ = nullptr;
+testing::TempDir* AppJourneyTest::user_ = nullptr;
+std::string AppJourneyTest::measurements_;
+
+TEST_F(AppJourneyTest, AUserWrittenAppComputesTheReceiptsOutcome) {
+  testing::TempDir run("cloister-app-run");
+  ASSERT_NO_FATAL_FAILURE(StartAndEncrypt(run.path(), {"-7\n", "12\n"}));
+  const fs::path receipt = run.path() / "receipt.cbor";
+  CommandResult r = world_->Run(kCid, run.path() / "inputs", receipt);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const json expected = {{"parties", 2}, {"sum", 5}, {"mean", 2.5}};
+  EXPECT_EQ(json::parse(r.out)["Outcome"], expected) << r.out;
+  // Every party verifies the receipt offline against the audited measurements.
+  CommandResult v = world_->VerifyReceipt(receipt, user_->path() / "measurements.json");
+  ASSERT_EQ(v.exit_code, 0) << v.out << v.err;
+  EXPECT_NE(v.out.find("\"mean\": 2.5"), std::string::npos) << v.out;
+  EXPECT_NE(v.out.find("\"sum\": 5"), std::string::npos) << v.out;
+}
+
+TEST_F(AppJourneyTest, AnAppThatRefusesAnInputFailsTheRunWithItsReason) {
+  testing::TempDir run("cloister-app-run");
+  ASSERT_NO_FATAL_FAILURE(StartAndEncrypt(run.path(), {"-7\n", "twelve\n"}));
+  CommandResult r = world_->Run(kCid, run.path() / "inputs", run.path() / "receipt.cbor");
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  const std::string reason = "app exited with status 2: the input of " +
+                             BuyerPrincipals()[1].name + " is not one integer";
+  EXPECT_NE((r.out + r.err).find(reason), std::string::npos) << r.out << r.err;
+  // The input's bytes appear nowhere in what the operator sees.
+  EXPECT_EQ((r.out + r.err).find("twelve"), std::string::npos);
+  EXPECT_FALSE(fs::exists(run.path() / "receipt.cbor"));
+}
+
+}  // namespace
+}  // namespace cloister
