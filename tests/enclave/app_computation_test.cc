@@ -219,6 +219,20 @@ TEST_F(AppComputationTest, TheFactoryChecksTheImageAndTheSection) {
   EXPECT_EQ(LayoutsLeft(), 0u);
 }
 
+// Party ids name files in the layout (inputs/<party>, private/<party>/).
+TEST_F(AppComputationTest, PartyIdsThatAreNotFileNamesAreRefused) {
+  WriteApp("app.sh", "#!/bin/sh\n");
+  for (const char* id : {".", ".."}) {
+    json m = Manifest(ShellSection());
+    m["parties"][1]["id"] = id;
+    auto c = Create(m);
+    ASSERT_FALSE(c.has_value()) << id;
+    EXPECT_EQ(c.error().message(), "manifest party id '" + std::string(id) +
+                                       "' cannot name a file in the app's layout (docs/apps.md)");
+  }
+  EXPECT_EQ(LayoutsLeft(), 0u);
+}
+
 // ---- Inputs.
 
 TEST_F(AppComputationTest, InputsAreCheckedPerPartyAndAtomically) {

@@ -170,5 +170,42 @@ TEST_F(AppJourneyTest, AnAppThatRefusesAnInputFailsTheRunWithItsReason) {
   EXPECT_FALSE(fs::exists(run.path() / "receipt.cbor"));
 }
 
+// The runtime's host-side checks (enclave/main.cc) build the same table as its boot: an app
+// manifest is accepted without the image, an app under a built-in's name is refused with the
+// reason, and --check-input accepts any manifest party's input (the app checks it at run time)
+// and refuses other parties.
+TEST(AppRuntimeCheckTest, TheHostChecksKnowApps) {
+  testing::TempDir dir("cloister-app-check");
+  auto write = [&](const std::string& name, const std::string& computation) {
+    json manifest = {
+        {"computation_id", "check-1"},
+        {"computation", computation},
+        {"kms", {{"endpoint", "https://127.0.0.1:8000"}, {"region", "us-east-1"}}},
+        {"parties", {{{"id", "alice"}, {"key_arn", "arn:aws:kms:us-east-1:111:key/a"}}}},
+        {"app", {{"command", "not-in-this-directory"}, {"time_limit_seconds", 5}}}};
+    std::ofstream(dir.path() / name) << manifest.dump();
+    return (dir.path() / name).string();
+  };
+  const std::string runtime = testing::BinaryPath("enclave/cloister-enclave");
+  const std::string app = write("app.json", "my-app");
+  CommandResult ok = testing::RunCommand({runtime, "--check-manifest", app});
+  EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  EXPECT_EQ(ok.out, "");
+  CommandResult builtin = testing::RunCommand(
+      {runtime, "--check-manifest", write("builtin.json", "sealed-bid-auction")});
+  EXPECT_EQ(builtin.exit_code, 1);
+  EXPECT_EQ(builtin.out,
+            "manifest computation 'sealed-bid-auction' is a built-in computation; an app needs a "
+            "name of its own (docs/apps.md)\n");
+  CommandResult input = testing::RunCommand({runtime, "--check-input", "alice", "--manifest", app},
+                                            {}, std::chrono::seconds(10), "anything at all\n");
+  EXPECT_EQ(input.exit_code, 0) << input.out << input.err;
+  EXPECT_EQ(input.out, "");
+  CommandResult stranger = testing::RunCommand(
+      {runtime, "--check-input", "mallory", "--manifest", app}, {}, std::chrono::seconds(10), "x");
+  EXPECT_EQ(stranger.exit_code, 1);
+  EXPECT_EQ(stranger.out, "party is not in the manifest\n");
+}
+
 }  // namespace
 }  // namespace cloister
