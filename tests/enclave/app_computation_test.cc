@@ -455,8 +455,10 @@ TEST_F(AppComputationTest, ARunFailsWithTheReasonTheAppOrItsOutputsGive) {
       {"echo '{} trailing' > outcome.json", {}, "app's outcome.json: is not strict JSON"},
       {"head -c 1048577 /dev/zero > outcome.json", {},
        "app's outcome.json is larger than 1048576 bytes"},
-      {"ln -s /etc/passwd outcome.json", {}, "app's outcome.json is a symbolic link"},
-      {"mkfifo outcome.json", {}, "app's outcome.json is not a regular file"},
+      // The app's sandbox refuses links and FIFOs in its directories (docs/apps.md), so these fail
+      // in the app; the runtime's own checks behind them are the second line.
+      {"ln -s /etc/passwd outcome.json", {}, "app exited with status 1"},
+      {"mkfifo outcome.json", {}, "app exited with status 1"},
       {"echo '{}' > outcome.json; ln outcome.json \"$CLOISTER_SCRATCH/x\"", {},
        "app's outcome.json has more than one name"},
       {"echo 1 > a; ln a outcome.json; rm a", {}, ""},  // one name again: accepted
@@ -476,10 +478,10 @@ TEST_F(AppComputationTest, ARunFailsWithTheReasonTheAppOrItsOutputsGive) {
        "app wrote private/bob/s, which the manifest does not declare (app.outputs)"},
       {"echo null > outcome.json; ln -s /etc/passwd private/bob/r",
        {{"outputs", {{{"name", "r"}, {"reader", "bob"}}}}},
-       "app's private output private/bob/r is a symbolic link"},
+       "app exited with status 1"},
       {"echo null > outcome.json; rmdir private/bob; ln -s /etc private/bob",
        {{"outputs", {{{"name", "r"}, {"reader", "bob"}}}}},
-       "app's private/bob is not a directory"},
+       "app exited with status 1"},
       {"echo null > outcome.json; head -c 16777217 /dev/zero > private/bob/r",
        {{"outputs", {{{"name", "r"}, {"reader", "bob"}}}}},
        "app's private output private/bob/r is larger than 16777216 bytes"},
@@ -516,7 +518,7 @@ TEST_F(AppComputationTest, TheLayoutIsOverwrittenAndRemovedWhateverHappens) {
   WriteShellApp(
       "echo '{\"ok\":true}' > outcome.json\n"
       "cd \"$CLOISTER_SCRATCH\"; echo secret > s; chmod 000 s; mkdir -p d/e/f; echo x > d/e/f/g\n"
-      "chmod 500 d/e; ln -s /etc/passwd link; mkfifo fifo");
+      "chmod 500 d/e");
   auto c = Create(Manifest(ShellSection()));
   ASSERT_TRUE(c.has_value()) << c.error().ToString();
   ASSERT_EQ(LayoutsLeft(), 1u);  // made at creation (at boot in the enclave)
