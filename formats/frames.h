@@ -6,8 +6,9 @@
 //
 // Requests (parent -> enclave): ping {}, get_attestation {nonce}, describe-pcr {index},
 // set_credentials {access_key_id, secret_access_key, session_token}, put_input {party,
-// ciphertext}, run {}, put_input_part {party, size, offset, data}. Replies (enclave -> parent): ok {}, attestation {document, statement},
-// pcr {lock, data}, input_accepted {party, sha384}, receipt {receipt}, error {code, message}.
+// ciphertext}, run {}, put_input_part {party, size, offset, data}. Replies (enclave -> parent):
+// ok {}, attestation {document, statement}, pcr {lock, data}, input_accepted {party, sha384},
+// receipt {receipt}, error {code, message}.
 //
 // Decoding reads the bytes received, once, straight into the typed structs below (libcbor's
 // streaming decoder, no item tree): the payload must be a definite-length map holding exactly
