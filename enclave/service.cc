@@ -77,9 +77,7 @@ Status ComputationService::Register(FrameServer& server) {
   CLOISTER_RETURN_IF_ERROR(server.On<frames::Run>(
       [this](frames::Run r) -> Result<frames::Response> { return Handle(r); }));
   CLOISTER_RETURN_IF_ERROR(server.On<frames::PutInputPart>(
-      [this](frames::PutInputPart r) -> Result<frames::Response> {
-        return Handle(std::move(r));
-      }));
+      [this](frames::PutInputPart r) -> Result<frames::Response> { return Handle(std::move(r)); }));
   return OkStatus();
 }
 
@@ -169,11 +167,11 @@ Result<formats::frames::Response> ComputationService::PutInputPart(
   } else if (request.offset != it->second.data.size() || request.size != it->second.size) {
     // Out of step (a second input for the party, a part skipped, replayed or resized): what
     // arrived cannot be trusted to be the input the party made.
-    std::string what =
-        request.offset == 0
-            ? quoted + " already has an input in progress"
-            : "input part of " + quoted + " at offset " + std::to_string(request.offset) +
-                  " of " + std::to_string(request.size) + " bytes is out of order";
+    std::string what = request.offset == 0
+                           ? quoted + " already has an input in progress"
+                           : "input part of " + quoted + " at offset " +
+                                 std::to_string(request.offset) + " of " +
+                                 std::to_string(request.size) + " bytes is out of order";
     Error e = Error::InvalidArgument(
         what + " (expected offset " + std::to_string(it->second.data.size()) + " of " +
         std::to_string(it->second.size) + " bytes); the input in progress is dropped: send it "

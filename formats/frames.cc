@@ -484,8 +484,10 @@ Result<Request> DecodeRequestFields(PayloadReader& r, const Envelope& e) {
     CLOISTER_ASSIGN_OR_RETURN(std::string_view p, f.Text(party, "party", 1, kMaxPartyBytes));
     CLOISTER_ASSIGN_OR_RETURN(Head size, f.Next("size"));
     CLOISTER_ASSIGN_OR_RETURN(m.size, f.Uint(size, "size", kMaxInputBytes));
-    if (m.size == 0) return Error::Malformed("put_input_part: size is 0, outside 1.." +
-                                             std::to_string(kMaxInputBytes));
+    if (m.size == 0) {
+      return Error::Malformed("put_input_part: size is 0, outside 1.." +
+                              std::to_string(kMaxInputBytes));
+    }
     CLOISTER_ASSIGN_OR_RETURN(Head offset, f.Next("offset"));
     CLOISTER_ASSIGN_OR_RETURN(m.offset, f.Uint(offset, "offset", m.size - 1));
     CLOISTER_ASSIGN_OR_RETURN(Head data, f.Next("data"));

@@ -364,7 +364,7 @@ Result<frames::InputAccepted> SendInput(frames::FrameConnection& conn, const Inp
   if (size == 0) return Error::Malformed(what + " is empty");
   if (size > frames::kMaxInputBytes) {
     return Error::Malformed(what + " is larger than the protocol's " +
-                                  std::to_string(frames::kMaxInputBytes >> 30) + " GiB");
+                            std::to_string(frames::kMaxInputBytes >> 30) + " GiB");
   }
   frames::PutInputPart part;
   part.party = f.party;
@@ -450,7 +450,9 @@ int RunComputation(const Options& o) {
   for (const InputFile& f : *inputs) {
     bool remote = false;
     auto accepted = SendInput(conn, f, &remote);
-    if (!accepted) return remote ? RemoteFailure(accepted.error()) : ReportFailure(accepted.error());
+    if (!accepted) {
+      return remote ? RemoteFailure(accepted.error()) : ReportFailure(accepted.error());
+    }
     sent.push_back({{"Party", f.party}, {"File", f.path}, {"Sha384", HexEncode(accepted->sha384)}});
   }
 
