@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -301,7 +302,9 @@ class AppComputation final : public Computation {
     if (has_input_[i]) return Error::PolicyDenied("second input from this party");
     if (!options_.host_check) {
       if (ran_) return Error::InvalidArgument("app: the run is over");
+      const auto start = std::chrono::steady_clock::now();
       CLOISTER_RETURN_IF_ERROR(WriteReadOnly("inputs/" + parties_[i], plaintext));
+      handover_ += std::chrono::steady_clock::now() - start;
     }
     has_input_[i] = true;
     ++items_;
@@ -318,7 +321,16 @@ class AppComputation final : public Computation {
     if (ran_) return Error::InvalidArgument("app: the app has already run");
     ran_ = true;
     Result<ComputationResult> result = RunAndCollect();
+    const auto wipe_start = std::chrono::steady_clock::now();
     Wipe();
+    // The app's phases, next to the run's (enclave/service.cc event=run_phases): writing the
+    // inputs into the layout, starting the app in its sandbox, the app itself, reading and
+    // converting what it wrote, and wiping the layout.
+    auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
+    spdlog::info("event=app_phases handover_ms={:.3f} start_ms={:.3f} app_ms={:.3f} "
+                 "collect_ms={:.3f} wipe_ms={:.3f}",
+                 ms(handover_), ms(start_time_), ms(run_time_), ms(collect_),
+                 ms(std::chrono::steady_clock::now() - wipe_start));
     return result;
   }
 
@@ -367,6 +379,14 @@ class AppComputation final : public Computation {
     (void)::fchmodat(root_fd_.get(), "inputs", 0500, 0);
 
     CLOISTER_ASSIGN_OR_RETURN(AppExit exit, RunApp(spec));
+    start_time_ = exit.start_time;
+    run_time_ = exit.run_time;
+    const auto collect_start = std::chrono::steady_clock::now();
+    struct CollectTimer {
+      std::chrono::steady_clock::time_point start;
+      std::chrono::steady_clock::duration& total;
+      ~CollectTimer() { total += std::chrono::steady_clock::now() - start; }
+    } collect_timer{collect_start, collect_};
     CLOISTER_ASSIGN_OR_RETURN(UniqueFd outputs, OpenDir(root_fd_.get(), "outputs",
                                                         "$CLOISTER_OUTPUTS"));
     if (!exit.ok()) {
@@ -506,6 +526,11 @@ class AppComputation final : public Computation {
   uint64_t memory_bytes_;
   uint64_t items_ = 0;
   bool ran_ = false;
+  // Phase times for the log line of Outcome.
+  std::chrono::steady_clock::duration handover_{0};
+  std::chrono::steady_clock::duration collect_{0};
+  std::chrono::microseconds start_time_{0};
+  std::chrono::microseconds run_time_{0};
   std::string root_;
   UniqueFd root_fd_;
 };

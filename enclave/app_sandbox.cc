@@ -420,6 +420,7 @@ std::string AppExit::Describe(const AppSpec& spec) const {
 }
 
 Result<AppExit> RunApp(const AppSpec& spec) {
+  const auto started = std::chrono::steady_clock::now();
   if (spec.program.empty() || spec.program[0] != '/' || spec.argv.empty()) {
     return Error::InvalidArgument("app: the program must be an absolute path with an argv[0]");
   }
@@ -483,6 +484,7 @@ Result<AppExit> RunApp(const AppSpec& spec) {
     return Error::Unavailable("app: could not " + std::string(StepName(failure.step)) + ": " +
                               strerror(failure.error));
   }
+  const auto executing = std::chrono::steady_clock::now();  // the report pipe closed at execve
   UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
   if (!pidfd) {
     const int err = errno;
@@ -537,6 +539,10 @@ Result<AppExit> RunApp(const AppSpec& spec) {
   }
 
   AppExit exit;
+  exit.start_time =
+      std::chrono::duration_cast<std::chrono::microseconds>(executing - started);
+  exit.run_time = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - executing);
   if (timed_out) {
     exit.end = AppExit::End::kTimedOut;
     return exit;

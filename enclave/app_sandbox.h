@@ -52,6 +52,10 @@ struct AppExit {
   };
   End end = End::kExited;
   int status = 0;
+  // Where the time went (for the run's phase log): from RunApp's start until the program was
+  // executing (preparing the sandbox, fork, execve), and from then until it was reaped.
+  std::chrono::microseconds start_time{0};
+  std::chrono::microseconds run_time{0};
   bool ok() const { return end == End::kExited && status == 0; }
   // E.g. "exited with status 1", "was killed by signal 9 (SIGKILL)", "ran past its time limit
   // of 60 s", "reached its memory limit of 256 MiB".
