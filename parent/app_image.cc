@@ -517,11 +517,11 @@ class TreeBuilder {
     }
     // A script runs through its "#!" interpreter (execve(2), "Interpreter scripts"), which must
     // be in the image too.
-    std::string_view head = AsString(ByteSpan(file->data).first(std::min(file->data.size(),
-                                                                          kMaxShebangLine)));
+    std::string_view head = AsString(
+        ByteSpan(file->data).first(std::min(file->data.size(), kMaxShebangLine)));
     if (!StartsWith(head, "#!")) return OkStatus();
-    head = head.substr(2, head.find('\n') == std::string_view::npos ? head.size() - 2
-                                                                     : head.find('\n') - 2);
+    head = head.substr(2);
+    head = head.substr(0, head.find('\n'));
     size_t start = head.find_first_not_of(" \t");
     if (start == std::string_view::npos) return Error::InvalidArgument(shown + ": empty #! line");
     std::string interp(head.substr(start, head.find_first_of(" \t", start) - start));
