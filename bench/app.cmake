@@ -4,6 +4,7 @@
 # builds what the script runs; then, as root:
 #   bench/app_bench.py [--build build] [--reps 3]
 add_custom_target(app_bench
-  COMMAND ${CMAKE_COMMAND} -E echo "run (as root): ${PROJECT_SOURCE_DIR}/bench/app_bench.py --build ${PROJECT_BINARY_DIR}")
+  COMMAND ${CMAKE_COMMAND} -E echo "run (as root): ${PROJECT_SOURCE_DIR}/bench/app_bench.py --build ${PROJECT_BINARY_DIR}"
+  VERBATIM)
 add_dependencies(app_bench cloister cloister-parent cloister-enclave cloister-kms cloister-proxy
                  auction_app)
