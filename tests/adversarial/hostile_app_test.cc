@@ -166,33 +166,11 @@ class HostileAppTest : public ::testing::Test {
     ASSERT_TRUE(w) << w.error().ToString();
     world_ = w->release();
     user_ = new testing::TempDir("cloister-hostile-src");
-    const fs::path src = user_->path() / "hostile.c";
-    const fs::path app = user_->path() / "app";
-    fs::create_directories(app);
-    std::ofstream(src) << kAppSource;
-    CommandResult cc = testing::RunCommand(
-        {CLOISTER_TEST_CC, "-static", "-O2", "-o", (app / "hostile").string(), src.string()});
-    ASSERT_EQ(cc.exit_code, 0) << cc.err;
-    json parties = json::array();
-    for (size_t i = 0; i < 2; ++i) {
-      const Principal& b = BuyerPrincipals()[i];
-      parties.push_back({{"id", b.name}, {"key_arn", world_->key_arn(b.name)}});
-    }
-    json manifest = {
-        {"computation_id", kComputationId},
-        {"computation", "hostile"},
-        {"kms", json::parse(world_->KmsManifestJson(app))},
-        {"parties", parties},
-        {"app",
-         {{"command", "hostile"},
-          {"time_limit_seconds", 2},
-          {"memory_mib", 32},
-          {"outputs", json::array({{{"name", "note"}, {"reader", "*"}}})}}}};
-    std::ofstream(app / "manifest.json") << manifest.dump(2) << "\n";
-    const std::string measurements = world_->Build(app, user_->path() / "hostile.eif");
-    ASSERT_FALSE(measurements.empty());
-    std::ofstream(user_->path() / "measurements.json") << measurements;
-    ASSERT_TRUE(world_->Grant(user_->path() / "measurements.json"));
+    const Status built = world_->BuildUserApp(
+        user_->path(), CLOISTER_TEST_CC, kAppSource, "hostile", kComputationId, "hostile",
+        R"({"command": "hostile", "time_limit_seconds": 2, "memory_mib": 32,
+            "outputs": [{"name": "note", "reader": "*"}]})");
+    ASSERT_TRUE(built) << built.error().ToString();
   }
 
   static void TearDownTestSuite() {

@@ -83,28 +83,10 @@ class AppJourneyTest : public ::testing::Test {
     world_ = w->release();
     // The user's project: a temporary directory of its own, nothing from the repository.
     user_ = new testing::TempDir("cloister-user-app");
-    const fs::path src = user_->path() / "sum.c";
-    const fs::path app = user_->path() / "app";
-    fs::create_directories(app);
-    std::ofstream(src) << kAppSource;
-    CommandResult cc = testing::RunCommand(
-        {CLOISTER_TEST_CC, "-static", "-O2", "-o", (app / "sum").string(), src.string()});
-    ASSERT_EQ(cc.exit_code, 0) << cc.err;
-    json parties = json::array();
-    for (size_t i = 0; i < 2; ++i) {
-      const Principal& b = BuyerPrincipals()[i];
-      parties.push_back({{"id", b.name}, {"key_arn", world_->key_arn(b.name)}});
-    }
-    json manifest = {{"computation_id", kComputationId},
-                     {"computation", "integer-sum"},
-                     {"kms", json::parse(world_->KmsManifestJson(app))},
-                     {"parties", parties},
-                     {"app", {{"command", "sum"}, {"time_limit_seconds", 20}}}};
-    std::ofstream(app / "manifest.json") << manifest.dump(2) << "\n";
-    measurements_ = world_->Build(app, user_->path() / "sum.eif");
-    ASSERT_FALSE(measurements_.empty());
-    std::ofstream(user_->path() / "measurements.json") << measurements_;
-    ASSERT_TRUE(world_->Grant(user_->path() / "measurements.json"));
+    const Status built = world_->BuildUserApp(
+        user_->path(), CLOISTER_TEST_CC, kAppSource, "sum", kComputationId, "integer-sum",
+        R"({"command": "sum", "time_limit_seconds": 20})");
+    ASSERT_TRUE(built) << built.error().ToString();
   }
 
   static void TearDownTestSuite() {
@@ -135,12 +117,10 @@ class AppJourneyTest : public ::testing::Test {
 
   static JourneyWorld* world_;
   static testing::TempDir* user_;
-  static std::string measurements_;
 };
 
 JourneyWorld* AppJourneyTest::world_ = nullptr;
 testing::TempDir* AppJourneyTest::user_ = nullptr;
-std::string AppJourneyTest::measurements_;
 
 TEST_F(AppJourneyTest, AUserWrittenAppComputesTheReceiptsOutcome) {
   testing::TempDir run("cloister-app-run");

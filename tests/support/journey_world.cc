@@ -269,6 +269,35 @@ CommandResult JourneyWorld::VerifyReceipt(const fs::path& receipt, const fs::pat
   return Cli(args);
 }
 
+Status JourneyWorld::BuildUserApp(const fs::path& project, const std::string& cc,
+                                  const std::string& c_source, const std::string& program,
+                                  const std::string& computation_id,
+                                  const std::string& computation,
+                                  const std::string& app_section_json, size_t parties) const {
+  const fs::path src = project / (program + ".c");
+  const fs::path app = project / "app";
+  fs::create_directories(app);
+  std::ofstream(src) << c_source;
+  CommandResult built =
+      RunCommand({cc, "-static", "-O2", "-o", (app / program).string(), src.string()});
+  if (built.exit_code != 0) return Error::Internal("compile " + src.string() + ": " + built.err);
+  nlohmann::json party_list = nlohmann::json::array();
+  for (size_t i = 0; i < parties && i < BuyerPrincipals().size(); ++i) {
+    const Principal& b = BuyerPrincipals()[i];
+    party_list.push_back({{"id", b.name}, {"key_arn", key_arn(b.name)}});
+  }
+  const nlohmann::json manifest = {{"computation_id", computation_id},
+                                   {"computation", computation},
+                                   {"kms", nlohmann::json::parse(KmsManifestJson(app))},
+                                   {"parties", party_list},
+                                   {"app", nlohmann::json::parse(app_section_json)}};
+  std::ofstream(app / "manifest.json") << manifest.dump(2) << "\n";
+  const std::string measurements = Build(app, project / (program + ".eif"));
+  if (measurements.empty()) return Error::Internal("build-enclave of " + app.string() + " failed");
+  std::ofstream(project / "measurements.json") << measurements;
+  return Grant(project / "measurements.json");
+}
+
 std::string JourneyWorld::Bids(const std::string& buyer) {
   size_t i = buyer.back() - '1';
   std::string out;

@@ -108,6 +108,17 @@ class JourneyWorld {
   // verify-receipt flags this world's transport needs (--allow-insecure-kms on plain HTTP).
   std::vector<std::string> TransportAllowances() const;
 
+  // A user's app project (docs/apps.md), outside the repository: compiles `c_source` with the C
+  // compiler `cc` as the static program `project`/app/`program`, writes the manifest of
+  // computation `computation` (id `computation_id`) over the first `parties` buyers with
+  // `app_section_json` as its "app" section, builds `project`/`program`.eif, writes
+  // `project`/measurements.json and has those buyers grant the operator on it. Errors name the
+  // step that failed.
+  Status BuildUserApp(const std::filesystem::path& project, const std::string& cc,
+                      const std::string& c_source, const std::string& program,
+                      const std::string& computation_id, const std::string& computation,
+                      const std::string& app_section_json, size_t parties = 2) const;
+
  private:
   explicit JourneyWorld(const std::string& prefix) : dir_(prefix) {}
 
