@@ -133,17 +133,26 @@ struct PngIo {
   size_t position;
   Bytes* output;
   char message[kMessageBytes];
+  char warning[kMessageBytes / 2];  // the last one: often the cause of the error that follows
 };
 
 [[noreturn]] void PngError(png_structp png, png_const_charp text) {
   auto* io = static_cast<PngIo*>(png_get_error_ptr(png));
-  std::snprintf(io->message, sizeof(io->message), "%s", text);
+  if (io->warning[0] != '\0') {
+    std::snprintf(io->message, sizeof(io->message), "%.100s (%s)", text, io->warning);
+  } else {
+    std::snprintf(io->message, sizeof(io->message), "%s", text);
+  }
   png_longjmp(png, 1);
 }
 
 // Warnings concern ancillary chunks, which libpng then ignores (a bad CRC, an unknown or
-// oversized one); the pixels do not depend on them.
-void PngWarning(png_structp, png_const_charp) {}
+// oversized one; the pixels do not depend on them), or explain the error that follows (a user
+// limit exceeded, then "Invalid IHDR data"): the last one is kept for the error message.
+void PngWarning(png_structp png, png_const_charp text) {
+  auto* io = static_cast<PngIo*>(png_get_error_ptr(png));
+  std::snprintf(io->warning, sizeof(io->warning), "%s", text);
+}
 
 void PngRead(png_structp png, png_bytep out, size_t length) {
   auto* io = static_cast<PngIo*>(png_get_io_ptr(png));
@@ -156,7 +165,7 @@ void PngRead(png_structp png, png_bytep out, size_t length) {
 // `message` set on failure.
 bool DecodePngInto(ByteSpan data, const DecodeLimits& limits, Image* out,
                    std::vector<png_bytep>* rows, char* message) {
-  PngIo io{data, 0, nullptr, {}};
+  PngIo io{data, 0, nullptr, {}, {}};
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &io, PngError, PngWarning);
   if (png == nullptr) {
     std::snprintf(message, kMessageBytes, "libpng could not start");
@@ -218,7 +227,7 @@ void PngWrite(png_structp png, png_bytep data, size_t length) {
 void PngFlush(png_structp) {}
 
 bool EncodePngInto(const Image& image, std::vector<png_bytep>* rows, Bytes* out, char* message) {
-  PngIo io{{}, 0, out, {}};
+  PngIo io{{}, 0, out, {}, {}};
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &io, PngError, PngWarning);
   if (png == nullptr) {
     std::snprintf(message, kMessageBytes, "libpng could not start");

@@ -1,0 +1,12 @@
+# examples/object-detection (built when OpenCV, libjpeg and libpng are found): the codec and
+# batch format's failing-case tables, and the CLI and the app run on the host in the
+# docs/apps.md layout against the reference detections (object_detection_reference.json).
+if(TARGET object-detection-app)
+  add_library(objdet_test_images STATIC ${CMAKE_CURRENT_LIST_DIR}/objdet_images.cc)
+  target_include_directories(objdet_test_images PUBLIC ${PROJECT_SOURCE_DIR})
+  target_link_libraries(objdet_test_images PUBLIC cloister::objdet_codec GTest::gtest
+                        JPEG::JPEG z)
+  cloister_test(NAME objdet_codec_test
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/objdet_codec_test.cc
+    DEPS objdet_test_images cloister::objdet_codec LABELS unit)
+endif()
