@@ -10,3 +10,10 @@ if(TARGET object-detection-app)
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/objdet_codec_test.cc
     DEPS objdet_test_images cloister::objdet_codec LABELS unit)
 endif()
+if(TARGET object-detection-app)
+  cloister_test(NAME object_detection_test
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/object_detection_test.cc
+    DEPS objdet_test_images cloister::objdet_codec cloister::common cloister::test_support
+    LABELS integration)
+  add_dependencies(object_detection_test object-detection-app object-detect)
+endif()

@@ -380,7 +380,9 @@ Image Annotate(const Image& image, const std::vector<Detection>& detections, boo
                               : d.label == "person" ? cv::Scalar(255, 128, 0)
                                                     : cv::Scalar(255, 255, 0);  // RGB
     cv::rectangle(mat, r, colour, thickness);
-    for (const Keypoint& k : d.keypoints) {
+    // A redacted face keeps its box, not its keypoints (they would outline the face again).
+    const bool redacted = redact && d.label == "face";
+    for (const Keypoint& k : redacted ? std::vector<Keypoint>{} : d.keypoints) {
       cv::circle(mat, cv::Point(static_cast<int>(k.x), static_cast<int>(k.y)), thickness + 1,
                  cv::Scalar(255, 0, 0), cv::FILLED);
     }

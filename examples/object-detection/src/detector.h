@@ -81,7 +81,7 @@ class Detectors {
 
 // Returns a copy of `image` with every detection's box, label and score (and keypoints) drawn;
 // with `redact`, each face's box is blurred beyond recognition first (shrunk to at most 8x8
-// pixels and enlarged again).
+// pixels and enlarged again) and its keypoints are not drawn.
 Image Annotate(const Image& image, const std::vector<Detection>& detections, bool redact);
 
 }  // namespace cloister::objdet

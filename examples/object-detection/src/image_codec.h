@@ -31,8 +31,8 @@ struct Image {
 // The limits DecodeImage applies. The defaults let an app with memory_mib 1024 decode and run
 // the detectors on the largest image allowed.
 struct DecodeLimits {
-  // width * height at most this: 2^25 pixels (e.g. 8192 x 4096) is 96 MiB of RGB.
-  uint64_t max_pixels = uint64_t{1} << 25;
+  // width * height at most this: 32 megapixels (e.g. 8000 x 4000) is 92 MiB of RGB.
+  uint64_t max_pixels = 32'000'000;
   // Each side at most this (libpng's user limit; JPEG's own maximum is 65500).
   uint32_t max_side = 32768;
   // A progressive JPEG may have at most this many scans: each scan re-reads the whole

@@ -68,7 +68,7 @@ struct DetectArgs {
   std::string annotated;
   bool redact = false;
   bool timing = false;
-  uint64_t max_megapixels = 33;
+  uint64_t max_megapixels = 32;
 };
 
 int Detect(const DetectArgs& args) {
