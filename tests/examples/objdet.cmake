@@ -15,5 +15,5 @@ if(TARGET object-detection-app)
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/object_detection_test.cc
     DEPS objdet_test_images cloister::objdet_codec cloister::common cloister::test_support
     LABELS integration)
-  add_dependencies(object_detection_test object-detection-app object-detect)
+  add_dependencies(object_detection_test object-detection-app object-detect cloister-enclave)
 endif()

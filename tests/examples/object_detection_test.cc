@@ -399,6 +399,34 @@ TEST(ObjectDetectionTest, RedactionBlursTheFaces) {
   EXPECT_LT(redacted, plain / 3) << "plain " << plain << ", redacted " << redacted;
 }
 
+// The example's two manifests, as they are (placeholder ARNs and endpoint aside, nothing the
+// app reads), pass the runtime's own check (what build-enclave runs) and run the app.
+TEST(ObjectDetectionTest, TheExampleManifestsRun) {
+  for (const char* file : {"manifest.json", "manifest-model-owner.json"}) {
+    SCOPED_TRACE(file);
+    auto text =
+        ReadTextFile(std::string(CLOISTER_SOURCE_DIR) + "/examples/object-detection/" + file);
+    ASSERT_TRUE(text.has_value());
+    const std::string path =
+        std::string(CLOISTER_SOURCE_DIR) + "/examples/object-detection/" + file;
+    auto check = cloister::testing::RunCommand(
+        {cloister::testing::BinaryPath("enclave/cloister-enclave"), "--check-manifest", path});
+    EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+    const nlohmann::json manifest = nlohmann::json::parse(*text);
+    const bool two = manifest["parties"].size() == 2;
+    std::map<std::string, Bytes> inputs = {{"images", SampleBatch()}};
+    if (two) inputs["model-owner"] = Model();
+    const AppRun run = RunApp(manifest, inputs, /*model_in_image=*/!two);
+    ASSERT_EQ(run.exit_code, 0) << run.error;
+    ASSERT_TRUE(run.outcome.has_value());
+    EXPECT_EQ((*run.outcome)["model_source"],
+              two ? std::string("party:model-owner") : std::string("image:") + kModelFile);
+    EXPECT_EQ(run.outcome->contains("counts"), two);
+    ASSERT_TRUE(run.detections.has_value());
+    EXPECT_EQ((*run.detections)["images"].size(), kImages.size());
+  }
+}
+
 TEST(ObjectDetectionTest, AppFailsClosedNamingTheCause) {
   const Bytes messi = Sample("messi5.jpg");
   struct Case {

@@ -80,7 +80,8 @@ Result<Parameters> ParseParameters(const nlohmann::json& app,
   const nlohmann::json& p = *it;
   static const std::set<std::string> kKnown = {
       "image_party",         "model_party", "model",  "detectors", "blazeface_size",
-      "blazeface_threshold", "annotate",    "redact", "public",    "max_megapixels"};
+      "blazeface_threshold", "annotate",    "redact", "public",    "max_megapixels",
+      "annotated_max_side"};
   for (const auto& [key, _] : p.items()) {
     if (!kKnown.contains(key)) return Error::Malformed("app.parameters." + key + " is unknown");
   }
@@ -168,6 +169,13 @@ Result<Parameters> ParseParameters(const nlohmann::json& app,
     }
     out.pipeline.limits.max_pixels = static_cast<uint64_t>(v.get<int64_t>()) * 1000000;
   }
+  if (p.contains("annotated_max_side")) {
+    const auto& v = p["annotated_max_side"];
+    if (!v.is_number_integer() || v.get<int64_t>() < 16 || v.get<int64_t>() > 65535) {
+      return Error::Malformed("app.parameters.annotated_max_side must be an integer 16..65535");
+    }
+    out.pipeline.annotated_max_side = static_cast<uint32_t>(v.get<int64_t>());
+  }
   // The private outputs the app writes must be exactly those the manifest declares.
   std::set<std::string> wanted = {kDetectionsOutput};
   if (out.pipeline.annotate) wanted.insert(kAnnotatedOutput);
@@ -196,7 +204,7 @@ Status WriteOutput(const std::string& path, const std::string& what, ByteSpan da
     return Error::InvalidArgument(
         what + " take " + std::to_string(data.size()) +
         " bytes, more than the 16 MiB a private output may hold (docs/apps.md): send fewer "
-        "images per run, or set app.parameters.annotate to false");
+        "images per run, or set app.parameters.annotated_max_side (or annotate to false)");
   }
   return WriteFileAtomic(path, data, 0600);
 }

@@ -394,4 +394,17 @@ Image Annotate(const Image& image, const std::vector<Detection>& detections, boo
   return out;
 }
 
+Image Downscale(const Image& image, uint32_t max_side) {
+  const uint32_t longest = std::max(image.width, image.height);
+  if (max_side == 0 || longest <= max_side) return image;
+  const double scale = static_cast<double>(max_side) / longest;
+  Image out;
+  out.width = std::max<uint32_t>(1, static_cast<uint32_t>(std::lround(image.width * scale)));
+  out.height = std::max<uint32_t>(1, static_cast<uint32_t>(std::lround(image.height * scale)));
+  out.rgb.resize(size_t{out.width} * out.height * 3);
+  cv::Mat dst(static_cast<int>(out.height), static_cast<int>(out.width), CV_8UC3, out.rgb.data());
+  cv::resize(AsMat(image), dst, dst.size(), 0, 0, cv::INTER_AREA);
+  return out;
+}
+
 }  // namespace cloister::objdet

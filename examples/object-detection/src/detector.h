@@ -84,6 +84,10 @@ class Detectors {
 // pixels and enlarged again) and its keypoints are not drawn.
 Image Annotate(const Image& image, const std::vector<Detection>& detections, bool redact);
 
+// Returns `image` shrunk (OpenCV's area interpolation) so that neither side exceeds `max_side`,
+// keeping its aspect ratio; `image` itself if it fits or `max_side` is 0.
+Image Downscale(const Image& image, uint32_t max_side);
+
 }  // namespace cloister::objdet
 
 #endif  // CLOISTER_EXAMPLES_OBJECT_DETECTION_SRC_DETECTOR_H_

@@ -67,6 +67,7 @@ struct DetectArgs {
   std::string cascade_dir = "/usr/share/opencv4/haarcascades";
   std::string annotated;
   bool redact = false;
+  uint32_t annotated_max_side = 0;
   bool timing = false;
   uint64_t max_megapixels = 32;
 };
@@ -105,6 +106,7 @@ int Detect(const DetectArgs& args) {
   PipelineOptions pipeline;
   pipeline.annotate = !args.annotated.empty();
   pipeline.redact = args.redact;
+  pipeline.annotated_max_side = args.annotated_max_side;
   pipeline.limits.max_pixels = args.max_megapixels * 1000000;
   const auto start = std::chrono::steady_clock::now();
   const std::vector<ImageResult> results = RunBatch(*detectors, *entries, pipeline);
@@ -200,6 +202,10 @@ int Main(int argc, char** argv) {
   detect->add_option("--annotated", d.annotated,
                      "write the annotated PNGs here, as an image batch (object-detect unpack)");
   detect->add_flag("--redact", d.redact, "blur the faces in the annotated PNGs");
+  detect
+      ->add_option("--annotated-max-side", d.annotated_max_side,
+                   "shrink the annotated PNGs to at most this many pixels a side (0: full size)")
+      ->capture_default_str();
   detect->add_flag("--timing", d.timing, "per-image timings as JSON lines on stderr");
   detect->add_option("--max-megapixels", d.max_megapixels, "refuse larger images")
       ->capture_default_str()

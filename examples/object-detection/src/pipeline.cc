@@ -52,7 +52,8 @@ std::vector<ImageResult> RunBatch(Detectors& detectors, const std::vector<BatchE
     r.detections = std::move(*found);
     if (options.annotate) {
       start = std::chrono::steady_clock::now();
-      auto png = EncodePng(Annotate(*image, r.detections, options.redact));
+      auto png = EncodePng(
+          Downscale(Annotate(*image, r.detections, options.redact), options.annotated_max_side));
       r.annotate_ms = MillisSince(start);
       if (!png) {
         r.error = png.error().message();

@@ -23,6 +23,9 @@ namespace cloister::objdet {
 struct PipelineOptions {
   bool annotate = true;  // make the annotated PNGs
   bool redact = false;   // blur faces in them
+  // Shrink the annotated copies so that neither side exceeds this (0: full size). A private
+  // output holds at most 16 MiB (docs/apps.md); a 640x480 photo's PNG is about 300 KB.
+  uint32_t annotated_max_side = 0;
   DecodeLimits limits;
 };
 
