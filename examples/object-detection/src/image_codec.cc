@@ -9,6 +9,7 @@
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
+#include <new>
 
 // jpeglib.h needs size_t and FILE declared first.
 #include <jpeglib.h>
@@ -118,7 +119,14 @@ bool DecodeJpegInto(ByteSpan data, const DecodeLimits& limits, Image* out, char*
   }
   out->width = static_cast<uint32_t>(width);
   out->height = static_cast<uint32_t>(height);
-  out->rgb.resize(width * height * 3);
+  try {
+    out->rgb.resize(width * height * 3);
+  } catch (const std::bad_alloc&) {
+    std::snprintf(message, kMessageBytes, "not enough memory for %llux%llu pixels",
+                  static_cast<unsigned long long>(width), static_cast<unsigned long long>(height));
+    jpeg_destroy_decompress(&cinfo);
+    return false;
+  }
   while (cinfo.output_scanline < cinfo.output_height) {
     JSAMPROW row = out->rgb.data() + uint64_t{cinfo.output_scanline} * width * 3;
     jpeg_read_scanlines(&cinfo, &row, 1);
@@ -208,8 +216,14 @@ bool DecodePngInto(ByteSpan data, const DecodeLimits& limits, Image* out,
   }
   out->width = width;
   out->height = height;
-  out->rgb.resize(uint64_t{width} * height * 3);
-  rows->resize(height);
+  try {
+    out->rgb.resize(uint64_t{width} * height * 3);
+    rows->resize(height);
+  } catch (const std::bad_alloc&) {
+    std::snprintf(message, kMessageBytes, "not enough memory for %ux%u pixels", width, height);
+    png_destroy_read_struct(&png, &info, nullptr);
+    return false;
+  }
   for (png_uint_32 y = 0; y < height; ++y) {
     (*rows)[y] = out->rgb.data() + uint64_t{y} * width * 3;
   }

@@ -1,6 +1,8 @@
 #include "examples/object-detection/src/pipeline.h"
 
 #include <chrono>
+#include <exception>
+#include <new>
 
 namespace cloister::objdet {
 namespace {
@@ -23,6 +25,32 @@ nlohmann::json DetectionJson(const Detection& d) {
   return j;
 }
 
+// Decodes, detects and annotates one entry into `r`; returns its error. Throws only what an
+// allocation or OpenCV throws when memory runs out (RunBatch catches it).
+std::optional<std::string> RunOne(Detectors& detectors, const BatchEntry& entry,
+                                  const PipelineOptions& options, ImageResult& r) {
+  auto start = std::chrono::steady_clock::now();
+  auto image = DecodeImage(entry.data, options.limits);
+  r.decode_ms = MillisSince(start);
+  if (!image) return image.error().message();
+  r.width = image->width;
+  r.height = image->height;
+  start = std::chrono::steady_clock::now();
+  auto found = detectors.Detect(*image);
+  r.detect_ms = MillisSince(start);
+  if (!found) return found.error().message();
+  r.detections = std::move(*found);
+  if (options.annotate) {
+    start = std::chrono::steady_clock::now();
+    auto png = EncodePng(
+        Downscale(Annotate(*image, r.detections, options.redact), options.annotated_max_side));
+    r.annotate_ms = MillisSince(start);
+    if (!png) return png.error().message();
+    r.annotated_png = std::move(*png);
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::vector<ImageResult> RunBatch(Detectors& detectors, const std::vector<BatchEntry>& batch,
@@ -31,37 +59,19 @@ std::vector<ImageResult> RunBatch(Detectors& detectors, const std::vector<BatchE
   for (const BatchEntry& entry : batch) {
     ImageResult r;
     r.name = entry.name;
-    auto start = std::chrono::steady_clock::now();
-    auto image = DecodeImage(entry.data, options.limits);
-    r.decode_ms = MillisSince(start);
-    if (!image) {
-      r.error = image.error().message();
-      results.push_back(std::move(r));
-      continue;
+    // An image within the limits may still not fit in the memory the app is given (a 32
+    // megapixel image takes 92 MiB, and its annotated copy as much again): it fails alone.
+    try {
+      r.error = RunOne(detectors, entry, options, r);
+    } catch (const std::bad_alloc&) {
+      r.error = "not enough memory for this image (" + std::to_string(r.width) + "x" +
+                std::to_string(r.height) + ")";
+    } catch (const std::exception& e) {  // OpenCV's, e.g. its own out-of-memory error
+      r.error = "processing failed: " + std::string(e.what()).substr(0, 200);
     }
-    r.width = image->width;
-    r.height = image->height;
-    start = std::chrono::steady_clock::now();
-    auto found = detectors.Detect(*image);
-    r.detect_ms = MillisSince(start);
-    if (!found) {
-      r.error = found.error().message();
-      results.push_back(std::move(r));
-      continue;
-    }
-    r.detections = std::move(*found);
-    if (options.annotate) {
-      start = std::chrono::steady_clock::now();
-      auto png = EncodePng(
-          Downscale(Annotate(*image, r.detections, options.redact), options.annotated_max_side));
-      r.annotate_ms = MillisSince(start);
-      if (!png) {
-        r.error = png.error().message();
-        r.detections.clear();
-        results.push_back(std::move(r));
-        continue;
-      }
-      r.annotated_png = std::move(*png);
+    if (r.error) {
+      r.detections.clear();
+      r.annotated_png.clear();
     }
     results.push_back(std::move(r));
   }
