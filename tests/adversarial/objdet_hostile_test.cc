@@ -106,6 +106,11 @@ TEST(ObjectDetectionHostileTest, AppFailsClosedNamingTheCause) {
   yolo["detectors"] = {"yolo"};
   nlohmann::json third = Manifest(kParameters, false);
   third["parties"].push_back({{"id", "eve"}, {"key_arn", "arn:aws:kms:us-east-1:333:key/e"}});
+  // One byte of the pinned model's graph changed (found by mutating it): OpenCV 4.6's importer
+  // reads out of bounds and crashes on it.
+  Bytes crashing_model = Model();
+  ASSERT_GT(crashing_model.size(), 828u);
+  crashing_model[828] = 178;
   const std::vector<Case> cases = {
       {"no parameters", no_parameters, {{"images", messi}}, "app.parameters must be an object"},
       {"unknown parameter",
@@ -124,7 +129,12 @@ TEST(ObjectDetectionHostileTest, AppFailsClosedNamingTheCause) {
       {"model owner's model is not ONNX",
        Manifest(with_model, true),
        {{"images", messi}, {"model-owner", ToBytes("SECRET-MODEL-BYTES")}},
-       "model from party 'model-owner': the model is not an ONNX model OpenCV can load"},
+       "model from party 'model-owner': the model is not an ONNX model OpenCV 4.6 can load"},
+      {"model owner's model crafted to crash OpenCV's ONNX importer",
+       Manifest(with_model, true),
+       {{"images", messi}, {"model-owner", crashing_model}},
+       "model from party 'model-owner': the model crashed OpenCV's ONNX importer (signal 11); "
+       "refused"},
       {"images input is neither a batch nor an image",
        Manifest(kParameters, false),
        {{"images", ToBytes("hello")}},

@@ -61,9 +61,12 @@ struct DetectorOptions {
 class Detectors {
  public:
   // Loads the detectors `options` names. `model` is BlazeFace's ONNX bytes (read only here;
-  // required when "blazeface" is named, else ignored). kInvalidArgument for an unknown detector
-  // or option; kMalformed if the model does not load or does not have BlazeFace's outputs;
-  // kNotFound if a cascade file is missing.
+  // required when "blazeface" is named, else ignored); it is hostile: it is first loaded and run
+  // once in a child process (fork), so that a model that crashes OpenCV fails this call - call
+  // Create before the program starts threads. kInvalidArgument for an unknown detector or
+  // option; kMalformed if the model crashes, does not load or does not have BlazeFace's
+  // outputs (the message never quotes the model); kNotFound if a cascade file is missing;
+  // kIo if the child cannot be started.
   static Result<Detectors> Create(const DetectorOptions& options, ByteSpan model);
   Detectors(Detectors&&) noexcept;
   Detectors& operator=(Detectors&&) noexcept;
@@ -73,8 +76,9 @@ class Detectors {
   // then by score (highest first), then position. kInternal if OpenCV fails on this image.
   Result<std::vector<Detection>> Detect(const Image& image);
 
+  struct Impl;  // public only for detector.cc's helpers
+
  private:
-  struct Impl;
   explicit Detectors(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -14,6 +14,7 @@
 #include "common/bytes.h"
 #include "common/cli.h"
 #include "common/file.h"
+#include "common/log.h"
 #include "common/ossl.h"
 #include "examples/object-detection/src/batch.h"
 #include "examples/object-detection/src/detector.h"
@@ -176,6 +177,7 @@ int Unpack(const std::string& input, const std::string& output_dir) {
 }
 
 int Main(int argc, char** argv) {
+  InitLogging("object-detect");  // failures are logged on stderr; stdout carries the JSON
   CLI::App app{
       "object-detect: the object-detection example's detectors on files, on the host "
       "(examples/object-detection/README.md)"};
