@@ -142,6 +142,7 @@ struct PngIo {
   Bytes* output;
   char message[kMessageBytes];
   char warning[kMessageBytes / 2];  // the last one: often the cause of the error that follows
+  bool out_of_memory;
 };
 
 [[noreturn]] void PngError(png_structp png, png_const_charp text) {
@@ -173,7 +174,7 @@ void PngRead(png_structp png, png_bytep out, size_t length) {
 // `message` set on failure.
 bool DecodePngInto(ByteSpan data, const DecodeLimits& limits, Image* out,
                    std::vector<png_bytep>* rows, char* message) {
-  PngIo io{data, 0, nullptr, {}, {}};
+  PngIo io{data, 0, nullptr, {}, {}, false};
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &io, PngError, PngWarning);
   if (png == nullptr) {
     std::snprintf(message, kMessageBytes, "libpng could not start");
@@ -233,15 +234,22 @@ bool DecodePngInto(ByteSpan data, const DecodeLimits& limits, Image* out,
   return true;
 }
 
+// An exception must not cross libpng's C frames: a failed allocation is remembered, the rest
+// of the output dropped, and EncodePngInto reports it.
 void PngWrite(png_structp png, png_bytep data, size_t length) {
   auto* io = static_cast<PngIo*>(png_get_io_ptr(png));
-  io->output->insert(io->output->end(), data, data + length);
+  if (io->out_of_memory) return;
+  try {
+    io->output->insert(io->output->end(), data, data + length);
+  } catch (const std::bad_alloc&) {
+    io->out_of_memory = true;
+  }
 }
 
 void PngFlush(png_structp) {}
 
 bool EncodePngInto(const Image& image, std::vector<png_bytep>* rows, Bytes* out, char* message) {
-  PngIo io{{}, 0, out, {}, {}};
+  PngIo io{{}, 0, out, {}, {}, false};
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &io, PngError, PngWarning);
   if (png == nullptr) {
     std::snprintf(message, kMessageBytes, "libpng could not start");
@@ -261,6 +269,10 @@ bool EncodePngInto(const Image& image, std::vector<png_bytep>* rows, Bytes* out,
   png_write_image(png, rows->data());
   png_write_end(png, nullptr);
   png_destroy_write_struct(&png, &info);
+  if (io.out_of_memory) {
+    std::snprintf(message, kMessageBytes, "not enough memory for the PNG");
+    return false;
+  }
   return true;
 }
 
