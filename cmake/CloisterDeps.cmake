@@ -20,3 +20,33 @@ pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 if(NOT TARGET CLI11::CLI11)
   add_library(CLI11::CLI11 INTERFACE IMPORTED)
 endif()
+
+# examples/object-detection: libjpeg-turbo and libpng (decoding and encoding images) and four
+# OpenCV 4.6 modules (core, imgproc, dnn, objdetect; scripts/packages.txt). Debian's -dev
+# packages of the single modules ship no OpenCVConfig.cmake (only the libopencv-dev meta package
+# does, with every module), so the modules are found one by one. Without them the example's
+# targets are not defined.
+find_package(JPEG)
+find_package(PNG)
+find_path(CLOISTER_OPENCV_INCLUDE_DIR opencv2/dnn.hpp PATH_SUFFIXES opencv4)
+set(CLOISTER_OPENCV_FOUND FALSE)
+if(CLOISTER_OPENCV_INCLUDE_DIR AND JPEG_FOUND AND PNG_FOUND)
+  set(CLOISTER_OPENCV_FOUND TRUE)
+  set(opencv_libs "")
+  foreach(m dnn objdetect imgproc core)
+    find_library(CLOISTER_OPENCV_${m}_LIBRARY opencv_${m})
+    if(NOT CLOISTER_OPENCV_${m}_LIBRARY)
+      set(CLOISTER_OPENCV_FOUND FALSE)
+    endif()
+    list(APPEND opencv_libs ${CLOISTER_OPENCV_${m}_LIBRARY})
+  endforeach()
+  if(CLOISTER_OPENCV_FOUND)
+    add_library(cloister_opencv INTERFACE IMPORTED)
+    target_include_directories(cloister_opencv SYSTEM INTERFACE ${CLOISTER_OPENCV_INCLUDE_DIR})
+    target_link_libraries(cloister_opencv INTERFACE ${opencv_libs})
+  endif()
+endif()
+if(NOT CLOISTER_OPENCV_FOUND)
+  message(STATUS "OpenCV (dnn, objdetect), libjpeg or libpng not found: "
+                 "examples/object-detection is not built (scripts/setup installs them)")
+endif()

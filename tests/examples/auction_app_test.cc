@@ -83,7 +83,7 @@ nlohmann::json BuiltinOutcome(const std::map<std::string, std::string>& bids,
 struct AppRun {
   int exit_code = -1;
   std::optional<nlohmann::json> outcome;
-  std::string error;                // outputs/error without its newline
+  std::string error;               // outputs/error without its newline
   std::vector<std::string> files;  // everything in outputs
 };
 
