@@ -20,4 +20,11 @@ if(TARGET object-detection-app)
     DEPS objdet_test_support cloister::objdet_codec cloister::common cloister::test_support
     LABELS integration)
   add_dependencies(object_detection_test object-detection-app object-detect cloister-enclave)
+  # The app inside a real enclave (objdet_enclave_test.cc).
+  cloister_test(NAME objdet_enclave_test
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/objdet_enclave_test.cc
+    DEPS objdet_test_support cloister::common cloister::kms_client cloister::test_support
+    LABELS integration)
+  add_dependencies(objdet_enclave_test object-detection-app object-detect cloister
+                   cloister-kms cloister-proxy cloister-parent cloister-enclave)
 endif()
