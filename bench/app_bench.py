@@ -67,6 +67,8 @@ PHASES = [
                          "run_phases.handover_ms"]),
     ("app compute", ["app_phases.app_ms", "app_phases.run_ms", "app_run.app_ms",
                      "run_phases.app_ms"]),
+    ("  of it: image decoding (object detection)", ["objdet_phases.decode_ms"]),
+    ("  of it: inference (object detection)", ["objdet_phases.inference_ms"]),
     ("collect outputs", ["app_phases.collect_ms", "app_run.collect_ms"]),
     ("output encryption", ["run_done.outputs_ms", "run_phases.outputs_ms",
                            "run_phases.output_encryption_ms",

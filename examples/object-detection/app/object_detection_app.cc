@@ -254,6 +254,18 @@ Result<nlohmann::json> Run(const std::string& app_dir, const std::string& manife
   auto batch = ParseInput(*input);
   if (!batch) return batch.error().WithContext("image party '" + params->image_party + "'");
   const std::vector<ImageResult> results = RunBatch(*detectors, *batch, params->pipeline);
+  // Where the app's time went, on stderr: the runtime shows it only in a debug-mode enclave's
+  // console (docs/apps.md), where bench/app_bench.py reads it. Totals over the batch only.
+  double decode_ms = 0, detect_ms = 0, annotate_ms = 0;
+  for (const ImageResult& r : results) {
+    decode_ms += r.decode_ms;
+    detect_ms += r.detect_ms;
+    annotate_ms += r.annotate_ms;
+  }
+  std::fprintf(stderr,
+               "object-detection-app: event=objdet_phases images=%zu decode_ms=%.1f "
+               "inference_ms=%.1f annotate_ms=%.1f\n",
+               results.size(), decode_ms, detect_ms, annotate_ms);
 
   const std::string private_dir = outputs_dir + "/private/" + params->image_party + "/";
   const std::string report = DetectionsJson(model_sha384, params->detector, results).dump(2) + "\n";
