@@ -8,7 +8,8 @@
 //     detections.
 //   - Model from a model owner (buyer2's encrypted input; the image measures only the code): the
 //     receipt's outcome lists the model's SHA-384; the image owner cannot open the model, the
-//     model owner cannot open the images or the detections, the operator none of them.
+//     model owner cannot open the images or the detections, the operator none of them; a
+//     changed model byte changes the digest the receipt lists.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -51,7 +52,8 @@ class ObjectDetectionEnclaveTest : public ::testing::Test {
 
   // Builds the image (the model in it, or from ModelOwner()), runs it on the sample batch and
   // returns the `cloister-parent run` result; the outputs land in `dir`/outputs.
-  static CommandResult BuildAndRun(const fs::path& dir, bool model_in_image) {
+  static CommandResult BuildAndRun(const fs::path& dir, bool model_in_image,
+                                   const Bytes& model = objdet::testing::Model()) {
     const fs::path app = dir / "app";
     fs::create_directories(app);
     fs::copy_file(testing::BinaryPath("examples/object-detection/app/object-detection-app"),
@@ -91,7 +93,7 @@ class ObjectDetectionEnclaveTest : public ::testing::Test {
     EXPECT_TRUE(world_->FetchSession(kCid, session));
     std::vector<std::pair<const Principal*, Bytes>> inputs = {
         {&Owner(), objdet::testing::SampleBatch()}};
-    if (!model_in_image) inputs.push_back({&ModelOwner(), objdet::testing::Model()});
+    if (!model_in_image) inputs.push_back({&ModelOwner(), model});
     for (const auto& [who, bytes] : inputs) {
       const fs::path joined = dir / (who->name + "-session.json");
       CommandResult j = world_->Join(*who, session, dir / "measurements.json", joined,
@@ -177,6 +179,19 @@ TEST_F(ObjectDetectionEnclaveTest, AModelOwnersModelAndTheImagesMeetOnlyInTheEnc
   for (const fs::path& secret : {model, images, detections}) {
     ExpectRefused(OperatorPrincipal(), secret, dir.path());
   }
+
+  // One byte of the model's weights changed: the receipt names another digest (the model
+  // still loads and runs).
+  TearDown();
+  testing::TempDir changed_dir("cloister-objdet-changed-model");
+  Bytes changed = objdet::testing::Model();
+  ASSERT_FALSE(changed.empty());
+  changed[changed.size() / 2] ^= 0x01;
+  CommandResult rerun = BuildAndRun(changed_dir.path(), /*model_in_image=*/false, changed);
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.out << rerun.err;
+  const json changed_outcome = json::parse(rerun.out)["Outcome"];
+  EXPECT_EQ(changed_outcome["model_sha384"], HexEncode(Sha384(changed)));
+  EXPECT_NE(changed_outcome["model_sha384"], outcome["model_sha384"]);
 }
 
 }  // namespace
