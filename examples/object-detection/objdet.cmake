@@ -11,7 +11,7 @@ if(CLOISTER_OPENCV_FOUND)
     DEPS cloister::objdet_codec cloister_opencv nlohmann_json::nlohmann_json)
   cloister_executable(NAME object-detection-app
     SOURCES ${objdet_dir}/app/object_detection_app.cc
-    DEPS cloister::objdet cloister::formats cloister::common)
+    DEPS cloister::example_app_main cloister::objdet cloister::formats cloister::common)
   set_target_properties(object-detection-app PROPERTIES
     RUNTIME_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/object-detection/app)
   cloister_executable(NAME object-detect

@@ -33,6 +33,7 @@
 #include "common/json.h"
 #include "common/ossl.h"
 #include "common/result.h"
+#include "examples/common/app_main.h"
 #include "examples/object-detection/src/batch.h"
 #include "examples/object-detection/src/detector.h"
 #include "examples/object-detection/src/pipeline.h"
@@ -43,7 +44,6 @@ namespace {
 
 // The runtime reports at most this much of outputs/error, and takes private outputs of at
 // most 16 MiB each (docs/apps.md "What the app writes").
-constexpr size_t kMaxErrorBytes = 512;
 constexpr size_t kMaxPrivateOutputBytes = size_t{16} << 20;
 // An image party's input: a batch of at most kMaxBatchEntries images (its limit is the
 // enclave's memory; this bounds what the app reads into its own).
@@ -62,14 +62,6 @@ struct Parameters {
   PipelineOptions pipeline;
   bool public_counts = false;
 };
-
-Result<std::string> Env(const char* name) {
-  const char* value = std::getenv(name);
-  if (value == nullptr || *value == '\0') {
-    return Error::InvalidArgument(std::string("$") + name + " is not set (docs/apps.md)");
-  }
-  return std::string(value);
-}
 
 Result<Parameters> ParseParameters(const nlohmann::json& app,
                                    const std::vector<formats::Party>& parties) {
@@ -286,45 +278,15 @@ Result<nlohmann::json> Run(const std::string& app_dir, const std::string& manife
   return outcome;
 }
 
-// Writes `message` (printable ASCII, bounded) to outputs/error.
-void WriteError(const std::string& outputs_dir, const std::string& message) {
-  std::string text;
-  for (char c : message.substr(0, kMaxErrorBytes)) text += (c >= ' ' && c <= '~') ? c : '?';
-  std::fprintf(stderr, "object-detection-app: %s\n", text.c_str());
-  if (outputs_dir.empty()) return;
-  text += '\n';
-  (void)WriteFileAtomic(outputs_dir + "/error", AsBytes(text));
-}
-
-int Main(int argc, char** argv) {
-  auto outputs_dir = Env("CLOISTER_OUTPUTS");
-  if (!outputs_dir) {
-    WriteError("", outputs_dir.error().message());
-    return 1;
-  }
-  auto manifest_path = Env("CLOISTER_MANIFEST");
-  auto inputs_dir = Env("CLOISTER_INPUTS");
-  if (!manifest_path || !inputs_dir) {
-    WriteError(*outputs_dir, (!manifest_path ? manifest_path : inputs_dir).error().message());
-    return 1;
-  }
-  // The runtime starts the app as /app/<command>: the model shipped in the image sits beside it.
-  std::string app_dir = argc > 0 ? argv[0] : "";
-  app_dir = app_dir.find('/') == std::string::npos ? "." : app_dir.substr(0, app_dir.rfind('/'));
-  auto outcome = Run(app_dir, *manifest_path, *inputs_dir, *outputs_dir);
-  if (!outcome) {
-    WriteError(*outputs_dir, outcome.error().message());
-    return 1;
-  }
-  const std::string text = outcome->dump() + "\n";
-  if (Status s = WriteFileAtomic(*outputs_dir + "/outcome.json", AsBytes(text)); !s) {
-    WriteError(*outputs_dir, "writing outcome.json: " + s.error().message());
-    return 1;
-  }
-  return 0;
-}
-
 }  // namespace
 }  // namespace cloister::objdet
 
-int main(int argc, char** argv) { return cloister::objdet::Main(argc, argv); }
+int main(int argc, char** argv) {
+  // The runtime starts the app as /app/<command>: the model shipped in the image sits beside it.
+  std::string app_dir = argc > 0 ? argv[0] : "";
+  app_dir = app_dir.find('/') == std::string::npos ? "." : app_dir.substr(0, app_dir.rfind('/'));
+  return cloister::examples::AppMain(
+      "object-detection-app", [&](const cloister::examples::AppDirs& dirs) {
+        return cloister::objdet::Run(app_dir, dirs.manifest, dirs.inputs, dirs.outputs);
+      });
+}

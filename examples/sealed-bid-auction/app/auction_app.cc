@@ -32,6 +32,7 @@
 #include "common/file.h"
 #include "common/json.h"
 #include "common/result.h"
+#include "examples/common/app_main.h"
 #include "enclave/auction.h"
 #include "formats/manifest.h"
 #include "formats/receipt.h"
@@ -40,19 +41,10 @@ namespace cloister::examples {
 namespace {
 
 // The runtime reports at most this much of outputs/error (docs/apps.md).
-constexpr size_t kMaxErrorBytes = 512;
 // A bid file in either of its shapes (enclave/auction.h).
 constexpr size_t kMaxInputBytes = std::max(enclave::kMaxBidFileBytes, enclave::kMaxBidJsonBytes);
 // As the runtime's manifest parser (formats/manifest.cc).
 constexpr size_t kMaxManifestDepth = 16;
-
-Result<std::string> Env(const char* name) {
-  const char* value = std::getenv(name);
-  if (value == nullptr || *value == '\0') {
-    return Error::InvalidArgument(std::string("$") + name + " is not set (docs/apps.md)");
-  }
-  return std::string(value);
-}
 
 // Returns the manifest's app.parameters (the auction settings).
 Result<nlohmann::json> AuctionParameters(ByteSpan manifest_bytes) {
@@ -102,42 +94,11 @@ Result<nlohmann::json> RunAuction(const std::string& manifest_path,
   return formats::CborToJson(result.outcome);
 }
 
-// Writes `message` (printable ASCII, bounded) to outputs/error.
-void WriteError(const std::string& outputs_dir, const std::string& message) {
-  std::string text;
-  for (char c : message.substr(0, kMaxErrorBytes)) text += (c >= ' ' && c <= '~') ? c : '?';
-  std::fprintf(stderr, "auction_app: %s\n", text.c_str());
-  if (outputs_dir.empty()) return;
-  text += '\n';
-  (void)WriteFileAtomic(outputs_dir + "/error", AsBytes(text));
-}
-
-int Main() {
-  auto outputs_dir = Env("CLOISTER_OUTPUTS");
-  if (!outputs_dir) {
-    WriteError("", outputs_dir.error().message());
-    return 1;
-  }
-  auto manifest_path = Env("CLOISTER_MANIFEST");
-  auto inputs_dir = Env("CLOISTER_INPUTS");
-  if (!manifest_path || !inputs_dir) {
-    WriteError(*outputs_dir, (!manifest_path ? manifest_path : inputs_dir).error().message());
-    return 1;
-  }
-  auto outcome = RunAuction(*manifest_path, *inputs_dir);
-  if (!outcome) {
-    WriteError(*outputs_dir, outcome.error().message());
-    return 1;
-  }
-  const std::string text = outcome->dump() + "\n";
-  if (Status s = WriteFileAtomic(*outputs_dir + "/outcome.json", AsBytes(text)); !s) {
-    WriteError(*outputs_dir, "writing outcome.json: " + s.error().message());
-    return 1;
-  }
-  return 0;
-}
-
 }  // namespace
 }  // namespace cloister::examples
 
-int main() { return cloister::examples::Main(); }
+int main() {
+  return cloister::examples::AppMain("auction_app", [](const cloister::examples::AppDirs& dirs) {
+    return cloister::examples::RunAuction(dirs.manifest, dirs.inputs);
+  });
+}
